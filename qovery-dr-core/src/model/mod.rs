@@ -1,0 +1,17 @@
+//! The domain model: identifiers, objectives, tiers, sites, images, LSNs, secrets, time.
+
+mod ids;
+mod image;
+mod lsn;
+mod objectives;
+mod secret;
+mod site;
+mod time;
+
+pub use ids::{ChangeId, ClusterId, DatabaseId, DeploymentId, DnsRecordId, DnsTarget, EnvironmentId, ProjectId, ServiceId};
+pub use image::{DEFAULT_REGISTRY, Digest, ImageRef, ImageRefError};
+pub use lsn::{Lsn, LsnParseError};
+pub use objectives::{DurationRange, Objectives, ResilienceLevel, Tier};
+pub use secret::{SecretError, SecretRef, SecretString};
+pub use site::{DatabaseEndpoint, RegistryEndpoint, Site, SiteRole};
+pub use time::{Timestamp, duration_serde};

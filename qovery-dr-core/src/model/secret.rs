@@ -1,0 +1,186 @@
+//! Secret values and references to them. Plans hold references; values exist
+//! only at run time and never print.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+/// A secret value (token, password). `Debug` and `Display` print `[redacted]`.
+///
+/// ```
+/// use qovery_dr_core::SecretString;
+/// let s = SecretString::new("hunter2");
+/// assert_eq!(format!("{s:?} {s}"), "SecretString([redacted]) [redacted]");
+/// assert_eq!(s.expose(), "hunter2");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretString(String);
+
+impl SecretString {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The clear value. Call it only where the value leaves for its destination
+    /// (an HTTP header, a connection string), never to log.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretString([redacted])")
+    }
+}
+
+impl fmt::Display for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Where a secret is found at run time: `env:NAME` or `file:PATH`.
+///
+/// Plans accept only references; an inline value is rejected at validation.
+///
+/// ```
+/// use qovery_dr_core::SecretRef;
+/// let r: SecretRef = "env:QOVERY_API_TOKEN".parse().unwrap();
+/// assert_eq!(r.to_string(), "env:QOVERY_API_TOKEN");
+/// assert!("hunter2".parse::<SecretRef>().is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum SecretRef {
+    /// An environment variable of the orchestrating process.
+    Env(String),
+    /// A file whose content (trailing newline trimmed) is the secret.
+    File(PathBuf),
+}
+
+/// A secret reference that cannot be parsed or resolved.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SecretError {
+    /// The text is not `env:NAME` or `file:PATH`. The text itself is not repeated,
+    /// since it may be the secret.
+    #[error("expected a secret reference `env:NAME` or `file:PATH`, got an inline value ({len} characters, not shown); put the value in an environment variable or a file and reference it")]
+    NotAReference {
+        /// Length of the rejected text.
+        len: usize,
+    },
+    /// `env:` with an invalid variable name.
+    #[error("invalid environment variable name {0:?} in secret reference: expected [A-Za-z_][A-Za-z0-9_]*")]
+    InvalidEnvName(String),
+    /// `file:` with an empty path.
+    #[error("empty path in secret reference `file:`")]
+    EmptyPath,
+    /// The environment variable is not set (or not valid UTF-8).
+    #[error("secret reference env:{0} cannot be resolved: the environment variable is not set")]
+    EnvNotSet(String),
+    /// The file cannot be read.
+    #[error("secret reference file:{path} cannot be resolved: {source}")]
+    FileUnreadable {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The resolved value is empty.
+    #[error("secret reference {0} resolved to an empty value")]
+    Empty(String),
+}
+
+impl SecretRef {
+    /// Reads the secret. Files are read on tokio's blocking pool.
+    pub async fn resolve(&self) -> Result<SecretString, SecretError> {
+        let value = match self {
+            SecretRef::Env(name) => std::env::var(name).map_err(|_| SecretError::EnvNotSet(name.clone()))?,
+            SecretRef::File(path) => {
+                let text = tokio::fs::read_to_string(path).await.map_err(|source| SecretError::FileUnreadable {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                text.trim_end_matches(['\n', '\r']).to_owned()
+            }
+        };
+        if value.is_empty() {
+            return Err(SecretError::Empty(self.to_string()));
+        }
+        Ok(SecretString::new(value))
+    }
+}
+
+impl FromStr for SecretRef {
+    type Err = SecretError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Some(name) = s.strip_prefix("env:") {
+            let ok = name
+                .bytes()
+                .enumerate()
+                .all(|(i, b)| b == b'_' || b.is_ascii_alphabetic() || (i > 0 && b.is_ascii_digit()))
+                && !name.is_empty();
+            return if ok { Ok(SecretRef::Env(name.to_owned())) } else { Err(SecretError::InvalidEnvName(name.to_owned())) };
+        }
+        if let Some(path) = s.strip_prefix("file:") {
+            return if path.is_empty() { Err(SecretError::EmptyPath) } else { Ok(SecretRef::File(PathBuf::from(path))) };
+        }
+        Err(SecretError::NotAReference { len: s.chars().count() })
+    }
+}
+
+impl TryFrom<String> for SecretRef {
+    type Error = SecretError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        value.parse()
+    }
+}
+
+impl From<SecretRef> for String {
+    fn from(value: SecretRef) -> Self {
+        value.to_string()
+    }
+}
+
+impl fmt::Display for SecretRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretRef::Env(n) => write!(f, "env:{n}"),
+            SecretRef::File(p) => write!(f, "file:{}", p.display()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inline_values_are_rejected_without_echoing_them() {
+        let e = "s3cr3t-value".parse::<SecretRef>().unwrap_err().to_string();
+        assert!(!e.contains("s3cr3t"), "{e}");
+        assert!(e.contains("env:NAME"), "{e}");
+        assert!(matches!("env:1A".parse::<SecretRef>(), Err(SecretError::InvalidEnvName(_))));
+        assert!(matches!("file:".parse::<SecretRef>(), Err(SecretError::EmptyPath)));
+    }
+
+    #[tokio::test]
+    async fn resolves_files_and_reports_missing_ones() {
+        let dir = std::env::temp_dir().join(format!("qdr-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("token");
+        std::fs::write(&f, "abc\n").unwrap();
+        let r = SecretRef::File(f.clone());
+        assert_eq!(r.resolve().await.unwrap().expose(), "abc");
+        let missing = SecretRef::File(dir.join("nope"));
+        let e = missing.resolve().await.unwrap_err().to_string();
+        assert!(e.contains("cannot be resolved"), "{e}");
+        let e = SecretRef::Env("QDR_SURELY_UNSET_VAR_42".into()).resolve().await.unwrap_err().to_string();
+        assert!(e.contains("QDR_SURELY_UNSET_VAR_42 cannot be resolved"), "{e}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,94 @@
+//! The two sites of a DR plan.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use super::{ClusterId, DatabaseId, DnsRecordId, DnsTarget, EnvironmentId, ProjectId, SecretRef};
+
+/// Which side of the plan a site is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SiteRole {
+    /// The site serving production today.
+    Primary,
+    /// The disaster-recovery site.
+    Dr,
+}
+
+impl SiteRole {
+    /// The other side.
+    pub fn other(self) -> SiteRole {
+        match self {
+            SiteRole::Primary => SiteRole::Dr,
+            SiteRole::Dr => SiteRole::Primary,
+        }
+    }
+
+    /// `primary` or `dr`, as in plan files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SiteRole::Primary => "primary",
+            SiteRole::Dr => "dr",
+        }
+    }
+}
+
+impl fmt::Display for SiteRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How the orchestrator reaches a site's database.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DatabaseEndpoint {
+    /// The database's name in the plan (shared by both sites' copies).
+    pub id: DatabaseId,
+    /// Host name or address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// Database name.
+    pub dbname: String,
+    /// User name.
+    pub user: String,
+    /// Where the password is found at run time.
+    pub password: Option<SecretRef>,
+}
+
+/// A site's container registry.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RegistryEndpoint {
+    /// Host with optional port, e.g. `123456789012.dkr.ecr.eu-west-3.amazonaws.com`.
+    pub host: String,
+    /// Where the credentials (`user:password` or a token) are found, if any.
+    pub credentials: Option<SecretRef>,
+}
+
+/// One site: where it runs and what of the application lives there.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Site {
+    /// Primary or DR.
+    pub role: SiteRole,
+    /// A human name (e.g. `aws-eu-west-3`).
+    pub name: String,
+    /// The cloud provider (e.g. `aws`, `scaleway`, `gcp`).
+    pub cloud: String,
+    /// The cloud region (e.g. `eu-west-3`).
+    pub region: String,
+    /// The Qovery cluster.
+    pub cluster: ClusterId,
+    /// The Qovery project holding the environments, if known.
+    pub project: Option<ProjectId>,
+    /// The environments the application runs in on this site.
+    pub environments: Vec<EnvironmentId>,
+    /// The site's database.
+    pub database: DatabaseEndpoint,
+    /// The site's container registry.
+    pub registry: RegistryEndpoint,
+    /// For each DNS record of the plan, the target that serves from this site.
+    pub dns_targets: BTreeMap<DnsRecordId, DnsTarget>,
+    /// Per-site parameter values (the prod/DR differences), applied as
+    /// environment variables on failover.
+    pub parameters: BTreeMap<String, String>,
+}

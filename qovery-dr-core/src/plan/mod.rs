@@ -1,0 +1,210 @@
+//! DR plans: loaded from TOML, YAML or JSON and validated into a typed [`DrPlan`].
+//!
+//! Loading goes through one intermediate JSON value, so every format reports
+//! the same field paths (`sites.dr.database.port`), then through cross-field
+//! rules (the sites differ, the objectives fit the tier, TTLs fit the RTO…).
+//! All problems found are reported together, not one at a time.
+
+mod error;
+mod fields;
+mod raw;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+pub use error::{FieldIssue, PlanError};
+
+use crate::model::{DnsRecordId, DnsTarget, Objectives, ResilienceLevel, SecretRef, Site, SiteRole, Tier};
+use crate::provider::{RegistryMapping, ReplicationMode, SwitchStrategy};
+
+/// The text format of a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanFormat {
+    /// TOML.
+    Toml,
+    /// YAML.
+    Yaml,
+    /// JSON.
+    Json,
+}
+
+impl PlanFormat {
+    /// The format named by a file's extension.
+    pub fn from_path(path: &Path) -> Option<Self> {
+        match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+            "toml" => Some(Self::Toml),
+            "yaml" | "yml" => Some(Self::Yaml),
+            "json" => Some(Self::Json),
+            _ => None,
+        }
+    }
+}
+
+/// How the DR database is kept up to date.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ReplicationPlan {
+    /// The mode.
+    pub mode: ReplicationMode,
+    /// For [`ReplicationMode::Dump`]: how often a dump is taken.
+    #[serde(with = "crate::model::duration_serde::option")]
+    pub dump_interval: Option<Duration>,
+    /// How often the heartbeat row is written (bounds the measured RPO's precision).
+    #[serde(with = "crate::model::duration_serde")]
+    pub heartbeat_interval: Duration,
+}
+
+/// One DNS record the failover switches.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DnsRecordPlan {
+    /// The record's name.
+    pub record: DnsRecordId,
+    /// The hosted zone, where the provider needs it.
+    pub zone: Option<String>,
+    /// The record's TTL.
+    #[serde(with = "crate::model::duration_serde")]
+    pub ttl: Duration,
+    /// How to switch.
+    pub strategy: SwitchStrategy,
+    /// The target serving from the primary site.
+    pub primary_target: DnsTarget,
+    /// The target serving from the DR site.
+    pub dr_target: DnsTarget,
+    /// Whether both targets have DNS health checks.
+    pub health_check: bool,
+}
+
+/// Who must approve a failover.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ApprovalPolicy {
+    /// Whether a human approval is required before anything past preflight.
+    pub required: bool,
+    /// Who may approve (empty: anyone the approver accepts).
+    pub approvers: Vec<String>,
+    /// Whether drills proceed without asking.
+    pub drill_auto_approve: bool,
+}
+
+/// Something allowed but worth a second look, at a field path.
+pub type PlanWarning = FieldIssue;
+
+/// A validated DR plan.
+///
+/// ```
+/// use qovery_dr_core::plan::{DrPlan, PlanFormat};
+/// let text = r#"
+/// name = "shop"
+/// tier = "warm-standby"
+/// resilience = "cross-region"
+/// objectives = { rto = "15m", rpo = "1m" }
+/// replication = { mode = "physical" }
+/// [sites.primary]
+/// name = "paris"
+/// cloud = "aws"
+/// region = "eu-west-3"
+/// cluster = "c-paris"
+/// environments = ["e-paris"]
+/// database = { id = "db", host = "db.paris", port = 5432, dbname = "shop", user = "dr", password = "env:PG_PASSWORD" }
+/// registry = { host = "1.dkr.ecr.eu-west-3.amazonaws.com" }
+/// [sites.dr]
+/// name = "frankfurt"
+/// cloud = "aws"
+/// region = "eu-central-1"
+/// cluster = "c-frankfurt"
+/// environments = ["e-frankfurt"]
+/// database = { id = "db", host = "db.frankfurt", port = 5432, dbname = "shop", user = "dr" }
+/// registry = { host = "1.dkr.ecr.eu-central-1.amazonaws.com" }
+/// "#;
+/// let plan = DrPlan::parse(text, PlanFormat::Toml).unwrap();
+/// assert_eq!(plan.dr.cluster.as_str(), "c-frankfurt");
+///
+/// let bad = text.replace("port = 5432, dbname = \"shop\", user = \"dr\" }", "port = \"abc\", dbname = \"shop\", user = \"dr\" }");
+/// let err = DrPlan::parse(&bad, PlanFormat::Toml).unwrap_err();
+/// assert!(err.to_string().contains(r#"sites.dr.database.port: expected an integer 1-65535, got "abc""#));
+/// ```
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DrPlan {
+    /// The plan's name.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// The DR strategy tier.
+    pub tier: Tier,
+    /// The resilience level.
+    pub resilience: ResilienceLevel,
+    /// RTO and RPO.
+    pub objectives: Objectives,
+    /// How the database is replicated.
+    pub replication: ReplicationPlan,
+    /// The site serving production.
+    pub primary: Site,
+    /// The DR site.
+    pub dr: Site,
+    /// The DNS records to switch.
+    pub dns: Vec<DnsRecordPlan>,
+    /// Primary registry → DR registry.
+    pub registry_mapping: RegistryMapping,
+    /// Who approves.
+    pub approval: ApprovalPolicy,
+    /// Named credential references (e.g. `qovery_token`), resolved at run time.
+    pub credentials: BTreeMap<String, SecretRef>,
+    /// Things allowed but worth a second look.
+    pub warnings: Vec<PlanWarning>,
+}
+
+impl DrPlan {
+    /// Parses and validates a plan from text.
+    pub fn parse(text: &str, format: PlanFormat) -> Result<Self, PlanError> {
+        let value: serde_json::Value = match format {
+            PlanFormat::Toml => toml::from_str(text)
+                .map_err(|e| PlanError::Syntax { format: "TOML", message: e.to_string().trim_end().to_owned() })?,
+            PlanFormat::Yaml => serde_yaml_ng::from_str(text)
+                .map_err(|e| PlanError::Syntax { format: "YAML", message: e.to_string() })?,
+            PlanFormat::Json => serde_json::from_str(text)
+                .map_err(|e| PlanError::Syntax { format: "JSON", message: e.to_string() })?,
+        };
+        Self::from_value(value)
+    }
+
+    /// Validates a plan already parsed into a JSON value.
+    pub fn from_value(value: serde_json::Value) -> Result<Self, PlanError> {
+        let raw: raw::RawPlan = serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            PlanError::Invalid(vec![FieldIssue::new(path, e.into_inner().to_string())])
+        })?;
+        validate::validate(raw)
+    }
+
+    /// Reads and validates a plan file; the format comes from the extension.
+    pub async fn load(path: impl AsRef<Path>) -> Result<Self, PlanError> {
+        let path = path.as_ref();
+        let format = PlanFormat::from_path(path).ok_or_else(|| PlanError::UnknownFormat(path.display().to_string()))?;
+        let text = tokio::fs::read_to_string(path)
+            .await
+            .map_err(|source| PlanError::Io { path: path.display().to_string(), source })?;
+        Self::parse(&text, format)
+    }
+
+    /// The site with the given role.
+    pub fn site(&self, role: SiteRole) -> &Site {
+        match role {
+            SiteRole::Primary => &self.primary,
+            SiteRole::Dr => &self.dr,
+        }
+    }
+
+    /// The plan for the reverse direction (failback): the DR site becomes the
+    /// primary. Objectives, DNS records and policy are kept; targets swap.
+    pub fn reversed(&self) -> DrPlan {
+        let mut p = self.clone();
+        std::mem::swap(&mut p.primary, &mut p.dr);
+        p.primary.role = SiteRole::Primary;
+        p.dr.role = SiteRole::Dr;
+        for r in &mut p.dns {
+            std::mem::swap(&mut r.primary_target, &mut r.dr_target);
+        }
+        std::mem::swap(&mut p.registry_mapping.from, &mut p.registry_mapping.to);
+        p
+    }
+}

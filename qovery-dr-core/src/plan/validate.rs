@@ -1,0 +1,332 @@
+//! Raw plan → typed plan, with cross-field rules.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use humantime::format_duration as human;
+
+use super::raw::{RawDnsRecord, RawPlan, RawSite, RawStrategy};
+use super::{ApprovalPolicy, DnsRecordPlan, DrPlan, FieldIssue, PlanError, ReplicationPlan};
+use crate::model::{
+    ClusterId, DatabaseEndpoint, DatabaseId, DnsRecordId, DnsTarget, EnvironmentId, Objectives, ProjectId,
+    RegistryEndpoint, ResilienceLevel, Site, SiteRole,
+};
+use crate::provider::{RegistryLocation, RegistryMapping, ReplicationMode, SwitchStrategy};
+
+/// The heartbeat interval when the plan sets none.
+pub(crate) const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(1);
+
+struct Check {
+    errors: Vec<FieldIssue>,
+    warnings: Vec<FieldIssue>,
+}
+
+impl Check {
+    fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(FieldIssue::new(path, message));
+    }
+    fn warn(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.warnings.push(FieldIssue::new(path, message));
+    }
+}
+
+fn site(raw: RawSite, role: SiteRole, dns: &[RawDnsRecord], check: &mut Check) -> Site {
+    let prefix = format!("sites.{role}");
+    let mut seen = BTreeSet::new();
+    for (i, e) in raw.environments.iter().enumerate() {
+        if !seen.insert(e.0.clone()) {
+            check.error(format!("{prefix}.environments[{i}]"), format!("expected distinct environments, got {:?} twice", e.0));
+        }
+    }
+    if raw.environments.is_empty() {
+        check.error(format!("{prefix}.environments"), "expected at least one environment, got an empty list");
+    }
+    for (key, _) in raw.parameters.iter().filter(|(k, _)| !valid_var_name(k)) {
+        check.error(
+            format!("{prefix}.parameters.{key}"),
+            "expected an environment variable name [A-Za-z_][A-Za-z0-9_]*",
+        );
+    }
+    let dns_targets = dns
+        .iter()
+        .map(|r| {
+            let target = match role {
+                SiteRole::Primary => &r.primary_target,
+                SiteRole::Dr => &r.dr_target,
+            };
+            (DnsRecordId::new(r.name.0.clone()), DnsTarget::new(target.0.clone()))
+        })
+        .collect();
+    Site {
+        role,
+        name: raw.name.0,
+        cloud: raw.cloud.0.to_ascii_lowercase(),
+        region: raw.region.0,
+        cluster: ClusterId::new(raw.cluster.0),
+        project: raw.project.map(|p| ProjectId::new(p.0)),
+        environments: raw.environments.into_iter().map(|e| EnvironmentId::new(e.0)).collect(),
+        database: DatabaseEndpoint {
+            id: DatabaseId::new(raw.database.id.0),
+            host: raw.database.host.0,
+            port: raw.database.port.0,
+            dbname: raw.database.dbname.0,
+            user: raw.database.user.0,
+            password: raw.database.password.map(|s| s.0),
+        },
+        registry: RegistryEndpoint { host: raw.registry.host.0, credentials: raw.registry.credentials.map(|s| s.0) },
+        dns_targets,
+        parameters: raw.parameters,
+    }
+}
+
+fn valid_var_name(k: &str) -> bool {
+    !k.is_empty()
+        && k.bytes().enumerate().all(|(i, b)| b == b'_' || b.is_ascii_alphabetic() || (i > 0 && b.is_ascii_digit()))
+}
+
+fn registry_location(host: &str, prefix: Option<&str>, path: &str, check: &mut Check) -> RegistryLocation {
+    // Validate the host and prefix with the image reference grammar.
+    let probe = match prefix {
+        Some(p) => format!("{host}/{p}/probe"),
+        None => format!("{host}/probe"),
+    };
+    if let Err(e) = probe.parse::<crate::model::ImageRef>() {
+        check.error(path, format!("expected a registry host[:port] with an optional path prefix: {e}"));
+    }
+    RegistryLocation { host: host.to_owned(), prefix: prefix.map(|p| p.trim_matches('/').to_owned()) }
+}
+
+pub(crate) fn validate(raw: RawPlan) -> Result<DrPlan, PlanError> {
+    let mut check = Check { errors: Vec::new(), warnings: Vec::new() };
+    let objectives = Objectives::new(raw.objectives.rto.0, raw.objectives.rpo.0);
+    let tier = raw.tier;
+
+    // Objectives against the tier.
+    let rto_range = tier.achievable_rto();
+    if objectives.rto < rto_range.min {
+        check.error(
+            "objectives.rto",
+            format!(
+                "expected at least {} for tier {tier} (it achieves an RTO of {rto_range}), got {}; choose a faster tier or relax the RTO",
+                human(rto_range.min),
+                human(objectives.rto)
+            ),
+        );
+    } else if objectives.rto > rto_range.max {
+        check.warn(
+            "objectives.rto",
+            format!("an RTO of {} is looser than tier {tier} needs ({rto_range}); a cheaper tier may do", human(objectives.rto)),
+        );
+    }
+    let rpo_range = tier.achievable_rpo();
+    if objectives.rpo < rpo_range.min {
+        check.error(
+            "objectives.rpo",
+            format!(
+                "expected at least {} for tier {tier} (it achieves an RPO of {rpo_range}), got {}; choose a faster tier or relax the RPO",
+                human(rpo_range.min),
+                human(objectives.rpo)
+            ),
+        );
+    }
+
+    // Replication.
+    let mode = raw.replication.mode;
+    let dump_interval = raw.replication.dump_interval.map(|d| d.0);
+    match (mode, dump_interval) {
+        (ReplicationMode::Dump, None) => check.error(
+            "replication.dump_interval",
+            "expected a dump interval (e.g. \"1h\") for mode dump, got nothing",
+        ),
+        (ReplicationMode::Dump, Some(i)) if i > objectives.rpo => check.error(
+            "replication.dump_interval",
+            format!(
+                "expected at most the RPO ({}), got {}: a dump every {} can lose up to {} of data",
+                human(objectives.rpo),
+                human(i),
+                human(i),
+                human(i)
+            ),
+        ),
+        (ReplicationMode::Dump, Some(i)) if i.is_zero() => {
+            check.error("replication.dump_interval", "expected a positive interval, got 0s")
+        }
+        (ReplicationMode::Physical | ReplicationMode::Logical, Some(_)) => check.error(
+            "replication.dump_interval",
+            format!("expected no dump interval for mode {mode} (it applies to mode dump only)"),
+        ),
+        _ => {}
+    }
+    let heartbeat_interval = raw.replication.heartbeat_interval.map_or(DEFAULT_HEARTBEAT, |d| d.0);
+    if heartbeat_interval.is_zero() {
+        check.error("replication.heartbeat_interval", "expected a positive interval, got 0s");
+    } else if mode != ReplicationMode::Dump && heartbeat_interval > objectives.rpo && !objectives.rpo.is_zero() {
+        check.error(
+            "replication.heartbeat_interval",
+            format!(
+                "expected at most the RPO ({}), got {}: the measured data loss could not be bounded below the RPO",
+                human(objectives.rpo),
+                human(heartbeat_interval)
+            ),
+        );
+    }
+    if raw.resilience == ResilienceLevel::CrossCloud && mode == ReplicationMode::Logical {
+        check.warn(
+            "replication.mode",
+            "logical replication across clouds needs a network path between providers and does not carry sequences or DDL; periodic dumps are the usual cross-cloud strategy",
+        );
+    }
+
+    // DNS records.
+    let mut names = BTreeSet::new();
+    let mut dns = Vec::new();
+    for (i, r) in raw.dns.iter().enumerate() {
+        let path = format!("dns[{i}]");
+        if !names.insert(r.name.0.to_ascii_lowercase()) {
+            check.error(format!("{path}.name"), format!("expected each record once, got {:?} twice", r.name.0));
+        }
+        if r.ttl.0 > objectives.rto {
+            check.error(
+                format!("{path}.ttl"),
+                format!(
+                    "expected a TTL at most the RTO ({}), got {}: resolvers may keep sending clients to the failed site for the whole TTL",
+                    human(objectives.rto),
+                    human(r.ttl.0)
+                ),
+            );
+        }
+        if r.primary_target.0 == r.dr_target.0 {
+            check.error(format!("{path}.dr_target"), format!("expected a target different from primary_target, both are {:?}", r.dr_target.0));
+        }
+        if !r.health_check {
+            check.warn(
+                format!("{path}.health_check"),
+                "without health checks the engine cannot refuse to point DNS at an unhealthy target from the DNS provider's view",
+            );
+        }
+        dns.push(DnsRecordPlan {
+            record: DnsRecordId::new(r.name.0.clone()),
+            zone: r.zone.as_ref().map(|z| z.0.clone()),
+            ttl: r.ttl.0,
+            strategy: match r.strategy {
+                RawStrategy::RecordSwap => SwitchStrategy::RecordSwap,
+                RawStrategy::FailoverRouting => SwitchStrategy::FailoverRouting,
+                RawStrategy::Weighted => SwitchStrategy::WeightedShift { percent: 100 },
+                RawStrategy::LoadBalancerPool => SwitchStrategy::LoadBalancerPool,
+            },
+            primary_target: DnsTarget::new(r.primary_target.0.clone()),
+            dr_target: DnsTarget::new(r.dr_target.0.clone()),
+            health_check: r.health_check,
+        });
+    }
+    if dns.is_empty() {
+        check.warn("dns", "no DNS record: a failover will not move client traffic");
+    }
+
+    // Registries.
+    let from = registry_location(
+        &raw.sites.primary.registry.host.0,
+        raw.sites.primary.registry.prefix.as_ref().map(|p| p.0.as_str()),
+        "sites.primary.registry",
+        &mut check,
+    );
+    let to = registry_location(
+        &raw.sites.dr.registry.host.0,
+        raw.sites.dr.registry.prefix.as_ref().map(|p| p.0.as_str()),
+        "sites.dr.registry",
+        &mut check,
+    );
+    if from == to && raw.resilience != ResilienceLevel::CrossAz {
+        check.error(
+            "sites.dr.registry.host",
+            format!(
+                "expected a DR registry different from the primary one for {} resilience, both are {}: the registry would fail with the primary site",
+                raw.resilience, from.host
+            ),
+        );
+    }
+
+    // Approval.
+    if !raw.approval.required {
+        check.warn("approval.required", "failover will run without a human approval; keep a manual approval on the trigger");
+    }
+    let approval = ApprovalPolicy {
+        required: raw.approval.required,
+        approvers: raw.approval.approvers.into_iter().map(|a| a.0).collect(),
+        drill_auto_approve: raw.approval.drill_auto_approve,
+    };
+
+    let credentials: BTreeMap<_, _> = raw.credentials.into_iter().map(|(k, v)| (k, v.0)).collect();
+    let resilience = raw.resilience;
+    let primary = site(raw.sites.primary, SiteRole::Primary, &raw.dns, &mut check);
+    let dr = site(raw.sites.dr, SiteRole::Dr, &raw.dns, &mut check);
+
+    // The two sites must differ.
+    if primary.cluster == dr.cluster {
+        check.error(
+            "sites.dr.cluster",
+            format!("expected a cluster different from sites.primary.cluster, both are {:?}: a DR site on the production cluster does not survive its loss", dr.cluster.as_str()),
+        );
+    }
+    if primary.database.host == dr.database.host && primary.database.port == dr.database.port {
+        check.error(
+            "sites.dr.database.host",
+            format!("expected a database different from the primary's, both are {}:{}", dr.database.host, dr.database.port),
+        );
+    }
+    if primary.database.id != dr.database.id {
+        check.error(
+            "sites.dr.database.id",
+            format!("expected the same database id on both sites (it names the replicated pair), got {:?} and {:?}", primary.database.id.as_str(), dr.database.id.as_str()),
+        );
+    }
+    for (i, e) in dr.environments.iter().enumerate() {
+        if primary.environments.contains(e) {
+            check.error(format!("sites.dr.environments[{i}]"), format!("expected an environment distinct from the primary site's, got {:?} on both", e.as_str()));
+        }
+    }
+    match resilience {
+        ResilienceLevel::CrossRegion if primary.cloud == dr.cloud && primary.region == dr.region => check.error(
+            "sites.dr.region",
+            format!("expected a region different from the primary's for cross-region resilience, both are {}", dr.region),
+        ),
+        ResilienceLevel::CrossRegion if primary.cloud != dr.cloud => check.warn(
+            "resilience",
+            format!("the sites are on different clouds ({} and {}): this is cross-cloud resilience", primary.cloud, dr.cloud),
+        ),
+        ResilienceLevel::CrossCloud if primary.cloud == dr.cloud => check.error(
+            "sites.dr.cloud",
+            format!("expected a cloud different from the primary's for cross-cloud resilience, both are {}", dr.cloud),
+        ),
+        ResilienceLevel::CrossAz if primary.region != dr.region || primary.cloud != dr.cloud => check.warn(
+            "resilience",
+            "cross-az resilience, but the sites are in different regions: cross-region describes this plan better",
+        ),
+        _ => {}
+    }
+    for key in dr.parameters.keys().filter(|k| !primary.parameters.contains_key(*k)) {
+        check.warn(
+            format!("sites.dr.parameters.{key}"),
+            "set on the DR site only: failback will not restore a primary value for it",
+        );
+    }
+
+    if !check.errors.is_empty() {
+        return Err(PlanError::Invalid(check.errors));
+    }
+    Ok(DrPlan {
+        name: raw.name.0,
+        description: raw.description,
+        tier,
+        resilience,
+        objectives,
+        replication: ReplicationPlan { mode, dump_interval, heartbeat_interval },
+        primary,
+        dr,
+        dns,
+        registry_mapping: RegistryMapping::new(from, to),
+        approval,
+        credentials,
+        warnings: check.warnings,
+    })
+}

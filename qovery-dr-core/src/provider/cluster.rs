@@ -1,0 +1,377 @@
+//! [`ClusterProvider`]: the platform that runs the application (Qovery).
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::error::ProviderResult;
+use crate::model::{ClusterId, DeploymentId, EnvironmentId, ImageRef, ProjectId, SecretString, ServiceId};
+
+/// What a cluster provider can do beyond the required operations.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ClusterCapabilities {
+    /// [`ClusterProvider::clone_environment`] and [`ClusterProvider::delete_environment`] work.
+    pub clone_environment: bool,
+    /// Variables can be scoped to a single service ([`VariableScope::Service`]).
+    pub service_scoped_variables: bool,
+    /// [`ClusterProvider::deploy_services`] deploys a subset of services.
+    pub deploy_services: bool,
+}
+
+impl ClusterCapabilities {
+    /// Every capability.
+    pub fn all() -> Self {
+        Self { clone_environment: true, service_scoped_variables: true, deploy_services: true }
+    }
+}
+
+/// The state of a cluster as the platform reports it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state", content = "detail")]
+#[non_exhaustive]
+pub enum ClusterState {
+    /// Up and able to run deployments.
+    Running,
+    /// Being created or updated.
+    Deploying,
+    /// Stopped (scaled to zero or paused).
+    Stopped,
+    /// In error.
+    Error,
+    /// A state this SDK does not know, with the platform's raw value.
+    Unknown(String),
+}
+
+/// A cluster's status.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ClusterStatus {
+    /// The cluster.
+    pub cluster: ClusterId,
+    /// Its state.
+    pub state: ClusterState,
+    /// The platform's own words, if any.
+    pub message: Option<String>,
+}
+
+impl ClusterStatus {
+    /// Whether the cluster can take deployments now.
+    pub fn is_healthy(&self) -> bool {
+        self.state == ClusterState::Running
+    }
+}
+
+/// Where a deployment (of an environment or a service) is in its lifecycle,
+/// normalised from the platform's states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum DeploymentPhase {
+    /// Accepted, waiting to start.
+    Queued,
+    /// Building, deploying, stopping, restarting or cancelling.
+    InProgress,
+    /// Finished: running the requested version.
+    Deployed,
+    /// Finished: stopped as requested.
+    Stopped,
+    /// Finished: cancelled.
+    Canceled,
+    /// Finished with an error.
+    Failed,
+    /// Never deployed, or a state that cannot be classified.
+    Unknown,
+}
+
+impl DeploymentPhase {
+    /// Whether the phase is final (no more change without a new request).
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Deployed | Self::Stopped | Self::Canceled | Self::Failed)
+    }
+}
+
+/// The status of one deployment request.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DeploymentStatus {
+    /// The request.
+    pub deployment: DeploymentId,
+    /// The normalised phase.
+    pub phase: DeploymentPhase,
+    /// The platform's raw state (e.g. `DEPLOYMENT_ERROR`).
+    pub raw_state: String,
+    /// The platform's message, if any.
+    pub message: Option<String>,
+}
+
+/// The status of one service of an environment.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ServiceStatus {
+    /// The service.
+    pub service: ServiceId,
+    /// Its deployment phase.
+    pub phase: DeploymentPhase,
+    /// The platform's raw state.
+    pub raw_state: String,
+    /// Whether the running version is older than the configured one (Qovery's `OUT_OF_DATE`).
+    pub out_of_date: bool,
+}
+
+/// The status of an environment.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EnvironmentStatus {
+    /// The environment.
+    pub environment: EnvironmentId,
+    /// The cluster it runs on.
+    pub cluster: ClusterId,
+    /// The phase of its last deployment.
+    pub phase: DeploymentPhase,
+    /// The platform's raw state.
+    pub raw_state: String,
+    /// Per-service status.
+    pub services: Vec<ServiceStatus>,
+}
+
+/// A service's configuration as the platform holds it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ServiceInfo {
+    /// The service.
+    pub id: ServiceId,
+    /// Its name (stable across environments, used for parity checks).
+    pub name: String,
+    /// The container image it runs, for container services.
+    pub image: Option<ImageRef>,
+    /// The minimum number of running instances configured.
+    pub min_instances: u32,
+}
+
+/// Where a variable lives.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VariableScope {
+    /// Visible to every service of the environment.
+    Environment(EnvironmentId),
+    /// Visible to one service only.
+    Service(EnvironmentId, ServiceId),
+}
+
+impl VariableScope {
+    /// The environment the scope belongs to.
+    pub fn environment(&self) -> &EnvironmentId {
+        match self {
+            VariableScope::Environment(e) | VariableScope::Service(e, _) => e,
+        }
+    }
+}
+
+/// A value to write: plain, or secret (write-only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VariableValue {
+    /// A plain value, readable back.
+    Plain(String),
+    /// A secret value: stored, never read back in clear.
+    Secret(SecretString),
+}
+
+/// A variable as listed: secrets come without their value.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Variable {
+    /// The name.
+    pub key: String,
+    /// The value for plain variables; `None` for secrets.
+    pub value: Option<String>,
+    /// Whether it is a secret.
+    pub secret: bool,
+}
+
+/// How to clone an environment onto another cluster (drills).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CloneRequest {
+    /// The new environment's name.
+    pub name: String,
+    /// The cluster to create it on.
+    pub target_cluster: ClusterId,
+    /// The project to create it in; the source's project if `None`.
+    pub project: Option<ProjectId>,
+}
+
+/// A platform that runs environments of services on clusters: Qovery, or your own.
+///
+/// Implementations are `Send + Sync + Debug + 'static` and held as
+/// `Arc<dyn ClusterProvider>`. Every error is a [`ProviderError`](crate::ProviderError)
+/// whose kind follows the `# Contract` of each method. The testkit's
+/// `cluster_provider_conformance!` macro checks an implementation against these
+/// contracts.
+///
+/// ```
+/// use qovery_dr_core::provider::ClusterProvider;
+/// use std::sync::Arc;
+/// fn takes_any(p: Arc<dyn ClusterProvider>) -> String { p.name().to_owned() }
+/// ```
+#[async_trait]
+pub trait ClusterProvider: Send + Sync + Debug + 'static {
+    /// A short name for errors and reports (e.g. `qovery`).
+    fn name(&self) -> &str;
+
+    /// What this implementation supports beyond the required operations.
+    fn capabilities(&self) -> ClusterCapabilities;
+
+    /// The status of a cluster.
+    ///
+    /// # Contract
+    /// Read-only. `NotFound` if the cluster does not exist.
+    async fn cluster_status(&self, cluster: &ClusterId) -> ProviderResult<ClusterStatus>;
+
+    /// The status of an environment and its services.
+    ///
+    /// # Contract
+    /// Read-only. `NotFound` if the environment does not exist.
+    async fn environment_status(&self, environment: &EnvironmentId) -> ProviderResult<EnvironmentStatus>;
+
+    /// The services of an environment with their configuration.
+    ///
+    /// # Contract
+    /// Read-only. `NotFound` if the environment does not exist.
+    async fn list_services(&self, environment: &EnvironmentId) -> ProviderResult<Vec<ServiceInfo>>;
+
+    /// Starts deploying every service of the environment with its current configuration.
+    ///
+    /// # Contract
+    /// Not idempotent in itself (each call is a new request), but deploying an
+    /// environment that is already deployed with the same configuration is
+    /// harmless. `Conflict` if a deployment of the environment is in progress;
+    /// `NotFound` if the environment does not exist. On success, the returned
+    /// deployment is visible through [`deployment_status`](Self::deployment_status).
+    async fn deploy_environment(&self, environment: &EnvironmentId) -> ProviderResult<DeploymentId>;
+
+    /// Starts redeploying the environment (restart with the current configuration).
+    ///
+    /// # Contract
+    /// As [`deploy_environment`](Self::deploy_environment).
+    async fn redeploy_environment(&self, environment: &EnvironmentId) -> ProviderResult<DeploymentId>;
+
+    /// Starts deploying only the given services.
+    ///
+    /// # Contract
+    /// As [`deploy_environment`](Self::deploy_environment); `NotFound` if a
+    /// service is not in the environment; `NotSupported` without the
+    /// `deploy_services` capability.
+    async fn deploy_services(&self, environment: &EnvironmentId, services: &[ServiceId]) -> ProviderResult<DeploymentId>;
+
+    /// Starts stopping the environment.
+    ///
+    /// # Contract
+    /// Stopping a stopped environment is harmless. `Conflict` if a deployment
+    /// is in progress; `NotFound` if the environment does not exist.
+    async fn stop_environment(&self, environment: &EnvironmentId) -> ProviderResult<DeploymentId>;
+
+    /// The status of a deployment request. Poll it until
+    /// [`DeploymentPhase::is_terminal`].
+    ///
+    /// # Contract
+    /// Read-only. `NotFound` if the request is unknown.
+    async fn deployment_status(&self, environment: &EnvironmentId, deployment: &DeploymentId) -> ProviderResult<DeploymentStatus>;
+
+    /// The variables of a scope. Secrets are listed without their value.
+    ///
+    /// # Contract
+    /// Read-only. `NotFound` if the environment or service does not exist.
+    /// Never returns a secret's value.
+    async fn list_variables(&self, scope: &VariableScope) -> ProviderResult<Vec<Variable>>;
+
+    /// Creates or updates a variable (upsert). Takes effect at the next deployment.
+    ///
+    /// # Contract
+    /// Idempotent: setting the same value twice leaves one variable.
+    /// `NotFound` if the scope does not exist; `Conflict` if a variable of the
+    /// same name exists with the other secrecy (plain vs secret);
+    /// `NotSupported` for service scope without the capability.
+    async fn set_variable(&self, scope: &VariableScope, key: &str, value: &VariableValue) -> ProviderResult<()>;
+
+    /// Deletes a variable.
+    ///
+    /// # Contract
+    /// `NotFound` if the variable does not exist (so a retry after an
+    /// `Indeterminate` deletion may see `NotFound`: treat it as done).
+    async fn delete_variable(&self, scope: &VariableScope, key: &str) -> ProviderResult<()>;
+
+    /// Points a container service at another image. Takes effect at the next deployment.
+    ///
+    /// # Contract
+    /// Idempotent. `NotFound` if the environment or service does not exist;
+    /// `InvalidInput` if the service does not run a container image.
+    async fn set_service_image(&self, environment: &EnvironmentId, service: &ServiceId, image: &ImageRef) -> ProviderResult<()>;
+
+    /// Clones an environment (services, variables, secrets) onto another cluster, not deployed.
+    ///
+    /// # Contract
+    /// Not idempotent: `AlreadyExists` if an environment of that name exists in
+    /// the project. `NotFound` for an unknown source or cluster. `NotSupported`
+    /// without the `clone_environment` capability.
+    async fn clone_environment(&self, source: &EnvironmentId, request: &CloneRequest) -> ProviderResult<EnvironmentId>;
+
+    /// Deletes an environment (drill clean-up).
+    ///
+    /// # Contract
+    /// `NotFound` if it does not exist (treat as done when cleaning up).
+    /// `NotSupported` without the `clone_environment` capability.
+    async fn delete_environment(&self, environment: &EnvironmentId) -> ProviderResult<()>;
+}
+
+macro_rules! forward_cluster_provider {
+    ($wrapper:ident) => {
+        #[async_trait]
+        impl<T: ClusterProvider + ?Sized> ClusterProvider for $wrapper<T> {
+            fn name(&self) -> &str {
+                (**self).name()
+            }
+            fn capabilities(&self) -> ClusterCapabilities {
+                (**self).capabilities()
+            }
+            async fn cluster_status(&self, c: &ClusterId) -> ProviderResult<ClusterStatus> {
+                (**self).cluster_status(c).await
+            }
+            async fn environment_status(&self, e: &EnvironmentId) -> ProviderResult<EnvironmentStatus> {
+                (**self).environment_status(e).await
+            }
+            async fn list_services(&self, e: &EnvironmentId) -> ProviderResult<Vec<ServiceInfo>> {
+                (**self).list_services(e).await
+            }
+            async fn deploy_environment(&self, e: &EnvironmentId) -> ProviderResult<DeploymentId> {
+                (**self).deploy_environment(e).await
+            }
+            async fn redeploy_environment(&self, e: &EnvironmentId) -> ProviderResult<DeploymentId> {
+                (**self).redeploy_environment(e).await
+            }
+            async fn deploy_services(&self, e: &EnvironmentId, s: &[ServiceId]) -> ProviderResult<DeploymentId> {
+                (**self).deploy_services(e, s).await
+            }
+            async fn stop_environment(&self, e: &EnvironmentId) -> ProviderResult<DeploymentId> {
+                (**self).stop_environment(e).await
+            }
+            async fn deployment_status(&self, e: &EnvironmentId, d: &DeploymentId) -> ProviderResult<DeploymentStatus> {
+                (**self).deployment_status(e, d).await
+            }
+            async fn list_variables(&self, s: &VariableScope) -> ProviderResult<Vec<Variable>> {
+                (**self).list_variables(s).await
+            }
+            async fn set_variable(&self, s: &VariableScope, k: &str, v: &VariableValue) -> ProviderResult<()> {
+                (**self).set_variable(s, k, v).await
+            }
+            async fn delete_variable(&self, s: &VariableScope, k: &str) -> ProviderResult<()> {
+                (**self).delete_variable(s, k).await
+            }
+            async fn set_service_image(&self, e: &EnvironmentId, s: &ServiceId, i: &ImageRef) -> ProviderResult<()> {
+                (**self).set_service_image(e, s, i).await
+            }
+            async fn clone_environment(&self, s: &EnvironmentId, r: &CloneRequest) -> ProviderResult<EnvironmentId> {
+                (**self).clone_environment(s, r).await
+            }
+            async fn delete_environment(&self, e: &EnvironmentId) -> ProviderResult<()> {
+                (**self).delete_environment(e).await
+            }
+        }
+    };
+}
+
+forward_cluster_provider!(Arc);
+forward_cluster_provider!(Box);

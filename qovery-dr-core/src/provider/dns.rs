@@ -1,0 +1,190 @@
+//! [`DnsSwitcher`]: moves client traffic from one site to the other.
+
+use std::fmt::{self, Debug};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::error::ProviderResult;
+use crate::model::{ChangeId, DnsRecordId, DnsTarget};
+
+/// What a DNS switcher can do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DnsCapabilities {
+    /// [`SwitchStrategy::RecordSwap`].
+    pub record_swap: bool,
+    /// [`SwitchStrategy::FailoverRouting`].
+    pub failover_routing: bool,
+    /// [`SwitchStrategy::WeightedShift`].
+    pub weighted: bool,
+    /// [`SwitchStrategy::LoadBalancerPool`].
+    pub load_balancer_pools: bool,
+    /// [`DnsSwitcher::target_health`] reports the provider's own health checks
+    /// (otherwise it answers `Unknown`).
+    pub health_checks: bool,
+}
+
+impl DnsCapabilities {
+    /// Every capability.
+    pub fn all() -> Self {
+        Self { record_swap: true, failover_routing: true, weighted: true, load_balancer_pools: true, health_checks: true }
+    }
+
+    /// Whether `strategy` is supported.
+    pub fn supports(&self, strategy: SwitchStrategy) -> bool {
+        match strategy {
+            SwitchStrategy::RecordSwap => self.record_swap,
+            SwitchStrategy::FailoverRouting => self.failover_routing,
+            SwitchStrategy::WeightedShift { .. } => self.weighted,
+            SwitchStrategy::LoadBalancerPool => self.load_balancer_pools,
+        }
+    }
+}
+
+/// How a switch moves traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum SwitchStrategy {
+    /// Replace the record's value (A/AAAA/CNAME/alias).
+    RecordSwap,
+    /// Failover routing: make the provider fail over from primary to secondary.
+    FailoverRouting,
+    /// Weighted records: give the new target this share of traffic (100 = all).
+    WeightedShift {
+        /// The share, 0-100, the new target receives.
+        percent: u8,
+    },
+    /// Load-balancer pools: disable the old pool / prefer the new one.
+    LoadBalancerPool,
+}
+
+impl fmt::Display for SwitchStrategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SwitchStrategy::RecordSwap => f.write_str("record-swap"),
+            SwitchStrategy::FailoverRouting => f.write_str("failover-routing"),
+            SwitchStrategy::WeightedShift { percent } => write!(f, "weighted-shift({percent}%)"),
+            SwitchStrategy::LoadBalancerPool => f.write_str("load-balancer-pool"),
+        }
+    }
+}
+
+/// A record as the DNS provider serves it now.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DnsRecordState {
+    /// The record.
+    pub record: DnsRecordId,
+    /// Where it sends (most of) the traffic.
+    pub target: DnsTarget,
+    /// Its TTL: resolvers may keep the old answer this long after a switch.
+    #[serde(with = "crate::model::duration_serde")]
+    pub ttl: Duration,
+}
+
+/// A guarded switch: applied only if the record still points at `expected_current`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SwitchRequest {
+    /// The record.
+    pub record: DnsRecordId,
+    /// How to switch.
+    pub strategy: SwitchStrategy,
+    /// What the caller believes the record points at (ownership guard).
+    pub expected_current: DnsTarget,
+    /// Where it must point afterwards.
+    pub new_target: DnsTarget,
+}
+
+/// Propagation state of a change at the provider's authoritative servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeStatus {
+    /// Accepted, not yet served by every authoritative server.
+    Pending,
+    /// Served by every authoritative server.
+    InSync,
+}
+
+/// The health of a target as the DNS provider's health checks see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetHealth {
+    /// Passing.
+    Healthy,
+    /// Failing.
+    Unhealthy,
+    /// No health check, or no data.
+    Unknown,
+}
+
+/// A DNS provider that can move traffic between the sites: Route53, Cloudflare, or your own.
+///
+/// The engine guards every write with the value it expects to replace, and
+/// enforces dry runs itself (providers never receive a write in dry run).
+#[async_trait]
+pub trait DnsSwitcher: Send + Sync + Debug + 'static {
+    /// A short name for errors and reports (e.g. `route53`).
+    fn name(&self) -> &str;
+
+    /// The strategies and checks this implementation supports.
+    fn capabilities(&self) -> DnsCapabilities;
+
+    /// The record as served now.
+    ///
+    /// # Contract
+    /// Read-only. `NotFound` if the record does not exist.
+    async fn current(&self, record: &DnsRecordId) -> ProviderResult<DnsRecordState>;
+
+    /// Switches the record to `new_target` if it points at `expected_current`.
+    ///
+    /// # Contract
+    /// Idempotent: if the record already points at `new_target`, succeeds
+    /// without a change (so a retry after `Indeterminate` is safe). `Conflict`
+    /// if it points anywhere else than `expected_current` or `new_target`, and
+    /// nothing is changed. `NotFound` for an unknown record; `NotSupported` for
+    /// a strategy outside the capabilities. On success, [`current`](Self::current)
+    /// shows the new target and [`change_status`](Self::change_status) tracks
+    /// propagation of the returned change.
+    async fn switch(&self, request: &SwitchRequest) -> ProviderResult<ChangeId>;
+
+    /// Whether a change has propagated to every authoritative server.
+    ///
+    /// # Contract
+    /// Read-only. `NotFound` for an unknown change. Once `InSync`, stays `InSync`.
+    async fn change_status(&self, change: &ChangeId) -> ProviderResult<ChangeStatus>;
+
+    /// The health of a target according to the provider's health checks.
+    ///
+    /// # Contract
+    /// Read-only. `Unknown` (not an error) when the target has no health check.
+    async fn target_health(&self, target: &DnsTarget) -> ProviderResult<TargetHealth>;
+}
+
+macro_rules! forward_dns_switcher {
+    ($wrapper:ident) => {
+        #[async_trait]
+        impl<T: DnsSwitcher + ?Sized> DnsSwitcher for $wrapper<T> {
+            fn name(&self) -> &str {
+                (**self).name()
+            }
+            fn capabilities(&self) -> DnsCapabilities {
+                (**self).capabilities()
+            }
+            async fn current(&self, r: &DnsRecordId) -> ProviderResult<DnsRecordState> {
+                (**self).current(r).await
+            }
+            async fn switch(&self, r: &SwitchRequest) -> ProviderResult<ChangeId> {
+                (**self).switch(r).await
+            }
+            async fn change_status(&self, c: &ChangeId) -> ProviderResult<ChangeStatus> {
+                (**self).change_status(c).await
+            }
+            async fn target_health(&self, t: &DnsTarget) -> ProviderResult<TargetHealth> {
+                (**self).target_health(t).await
+            }
+        }
+    };
+}
+
+forward_dns_switcher!(Arc);
+forward_dns_switcher!(Box);

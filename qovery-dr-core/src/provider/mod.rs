@@ -1,0 +1,22 @@
+//! The four provider traits and the types they exchange.
+//!
+//! Each trait is object-safe, `Send + Sync + Debug + 'static`, and implemented
+//! for `Arc<T>` and `Box<T>`, so `Arc<dyn ClusterProvider>` is itself a
+//! `ClusterProvider`. Every method documents its contract (idempotency, error
+//! kinds, visible state); the testkit's conformance suites check them.
+
+mod cluster;
+mod dns;
+mod registry;
+mod replication;
+
+pub use cluster::{
+    CloneRequest, ClusterCapabilities, ClusterProvider, ClusterState, ClusterStatus, DeploymentPhase, DeploymentStatus,
+    EnvironmentStatus, ServiceInfo, ServiceStatus, Variable, VariableScope, VariableValue,
+};
+pub use dns::{ChangeStatus, DnsCapabilities, DnsRecordState, DnsSwitcher, SwitchRequest, SwitchStrategy, TargetHealth};
+pub use registry::{CopyReport, ImageParity, RegistryCapabilities, RegistryLocation, RegistryMapping, RegistrySync};
+pub use replication::{
+    BackupInfo, FenceOutcome, FixupReport, Heartbeat, LinkState, Node, PromoteOutcome, ReplicationCapabilities,
+    ReplicationManager, ReplicationMode, ReplicationStatus, Writability,
+};

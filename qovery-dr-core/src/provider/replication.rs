@@ -1,0 +1,283 @@
+//! [`ReplicationManager`]: the database pair whose lag is the RPO.
+
+use std::fmt::{self, Debug};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::error::ProviderResult;
+use crate::model::{DatabaseId, Lsn, Timestamp};
+
+/// What a replication manager supports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReplicationCapabilities {
+    /// Physical streaming replication.
+    pub physical: bool,
+    /// Logical replication (publications/subscriptions).
+    pub logical: bool,
+    /// Periodic dumps restored on the DR side.
+    pub dump: bool,
+    /// [`ReplicationManager::fence_primary`] works.
+    pub fencing: bool,
+    /// Heartbeat writes/reads work (measured RPO).
+    pub heartbeat: bool,
+}
+
+/// How the DR copy is kept up to date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReplicationMode {
+    /// Physical streaming (WAL shipping).
+    Physical,
+    /// Logical replication.
+    Logical,
+    /// Periodic dump and restore.
+    Dump,
+}
+
+impl ReplicationMode {
+    /// The lowercase name used in plan files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReplicationMode::Physical => "physical",
+            ReplicationMode::Logical => "logical",
+            ReplicationMode::Dump => "dump",
+        }
+    }
+}
+
+impl fmt::Display for ReplicationMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The replication link as observed on the standby.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state", content = "reason")]
+pub enum LinkState {
+    /// Receiving and replaying.
+    Streaming,
+    /// No WAL receiver / subscription worker, or replay not advancing.
+    Down(String),
+    /// Diverged (e.g. another timeline): cannot catch up.
+    Broken(String),
+    /// There is no link (dump strategy, or the standby was promoted).
+    NotApplicable,
+}
+
+/// A completed backup (dump strategy).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BackupInfo {
+    /// When it finished.
+    pub finished_at: Timestamp,
+    /// Its size in bytes.
+    pub size_bytes: u64,
+    /// Whether a restore of it was verified.
+    pub restore_verified: bool,
+}
+
+/// A replication status snapshot. Fields PostgreSQL reports as NULL in normal
+/// states are `Option`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReplicationStatus {
+    /// The database.
+    pub database: DatabaseId,
+    /// The mode.
+    pub mode: ReplicationMode,
+    /// The link.
+    pub link: LinkState,
+    /// The primary's current WAL position, if reachable.
+    pub primary_lsn: Option<Lsn>,
+    /// The standby's replayed position.
+    pub standby_replay_lsn: Option<Lsn>,
+    /// Bytes of WAL not yet replayed on the standby.
+    pub lag_bytes: Option<u64>,
+    /// Time lag measured with the heartbeat (never `now - last replay time`).
+    #[serde(with = "opt_duration_ms")]
+    pub lag: Option<Duration>,
+    /// The last successful backup (dump strategy).
+    pub last_backup: Option<BackupInfo>,
+}
+
+mod opt_duration_ms {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Ok(Option::<u64>::deserialize(d)?.map(Duration::from_millis))
+    }
+}
+
+/// Whether the old primary can accept writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Writability {
+    /// It accepts writes.
+    Writable,
+    /// It is up and refuses writes (fenced, or in recovery).
+    ReadOnly,
+    /// It cannot be reached: it may or may not accept writes from others.
+    Unreachable,
+}
+
+/// What [`ReplicationManager::fence_primary`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FenceOutcome {
+    /// It was writable and is now fenced.
+    Fenced,
+    /// It was already fenced.
+    AlreadyFenced,
+}
+
+/// What [`ReplicationManager::promote_standby`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PromoteOutcome {
+    /// The standby was promoted now.
+    Promoted,
+    /// It was already a primary.
+    AlreadyPrimary,
+}
+
+/// What the post-promotion fix-ups did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FixupReport {
+    /// Sequences advanced past the values used on the old primary (logical replication).
+    pub sequences_synced: u32,
+}
+
+/// Which node of the pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Node {
+    /// The (old) primary.
+    Primary,
+    /// The standby (or the promoted new primary).
+    Standby,
+}
+
+/// One heartbeat row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct Heartbeat {
+    /// Monotonic sequence number.
+    pub sequence: u64,
+    /// When the primary wrote it.
+    pub written_at: Timestamp,
+}
+
+/// A replicated database pair: PostgreSQL, or your own.
+#[async_trait]
+pub trait ReplicationManager: Send + Sync + Debug + 'static {
+    /// A short name for errors and reports (e.g. `postgres`).
+    fn name(&self) -> &str;
+
+    /// The modes and operations this implementation supports.
+    fn capabilities(&self) -> ReplicationCapabilities;
+
+    /// A status snapshot.
+    ///
+    /// # Contract
+    /// Read-only. `NotFound` for an unknown database. A link whose receiver is
+    /// missing or whose replay stopped is `Down`, never `Streaming`.
+    async fn status(&self, database: &DatabaseId) -> ProviderResult<ReplicationStatus>;
+
+    /// Whether the old primary accepts writes.
+    ///
+    /// # Contract
+    /// Read-only. An unreachable primary is `Ok(Unreachable)`, not an error.
+    async fn primary_writability(&self, database: &DatabaseId) -> ProviderResult<Writability>;
+
+    /// Makes the old primary refuse writes (and verifies it does).
+    ///
+    /// # Contract
+    /// Idempotent (`AlreadyFenced`). `Timeout`/`Transient` if the primary
+    /// cannot be reached: it is then NOT fenced. `NotSupported` without the
+    /// `fencing` capability. Afterwards [`primary_writability`](Self::primary_writability)
+    /// is `ReadOnly`.
+    async fn fence_primary(&self, database: &DatabaseId) -> ProviderResult<FenceOutcome>;
+
+    /// Waits until the standby has replayed up to `target`, at most `timeout`.
+    ///
+    /// # Contract
+    /// Read-only. Returns the replayed position (≥ `target`). `Timeout` if not
+    /// reached in time; `Conflict` if the link is broken and never will.
+    async fn wait_for_catch_up(&self, database: &DatabaseId, target: Lsn, timeout: Duration) -> ProviderResult<Lsn>;
+
+    /// Promotes the standby to a writable primary.
+    ///
+    /// # Contract
+    /// Idempotent (`AlreadyPrimary`). Not reversible: past the point of no
+    /// return. The engine calls it only after fencing or proving the old
+    /// primary down. Afterwards the standby accepts writes.
+    async fn promote_standby(&self, database: &DatabaseId) -> ProviderResult<PromoteOutcome>;
+
+    /// Fix-ups after promotion (e.g. sequences for logical replication).
+    ///
+    /// # Contract
+    /// Idempotent. `Conflict` if the standby is not promoted yet.
+    async fn post_promotion_fixups(&self, database: &DatabaseId) -> ProviderResult<FixupReport>;
+
+    /// Writes a heartbeat row on the primary.
+    ///
+    /// # Contract
+    /// Not idempotent (each call writes a new, higher sequence). `Conflict` if
+    /// the primary refuses writes (fenced); `Transient`/`Timeout` if unreachable.
+    async fn write_heartbeat(&self, database: &DatabaseId) -> ProviderResult<Heartbeat>;
+
+    /// The newest heartbeat present on a node.
+    ///
+    /// # Contract
+    /// Read-only. `Ok(None)` if no heartbeat was ever written or replicated there.
+    async fn last_heartbeat(&self, database: &DatabaseId, node: Node) -> ProviderResult<Option<Heartbeat>>;
+}
+
+macro_rules! forward_replication_manager {
+    ($wrapper:ident) => {
+        #[async_trait]
+        impl<T: ReplicationManager + ?Sized> ReplicationManager for $wrapper<T> {
+            fn name(&self) -> &str {
+                (**self).name()
+            }
+            fn capabilities(&self) -> ReplicationCapabilities {
+                (**self).capabilities()
+            }
+            async fn status(&self, d: &DatabaseId) -> ProviderResult<ReplicationStatus> {
+                (**self).status(d).await
+            }
+            async fn primary_writability(&self, d: &DatabaseId) -> ProviderResult<Writability> {
+                (**self).primary_writability(d).await
+            }
+            async fn fence_primary(&self, d: &DatabaseId) -> ProviderResult<FenceOutcome> {
+                (**self).fence_primary(d).await
+            }
+            async fn wait_for_catch_up(&self, d: &DatabaseId, l: Lsn, t: Duration) -> ProviderResult<Lsn> {
+                (**self).wait_for_catch_up(d, l, t).await
+            }
+            async fn promote_standby(&self, d: &DatabaseId) -> ProviderResult<PromoteOutcome> {
+                (**self).promote_standby(d).await
+            }
+            async fn post_promotion_fixups(&self, d: &DatabaseId) -> ProviderResult<FixupReport> {
+                (**self).post_promotion_fixups(d).await
+            }
+            async fn write_heartbeat(&self, d: &DatabaseId) -> ProviderResult<Heartbeat> {
+                (**self).write_heartbeat(d).await
+            }
+            async fn last_heartbeat(&self, d: &DatabaseId, n: Node) -> ProviderResult<Option<Heartbeat>> {
+                (**self).last_heartbeat(d, n).await
+            }
+        }
+    };
+}
+
+forward_replication_manager!(Arc);
+forward_replication_manager!(Box);

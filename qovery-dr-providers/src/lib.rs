@@ -1,0 +1,17 @@
+//! # qovery-dr-providers
+//!
+//! Real implementations of the `qovery-dr-core` provider traits, one module
+//! and one cargo feature each:
+//!
+//! | feature      | implements           | status        |
+//! |--------------|----------------------|---------------|
+//! | `qovery`     | `ClusterProvider`    | not yet built |
+//! | `route53`    | `DnsSwitcher`        | not yet built |
+//! | `cloudflare` | `DnsSwitcher`        | not yet built |
+//! | `postgres`   | `ReplicationManager` | not yet built |
+//! | `registry`   | `RegistrySync`       | not yet built |
+//!
+//! The features exist now so that the public feature list is stable; each
+//! provider lands with its own issue and its tests against a real peer.
+
+pub use qovery_dr_core as core;
