@@ -102,7 +102,9 @@ impl ErrorKind {
             Self::RateLimited => "retry after the given delay",
             Self::Transient => "retry",
             Self::Timeout => "re-read the state, then retry",
-            Self::Indeterminate => "re-read the state before retrying: the request may have been applied",
+            Self::Indeterminate => {
+                "re-read the state before retrying: the request may have been applied"
+            }
             Self::InvalidInput => "fix the argument",
             Self::InvalidConfig => "fix the provider configuration",
             Self::NotSupported => "use a provider or strategy that supports it",
@@ -234,9 +236,16 @@ mod tests {
 
     #[test]
     fn display_names_provider_operation_kind_and_advice() {
-        let err = ProviderError::new(ErrorKind::NotFound, "qovery", "environment_status", "env-1 does not exist");
+        let err = ProviderError::new(
+            ErrorKind::NotFound,
+            "qovery",
+            "environment_status",
+            "env-1 does not exist",
+        );
         let text = err.to_string();
-        assert!(text.contains("qovery: environment_status failed (not_found): env-1 does not exist"));
+        assert!(
+            text.contains("qovery: environment_status failed (not_found): env-1 does not exist")
+        );
         assert!(text.contains("check the identifier"));
     }
 
@@ -249,9 +258,15 @@ mod tests {
 
     #[test]
     fn kind_serializes_snake_case() {
-        assert_eq!(serde_json::to_string(&ErrorKind::RateLimited).unwrap(), "\"rate_limited\"");
+        assert_eq!(
+            serde_json::to_string(&ErrorKind::RateLimited).unwrap(),
+            "\"rate_limited\""
+        );
         for k in ErrorKind::ALL {
-            assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{}\"", k.as_str()));
+            assert_eq!(
+                serde_json::to_string(&k).unwrap(),
+                format!("\"{}\"", k.as_str())
+            );
         }
     }
 }

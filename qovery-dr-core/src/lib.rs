@@ -3,14 +3,14 @@
 //! The model, the four provider traits and (soon) the engine of **qovery-dr**,
 //! an SDK for disaster-recovery orchestration of applications on Qovery.
 //!
-//! - [`model`]: typed identifiers, [`Objectives`] (RTO/RPO), [`Tier`],
+//! - [`model`][]: typed identifiers, [`Objectives`] (RTO/RPO), [`Tier`],
 //!   [`ResilienceLevel`], [`Site`], [`ImageRef`], [`Lsn`], secrets.
-//! - [`provider`]: [`ClusterProvider`](provider::ClusterProvider),
+//! - [`provider`][]: [`ClusterProvider`](provider::ClusterProvider),
 //!   [`DnsSwitcher`](provider::DnsSwitcher),
 //!   [`ReplicationManager`](provider::ReplicationManager),
 //!   [`RegistrySync`](provider::RegistrySync): object-safe, held as `Arc<dyn …>`.
-//! - [`plan`]: [`DrPlan`](plan::DrPlan), loaded from TOML/YAML/JSON and validated.
-//! - [`ProviderError`]: the one error type providers return, with an
+//! - [`plan`][]: [`DrPlan`](plan::DrPlan), loaded from TOML/YAML/JSON and validated.
+//! - [`ProviderError`][]: the one error type providers return, with an
 //!   [`ErrorKind`] the engine acts on.
 //!
 //! This crate has no HTTP, SQL or cloud dependency: real providers live in

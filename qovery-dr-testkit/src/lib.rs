@@ -1,1 +1,34 @@
-//! placeholder
+//! # qovery-dr-testkit
+//!
+//! Test DR code without a cloud: a simulated [`World`] (clusters,
+//! environments, replicated databases, registries, DNS) behind in-memory
+//! implementations of the four `qovery-dr-core` provider traits, fault
+//! injection on any operation, a call [`Recorder`] with safety invariants,
+//! and conformance suites any implementation (yours included) can run.
+//!
+//! All waiting uses tokio time: use `#[tokio::test(start_paused = true)]` and a
+//! one-hour failover runs in milliseconds.
+//!
+//! ```
+//! use qovery_dr_testkit::{World, memory::InMemoryDns};
+//! use qovery_dr_core::provider::DnsSwitcher;
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let world = World::new();
+//! world.add_record("shop.example.com", "203.0.113.10", std::time::Duration::from_secs(60));
+//! let dns = InMemoryDns::new(&world);
+//! let rec = dns.current(&"shop.example.com".into()).await.unwrap();
+//! assert_eq!(rec.target.as_str(), "203.0.113.10");
+//! assert_eq!(world.recorder().calls().len(), 1);
+//! # }
+//! ```
+
+pub mod conformance;
+pub mod fault;
+pub mod memory;
+pub mod recorder;
+pub mod world;
+
+pub use fault::{FaultAction, FaultInjector, Trigger};
+pub use recorder::{Call, Recorder, Violation};
+pub use world::state;
+pub use world::{PlanWorld, World, WorldConfig};

@@ -8,7 +8,10 @@ mod secret;
 mod site;
 mod time;
 
-pub use ids::{ChangeId, ClusterId, DatabaseId, DeploymentId, DnsRecordId, DnsTarget, EnvironmentId, ProjectId, ServiceId};
+pub use ids::{
+    ChangeId, ClusterId, DatabaseId, DeploymentId, DnsRecordId, DnsTarget, EnvironmentId,
+    ProjectId, ServiceId,
+};
 pub use image::{DEFAULT_REGISTRY, Digest, ImageRef, ImageRefError};
 pub use lsn::{Lsn, LsnParseError};
 pub use objectives::{DurationRange, Objectives, ResilienceLevel, Tier};

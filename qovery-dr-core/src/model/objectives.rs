@@ -90,20 +90,44 @@ impl Tier {
     /// The RTO this tier can achieve: objectives below `min` are unrealistic for it.
     pub fn achievable_rto(self) -> DurationRange {
         match self {
-            Tier::BackupRestore => DurationRange { min: mins(60), max: mins(24 * 60) },
-            Tier::PilotLight => DurationRange { min: mins(10), max: mins(60) },
-            Tier::WarmStandby => DurationRange { min: mins(1), max: mins(15) },
-            Tier::ActiveActive => DurationRange { min: Duration::ZERO, max: mins(1) },
+            Tier::BackupRestore => DurationRange {
+                min: mins(60),
+                max: mins(24 * 60),
+            },
+            Tier::PilotLight => DurationRange {
+                min: mins(10),
+                max: mins(60),
+            },
+            Tier::WarmStandby => DurationRange {
+                min: mins(1),
+                max: mins(15),
+            },
+            Tier::ActiveActive => DurationRange {
+                min: Duration::ZERO,
+                max: mins(1),
+            },
         }
     }
 
     /// The RPO this tier can achieve: objectives below `min` are unrealistic for it.
     pub fn achievable_rpo(self) -> DurationRange {
         match self {
-            Tier::BackupRestore => DurationRange { min: mins(60), max: mins(24 * 60) },
-            Tier::PilotLight => DurationRange { min: Duration::from_secs(1), max: mins(15) },
-            Tier::WarmStandby => DurationRange { min: Duration::from_secs(1), max: mins(5) },
-            Tier::ActiveActive => DurationRange { min: Duration::ZERO, max: Duration::from_secs(1) },
+            Tier::BackupRestore => DurationRange {
+                min: mins(60),
+                max: mins(24 * 60),
+            },
+            Tier::PilotLight => DurationRange {
+                min: Duration::from_secs(1),
+                max: mins(15),
+            },
+            Tier::WarmStandby => DurationRange {
+                min: Duration::from_secs(1),
+                max: mins(5),
+            },
+            Tier::ActiveActive => DurationRange {
+                min: Duration::ZERO,
+                max: Duration::from_secs(1),
+            },
         }
     }
 

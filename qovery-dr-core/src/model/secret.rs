@@ -66,13 +66,17 @@ pub enum SecretRef {
 pub enum SecretError {
     /// The text is not `env:NAME` or `file:PATH`. The text itself is not repeated,
     /// since it may be the secret.
-    #[error("expected a secret reference `env:NAME` or `file:PATH`, got an inline value ({len} characters, not shown); put the value in an environment variable or a file and reference it")]
+    #[error(
+        "expected a secret reference `env:NAME` or `file:PATH`, got an inline value ({len} characters, not shown); put the value in an environment variable or a file and reference it"
+    )]
     NotAReference {
         /// Length of the rejected text.
         len: usize,
     },
     /// `env:` with an invalid variable name.
-    #[error("invalid environment variable name {0:?} in secret reference: expected [A-Za-z_][A-Za-z0-9_]*")]
+    #[error(
+        "invalid environment variable name {0:?} in secret reference: expected [A-Za-z_][A-Za-z0-9_]*"
+    )]
     InvalidEnvName(String),
     /// `file:` with an empty path.
     #[error("empty path in secret reference `file:`")]
@@ -98,11 +102,15 @@ impl SecretRef {
     /// Reads the secret. Files are read on tokio's blocking pool.
     pub async fn resolve(&self) -> Result<SecretString, SecretError> {
         let value = match self {
-            SecretRef::Env(name) => std::env::var(name).map_err(|_| SecretError::EnvNotSet(name.clone()))?,
+            SecretRef::Env(name) => {
+                std::env::var(name).map_err(|_| SecretError::EnvNotSet(name.clone()))?
+            }
             SecretRef::File(path) => {
-                let text = tokio::fs::read_to_string(path).await.map_err(|source| SecretError::FileUnreadable {
-                    path: path.display().to_string(),
-                    source,
+                let text = tokio::fs::read_to_string(path).await.map_err(|source| {
+                    SecretError::FileUnreadable {
+                        path: path.display().to_string(),
+                        source,
+                    }
                 })?;
                 text.trim_end_matches(['\n', '\r']).to_owned()
             }
@@ -119,17 +127,25 @@ impl FromStr for SecretRef {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if let Some(name) = s.strip_prefix("env:") {
-            let ok = name
-                .bytes()
-                .enumerate()
-                .all(|(i, b)| b == b'_' || b.is_ascii_alphabetic() || (i > 0 && b.is_ascii_digit()))
-                && !name.is_empty();
-            return if ok { Ok(SecretRef::Env(name.to_owned())) } else { Err(SecretError::InvalidEnvName(name.to_owned())) };
+            let ok = name.bytes().enumerate().all(|(i, b)| {
+                b == b'_' || b.is_ascii_alphabetic() || (i > 0 && b.is_ascii_digit())
+            }) && !name.is_empty();
+            return if ok {
+                Ok(SecretRef::Env(name.to_owned()))
+            } else {
+                Err(SecretError::InvalidEnvName(name.to_owned()))
+            };
         }
         if let Some(path) = s.strip_prefix("file:") {
-            return if path.is_empty() { Err(SecretError::EmptyPath) } else { Ok(SecretRef::File(PathBuf::from(path))) };
+            return if path.is_empty() {
+                Err(SecretError::EmptyPath)
+            } else {
+                Ok(SecretRef::File(PathBuf::from(path)))
+            };
         }
-        Err(SecretError::NotAReference { len: s.chars().count() })
+        Err(SecretError::NotAReference {
+            len: s.chars().count(),
+        })
     }
 }
 
@@ -164,8 +180,14 @@ mod tests {
         let e = "s3cr3t-value".parse::<SecretRef>().unwrap_err().to_string();
         assert!(!e.contains("s3cr3t"), "{e}");
         assert!(e.contains("env:NAME"), "{e}");
-        assert!(matches!("env:1A".parse::<SecretRef>(), Err(SecretError::InvalidEnvName(_))));
-        assert!(matches!("file:".parse::<SecretRef>(), Err(SecretError::EmptyPath)));
+        assert!(matches!(
+            "env:1A".parse::<SecretRef>(),
+            Err(SecretError::InvalidEnvName(_))
+        ));
+        assert!(matches!(
+            "file:".parse::<SecretRef>(),
+            Err(SecretError::EmptyPath)
+        ));
     }
 
     #[tokio::test]
@@ -179,8 +201,15 @@ mod tests {
         let missing = SecretRef::File(dir.join("nope"));
         let e = missing.resolve().await.unwrap_err().to_string();
         assert!(e.contains("cannot be resolved"), "{e}");
-        let e = SecretRef::Env("QDR_SURELY_UNSET_VAR_42".into()).resolve().await.unwrap_err().to_string();
-        assert!(e.contains("QDR_SURELY_UNSET_VAR_42 cannot be resolved"), "{e}");
+        let e = SecretRef::Env("QDR_SURELY_UNSET_VAR_42".into())
+            .resolve()
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("QDR_SURELY_UNSET_VAR_42 cannot be resolved"),
+            "{e}"
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

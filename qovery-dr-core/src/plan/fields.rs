@@ -26,7 +26,9 @@ impl<'de> Deserialize<'de> for Port {
             .and_then(|n| u16::try_from(n).ok())
             .filter(|n| *n > 0)
             .map(Port)
-            .ok_or_else(|| D::Error::custom(format!("expected an integer 1-65535, got {}", describe(&v))))
+            .ok_or_else(|| {
+                D::Error::custom(format!("expected an integer 1-65535, got {}", describe(&v)))
+            })
     }
 }
 
@@ -40,7 +42,12 @@ impl<'de> Deserialize<'de> for TtlSeconds {
         v.as_u64()
             .filter(|n| *n <= 2_147_483_647)
             .map(|n| TtlSeconds(Duration::from_secs(n)))
-            .ok_or_else(|| D::Error::custom(format!("expected a TTL as an integer number of seconds 0-2147483647, got {}", describe(&v))))
+            .ok_or_else(|| {
+                D::Error::custom(format!(
+                    "expected a TTL as an integer number of seconds 0-2147483647, got {}",
+                    describe(&v)
+                ))
+            })
     }
 }
 
@@ -54,7 +61,12 @@ impl<'de> Deserialize<'de> for HumanDuration {
         v.as_str()
             .and_then(|s| humantime::parse_duration(s).ok())
             .map(HumanDuration)
-            .ok_or_else(|| D::Error::custom(format!("expected a duration like \"15m\", \"1h 30m\" or \"30s\", got {}", describe(&v))))
+            .ok_or_else(|| {
+                D::Error::custom(format!(
+                    "expected a duration like \"15m\", \"1h 30m\" or \"30s\", got {}",
+                    describe(&v)
+                ))
+            })
     }
 }
 
@@ -69,7 +81,11 @@ impl<'de> Deserialize<'de> for SecretField {
             Some(s) => s.parse().map(SecretField).map_err(D::Error::custom),
             None => Err(D::Error::custom(format!(
                 "expected a secret reference string `env:NAME` or `file:PATH`, got {}",
-                if v.is_number() || v.is_boolean() { "a non-string value (not shown)".to_owned() } else { describe(&v) }
+                if v.is_number() || v.is_boolean() {
+                    "a non-string value (not shown)".to_owned()
+                } else {
+                    describe(&v)
+                }
             ))),
         }
     }
@@ -84,7 +100,10 @@ impl<'de> Deserialize<'de> for NonEmpty {
         let v = serde_json::Value::deserialize(d)?;
         match v.as_str() {
             Some(s) if !s.trim().is_empty() => Ok(NonEmpty(s.trim().to_owned())),
-            _ => Err(D::Error::custom(format!("expected a non-empty string, got {}", describe(&v)))),
+            _ => Err(D::Error::custom(format!(
+                "expected a non-empty string, got {}",
+                describe(&v)
+            ))),
         }
     }
 }

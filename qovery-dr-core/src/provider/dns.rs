@@ -28,7 +28,13 @@ pub struct DnsCapabilities {
 impl DnsCapabilities {
     /// Every capability.
     pub fn all() -> Self {
-        Self { record_swap: true, failover_routing: true, weighted: true, load_balancer_pools: true, health_checks: true }
+        Self {
+            record_swap: true,
+            failover_routing: true,
+            weighted: true,
+            load_balancer_pools: true,
+            health_checks: true,
+        }
     }
 
     /// Whether `strategy` is supported.

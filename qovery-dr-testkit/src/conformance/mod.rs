@@ -1,0 +1,1 @@
+//! Conformance suites (see the submodules).

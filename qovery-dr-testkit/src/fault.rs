@@ -1,0 +1,220 @@
+//! Fault injection: make any operation of the simulated world fail, stall or
+//! misreport, changeable at run time.
+
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use qovery_dr_core::ErrorKind;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// When a fault fires.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Trigger {
+    /// On the n-th matching call only (1-based).
+    Nth(u64),
+    /// On the first n matching calls.
+    FirstN(u64),
+    /// On every matching call.
+    Always,
+    /// On each matching call with probability `p` (seeded: see [`FaultInjector::with_seed`]).
+    Probability(f64),
+}
+
+/// What a fault does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultAction {
+    /// Fail without applying the operation.
+    Fail(ErrorKind),
+    /// Apply the operation, then report this error (typically
+    /// [`ErrorKind::Indeterminate`]: "the request may have been applied").
+    ApplyThenFail(ErrorKind),
+    /// Delay the call by this long (then run it).
+    Latency(Duration),
+    /// Never answer (until the caller's timeout cancels the future).
+    Hang,
+}
+
+/// What the world does for one call, decided by the injector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Decision {
+    /// Delay before running.
+    pub latency: Duration,
+    /// Never answer.
+    pub hang: bool,
+    /// Fail before applying.
+    pub fail: Option<ErrorKind>,
+    /// Fail after applying.
+    pub fail_after_apply: Option<ErrorKind>,
+}
+
+/// An identifier of an injected fault, to remove it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FaultId(u64);
+
+#[derive(Debug)]
+struct Rule {
+    id: FaultId,
+    operation: String,
+    trigger: Trigger,
+    action: FaultAction,
+    seen: u64,
+}
+
+#[derive(Debug)]
+struct Inner {
+    rules: Vec<Rule>,
+    next_id: u64,
+    rng: StdRng,
+}
+
+/// The fault rules of a world. Operation names are `trait.method`
+/// (`cluster.deploy_environment`, `dns.switch`, `replication.promote_standby`,
+/// `registry.copy`…); a rule for `cluster.*` matches every cluster operation
+/// and `*` matches all.
+#[derive(Debug)]
+pub struct FaultInjector {
+    inner: Mutex<Inner>,
+}
+
+impl Default for FaultInjector {
+    fn default() -> Self {
+        Self::with_seed(0)
+    }
+}
+
+fn matches(pattern: &str, op: &str) -> bool {
+    pattern == "*" || pattern == op || pattern.strip_suffix('*').is_some_and(|p| op.starts_with(p))
+}
+
+impl FaultInjector {
+    /// An injector whose probabilistic faults draw from a generator seeded with `seed`.
+    pub fn with_seed(seed: u64) -> Self {
+        Self {
+            inner: Mutex::new(Inner {
+                rules: Vec::new(),
+                next_id: 0,
+                rng: StdRng::seed_from_u64(seed),
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Adds a fault on `operation` (a name, a `prefix.*` pattern, or `*`).
+    pub fn inject(&self, operation: &str, trigger: Trigger, action: FaultAction) -> FaultId {
+        let mut inner = self.lock();
+        inner.next_id += 1;
+        let id = FaultId(inner.next_id);
+        inner.rules.push(Rule {
+            id,
+            operation: operation.to_owned(),
+            trigger,
+            action,
+            seen: 0,
+        });
+        id
+    }
+
+    /// Removes one fault.
+    pub fn remove(&self, id: FaultId) {
+        self.lock().rules.retain(|r| r.id != id);
+    }
+
+    /// Removes every fault.
+    pub fn clear(&self) {
+        self.lock().rules.clear();
+    }
+
+    /// Reseeds the generator used by probabilistic faults.
+    pub fn reseed(&self, seed: u64) {
+        self.lock().rng = StdRng::seed_from_u64(seed);
+    }
+
+    /// Decides what happens to one call of `operation`.
+    pub fn decide(&self, operation: &str) -> Decision {
+        let mut inner = self.lock();
+        let Inner { rules, rng, .. } = &mut *inner;
+        let mut d = Decision::default();
+        for rule in rules
+            .iter_mut()
+            .filter(|r| matches(&r.operation, operation))
+        {
+            rule.seen += 1;
+            let fire = match rule.trigger {
+                Trigger::Nth(n) => rule.seen == n,
+                Trigger::FirstN(n) => rule.seen <= n,
+                Trigger::Always => true,
+                Trigger::Probability(p) => rng.random_bool(p.clamp(0.0, 1.0)),
+            };
+            if !fire {
+                continue;
+            }
+            match rule.action {
+                FaultAction::Fail(k) => d.fail = d.fail.or(Some(k)),
+                FaultAction::ApplyThenFail(k) => {
+                    d.fail_after_apply = d.fail_after_apply.or(Some(k))
+                }
+                FaultAction::Latency(l) => d.latency += l,
+                FaultAction::Hang => d.hang = true,
+            }
+        }
+        d
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nth_first_n_and_always() {
+        let f = FaultInjector::default();
+        f.inject(
+            "cluster.deploy_environment",
+            Trigger::Nth(2),
+            FaultAction::Fail(ErrorKind::Transient),
+        );
+        assert_eq!(f.decide("cluster.deploy_environment").fail, None);
+        assert_eq!(
+            f.decide("cluster.deploy_environment").fail,
+            Some(ErrorKind::Transient)
+        );
+        assert_eq!(f.decide("cluster.deploy_environment").fail, None);
+        f.clear();
+        f.inject(
+            "dns.*",
+            Trigger::FirstN(2),
+            FaultAction::Latency(Duration::from_secs(1)),
+        );
+        assert_eq!(f.decide("dns.switch").latency, Duration::from_secs(1));
+        assert_eq!(f.decide("dns.current").latency, Duration::from_secs(1));
+        assert_eq!(f.decide("dns.current").latency, Duration::ZERO);
+        assert_eq!(f.decide("cluster.x").latency, Duration::ZERO);
+        let id = f.inject("*", Trigger::Always, FaultAction::Hang);
+        assert!(f.decide("anything").hang);
+        f.remove(id);
+        assert!(!f.decide("anything").hang);
+    }
+
+    #[test]
+    fn probability_is_reproducible_from_the_seed() {
+        let draw = |seed| {
+            let f = FaultInjector::with_seed(seed);
+            f.inject(
+                "*",
+                Trigger::Probability(0.5),
+                FaultAction::Fail(ErrorKind::Timeout),
+            );
+            (0..64)
+                .map(|_| f.decide("x").fail.is_some())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(draw(7), draw(7));
+        assert_ne!(draw(7), draw(8));
+        let hits = draw(7).iter().filter(|b| **b).count();
+        assert!((16..=48).contains(&hits), "{hits}");
+    }
+}
