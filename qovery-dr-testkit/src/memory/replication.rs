@@ -99,6 +99,18 @@ fn time_lag(primary: &NodeSim, lsn: Lsn, now: Instant) -> Duration {
 }
 
 impl InMemoryReplication {
+    fn check_heartbeat(&self, op: &str) -> ProviderResult<()> {
+        if self.capabilities.heartbeat {
+            Ok(())
+        } else {
+            Err(err(
+                ErrorKind::NotSupported,
+                op,
+                "heartbeats are not supported by this manager".to_owned(),
+            ))
+        }
+    }
+
     fn check_mode(&self, mode: ReplicationMode, op: &str) -> ProviderResult<()> {
         let ok = match mode {
             ReplicationMode::Physical => self.capabilities.physical,
@@ -318,6 +330,7 @@ impl ReplicationManager for InMemoryReplication {
 
     async fn write_heartbeat(&self, database: &DatabaseId) -> ProviderResult<Heartbeat> {
         const OP: &str = "replication.write_heartbeat";
+        self.check_heartbeat(OP)?;
         self.world
             .call(OP, true, database.to_string(), |s, ctx| {
                 let db = db_mut(s, database, OP)?;
@@ -359,6 +372,7 @@ impl ReplicationManager for InMemoryReplication {
         node: Node,
     ) -> ProviderResult<Option<Heartbeat>> {
         const OP: &str = "replication.last_heartbeat";
+        self.check_heartbeat(OP)?;
         self.world
             .call(OP, false, format!("{database} {node:?}"), |s, _| {
                 let db = db_mut(s, database, OP)?;

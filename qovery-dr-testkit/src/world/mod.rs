@@ -1,6 +1,6 @@
 //! The simulated world shared by the in-memory providers.
 
-mod build;
+pub mod build;
 pub mod state;
 
 use std::collections::BTreeSet;

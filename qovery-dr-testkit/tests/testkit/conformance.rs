@@ -1,0 +1,248 @@
+//! Every suite, against the in-memory implementations, as concrete types and
+//! as `Arc<dyn Trait>`, with full and reduced capabilities.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use qovery_dr_core::provider::{
+    ClusterCapabilities, ClusterProvider, ClusterState, DnsCapabilities, DnsSwitcher,
+    RegistryLocation, RegistryMapping, RegistrySync, ReplicationCapabilities, ReplicationManager,
+    ReplicationMode, SwitchStrategy, TargetHealth,
+};
+use qovery_dr_core::{ClusterId, ImageRef, ProjectId, ServiceId};
+use qovery_dr_testkit::World;
+use qovery_dr_testkit::conformance::cluster::ClusterFixture;
+use qovery_dr_testkit::conformance::dns::DnsFixture;
+use qovery_dr_testkit::conformance::registry::RegistryFixture;
+use qovery_dr_testkit::conformance::replication::ReplicationFixture;
+use qovery_dr_testkit::memory::{
+    InMemoryCluster, InMemoryDns, InMemoryRegistry, InMemoryReplication,
+};
+use qovery_dr_testkit::world::build::digest_of;
+use qovery_dr_testkit::world::{DatabaseSpec, EnvironmentSpec, HealthSource, ServiceSpec};
+
+fn cluster_world() -> World {
+    let world = World::new();
+    world.add_cluster("c1", ClusterState::Running);
+    world.add_cluster("c2", ClusterState::Running);
+    world.add_environment(EnvironmentSpec {
+        id: "e1".into(),
+        name: "prod".into(),
+        cluster: ClusterId::new("c1"),
+        project: ProjectId::new("p1"),
+        services: vec![ServiceSpec {
+            id: "s1".into(),
+            name: "api".into(),
+            image: Some("r1.io/api:v1".parse().unwrap()),
+            min_instances: 2,
+        }],
+        variables: Default::default(),
+        secrets: Default::default(),
+        deployed: true,
+    });
+    world
+}
+
+fn cluster_fixture<P>(provider: P) -> ClusterFixture<P> {
+    ClusterFixture {
+        provider,
+        cluster: "c1".into(),
+        clone_target: "c2".into(),
+        environment: "e1".into(),
+        service: ServiceId::new("s1"),
+        image: "r2.io/api:v2".parse().unwrap(),
+        deploy_timeout: Duration::from_secs(600),
+        poll_interval: Duration::from_secs(5),
+    }
+}
+
+async fn cluster_concrete() -> ClusterFixture<InMemoryCluster> {
+    cluster_fixture(InMemoryCluster::new(&cluster_world()))
+}
+async fn cluster_dyn() -> ClusterFixture<Arc<dyn ClusterProvider>> {
+    cluster_fixture(Arc::new(InMemoryCluster::new(&cluster_world())))
+}
+async fn cluster_minimal() -> ClusterFixture<Box<InMemoryCluster>> {
+    cluster_fixture(Box::new(
+        InMemoryCluster::new(&cluster_world()).with_capabilities(ClusterCapabilities::default()),
+    ))
+}
+
+qovery_dr_testkit::cluster_provider_conformance!(
+    cluster_in_memory,
+    cluster_concrete(),
+    start_paused
+);
+qovery_dr_testkit::cluster_provider_conformance!(
+    cluster_in_memory_dyn,
+    cluster_dyn(),
+    start_paused
+);
+qovery_dr_testkit::cluster_provider_conformance!(
+    cluster_in_memory_no_capabilities,
+    cluster_minimal(),
+    start_paused
+);
+
+fn dns_world() -> World {
+    let world = World::new();
+    world.add_record("shop.example.com", "203.0.113.10", Duration::from_secs(60));
+    world.set_target_health("203.0.113.20", HealthSource::Fixed(TargetHealth::Healthy));
+    world
+}
+
+fn dns_fixture<P>(provider: P, strategy: SwitchStrategy) -> DnsFixture<P> {
+    DnsFixture {
+        provider,
+        record: "shop.example.com".into(),
+        current: "203.0.113.10".into(),
+        alternative: "203.0.113.20".into(),
+        strategy,
+        sync_timeout: Duration::from_secs(300),
+        poll_interval: Duration::from_secs(5),
+    }
+}
+
+async fn dns_concrete() -> DnsFixture<InMemoryDns> {
+    dns_fixture(
+        InMemoryDns::new(&dns_world()),
+        SwitchStrategy::FailoverRouting,
+    )
+}
+async fn dns_dyn() -> DnsFixture<Arc<dyn DnsSwitcher>> {
+    dns_fixture(
+        Arc::new(InMemoryDns::new(&dns_world())),
+        SwitchStrategy::RecordSwap,
+    )
+}
+async fn dns_record_swap_only() -> DnsFixture<InMemoryDns> {
+    let caps = DnsCapabilities {
+        record_swap: true,
+        ..DnsCapabilities::default()
+    };
+    dns_fixture(
+        InMemoryDns::new(&dns_world()).with_capabilities(caps),
+        SwitchStrategy::RecordSwap,
+    )
+}
+
+qovery_dr_testkit::dns_switcher_conformance!(dns_in_memory, dns_concrete(), start_paused);
+qovery_dr_testkit::dns_switcher_conformance!(dns_in_memory_dyn, dns_dyn(), start_paused);
+qovery_dr_testkit::dns_switcher_conformance!(
+    dns_in_memory_record_swap_only,
+    dns_record_swap_only(),
+    start_paused
+);
+
+fn replication_fixture<P>(provider: P) -> ReplicationFixture<P> {
+    ReplicationFixture {
+        provider,
+        database: "db".into(),
+        catch_up_timeout: Duration::from_secs(30),
+        poll_interval: Duration::from_millis(100),
+    }
+}
+
+fn replication_world(mode: ReplicationMode) -> World {
+    let world = World::new();
+    let mut spec = DatabaseSpec::streaming("db", mode);
+    if mode == ReplicationMode::Dump {
+        spec.dump_every = Some(Duration::from_secs(60));
+    }
+    world.add_database(spec);
+    world
+}
+
+async fn replication_physical() -> ReplicationFixture<InMemoryReplication> {
+    let world = replication_world(ReplicationMode::Physical);
+    // Let some WAL flow before the checks.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    replication_fixture(InMemoryReplication::new(&world))
+}
+async fn replication_logical_dyn() -> ReplicationFixture<Arc<dyn ReplicationManager>> {
+    let world = replication_world(ReplicationMode::Logical);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    replication_fixture(Arc::new(InMemoryReplication::new(&world)))
+}
+async fn replication_dump_without_fencing() -> ReplicationFixture<InMemoryReplication> {
+    let world = replication_world(ReplicationMode::Dump);
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    let caps = ReplicationCapabilities {
+        dump: true,
+        ..ReplicationCapabilities::default()
+    };
+    replication_fixture(InMemoryReplication::new(&world).with_capabilities(caps))
+}
+
+qovery_dr_testkit::replication_manager_conformance!(
+    replication_in_memory_physical,
+    replication_physical(),
+    start_paused
+);
+qovery_dr_testkit::replication_manager_conformance!(
+    replication_in_memory_logical_dyn,
+    replication_logical_dyn(),
+    start_paused
+);
+qovery_dr_testkit::replication_manager_conformance!(
+    replication_in_memory_dump_no_fencing,
+    replication_dump_without_fencing(),
+    start_paused
+);
+
+fn registry_fixture<P>(provider: P) -> RegistryFixture<P> {
+    RegistryFixture {
+        provider,
+        present: "r1.io/team/api:v1".parse().unwrap(),
+        missing: "r1.io/team/web:v1".parse().unwrap(),
+        absent: "r1.io/team/nope:v1".parse().unwrap(),
+        foreign: "elsewhere.io/team/api:v1".parse().unwrap(),
+    }
+}
+
+fn registry_world() -> (World, RegistryMapping) {
+    let world = World::new();
+    let api: ImageRef = "r1.io/team/api:v1".parse().unwrap();
+    let web: ImageRef = "r1.io/team/web:v1".parse().unwrap();
+    world.add_image(&api, digest_of("api"), 10 << 20);
+    world.add_image(&web, digest_of("web"), 20 << 20);
+    world.add_image(
+        &"r2.io:5000/dr/api:v1".parse().unwrap(),
+        digest_of("api"),
+        10 << 20,
+    );
+    let mapping = RegistryMapping::new(
+        RegistryLocation {
+            host: "r1.io".into(),
+            prefix: Some("team".into()),
+        },
+        RegistryLocation {
+            host: "r2.io:5000".into(),
+            prefix: Some("dr".into()),
+        },
+    );
+    (world, mapping)
+}
+
+async fn registry_concrete() -> RegistryFixture<InMemoryRegistry> {
+    let (world, mapping) = registry_world();
+    registry_fixture(InMemoryRegistry::new(&world, mapping))
+}
+async fn registry_dyn_check_only() -> RegistryFixture<Arc<dyn RegistrySync>> {
+    let (world, mapping) = registry_world();
+    let caps = qovery_dr_core::provider::RegistryCapabilities::default();
+    registry_fixture(Arc::new(
+        InMemoryRegistry::new(&world, mapping).with_capabilities(caps),
+    ))
+}
+
+qovery_dr_testkit::registry_sync_conformance!(
+    registry_in_memory,
+    registry_concrete(),
+    start_paused
+);
+qovery_dr_testkit::registry_sync_conformance!(
+    registry_in_memory_dyn_check_only,
+    registry_dyn_check_only(),
+    start_paused
+);
