@@ -5,7 +5,7 @@
 //! Each suite is a set of public async functions taking a fixture, plus a
 //! macro that expands to one named `#[tokio::test]` per check. A check whose
 //! capability the implementation does not declare is not skipped: it asserts
-//! that the call answers [`ErrorKind::NotSupported`](qovery_dr_core::ErrorKind::NotSupported).
+//! that the call answers [`ErrorKind::NotSupported`].
 //!
 //! To check your own provider, build a fresh fixture in an async function and
 //! call the macro (your crate needs `tokio` as a dev-dependency):
