@@ -10,15 +10,13 @@ use std::process::ExitCode;
 use qovery_dr_core::plan::DrPlan;
 use qovery_dr_core::provider::{ClusterProvider, DnsSwitcher, RegistrySync, ReplicationManager};
 use qovery_dr_testkit::World;
-use qovery_dr_testkit::memory::{
-    InMemoryCluster, InMemoryDns, InMemoryRegistry, InMemoryReplication,
-};
+use qovery_dr_testkit::memory::{InMemoryCluster, InMemoryDns, InMemoryRegistry, InMemoryReplication};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let path = std::env::args().nth(1).unwrap_or_else(|| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/plans/aws-cross-region.toml").to_owned()
-    });
+    let path = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/plans/aws-cross-region.toml").to_owned());
     let plan = match DrPlan::load(&path).await {
         Ok(p) => p,
         Err(e) => {
@@ -27,10 +25,7 @@ async fn main() -> ExitCode {
         }
     };
     println!("plan {} ({path})", plan.name);
-    println!(
-        "  tier {}, {}, {}",
-        plan.tier, plan.resilience, plan.objectives
-    );
+    println!("  tier {}, {}, {}", plan.tier, plan.resilience, plan.objectives);
     println!(
         "  replication {} (heartbeat every {})",
         plan.replication.mode,
@@ -38,12 +33,7 @@ async fn main() -> ExitCode {
     );
     println!(
         "  primary {} ({} {}), DR {} ({} {})",
-        plan.primary.name,
-        plan.primary.cloud,
-        plan.primary.region,
-        plan.dr.name,
-        plan.dr.cloud,
-        plan.dr.region
+        plan.primary.name, plan.primary.cloud, plan.primary.region, plan.dr.name, plan.dr.cloud, plan.dr.region
     );
     for w in &plan.warnings {
         println!("  warning: {w}");
@@ -60,10 +50,7 @@ async fn main() -> ExitCode {
         Err(e) => println!("  DR cluster: {e}"),
     }
     match repl.status(&plan.primary.database.id).await {
-        Ok(s) => println!(
-            "  database {}: {} link {:?}, lag {:?} bytes",
-            s.database, s.mode, s.link, s.lag_bytes
-        ),
+        Ok(s) => println!("  database {}: {} link {:?}, lag {:?} bytes", s.database, s.mode, s.link, s.lag_bytes),
         Err(e) => println!("  database: {e}"),
     }
     for env in &plan.primary.environments {
@@ -73,11 +60,7 @@ async fn main() -> ExitCode {
                     Ok(p) => println!(
                         "  image {}: {}",
                         image.familiar(),
-                        if p.is_present() {
-                            "present in DR registry"
-                        } else {
-                            "NOT in DR registry"
-                        }
+                        if p.is_present() { "present in DR registry" } else { "NOT in DR registry" }
                     ),
                     Err(e) => println!("  image {}: {e}", image.familiar()),
                 }
@@ -86,12 +69,7 @@ async fn main() -> ExitCode {
     }
     for r in &plan.dns {
         match dns.current(&r.record).await {
-            Ok(s) => println!(
-                "  DNS {} -> {} (TTL {})",
-                s.record,
-                s.target,
-                humantime(s.ttl)
-            ),
+            Ok(s) => println!("  DNS {} -> {} (TTL {})", s.record, s.target, humantime(s.ttl)),
             Err(e) => println!("  DNS {}: {e}", r.record),
         }
     }
@@ -100,9 +78,5 @@ async fn main() -> ExitCode {
 
 fn humantime(d: std::time::Duration) -> String {
     let secs = d.as_secs();
-    if secs >= 60 && secs.is_multiple_of(60) {
-        format!("{}m", secs / 60)
-    } else {
-        format!("{secs}s")
-    }
+    if secs >= 60 && secs.is_multiple_of(60) { format!("{}m", secs / 60) } else { format!("{secs}s") }
 }

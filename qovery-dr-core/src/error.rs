@@ -47,10 +47,7 @@ impl ErrorKind {
     /// `Indeterminate` is retryable only after reconciling: read the state first
     /// (see [`ErrorKind::needs_reconcile`]).
     pub fn is_retryable(self) -> bool {
-        matches!(
-            self,
-            Self::RateLimited | Self::Transient | Self::Timeout | Self::Indeterminate
-        )
+        matches!(self, Self::RateLimited | Self::Transient | Self::Timeout | Self::Indeterminate)
     }
 
     /// Whether the operation may have been applied even though it failed.
@@ -102,9 +99,7 @@ impl ErrorKind {
             Self::RateLimited => "retry after the given delay",
             Self::Transient => "retry",
             Self::Timeout => "re-read the state, then retry",
-            Self::Indeterminate => {
-                "re-read the state before retrying: the request may have been applied"
-            }
+            Self::Indeterminate => "re-read the state before retrying: the request may have been applied",
             Self::InvalidInput => "fix the argument",
             Self::InvalidConfig => "fix the provider configuration",
             Self::NotSupported => "use a provider or strategy that supports it",
@@ -218,34 +213,18 @@ mod tests {
 
     #[test]
     fn retryable_kinds_are_exactly_the_transient_ones() {
-        let retryable: Vec<_> = ErrorKind::ALL
-            .iter()
-            .copied()
-            .filter(|k| k.is_retryable())
-            .collect();
+        let retryable: Vec<_> = ErrorKind::ALL.iter().copied().filter(|k| k.is_retryable()).collect();
         assert_eq!(
             retryable,
-            vec![
-                ErrorKind::RateLimited,
-                ErrorKind::Transient,
-                ErrorKind::Timeout,
-                ErrorKind::Indeterminate
-            ]
+            vec![ErrorKind::RateLimited, ErrorKind::Transient, ErrorKind::Timeout, ErrorKind::Indeterminate]
         );
     }
 
     #[test]
     fn display_names_provider_operation_kind_and_advice() {
-        let err = ProviderError::new(
-            ErrorKind::NotFound,
-            "qovery",
-            "environment_status",
-            "env-1 does not exist",
-        );
+        let err = ProviderError::new(ErrorKind::NotFound, "qovery", "environment_status", "env-1 does not exist");
         let text = err.to_string();
-        assert!(
-            text.contains("qovery: environment_status failed (not_found): env-1 does not exist")
-        );
+        assert!(text.contains("qovery: environment_status failed (not_found): env-1 does not exist"));
         assert!(text.contains("check the identifier"));
     }
 
@@ -258,15 +237,9 @@ mod tests {
 
     #[test]
     fn kind_serializes_snake_case() {
-        assert_eq!(
-            serde_json::to_string(&ErrorKind::RateLimited).unwrap(),
-            "\"rate_limited\""
-        );
+        assert_eq!(serde_json::to_string(&ErrorKind::RateLimited).unwrap(), "\"rate_limited\"");
         for k in ErrorKind::ALL {
-            assert_eq!(
-                serde_json::to_string(&k).unwrap(),
-                format!("\"{}\"", k.as_str())
-            );
+            assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{}\"", k.as_str()));
         }
     }
 }

@@ -11,9 +11,7 @@ use qovery_dr_core::{ResilienceLevel, SecretRef, Tier};
 use serde_json::{Value, json};
 
 fn example(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../examples/plans")
-        .join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/plans").join(name)
 }
 
 fn base() -> Value {
@@ -54,46 +52,33 @@ fn invalid(f: impl FnOnce(&mut Value)) -> Vec<String> {
 
 fn assert_issue(issues: &[String], path: &str, expectation: &str) {
     assert!(
-        issues
-            .iter()
-            .any(|i| i.starts_with(&format!("{path}: ")) && i.contains(expectation)),
+        issues.iter().any(|i| i.starts_with(&format!("{path}: ")) && i.contains(expectation)),
         "expected an issue at {path} containing {expectation:?}, got {issues:#?}"
     );
 }
 
 fn set(v: &mut Value, pointer: &str, new: Value) {
-    *v.pointer_mut(pointer)
-        .unwrap_or_else(|| panic!("no {pointer}")) = new;
+    *v.pointer_mut(pointer).unwrap_or_else(|| panic!("no {pointer}")) = new;
 }
 
 #[test]
 fn the_base_plan_is_valid() {
     let plan = DrPlan::from_value(base()).unwrap();
     assert_eq!(plan.objectives.rto, Duration::from_secs(900));
-    assert_eq!(
-        plan.dr.dns_targets.values().next().unwrap().as_str(),
-        "2.2.2.2"
-    );
+    assert_eq!(plan.dr.dns_targets.values().next().unwrap().as_str(), "2.2.2.2");
 }
 
 #[tokio::test]
 async fn aws_cross_region_example_loads() {
-    let plan = DrPlan::load(example("aws-cross-region.toml"))
-        .await
-        .unwrap();
+    let plan = DrPlan::load(example("aws-cross-region.toml")).await.unwrap();
     assert_eq!(plan.tier, Tier::WarmStandby);
     assert_eq!(plan.resilience, ResilienceLevel::CrossRegion);
     assert_eq!(plan.replication.mode, ReplicationMode::Logical);
     assert_eq!(plan.dns.len(), 2);
     assert_eq!(plan.dns[0].strategy, SwitchStrategy::FailoverRouting);
     assert_eq!(plan.dr.region, "eu-central-1");
-    assert_eq!(
-        plan.primary.database.password,
-        Some(SecretRef::Env("PRIMARY_DB_PASSWORD".into()))
-    );
-    let img = "123456789012.dkr.ecr.eu-west-3.amazonaws.com/shop/api:v1"
-        .parse()
-        .unwrap();
+    assert_eq!(plan.primary.database.password, Some(SecretRef::Env("PRIMARY_DB_PASSWORD".into())));
+    let img = "123456789012.dkr.ecr.eu-west-3.amazonaws.com/shop/api:v1".parse().unwrap();
     assert_eq!(
         plan.registry_mapping.remap(&img).unwrap().to_string(),
         "123456789012.dkr.ecr.eu-central-1.amazonaws.com/shop/api:v1"
@@ -106,18 +91,10 @@ async fn scaleway_to_aws_example_loads() {
     let plan = DrPlan::load(example("scaleway-to-aws.yaml")).await.unwrap();
     assert_eq!(plan.resilience, ResilienceLevel::CrossCloud);
     assert_eq!(plan.replication.mode, ReplicationMode::Dump);
-    assert_eq!(
-        plan.replication.dump_interval,
-        Some(Duration::from_secs(900))
-    );
+    assert_eq!(plan.replication.dump_interval, Some(Duration::from_secs(900)));
     assert_eq!(plan.dns[0].strategy, SwitchStrategy::LoadBalancerPool);
-    assert_eq!(
-        plan.credentials["cloudflare_token"],
-        SecretRef::File("/run/secrets/cloudflare-token".into())
-    );
-    let img = "rg.fr-par.scw.cloud/shop-namespace/web:2.3"
-        .parse()
-        .unwrap();
+    assert_eq!(plan.credentials["cloudflare_token"], SecretRef::File("/run/secrets/cloudflare-token".into()));
+    let img = "rg.fr-par.scw.cloud/shop-namespace/web:2.3".parse().unwrap();
     assert_eq!(
         plan.registry_mapping.remap(&img).unwrap().to_string(),
         "123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop/web:2.3"
@@ -139,41 +116,28 @@ fn all_three_formats_give_the_same_plan() {
 #[test]
 fn port_must_be_an_integer_in_range() {
     let issues = invalid(|v| set(v, "/sites/dr/database/port", json!("abc")));
-    assert_issue(
-        &issues,
-        "sites.dr.database.port",
-        r#"expected an integer 1-65535, got "abc""#,
-    );
+    assert_issue(&issues, "sites.dr.database.port", r#"expected an integer 1-65535, got "abc""#);
     let issues = invalid(|v| set(v, "/sites/primary/database/port", json!(70000)));
-    assert_issue(
-        &issues,
-        "sites.primary.database.port",
-        "expected an integer 1-65535, got 70000",
-    );
+    assert_issue(&issues, "sites.primary.database.port", "expected an integer 1-65535, got 70000");
 }
 
 #[test]
 fn port_message_is_the_same_in_toml() {
     let text = std::fs::read_to_string(example("aws-cross-region.toml")).unwrap();
-    let bad = text.replacen("port = 5432\ndbname = \"shop\"\nuser = \"dr_orchestrator\"\npassword = \"env:DR_DB_PASSWORD\"", "port = \"abc\"\ndbname = \"shop\"\nuser = \"dr_orchestrator\"\npassword = \"env:DR_DB_PASSWORD\"", 1);
-    assert_ne!(bad, text);
-    let err = DrPlan::parse(&bad, PlanFormat::Toml)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains(r#"sites.dr.database.port: expected an integer 1-65535, got "abc""#),
-        "{err}"
+    let bad = text.replacen(
+        "port = 5432\ndbname = \"shop\"\nuser = \"dr_orchestrator\"\npassword = \"env:DR_DB_PASSWORD\"",
+        "port = \"abc\"\ndbname = \"shop\"\nuser = \"dr_orchestrator\"\npassword = \"env:DR_DB_PASSWORD\"",
+        1,
     );
+    assert_ne!(bad, text);
+    let err = DrPlan::parse(&bad, PlanFormat::Toml).unwrap_err().to_string();
+    assert!(err.contains(r#"sites.dr.database.port: expected an integer 1-65535, got "abc""#), "{err}");
 }
 
 #[test]
 fn durations_must_be_human_durations() {
     let issues = invalid(|v| set(v, "/objectives/rto", json!(15)));
-    assert_issue(
-        &issues,
-        "objectives.rto",
-        "expected a duration like \"15m\"",
-    );
+    assert_issue(&issues, "objectives.rto", "expected a duration like \"15m\"");
     let issues = invalid(|v| set(v, "/objectives/rpo", json!("soon")));
     assert_issue(&issues, "objectives.rpo", "got \"soon\"");
 }
@@ -181,29 +145,18 @@ fn durations_must_be_human_durations() {
 #[test]
 fn unknown_tier_lists_the_valid_ones() {
     let issues = invalid(|v| set(v, "/tier", json!("gold")));
-    assert_issue(
-        &issues,
-        "tier",
-        "expected one of `backup-restore`, `pilot-light`, `warm-standby`, `active-active`",
-    );
+    assert_issue(&issues, "tier", "expected one of `backup-restore`, `pilot-light`, `warm-standby`, `active-active`");
 }
 
 #[test]
 fn misspelt_field_is_named() {
     let mut v = base();
-    v["sites"]["dr"]
-        .as_object_mut()
-        .unwrap()
-        .insert("regoin".into(), json!("x"));
+    v["sites"]["dr"].as_object_mut().unwrap().insert("regoin".into(), json!("x"));
     let issues = match DrPlan::from_value(v) {
         Err(e) => e.issues().iter().map(|i| i.to_string()).collect::<Vec<_>>(),
         Ok(_) => panic!("valid"),
     };
-    assert_issue(
-        &issues,
-        "sites.dr.regoin",
-        "unknown field `regoin`, expected one of `name`, `cloud`, `region`",
-    );
+    assert_issue(&issues, "sites.dr.regoin", "unknown field `regoin`, expected one of `name`, `cloud`, `region`");
 }
 
 #[test]
@@ -217,143 +170,69 @@ fn missing_field_is_named() {
 #[test]
 fn the_two_sites_must_differ() {
     let issues = invalid(|v| set(v, "/sites/dr/cluster", json!("c1")));
-    assert_issue(
-        &issues,
-        "sites.dr.cluster",
-        "expected a cluster different from sites.primary.cluster",
-    );
+    assert_issue(&issues, "sites.dr.cluster", "expected a cluster different from sites.primary.cluster");
     let issues = invalid(|v| set(v, "/sites/dr/database/host", json!("db1")));
-    assert_issue(
-        &issues,
-        "sites.dr.database.host",
-        "expected a database different from the primary's",
-    );
+    assert_issue(&issues, "sites.dr.database.host", "expected a database different from the primary's");
     let issues = invalid(|v| set(v, "/sites/dr/environments", json!(["e1"])));
-    assert_issue(
-        &issues,
-        "sites.dr.environments[0]",
-        "expected an environment distinct from the primary site's",
-    );
+    assert_issue(&issues, "sites.dr.environments[0]", "expected an environment distinct from the primary site's");
 }
 
 #[test]
 fn cross_region_needs_two_regions() {
     let issues = invalid(|v| set(v, "/sites/dr/region", json!("eu-west-3")));
-    assert_issue(
-        &issues,
-        "sites.dr.region",
-        "expected a region different from the primary's",
-    );
+    assert_issue(&issues, "sites.dr.region", "expected a region different from the primary's");
 }
 
 #[test]
 fn cross_cloud_needs_two_clouds() {
     let issues = invalid(|v| set(v, "/resilience", json!("cross-cloud")));
-    assert_issue(
-        &issues,
-        "sites.dr.cloud",
-        "expected a cloud different from the primary's",
-    );
+    assert_issue(&issues, "sites.dr.cloud", "expected a cloud different from the primary's");
 }
 
 #[test]
 fn objectives_must_fit_the_tier() {
     let issues = invalid(|v| set(v, "/objectives/rto", json!("30s")));
-    assert_issue(
-        &issues,
-        "objectives.rto",
-        "expected at least 1m for tier warm-standby",
-    );
+    assert_issue(&issues, "objectives.rto", "expected at least 1m for tier warm-standby");
     let issues = invalid(|v| {
         set(v, "/tier", json!("backup-restore"));
         set(v, "/objectives/rpo", json!("5m"));
         set(v, "/objectives/rto", json!("4h"));
     });
-    assert_issue(
-        &issues,
-        "objectives.rpo",
-        "expected at least 1h for tier backup-restore",
-    );
+    assert_issue(&issues, "objectives.rpo", "expected at least 1h for tier backup-restore");
 }
 
 #[test]
 fn a_daily_dump_cannot_meet_a_one_minute_rpo() {
-    let issues = invalid(|v| {
-        set(
-            v,
-            "/replication",
-            json!({ "mode": "dump", "dump_interval": "1day" }),
-        )
-    });
-    assert_issue(
-        &issues,
-        "replication.dump_interval",
-        "expected at most the RPO (1m), got 1day",
-    );
+    let issues = invalid(|v| set(v, "/replication", json!({ "mode": "dump", "dump_interval": "1day" })));
+    assert_issue(&issues, "replication.dump_interval", "expected at most the RPO (1m), got 1day");
 }
 
 #[test]
 fn dump_mode_needs_an_interval_and_others_refuse_one() {
     let issues = invalid(|v| set(v, "/replication", json!({ "mode": "dump" })));
-    assert_issue(
-        &issues,
-        "replication.dump_interval",
-        "expected a dump interval",
-    );
-    let issues = invalid(|v| {
-        set(
-            v,
-            "/replication",
-            json!({ "mode": "logical", "dump_interval": "1m" }),
-        )
-    });
-    assert_issue(
-        &issues,
-        "replication.dump_interval",
-        "expected no dump interval for mode logical",
-    );
+    assert_issue(&issues, "replication.dump_interval", "expected a dump interval");
+    let issues = invalid(|v| set(v, "/replication", json!({ "mode": "logical", "dump_interval": "1m" })));
+    assert_issue(&issues, "replication.dump_interval", "expected no dump interval for mode logical");
 }
 
 #[test]
 fn heartbeat_must_be_finer_than_the_rpo() {
-    let issues = invalid(|v| {
-        set(
-            v,
-            "/replication",
-            json!({ "mode": "physical", "heartbeat_interval": "5m" }),
-        )
-    });
-    assert_issue(
-        &issues,
-        "replication.heartbeat_interval",
-        "expected at most the RPO (1m), got 5m",
-    );
+    let issues = invalid(|v| set(v, "/replication", json!({ "mode": "physical", "heartbeat_interval": "5m" })));
+    assert_issue(&issues, "replication.heartbeat_interval", "expected at most the RPO (1m), got 5m");
 }
 
 #[test]
 fn a_ttl_longer_than_the_rto_is_an_error() {
     let issues = invalid(|v| set(v, "/dns/0/ttl", json!(3600)));
-    assert_issue(
-        &issues,
-        "dns[0].ttl",
-        "expected a TTL at most the RTO (15m), got 1h",
-    );
+    assert_issue(&issues, "dns[0].ttl", "expected a TTL at most the RTO (15m), got 1h");
     let issues = invalid(|v| set(v, "/dns/0/ttl", json!("60")));
-    assert_issue(
-        &issues,
-        "dns[0].ttl",
-        "expected a TTL as an integer number of seconds",
-    );
+    assert_issue(&issues, "dns[0].ttl", "expected a TTL as an integer number of seconds");
 }
 
 #[test]
 fn dns_targets_must_differ_and_records_be_unique() {
     let issues = invalid(|v| set(v, "/dns/0/dr_target", json!("1.1.1.1")));
-    assert_issue(
-        &issues,
-        "dns[0].dr_target",
-        "expected a target different from primary_target",
-    );
+    assert_issue(&issues, "dns[0].dr_target", "expected a target different from primary_target");
     let issues = invalid(|v| {
         let r = v["dns"][0].clone();
         v["dns"].as_array_mut().unwrap().push(r);
@@ -373,52 +252,24 @@ fn unknown_strategy_lists_the_valid_ones() {
 
 #[test]
 fn inline_secrets_are_refused_and_not_echoed() {
-    let issues = invalid(|v| {
-        set(
-            v,
-            "/sites/primary/database/password",
-            json!("hunter2-super-secret"),
-        )
-    });
-    assert_issue(
-        &issues,
-        "sites.primary.database.password",
-        "expected a secret reference `env:NAME` or `file:PATH`",
-    );
+    let issues = invalid(|v| set(v, "/sites/primary/database/password", json!("hunter2-super-secret")));
+    assert_issue(&issues, "sites.primary.database.password", "expected a secret reference `env:NAME` or `file:PATH`");
     assert!(issues.iter().all(|i| !i.contains("hunter2")), "{issues:?}");
     let issues = invalid(|v| set(v, "/sites/primary/database/password", json!(123456)));
     assert!(issues.iter().all(|i| !i.contains("123456")), "{issues:?}");
     let issues = invalid(|v| {
-        v.as_object_mut().unwrap().insert(
-            "credentials".into(),
-            json!({ "qovery_token": "qov_t_abcdef" }),
-        );
+        v.as_object_mut().unwrap().insert("credentials".into(), json!({ "qovery_token": "qov_t_abcdef" }));
     });
-    assert_issue(
-        &issues,
-        "credentials.qovery_token",
-        "expected a secret reference",
-    );
-    assert!(
-        issues.iter().all(|i| !i.contains("qov_t_abcdef")),
-        "{issues:?}"
-    );
+    assert_issue(&issues, "credentials.qovery_token", "expected a secret reference");
+    assert!(issues.iter().all(|i| !i.contains("qov_t_abcdef")), "{issues:?}");
 }
 
 #[test]
 fn same_registry_is_refused_across_regions() {
     let issues = invalid(|v| set(v, "/sites/dr/registry/host", json!("r1.example.com")));
-    assert_issue(
-        &issues,
-        "sites.dr.registry.host",
-        "expected a DR registry different from the primary one",
-    );
+    assert_issue(&issues, "sites.dr.registry.host", "expected a DR registry different from the primary one");
     let issues = invalid(|v| set(v, "/sites/dr/registry/host", json!("not a host")));
-    assert_issue(
-        &issues,
-        "sites.dr.registry",
-        "expected a registry host[:port]",
-    );
+    assert_issue(&issues, "sites.dr.registry", "expected a registry host[:port]");
 }
 
 #[test]
@@ -426,26 +277,15 @@ fn empty_strings_and_lists_are_refused() {
     let issues = invalid(|v| set(v, "/name", json!("  ")));
     assert_issue(&issues, "name", "expected a non-empty string");
     let issues = invalid(|v| set(v, "/sites/dr/environments", json!([])));
-    assert_issue(
-        &issues,
-        "sites.dr.environments",
-        "expected at least one environment",
-    );
+    assert_issue(&issues, "sites.dr.environments", "expected at least one environment");
 }
 
 #[test]
 fn parameter_names_must_be_variable_names() {
     let issues = invalid(|v| {
-        v["sites"]["dr"]
-            .as_object_mut()
-            .unwrap()
-            .insert("parameters".into(), json!({ "1BAD": "x" }));
+        v["sites"]["dr"].as_object_mut().unwrap().insert("parameters".into(), json!({ "1BAD": "x" }));
     });
-    assert_issue(
-        &issues,
-        "sites.dr.parameters.1BAD",
-        "expected an environment variable name",
-    );
+    assert_issue(&issues, "sites.dr.parameters.1BAD", "expected an environment variable name");
 }
 
 #[test]
@@ -477,32 +317,19 @@ fn warnings_for_allowed_but_dubious_choices() {
 
 #[test]
 fn syntax_errors_say_the_format_and_position() {
-    let err = DrPlan::parse("name = ", PlanFormat::Toml)
-        .unwrap_err()
-        .to_string();
+    let err = DrPlan::parse("name = ", PlanFormat::Toml).unwrap_err().to_string();
     assert!(err.starts_with("plan is not valid TOML"), "{err}");
     assert!(err.contains("line 1"), "{err}");
-    let err = DrPlan::parse("{", PlanFormat::Json)
-        .unwrap_err()
-        .to_string();
+    let err = DrPlan::parse("{", PlanFormat::Json).unwrap_err().to_string();
     assert!(err.contains("JSON") && err.contains("line 1"), "{err}");
 }
 
 #[tokio::test]
 async fn unreadable_files_and_unknown_extensions_are_clear() {
-    let err = DrPlan::load("/nonexistent/plan.toml")
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("cannot read plan file /nonexistent/plan.toml"),
-        "{err}"
-    );
+    let err = DrPlan::load("/nonexistent/plan.toml").await.unwrap_err().to_string();
+    assert!(err.contains("cannot read plan file /nonexistent/plan.toml"), "{err}");
     let err = DrPlan::load("plan.ini").await.unwrap_err().to_string();
-    assert!(
-        err.contains("expected an extension .toml, .yaml, .yml or .json"),
-        "{err}"
-    );
+    assert!(err.contains("expected an extension .toml, .yaml, .yml or .json"), "{err}");
 }
 
 #[test]

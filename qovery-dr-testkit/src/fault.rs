@@ -90,13 +90,7 @@ fn matches(pattern: &str, op: &str) -> bool {
 impl FaultInjector {
     /// An injector whose probabilistic faults draw from a generator seeded with `seed`.
     pub fn with_seed(seed: u64) -> Self {
-        Self {
-            inner: Mutex::new(Inner {
-                rules: Vec::new(),
-                next_id: 0,
-                rng: StdRng::seed_from_u64(seed),
-            }),
-        }
+        Self { inner: Mutex::new(Inner { rules: Vec::new(), next_id: 0, rng: StdRng::seed_from_u64(seed) }) }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -108,13 +102,7 @@ impl FaultInjector {
         let mut inner = self.lock();
         inner.next_id += 1;
         let id = FaultId(inner.next_id);
-        inner.rules.push(Rule {
-            id,
-            operation: operation.to_owned(),
-            trigger,
-            action,
-            seen: 0,
-        });
+        inner.rules.push(Rule { id, operation: operation.to_owned(), trigger, action, seen: 0 });
         id
     }
 
@@ -138,10 +126,7 @@ impl FaultInjector {
         let mut inner = self.lock();
         let Inner { rules, rng, .. } = &mut *inner;
         let mut d = Decision::default();
-        for rule in rules
-            .iter_mut()
-            .filter(|r| matches(&r.operation, operation))
-        {
+        for rule in rules.iter_mut().filter(|r| matches(&r.operation, operation)) {
             rule.seen += 1;
             let fire = match rule.trigger {
                 Trigger::Nth(n) => rule.seen == n,
@@ -154,9 +139,7 @@ impl FaultInjector {
             }
             match rule.action {
                 FaultAction::Fail(k) => d.fail = d.fail.or(Some(k)),
-                FaultAction::ApplyThenFail(k) => {
-                    d.fail_after_apply = d.fail_after_apply.or(Some(k))
-                }
+                FaultAction::ApplyThenFail(k) => d.fail_after_apply = d.fail_after_apply.or(Some(k)),
                 FaultAction::Latency(l) => d.latency += l,
                 FaultAction::Hang => d.hang = true,
             }
@@ -172,23 +155,12 @@ mod tests {
     #[test]
     fn nth_first_n_and_always() {
         let f = FaultInjector::default();
-        f.inject(
-            "cluster.deploy_environment",
-            Trigger::Nth(2),
-            FaultAction::Fail(ErrorKind::Transient),
-        );
+        f.inject("cluster.deploy_environment", Trigger::Nth(2), FaultAction::Fail(ErrorKind::Transient));
         assert_eq!(f.decide("cluster.deploy_environment").fail, None);
-        assert_eq!(
-            f.decide("cluster.deploy_environment").fail,
-            Some(ErrorKind::Transient)
-        );
+        assert_eq!(f.decide("cluster.deploy_environment").fail, Some(ErrorKind::Transient));
         assert_eq!(f.decide("cluster.deploy_environment").fail, None);
         f.clear();
-        f.inject(
-            "dns.*",
-            Trigger::FirstN(2),
-            FaultAction::Latency(Duration::from_secs(1)),
-        );
+        f.inject("dns.*", Trigger::FirstN(2), FaultAction::Latency(Duration::from_secs(1)));
         assert_eq!(f.decide("dns.switch").latency, Duration::from_secs(1));
         assert_eq!(f.decide("dns.current").latency, Duration::from_secs(1));
         assert_eq!(f.decide("dns.current").latency, Duration::ZERO);
@@ -203,14 +175,8 @@ mod tests {
     fn probability_is_reproducible_from_the_seed() {
         let draw = |seed| {
             let f = FaultInjector::with_seed(seed);
-            f.inject(
-                "*",
-                Trigger::Probability(0.5),
-                FaultAction::Fail(ErrorKind::Timeout),
-            );
-            (0..64)
-                .map(|_| f.decide("x").fail.is_some())
-                .collect::<Vec<_>>()
+            f.inject("*", Trigger::Probability(0.5), FaultAction::Fail(ErrorKind::Timeout));
+            (0..64).map(|_| f.decide("x").fail.is_some()).collect::<Vec<_>>()
         };
         assert_eq!(draw(7), draw(7));
         assert_ne!(draw(7), draw(8));

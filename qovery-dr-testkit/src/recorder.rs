@@ -50,18 +50,12 @@ impl Recorder {
 
     pub(crate) fn violation(&self, at: Duration, description: String) {
         tracing::error!(%description, "invariant violated in the simulated world");
-        self.violations
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(Violation { at, description });
+        self.violations.lock().unwrap_or_else(PoisonError::into_inner).push(Violation { at, description });
     }
 
     /// Every call so far.
     pub fn calls(&self) -> Vec<Call> {
-        self.calls
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.calls.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// Mutating calls so far (applied or not).
@@ -71,46 +65,29 @@ impl Recorder {
 
     /// Calls of one operation.
     pub fn calls_of(&self, operation: &str) -> Vec<Call> {
-        self.calls()
-            .into_iter()
-            .filter(|c| c.operation == operation)
-            .collect()
+        self.calls().into_iter().filter(|c| c.operation == operation).collect()
     }
 
     /// How many times an operation was applied (changed state).
     pub fn applied_count(&self, operation: &str) -> usize {
-        self.calls_of(operation)
-            .iter()
-            .filter(|c| c.applied)
-            .count()
+        self.calls_of(operation).iter().filter(|c| c.applied).count()
     }
 
     /// Invariant violations so far.
     pub fn violations(&self) -> Vec<Violation> {
-        self.violations
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.violations.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// Forgets the calls (not the violations).
     pub fn clear_calls(&self) {
-        self.calls
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+        self.calls.lock().unwrap_or_else(PoisonError::into_inner).clear();
     }
 
     /// Asserts no mutating call was made, naming the first one otherwise.
     #[track_caller]
     pub fn assert_no_mutations(&self) {
         let m = self.mutating_calls();
-        assert!(
-            m.is_empty(),
-            "expected no mutating call, got {} (first: {:?})",
-            m.len(),
-            m.first()
-        );
+        assert!(m.is_empty(), "expected no mutating call, got {} (first: {:?})", m.len(), m.first());
     }
 
     /// Asserts no invariant was violated, listing them otherwise.

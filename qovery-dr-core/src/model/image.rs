@@ -17,9 +17,7 @@ pub enum ImageRefError {
     #[error("image reference is empty")]
     Empty,
     /// The registry host (or its port) is malformed.
-    #[error(
-        "invalid registry host {host:?} in image reference {input:?}: expected a hostname with an optional :port"
-    )]
+    #[error("invalid registry host {host:?} in image reference {input:?}: expected a hostname with an optional :port")]
     InvalidRegistry {
         /// The whole input.
         input: String,
@@ -37,9 +35,7 @@ pub enum ImageRefError {
         component: String,
     },
     /// The repository name is longer than 255 characters.
-    #[error(
-        "repository name in image reference {input:?} is {len} characters long; the maximum is 255"
-    )]
+    #[error("repository name in image reference {input:?} is {len} characters long; the maximum is 255")]
     NameTooLong {
         /// The whole input.
         input: String,
@@ -74,9 +70,7 @@ pub enum ImageRefError {
 /// assert_eq!(d.algorithm(), "sha256");
 /// assert!("sha256:abc".parse::<Digest>().is_err());
 /// ```
-#[derive(
-    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Digest {
     algorithm: String,
@@ -87,10 +81,7 @@ impl Digest {
     /// The `sha256:` digest of a 32-byte hash (infallible).
     pub fn from_sha256(hash: [u8; 32]) -> Self {
         let hex = hash.iter().map(|b| format!("{b:02x}")).collect();
-        Self {
-            algorithm: "sha256".to_owned(),
-            hex,
-        }
+        Self { algorithm: "sha256".to_owned(), hex }
     }
 
     /// The algorithm part (`sha256`).
@@ -108,24 +99,14 @@ impl FromStr for Digest {
     type Err = ImageRefError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = |reason| ImageRefError::InvalidDigest {
-            digest: s.to_owned(),
-            reason,
-        };
-        let (algorithm, hex) = s
-            .split_once(':')
-            .ok_or_else(|| err("expected <algorithm>:<hex>"))?;
+        let err = |reason| ImageRefError::InvalidDigest { digest: s.to_owned(), reason };
+        let (algorithm, hex) = s.split_once(':').ok_or_else(|| err("expected <algorithm>:<hex>"))?;
         let alg_ok = !algorithm.is_empty()
-            && algorithm.split(['+', '.', '_', '-']).all(|part| {
-                !part.is_empty()
-                    && part
-                        .bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-            });
+            && algorithm
+                .split(['+', '.', '_', '-'])
+                .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
         if !alg_ok {
-            return Err(err(
-                "the algorithm must be lowercase alphanumeric (e.g. sha256)",
-            ));
+            return Err(err("the algorithm must be lowercase alphanumeric (e.g. sha256)"));
         }
         let expected_len = match algorithm {
             "sha256" => Some(64),
@@ -145,25 +126,13 @@ impl FromStr for Digest {
             }
             _ => {}
         }
-        if expected_len.is_some()
-            && !hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
+        if expected_len.is_some() && !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
             return Err(err("the encoded part must be lowercase hex"));
         }
-        if !hex
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"=_-".contains(&b))
-        {
-            return Err(err(
-                "the encoded part has characters outside [a-zA-Z0-9=_-]",
-            ));
+        if !hex.bytes().all(|b| b.is_ascii_alphanumeric() || b"=_-".contains(&b)) {
+            return Err(err("the encoded part has characters outside [a-zA-Z0-9=_-]"));
         }
-        Ok(Self {
-            algorithm: algorithm.to_owned(),
-            hex: hex.to_owned(),
-        })
+        Ok(Self { algorithm: algorithm.to_owned(), hex: hex.to_owned() })
     }
 }
 
@@ -204,9 +173,7 @@ impl fmt::Display for Digest {
 /// let dr = ecr.with_registry("123456789012.dkr.ecr.eu-central-1.amazonaws.com").unwrap();
 /// assert_eq!(dr.to_string(), "123456789012.dkr.ecr.eu-central-1.amazonaws.com/shop/api:v42");
 /// ```
-#[derive(
-    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct ImageRef {
     registry: String,
@@ -249,37 +216,25 @@ impl ImageRef {
     pub fn with_registry(&self, registry: &str) -> Result<Self, ImageRefError> {
         let input = format!("{registry}/{}", self.repository);
         validate_registry(registry, &input)?;
-        Ok(Self {
-            registry: registry.to_owned(),
-            ..self.clone()
-        })
+        Ok(Self { registry: registry.to_owned(), ..self.clone() })
     }
 
     /// The same image under another repository path (same registry, tag and digest).
     pub fn with_repository(&self, repository: &str) -> Result<Self, ImageRefError> {
         let input = format!("{}/{repository}", self.registry);
         validate_path(repository, &input)?;
-        Ok(Self {
-            repository: repository.to_owned(),
-            ..self.clone()
-        })
+        Ok(Self { repository: repository.to_owned(), ..self.clone() })
     }
 
     /// The same image pinned to `digest`.
     pub fn with_digest(&self, digest: Digest) -> Self {
-        Self {
-            digest: Some(digest),
-            ..self.clone()
-        }
+        Self { digest: Some(digest), ..self.clone() }
     }
 
     /// The short form Docker prints (`nginx:1.27` rather than `docker.io/library/nginx:1.27`).
     pub fn familiar(&self) -> String {
         let mut out = if self.registry == DEFAULT_REGISTRY {
-            self.repository
-                .strip_prefix("library/")
-                .unwrap_or(&self.repository)
-                .to_owned()
+            self.repository.strip_prefix("library/").unwrap_or(&self.repository).to_owned()
         } else {
             format!("{}/{}", self.registry, self.repository)
         };
@@ -308,10 +263,7 @@ fn is_domain_like(first: &str) -> bool {
 }
 
 fn validate_registry(host: &str, input: &str) -> Result<(), ImageRefError> {
-    let err = || ImageRefError::InvalidRegistry {
-        input: input.to_owned(),
-        host: host.to_owned(),
-    };
+    let err = || ImageRefError::InvalidRegistry { input: input.to_owned(), host: host.to_owned() };
     let (name, port) = if let Some(rest) = host.strip_prefix('[') {
         // IPv6 literal: [addr]:port
         let (addr, after) = rest.split_once(']').ok_or_else(err)?;
@@ -341,9 +293,7 @@ fn validate_registry(host: &str, input: &str) -> Result<(), ImageRefError> {
         let ok = !name.is_empty()
             && name.split('.').all(|label| {
                 !label.is_empty()
-                    && label
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
                     && !label.starts_with('-')
                     && !label.ends_with('-')
             });
@@ -399,8 +349,7 @@ fn valid_tag(tag: &str) -> bool {
     !b.is_empty()
         && b.len() <= MAX_TAG_LEN
         && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
 impl FromStr for ImageRef {
@@ -420,10 +369,7 @@ impl FromStr for ImageRef {
             Some(i) => {
                 let tag = &rest[last_slash + i + 1..];
                 if !valid_tag(tag) {
-                    return Err(ImageRefError::InvalidTag {
-                        input: input.to_owned(),
-                        tag: tag.to_owned(),
-                    });
+                    return Err(ImageRefError::InvalidTag { input: input.to_owned(), tag: tag.to_owned() });
                 }
                 (&rest[..last_slash + i], Some(tag.to_owned()))
             }
@@ -433,9 +379,7 @@ impl FromStr for ImageRef {
             return Err(ImageRefError::Empty);
         }
         let (registry, path) = match name.split_once('/') {
-            Some((first, remainder)) if is_domain_like(first) => {
-                (first.to_owned(), remainder.to_owned())
-            }
+            Some((first, remainder)) if is_domain_like(first) => (first.to_owned(), remainder.to_owned()),
             _ => (DEFAULT_REGISTRY.to_owned(), name.to_owned()),
         };
         validate_registry(&registry, input)?;
@@ -445,24 +389,13 @@ impl FromStr for ImageRef {
             registry
         };
         validate_path(&path, input)?;
-        let repository = if registry == DEFAULT_REGISTRY && !path.contains('/') {
-            format!("library/{path}")
-        } else {
-            path
-        };
+        let repository =
+            if registry == DEFAULT_REGISTRY && !path.contains('/') { format!("library/{path}") } else { path };
         let full_len = registry.len() + 1 + repository.len();
         if full_len > MAX_NAME_LEN {
-            return Err(ImageRefError::NameTooLong {
-                input: input.to_owned(),
-                len: full_len,
-            });
+            return Err(ImageRefError::NameTooLong { input: input.to_owned(), len: full_len });
         }
-        Ok(Self {
-            registry,
-            repository,
-            tag,
-            digest,
-        })
+        Ok(Self { registry, repository, tag, digest })
     }
 }
 
@@ -538,23 +471,12 @@ mod tests {
         let e = "app@sha256:abc".parse::<ImageRef>().unwrap_err();
         assert!(e.to_string().contains("64 hex"), "{e}");
         let e = "a//b".parse::<ImageRef>().unwrap_err();
-        assert!(
-            matches!(e, ImageRefError::InvalidPathComponent { .. }),
-            "{e}"
-        );
+        assert!(matches!(e, ImageRefError::InvalidPathComponent { .. }), "{e}");
         let e = "a--__b".parse::<ImageRef>().unwrap_err();
-        assert!(
-            matches!(e, ImageRefError::InvalidPathComponent { .. }),
-            "{e}"
-        );
+        assert!(matches!(e, ImageRefError::InvalidPathComponent { .. }), "{e}");
         let long = format!("r.io/{}", "a".repeat(260));
-        assert!(matches!(
-            long.parse::<ImageRef>(),
-            Err(ImageRefError::NameTooLong { .. })
-        ));
-        let e = format!("app:{}", "t".repeat(129))
-            .parse::<ImageRef>()
-            .unwrap_err();
+        assert!(matches!(long.parse::<ImageRef>(), Err(ImageRefError::NameTooLong { .. })));
+        let e = format!("app:{}", "t".repeat(129)).parse::<ImageRef>().unwrap_err();
         assert!(matches!(e, ImageRefError::InvalidTag { .. }));
     }
 

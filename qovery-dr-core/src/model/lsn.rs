@@ -13,19 +13,7 @@ use std::str::FromStr;
 /// assert_eq!(b.bytes_since(a), 256);
 /// assert_eq!(a.to_string(), "16/B374D848");
 /// ```
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Default,
-    serde::Serialize,
-    serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Lsn(pub u64);
 
@@ -57,9 +45,7 @@ impl FromStr for Lsn {
     type Err = LsnParseError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || LsnParseError {
-            input: s.to_owned(),
-        };
+        let err = || LsnParseError { input: s.to_owned() };
         let (hi, lo) = s.split_once('/').ok_or_else(err)?;
         let half = |h: &str| {
             if h.is_empty() || h.len() > 8 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -105,17 +91,7 @@ mod tests {
 
     #[test]
     fn rejects_garbage_with_a_clear_message() {
-        for bad in [
-            "",
-            "16",
-            "/1",
-            "1/",
-            "1/2/3",
-            "G/0",
-            "123456789/0",
-            " 1/2",
-            "+1/2",
-        ] {
+        for bad in ["", "16", "/1", "1/", "1/2/3", "G/0", "123456789/0", " 1/2", "+1/2"] {
             let e = bad.parse::<Lsn>().unwrap_err();
             assert!(e.to_string().contains("16/B374D848"), "{bad}: {e}");
         }

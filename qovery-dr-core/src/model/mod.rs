@@ -9,8 +9,7 @@ mod site;
 mod time;
 
 pub use ids::{
-    ChangeId, ClusterId, DatabaseId, DeploymentId, DnsRecordId, DnsTarget, EnvironmentId,
-    ProjectId, ServiceId,
+    ChangeId, ClusterId, DatabaseId, DeploymentId, DnsRecordId, DnsTarget, EnvironmentId, ProjectId, ServiceId,
 };
 pub use image::{DEFAULT_REGISTRY, Digest, ImageRef, ImageRefError};
 pub use lsn::{Lsn, LsnParseError};

@@ -31,12 +31,7 @@ impl Objectives {
 
 impl fmt::Display for Objectives {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "RTO {}, RPO {}",
-            humantime::format_duration(self.rto),
-            humantime::format_duration(self.rpo)
-        )
+        write!(f, "RTO {}, RPO {}", humantime::format_duration(self.rto), humantime::format_duration(self.rpo))
     }
 }
 
@@ -51,12 +46,7 @@ pub struct DurationRange {
 
 impl fmt::Display for DurationRange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}..{}",
-            humantime::format_duration(self.min),
-            humantime::format_duration(self.max)
-        )
+        write!(f, "{}..{}", humantime::format_duration(self.min), humantime::format_duration(self.max))
     }
 }
 
@@ -80,54 +70,25 @@ pub enum Tier {
 
 impl Tier {
     /// All tiers, cheapest first.
-    pub const ALL: [Tier; 4] = [
-        Tier::BackupRestore,
-        Tier::PilotLight,
-        Tier::WarmStandby,
-        Tier::ActiveActive,
-    ];
+    pub const ALL: [Tier; 4] = [Tier::BackupRestore, Tier::PilotLight, Tier::WarmStandby, Tier::ActiveActive];
 
     /// The RTO this tier can achieve: objectives below `min` are unrealistic for it.
     pub fn achievable_rto(self) -> DurationRange {
         match self {
-            Tier::BackupRestore => DurationRange {
-                min: mins(60),
-                max: mins(24 * 60),
-            },
-            Tier::PilotLight => DurationRange {
-                min: mins(10),
-                max: mins(60),
-            },
-            Tier::WarmStandby => DurationRange {
-                min: mins(1),
-                max: mins(15),
-            },
-            Tier::ActiveActive => DurationRange {
-                min: Duration::ZERO,
-                max: mins(1),
-            },
+            Tier::BackupRestore => DurationRange { min: mins(60), max: mins(24 * 60) },
+            Tier::PilotLight => DurationRange { min: mins(10), max: mins(60) },
+            Tier::WarmStandby => DurationRange { min: mins(1), max: mins(15) },
+            Tier::ActiveActive => DurationRange { min: Duration::ZERO, max: mins(1) },
         }
     }
 
     /// The RPO this tier can achieve: objectives below `min` are unrealistic for it.
     pub fn achievable_rpo(self) -> DurationRange {
         match self {
-            Tier::BackupRestore => DurationRange {
-                min: mins(60),
-                max: mins(24 * 60),
-            },
-            Tier::PilotLight => DurationRange {
-                min: Duration::from_secs(1),
-                max: mins(15),
-            },
-            Tier::WarmStandby => DurationRange {
-                min: Duration::from_secs(1),
-                max: mins(5),
-            },
-            Tier::ActiveActive => DurationRange {
-                min: Duration::ZERO,
-                max: Duration::from_secs(1),
-            },
+            Tier::BackupRestore => DurationRange { min: mins(60), max: mins(24 * 60) },
+            Tier::PilotLight => DurationRange { min: Duration::from_secs(1), max: mins(15) },
+            Tier::WarmStandby => DurationRange { min: Duration::from_secs(1), max: mins(5) },
+            Tier::ActiveActive => DurationRange { min: Duration::ZERO, max: Duration::from_secs(1) },
         }
     }
 

@@ -74,9 +74,7 @@ pub enum SecretError {
         len: usize,
     },
     /// `env:` with an invalid variable name.
-    #[error(
-        "invalid environment variable name {0:?} in secret reference: expected [A-Za-z_][A-Za-z0-9_]*"
-    )]
+    #[error("invalid environment variable name {0:?} in secret reference: expected [A-Za-z_][A-Za-z0-9_]*")]
     InvalidEnvName(String),
     /// `file:` with an empty path.
     #[error("empty path in secret reference `file:`")]
@@ -102,16 +100,11 @@ impl SecretRef {
     /// Reads the secret. Files are read on tokio's blocking pool.
     pub async fn resolve(&self) -> Result<SecretString, SecretError> {
         let value = match self {
-            SecretRef::Env(name) => {
-                std::env::var(name).map_err(|_| SecretError::EnvNotSet(name.clone()))?
-            }
+            SecretRef::Env(name) => std::env::var(name).map_err(|_| SecretError::EnvNotSet(name.clone()))?,
             SecretRef::File(path) => {
-                let text = tokio::fs::read_to_string(path).await.map_err(|source| {
-                    SecretError::FileUnreadable {
-                        path: path.display().to_string(),
-                        source,
-                    }
-                })?;
+                let text = tokio::fs::read_to_string(path)
+                    .await
+                    .map_err(|source| SecretError::FileUnreadable { path: path.display().to_string(), source })?;
                 text.trim_end_matches(['\n', '\r']).to_owned()
             }
         };
@@ -127,9 +120,11 @@ impl FromStr for SecretRef {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if let Some(name) = s.strip_prefix("env:") {
-            let ok = name.bytes().enumerate().all(|(i, b)| {
-                b == b'_' || b.is_ascii_alphabetic() || (i > 0 && b.is_ascii_digit())
-            }) && !name.is_empty();
+            let ok = name
+                .bytes()
+                .enumerate()
+                .all(|(i, b)| b == b'_' || b.is_ascii_alphabetic() || (i > 0 && b.is_ascii_digit()))
+                && !name.is_empty();
             return if ok {
                 Ok(SecretRef::Env(name.to_owned()))
             } else {
@@ -143,9 +138,7 @@ impl FromStr for SecretRef {
                 Ok(SecretRef::File(PathBuf::from(path)))
             };
         }
-        Err(SecretError::NotAReference {
-            len: s.chars().count(),
-        })
+        Err(SecretError::NotAReference { len: s.chars().count() })
     }
 }
 
@@ -180,14 +173,8 @@ mod tests {
         let e = "s3cr3t-value".parse::<SecretRef>().unwrap_err().to_string();
         assert!(!e.contains("s3cr3t"), "{e}");
         assert!(e.contains("env:NAME"), "{e}");
-        assert!(matches!(
-            "env:1A".parse::<SecretRef>(),
-            Err(SecretError::InvalidEnvName(_))
-        ));
-        assert!(matches!(
-            "file:".parse::<SecretRef>(),
-            Err(SecretError::EmptyPath)
-        ));
+        assert!(matches!("env:1A".parse::<SecretRef>(), Err(SecretError::InvalidEnvName(_))));
+        assert!(matches!("file:".parse::<SecretRef>(), Err(SecretError::EmptyPath)));
     }
 
     #[tokio::test]
@@ -201,15 +188,8 @@ mod tests {
         let missing = SecretRef::File(dir.join("nope"));
         let e = missing.resolve().await.unwrap_err().to_string();
         assert!(e.contains("cannot be resolved"), "{e}");
-        let e = SecretRef::Env("QDR_SURELY_UNSET_VAR_42".into())
-            .resolve()
-            .await
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("QDR_SURELY_UNSET_VAR_42 cannot be resolved"),
-            "{e}"
-        );
+        let e = SecretRef::Env("QDR_SURELY_UNSET_VAR_42".into()).resolve().await.unwrap_err().to_string();
+        assert!(e.contains("QDR_SURELY_UNSET_VAR_42 cannot be resolved"), "{e}");
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -6,9 +6,7 @@ use std::fmt;
 use super::{ClusterId, DatabaseId, DnsRecordId, DnsTarget, EnvironmentId, ProjectId, SecretRef};
 
 /// Which side of the plan a site is.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SiteRole {
     /// The site serving production today.

@@ -11,9 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// assert_eq!(t.to_string(), "2023-11-14T22:13:20.000Z");
 /// assert_eq!(t.to_string().parse::<Timestamp>().unwrap(), t);
 /// ```
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Timestamp(SystemTime);
 
@@ -35,9 +33,7 @@ impl Timestamp {
 
     /// Milliseconds since the Unix epoch.
     pub fn unix_millis(self) -> u64 {
-        self.0
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        self.0.duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
     }
 
     /// The inner `SystemTime`.

@@ -13,10 +13,7 @@ pub struct FieldIssue {
 
 impl FieldIssue {
     pub(crate) fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            path: path.into(),
-            message: message.into(),
-        }
+        Self { path: path.into(), message: message.into() }
     }
 }
 
@@ -40,9 +37,7 @@ pub enum PlanError {
         source: std::io::Error,
     },
     /// The file's extension does not say TOML, YAML or JSON.
-    #[error(
-        "cannot tell the format of plan file {0}: expected an extension .toml, .yaml, .yml or .json"
-    )]
+    #[error("cannot tell the format of plan file {0}: expected an extension .toml, .yaml, .yml or .json")]
     UnknownFormat(String),
     /// The text is not valid TOML/YAML/JSON.
     #[error("plan is not valid {format}: {message}")]
@@ -58,11 +53,7 @@ pub enum PlanError {
 }
 
 fn render(issues: &[FieldIssue]) -> String {
-    issues
-        .iter()
-        .map(|i| format!("  - {i}"))
-        .collect::<Vec<_>>()
-        .join("\n")
+    issues.iter().map(|i| format!("  - {i}")).collect::<Vec<_>>().join("\n")
 }
 
 impl PlanError {

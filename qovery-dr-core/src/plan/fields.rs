@@ -26,9 +26,7 @@ impl<'de> Deserialize<'de> for Port {
             .and_then(|n| u16::try_from(n).ok())
             .filter(|n| *n > 0)
             .map(Port)
-            .ok_or_else(|| {
-                D::Error::custom(format!("expected an integer 1-65535, got {}", describe(&v)))
-            })
+            .ok_or_else(|| D::Error::custom(format!("expected an integer 1-65535, got {}", describe(&v))))
     }
 }
 
@@ -39,15 +37,12 @@ pub(crate) struct TtlSeconds(pub Duration);
 impl<'de> Deserialize<'de> for TtlSeconds {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let v = serde_json::Value::deserialize(d)?;
-        v.as_u64()
-            .filter(|n| *n <= 2_147_483_647)
-            .map(|n| TtlSeconds(Duration::from_secs(n)))
-            .ok_or_else(|| {
-                D::Error::custom(format!(
-                    "expected a TTL as an integer number of seconds 0-2147483647, got {}",
-                    describe(&v)
-                ))
-            })
+        v.as_u64().filter(|n| *n <= 2_147_483_647).map(|n| TtlSeconds(Duration::from_secs(n))).ok_or_else(|| {
+            D::Error::custom(format!(
+                "expected a TTL as an integer number of seconds 0-2147483647, got {}",
+                describe(&v)
+            ))
+        })
     }
 }
 
@@ -58,15 +53,9 @@ pub(crate) struct HumanDuration(pub Duration);
 impl<'de> Deserialize<'de> for HumanDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let v = serde_json::Value::deserialize(d)?;
-        v.as_str()
-            .and_then(|s| humantime::parse_duration(s).ok())
-            .map(HumanDuration)
-            .ok_or_else(|| {
-                D::Error::custom(format!(
-                    "expected a duration like \"15m\", \"1h 30m\" or \"30s\", got {}",
-                    describe(&v)
-                ))
-            })
+        v.as_str().and_then(|s| humantime::parse_duration(s).ok()).map(HumanDuration).ok_or_else(|| {
+            D::Error::custom(format!("expected a duration like \"15m\", \"1h 30m\" or \"30s\", got {}", describe(&v)))
+        })
     }
 }
 
@@ -100,10 +89,7 @@ impl<'de> Deserialize<'de> for NonEmpty {
         let v = serde_json::Value::deserialize(d)?;
         match v.as_str() {
             Some(s) if !s.trim().is_empty() => Ok(NonEmpty(s.trim().to_owned())),
-            _ => Err(D::Error::custom(format!(
-                "expected a non-empty string, got {}",
-                describe(&v)
-            ))),
+            _ => Err(D::Error::custom(format!("expected a non-empty string, got {}", describe(&v)))),
         }
     }
 }

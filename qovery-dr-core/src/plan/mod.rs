@@ -16,9 +16,7 @@ use std::time::Duration;
 
 pub use error::{FieldIssue, PlanError};
 
-use crate::model::{
-    DnsRecordId, DnsTarget, Objectives, ResilienceLevel, SecretRef, Site, SiteRole, Tier,
-};
+use crate::model::{DnsRecordId, DnsTarget, Objectives, ResilienceLevel, SecretRef, Site, SiteRole, Tier};
 use crate::provider::{RegistryMapping, ReplicationMode, SwitchStrategy};
 
 /// The text format of a plan.
@@ -159,18 +157,13 @@ impl DrPlan {
     /// Parses and validates a plan from text.
     pub fn parse(text: &str, format: PlanFormat) -> Result<Self, PlanError> {
         let value: serde_json::Value = match format {
-            PlanFormat::Toml => toml::from_str(text).map_err(|e| PlanError::Syntax {
-                format: "TOML",
-                message: e.to_string().trim_end().to_owned(),
-            })?,
-            PlanFormat::Yaml => serde_yaml_ng::from_str(text).map_err(|e| PlanError::Syntax {
-                format: "YAML",
-                message: e.to_string(),
-            })?,
-            PlanFormat::Json => serde_json::from_str(text).map_err(|e| PlanError::Syntax {
-                format: "JSON",
-                message: e.to_string(),
-            })?,
+            PlanFormat::Toml => toml::from_str(text)
+                .map_err(|e| PlanError::Syntax { format: "TOML", message: e.to_string().trim_end().to_owned() })?,
+            PlanFormat::Yaml => serde_yaml_ng::from_str(text)
+                .map_err(|e| PlanError::Syntax { format: "YAML", message: e.to_string() })?,
+            PlanFormat::Json => {
+                serde_json::from_str(text).map_err(|e| PlanError::Syntax { format: "JSON", message: e.to_string() })?
+            }
         };
         Self::from_value(value)
     }
@@ -187,14 +180,10 @@ impl DrPlan {
     /// Reads and validates a plan file; the format comes from the extension.
     pub async fn load(path: impl AsRef<Path>) -> Result<Self, PlanError> {
         let path = path.as_ref();
-        let format = PlanFormat::from_path(path)
-            .ok_or_else(|| PlanError::UnknownFormat(path.display().to_string()))?;
+        let format = PlanFormat::from_path(path).ok_or_else(|| PlanError::UnknownFormat(path.display().to_string()))?;
         let text = tokio::fs::read_to_string(path)
             .await
-            .map_err(|source| PlanError::Io {
-                path: path.display().to_string(),
-                source,
-            })?;
+            .map_err(|source| PlanError::Io { path: path.display().to_string(), source })?;
         Self::parse(&text, format)
     }
 

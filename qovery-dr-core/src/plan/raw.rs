@@ -129,10 +129,6 @@ pub(crate) struct RawApproval {
 
 impl Default for RawApproval {
     fn default() -> Self {
-        Self {
-            required: true,
-            approvers: Vec::new(),
-            drill_auto_approve: false,
-        }
+        Self { required: true, approvers: Vec::new(), drill_auto_approve: false }
     }
 }

@@ -8,8 +8,8 @@ use humantime::format_duration as human;
 use super::raw::{RawDnsRecord, RawPlan, RawSite, RawStrategy};
 use super::{ApprovalPolicy, DnsRecordPlan, DrPlan, FieldIssue, PlanError, ReplicationPlan};
 use crate::model::{
-    ClusterId, DatabaseEndpoint, DatabaseId, DnsRecordId, DnsTarget, EnvironmentId, Objectives,
-    ProjectId, RegistryEndpoint, ResilienceLevel, Site, SiteRole,
+    ClusterId, DatabaseEndpoint, DatabaseId, DnsRecordId, DnsTarget, EnvironmentId, Objectives, ProjectId,
+    RegistryEndpoint, ResilienceLevel, Site, SiteRole,
 };
 use crate::provider::{RegistryLocation, RegistryMapping, ReplicationMode, SwitchStrategy};
 
@@ -42,10 +42,7 @@ fn site(raw: RawSite, role: SiteRole, dns: &[RawDnsRecord], check: &mut Check) -
         }
     }
     if raw.environments.is_empty() {
-        check.error(
-            format!("{prefix}.environments"),
-            "expected at least one environment, got an empty list",
-        );
+        check.error(format!("{prefix}.environments"), "expected at least one environment, got an empty list");
     }
     for (key, _) in raw.parameters.iter().filter(|(k, _)| !valid_var_name(k)) {
         check.error(
@@ -60,10 +57,7 @@ fn site(raw: RawSite, role: SiteRole, dns: &[RawDnsRecord], check: &mut Check) -
                 SiteRole::Primary => &r.primary_target,
                 SiteRole::Dr => &r.dr_target,
             };
-            (
-                DnsRecordId::new(r.name.0.clone()),
-                DnsTarget::new(target.0.clone()),
-            )
+            (DnsRecordId::new(r.name.0.clone()), DnsTarget::new(target.0.clone()))
         })
         .collect();
     Site {
@@ -73,11 +67,7 @@ fn site(raw: RawSite, role: SiteRole, dns: &[RawDnsRecord], check: &mut Check) -
         region: raw.region.0,
         cluster: ClusterId::new(raw.cluster.0),
         project: raw.project.map(|p| ProjectId::new(p.0)),
-        environments: raw
-            .environments
-            .into_iter()
-            .map(|e| EnvironmentId::new(e.0))
-            .collect(),
+        environments: raw.environments.into_iter().map(|e| EnvironmentId::new(e.0)).collect(),
         database: DatabaseEndpoint {
             id: DatabaseId::new(raw.database.id.0),
             host: raw.database.host.0,
@@ -86,10 +76,7 @@ fn site(raw: RawSite, role: SiteRole, dns: &[RawDnsRecord], check: &mut Check) -
             user: raw.database.user.0,
             password: raw.database.password.map(|s| s.0),
         },
-        registry: RegistryEndpoint {
-            host: raw.registry.host.0,
-            credentials: raw.registry.credentials.map(|s| s.0),
-        },
+        registry: RegistryEndpoint { host: raw.registry.host.0, credentials: raw.registry.credentials.map(|s| s.0) },
         dns_targets,
         parameters: raw.parameters,
     }
@@ -97,39 +84,23 @@ fn site(raw: RawSite, role: SiteRole, dns: &[RawDnsRecord], check: &mut Check) -
 
 fn valid_var_name(k: &str) -> bool {
     !k.is_empty()
-        && k.bytes()
-            .enumerate()
-            .all(|(i, b)| b == b'_' || b.is_ascii_alphabetic() || (i > 0 && b.is_ascii_digit()))
+        && k.bytes().enumerate().all(|(i, b)| b == b'_' || b.is_ascii_alphabetic() || (i > 0 && b.is_ascii_digit()))
 }
 
-fn registry_location(
-    host: &str,
-    prefix: Option<&str>,
-    path: &str,
-    check: &mut Check,
-) -> RegistryLocation {
+fn registry_location(host: &str, prefix: Option<&str>, path: &str, check: &mut Check) -> RegistryLocation {
     // Validate the host and prefix with the image reference grammar.
     let probe = match prefix {
         Some(p) => format!("{host}/{p}/probe"),
         None => format!("{host}/probe"),
     };
     if let Err(e) = probe.parse::<crate::model::ImageRef>() {
-        check.error(
-            path,
-            format!("expected a registry host[:port] with an optional path prefix: {e}"),
-        );
+        check.error(path, format!("expected a registry host[:port] with an optional path prefix: {e}"));
     }
-    RegistryLocation {
-        host: host.to_owned(),
-        prefix: prefix.map(|p| p.trim_matches('/').to_owned()),
-    }
+    RegistryLocation { host: host.to_owned(), prefix: prefix.map(|p| p.trim_matches('/').to_owned()) }
 }
 
 pub(crate) fn validate(raw: RawPlan) -> Result<DrPlan, PlanError> {
-    let mut check = Check {
-        errors: Vec::new(),
-        warnings: Vec::new(),
-    };
+    let mut check = Check { errors: Vec::new(), warnings: Vec::new() };
     let objectives = Objectives::new(raw.objectives.rto.0, raw.objectives.rpo.0);
     let tier = raw.tier;
 
@@ -147,7 +118,10 @@ pub(crate) fn validate(raw: RawPlan) -> Result<DrPlan, PlanError> {
     } else if objectives.rto > rto_range.max {
         check.warn(
             "objectives.rto",
-            format!("an RTO of {} is looser than tier {tier} needs ({rto_range}); a cheaper tier may do", human(objectives.rto)),
+            format!(
+                "an RTO of {} is looser than tier {tier} needs ({rto_range}); a cheaper tier may do",
+                human(objectives.rto)
+            ),
         );
     }
     let rpo_range = tier.achievable_rpo();
@@ -166,10 +140,8 @@ pub(crate) fn validate(raw: RawPlan) -> Result<DrPlan, PlanError> {
     let mode = raw.replication.mode;
     let dump_interval = raw.replication.dump_interval.map(|d| d.0);
     match (mode, dump_interval) {
-        (ReplicationMode::Dump, None) => check.error(
-            "replication.dump_interval",
-            "expected a dump interval (e.g. \"1h\") for mode dump, got nothing",
-        ),
+        (ReplicationMode::Dump, None) => check
+            .error("replication.dump_interval", "expected a dump interval (e.g. \"1h\") for mode dump, got nothing"),
         (ReplicationMode::Dump, Some(i)) if i > objectives.rpo => check.error(
             "replication.dump_interval",
             format!(
@@ -180,29 +152,19 @@ pub(crate) fn validate(raw: RawPlan) -> Result<DrPlan, PlanError> {
                 human(i)
             ),
         ),
-        (ReplicationMode::Dump, Some(i)) if i.is_zero() => check.error(
-            "replication.dump_interval",
-            "expected a positive interval, got 0s",
-        ),
+        (ReplicationMode::Dump, Some(i)) if i.is_zero() => {
+            check.error("replication.dump_interval", "expected a positive interval, got 0s")
+        }
         (ReplicationMode::Physical | ReplicationMode::Logical, Some(_)) => check.error(
             "replication.dump_interval",
             format!("expected no dump interval for mode {mode} (it applies to mode dump only)"),
         ),
         _ => {}
     }
-    let heartbeat_interval = raw
-        .replication
-        .heartbeat_interval
-        .map_or(DEFAULT_HEARTBEAT, |d| d.0);
+    let heartbeat_interval = raw.replication.heartbeat_interval.map_or(DEFAULT_HEARTBEAT, |d| d.0);
     if heartbeat_interval.is_zero() {
-        check.error(
-            "replication.heartbeat_interval",
-            "expected a positive interval, got 0s",
-        );
-    } else if mode != ReplicationMode::Dump
-        && heartbeat_interval > objectives.rpo
-        && !objectives.rpo.is_zero()
-    {
+        check.error("replication.heartbeat_interval", "expected a positive interval, got 0s");
+    } else if mode != ReplicationMode::Dump && heartbeat_interval > objectives.rpo && !objectives.rpo.is_zero() {
         check.error(
             "replication.heartbeat_interval",
             format!(
@@ -225,10 +187,7 @@ pub(crate) fn validate(raw: RawPlan) -> Result<DrPlan, PlanError> {
     for (i, r) in raw.dns.iter().enumerate() {
         let path = format!("dns[{i}]");
         if !names.insert(r.name.0.to_ascii_lowercase()) {
-            check.error(
-                format!("{path}.name"),
-                format!("expected each record once, got {:?} twice", r.name.0),
-            );
+            check.error(format!("{path}.name"), format!("expected each record once, got {:?} twice", r.name.0));
         }
         if r.ttl.0 > objectives.rto {
             check.error(
@@ -243,10 +202,7 @@ pub(crate) fn validate(raw: RawPlan) -> Result<DrPlan, PlanError> {
         if r.primary_target.0 == r.dr_target.0 {
             check.error(
                 format!("{path}.dr_target"),
-                format!(
-                    "expected a target different from primary_target, both are {:?}",
-                    r.dr_target.0
-                ),
+                format!("expected a target different from primary_target, both are {:?}", r.dr_target.0),
             );
         }
         if !r.health_check {
@@ -271,21 +227,13 @@ pub(crate) fn validate(raw: RawPlan) -> Result<DrPlan, PlanError> {
         });
     }
     if dns.is_empty() {
-        check.warn(
-            "dns",
-            "no DNS record: a failover will not move client traffic",
-        );
+        check.warn("dns", "no DNS record: a failover will not move client traffic");
     }
 
     // Registries.
     let from = registry_location(
         &raw.sites.primary.registry.host.0,
-        raw.sites
-            .primary
-            .registry
-            .prefix
-            .as_ref()
-            .map(|p| p.0.as_str()),
+        raw.sites.primary.registry.prefix.as_ref().map(|p| p.0.as_str()),
         "sites.primary.registry",
         &mut check,
     );
@@ -342,28 +290,35 @@ pub(crate) fn validate(raw: RawPlan) -> Result<DrPlan, PlanError> {
     if primary.database.id != dr.database.id {
         check.error(
             "sites.dr.database.id",
-            format!("expected the same database id on both sites (it names the replicated pair), got {:?} and {:?}", primary.database.id.as_str(), dr.database.id.as_str()),
+            format!(
+                "expected the same database id on both sites (it names the replicated pair), got {:?} and {:?}",
+                primary.database.id.as_str(),
+                dr.database.id.as_str()
+            ),
         );
     }
     for (i, e) in dr.environments.iter().enumerate() {
         if primary.environments.contains(e) {
             check.error(
                 format!("sites.dr.environments[{i}]"),
-                format!(
-                    "expected an environment distinct from the primary site's, got {:?} on both",
-                    e.as_str()
-                ),
+                format!("expected an environment distinct from the primary site's, got {:?} on both", e.as_str()),
             );
         }
     }
     match resilience {
         ResilienceLevel::CrossRegion if primary.cloud == dr.cloud && primary.region == dr.region => check.error(
             "sites.dr.region",
-            format!("expected a region different from the primary's for cross-region resilience, both are {}", dr.region),
+            format!(
+                "expected a region different from the primary's for cross-region resilience, both are {}",
+                dr.region
+            ),
         ),
         ResilienceLevel::CrossRegion if primary.cloud != dr.cloud => check.warn(
             "resilience",
-            format!("the sites are on different clouds ({} and {}): this is cross-cloud resilience", primary.cloud, dr.cloud),
+            format!(
+                "the sites are on different clouds ({} and {}): this is cross-cloud resilience",
+                primary.cloud, dr.cloud
+            ),
         ),
         ResilienceLevel::CrossCloud if primary.cloud == dr.cloud => check.error(
             "sites.dr.cloud",
@@ -375,11 +330,7 @@ pub(crate) fn validate(raw: RawPlan) -> Result<DrPlan, PlanError> {
         ),
         _ => {}
     }
-    for key in dr
-        .parameters
-        .keys()
-        .filter(|k| !primary.parameters.contains_key(*k))
-    {
+    for key in dr.parameters.keys().filter(|k| !primary.parameters.contains_key(*k)) {
         check.warn(
             format!("sites.dr.parameters.{key}"),
             "set on the DR site only: failback will not restore a primary value for it",
@@ -395,11 +346,7 @@ pub(crate) fn validate(raw: RawPlan) -> Result<DrPlan, PlanError> {
         tier,
         resilience,
         objectives,
-        replication: ReplicationPlan {
-            mode,
-            dump_interval,
-            heartbeat_interval,
-        },
+        replication: ReplicationPlan { mode, dump_interval, heartbeat_interval },
         primary,
         dr,
         dns,

@@ -6,9 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::error::ProviderResult;
-use crate::model::{
-    ClusterId, DeploymentId, EnvironmentId, ImageRef, ProjectId, SecretString, ServiceId,
-};
+use crate::model::{ClusterId, DeploymentId, EnvironmentId, ImageRef, ProjectId, SecretString, ServiceId};
 
 /// What a cluster provider can do beyond the required operations.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -24,11 +22,7 @@ pub struct ClusterCapabilities {
 impl ClusterCapabilities {
     /// Every capability.
     pub fn all() -> Self {
-        Self {
-            clone_environment: true,
-            service_scoped_variables: true,
-            deploy_services: true,
-        }
+        Self { clone_environment: true, service_scoped_variables: true, deploy_services: true }
     }
 }
 
@@ -92,10 +86,7 @@ pub enum DeploymentPhase {
 impl DeploymentPhase {
     /// Whether the phase is final (no more change without a new request).
     pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            Self::Deployed | Self::Stopped | Self::Canceled | Self::Failed
-        )
+        matches!(self, Self::Deployed | Self::Stopped | Self::Canceled | Self::Failed)
     }
 }
 
@@ -234,10 +225,7 @@ pub trait ClusterProvider: Send + Sync + Debug + 'static {
     ///
     /// # Contract
     /// Read-only. `NotFound` if the environment does not exist.
-    async fn environment_status(
-        &self,
-        environment: &EnvironmentId,
-    ) -> ProviderResult<EnvironmentStatus>;
+    async fn environment_status(&self, environment: &EnvironmentId) -> ProviderResult<EnvironmentStatus>;
 
     /// The services of an environment with their configuration.
     ///
@@ -253,17 +241,13 @@ pub trait ClusterProvider: Send + Sync + Debug + 'static {
     /// harmless. `Conflict` if a deployment of the environment is in progress;
     /// `NotFound` if the environment does not exist. On success, the returned
     /// deployment is visible through [`deployment_status`](Self::deployment_status).
-    async fn deploy_environment(&self, environment: &EnvironmentId)
-    -> ProviderResult<DeploymentId>;
+    async fn deploy_environment(&self, environment: &EnvironmentId) -> ProviderResult<DeploymentId>;
 
     /// Starts redeploying the environment (restart with the current configuration).
     ///
     /// # Contract
     /// As [`deploy_environment`](Self::deploy_environment).
-    async fn redeploy_environment(
-        &self,
-        environment: &EnvironmentId,
-    ) -> ProviderResult<DeploymentId>;
+    async fn redeploy_environment(&self, environment: &EnvironmentId) -> ProviderResult<DeploymentId>;
 
     /// Starts deploying only the given services.
     ///
@@ -309,12 +293,7 @@ pub trait ClusterProvider: Send + Sync + Debug + 'static {
     /// `NotFound` if the scope does not exist; `Conflict` if a variable of the
     /// same name exists with the other secrecy (plain vs secret);
     /// `NotSupported` for service scope without the capability.
-    async fn set_variable(
-        &self,
-        scope: &VariableScope,
-        key: &str,
-        value: &VariableValue,
-    ) -> ProviderResult<()>;
+    async fn set_variable(&self, scope: &VariableScope, key: &str, value: &VariableValue) -> ProviderResult<()>;
 
     /// Deletes a variable.
     ///
@@ -341,11 +320,7 @@ pub trait ClusterProvider: Send + Sync + Debug + 'static {
     /// Not idempotent: `AlreadyExists` if an environment of that name exists in
     /// the project. `NotFound` for an unknown source or cluster. `NotSupported`
     /// without the `clone_environment` capability.
-    async fn clone_environment(
-        &self,
-        source: &EnvironmentId,
-        request: &CloneRequest,
-    ) -> ProviderResult<EnvironmentId>;
+    async fn clone_environment(&self, source: &EnvironmentId, request: &CloneRequest) -> ProviderResult<EnvironmentId>;
 
     /// Deletes an environment (drill clean-up).
     ///
@@ -368,10 +343,7 @@ macro_rules! forward_cluster_provider {
             async fn cluster_status(&self, c: &ClusterId) -> ProviderResult<ClusterStatus> {
                 (**self).cluster_status(c).await
             }
-            async fn environment_status(
-                &self,
-                e: &EnvironmentId,
-            ) -> ProviderResult<EnvironmentStatus> {
+            async fn environment_status(&self, e: &EnvironmentId) -> ProviderResult<EnvironmentStatus> {
                 (**self).environment_status(e).await
             }
             async fn list_services(&self, e: &EnvironmentId) -> ProviderResult<Vec<ServiceInfo>> {
@@ -380,56 +352,31 @@ macro_rules! forward_cluster_provider {
             async fn deploy_environment(&self, e: &EnvironmentId) -> ProviderResult<DeploymentId> {
                 (**self).deploy_environment(e).await
             }
-            async fn redeploy_environment(
-                &self,
-                e: &EnvironmentId,
-            ) -> ProviderResult<DeploymentId> {
+            async fn redeploy_environment(&self, e: &EnvironmentId) -> ProviderResult<DeploymentId> {
                 (**self).redeploy_environment(e).await
             }
-            async fn deploy_services(
-                &self,
-                e: &EnvironmentId,
-                s: &[ServiceId],
-            ) -> ProviderResult<DeploymentId> {
+            async fn deploy_services(&self, e: &EnvironmentId, s: &[ServiceId]) -> ProviderResult<DeploymentId> {
                 (**self).deploy_services(e, s).await
             }
             async fn stop_environment(&self, e: &EnvironmentId) -> ProviderResult<DeploymentId> {
                 (**self).stop_environment(e).await
             }
-            async fn deployment_status(
-                &self,
-                e: &EnvironmentId,
-                d: &DeploymentId,
-            ) -> ProviderResult<DeploymentStatus> {
+            async fn deployment_status(&self, e: &EnvironmentId, d: &DeploymentId) -> ProviderResult<DeploymentStatus> {
                 (**self).deployment_status(e, d).await
             }
             async fn list_variables(&self, s: &VariableScope) -> ProviderResult<Vec<Variable>> {
                 (**self).list_variables(s).await
             }
-            async fn set_variable(
-                &self,
-                s: &VariableScope,
-                k: &str,
-                v: &VariableValue,
-            ) -> ProviderResult<()> {
+            async fn set_variable(&self, s: &VariableScope, k: &str, v: &VariableValue) -> ProviderResult<()> {
                 (**self).set_variable(s, k, v).await
             }
             async fn delete_variable(&self, s: &VariableScope, k: &str) -> ProviderResult<()> {
                 (**self).delete_variable(s, k).await
             }
-            async fn set_service_image(
-                &self,
-                e: &EnvironmentId,
-                s: &ServiceId,
-                i: &ImageRef,
-            ) -> ProviderResult<()> {
+            async fn set_service_image(&self, e: &EnvironmentId, s: &ServiceId, i: &ImageRef) -> ProviderResult<()> {
                 (**self).set_service_image(e, s, i).await
             }
-            async fn clone_environment(
-                &self,
-                s: &EnvironmentId,
-                r: &CloneRequest,
-            ) -> ProviderResult<EnvironmentId> {
+            async fn clone_environment(&self, s: &EnvironmentId, r: &CloneRequest) -> ProviderResult<EnvironmentId> {
                 (**self).clone_environment(s, r).await
             }
             async fn delete_environment(&self, e: &EnvironmentId) -> ProviderResult<()> {

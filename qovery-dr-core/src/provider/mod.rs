@@ -11,18 +11,14 @@ mod registry;
 mod replication;
 
 pub use cluster::{
-    CloneRequest, ClusterCapabilities, ClusterProvider, ClusterState, ClusterStatus,
-    DeploymentPhase, DeploymentStatus, EnvironmentStatus, ServiceInfo, ServiceStatus, Variable,
-    VariableScope, VariableValue,
+    CloneRequest, ClusterCapabilities, ClusterProvider, ClusterState, ClusterStatus, DeploymentPhase, DeploymentStatus,
+    EnvironmentStatus, ServiceInfo, ServiceStatus, Variable, VariableScope, VariableValue,
 };
 pub use dns::{
-    ChangeStatus, DnsCapabilities, DnsRecordState, DnsSwitcher, SwitchRequest, SwitchStrategy,
-    TargetHealth,
+    ChangeStatus, DnsCapabilities, DnsRecordState, DnsSwitcher, SwitchRequest, SwitchStrategy, TargetHealth,
 };
-pub use registry::{
-    CopyReport, ImageParity, RegistryCapabilities, RegistryLocation, RegistryMapping, RegistrySync,
-};
+pub use registry::{CopyReport, ImageParity, RegistryCapabilities, RegistryLocation, RegistryMapping, RegistrySync};
 pub use replication::{
-    BackupInfo, FenceOutcome, FixupReport, Heartbeat, LinkState, Node, PromoteOutcome,
-    ReplicationCapabilities, ReplicationManager, ReplicationMode, ReplicationStatus, Writability,
+    BackupInfo, FenceOutcome, FixupReport, Heartbeat, LinkState, Node, PromoteOutcome, ReplicationCapabilities,
+    ReplicationManager, ReplicationMode, ReplicationStatus, Writability,
 };

@@ -103,9 +103,7 @@ impl RegistryMapping {
     /// The same image in the DR registry. `InvalidInput` if it is not in the
     /// primary registry (under the prefix).
     pub fn remap(&self, image: &ImageRef) -> ProviderResult<ImageRef> {
-        let invalid = |why: String| {
-            ProviderError::new(ErrorKind::InvalidInput, "registry-mapping", "remap", why)
-        };
+        let invalid = |why: String| ProviderError::new(ErrorKind::InvalidInput, "registry-mapping", "remap", why);
         if image.registry() != self.from.host {
             return Err(invalid(format!(
                 "image {image} is not in the primary registry {}; only images from it can be remapped",
@@ -113,15 +111,11 @@ impl RegistryMapping {
             )));
         }
         let rest = match &self.from.prefix {
-            Some(p) => image
-                .repository()
-                .strip_prefix(p.as_str())
-                .and_then(|r| r.strip_prefix('/'))
-                .ok_or_else(|| {
-                    invalid(format!(
-                        "image {image} is not under the prefix {p}/ of the primary registry"
-                    ))
-                })?,
+            Some(p) => {
+                image.repository().strip_prefix(p.as_str()).and_then(|r| r.strip_prefix('/')).ok_or_else(|| {
+                    invalid(format!("image {image} is not under the prefix {p}/ of the primary registry"))
+                })?
+            }
             None => image.repository(),
         };
         let repository = match &self.to.prefix {
@@ -199,14 +193,8 @@ mod tests {
 
     fn mapping(from_prefix: Option<&str>, to_prefix: Option<&str>) -> RegistryMapping {
         RegistryMapping::new(
-            RegistryLocation {
-                host: "a.io".into(),
-                prefix: from_prefix.map(Into::into),
-            },
-            RegistryLocation {
-                host: "b.io:5000".into(),
-                prefix: to_prefix.map(Into::into),
-            },
+            RegistryLocation { host: "a.io".into(), prefix: from_prefix.map(Into::into) },
+            RegistryLocation { host: "b.io:5000".into(), prefix: to_prefix.map(Into::into) },
         )
     }
 
@@ -214,15 +202,9 @@ mod tests {
     fn remaps_hosts_and_prefixes_keeping_tag_and_digest() {
         let d = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
         let img: ImageRef = format!("a.io/team/api:v1@{d}").parse().unwrap();
+        assert_eq!(mapping(None, None).remap(&img).unwrap().to_string(), format!("b.io:5000/team/api:v1@{d}"));
         assert_eq!(
-            mapping(None, None).remap(&img).unwrap().to_string(),
-            format!("b.io:5000/team/api:v1@{d}")
-        );
-        assert_eq!(
-            mapping(Some("team"), Some("dr/x"))
-                .remap(&img)
-                .unwrap()
-                .to_string(),
+            mapping(Some("team"), Some("dr/x")).remap(&img).unwrap().to_string(),
             format!("b.io:5000/dr/x/api:v1@{d}")
         );
     }

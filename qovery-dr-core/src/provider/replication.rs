@@ -167,9 +167,7 @@ pub enum Node {
 }
 
 /// One heartbeat row.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct Heartbeat {
     /// Monotonic sequence number.
     pub sequence: u64,
@@ -213,12 +211,7 @@ pub trait ReplicationManager: Send + Sync + Debug + 'static {
     /// # Contract
     /// Read-only. Returns the replayed position (≥ `target`). `Timeout` if not
     /// reached in time; `Conflict` if the link is broken and never will.
-    async fn wait_for_catch_up(
-        &self,
-        database: &DatabaseId,
-        target: Lsn,
-        timeout: Duration,
-    ) -> ProviderResult<Lsn>;
+    async fn wait_for_catch_up(&self, database: &DatabaseId, target: Lsn, timeout: Duration) -> ProviderResult<Lsn>;
 
     /// Promotes the standby to a writable primary.
     ///
@@ -245,11 +238,7 @@ pub trait ReplicationManager: Send + Sync + Debug + 'static {
     ///
     /// # Contract
     /// Read-only. `Ok(None)` if no heartbeat was ever written or replicated there.
-    async fn last_heartbeat(
-        &self,
-        database: &DatabaseId,
-        node: Node,
-    ) -> ProviderResult<Option<Heartbeat>>;
+    async fn last_heartbeat(&self, database: &DatabaseId, node: Node) -> ProviderResult<Option<Heartbeat>>;
 }
 
 macro_rules! forward_replication_manager {
@@ -271,12 +260,7 @@ macro_rules! forward_replication_manager {
             async fn fence_primary(&self, d: &DatabaseId) -> ProviderResult<FenceOutcome> {
                 (**self).fence_primary(d).await
             }
-            async fn wait_for_catch_up(
-                &self,
-                d: &DatabaseId,
-                l: Lsn,
-                t: Duration,
-            ) -> ProviderResult<Lsn> {
+            async fn wait_for_catch_up(&self, d: &DatabaseId, l: Lsn, t: Duration) -> ProviderResult<Lsn> {
                 (**self).wait_for_catch_up(d, l, t).await
             }
             async fn promote_standby(&self, d: &DatabaseId) -> ProviderResult<PromoteOutcome> {
@@ -288,11 +272,7 @@ macro_rules! forward_replication_manager {
             async fn write_heartbeat(&self, d: &DatabaseId) -> ProviderResult<Heartbeat> {
                 (**self).write_heartbeat(d).await
             }
-            async fn last_heartbeat(
-                &self,
-                d: &DatabaseId,
-                n: Node,
-            ) -> ProviderResult<Option<Heartbeat>> {
+            async fn last_heartbeat(&self, d: &DatabaseId, n: Node) -> ProviderResult<Option<Heartbeat>> {
                 (**self).last_heartbeat(d, n).await
             }
         }

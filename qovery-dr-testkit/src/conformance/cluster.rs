@@ -2,9 +2,7 @@
 
 use std::time::Duration;
 
-use qovery_dr_core::provider::{
-    CloneRequest, ClusterProvider, DeploymentPhase, VariableScope, VariableValue,
-};
+use qovery_dr_core::provider::{CloneRequest, ClusterProvider, DeploymentPhase, VariableScope, VariableValue};
 use qovery_dr_core::{ClusterId, EnvironmentId, ErrorKind, ImageRef, SecretString, ServiceId};
 
 use super::{assert_kind, eventually};
@@ -34,15 +32,8 @@ const MISSING: &str = "qdr-conformance-does-not-exist";
 
 /// `cluster_status` answers for a known cluster and `NotFound` for an unknown one.
 pub async fn cluster_status_known_and_unknown<P: ClusterProvider>(f: &ClusterFixture<P>) {
-    let s = f
-        .provider
-        .cluster_status(&f.cluster)
-        .await
-        .expect("cluster_status of the fixture's cluster");
-    assert_eq!(
-        s.cluster, f.cluster,
-        "cluster_status names the cluster asked for"
-    );
+    let s = f.provider.cluster_status(&f.cluster).await.expect("cluster_status of the fixture's cluster");
+    assert_eq!(s.cluster, f.cluster, "cluster_status names the cluster asked for");
     assert_kind(
         f.provider.cluster_status(&ClusterId::new(MISSING)).await,
         ErrorKind::NotFound,
@@ -52,20 +43,11 @@ pub async fn cluster_status_known_and_unknown<P: ClusterProvider>(f: &ClusterFix
 
 /// `environment_status` names the environment's cluster, and `NotFound` for an unknown one.
 pub async fn environment_status_known_and_unknown<P: ClusterProvider>(f: &ClusterFixture<P>) {
-    let s = f
-        .provider
-        .environment_status(&f.environment)
-        .await
-        .expect("environment_status");
+    let s = f.provider.environment_status(&f.environment).await.expect("environment_status");
     assert_eq!(s.environment, f.environment);
-    assert_eq!(
-        s.cluster, f.cluster,
-        "the environment runs on the fixture's cluster"
-    );
+    assert_eq!(s.cluster, f.cluster, "the environment runs on the fixture's cluster");
     assert_kind(
-        f.provider
-            .environment_status(&EnvironmentId::new(MISSING))
-            .await,
+        f.provider.environment_status(&EnvironmentId::new(MISSING)).await,
         ErrorKind::NotFound,
         "environment_status(unknown)",
     );
@@ -78,40 +60,22 @@ pub async fn environment_status_known_and_unknown<P: ClusterProvider>(f: &Cluste
 
 /// A deployment reaches a terminal phase, `Deployed`, and is visible by id.
 pub async fn deploy_reaches_a_terminal_state<P: ClusterProvider>(f: &ClusterFixture<P>) {
-    let id = f
-        .provider
-        .deploy_environment(&f.environment)
-        .await
-        .expect("deploy_environment");
+    let id = f.provider.deploy_environment(&f.environment).await.expect("deploy_environment");
     let last = eventually(f.deploy_timeout, f.poll_interval, || async {
-        let s = f
-            .provider
-            .deployment_status(&f.environment, &id)
-            .await
-            .expect("deployment_status");
+        let s = f.provider.deployment_status(&f.environment, &id).await.expect("deployment_status");
         s.phase.is_terminal().then_some(s)
     })
     .await;
-    let last = last
-        .unwrap_or_else(|| panic!("deployment {id} not terminal within {:?}", f.deploy_timeout));
-    assert_eq!(
-        last.phase,
-        DeploymentPhase::Deployed,
-        "deployment ended as {}",
-        last.raw_state
-    );
+    let last = last.unwrap_or_else(|| panic!("deployment {id} not terminal within {:?}", f.deploy_timeout));
+    assert_eq!(last.phase, DeploymentPhase::Deployed, "deployment ended as {}", last.raw_state);
     assert_eq!(last.deployment, id);
     assert_kind(
-        f.provider
-            .deploy_environment(&EnvironmentId::new(MISSING))
-            .await,
+        f.provider.deploy_environment(&EnvironmentId::new(MISSING)).await,
         ErrorKind::NotFound,
         "deploy_environment(unknown)",
     );
     assert_kind(
-        f.provider
-            .deployment_status(&f.environment, &qovery_dr_core::DeploymentId::new(MISSING))
-            .await,
+        f.provider.deployment_status(&f.environment, &qovery_dr_core::DeploymentId::new(MISSING)).await,
         ErrorKind::NotFound,
         "deployment_status(unknown)",
     );
@@ -122,43 +86,17 @@ pub async fn variable_upsert_is_idempotent_and_visible<P: ClusterProvider>(f: &C
     let scope = VariableScope::Environment(f.environment.clone());
     let key = "QDR_CONFORMANCE_PLAIN";
     let value = VariableValue::Plain("one".to_owned());
-    f.provider
-        .set_variable(&scope, key, &value)
-        .await
-        .expect("set_variable");
-    f.provider
-        .set_variable(&scope, key, &value)
-        .await
-        .expect("set_variable again (idempotent)");
-    let vars = f
-        .provider
-        .list_variables(&scope)
-        .await
-        .expect("list_variables");
+    f.provider.set_variable(&scope, key, &value).await.expect("set_variable");
+    f.provider.set_variable(&scope, key, &value).await.expect("set_variable again (idempotent)");
+    let vars = f.provider.list_variables(&scope).await.expect("list_variables");
     let found: Vec<_> = vars.iter().filter(|v| v.key == key).collect();
     assert_eq!(found.len(), 1, "exactly one {key}: {vars:?}");
     assert_eq!(found[0].value.as_deref(), Some("one"));
     assert!(!found[0].secret);
-    f.provider
-        .set_variable(&scope, key, &VariableValue::Plain("two".to_owned()))
-        .await
-        .expect("update");
-    let vars = f
-        .provider
-        .list_variables(&scope)
-        .await
-        .expect("list_variables");
-    assert_eq!(
-        vars.iter()
-            .find(|v| v.key == key)
-            .and_then(|v| v.value.as_deref()),
-        Some("two"),
-        "update visible"
-    );
-    f.provider
-        .delete_variable(&scope, key)
-        .await
-        .expect("clean up");
+    f.provider.set_variable(&scope, key, &VariableValue::Plain("two".to_owned())).await.expect("update");
+    let vars = f.provider.list_variables(&scope).await.expect("list_variables");
+    assert_eq!(vars.iter().find(|v| v.key == key).and_then(|v| v.value.as_deref()), Some("two"), "update visible");
+    f.provider.delete_variable(&scope, key).await.expect("clean up");
 }
 
 /// Secrets are stored but never listed with their value.
@@ -167,60 +105,28 @@ pub async fn secrets_are_never_read_back<P: ClusterProvider>(f: &ClusterFixture<
     let key = "QDR_CONFORMANCE_SECRET";
     let sentinel = "qdr-conformance-sentinel-7f3a";
     f.provider
-        .set_variable(
-            &scope,
-            key,
-            &VariableValue::Secret(SecretString::new(sentinel)),
-        )
+        .set_variable(&scope, key, &VariableValue::Secret(SecretString::new(sentinel)))
         .await
         .expect("set secret");
-    let vars = f
-        .provider
-        .list_variables(&scope)
-        .await
-        .expect("list_variables");
-    let v = vars
-        .iter()
-        .find(|v| v.key == key)
-        .unwrap_or_else(|| panic!("{key} listed: {vars:?}"));
+    let vars = f.provider.list_variables(&scope).await.expect("list_variables");
+    let v = vars.iter().find(|v| v.key == key).unwrap_or_else(|| panic!("{key} listed: {vars:?}"));
     assert!(v.secret, "listed as secret");
     assert_eq!(v.value, None, "a secret's value is never returned");
-    assert!(
-        !format!("{vars:?}").contains(sentinel),
-        "the secret value appears nowhere in the listing"
-    );
-    f.provider
-        .delete_variable(&scope, key)
-        .await
-        .expect("clean up");
+    assert!(!format!("{vars:?}").contains(sentinel), "the secret value appears nowhere in the listing");
+    f.provider.delete_variable(&scope, key).await.expect("clean up");
 }
 
 /// Deleting removes the variable; deleting a missing one is `NotFound`.
 pub async fn delete_variable_then_not_found<P: ClusterProvider>(f: &ClusterFixture<P>) {
     let scope = VariableScope::Environment(f.environment.clone());
     let key = "QDR_CONFORMANCE_DELETE";
-    f.provider
-        .set_variable(&scope, key, &VariableValue::Plain("x".to_owned()))
-        .await
-        .expect("set");
-    f.provider
-        .delete_variable(&scope, key)
-        .await
-        .expect("delete");
+    f.provider.set_variable(&scope, key, &VariableValue::Plain("x".to_owned())).await.expect("set");
+    f.provider.delete_variable(&scope, key).await.expect("delete");
     let vars = f.provider.list_variables(&scope).await.expect("list");
-    assert!(
-        vars.iter().all(|v| v.key != key),
-        "deleted variable not listed"
-    );
+    assert!(vars.iter().all(|v| v.key != key), "deleted variable not listed");
+    assert_kind(f.provider.delete_variable(&scope, key).await, ErrorKind::NotFound, "delete_variable(missing)");
     assert_kind(
-        f.provider.delete_variable(&scope, key).await,
-        ErrorKind::NotFound,
-        "delete_variable(missing)",
-    );
-    assert_kind(
-        f.provider
-            .list_variables(&VariableScope::Environment(EnvironmentId::new(MISSING)))
-            .await,
+        f.provider.list_variables(&VariableScope::Environment(EnvironmentId::new(MISSING))).await,
         ErrorKind::NotFound,
         "list_variables(unknown environment)",
     );
@@ -228,28 +134,13 @@ pub async fn delete_variable_then_not_found<P: ClusterProvider>(f: &ClusterFixtu
 
 /// Pointing a service at an image is idempotent and visible in `list_services`.
 pub async fn service_image_update_is_visible<P: ClusterProvider>(f: &ClusterFixture<P>) {
-    f.provider
-        .set_service_image(&f.environment, &f.service, &f.image)
-        .await
-        .expect("set_service_image");
-    f.provider
-        .set_service_image(&f.environment, &f.service, &f.image)
-        .await
-        .expect("set_service_image again");
-    let services = f
-        .provider
-        .list_services(&f.environment)
-        .await
-        .expect("list_services");
-    let svc = services
-        .iter()
-        .find(|s| s.id == f.service)
-        .unwrap_or_else(|| panic!("service listed: {services:?}"));
+    f.provider.set_service_image(&f.environment, &f.service, &f.image).await.expect("set_service_image");
+    f.provider.set_service_image(&f.environment, &f.service, &f.image).await.expect("set_service_image again");
+    let services = f.provider.list_services(&f.environment).await.expect("list_services");
+    let svc = services.iter().find(|s| s.id == f.service).unwrap_or_else(|| panic!("service listed: {services:?}"));
     assert_eq!(svc.image.as_ref(), Some(&f.image));
     assert_kind(
-        f.provider
-            .set_service_image(&f.environment, &ServiceId::new(MISSING), &f.image)
-            .await,
+        f.provider.set_service_image(&f.environment, &ServiceId::new(MISSING), &f.image).await,
         ErrorKind::NotFound,
         "set_service_image(unknown service)",
     );
@@ -276,40 +167,18 @@ pub async fn clone_environment_or_not_supported<P: ClusterProvider>(f: &ClusterF
         );
         return;
     }
-    let clone = f
-        .provider
-        .clone_environment(&f.environment, &request)
-        .await
-        .expect("clone_environment");
+    let clone = f.provider.clone_environment(&f.environment, &request).await.expect("clone_environment");
     assert_ne!(clone, f.environment);
-    let s = f
-        .provider
-        .environment_status(&clone)
-        .await
-        .expect("status of the clone");
-    assert_eq!(
-        s.cluster, f.clone_target,
-        "the clone is on the target cluster"
-    );
+    let s = f.provider.environment_status(&clone).await.expect("status of the clone");
+    assert_eq!(s.cluster, f.clone_target, "the clone is on the target cluster");
     assert_kind(
         f.provider.clone_environment(&f.environment, &request).await,
         ErrorKind::AlreadyExists,
         "clone with a taken name",
     );
-    f.provider
-        .delete_environment(&clone)
-        .await
-        .expect("delete the clone");
-    assert_kind(
-        f.provider.environment_status(&clone).await,
-        ErrorKind::NotFound,
-        "status after delete",
-    );
-    assert_kind(
-        f.provider.delete_environment(&clone).await,
-        ErrorKind::NotFound,
-        "delete twice",
-    );
+    f.provider.delete_environment(&clone).await.expect("delete the clone");
+    assert_kind(f.provider.environment_status(&clone).await, ErrorKind::NotFound, "status after delete");
+    assert_kind(f.provider.delete_environment(&clone).await, ErrorKind::NotFound, "delete twice");
 }
 
 /// Deploying chosen services works, or answers `NotSupported` without the capability.
@@ -323,17 +192,9 @@ pub async fn deploy_services_or_not_supported<P: ClusterProvider>(f: &ClusterFix
         );
         return;
     }
-    let id = f
-        .provider
-        .deploy_services(&f.environment, &services)
-        .await
-        .expect("deploy_services");
+    let id = f.provider.deploy_services(&f.environment, &services).await.expect("deploy_services");
     let done = eventually(f.deploy_timeout, f.poll_interval, || async {
-        let s = f
-            .provider
-            .deployment_status(&f.environment, &id)
-            .await
-            .expect("deployment_status");
+        let s = f.provider.deployment_status(&f.environment, &id).await.expect("deployment_status");
         s.phase.is_terminal().then_some(s.phase)
     })
     .await;
@@ -359,25 +220,10 @@ pub async fn service_scoped_variables_or_not_supported<P: ClusterProvider>(f: &C
         );
         return;
     }
-    f.provider
-        .set_variable(&scope, key, &value)
-        .await
-        .expect("set service variable");
-    let vars = f
-        .provider
-        .list_variables(&scope)
-        .await
-        .expect("list service variables");
-    assert_eq!(
-        vars.iter()
-            .find(|v| v.key == key)
-            .and_then(|v| v.value.as_deref()),
-        Some("svc")
-    );
-    f.provider
-        .delete_variable(&scope, key)
-        .await
-        .expect("clean up");
+    f.provider.set_variable(&scope, key, &value).await.expect("set service variable");
+    let vars = f.provider.list_variables(&scope).await.expect("list service variables");
+    assert_eq!(vars.iter().find(|v| v.key == key).and_then(|v| v.value.as_deref()), Some("svc"));
+    f.provider.delete_variable(&scope, key).await.expect("clean up");
 }
 
 /// Expands to one `#[tokio::test]` per cluster check, in a module named `$name`.

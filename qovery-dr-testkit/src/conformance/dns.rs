@@ -2,9 +2,7 @@
 
 use std::time::Duration;
 
-use qovery_dr_core::provider::{
-    ChangeStatus, DnsSwitcher, SwitchRequest, SwitchStrategy, TargetHealth,
-};
+use qovery_dr_core::provider::{ChangeStatus, DnsSwitcher, SwitchRequest, SwitchStrategy, TargetHealth};
 use qovery_dr_core::{ChangeId, DnsRecordId, DnsTarget, ErrorKind};
 
 use super::{assert_kind, eventually};
@@ -43,24 +41,15 @@ fn request<P>(f: &DnsFixture<P>, expected: &DnsTarget, new: &DnsTarget) -> Switc
 pub async fn current_known_and_unknown<P: DnsSwitcher>(f: &DnsFixture<P>) {
     let r = f.provider.current(&f.record).await.expect("current");
     assert_eq!(r.record, f.record);
-    assert_eq!(
-        r.target, f.current,
-        "the record starts at the fixture's target"
-    );
-    assert_kind(
-        f.provider.current(&DnsRecordId::new(MISSING)).await,
-        ErrorKind::NotFound,
-        "current(unknown)",
-    );
+    assert_eq!(r.target, f.current, "the record starts at the fixture's target");
+    assert_kind(f.provider.current(&DnsRecordId::new(MISSING)).await, ErrorKind::NotFound, "current(unknown)");
 }
 
 /// A switch whose expected value does not match is a `Conflict` and changes nothing.
 pub async fn guarded_switch_refuses_a_foreign_value<P: DnsSwitcher>(f: &DnsFixture<P>) {
     let stranger = DnsTarget::new("qdr-conformance-someone-else.invalid");
     assert_kind(
-        f.provider
-            .switch(&request(f, &stranger, &f.alternative))
-            .await,
+        f.provider.switch(&request(f, &stranger, &f.alternative)).await,
         ErrorKind::Conflict,
         "switch with a wrong expected value",
     );
@@ -70,77 +59,36 @@ pub async fn guarded_switch_refuses_a_foreign_value<P: DnsSwitcher>(f: &DnsFixtu
 
 /// After a switch, `current` shows the new target and the change reaches `InSync`.
 pub async fn switch_is_visible_and_propagates<P: DnsSwitcher>(f: &DnsFixture<P>) {
-    let change = f
-        .provider
-        .switch(&request(f, &f.current, &f.alternative))
-        .await
-        .expect("switch");
+    let change = f.provider.switch(&request(f, &f.current, &f.alternative)).await.expect("switch");
     let r = f.provider.current(&f.record).await.expect("current");
     assert_eq!(r.target, f.alternative, "current shows the new target");
     let synced = eventually(f.sync_timeout, f.poll_interval, || async {
-        (f.provider
-            .change_status(&change)
-            .await
-            .expect("change_status")
-            == ChangeStatus::InSync)
-            .then_some(())
+        (f.provider.change_status(&change).await.expect("change_status") == ChangeStatus::InSync).then_some(())
     })
     .await;
-    assert!(
-        synced.is_some(),
-        "change {change} in sync within {:?}",
-        f.sync_timeout
-    );
-    assert_eq!(
-        f.provider
-            .change_status(&change)
-            .await
-            .expect("change_status"),
-        ChangeStatus::InSync,
-        "stays in sync"
-    );
+    assert!(synced.is_some(), "change {change} in sync within {:?}", f.sync_timeout);
+    assert_eq!(f.provider.change_status(&change).await.expect("change_status"), ChangeStatus::InSync, "stays in sync");
 }
 
 /// Repeating a switch that was already applied succeeds without change (safe retry).
 pub async fn switch_is_idempotent<P: DnsSwitcher>(f: &DnsFixture<P>) {
-    f.provider
-        .switch(&request(f, &f.current, &f.alternative))
-        .await
-        .expect("first switch");
-    f.provider
-        .switch(&request(f, &f.current, &f.alternative))
-        .await
-        .expect("the same switch again");
+    f.provider.switch(&request(f, &f.current, &f.alternative)).await.expect("first switch");
+    f.provider.switch(&request(f, &f.current, &f.alternative)).await.expect("the same switch again");
     let r = f.provider.current(&f.record).await.expect("current");
     assert_eq!(r.target, f.alternative);
 }
 
 /// Unknown records and changes are `NotFound`.
 pub async fn unknown_record_and_change_are_not_found<P: DnsSwitcher>(f: &DnsFixture<P>) {
-    let req = SwitchRequest {
-        record: DnsRecordId::new(MISSING),
-        ..request(f, &f.current, &f.alternative)
-    };
-    assert_kind(
-        f.provider.switch(&req).await,
-        ErrorKind::NotFound,
-        "switch(unknown record)",
-    );
-    assert_kind(
-        f.provider.change_status(&ChangeId::new(MISSING)).await,
-        ErrorKind::NotFound,
-        "change_status(unknown)",
-    );
+    let req = SwitchRequest { record: DnsRecordId::new(MISSING), ..request(f, &f.current, &f.alternative) };
+    assert_kind(f.provider.switch(&req).await, ErrorKind::NotFound, "switch(unknown record)");
+    assert_kind(f.provider.change_status(&ChangeId::new(MISSING)).await, ErrorKind::NotFound, "change_status(unknown)");
 }
 
 /// The fixture's strategy is declared, and every undeclared strategy is `NotSupported` and changes nothing.
 pub async fn undeclared_strategies_are_not_supported<P: DnsSwitcher>(f: &DnsFixture<P>) {
     let caps = f.provider.capabilities();
-    assert!(
-        caps.supports(f.strategy),
-        "the fixture's strategy {} is declared in the capabilities",
-        f.strategy
-    );
+    assert!(caps.supports(f.strategy), "the fixture's strategy {} is declared in the capabilities", f.strategy);
     for strategy in [
         SwitchStrategy::RecordSwap,
         SwitchStrategy::FailoverRouting,
@@ -150,10 +98,7 @@ pub async fn undeclared_strategies_are_not_supported<P: DnsSwitcher>(f: &DnsFixt
         if caps.supports(strategy) {
             continue;
         }
-        let req = SwitchRequest {
-            strategy,
-            ..request(f, &f.current, &f.alternative)
-        };
+        let req = SwitchRequest { strategy, ..request(f, &f.current, &f.alternative) };
         assert_kind(
             f.provider.switch(&req).await,
             ErrorKind::NotSupported,
@@ -166,34 +111,14 @@ pub async fn undeclared_strategies_are_not_supported<P: DnsSwitcher>(f: &DnsFixt
 
 /// Target health answers; without health checks it is `Unknown`, never an error.
 pub async fn target_health_answers<P: DnsSwitcher>(f: &DnsFixture<P>) {
-    let h = f
-        .provider
-        .target_health(&f.alternative)
-        .await
-        .expect("target_health");
+    let h = f.provider.target_health(&f.alternative).await.expect("target_health");
     if f.provider.capabilities().health_checks {
-        assert_ne!(
-            h,
-            TargetHealth::Unhealthy,
-            "the fixture's alternative target is healthy"
-        );
+        assert_ne!(h, TargetHealth::Unhealthy, "the fixture's alternative target is healthy");
     } else {
-        assert_eq!(
-            h,
-            TargetHealth::Unknown,
-            "without health checks, health is Unknown"
-        );
+        assert_eq!(h, TargetHealth::Unknown, "without health checks, health is Unknown");
     }
-    let unknown = f
-        .provider
-        .target_health(&DnsTarget::new(MISSING))
-        .await
-        .expect("target_health(unknown target)");
-    assert_eq!(
-        unknown,
-        TargetHealth::Unknown,
-        "a target without a health check is Unknown, not an error"
-    );
+    let unknown = f.provider.target_health(&DnsTarget::new(MISSING)).await.expect("target_health(unknown target)");
+    assert_eq!(unknown, TargetHealth::Unknown, "a target without a health check is Unknown, not an error");
 }
 
 /// Expands to one `#[tokio::test]` per DNS check, in a module named `$name`.

@@ -39,59 +39,35 @@ pub async fn missing_image_is_missing<P: RegistrySync>(f: &RegistryFixture<P>) {
 /// Copy makes the image present with the primary's digest.
 pub async fn copy_preserves_the_digest<P: RegistrySync>(f: &RegistryFixture<P>) {
     if !f.provider.capabilities().copy {
-        assert_kind(
-            f.provider.copy(&f.missing).await,
-            ErrorKind::NotSupported,
-            "copy without capability",
-        );
+        assert_kind(f.provider.copy(&f.missing).await, ErrorKind::NotSupported, "copy without capability");
         return;
     }
-    let ImageParity::Missing { primary } = f.provider.parity(&f.missing).await.expect("parity")
-    else {
+    let ImageParity::Missing { primary } = f.provider.parity(&f.missing).await.expect("parity") else {
         panic!("fixture's missing image is not missing");
     };
     let report = f.provider.copy(&f.missing).await.expect("copy");
     assert_eq!(report.digest, primary, "the copy has the primary's digest");
-    assert_eq!(
-        f.provider.parity(&f.missing).await.expect("parity"),
-        ImageParity::Present { digest: primary }
-    );
+    assert_eq!(f.provider.parity(&f.missing).await.expect("parity"), ImageParity::Present { digest: primary });
 }
 
 /// Copying a present image transfers nothing.
 pub async fn copy_is_idempotent<P: RegistrySync>(f: &RegistryFixture<P>) {
     if !f.provider.capabilities().copy {
-        return assert_kind(
-            f.provider.copy(&f.present).await,
-            ErrorKind::NotSupported,
-            "copy without capability",
-        );
+        return assert_kind(f.provider.copy(&f.present).await, ErrorKind::NotSupported, "copy without capability");
     }
     let first = f.provider.copy(&f.missing).await.expect("copy");
     let again = f.provider.copy(&f.missing).await.expect("copy again");
     assert_eq!(again.digest, first.digest);
     assert_eq!(again.bytes_copied, 0, "a second copy transfers nothing");
-    let present = f
-        .provider
-        .copy(&f.present)
-        .await
-        .expect("copy of a present image");
+    let present = f.provider.copy(&f.present).await.expect("copy of a present image");
     assert_eq!(present.bytes_copied, 0);
 }
 
 /// An image that is not in the primary registry is `NotFound`.
 pub async fn absent_image_is_not_found<P: RegistrySync>(f: &RegistryFixture<P>) {
-    assert_kind(
-        f.provider.parity(&f.absent).await,
-        ErrorKind::NotFound,
-        "parity(absent)",
-    );
+    assert_kind(f.provider.parity(&f.absent).await, ErrorKind::NotFound, "parity(absent)");
     if f.provider.capabilities().copy {
-        assert_kind(
-            f.provider.copy(&f.absent).await,
-            ErrorKind::NotFound,
-            "copy(absent)",
-        );
+        assert_kind(f.provider.copy(&f.absent).await, ErrorKind::NotFound, "copy(absent)");
     }
 }
 
@@ -102,23 +78,11 @@ pub async fn remap_moves_only_the_registry<P: RegistrySync>(f: &RegistryFixture<
         other => panic!("fixture's present image is {other:?}"),
     };
     let dr = f.provider.remap(&pinned).expect("remap");
-    assert_ne!(
-        dr.registry(),
-        pinned.registry(),
-        "the DR reference is in another registry"
-    );
+    assert_ne!(dr.registry(), pinned.registry(), "the DR reference is in another registry");
     assert_eq!(dr.tag(), pinned.tag());
     assert_eq!(dr.digest(), pinned.digest());
-    assert_kind(
-        f.provider.remap(&f.foreign),
-        ErrorKind::InvalidInput,
-        "remap(foreign)",
-    );
-    assert_kind(
-        f.provider.parity(&f.foreign).await,
-        ErrorKind::InvalidInput,
-        "parity(foreign)",
-    );
+    assert_kind(f.provider.remap(&f.foreign), ErrorKind::InvalidInput, "remap(foreign)");
+    assert_kind(f.provider.parity(&f.foreign).await, ErrorKind::InvalidInput, "parity(foreign)");
 }
 
 /// Expands to one `#[tokio::test]` per registry check, in a module named `$name`.

@@ -45,11 +45,7 @@ pub async fn status_of_a_healthy_pair<P: ReplicationManager>(f: &ReplicationFixt
             assert_eq!(b, p.bytes_since(r), "lag_bytes is the LSN distance");
         }
     }
-    assert_kind(
-        f.provider.status(&DatabaseId::new(MISSING)).await,
-        ErrorKind::NotFound,
-        "status(unknown)",
-    );
+    assert_kind(f.provider.status(&DatabaseId::new(MISSING)).await, ErrorKind::NotFound, "status(unknown)");
 }
 
 /// Heartbeats increase, are readable on the primary, and reach the standby.
@@ -62,45 +58,20 @@ pub async fn heartbeats_round_trip<P: ReplicationManager>(f: &ReplicationFixture
         );
         return;
     }
-    let h1 = f
-        .provider
-        .write_heartbeat(&f.database)
-        .await
-        .expect("write_heartbeat");
-    let h2 = f
-        .provider
-        .write_heartbeat(&f.database)
-        .await
-        .expect("write_heartbeat");
+    let h1 = f.provider.write_heartbeat(&f.database).await.expect("write_heartbeat");
+    let h2 = f.provider.write_heartbeat(&f.database).await.expect("write_heartbeat");
     assert!(h2.sequence > h1.sequence, "sequences increase");
     assert!(h2.written_at >= h1.written_at, "times do not go back");
-    let on_primary = f
-        .provider
-        .last_heartbeat(&f.database, Node::Primary)
-        .await
-        .expect("last_heartbeat(primary)");
-    assert_eq!(
-        on_primary.map(|h| h.sequence),
-        Some(h2.sequence),
-        "the primary shows its last heartbeat"
-    );
+    let on_primary = f.provider.last_heartbeat(&f.database, Node::Primary).await.expect("last_heartbeat(primary)");
+    assert_eq!(on_primary.map(|h| h.sequence), Some(h2.sequence), "the primary shows its last heartbeat");
     let mode = f.provider.status(&f.database).await.expect("status").mode;
     if mode != ReplicationMode::Dump {
         let seen = eventually(f.catch_up_timeout, f.poll_interval, || async {
-            let h = f
-                .provider
-                .last_heartbeat(&f.database, Node::Standby)
-                .await
-                .expect("last_heartbeat(standby)");
+            let h = f.provider.last_heartbeat(&f.database, Node::Standby).await.expect("last_heartbeat(standby)");
             h.filter(|h| h.sequence >= h2.sequence)
         })
         .await;
-        assert!(
-            seen.is_some(),
-            "the standby shows heartbeat {} within {:?}",
-            h2.sequence,
-            f.catch_up_timeout
-        );
+        assert!(seen.is_some(), "the standby shows heartbeat {} within {:?}", h2.sequence, f.catch_up_timeout);
     }
     assert_kind(
         f.provider.write_heartbeat(&DatabaseId::new(MISSING)).await,
@@ -112,44 +83,15 @@ pub async fn heartbeats_round_trip<P: ReplicationManager>(f: &ReplicationFixture
 /// Fencing is idempotent and verified: the primary refuses writes afterwards.
 pub async fn fence_is_idempotent_and_verified<P: ReplicationManager>(f: &ReplicationFixture<P>) {
     if !f.provider.capabilities().fencing {
-        assert_kind(
-            f.provider.fence_primary(&f.database).await,
-            ErrorKind::NotSupported,
-            "fence without capability",
-        );
+        assert_kind(f.provider.fence_primary(&f.database).await, ErrorKind::NotSupported, "fence without capability");
         return;
     }
-    assert_eq!(
-        f.provider
-            .primary_writability(&f.database)
-            .await
-            .expect("writability"),
-        Writability::Writable
-    );
-    assert_eq!(
-        f.provider.fence_primary(&f.database).await.expect("fence"),
-        FenceOutcome::Fenced
-    );
-    assert_eq!(
-        f.provider
-            .fence_primary(&f.database)
-            .await
-            .expect("fence again"),
-        FenceOutcome::AlreadyFenced
-    );
-    assert_eq!(
-        f.provider
-            .primary_writability(&f.database)
-            .await
-            .expect("writability"),
-        Writability::ReadOnly
-    );
+    assert_eq!(f.provider.primary_writability(&f.database).await.expect("writability"), Writability::Writable);
+    assert_eq!(f.provider.fence_primary(&f.database).await.expect("fence"), FenceOutcome::Fenced);
+    assert_eq!(f.provider.fence_primary(&f.database).await.expect("fence again"), FenceOutcome::AlreadyFenced);
+    assert_eq!(f.provider.primary_writability(&f.database).await.expect("writability"), Writability::ReadOnly);
     if f.provider.capabilities().heartbeat {
-        assert_kind(
-            f.provider.write_heartbeat(&f.database).await,
-            ErrorKind::Conflict,
-            "write on a fenced primary",
-        );
+        assert_kind(f.provider.write_heartbeat(&f.database).await, ErrorKind::Conflict, "write on a fenced primary");
     }
 }
 
@@ -161,16 +103,10 @@ pub async fn catch_up_to_the_final_position<P: ReplicationManager>(f: &Replicati
     }
     let s = f.provider.status(&f.database).await.expect("status");
     let target = match s.mode {
-        ReplicationMode::Dump => s
-            .standby_replay_lsn
-            .expect("a dump standby reports its restored position"),
+        ReplicationMode::Dump => s.standby_replay_lsn.expect("a dump standby reports its restored position"),
         _ => s.primary_lsn.expect("a reachable primary reports its LSN"),
     };
-    let reached = f
-        .provider
-        .wait_for_catch_up(&f.database, target, f.catch_up_timeout)
-        .await
-        .expect("catch up");
+    let reached = f.provider.wait_for_catch_up(&f.database, target, f.catch_up_timeout).await.expect("catch up");
     assert!(reached >= target, "replayed {reached} ≥ target {target}");
 }
 
@@ -179,9 +115,7 @@ pub async fn catch_up_times_out<P: ReplicationManager>(f: &ReplicationFixture<P>
     let s = f.provider.status(&f.database).await.expect("status");
     let beyond = s.primary_lsn.unwrap_or_default().advance(1 << 40);
     assert_kind(
-        f.provider
-            .wait_for_catch_up(&f.database, beyond, Duration::from_secs(1))
-            .await,
+        f.provider.wait_for_catch_up(&f.database, beyond, Duration::from_secs(1)).await,
         ErrorKind::Timeout,
         "catch up to an unreachable position",
     );
@@ -190,54 +124,17 @@ pub async fn catch_up_times_out<P: ReplicationManager>(f: &ReplicationFixture<P>
 /// Promotion is idempotent and makes the standby writable; fix-ups are idempotent
 /// and refused before promotion.
 pub async fn promote_is_idempotent<P: ReplicationManager>(f: &ReplicationFixture<P>) {
-    assert_kind(
-        f.provider.post_promotion_fixups(&f.database).await,
-        ErrorKind::Conflict,
-        "fix-ups before promotion",
-    );
+    assert_kind(f.provider.post_promotion_fixups(&f.database).await, ErrorKind::Conflict, "fix-ups before promotion");
     if f.provider.capabilities().fencing {
-        f.provider
-            .fence_primary(&f.database)
-            .await
-            .expect("fence first");
+        f.provider.fence_primary(&f.database).await.expect("fence first");
     }
-    assert_eq!(
-        f.provider
-            .promote_standby(&f.database)
-            .await
-            .expect("promote"),
-        PromoteOutcome::Promoted
-    );
-    assert_eq!(
-        f.provider
-            .promote_standby(&f.database)
-            .await
-            .expect("promote again"),
-        PromoteOutcome::AlreadyPrimary
-    );
-    f.provider
-        .post_promotion_fixups(&f.database)
-        .await
-        .expect("fix-ups");
-    f.provider
-        .post_promotion_fixups(&f.database)
-        .await
-        .expect("fix-ups again");
-    let s = f
-        .provider
-        .status(&f.database)
-        .await
-        .expect("status after promotion");
-    assert_eq!(
-        s.link,
-        LinkState::NotApplicable,
-        "a promoted standby has no upstream link"
-    );
-    assert_kind(
-        f.provider.promote_standby(&DatabaseId::new(MISSING)).await,
-        ErrorKind::NotFound,
-        "promote(unknown)",
-    );
+    assert_eq!(f.provider.promote_standby(&f.database).await.expect("promote"), PromoteOutcome::Promoted);
+    assert_eq!(f.provider.promote_standby(&f.database).await.expect("promote again"), PromoteOutcome::AlreadyPrimary);
+    f.provider.post_promotion_fixups(&f.database).await.expect("fix-ups");
+    f.provider.post_promotion_fixups(&f.database).await.expect("fix-ups again");
+    let s = f.provider.status(&f.database).await.expect("status after promotion");
+    assert_eq!(s.link, LinkState::NotApplicable, "a promoted standby has no upstream link");
+    assert_kind(f.provider.promote_standby(&DatabaseId::new(MISSING)).await, ErrorKind::NotFound, "promote(unknown)");
 }
 
 /// Expands to one `#[tokio::test]` per replication check, in a module named `$name`.

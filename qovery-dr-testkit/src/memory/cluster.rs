@@ -1,13 +1,11 @@
 //! In-memory [`ClusterProvider`].
 
 use qovery_dr_core::provider::{
-    CloneRequest, ClusterCapabilities, ClusterProvider, ClusterStatus, DeploymentPhase,
-    DeploymentStatus, EnvironmentStatus, ServiceInfo, ServiceStatus, Variable, VariableScope,
-    VariableValue,
+    CloneRequest, ClusterCapabilities, ClusterProvider, ClusterStatus, DeploymentPhase, DeploymentStatus,
+    EnvironmentStatus, ServiceInfo, ServiceStatus, Variable, VariableScope, VariableValue,
 };
 use qovery_dr_core::{
-    ClusterId, DeploymentId, EnvironmentId, ErrorKind, ImageRef, ProviderError, ProviderResult,
-    ServiceId, async_trait,
+    ClusterId, DeploymentId, EnvironmentId, ErrorKind, ImageRef, ProviderError, ProviderResult, ServiceId, async_trait,
 };
 
 use crate::world::state::{DeploymentKind, DeploymentSim, EnvironmentSim, State, VarSim};
@@ -24,10 +22,7 @@ pub struct InMemoryCluster {
 impl InMemoryCluster {
     /// A provider with every capability.
     pub fn new(world: &World) -> Self {
-        Self {
-            world: world.clone(),
-            capabilities: ClusterCapabilities::all(),
-        }
+        Self { world: world.clone(), capabilities: ClusterCapabilities::all() }
     }
 
     /// The same provider declaring other capabilities (unsupported calls answer `NotSupported`).
@@ -50,18 +45,8 @@ fn err(kind: ErrorKind, op: &str, msg: String) -> ProviderError {
     ProviderError::new(kind, PROVIDER, op, msg)
 }
 
-fn env_mut<'a>(
-    s: &'a mut State,
-    id: &EnvironmentId,
-    op: &str,
-) -> ProviderResult<&'a mut EnvironmentSim> {
-    s.environments.get_mut(id).ok_or_else(|| {
-        err(
-            ErrorKind::NotFound,
-            op,
-            format!("environment {id} does not exist"),
-        )
-    })
+fn env_mut<'a>(s: &'a mut State, id: &EnvironmentId, op: &str) -> ProviderResult<&'a mut EnvironmentSim> {
+    s.environments.get_mut(id).ok_or_else(|| err(ErrorKind::NotFound, op, format!("environment {id} does not exist")))
 }
 
 fn start_deployment(
@@ -74,35 +59,32 @@ fn start_deployment(
 ) -> ProviderResult<DeploymentId> {
     let now = ctx.now;
     let config = ctx.config();
-    let in_progress = {
-        let env = env_mut(s, env_id, op)?;
-        env.last_deployment.clone()
-    }
-    .and_then(|d| s.deployments.get(&d))
-    .is_some_and(|d| !d.phase(now).0.is_terminal());
-    if in_progress {
-        return Err(err(
-            ErrorKind::Conflict,
-            op,
-            format!("a deployment of environment {env_id} is in progress"),
-        ));
-    }
-    s.next_id += 1;
-    let id = DeploymentId::new(format!("deployment-{}", s.next_id));
     let env = env_mut(s, env_id, op)?;
     let selected: Vec<ServiceId> = match services {
         Some(list) => {
             if let Some(missing) = list.iter().find(|id| !env.services.contains_key(*id)) {
-                return Err(err(
-                    ErrorKind::NotFound,
-                    op,
-                    format!("service {missing} is not in environment {env_id}"),
-                ));
+                return Err(err(ErrorKind::NotFound, op, format!("service {missing} is not in environment {env_id}")));
             }
             list.to_vec()
         }
         None => env.services.keys().cloned().collect(),
     };
+    // Like Qovery, one operation at a time on a service: a request
+    // overlapping an unfinished one is a 409.
+    let busy = s.deployments.values().any(|d| {
+        &d.environment == env_id && !d.phase(now).0.is_terminal() && d.services.iter().any(|x| selected.contains(x))
+    });
+    if busy {
+        return Err(err(ErrorKind::Conflict, op, format!("a deployment of environment {env_id} is in progress")));
+    }
+    s.next_id += 1;
+    let id = DeploymentId::new(format!("deployment-{}", s.next_id));
+    let env = env_mut(s, env_id, op)?;
+    for svc in &selected {
+        if let Some(svc) = env.services.get_mut(svc) {
+            svc.last_deployment = Some(id.clone());
+        }
+    }
     let fails = env.fail_next_deployments > 0;
     env.fail_next_deployments = env.fail_next_deployments.saturating_sub(1);
     env.last_deployment = Some(id.clone());
@@ -139,13 +121,7 @@ fn vars_of<'a>(
             env.services
                 .get_mut(svc)
                 .map(|s| &mut s.desired.variables)
-                .ok_or_else(|| {
-                    err(
-                        ErrorKind::NotFound,
-                        op,
-                        format!("service {svc} is not in environment {e}"),
-                    )
-                })
+                .ok_or_else(|| err(ErrorKind::NotFound, op, format!("service {svc} is not in environment {e}")))
         }
     }
 }
@@ -164,41 +140,25 @@ impl ClusterProvider for InMemoryCluster {
         const OP: &str = "cluster.cluster_status";
         self.world
             .call(OP, false, cluster.to_string(), |s, _| {
-                let state = s.clusters.get(cluster).cloned().ok_or_else(|| {
-                    err(
-                        ErrorKind::NotFound,
-                        OP,
-                        format!("cluster {cluster} does not exist"),
-                    )
-                })?;
-                Ok(ClusterStatus {
-                    cluster: cluster.clone(),
-                    state,
-                    message: None,
-                })
+                let state = s
+                    .clusters
+                    .get(cluster)
+                    .cloned()
+                    .ok_or_else(|| err(ErrorKind::NotFound, OP, format!("cluster {cluster} does not exist")))?;
+                Ok(ClusterStatus { cluster: cluster.clone(), state, message: None })
             })
             .await
     }
 
-    async fn environment_status(
-        &self,
-        environment: &EnvironmentId,
-    ) -> ProviderResult<EnvironmentStatus> {
+    async fn environment_status(&self, environment: &EnvironmentId) -> ProviderResult<EnvironmentStatus> {
         const OP: &str = "cluster.environment_status";
         self.world
             .call(OP, false, environment.to_string(), |s, ctx| {
-                let env = s.environments.get(environment).ok_or_else(|| {
-                    err(
-                        ErrorKind::NotFound,
-                        OP,
-                        format!("environment {environment} does not exist"),
-                    )
-                })?;
-                let (phase, raw) = match env
-                    .last_deployment
-                    .as_ref()
-                    .and_then(|d| deployment_phase(s, d, ctx.now))
-                {
+                let env = s
+                    .environments
+                    .get(environment)
+                    .ok_or_else(|| err(ErrorKind::NotFound, OP, format!("environment {environment} does not exist")))?;
+                let (phase, raw) = match env.last_deployment.as_ref().and_then(|d| deployment_phase(s, d, ctx.now)) {
                     Some(p) => p,
                     None if env.running => (DeploymentPhase::Deployed, "DEPLOYED"),
                     None => (DeploymentPhase::Unknown, "READY"),
@@ -207,26 +167,18 @@ impl ClusterProvider for InMemoryCluster {
                     .services
                     .iter()
                     .map(|(id, svc)| {
-                        let (phase, raw) = match (&svc.running, phase) {
-                            (Some(_), DeploymentPhase::Deployed)
-                            | (Some(_), DeploymentPhase::Unknown) => {
-                                (DeploymentPhase::Deployed, "DEPLOYED")
-                            }
-                            (None, DeploymentPhase::Deployed) => {
-                                (DeploymentPhase::Unknown, "READY")
-                            }
-                            _ => (phase, raw),
-                        };
+                        let (phase, raw) =
+                            match svc.last_deployment.as_ref().and_then(|d| deployment_phase(s, d, ctx.now)) {
+                                Some(p) => p,
+                                None if svc.running.is_some() => (DeploymentPhase::Deployed, "DEPLOYED"),
+                                None => (DeploymentPhase::Unknown, "READY"),
+                            };
                         let out_of_date = svc
                             .running
                             .as_ref()
-                            .is_some_and(|r| r.image != svc.desired.image);
-                        ServiceStatus {
-                            service: id.clone(),
-                            phase,
-                            raw_state: raw.to_owned(),
-                            out_of_date,
-                        }
+                            .is_some_and(|r| r != &svc.desired || svc.running_env_vars != env.variables);
+                        let raw = if out_of_date && phase == DeploymentPhase::Deployed { "OUT_OF_DATE" } else { raw };
+                        ServiceStatus { service: id.clone(), phase, raw_state: raw.to_owned(), out_of_date }
                     })
                     .collect();
                 Ok(EnvironmentStatus {
@@ -244,13 +196,10 @@ impl ClusterProvider for InMemoryCluster {
         const OP: &str = "cluster.list_services";
         self.world
             .call(OP, false, environment.to_string(), |s, _| {
-                let env = s.environments.get(environment).ok_or_else(|| {
-                    err(
-                        ErrorKind::NotFound,
-                        OP,
-                        format!("environment {environment} does not exist"),
-                    )
-                })?;
+                let env = s
+                    .environments
+                    .get(environment)
+                    .ok_or_else(|| err(ErrorKind::NotFound, OP, format!("environment {environment} does not exist")))?;
                 Ok(env
                     .services
                     .iter()
@@ -265,10 +214,7 @@ impl ClusterProvider for InMemoryCluster {
             .await
     }
 
-    async fn deploy_environment(
-        &self,
-        environment: &EnvironmentId,
-    ) -> ProviderResult<DeploymentId> {
+    async fn deploy_environment(&self, environment: &EnvironmentId) -> ProviderResult<DeploymentId> {
         const OP: &str = "cluster.deploy_environment";
         self.world
             .call(OP, true, environment.to_string(), |s, ctx| {
@@ -277,10 +223,7 @@ impl ClusterProvider for InMemoryCluster {
             .await
     }
 
-    async fn redeploy_environment(
-        &self,
-        environment: &EnvironmentId,
-    ) -> ProviderResult<DeploymentId> {
+    async fn redeploy_environment(&self, environment: &EnvironmentId) -> ProviderResult<DeploymentId> {
         const OP: &str = "cluster.redeploy_environment";
         self.world
             .call(OP, true, environment.to_string(), |s, ctx| {
@@ -298,20 +241,10 @@ impl ClusterProvider for InMemoryCluster {
         if !self.capabilities.deploy_services {
             return Err(self.unsupported(OP, "deploying a subset of services"));
         }
-        let detail = format!(
-            "{environment} {:?}",
-            services.iter().map(ServiceId::as_str).collect::<Vec<_>>()
-        );
+        let detail = format!("{environment} {:?}", services.iter().map(ServiceId::as_str).collect::<Vec<_>>());
         self.world
             .call(OP, true, detail, |s, ctx| {
-                start_deployment(
-                    s,
-                    ctx,
-                    environment,
-                    Some(services),
-                    DeploymentKind::Deploy,
-                    OP,
-                )
+                start_deployment(s, ctx, environment, Some(services), DeploymentKind::Deploy, OP)
             })
             .await
     }
@@ -333,11 +266,13 @@ impl ClusterProvider for InMemoryCluster {
         const OP: &str = "cluster.deployment_status";
         self.world
             .call(OP, false, format!("{environment} {deployment}"), |s, ctx| {
-                let d = s
-                    .deployments
-                    .get(deployment)
-                    .filter(|d| &d.environment == environment)
-                    .ok_or_else(|| err(ErrorKind::NotFound, OP, format!("deployment {deployment} of environment {environment} does not exist")))?;
+                let d = s.deployments.get(deployment).filter(|d| &d.environment == environment).ok_or_else(|| {
+                    err(
+                        ErrorKind::NotFound,
+                        OP,
+                        format!("deployment {deployment} of environment {environment} does not exist"),
+                    )
+                })?;
                 let (phase, raw) = d.phase(ctx.now);
                 let message = (phase == DeploymentPhase::Failed).then(|| "simulated deployment failure".to_owned());
                 Ok(DeploymentStatus { deployment: deployment.clone(), phase, raw_state: raw.to_owned(), message })
@@ -347,9 +282,7 @@ impl ClusterProvider for InMemoryCluster {
 
     async fn list_variables(&self, scope: &VariableScope) -> ProviderResult<Vec<Variable>> {
         const OP: &str = "cluster.list_variables";
-        if matches!(scope, VariableScope::Service(..))
-            && !self.capabilities.service_scoped_variables
-        {
+        if matches!(scope, VariableScope::Service(..)) && !self.capabilities.service_scoped_variables {
             return Err(self.unsupported(OP, "service-scoped variables"));
         }
         self.world
@@ -366,16 +299,9 @@ impl ClusterProvider for InMemoryCluster {
             .await
     }
 
-    async fn set_variable(
-        &self,
-        scope: &VariableScope,
-        key: &str,
-        value: &VariableValue,
-    ) -> ProviderResult<()> {
+    async fn set_variable(&self, scope: &VariableScope, key: &str, value: &VariableValue) -> ProviderResult<()> {
         const OP: &str = "cluster.set_variable";
-        if matches!(scope, VariableScope::Service(..))
-            && !self.capabilities.service_scoped_variables
-        {
+        if matches!(scope, VariableScope::Service(..)) && !self.capabilities.service_scoped_variables {
             return Err(self.unsupported(OP, "service-scoped variables"));
         }
         let (value, secret) = match value {
@@ -383,11 +309,7 @@ impl ClusterProvider for InMemoryCluster {
             VariableValue::Secret(v) => (v.expose().to_owned(), true),
         };
         // The detail never carries a secret's value.
-        let detail = if secret {
-            format!("{scope:?} {key}=[redacted]")
-        } else {
-            format!("{scope:?} {key}={value}")
-        };
+        let detail = if secret { format!("{scope:?} {key}=[redacted]") } else { format!("{scope:?} {key}={value}") };
         self.world
             .call(OP, true, detail, |s, _| {
                 let vars = vars_of(s, scope, OP)?;
@@ -416,13 +338,7 @@ impl ClusterProvider for InMemoryCluster {
                 vars_of(s, scope, OP)?
                     .remove(key)
                     .map(|_| ())
-                    .ok_or_else(|| {
-                        err(
-                            ErrorKind::NotFound,
-                            OP,
-                            format!("variable {key} does not exist"),
-                        )
-                    })
+                    .ok_or_else(|| err(ErrorKind::NotFound, OP, format!("variable {key} does not exist")))
             })
             .await
     }
@@ -435,98 +351,69 @@ impl ClusterProvider for InMemoryCluster {
     ) -> ProviderResult<()> {
         const OP: &str = "cluster.set_service_image";
         self.world
-            .call(
-                OP,
-                true,
-                format!("{environment} {service} {image}"),
-                |s, _| {
-                    let env = env_mut(s, environment, OP)?;
-                    let svc = env.services.get_mut(service).ok_or_else(|| {
-                        err(
-                            ErrorKind::NotFound,
-                            OP,
-                            format!("service {service} is not in environment {environment}"),
-                        )
-                    })?;
-                    if svc.desired.image.is_none() {
-                        return Err(err(
-                            ErrorKind::InvalidInput,
-                            OP,
-                            format!("service {service} does not run a container image"),
-                        ));
-                    }
-                    svc.desired.image = Some(image.clone());
-                    Ok(())
-                },
-            )
+            .call(OP, true, format!("{environment} {service} {image}"), |s, _| {
+                let env = env_mut(s, environment, OP)?;
+                let svc = env.services.get_mut(service).ok_or_else(|| {
+                    err(ErrorKind::NotFound, OP, format!("service {service} is not in environment {environment}"))
+                })?;
+                if svc.desired.image.is_none() {
+                    return Err(err(
+                        ErrorKind::InvalidInput,
+                        OP,
+                        format!("service {service} does not run a container image"),
+                    ));
+                }
+                svc.desired.image = Some(image.clone());
+                Ok(())
+            })
             .await
     }
 
-    async fn clone_environment(
-        &self,
-        source: &EnvironmentId,
-        request: &CloneRequest,
-    ) -> ProviderResult<EnvironmentId> {
+    async fn clone_environment(&self, source: &EnvironmentId, request: &CloneRequest) -> ProviderResult<EnvironmentId> {
         const OP: &str = "cluster.clone_environment";
         if !self.capabilities.clone_environment {
             return Err(self.unsupported(OP, "cloning environments"));
         }
         self.world
-            .call(
-                OP,
-                true,
-                format!("{source} -> {} on {}", request.name, request.target_cluster),
-                |s, _| {
-                    if !s.clusters.contains_key(&request.target_cluster) {
-                        return Err(err(
-                            ErrorKind::NotFound,
-                            OP,
-                            format!("cluster {} does not exist", request.target_cluster),
-                        ));
-                    }
-                    let src = s.environments.get(source).ok_or_else(|| {
-                        err(
-                            ErrorKind::NotFound,
-                            OP,
-                            format!("environment {source} does not exist"),
-                        )
-                    })?;
-                    let project = request
-                        .project
-                        .clone()
-                        .unwrap_or_else(|| src.project.clone());
-                    if s.environments
-                        .values()
-                        .any(|e| e.project == project && e.name == request.name)
-                    {
-                        return Err(err(
-                            ErrorKind::AlreadyExists,
-                            OP,
-                            format!(
-                                "an environment named {} exists in project {project}",
-                                request.name
-                            ),
-                        ));
-                    }
-                    let mut copy = src.clone();
-                    copy.name = request.name.clone();
-                    copy.cluster = request.target_cluster.clone();
-                    copy.project = project;
-                    copy.running = false;
-                    copy.last_deployment = None;
-                    copy.fail_next_deployments = 0;
-                    let mut services = std::collections::BTreeMap::new();
-                    for (id, mut svc) in std::mem::take(&mut copy.services) {
-                        svc.running = None;
-                        services.insert(ServiceId::new(format!("{}-{id}", request.name)), svc);
-                    }
-                    copy.services = services;
-                    s.next_id += 1;
-                    let id = EnvironmentId::new(format!("clone-{}-{}", s.next_id, request.name));
-                    s.environments.insert(id.clone(), copy);
-                    Ok(id)
-                },
-            )
+            .call(OP, true, format!("{source} -> {} on {}", request.name, request.target_cluster), |s, _| {
+                if !s.clusters.contains_key(&request.target_cluster) {
+                    return Err(err(
+                        ErrorKind::NotFound,
+                        OP,
+                        format!("cluster {} does not exist", request.target_cluster),
+                    ));
+                }
+                let src = s
+                    .environments
+                    .get(source)
+                    .ok_or_else(|| err(ErrorKind::NotFound, OP, format!("environment {source} does not exist")))?;
+                let project = request.project.clone().unwrap_or_else(|| src.project.clone());
+                if s.environments.values().any(|e| e.project == project && e.name == request.name) {
+                    return Err(err(
+                        ErrorKind::AlreadyExists,
+                        OP,
+                        format!("an environment named {} exists in project {project}", request.name),
+                    ));
+                }
+                let mut copy = src.clone();
+                copy.name = request.name.clone();
+                copy.cluster = request.target_cluster.clone();
+                copy.project = project;
+                copy.running = false;
+                copy.last_deployment = None;
+                copy.fail_next_deployments = 0;
+                let mut services = std::collections::BTreeMap::new();
+                for (id, mut svc) in std::mem::take(&mut copy.services) {
+                    svc.running = None;
+                    svc.last_deployment = None;
+                    services.insert(ServiceId::new(format!("{}-{id}", request.name)), svc);
+                }
+                copy.services = services;
+                s.next_id += 1;
+                let id = EnvironmentId::new(format!("clone-{}-{}", s.next_id, request.name));
+                s.environments.insert(id.clone(), copy);
+                Ok(id)
+            })
             .await
     }
 
@@ -540,13 +427,7 @@ impl ClusterProvider for InMemoryCluster {
                 s.environments
                     .remove(environment)
                     .map(|_| ())
-                    .ok_or_else(|| {
-                        err(
-                            ErrorKind::NotFound,
-                            OP,
-                            format!("environment {environment} does not exist"),
-                        )
-                    })
+                    .ok_or_else(|| err(ErrorKind::NotFound, OP, format!("environment {environment} does not exist")))
             })
             .await
     }

@@ -3,9 +3,7 @@
 use qovery_dr_core::provider::{
     ChangeStatus, DnsCapabilities, DnsRecordState, DnsSwitcher, SwitchRequest, TargetHealth,
 };
-use qovery_dr_core::{
-    ChangeId, DnsRecordId, DnsTarget, ErrorKind, ProviderError, ProviderResult, async_trait,
-};
+use qovery_dr_core::{ChangeId, DnsRecordId, DnsTarget, ErrorKind, ProviderError, ProviderResult, async_trait};
 
 use crate::world::state::ChangeSim;
 use crate::world::{PROVIDER, World, health_of};
@@ -21,10 +19,7 @@ pub struct InMemoryDns {
 impl InMemoryDns {
     /// A switcher with every capability.
     pub fn new(world: &World) -> Self {
-        Self {
-            world: world.clone(),
-            capabilities: DnsCapabilities::all(),
-        }
+        Self { world: world.clone(), capabilities: DnsCapabilities::all() }
     }
 
     /// The same switcher declaring other capabilities.
@@ -52,18 +47,11 @@ impl DnsSwitcher for InMemoryDns {
         const OP: &str = "dns.current";
         self.world
             .call(OP, false, record.to_string(), |s, _| {
-                let r = s.records.get(record).ok_or_else(|| {
-                    err(
-                        ErrorKind::NotFound,
-                        OP,
-                        format!("record {record} does not exist"),
-                    )
-                })?;
-                Ok(DnsRecordState {
-                    record: record.clone(),
-                    target: r.target.clone(),
-                    ttl: r.ttl,
-                })
+                let r = s
+                    .records
+                    .get(record)
+                    .ok_or_else(|| err(ErrorKind::NotFound, OP, format!("record {record} does not exist")))?;
+                Ok(DnsRecordState { record: record.clone(), target: r.target.clone(), ttl: r.ttl })
             })
             .await
     }
@@ -74,34 +62,21 @@ impl DnsSwitcher for InMemoryDns {
             return Err(err(
                 ErrorKind::NotSupported,
                 OP,
-                format!(
-                    "strategy {} is not supported by this switcher",
-                    request.strategy
-                ),
+                format!("strategy {} is not supported by this switcher", request.strategy),
             ));
         }
-        let detail = format!(
-            "{} {} -> {} ({})",
-            request.record, request.expected_current, request.new_target, request.strategy
-        );
+        let detail =
+            format!("{} {} -> {} ({})", request.record, request.expected_current, request.new_target, request.strategy);
         self.world
             .call(OP, true, detail, |s, ctx| {
-                let record = s.records.get(&request.record).ok_or_else(|| {
-                    err(
-                        ErrorKind::NotFound,
-                        OP,
-                        format!("record {} does not exist", request.record),
-                    )
-                })?;
+                let record = s
+                    .records
+                    .get(&request.record)
+                    .ok_or_else(|| err(ErrorKind::NotFound, OP, format!("record {} does not exist", request.record)))?;
                 s.next_id += 1;
                 let change = ChangeId::new(format!("change-{}", s.next_id));
                 if record.target == request.new_target {
-                    s.changes.insert(
-                        change.clone(),
-                        ChangeSim {
-                            in_sync_at: ctx.now,
-                        },
-                    );
+                    s.changes.insert(change.clone(), ChangeSim { in_sync_at: ctx.now });
                     return Ok(change);
                 }
                 if record.target != request.expected_current {
@@ -124,12 +99,7 @@ impl DnsSwitcher for InMemoryDns {
                 if let Some(r) = s.records.get_mut(&request.record) {
                     r.target = request.new_target.clone();
                 }
-                s.changes.insert(
-                    change.clone(),
-                    ChangeSim {
-                        in_sync_at: ctx.now + ctx.config().dns_propagation,
-                    },
-                );
+                s.changes.insert(change.clone(), ChangeSim { in_sync_at: ctx.now + ctx.config().dns_propagation });
                 Ok(change)
             })
             .await
@@ -139,18 +109,11 @@ impl DnsSwitcher for InMemoryDns {
         const OP: &str = "dns.change_status";
         self.world
             .call(OP, false, change.to_string(), |s, ctx| {
-                let c = s.changes.get(change).ok_or_else(|| {
-                    err(
-                        ErrorKind::NotFound,
-                        OP,
-                        format!("change {change} does not exist"),
-                    )
-                })?;
-                Ok(if ctx.now >= c.in_sync_at {
-                    ChangeStatus::InSync
-                } else {
-                    ChangeStatus::Pending
-                })
+                let c = s
+                    .changes
+                    .get(change)
+                    .ok_or_else(|| err(ErrorKind::NotFound, OP, format!("change {change} does not exist")))?;
+                Ok(if ctx.now >= c.in_sync_at { ChangeStatus::InSync } else { ChangeStatus::Pending })
             })
             .await
     }
@@ -160,11 +123,7 @@ impl DnsSwitcher for InMemoryDns {
         let checks = self.capabilities.health_checks;
         self.world
             .call(OP, false, target.to_string(), |s, ctx| {
-                Ok(if checks {
-                    health_of(s, target, ctx.now)
-                } else {
-                    TargetHealth::Unknown
-                })
+                Ok(if checks { health_of(s, target, ctx.now) } else { TargetHealth::Unknown })
             })
             .await
     }

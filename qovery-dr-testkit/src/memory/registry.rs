@@ -1,8 +1,6 @@
 //! In-memory [`RegistrySync`].
 
-use qovery_dr_core::provider::{
-    CopyReport, ImageParity, RegistryCapabilities, RegistryMapping, RegistrySync,
-};
+use qovery_dr_core::provider::{CopyReport, ImageParity, RegistryCapabilities, RegistryMapping, RegistrySync};
 use qovery_dr_core::{Digest, ErrorKind, ImageRef, ProviderError, ProviderResult, async_trait};
 
 use crate::world::state::State;
@@ -19,16 +17,8 @@ pub struct InMemoryRegistry {
 impl InMemoryRegistry {
     /// A sync from `mapping.from` to `mapping.to` with every capability.
     pub fn new(world: &World, mapping: RegistryMapping) -> Self {
-        let capabilities = RegistryCapabilities {
-            copy: true,
-            multi_arch: true,
-            cross_repository_mount: true,
-        };
-        Self {
-            world: world.clone(),
-            mapping,
-            capabilities,
-        }
+        let capabilities = RegistryCapabilities { copy: true, multi_arch: true, cross_repository_mount: true };
+        Self { world: world.clone(), mapping, capabilities }
     }
 
     /// The same sync declaring other capabilities.
@@ -45,31 +35,16 @@ fn err(kind: ErrorKind, op: &str, msg: String) -> ProviderError {
 fn lookup(s: &State, image: &ImageRef) -> Option<Digest> {
     let reg = s.registries.get(image.registry())?;
     match image.digest() {
-        Some(d) => reg
-            .tags
-            .iter()
-            .any(|((repo, _), v)| repo == image.repository() && v == d)
-            .then(|| d.clone()),
-        None => reg
-            .tags
-            .get(&(image.repository().to_owned(), image.reference()))
-            .cloned(),
+        Some(d) => reg.tags.iter().any(|((repo, _), v)| repo == image.repository() && v == d).then(|| d.clone()),
+        None => reg.tags.get(&(image.repository().to_owned(), image.reference())).cloned(),
     }
 }
 
 impl InMemoryRegistry {
     fn source(&self, s: &State, image: &ImageRef, op: &str) -> ProviderResult<(Digest, ImageRef)> {
-        let dr = self
-            .mapping
-            .remap(image)
-            .map_err(|e| err(ErrorKind::InvalidInput, op, e.message().to_owned()))?;
-        let digest = lookup(s, image).ok_or_else(|| {
-            err(
-                ErrorKind::NotFound,
-                op,
-                format!("image {image} is not in the primary registry"),
-            )
-        })?;
+        let dr = self.mapping.remap(image).map_err(|e| err(ErrorKind::InvalidInput, op, e.message().to_owned()))?;
+        let digest = lookup(s, image)
+            .ok_or_else(|| err(ErrorKind::NotFound, op, format!("image {image} is not in the primary registry")))?;
         Ok((digest, dr))
     }
 }
@@ -111,40 +86,17 @@ impl RegistrySync for InMemoryRegistry {
             .call(OP, true, image.to_string(), |s, _| {
                 let (digest, dr) = self.source(s, image, OP)?;
                 if lookup(s, &dr).as_ref() == Some(&digest) {
-                    return Ok(CopyReport {
-                        digest,
-                        blobs_copied: 0,
-                        blobs_skipped: 3,
-                        bytes_copied: 0,
-                    });
+                    return Ok(CopyReport { digest, blobs_copied: 0, blobs_skipped: 3, bytes_copied: 0 });
                 }
-                let size = s
-                    .registries
-                    .get(image.registry())
-                    .and_then(|r| r.sizes.get(&digest))
-                    .copied()
-                    .unwrap_or(0);
+                let size = s.registries.get(image.registry()).and_then(|r| r.sizes.get(&digest)).copied().unwrap_or(0);
                 let reg = s.registries.entry(dr.registry().to_owned()).or_default();
                 let had_blobs = reg.sizes.contains_key(&digest);
-                reg.tags.insert(
-                    (dr.repository().to_owned(), image.reference()),
-                    digest.clone(),
-                );
+                reg.tags.insert((dr.repository().to_owned(), image.reference()), digest.clone());
                 reg.sizes.insert(digest.clone(), size);
                 Ok(if had_blobs {
-                    CopyReport {
-                        digest,
-                        blobs_copied: 0,
-                        blobs_skipped: 3,
-                        bytes_copied: 0,
-                    }
+                    CopyReport { digest, blobs_copied: 0, blobs_skipped: 3, bytes_copied: 0 }
                 } else {
-                    CopyReport {
-                        digest,
-                        blobs_copied: 3,
-                        blobs_skipped: 0,
-                        bytes_copied: size,
-                    }
+                    CopyReport { digest, blobs_copied: 3, blobs_skipped: 0, bytes_copied: size }
                 })
             })
             .await

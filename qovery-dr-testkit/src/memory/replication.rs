@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use qovery_dr_core::provider::{
-    BackupInfo, FenceOutcome, FixupReport, Heartbeat, LinkState, Node, PromoteOutcome,
-    ReplicationCapabilities, ReplicationManager, ReplicationMode, ReplicationStatus, Writability,
+    BackupInfo, FenceOutcome, FixupReport, Heartbeat, LinkState, Node, PromoteOutcome, ReplicationCapabilities,
+    ReplicationManager, ReplicationMode, ReplicationStatus, Writability,
 };
 use qovery_dr_core::{DatabaseId, ErrorKind, Lsn, ProviderError, ProviderResult, async_trait};
 use tokio::time::Instant;
@@ -24,17 +24,9 @@ pub struct InMemoryReplication {
 impl InMemoryReplication {
     /// A manager with every capability.
     pub fn new(world: &World) -> Self {
-        let capabilities = ReplicationCapabilities {
-            physical: true,
-            logical: true,
-            dump: true,
-            fencing: true,
-            heartbeat: true,
-        };
-        Self {
-            world: world.clone(),
-            capabilities,
-        }
+        let capabilities =
+            ReplicationCapabilities { physical: true, logical: true, dump: true, fencing: true, heartbeat: true };
+        Self { world: world.clone(), capabilities }
     }
 
     /// The same manager declaring other capabilities.
@@ -49,37 +41,19 @@ fn err(kind: ErrorKind, op: &str, msg: String) -> ProviderError {
 }
 
 fn db_mut<'a>(s: &'a mut State, id: &DatabaseId, op: &str) -> ProviderResult<&'a mut DatabaseSim> {
-    s.databases.get_mut(id).ok_or_else(|| {
-        err(
-            ErrorKind::NotFound,
-            op,
-            format!("database {id} does not exist"),
-        )
-    })
+    s.databases.get_mut(id).ok_or_else(|| err(ErrorKind::NotFound, op, format!("database {id} does not exist")))
 }
 
 fn sides(db: &DatabaseSim) -> (&NodeSim, &NodeSim) {
-    if db.reversed {
-        (&db.b, &db.a)
-    } else {
-        (&db.a, &db.b)
-    }
+    if db.reversed { (&db.b, &db.a) } else { (&db.a, &db.b) }
 }
 
 fn sides_mut(db: &mut DatabaseSim) -> (&mut NodeSim, &mut NodeSim) {
-    if db.reversed {
-        (&mut db.b, &mut db.a)
-    } else {
-        (&mut db.a, &mut db.b)
-    }
+    if db.reversed { (&mut db.b, &mut db.a) } else { (&mut db.a, &mut db.b) }
 }
 
 fn unreachable(op: &str, what: &str) -> ProviderError {
-    err(
-        ErrorKind::Timeout,
-        op,
-        format!("cannot reach the {what}: connection timed out"),
-    )
+    err(ErrorKind::Timeout, op, format!("cannot reach the {what}: connection timed out"))
 }
 
 /// Time since the primary was at `lsn` (heartbeat-equivalent time lag).
@@ -103,11 +77,7 @@ impl InMemoryReplication {
         if self.capabilities.heartbeat {
             Ok(())
         } else {
-            Err(err(
-                ErrorKind::NotSupported,
-                op,
-                "heartbeats are not supported by this manager".to_owned(),
-            ))
+            Err(err(ErrorKind::NotSupported, op, "heartbeats are not supported by this manager".to_owned()))
         }
     }
 
@@ -120,11 +90,7 @@ impl InMemoryReplication {
         if ok {
             Ok(())
         } else {
-            Err(err(
-                ErrorKind::NotSupported,
-                op,
-                format!("{mode} replication is not supported by this manager"),
-            ))
+            Err(err(ErrorKind::NotSupported, op, format!("{mode} replication is not supported by this manager")))
         }
     }
 }
@@ -150,8 +116,7 @@ impl ReplicationManager for InMemoryReplication {
                 let primary_reachable = p.condition == NodeCondition::Up;
                 let primary_lsn = primary_reachable.then_some(p.lsn);
                 let standby_lsn = (st.condition == NodeCondition::Up).then_some(st.lsn);
-                let streaming = link == LinkState::Streaming
-                    || (db.mode == ReplicationMode::Dump && !st.is_primary);
+                let streaming = link == LinkState::Streaming || (db.mode == ReplicationMode::Dump && !st.is_primary);
                 let lag_bytes = match (primary_lsn, standby_lsn) {
                     (Some(pl), Some(sl)) if streaming => Some(pl.bytes_since(sl)),
                     _ => None,
@@ -163,8 +128,7 @@ impl ReplicationManager for InMemoryReplication {
                 let last_backup = match (db.mode, db.dump_every) {
                     (ReplicationMode::Dump, Some(every)) if !every.is_zero() => {
                         let since = ctx.now.saturating_duration_since(db.created_at);
-                        let n =
-                            u32::try_from(since.as_nanos() / every.as_nanos()).unwrap_or(u32::MAX);
+                        let n = u32::try_from(since.as_nanos() / every.as_nanos()).unwrap_or(u32::MAX);
                         (n > 0).then(|| BackupInfo {
                             finished_at: ctx.world.wall_at(db.created_at + every * n),
                             size_bytes: st.lsn.0,
@@ -205,11 +169,7 @@ impl ReplicationManager for InMemoryReplication {
     async fn fence_primary(&self, database: &DatabaseId) -> ProviderResult<FenceOutcome> {
         const OP: &str = "replication.fence_primary";
         if !self.capabilities.fencing {
-            return Err(err(
-                ErrorKind::NotSupported,
-                OP,
-                "fencing is not supported by this manager".to_owned(),
-            ));
+            return Err(err(ErrorKind::NotSupported, OP, "fencing is not supported by this manager".to_owned()));
         }
         self.world
             .call(OP, true, database.to_string(), |s, _| {
@@ -227,55 +187,31 @@ impl ReplicationManager for InMemoryReplication {
             .await
     }
 
-    async fn wait_for_catch_up(
-        &self,
-        database: &DatabaseId,
-        target: Lsn,
-        timeout: Duration,
-    ) -> ProviderResult<Lsn> {
+    async fn wait_for_catch_up(&self, database: &DatabaseId, target: Lsn, timeout: Duration) -> ProviderResult<Lsn> {
         const OP: &str = "replication.wait_for_catch_up";
         self.world
-            .call(
-                OP,
-                false,
-                format!("{database} {target} within {timeout:?}"),
-                |s, _| db_mut(s, database, OP).map(|_| ()),
-            )
+            .call(OP, false, format!("{database} {target} within {timeout:?}"), |s, _| {
+                db_mut(s, database, OP).map(|_| ())
+            })
             .await?;
         let deadline = Instant::now() + timeout;
         loop {
             let (replayed, link) = self
                 .world
-                .with_state(|s| {
-                    s.databases
-                        .get(database)
-                        .map(|db| (sides(db).1.lsn, db.link_state()))
-                })
-                .ok_or_else(|| {
-                    err(
-                        ErrorKind::NotFound,
-                        OP,
-                        format!("database {database} does not exist"),
-                    )
-                })?;
+                .with_state(|s| s.databases.get(database).map(|db| (sides(db).1.lsn, db.link_state())))
+                .ok_or_else(|| err(ErrorKind::NotFound, OP, format!("database {database} does not exist")))?;
             if replayed >= target {
                 return Ok(replayed);
             }
             if let LinkState::Broken(reason) = link {
-                return Err(err(
-                    ErrorKind::Conflict,
-                    OP,
-                    format!("the standby cannot catch up to {target}: {reason}"),
-                ));
+                return Err(err(ErrorKind::Conflict, OP, format!("the standby cannot catch up to {target}: {reason}")));
             }
             let now = Instant::now();
             if now >= deadline {
                 return Err(err(
                     ErrorKind::Timeout,
                     OP,
-                    format!(
-                        "the standby replayed up to {replayed}, not {target}, within {timeout:?}"
-                    ),
+                    format!("the standby replayed up to {replayed}, not {target}, within {timeout:?}"),
                 ));
             }
             tokio::time::sleep(self.world.config().poll_step.min(deadline - now)).await;
@@ -309,21 +245,11 @@ impl ReplicationManager for InMemoryReplication {
             .call(OP, true, database.to_string(), |s, _| {
                 let db = db_mut(s, database, OP)?;
                 if !sides(db).1.is_primary {
-                    return Err(err(
-                        ErrorKind::Conflict,
-                        OP,
-                        "the standby is not promoted yet".to_owned(),
-                    ));
+                    return Err(err(ErrorKind::Conflict, OP, "the standby is not promoted yet".to_owned()));
                 }
-                let synced = if db.mode == ReplicationMode::Logical && !db.fixed_up {
-                    db.sequences
-                } else {
-                    0
-                };
+                let synced = if db.mode == ReplicationMode::Logical && !db.fixed_up { db.sequences } else { 0 };
                 db.fixed_up = true;
-                Ok(FixupReport {
-                    sequences_synced: synced,
-                })
+                Ok(FixupReport { sequences_synced: synced })
             })
             .await
     }
@@ -358,19 +284,12 @@ impl ReplicationManager for InMemoryReplication {
                 } else {
                     db.heartbeats_on_a.push((seq, written_at, lsn))
                 }
-                Ok(Heartbeat {
-                    sequence: seq,
-                    written_at,
-                })
+                Ok(Heartbeat { sequence: seq, written_at })
             })
             .await
     }
 
-    async fn last_heartbeat(
-        &self,
-        database: &DatabaseId,
-        node: Node,
-    ) -> ProviderResult<Option<Heartbeat>> {
+    async fn last_heartbeat(&self, database: &DatabaseId, node: Node) -> ProviderResult<Option<Heartbeat>> {
         const OP: &str = "replication.last_heartbeat";
         self.check_heartbeat(OP)?;
         self.world
@@ -382,19 +301,9 @@ impl ReplicationManager for InMemoryReplication {
                     Node::Standby => st,
                 };
                 if n.condition != NodeCondition::Up {
-                    return Err(unreachable(
-                        OP,
-                        if node == Node::Primary {
-                            "primary"
-                        } else {
-                            "standby"
-                        },
-                    ));
+                    return Err(unreachable(OP, if node == Node::Primary { "primary" } else { "standby" }));
                 }
-                Ok(n.last_heartbeat.map(|(sequence, written_at)| Heartbeat {
-                    sequence,
-                    written_at,
-                }))
+                Ok(n.last_heartbeat.map(|(sequence, written_at)| Heartbeat { sequence, written_at }))
             })
             .await
     }

@@ -6,14 +6,11 @@ use std::time::Duration;
 use qovery_dr_core::plan::DrPlan;
 use qovery_dr_core::provider::{ClusterState, Node, ReplicationMode, TargetHealth};
 use qovery_dr_core::{
-    ClusterId, DatabaseId, Digest, DnsRecordId, DnsTarget, EnvironmentId, ImageRef, Lsn, ProjectId,
-    ServiceId,
+    ClusterId, DatabaseId, Digest, DnsRecordId, DnsTarget, EnvironmentId, ImageRef, Lsn, ProjectId, ServiceId,
 };
 use tokio::time::Instant;
 
-use super::state::{
-    DatabaseSim, EnvironmentSim, NodeSim, RecordSim, ServiceConfig, ServiceSim, VarSim,
-};
+use super::state::{DatabaseSim, EnvironmentSim, NodeSim, RecordSim, ServiceConfig, ServiceSim, VarSim};
 use super::{HealthSource, LinkSim, NodeCondition, World};
 
 /// A service to add to an environment.
@@ -143,32 +140,21 @@ impl World {
                             name: svc.name,
                             desired: config,
                             running,
+                            running_env_vars: BTreeMap::new(),
+                            last_deployment: None,
                         },
                     )
                 })
                 .collect();
-            let mut variables: BTreeMap<String, VarSim> = spec
-                .variables
-                .into_iter()
-                .map(|(k, v)| {
-                    (
-                        k,
-                        VarSim {
-                            value: v,
-                            secret: false,
-                        },
-                    )
-                })
-                .collect();
-            variables.extend(spec.secrets.into_iter().map(|(k, v)| {
-                (
-                    k,
-                    VarSim {
-                        value: v,
-                        secret: true,
-                    },
-                )
-            }));
+            let mut variables: BTreeMap<String, VarSim> =
+                spec.variables.into_iter().map(|(k, v)| (k, VarSim { value: v, secret: false })).collect();
+            variables.extend(spec.secrets.into_iter().map(|(k, v)| (k, VarSim { value: v, secret: true })));
+            let mut services: BTreeMap<ServiceId, ServiceSim> = services;
+            if spec.deployed {
+                for svc in services.values_mut() {
+                    svc.running_env_vars = variables.clone();
+                }
+            }
             s.environments.insert(
                 spec.id,
                 EnvironmentSim {
@@ -258,11 +244,7 @@ impl World {
         let now = Instant::now();
         self.with_state(|s| {
             if let Some(d) = s.databases.get_mut(db) {
-                let (new_primary, old) = if d.reversed {
-                    (&mut d.a, &mut d.b)
-                } else {
-                    (&mut d.b, &mut d.a)
-                };
+                let (new_primary, old) = if d.reversed { (&mut d.a, &mut d.b) } else { (&mut d.b, &mut d.a) };
                 if new_primary.is_primary {
                     old.is_primary = false;
                     old.fenced = false;
@@ -282,10 +264,7 @@ impl World {
     pub fn add_image(&self, image: &ImageRef, digest: Digest, size: u64) {
         self.with_state(|s| {
             let reg = s.registries.entry(image.registry().to_owned()).or_default();
-            reg.tags.insert(
-                (image.repository().to_owned(), image.reference()),
-                digest.clone(),
-            );
+            reg.tags.insert((image.repository().to_owned(), image.reference()), digest.clone());
             reg.sizes.insert(digest, size);
         });
     }
@@ -298,12 +277,7 @@ impl World {
     }
 
     /// Adds (or replaces) a DNS record.
-    pub fn add_record(
-        &self,
-        record: impl Into<DnsRecordId>,
-        target: impl Into<DnsTarget>,
-        ttl: Duration,
-    ) {
+    pub fn add_record(&self, record: impl Into<DnsRecordId>, target: impl Into<DnsTarget>, ttl: Duration) {
         let (record, target) = (record.into(), target.into());
         self.with_state(|s| {
             s.records.insert(record, RecordSim { target, ttl });
@@ -325,13 +299,7 @@ impl World {
 
     /// Makes a target's health alternate every `period`.
     pub fn set_target_flapping(&self, target: impl Into<DnsTarget>, period: Duration) {
-        self.set_target_health(
-            target,
-            HealthSource::Flapping {
-                period,
-                since: Instant::now(),
-            },
-        );
+        self.set_target_health(target, HealthSource::Flapping { period, since: Instant::now() });
     }
 
     /// Builds a healthy world for a plan: both clusters running, the primary
@@ -343,10 +311,7 @@ impl World {
         let world = World::new();
         world.add_cluster(plan.primary.cluster.clone(), ClusterState::Running);
         world.add_cluster(plan.dr.cluster.clone(), ClusterState::Running);
-        let dr_deployed = matches!(
-            plan.tier,
-            qovery_dr_core::Tier::WarmStandby | qovery_dr_core::Tier::ActiveActive
-        );
+        let dr_deployed = matches!(plan.tier, qovery_dr_core::Tier::WarmStandby | qovery_dr_core::Tier::ActiveActive);
         let services = ["api", "web", "worker"];
         let from = &plan.registry_mapping.from;
         let mut images = Vec::new();
@@ -373,10 +338,7 @@ impl World {
                     id: env.clone(),
                     name: format!("{}-{}-{n}", plan.name, site.role),
                     cluster: site.cluster.clone(),
-                    project: site
-                        .project
-                        .clone()
-                        .unwrap_or_else(|| ProjectId::new("project")),
+                    project: site.project.clone().unwrap_or_else(|| ProjectId::new("project")),
                     services: images
                         .iter()
                         .zip(services)
@@ -389,10 +351,7 @@ impl World {
                         })
                         .collect(),
                     variables: site.parameters.clone(),
-                    secrets: BTreeMap::from([(
-                        "DATABASE_PASSWORD".to_owned(),
-                        "sim-secret".to_owned(),
-                    )]),
+                    secrets: BTreeMap::from([("DATABASE_PASSWORD".to_owned(), "sim-secret".to_owned())]),
                     deployed,
                 });
             }
@@ -402,29 +361,15 @@ impl World {
             ..DatabaseSpec::streaming(plan.primary.database.id.as_str(), plan.replication.mode)
         });
         for record in &plan.dns {
-            world.add_record(
-                record.record.clone(),
-                record.primary_target.clone(),
-                record.ttl,
-            );
-            for (site, target) in [
-                (&plan.primary, &record.primary_target),
-                (&plan.dr, &record.dr_target),
-            ] {
+            world.add_record(record.record.clone(), record.primary_target.clone(), record.ttl);
+            for (site, target) in [(&plan.primary, &record.primary_target), (&plan.dr, &record.dr_target)] {
                 match site.environments.first() {
-                    Some(env) => world
-                        .set_target_health(target.clone(), HealthSource::Environment(env.clone())),
-                    None => world.set_target_health(
-                        target.clone(),
-                        HealthSource::Fixed(TargetHealth::Unknown),
-                    ),
+                    Some(env) => world.set_target_health(target.clone(), HealthSource::Environment(env.clone())),
+                    None => world.set_target_health(target.clone(), HealthSource::Fixed(TargetHealth::Unknown)),
                 }
             }
         }
-        PlanWorld {
-            world,
-            plan: plan.clone(),
-        }
+        PlanWorld { world, plan: plan.clone() }
     }
 }
 
@@ -441,24 +386,14 @@ impl PlanWorld {
     /// A regional outage of the primary site: its cluster in error and its
     /// database node down (crashed, accepting nothing).
     pub fn primary_outage(&self) {
-        self.world
-            .set_cluster_state(&self.plan.primary.cluster, ClusterState::Error);
-        self.world.set_node_condition(
-            &self.plan.primary.database.id,
-            Node::Primary,
-            NodeCondition::Down,
-        );
+        self.world.set_cluster_state(&self.plan.primary.cluster, ClusterState::Error);
+        self.world.set_node_condition(&self.plan.primary.database.id, Node::Primary, NodeCondition::Down);
     }
 
     /// A network partition: the primary is unreachable from the orchestrator
     /// but still accepts writes from its local clients.
     pub fn primary_partitioned(&self) {
-        self.world
-            .set_cluster_state(&self.plan.primary.cluster, ClusterState::Error);
-        self.world.set_node_condition(
-            &self.plan.primary.database.id,
-            Node::Primary,
-            NodeCondition::Partitioned,
-        );
+        self.world.set_cluster_state(&self.plan.primary.cluster, ClusterState::Error);
+        self.world.set_node_condition(&self.plan.primary.database.id, Node::Primary, NodeCondition::Partitioned);
     }
 }

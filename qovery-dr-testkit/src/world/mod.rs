@@ -8,9 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use qovery_dr_core::provider::{ClusterState, DeploymentPhase, LinkState, TargetHealth};
-use qovery_dr_core::{
-    DatabaseId, DnsTarget, EnvironmentId, ErrorKind, ProviderError, ProviderResult, Timestamp,
-};
+use qovery_dr_core::{DatabaseId, DnsTarget, EnvironmentId, ErrorKind, ProviderError, ProviderResult, Timestamp};
 use tokio::time::Instant;
 
 pub use build::{DatabaseSpec, EnvironmentSpec, PlanWorld, ServiceSpec};
@@ -119,20 +117,12 @@ impl World {
 
     /// The timings.
     pub fn config(&self) -> WorldConfig {
-        *self
-            .shared
-            .config
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        *self.shared.config.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Changes the timings (affects requests made afterwards).
     pub fn set_config(&self, config: WorldConfig) {
-        *self
-            .shared
-            .config
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = config;
+        *self.shared.config.lock().unwrap_or_else(PoisonError::into_inner) = config;
     }
 
     /// Simulated wall-clock time now (a fixed epoch plus tokio time elapsed).
@@ -142,9 +132,7 @@ impl World {
 
     /// Simulated wall-clock time at a tokio instant.
     pub fn wall_at(&self, t: Instant) -> Timestamp {
-        self.shared
-            .wall_base
-            .plus(t.saturating_duration_since(self.shared.started))
+        self.shared.wall_base.plus(t.saturating_duration_since(self.shared.started))
     }
 
     /// Tokio time elapsed since the world was created.
@@ -153,10 +141,7 @@ impl World {
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        self.shared
-            .state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.shared.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Reads (or changes) the state directly, after bringing time-dependent
@@ -187,13 +172,7 @@ impl World {
             tokio::time::sleep(decision.latency).await;
         }
         if decision.hang {
-            self.record(
-                operation,
-                mutating,
-                &detail,
-                false,
-                Some(ErrorKind::Timeout),
-            );
+            self.record(operation, mutating, &detail, false, Some(ErrorKind::Timeout));
             std::future::pending::<()>().await;
         }
         if let Some(kind) = decision.fail {
@@ -212,27 +191,14 @@ impl World {
             (Ok(_), Some(kind)) => Err(injected(kind, operation)),
             (r, _) => r,
         };
-        self.record(
-            operation,
-            mutating,
-            &detail,
-            applied,
-            result.as_ref().err().map(ProviderError::kind),
-        );
+        self.record(operation, mutating, &detail, applied, result.as_ref().err().map(ProviderError::kind));
         if mutating {
             self.check_invariants();
         }
         result
     }
 
-    fn record(
-        &self,
-        operation: &str,
-        mutating: bool,
-        detail: &str,
-        applied: bool,
-        error: Option<ErrorKind>,
-    ) {
+    fn record(&self, operation: &str, mutating: bool, detail: &str, applied: bool, error: Option<ErrorKind>) {
         self.shared.recorder.record(Call {
             seq: 0,
             operation: operation.to_owned(),
@@ -257,11 +223,7 @@ impl World {
     pub fn check_invariants(&self) {
         let at = self.elapsed();
         let state = self.lock();
-        let mut reported = self
-            .shared
-            .reported_split_brain
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut reported = self.shared.reported_split_brain.lock().unwrap_or_else(PoisonError::into_inner);
         for (id, db) in &state.databases {
             if db.a.writable() && db.b.writable() {
                 if reported.insert(id.clone()) {
@@ -308,31 +270,20 @@ impl Ctx<'_> {
         self.world.wall_at(self.now)
     }
     pub fn violation(&self, description: String) {
-        self.world
-            .shared
-            .recorder
-            .violation(self.world.elapsed(), description);
+        self.world.shared.recorder.violation(self.world.elapsed(), description);
     }
 }
 
 fn injected(kind: ErrorKind, operation: &str) -> ProviderError {
-    let e = ProviderError::new(
-        kind,
-        PROVIDER,
-        operation,
-        format!("fault injected on {operation}"),
-    );
-    if kind == ErrorKind::RateLimited {
-        e.with_retry_after(Duration::from_secs(1))
-    } else {
-        e
-    }
+    let e = ProviderError::new(kind, PROVIDER, operation, format!("fault injected on {operation}"));
+    if kind == ErrorKind::RateLimited { e.with_retry_after(Duration::from_secs(1)) } else { e }
 }
 
 pub(crate) fn serving(state: &State, environment: &EnvironmentId) -> bool {
-    state.environments.get(environment).is_some_and(|e| {
-        e.running && state.clusters.get(&e.cluster) == Some(&ClusterState::Running)
-    })
+    state
+        .environments
+        .get(environment)
+        .is_some_and(|e| e.running && state.clusters.get(&e.cluster) == Some(&ClusterState::Running))
 }
 
 pub(crate) fn health_of(state: &State, target: &DnsTarget, now: Instant) -> TargetHealth {
@@ -348,25 +299,14 @@ pub(crate) fn health_of(state: &State, target: &DnsTarget, now: Instant) -> Targ
         }
         Some(HealthSource::Flapping { period, since }) => {
             let n = now.saturating_duration_since(*since).as_nanos() / period.as_nanos().max(1);
-            if n.is_multiple_of(2) {
-                TargetHealth::Healthy
-            } else {
-                TargetHealth::Unhealthy
-            }
+            if n.is_multiple_of(2) { TargetHealth::Healthy } else { TargetHealth::Unhealthy }
         }
     }
 }
 
 fn settle_deployments(state: &mut State, now: Instant) {
-    let State {
-        deployments,
-        environments,
-        ..
-    } = state;
-    for d in deployments
-        .values_mut()
-        .filter(|d| !d.settled && d.ends_at <= now)
-    {
+    let State { deployments, environments, .. } = state;
+    for d in deployments.values_mut().filter(|d| !d.settled && d.ends_at <= now) {
         d.settled = true;
         let Some(env) = environments.get_mut(&d.environment) else {
             continue;
@@ -381,11 +321,7 @@ fn settle_deployments(state: &mut State, now: Instant) {
                     if d.services.contains(id) {
                         let mut running = svc.desired.clone();
                         // Environment variables are part of what runs.
-                        running.variables.extend(
-                            env.variables
-                                .iter()
-                                .map(|(k, v)| (format!("env:{k}"), v.clone())),
-                        );
+                        running.variables.extend(env.variables.iter().map(|(k, v)| (format!("env:{k}"), v.clone())));
                         svc.running = Some(running);
                     }
                 }
@@ -433,21 +369,14 @@ impl state::DatabaseSim {
                     }
                     _ => None,
                 },
-                (_, LinkSim::Up) => Some(
-                    primary
-                        .lsn_at(now.checked_sub(self.lag).unwrap_or(now))
-                        .min(primary.lsn),
-                ),
+                (_, LinkSim::Up) => Some(primary.lsn_at(now.checked_sub(self.lag).unwrap_or(now)).min(primary.lsn)),
                 _ => None,
             };
             if let Some(r) = replayed {
                 standby.lsn = standby.lsn.max(r);
             }
             standby.updated_at = now;
-            if let Some(hb) = primary_hb
-                .iter()
-                .rev()
-                .find(|(_, _, lsn)| *lsn <= standby.lsn)
+            if let Some(hb) = primary_hb.iter().rev().find(|(_, _, lsn)| *lsn <= standby.lsn)
                 && standby.last_heartbeat.is_none_or(|(seq, _)| seq < hb.0)
             {
                 standby.last_heartbeat = Some((hb.0, hb.1));

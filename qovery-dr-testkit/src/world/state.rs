@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use qovery_dr_core::provider::{ClusterState, DeploymentPhase, ReplicationMode, TargetHealth};
 use qovery_dr_core::{
-    ChangeId, ClusterId, DatabaseId, DeploymentId, Digest, DnsRecordId, DnsTarget, EnvironmentId,
-    ImageRef, Lsn, ProjectId, ServiceId, Timestamp,
+    ChangeId, ClusterId, DatabaseId, DeploymentId, Digest, DnsRecordId, DnsTarget, EnvironmentId, ImageRef, Lsn,
+    ProjectId, ServiceId, Timestamp,
 };
 use tokio::time::Instant;
 
@@ -42,6 +42,10 @@ pub struct ServiceSim {
     pub desired: ServiceConfig,
     /// Configuration running (from the last successful deployment).
     pub running: Option<ServiceConfig>,
+    /// Environment variables as they were at the last successful deployment.
+    pub running_env_vars: std::collections::BTreeMap<String, VarSim>,
+    /// The last deployment request covering this service.
+    pub last_deployment: Option<DeploymentId>,
 }
 
 /// A deployment request.

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use qovery_dr_core::provider::{
-    ClusterCapabilities, ClusterProvider, ClusterState, DnsCapabilities, DnsSwitcher,
-    RegistryLocation, RegistryMapping, RegistrySync, ReplicationCapabilities, ReplicationManager,
-    ReplicationMode, SwitchStrategy, TargetHealth,
+    ClusterCapabilities, ClusterProvider, ClusterState, DnsCapabilities, DnsSwitcher, RegistryLocation,
+    RegistryMapping, RegistrySync, ReplicationCapabilities, ReplicationManager, ReplicationMode, SwitchStrategy,
+    TargetHealth,
 };
 use qovery_dr_core::{ClusterId, ImageRef, ProjectId, ServiceId};
 use qovery_dr_testkit::World;
@@ -15,9 +15,7 @@ use qovery_dr_testkit::conformance::cluster::ClusterFixture;
 use qovery_dr_testkit::conformance::dns::DnsFixture;
 use qovery_dr_testkit::conformance::registry::RegistryFixture;
 use qovery_dr_testkit::conformance::replication::ReplicationFixture;
-use qovery_dr_testkit::memory::{
-    InMemoryCluster, InMemoryDns, InMemoryRegistry, InMemoryReplication,
-};
+use qovery_dr_testkit::memory::{InMemoryCluster, InMemoryDns, InMemoryRegistry, InMemoryReplication};
 use qovery_dr_testkit::world::build::digest_of;
 use qovery_dr_testkit::world::{DatabaseSpec, EnvironmentSpec, HealthSource, ServiceSpec};
 
@@ -63,26 +61,12 @@ async fn cluster_dyn() -> ClusterFixture<Arc<dyn ClusterProvider>> {
     cluster_fixture(Arc::new(InMemoryCluster::new(&cluster_world())))
 }
 async fn cluster_minimal() -> ClusterFixture<Box<InMemoryCluster>> {
-    cluster_fixture(Box::new(
-        InMemoryCluster::new(&cluster_world()).with_capabilities(ClusterCapabilities::default()),
-    ))
+    cluster_fixture(Box::new(InMemoryCluster::new(&cluster_world()).with_capabilities(ClusterCapabilities::default())))
 }
 
-qovery_dr_testkit::cluster_provider_conformance!(
-    cluster_in_memory,
-    cluster_concrete(),
-    start_paused
-);
-qovery_dr_testkit::cluster_provider_conformance!(
-    cluster_in_memory_dyn,
-    cluster_dyn(),
-    start_paused
-);
-qovery_dr_testkit::cluster_provider_conformance!(
-    cluster_in_memory_no_capabilities,
-    cluster_minimal(),
-    start_paused
-);
+qovery_dr_testkit::cluster_provider_conformance!(cluster_in_memory, cluster_concrete(), start_paused);
+qovery_dr_testkit::cluster_provider_conformance!(cluster_in_memory_dyn, cluster_dyn(), start_paused);
+qovery_dr_testkit::cluster_provider_conformance!(cluster_in_memory_no_capabilities, cluster_minimal(), start_paused);
 
 fn dns_world() -> World {
     let world = World::new();
@@ -104,35 +88,19 @@ fn dns_fixture<P>(provider: P, strategy: SwitchStrategy) -> DnsFixture<P> {
 }
 
 async fn dns_concrete() -> DnsFixture<InMemoryDns> {
-    dns_fixture(
-        InMemoryDns::new(&dns_world()),
-        SwitchStrategy::FailoverRouting,
-    )
+    dns_fixture(InMemoryDns::new(&dns_world()), SwitchStrategy::FailoverRouting)
 }
 async fn dns_dyn() -> DnsFixture<Arc<dyn DnsSwitcher>> {
-    dns_fixture(
-        Arc::new(InMemoryDns::new(&dns_world())),
-        SwitchStrategy::RecordSwap,
-    )
+    dns_fixture(Arc::new(InMemoryDns::new(&dns_world())), SwitchStrategy::RecordSwap)
 }
 async fn dns_record_swap_only() -> DnsFixture<InMemoryDns> {
-    let caps = DnsCapabilities {
-        record_swap: true,
-        ..DnsCapabilities::default()
-    };
-    dns_fixture(
-        InMemoryDns::new(&dns_world()).with_capabilities(caps),
-        SwitchStrategy::RecordSwap,
-    )
+    let caps = DnsCapabilities { record_swap: true, ..DnsCapabilities::default() };
+    dns_fixture(InMemoryDns::new(&dns_world()).with_capabilities(caps), SwitchStrategy::RecordSwap)
 }
 
 qovery_dr_testkit::dns_switcher_conformance!(dns_in_memory, dns_concrete(), start_paused);
 qovery_dr_testkit::dns_switcher_conformance!(dns_in_memory_dyn, dns_dyn(), start_paused);
-qovery_dr_testkit::dns_switcher_conformance!(
-    dns_in_memory_record_swap_only,
-    dns_record_swap_only(),
-    start_paused
-);
+qovery_dr_testkit::dns_switcher_conformance!(dns_in_memory_record_swap_only, dns_record_swap_only(), start_paused);
 
 fn replication_fixture<P>(provider: P) -> ReplicationFixture<P> {
     ReplicationFixture {
@@ -167,10 +135,7 @@ async fn replication_logical_dyn() -> ReplicationFixture<Arc<dyn ReplicationMana
 async fn replication_dump_without_fencing() -> ReplicationFixture<InMemoryReplication> {
     let world = replication_world(ReplicationMode::Dump);
     tokio::time::sleep(Duration::from_secs(61)).await;
-    let caps = ReplicationCapabilities {
-        dump: true,
-        ..ReplicationCapabilities::default()
-    };
+    let caps = ReplicationCapabilities { dump: true, ..ReplicationCapabilities::default() };
     replication_fixture(InMemoryReplication::new(&world).with_capabilities(caps))
 }
 
@@ -206,20 +171,10 @@ fn registry_world() -> (World, RegistryMapping) {
     let web: ImageRef = "r1.io/team/web:v1".parse().unwrap();
     world.add_image(&api, digest_of("api"), 10 << 20);
     world.add_image(&web, digest_of("web"), 20 << 20);
-    world.add_image(
-        &"r2.io:5000/dr/api:v1".parse().unwrap(),
-        digest_of("api"),
-        10 << 20,
-    );
+    world.add_image(&"r2.io:5000/dr/api:v1".parse().unwrap(), digest_of("api"), 10 << 20);
     let mapping = RegistryMapping::new(
-        RegistryLocation {
-            host: "r1.io".into(),
-            prefix: Some("team".into()),
-        },
-        RegistryLocation {
-            host: "r2.io:5000".into(),
-            prefix: Some("dr".into()),
-        },
+        RegistryLocation { host: "r1.io".into(), prefix: Some("team".into()) },
+        RegistryLocation { host: "r2.io:5000".into(), prefix: Some("dr".into()) },
     );
     (world, mapping)
 }
@@ -231,16 +186,10 @@ async fn registry_concrete() -> RegistryFixture<InMemoryRegistry> {
 async fn registry_dyn_check_only() -> RegistryFixture<Arc<dyn RegistrySync>> {
     let (world, mapping) = registry_world();
     let caps = qovery_dr_core::provider::RegistryCapabilities::default();
-    registry_fixture(Arc::new(
-        InMemoryRegistry::new(&world, mapping).with_capabilities(caps),
-    ))
+    registry_fixture(Arc::new(InMemoryRegistry::new(&world, mapping).with_capabilities(caps)))
 }
 
-qovery_dr_testkit::registry_sync_conformance!(
-    registry_in_memory,
-    registry_concrete(),
-    start_paused
-);
+qovery_dr_testkit::registry_sync_conformance!(registry_in_memory, registry_concrete(), start_paused);
 qovery_dr_testkit::registry_sync_conformance!(
     registry_in_memory_dyn_check_only,
     registry_dyn_check_only(),

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use qovery_dr_core::plan::{DrPlan, PlanFormat};
 use qovery_dr_core::provider::{
-    ClusterProvider, ClusterState, DeploymentPhase, DnsSwitcher, LinkState, Node,
-    ReplicationManager, ReplicationMode, SwitchRequest, SwitchStrategy, TargetHealth, Writability,
+    ClusterProvider, ClusterState, DeploymentPhase, DnsSwitcher, LinkState, Node, ReplicationManager, ReplicationMode,
+    SwitchRequest, SwitchStrategy, TargetHealth, Writability,
 };
 use qovery_dr_core::{ErrorKind, Lsn};
 use qovery_dr_testkit::memory::{InMemoryCluster, InMemoryDns, InMemoryReplication};
@@ -13,11 +13,8 @@ use qovery_dr_testkit::world::{DatabaseSpec, LinkSim, NodeCondition};
 use qovery_dr_testkit::{FaultAction, Trigger, World};
 
 fn plan() -> DrPlan {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../examples/plans/aws-cross-region.toml"
-    ))
-    .unwrap();
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/plans/aws-cross-region.toml"))
+        .unwrap();
     DrPlan::parse(&text, PlanFormat::Toml).unwrap()
 }
 
@@ -34,11 +31,7 @@ async fn deployments_go_queued_deploying_deployed_in_simulated_time() {
     assert_eq!(phase(&cluster).await, DeploymentPhase::Queued);
     tokio::time::sleep(Duration::from_secs(6)).await;
     assert_eq!(phase(&cluster).await, DeploymentPhase::InProgress);
-    assert_eq!(
-        cluster.deploy_environment(env).await.unwrap_err().kind(),
-        ErrorKind::Conflict,
-        "409 while in progress"
-    );
+    assert_eq!(cluster.deploy_environment(env).await.unwrap_err().kind(), ErrorKind::Conflict, "409 while in progress");
     tokio::time::sleep(Duration::from_secs(60)).await;
     assert_eq!(phase(&cluster).await, DeploymentPhase::Deployed);
 }
@@ -52,10 +45,7 @@ async fn scripted_deployment_failure_ends_in_error() {
     let id = cluster.deploy_environment(env).await.unwrap();
     tokio::time::sleep(Duration::from_secs(120)).await;
     let s = cluster.deployment_status(env, &id).await.unwrap();
-    assert_eq!(
-        (s.phase, s.raw_state.as_str()),
-        (DeploymentPhase::Failed, "DEPLOYMENT_ERROR")
-    );
+    assert_eq!((s.phase, s.raw_state.as_str()), (DeploymentPhase::Failed, "DEPLOYMENT_ERROR"));
     assert!(!pw.world.environment_serving(env));
 }
 
@@ -73,19 +63,13 @@ async fn replay_follows_the_primary_with_the_configured_lag() {
     assert_eq!(s.link, LinkState::Streaming);
     assert_eq!(s.lag_bytes, Some(2000), "2 s behind at 1000 B/s");
     let lag = s.lag.unwrap();
-    assert!(
-        (Duration::from_millis(1900)..=Duration::from_millis(2100)).contains(&lag),
-        "{lag:?}"
-    );
+    assert!((Duration::from_millis(1900)..=Duration::from_millis(2100)).contains(&lag), "{lag:?}");
 }
 
 #[tokio::test(start_paused = true)]
 async fn idle_primary_means_zero_time_lag_not_a_growing_one() {
     let world = World::new();
-    world.add_database(DatabaseSpec {
-        write_rate: 0,
-        ..DatabaseSpec::streaming("db", ReplicationMode::Physical)
-    });
+    world.add_database(DatabaseSpec { write_rate: 0, ..DatabaseSpec::streaming("db", ReplicationMode::Physical) });
     let repl = InMemoryReplication::new(&world);
     tokio::time::sleep(Duration::from_secs(3600)).await;
     let s = repl.status(&"db".into()).await.unwrap();
@@ -100,31 +84,14 @@ async fn a_broken_link_is_reported_and_replay_stops() {
     let repl = InMemoryReplication::new(&world);
     tokio::time::sleep(Duration::from_secs(1)).await;
     world.set_link(&"db".into(), LinkSim::Down);
-    let before = repl
-        .status(&"db".into())
-        .await
-        .unwrap()
-        .standby_replay_lsn
-        .unwrap();
+    let before = repl.status(&"db".into()).await.unwrap().standby_replay_lsn.unwrap();
     tokio::time::sleep(Duration::from_secs(5)).await;
     let s = repl.status(&"db".into()).await.unwrap();
     assert!(matches!(s.link, LinkState::Down(_)), "{:?}", s.link);
-    assert_eq!(
-        s.standby_replay_lsn,
-        Some(before),
-        "replay does not advance without a receiver"
-    );
+    assert_eq!(s.standby_replay_lsn, Some(before), "replay does not advance without a receiver");
     world.set_link(&"db".into(), LinkSim::Broken);
-    let target = repl
-        .status(&"db".into())
-        .await
-        .unwrap()
-        .primary_lsn
-        .unwrap();
-    let e = repl
-        .wait_for_catch_up(&"db".into(), target, Duration::from_secs(5))
-        .await
-        .unwrap_err();
+    let target = repl.status(&"db".into()).await.unwrap().primary_lsn.unwrap();
+    let e = repl.wait_for_catch_up(&"db".into(), target, Duration::from_secs(5)).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
 }
 
@@ -145,20 +112,10 @@ async fn a_partitioned_primary_cannot_be_fenced_and_still_counts_as_writable() {
     world.add_database(DatabaseSpec::streaming("db", ReplicationMode::Physical));
     let repl = InMemoryReplication::new(&world);
     world.set_node_condition(&"db".into(), Node::Primary, NodeCondition::Partitioned);
-    assert_eq!(
-        repl.primary_writability(&"db".into()).await.unwrap(),
-        Writability::Unreachable
-    );
-    assert_eq!(
-        repl.fence_primary(&"db".into()).await.unwrap_err().kind(),
-        ErrorKind::Timeout
-    );
+    assert_eq!(repl.primary_writability(&"db".into()).await.unwrap(), Writability::Unreachable);
+    assert_eq!(repl.fence_primary(&"db".into()).await.unwrap_err().kind(), ErrorKind::Timeout);
     repl.promote_standby(&"db".into()).await.unwrap();
-    assert_eq!(
-        world.recorder().violations().len(),
-        1,
-        "partitioned primary + promoted standby = two writers"
-    );
+    assert_eq!(world.recorder().violations().len(), 1, "partitioned primary + promoted standby = two writers");
 }
 
 #[tokio::test(start_paused = true)]
@@ -175,15 +132,8 @@ async fn heartbeats_measure_what_the_standby_really_has() {
     let second = repl.write_heartbeat(&db).await.unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await;
     world.set_node_condition(&db, Node::Primary, NodeCondition::Down);
-    let on_standby = repl
-        .last_heartbeat(&db, Node::Standby)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        on_standby.sequence, first.sequence,
-        "the second heartbeat had not replicated when the primary died"
-    );
+    let on_standby = repl.last_heartbeat(&db, Node::Standby).await.unwrap().unwrap();
+    assert_eq!(on_standby.sequence, first.sequence, "the second heartbeat had not replicated when the primary died");
     assert!(second.written_at.saturating_since(on_standby.written_at) >= Duration::from_secs(4));
 }
 
@@ -197,16 +147,8 @@ async fn reprotect_reverses_the_pair_for_failback() {
     repl.promote_standby(&db).await.unwrap();
     world.reprotect(&db);
     let s = repl.status(&db).await.unwrap();
-    assert_eq!(
-        s.link,
-        LinkState::Streaming,
-        "the old primary now follows the new one"
-    );
-    assert_eq!(
-        repl.primary_writability(&db).await.unwrap(),
-        Writability::Writable,
-        "the new primary takes writes"
-    );
+    assert_eq!(s.link, LinkState::Streaming, "the old primary now follows the new one");
+    assert_eq!(repl.primary_writability(&db).await.unwrap(), Writability::Writable, "the new primary takes writes");
     world.recorder().assert_no_violations();
 }
 
@@ -216,60 +158,33 @@ async fn faults_fail_delay_hang_and_apply_then_report_indeterminate() {
     let world = &pw.world;
     let dns = InMemoryDns::new(world);
     let record = &pw.plan.dns[0];
-    world.faults().inject(
-        "dns.current",
-        Trigger::Nth(1),
-        FaultAction::Fail(ErrorKind::RateLimited),
-    );
+    world.faults().inject("dns.current", Trigger::Nth(1), FaultAction::Fail(ErrorKind::RateLimited));
     let e = dns.current(&record.record).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::RateLimited);
     assert_eq!(e.retry_after(), Some(Duration::from_secs(1)));
-    assert!(
-        dns.current(&record.record).await.is_ok(),
-        "only the first call fails"
-    );
+    assert!(dns.current(&record.record).await.is_ok(), "only the first call fails");
 
-    world.faults().inject(
-        "dns.current",
-        Trigger::Always,
-        FaultAction::Latency(Duration::from_secs(7)),
-    );
+    world.faults().inject("dns.current", Trigger::Always, FaultAction::Latency(Duration::from_secs(7)));
     let t0 = tokio::time::Instant::now();
     dns.current(&record.record).await.unwrap();
     assert_eq!(t0.elapsed(), Duration::from_secs(7));
     world.faults().clear();
 
-    world
-        .faults()
-        .inject("dns.current", Trigger::Always, FaultAction::Hang);
+    world.faults().inject("dns.current", Trigger::Always, FaultAction::Hang);
     let hung = tokio::time::timeout(Duration::from_secs(30), dns.current(&record.record)).await;
     assert!(hung.is_err(), "a hung call never answers");
     world.faults().clear();
 
-    world.faults().inject(
-        "dns.switch",
-        Trigger::Nth(1),
-        FaultAction::ApplyThenFail(ErrorKind::Indeterminate),
-    );
+    world.faults().inject("dns.switch", Trigger::Nth(1), FaultAction::ApplyThenFail(ErrorKind::Indeterminate));
     let req = SwitchRequest {
         record: record.record.clone(),
         strategy: SwitchStrategy::FailoverRouting,
         expected_current: record.primary_target.clone(),
         new_target: record.dr_target.clone(),
     };
-    assert_eq!(
-        dns.switch(&req).await.unwrap_err().kind(),
-        ErrorKind::Indeterminate
-    );
-    assert_eq!(
-        world.record_target(&record.record),
-        Some(record.dr_target.clone()),
-        "applied despite the error"
-    );
-    assert!(
-        dns.switch(&req).await.is_ok(),
-        "the retry is an idempotent no-op"
-    );
+    assert_eq!(dns.switch(&req).await.unwrap_err().kind(), ErrorKind::Indeterminate);
+    assert_eq!(world.record_target(&record.record), Some(record.dr_target.clone()), "applied despite the error");
+    assert!(dns.switch(&req).await.is_ok(), "the retry is an idempotent no-op");
     assert_eq!(world.recorder().applied_count("dns.switch"), 2);
 }
 
@@ -280,10 +195,7 @@ async fn switching_dns_to_an_unhealthy_target_is_a_violation() {
     let record = &pw.plan.dns[0];
     world.set_cluster_state(&pw.plan.dr.cluster, ClusterState::Error);
     let dns = InMemoryDns::new(world);
-    assert_eq!(
-        dns.target_health(&record.dr_target).await.unwrap(),
-        TargetHealth::Unhealthy
-    );
+    assert_eq!(dns.target_health(&record.dr_target).await.unwrap(), TargetHealth::Unhealthy);
     let req = SwitchRequest {
         record: record.record.clone(),
         strategy: SwitchStrategy::FailoverRouting,
@@ -292,10 +204,7 @@ async fn switching_dns_to_an_unhealthy_target_is_a_violation() {
     };
     dns.switch(&req).await.unwrap();
     let v = world.recorder().violations();
-    assert!(
-        v.iter().any(|v| v.description.contains("unhealthy target")),
-        "{v:?}"
-    );
+    assert!(v.iter().any(|v| v.description.contains("unhealthy target")), "{v:?}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -315,40 +224,19 @@ async fn the_world_from_a_plan_is_healthy_and_reads_are_not_mutations() {
     let cluster = InMemoryCluster::new(&pw.world);
     let dns = InMemoryDns::new(&pw.world);
     let repl = InMemoryReplication::new(&pw.world);
-    assert!(
-        cluster
-            .cluster_status(&pw.plan.dr.cluster)
-            .await
-            .unwrap()
-            .is_healthy()
-    );
-    for env in pw
-        .plan
-        .primary
-        .environments
-        .iter()
-        .chain(&pw.plan.dr.environments)
-    {
+    assert!(cluster.cluster_status(&pw.plan.dr.cluster).await.unwrap().is_healthy());
+    for env in pw.plan.primary.environments.iter().chain(&pw.plan.dr.environments) {
         assert!(pw.world.environment_serving(env), "{env} serving");
         let services = cluster.list_services(env).await.unwrap();
         assert_eq!(services.len(), 3);
     }
     for r in &pw.plan.dns {
-        assert_eq!(
-            dns.current(&r.record).await.unwrap().target,
-            r.primary_target
-        );
-        assert_eq!(
-            dns.target_health(&r.dr_target).await.unwrap(),
-            TargetHealth::Healthy
-        );
+        assert_eq!(dns.current(&r.record).await.unwrap().target, r.primary_target);
+        assert_eq!(dns.target_health(&r.dr_target).await.unwrap(), TargetHealth::Healthy);
     }
     tokio::time::sleep(Duration::from_secs(5)).await;
     let s = repl.status(&pw.plan.primary.database.id).await.unwrap();
-    assert!(
-        s.primary_lsn.unwrap() > Lsn(0x0100_0000),
-        "the workload writes"
-    );
+    assert!(s.primary_lsn.unwrap() > Lsn(0x0100_0000), "the workload writes");
     pw.world.recorder().assert_no_mutations();
     pw.world.recorder().assert_no_violations();
 }
@@ -357,15 +245,9 @@ async fn the_world_from_a_plan_is_healthy_and_reads_are_not_mutations() {
 async fn the_recorder_never_holds_a_secret_value() {
     let pw = World::from_plan(&plan());
     let cluster = InMemoryCluster::new(&pw.world);
-    let scope =
-        qovery_dr_core::provider::VariableScope::Environment(pw.plan.dr.environments[0].clone());
-    let value = qovery_dr_core::provider::VariableValue::Secret(qovery_dr_core::SecretString::new(
-        "sentinel-4242",
-    ));
-    cluster
-        .set_variable(&scope, "DB_PASSWORD", &value)
-        .await
-        .unwrap();
+    let scope = qovery_dr_core::provider::VariableScope::Environment(pw.plan.dr.environments[0].clone());
+    let value = qovery_dr_core::provider::VariableValue::Secret(qovery_dr_core::SecretString::new("sentinel-4242"));
+    cluster.set_variable(&scope, "DB_PASSWORD", &value).await.unwrap();
     let calls = format!("{:?}", pw.world.recorder().calls());
     assert!(!calls.contains("sentinel-4242"), "{calls}");
     assert!(calls.contains("DB_PASSWORD=[redacted]"), "{calls}");
