@@ -10,12 +10,14 @@
 //!   [`ReplicationManager`](provider::ReplicationManager),
 //!   [`RegistrySync`](provider::RegistrySync): object-safe, held as `Arc<dyn …>`.
 //! - [`plan`][]: [`DrPlan`](plan::DrPlan), loaded from TOML/YAML/JSON and validated.
+//! - [`engine`][]: the failover engine (runbooks, interlocks, journal, resume).
 //! - [`ProviderError`][]: the one error type providers return, with an
 //!   [`ErrorKind`] the engine acts on.
 //!
 //! This crate has no HTTP, SQL or cloud dependency: real providers live in
 //! `qovery-dr-providers`, the simulated world in `qovery-dr-testkit`.
 
+pub mod engine;
 pub mod error;
 pub mod model;
 pub mod plan;

@@ -131,6 +131,17 @@ pub struct EnvironmentStatus {
     pub services: Vec<ServiceStatus>,
 }
 
+/// An environment as listed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EnvironmentSummary {
+    /// Its id.
+    pub id: EnvironmentId,
+    /// Its name (unique in its project).
+    pub name: String,
+    /// The cluster it runs on.
+    pub cluster: ClusterId,
+}
+
 /// A service's configuration as the platform holds it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ServiceInfo {
@@ -226,6 +237,12 @@ pub trait ClusterProvider: Send + Sync + Debug + 'static {
     /// # Contract
     /// Read-only. `NotFound` if the environment does not exist.
     async fn environment_status(&self, environment: &EnvironmentId) -> ProviderResult<EnvironmentStatus>;
+
+    /// The environments of a project.
+    ///
+    /// # Contract
+    /// Read-only. `NotFound` if the project does not exist.
+    async fn list_environments(&self, project: &ProjectId) -> ProviderResult<Vec<EnvironmentSummary>>;
 
     /// The services of an environment with their configuration.
     ///
@@ -345,6 +362,9 @@ macro_rules! forward_cluster_provider {
             }
             async fn environment_status(&self, e: &EnvironmentId) -> ProviderResult<EnvironmentStatus> {
                 (**self).environment_status(e).await
+            }
+            async fn list_environments(&self, p: &ProjectId) -> ProviderResult<Vec<EnvironmentSummary>> {
+                (**self).list_environments(p).await
             }
             async fn list_services(&self, e: &EnvironmentId) -> ProviderResult<Vec<ServiceInfo>> {
                 (**self).list_services(e).await

@@ -12,7 +12,7 @@ mod replication;
 
 pub use cluster::{
     CloneRequest, ClusterCapabilities, ClusterProvider, ClusterState, ClusterStatus, DeploymentPhase, DeploymentStatus,
-    EnvironmentStatus, ServiceInfo, ServiceStatus, Variable, VariableScope, VariableValue,
+    EnvironmentStatus, EnvironmentSummary, ServiceInfo, ServiceStatus, Variable, VariableScope, VariableValue,
 };
 pub use dns::{
     ChangeStatus, DnsCapabilities, DnsRecordState, DnsSwitcher, SwitchRequest, SwitchStrategy, TargetHealth,

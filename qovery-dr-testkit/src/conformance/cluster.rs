@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use qovery_dr_core::provider::{CloneRequest, ClusterProvider, DeploymentPhase, VariableScope, VariableValue};
-use qovery_dr_core::{ClusterId, EnvironmentId, ErrorKind, ImageRef, SecretString, ServiceId};
+use qovery_dr_core::{ClusterId, EnvironmentId, ErrorKind, ImageRef, ProjectId, SecretString, ServiceId};
 
 use super::{assert_kind, eventually};
 
@@ -18,6 +18,8 @@ pub struct ClusterFixture<P> {
     pub clone_target: ClusterId,
     /// An existing environment on `cluster`, not being deployed.
     pub environment: EnvironmentId,
+    /// The project of `environment`.
+    pub project: ProjectId,
     /// A container service of `environment`.
     pub service: ServiceId,
     /// An image the service may be pointed at.
@@ -55,6 +57,20 @@ pub async fn environment_status_known_and_unknown<P: ClusterProvider>(f: &Cluste
         f.provider.list_services(&EnvironmentId::new(MISSING)).await,
         ErrorKind::NotFound,
         "list_services(unknown)",
+    );
+}
+
+/// `list_environments` lists the fixture's environment in its project; an unknown project is `NotFound`.
+pub async fn list_environments_of_a_project<P: ClusterProvider>(f: &ClusterFixture<P>) {
+    let envs = f.provider.list_environments(&f.project).await.expect("list_environments");
+    let env =
+        envs.iter().find(|e| e.id == f.environment).unwrap_or_else(|| panic!("{} listed in {envs:?}", f.environment));
+    assert_eq!(env.cluster, f.cluster);
+    assert!(!env.name.is_empty(), "environments have names");
+    assert_kind(
+        f.provider.list_environments(&ProjectId::new(MISSING)).await,
+        ErrorKind::NotFound,
+        "list_environments(unknown)",
     );
 }
 
@@ -171,6 +187,8 @@ pub async fn clone_environment_or_not_supported<P: ClusterProvider>(f: &ClusterF
     assert_ne!(clone, f.environment);
     let s = f.provider.environment_status(&clone).await.expect("status of the clone");
     assert_eq!(s.cluster, f.clone_target, "the clone is on the target cluster");
+    let listed = f.provider.list_environments(&f.project).await.expect("list_environments");
+    assert!(listed.iter().any(|e| e.id == clone && e.name == request.name), "the clone is listed by name: {listed:?}");
     assert_kind(
         f.provider.clone_environment(&f.environment, &request).await,
         ErrorKind::AlreadyExists,
@@ -243,6 +261,7 @@ macro_rules! cluster_provider_conformance {
             $crate::__conformance_tests!(cluster, $setup, #[$test], [
                 cluster_status_known_and_unknown,
                 environment_status_known_and_unknown,
+                list_environments_of_a_project,
                 deploy_reaches_a_terminal_state,
                 variable_upsert_is_idempotent_and_visible,
                 secrets_are_never_read_back,

@@ -2,10 +2,11 @@
 
 use qovery_dr_core::provider::{
     CloneRequest, ClusterCapabilities, ClusterProvider, ClusterStatus, DeploymentPhase, DeploymentStatus,
-    EnvironmentStatus, ServiceInfo, ServiceStatus, Variable, VariableScope, VariableValue,
+    EnvironmentStatus, EnvironmentSummary, ServiceInfo, ServiceStatus, Variable, VariableScope, VariableValue,
 };
 use qovery_dr_core::{
-    ClusterId, DeploymentId, EnvironmentId, ErrorKind, ImageRef, ProviderError, ProviderResult, ServiceId, async_trait,
+    ClusterId, DeploymentId, EnvironmentId, ErrorKind, ImageRef, ProjectId, ProviderError, ProviderResult, ServiceId,
+    async_trait,
 };
 
 use crate::world::state::{DeploymentKind, DeploymentSim, EnvironmentSim, State, VarSim};
@@ -188,6 +189,28 @@ impl ClusterProvider for InMemoryCluster {
                     raw_state: raw.to_owned(),
                     services,
                 })
+            })
+            .await
+    }
+
+    async fn list_environments(&self, project: &ProjectId) -> ProviderResult<Vec<EnvironmentSummary>> {
+        const OP: &str = "cluster.list_environments";
+        self.world
+            .call(OP, false, project.to_string(), |s, _| {
+                let envs: Vec<EnvironmentSummary> = s
+                    .environments
+                    .iter()
+                    .filter(|(_, e)| &e.project == project)
+                    .map(|(id, e)| EnvironmentSummary {
+                        id: id.clone(),
+                        name: e.name.clone(),
+                        cluster: e.cluster.clone(),
+                    })
+                    .collect();
+                if envs.is_empty() {
+                    return Err(err(ErrorKind::NotFound, OP, format!("project {project} does not exist")));
+                }
+                Ok(envs)
             })
             .await
     }

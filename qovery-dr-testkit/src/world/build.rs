@@ -383,6 +383,28 @@ pub struct PlanWorld {
 }
 
 impl PlanWorld {
+    /// In-memory providers over this world, for the plan's sites (including
+    /// the failback registry direction).
+    pub fn providers(&self) -> qovery_dr_core::engine::Providers {
+        use crate::memory::{InMemoryCluster, InMemoryDns, InMemoryRegistry, InMemoryReplication};
+        let back = qovery_dr_core::provider::RegistryMapping::new(
+            self.plan.registry_mapping.to.clone(),
+            self.plan.registry_mapping.from.clone(),
+        );
+        qovery_dr_core::engine::Providers {
+            cluster: std::sync::Arc::new(InMemoryCluster::new(&self.world)),
+            dns: std::sync::Arc::new(InMemoryDns::new(&self.world)),
+            replication: std::sync::Arc::new(InMemoryReplication::new(&self.world)),
+            registry: std::sync::Arc::new(InMemoryRegistry::new(&self.world, self.plan.registry_mapping.clone())),
+            registry_back: Some(std::sync::Arc::new(InMemoryRegistry::new(&self.world, back))),
+        }
+    }
+
+    /// An engine over this world's providers and clock, with the given journal.
+    pub fn engine_builder(&self) -> qovery_dr_core::engine::EngineBuilder {
+        qovery_dr_core::engine::Engine::builder(self.plan.clone(), self.providers()).clock(self.world.clone())
+    }
+
     /// A regional outage of the primary site: its cluster in error and its
     /// database node down (crashed, accepting nothing).
     pub fn primary_outage(&self) {

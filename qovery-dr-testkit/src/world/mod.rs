@@ -406,3 +406,9 @@ pub(crate) fn deployment_phase(
 ) -> Option<(DeploymentPhase, &'static str)> {
     state.deployments.get(id).map(|d| d.phase(now))
 }
+
+impl qovery_dr_core::engine::Clock for World {
+    fn now(&self) -> Timestamp {
+        self.wall_now()
+    }
+}

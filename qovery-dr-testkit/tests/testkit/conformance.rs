@@ -47,6 +47,7 @@ fn cluster_fixture<P>(provider: P) -> ClusterFixture<P> {
         cluster: "c1".into(),
         clone_target: "c2".into(),
         environment: "e1".into(),
+        project: "p1".into(),
         service: ServiceId::new("s1"),
         image: "r2.io/api:v2".parse().unwrap(),
         deploy_timeout: Duration::from_secs(600),

@@ -1,0 +1,334 @@
+//! Executing a runbook: stages in order, steps of a stage concurrently, each
+//! step journaled before its action and after its verification.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tracing::Instrument;
+
+use super::approval::Approval;
+use super::error::EngineError;
+use super::events::Event;
+use super::interlock::{Interlock, Override};
+use super::journal::{JournalEntry, JournalEvent};
+use super::mode::RunMode;
+use super::retry::Jitter;
+use super::runbook::{Runbook, StepKind, StepSpec};
+use super::steps::{self, StepError};
+use super::{EngineParts, Providers};
+use crate::error::{ErrorKind, ProviderError};
+use crate::plan::DrPlan;
+
+/// What the journal says about the run so far.
+#[derive(Debug, Default)]
+pub(crate) struct RunState {
+    pub finished: HashMap<String, serde_json::Value>,
+    pub started: HashSet<String>,
+    pub attempts: HashMap<String, u32>,
+    pub approval: Option<Approval>,
+    pub overridden: HashSet<(String, Interlock)>,
+}
+
+/// One run in progress.
+#[derive(Debug)]
+pub(crate) struct Run {
+    pub parts: EngineParts,
+    pub providers: Providers,
+    pub run_id: String,
+    pub mode: RunMode,
+    /// The effective plan (reversed for failback).
+    pub plan: DrPlan,
+    pub runbook: Runbook,
+    pub state: Mutex<RunState>,
+    seq: AtomicU64,
+    jitter: Mutex<Jitter>,
+}
+
+impl Run {
+    pub(crate) fn new(
+        parts: EngineParts,
+        providers: Providers,
+        run_id: String,
+        mode: RunMode,
+        plan: DrPlan,
+        runbook: Runbook,
+        entries: &[JournalEntry],
+    ) -> Self {
+        let mut state = RunState::default();
+        for e in entries.iter().filter(|e| e.run_id == run_id) {
+            match &e.event {
+                JournalEvent::StepStarted { step, attempt } => {
+                    state.started.insert(step.clone());
+                    let a = state.attempts.entry(step.clone()).or_insert(0);
+                    *a = (*a).max(*attempt);
+                }
+                JournalEvent::StepFinished { step, output, .. } => {
+                    state.finished.insert(step.clone(), output.clone());
+                }
+                JournalEvent::ApprovalGranted { approval } => state.approval = Some(approval.clone()),
+                JournalEvent::InterlockOverridden { step, rule, .. } => {
+                    state.overridden.insert((step.clone(), *rule));
+                }
+                _ => {}
+            }
+        }
+        let seed =
+            run_id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+        let next_seq = entries.iter().map(|e| e.seq + 1).max().unwrap_or(0);
+        Self {
+            parts,
+            providers,
+            run_id,
+            mode,
+            plan,
+            runbook,
+            state: Mutex::new(state),
+            seq: AtomicU64::new(next_seq),
+            jitter: Mutex::new(Jitter::new(seed)),
+        }
+    }
+
+    pub(crate) fn lock_state(&self) -> std::sync::MutexGuard<'_, RunState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Appends to the journal; durable when it returns.
+    pub(crate) async fn journal(&self, event: JournalEvent) -> Result<(), EngineError> {
+        let entry = JournalEntry {
+            seq: self.seq.fetch_add(1, Ordering::SeqCst),
+            at: self.parts.clock.now(),
+            run_id: self.run_id.clone(),
+            event,
+        };
+        self.parts.journal.append(&entry).await?;
+        Ok(())
+    }
+
+    pub(crate) fn emit(&self, event: Event) {
+        tracing::debug!(?event, "engine event");
+        let _ = self.parts.events.send(event);
+    }
+
+    pub(crate) fn output(&self, step: &str) -> Option<serde_json::Value> {
+        self.lock_state().finished.get(step).cloned()
+    }
+
+    pub(crate) fn override_for(&self, rule: Interlock) -> Option<&Override> {
+        self.parts.options.overrides.iter().find(|o| o.rule == rule)
+    }
+
+    /// Checks an interlock: passes, passes by override (journaled once), or refuses (journaled).
+    pub(crate) async fn interlock(
+        &self,
+        step: &str,
+        rule: Interlock,
+        ok: bool,
+        evidence: String,
+    ) -> Result<(), StepError> {
+        if ok {
+            return Ok(());
+        }
+        if let Some(o) = self.override_for(rule) {
+            let first = self.lock_state().overridden.insert((step.to_owned(), rule));
+            if first {
+                self.journal(JournalEvent::InterlockOverridden {
+                    step: step.to_owned(),
+                    rule,
+                    reason: o.reason.clone(),
+                    evidence: evidence.clone(),
+                })
+                .await
+                .map_err(StepError::Engine)?;
+                self.emit(Event::InterlockOverridden { step: step.to_owned(), rule, reason: o.reason.clone() });
+                tracing::warn!(step, %rule, reason = %o.reason, %evidence, "interlock overridden by the operator");
+            }
+            return Ok(());
+        }
+        self.journal(JournalEvent::InterlockRefused { step: step.to_owned(), rule, evidence: evidence.clone() })
+            .await
+            .map_err(StepError::Engine)?;
+        self.emit(Event::InterlockRefused { step: step.to_owned(), rule, evidence: evidence.clone() });
+        tracing::warn!(step, %rule, %evidence, "interlock refused the step");
+        Err(StepError::Refused { rule, evidence })
+    }
+
+    /// Journals an approved data-loss budget as an override of the lag rule.
+    pub(crate) async fn journal_budget(&self, step: &str, reason: String, evidence: String) -> Result<(), StepError> {
+        let first = self.lock_state().overridden.insert((step.to_owned(), Interlock::LagExceedsRpo));
+        if first {
+            self.journal(JournalEvent::InterlockOverridden {
+                step: step.to_owned(),
+                rule: Interlock::LagExceedsRpo,
+                reason,
+                evidence,
+            })
+            .await
+            .map_err(StepError::Engine)?;
+        }
+        Ok(())
+    }
+
+    fn next_jitter(&self) -> f64 {
+        self.jitter.lock().unwrap_or_else(PoisonError::into_inner).next()
+    }
+
+    /// Runs one stage: its steps concurrently (bounded), waiting for all of
+    /// them even when one fails, so no action is left half-observed.
+    pub(crate) async fn run_stage(self: &Arc<Self>, stage: &str, steps: &[StepSpec]) -> Result<(), EngineError> {
+        self.emit(Event::StageStarted { stage: stage.to_owned(), steps: steps.len() });
+        let permits = Arc::new(Semaphore::new(self.parts.options.max_concurrency.max(1)));
+        let mut set = tokio::task::JoinSet::new();
+        for (index, spec) in steps.iter().enumerate() {
+            let run = Arc::clone(self);
+            let spec = spec.clone();
+            let permits = Arc::clone(&permits);
+            let stage = stage.to_owned();
+            let span = tracing::info_span!("step", step = %spec.id, stage = %stage, run = %self.run_id);
+            set.spawn(
+                async move {
+                    let _permit = permits.acquire_owned().await;
+                    (index, run.execute(&stage, &spec).await)
+                }
+                .instrument(span),
+            );
+        }
+        let mut first_error: Option<(usize, EngineError)> = None;
+        while let Some(joined) = set.join_next().await {
+            let (index, result) = match joined {
+                Ok(r) => r,
+                Err(e) => {
+                    let err = EngineError::StepFailed {
+                        step: stage.to_owned(),
+                        stage: stage.to_owned(),
+                        kind: None,
+                        message: format!("step task ended abnormally: {e}"),
+                        attempts: 0,
+                    };
+                    (usize::MAX, Err(err))
+                }
+            };
+            if let Err(e) = result {
+                // Keep the error of the earliest step in runbook order: deterministic.
+                if first_error.as_ref().is_none_or(|(i, _)| index < *i) {
+                    first_error = Some((index, e));
+                }
+            }
+        }
+        match first_error {
+            Some((_, e)) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Runs one step with its retries, journaling intent and outcome.
+    pub(crate) async fn execute(self: &Arc<Self>, stage: &str, spec: &StepSpec) -> Result<(), EngineError> {
+        let always = matches!(spec.kind, StepKind::AcquireLock);
+        if !always && self.lock_state().finished.contains_key(&spec.id) {
+            self.emit(Event::StepSkipped { step: spec.id.clone(), reason: "already done (journal)".to_owned() });
+            return Ok(());
+        }
+        // A step that started without an outcome may have acted: check the state first.
+        let (mut reconcile, mut attempt) = {
+            let st = self.lock_state();
+            (st.started.contains(&spec.id), st.attempts.get(&spec.id).copied().unwrap_or(0))
+        };
+        let started_at = tokio::time::Instant::now();
+        self.emit(Event::StepStarted { step: spec.id.clone() });
+        let mut attempts_here = 0u32;
+        loop {
+            attempt += 1;
+            attempts_here += 1;
+            self.journal(JournalEvent::StepStarted { step: spec.id.clone(), attempt }).await?;
+            self.lock_state().started.insert(spec.id.clone());
+            let result = match tokio::time::timeout(spec.timeout, steps::run(self, spec, reconcile)).await {
+                Ok(r) => r,
+                Err(_) => Err(StepError::Provider(ProviderError::new(
+                    ErrorKind::Timeout,
+                    "engine",
+                    spec.id.as_str(),
+                    format!("attempt exceeded the step timeout of {}", humantime::format_duration(spec.timeout)),
+                ))),
+            };
+            match result {
+                Ok(output) => {
+                    let took = started_at.elapsed();
+                    self.journal(JournalEvent::StepFinished {
+                        step: spec.id.clone(),
+                        output: output.clone(),
+                        attempts: attempt,
+                        duration_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+                    })
+                    .await?;
+                    self.lock_state().finished.insert(spec.id.clone(), output);
+                    self.emit(Event::StepFinished { step: spec.id.clone(), attempts: attempt, took });
+                    tracing::info!(attempts = attempt, took_ms = took.as_millis() as u64, "step finished");
+                    return Ok(());
+                }
+                Err(StepError::Provider(e)) => {
+                    let will_retry = attempts_here < spec.retry.max_attempts && e.is_retryable();
+                    self.journal(JournalEvent::StepAttemptFailed {
+                        step: spec.id.clone(),
+                        attempt,
+                        kind: e.kind(),
+                        message: e.to_string(),
+                        will_retry,
+                    })
+                    .await?;
+                    self.emit(Event::AttemptFailed {
+                        step: spec.id.clone(),
+                        attempt,
+                        kind: e.kind(),
+                        message: e.to_string(),
+                    });
+                    tracing::warn!(attempt, kind = %e.kind(), error = %e, will_retry, "step attempt failed");
+                    if !will_retry {
+                        self.journal(JournalEvent::StepFailed {
+                            step: spec.id.clone(),
+                            kind: Some(e.kind()),
+                            message: e.to_string(),
+                        })
+                        .await?;
+                        return Err(EngineError::StepFailed {
+                            step: spec.id.clone(),
+                            stage: stage.to_owned(),
+                            kind: Some(e.kind()),
+                            message: e.to_string(),
+                            attempts: attempt,
+                        });
+                    }
+                    let delay = spec.retry.backoff(attempts_here, e.retry_after(), self.next_jitter());
+                    self.emit(Event::Retrying { step: spec.id.clone(), attempt: attempt + 1, after: delay });
+                    tokio::time::sleep(delay).await;
+                    // After an error that may have been applied, read the state before acting again.
+                    reconcile = reconcile || e.kind().needs_reconcile() || e.kind() == ErrorKind::Conflict;
+                }
+                Err(StepError::Refused { rule, evidence }) => {
+                    return Err(EngineError::Refused { step: spec.id.clone(), rule, evidence });
+                }
+                Err(StepError::NotReady(reason)) => {
+                    self.journal(JournalEvent::StepFailed {
+                        step: spec.id.clone(),
+                        kind: None,
+                        message: reason.clone(),
+                    })
+                    .await?;
+                    return Err(EngineError::NotReady { step: spec.id.clone(), reason });
+                }
+                Err(StepError::Engine(e)) => {
+                    if let EngineError::Denied(d) = &e {
+                        self.journal(JournalEvent::ApprovalDenied { reason: d.to_string() }).await?;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
+/// Sleeps for the poll interval (a helper for waiting loops).
+pub(crate) async fn pause(interval: Duration) {
+    tokio::time::sleep(interval).await;
+}

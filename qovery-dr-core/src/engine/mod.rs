@@ -1,0 +1,592 @@
+//! The failover engine: guarded runbooks with a crash-safe journal.
+//!
+//! An [`Engine`] turns a validated [`DrPlan`] plus the live state read
+//! through the [`Providers`] into a [`Runbook`] of stages (steps of a stage run
+//! concurrently) and executes it in one of four [`RunMode`]s:
+//!
+//! ```text
+//! preflight → approval → lock → fence primary → catch-up (planned modes) → promote ✝
+//!   → post-promotion fix-ups → sync images → apply DR parameters and images
+//!   → deploy DR environments and wait → verify DR health → switch DNS and wait
+//!   → verify → record RTO/RPO → drain old TTL          (✝ point of no return)
+//! ```
+//!
+//! Safety:
+//! - **Interlocks** ([`Interlock`]) are checked before the steps they guard and
+//!   refuse unless overridden with an explicit reason ([`Override`]), which is
+//!   journaled: never promote while the old primary may accept writes, never
+//!   promote past the RPO (an approver may accept a measured loss), never point
+//!   DNS at an unhealthy target, one failover at a time.
+//! - **Journal** ([`Journal`]): every step is journaled (and fsynced for
+//!   [`FileJournal`]) before its action and after its verification. A run
+//!   killed anywhere [`resumes`](Engine::resume): completed steps are skipped,
+//!   a step that started without an outcome is reconciled against the live
+//!   state before it acts again.
+//! - **Dry run** ([`Engine::plan`]) goes through read-only guards: no provider
+//!   receives a mutating call, whatever its own code does.
+//!
+//! Where a run stops (the report's `safe_state`):
+//! - before the fence: nothing in production changed;
+//! - fenced, not promoted: the old primary refuses writes; resume to continue;
+//! - promoted, DNS not switched: the DR database is the only primary; resume;
+//! - DNS switched, not verified: resume to verify;
+//! - drills: production untouched; the clones are always deleted.
+//!
+//! ```
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! # let (plan, providers): (qovery_dr_core::plan::DrPlan, qovery_dr_core::engine::Providers) = unimplemented!();
+//! use qovery_dr_core::engine::{AutoApprove, Engine, RunMode};
+//! let engine = Engine::builder(plan, providers).approver(AutoApprove::new("oncall")).build();
+//! let runbook = engine.plan(RunMode::Switchover).await?; // dry run, no mutation
+//! println!("{}", runbook.to_table());
+//! let report = engine.run(RunMode::Switchover).await?;
+//! println!("{}", report.to_text());
+//! # Ok(()) }
+//! ```
+
+mod approval;
+mod clock;
+mod error;
+mod events;
+mod exec;
+mod heartbeat;
+mod interlock;
+mod journal;
+mod lock;
+mod mode;
+mod readonly;
+mod report;
+mod retry;
+mod runbook;
+mod steps;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use approval::{Approval, ApprovalDenied, ApprovalRequest, Approver, AutoApprove, DenyAll};
+pub use clock::{Clock, SystemClock};
+pub use error::{EngineError, RunFailed};
+pub use events::Event;
+pub use heartbeat::HeartbeatWriter;
+pub use interlock::{Interlock, Override};
+pub use journal::{FileJournal, Journal, JournalEntry, JournalError, JournalEvent, MemoryJournal};
+pub use lock::{FailoverLock, FileLock, InProcessLock, LockError, LockHolder};
+pub use mode::RunMode;
+pub use readonly::ReadOnly;
+pub use report::{Outcome, RunReport, StepReport, StepStatus};
+pub use retry::RetryPolicy;
+pub use runbook::{Assessment, EnvRef, LiveFacts, Runbook, Stage, StepKind, StepSpec, Timeouts};
+
+use crate::plan::DrPlan;
+use crate::provider::{ClusterProvider, DnsSwitcher, RegistrySync, ReplicationManager};
+use exec::Run;
+use tokio::sync::broadcast;
+
+/// The providers a run drives.
+#[derive(Debug, Clone)]
+pub struct Providers {
+    /// The platform (Qovery).
+    pub cluster: Arc<dyn ClusterProvider>,
+    /// DNS.
+    pub dns: Arc<dyn DnsSwitcher>,
+    /// The database pair.
+    pub replication: Arc<dyn ReplicationManager>,
+    /// Primary registry → DR registry.
+    pub registry: Arc<dyn RegistrySync>,
+    /// DR registry → primary registry, for failback (images are not synced back without it).
+    pub registry_back: Option<Arc<dyn RegistrySync>>,
+}
+
+impl Providers {
+    /// The same providers behind read-only guards (dry runs).
+    pub fn read_only(&self) -> Providers {
+        Providers {
+            cluster: Arc::new(ReadOnly(Arc::clone(&self.cluster))),
+            dns: Arc::new(ReadOnly(Arc::clone(&self.dns))),
+            replication: Arc::new(ReadOnly(Arc::clone(&self.replication))),
+            registry: Arc::new(ReadOnly(Arc::clone(&self.registry))),
+            registry_back: self
+                .registry_back
+                .as_ref()
+                .map(|r| Arc::new(ReadOnly(Arc::clone(r))) as Arc<dyn RegistrySync>),
+        }
+    }
+}
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Who runs it (journaled as lock holder), e.g. `alice@laptop`.
+    pub operator: String,
+    /// Interlock overrides, each with the operator's reason.
+    pub overrides: Vec<Override>,
+    /// How often waits poll.
+    pub poll_interval: Duration,
+    /// Steps of one stage running at once (1 = one at a time).
+    pub max_concurrency: usize,
+    /// Retries of each step.
+    pub retry: RetryPolicy,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            operator: "unknown-operator".to_owned(),
+            overrides: Vec::new(),
+            poll_interval: Duration::from_secs(5),
+            max_concurrency: 32,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// What every run of an engine shares.
+#[derive(Debug, Clone)]
+pub(crate) struct EngineParts {
+    pub journal: Arc<dyn Journal>,
+    pub lock: Arc<dyn FailoverLock>,
+    pub approver: Arc<dyn Approver>,
+    pub clock: Arc<dyn Clock>,
+    pub options: EngineOptions,
+    pub events: broadcast::Sender<Event>,
+}
+
+/// Builds an [`Engine`].
+#[derive(Debug)]
+pub struct EngineBuilder {
+    plan: DrPlan,
+    providers: Providers,
+    journal: Arc<dyn Journal>,
+    lock: Arc<dyn FailoverLock>,
+    approver: Arc<dyn Approver>,
+    clock: Arc<dyn Clock>,
+    options: EngineOptions,
+}
+
+impl EngineBuilder {
+    /// The journal (default: in memory, no resume across processes).
+    pub fn journal(mut self, journal: impl Journal) -> Self {
+        self.journal = Arc::new(journal);
+        self
+    }
+
+    /// The single-flight lock (default: in-process).
+    pub fn lock(mut self, lock: impl FailoverLock) -> Self {
+        self.lock = Arc::new(lock);
+        self
+    }
+
+    /// The approver (default: [`DenyAll`]).
+    pub fn approver(mut self, approver: impl Approver) -> Self {
+        self.approver = Arc::new(approver);
+        self
+    }
+
+    /// The wall clock (default: the system clock).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The options.
+    pub fn options(mut self, options: EngineOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Adds an interlock override.
+    pub fn override_interlock(mut self, rule: Interlock, reason: impl Into<String>) -> Self {
+        self.options.overrides.push(Override::new(rule, reason));
+        self
+    }
+
+    /// The engine.
+    pub fn build(self) -> Engine {
+        let (events, _) = broadcast::channel(1024);
+        Engine {
+            plan: self.plan,
+            providers: self.providers,
+            parts: EngineParts {
+                journal: self.journal,
+                lock: self.lock,
+                approver: self.approver,
+                clock: self.clock,
+                options: self.options,
+                events,
+            },
+        }
+    }
+}
+
+/// Runs DR runbooks for one plan. See the [module docs](self).
+#[derive(Debug)]
+pub struct Engine {
+    plan: DrPlan,
+    providers: Providers,
+    parts: EngineParts,
+}
+
+impl Engine {
+    /// A builder with an in-memory journal, an in-process lock, the system
+    /// clock, and an approver that refuses everything.
+    pub fn builder(plan: DrPlan, providers: Providers) -> EngineBuilder {
+        EngineBuilder {
+            plan,
+            providers,
+            journal: Arc::new(MemoryJournal::new()),
+            lock: Arc::new(InProcessLock::new()),
+            approver: Arc::new(DenyAll),
+            clock: Arc::new(SystemClock),
+            options: EngineOptions::default(),
+        }
+    }
+
+    /// Progress events of the runs of this engine (slow receivers may miss some).
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.parts.events.subscribe()
+    }
+
+    /// The plan.
+    pub fn plan_definition(&self) -> &DrPlan {
+        &self.plan
+    }
+
+    async fn facts(&self, providers: &Providers, mode: RunMode) -> Result<LiveFacts, EngineError> {
+        let plan = if mode == RunMode::Failback { self.plan.reversed() } else { self.plan.clone() };
+        let envs = if mode == RunMode::Drill { &plan.primary.environments } else { &plan.dr.environments };
+        let mut facts =
+            LiveFacts { deploy_services: providers.cluster.capabilities().deploy_services, ..LiveFacts::default() };
+        for env in envs {
+            let services = providers.cluster.list_services(env).await.map_err(|e| EngineError::NotReady {
+                step: "preflight".to_owned(),
+                reason: format!("cannot list the services of {env}: {e}"),
+            })?;
+            facts.services.insert(env.clone(), services);
+        }
+        Ok(facts)
+    }
+
+    /// Dry run: the exact runbook a run would execute now, with preconditions
+    /// and interlocks evaluated against live state. Makes no mutating call
+    /// (providers are behind read-only guards).
+    pub async fn plan(&self, mode: RunMode) -> Result<Runbook, EngineError> {
+        let ro = self.providers.read_only();
+        let facts = self.facts(&ro, mode).await?;
+        let mut runbook = Runbook::build(&self.plan, mode, &facts, self.parts.options.retry);
+        let plan = if mode == RunMode::Failback { self.plan.reversed() } else { self.plan.clone() };
+        runbook.assessments = assess(&plan, mode, &ro, &self.parts).await;
+        Ok(runbook)
+    }
+
+    /// Starts a new run. Refuses if the journal holds an unfinished run.
+    pub async fn run(&self, mode: RunMode) -> Result<RunReport, Box<RunFailed>> {
+        let entries = self.parts.journal.entries().await.map_err(|e| self.early(mode, e.into()))?;
+        if let Some(run_id) = unfinished(&entries) {
+            return Err(self.early(mode, EngineError::UnfinishedRun { run_id }));
+        }
+        let run_id = format!("run-{}", self.parts.clock.now().unix_millis());
+        let facts = self.facts(&self.providers, mode).await.map_err(|e| self.early(mode, e))?;
+        let runbook = Runbook::build(&self.plan, mode, &facts, self.parts.options.retry);
+        let run = self.new_run(run_id, mode, runbook, &entries);
+        run.journal(journal::JournalEvent::RunStarted {
+            mode,
+            plan: self.plan.name.clone(),
+            operator: self.parts.options.operator.clone(),
+        })
+        .await
+        .map_err(|e| self.early(mode, e))?;
+        drive(run).await
+    }
+
+    /// Resumes the journal's last run (or returns its report if it finished).
+    pub async fn resume(&self) -> Result<RunReport, Box<RunFailed>> {
+        let entries = self.parts.journal.entries().await.map_err(|e| self.early(RunMode::Failover, e.into()))?;
+        let Some((run_id, mode)) = entries.iter().rev().find_map(|e| match &e.event {
+            JournalEvent::RunStarted { mode, .. } => Some((e.run_id.clone(), *mode)),
+            _ => None,
+        }) else {
+            return Err(self.early(RunMode::Failover, EngineError::NothingToResume));
+        };
+        if let Some(report) = entries.iter().rev().find_map(|e| match &e.event {
+            JournalEvent::RunFinished { report, .. } if e.run_id == run_id => Some(report.clone()),
+            _ => None,
+        }) {
+            return Ok(*report);
+        }
+        // The runbook is rebuilt the same way: services of the target environments.
+        let facts = self.facts(&self.providers, mode).await.map_err(|e| self.early(mode, e))?;
+        let runbook = Runbook::build(&self.plan, mode, &facts, self.parts.options.retry);
+        tracing::info!(%run_id, %mode, entries = entries.len(), "resuming from the journal");
+        let run = self.new_run(run_id, mode, runbook, &entries);
+        drive(run).await
+    }
+
+    fn new_run(&self, run_id: String, mode: RunMode, runbook: Runbook, entries: &[JournalEntry]) -> Arc<Run> {
+        let plan = if mode == RunMode::Failback { self.plan.reversed() } else { self.plan.clone() };
+        Arc::new(Run::new(self.parts.clone(), self.providers.clone(), run_id, mode, plan, runbook, entries))
+    }
+
+    fn early(&self, mode: RunMode, error: EngineError) -> Box<RunFailed> {
+        let now = self.parts.clock.now();
+        let runbook = Runbook {
+            plan: self.plan.name.clone(),
+            mode,
+            stages: Vec::new(),
+            cleanup: Vec::new(),
+            assessments: Vec::new(),
+        };
+        let report = report::build(report::ReportInput {
+            run_id: "",
+            plan: &self.plan.name,
+            mode,
+            objectives: self.plan.objectives,
+            runbook: &runbook,
+            entries: &[],
+            outcome: Outcome::Failed,
+            finished_at: now,
+            error: Some(error.to_string()),
+            safe_state: Some("nothing was started".to_owned()),
+            rto_stage: runbook.rto_stage(),
+        });
+        Box::new(RunFailed { error, report })
+    }
+}
+
+fn unfinished(entries: &[JournalEntry]) -> Option<String> {
+    let last = entries.iter().rev().find_map(|e| match e.event {
+        JournalEvent::RunStarted { .. } => Some(e.run_id.clone()),
+        _ => None,
+    })?;
+    let done = entries.iter().any(|e| e.run_id == last && matches!(e.event, JournalEvent::RunFinished { .. }));
+    (!done).then_some(last)
+}
+
+/// Runs the stages, the drill clean-up, and the report.
+async fn drive(run: Arc<Run>) -> Result<RunReport, Box<RunFailed>> {
+    let mut failure: Option<EngineError> = None;
+    let stages = run.runbook.stages.clone();
+    for stage in &stages {
+        if let Err(e) = run.run_stage(&stage.name, &stage.steps).await {
+            failure = Some(e);
+            break;
+        }
+    }
+    // Drill clean-up runs whatever happened, as journaled steps.
+    let mut cleanup_error = None;
+    if !run.runbook.cleanup.is_empty() {
+        let cleanup = run.runbook.cleanup.clone();
+        if let Err(e) = run.run_stage("cleanup", &cleanup).await {
+            cleanup_error = Some(e.to_string());
+            if failure.is_none() {
+                failure = Some(e);
+            }
+        }
+    }
+    let (outcome, safe_state) = match &failure {
+        None => (Outcome::Succeeded, None),
+        Some(e) => {
+            let outcome = match e {
+                EngineError::Refused { .. } => Outcome::Refused,
+                EngineError::Denied(_) => Outcome::Denied,
+                _ => Outcome::Failed,
+            };
+            (outcome, Some(safe_state(&run, cleanup_error.as_deref())))
+        }
+    };
+    // Release the lock unless production is half-way: then only a resume of this run may continue.
+    let halfway = failure.is_some() && run.mode.moves_production() && run.output("fence-primary").is_some();
+    if !halfway && run.output("lock").is_some() {
+        if let Err(e) = run.parts.lock.release(&run.plan.name, &run.run_id).await {
+            tracing::warn!(error = %e, "could not release the failover lock");
+        } else {
+            let _ = run.journal(JournalEvent::LockReleased).await;
+        }
+    }
+    let entries = match run.parts.journal.entries().await {
+        Ok(e) => e,
+        Err(e) => return Err(Box::new(RunFailed { error: e.into(), report: empty_report(&run) })),
+    };
+    let report = report::build(report::ReportInput {
+        run_id: &run.run_id,
+        plan: &run.plan.name,
+        mode: run.mode,
+        objectives: run.plan.objectives,
+        runbook: &run.runbook,
+        entries: &entries,
+        outcome,
+        finished_at: run.parts.clock.now(),
+        error: failure.as_ref().map(ToString::to_string),
+        safe_state,
+        rto_stage: run.runbook.rto_stage(),
+    });
+    let journaled = run.journal(JournalEvent::RunFinished { outcome, report: Box::new(report.clone()) }).await;
+    match (failure, journaled) {
+        (None, Ok(())) => Ok(report),
+        (None, Err(e)) | (Some(e), _) => Err(Box::new(RunFailed { error: e, report })),
+    }
+}
+
+fn empty_report(run: &Run) -> RunReport {
+    report::build(report::ReportInput {
+        run_id: &run.run_id,
+        plan: &run.plan.name,
+        mode: run.mode,
+        objectives: run.plan.objectives,
+        runbook: &run.runbook,
+        entries: &[],
+        outcome: Outcome::Failed,
+        finished_at: run.parts.clock.now(),
+        error: None,
+        safe_state: None,
+        rto_stage: run.runbook.rto_stage(),
+    })
+}
+
+fn safe_state(run: &Run, cleanup_error: Option<&str>) -> String {
+    let lock = format!("the failover lock stays held by {} so that only `resume` continues it", run.run_id);
+    if run.mode == RunMode::Drill {
+        return match cleanup_error {
+            None => "drill stopped; production untouched; the drill clones were deleted".to_owned(),
+            Some(e) => {
+                format!("drill stopped; production untouched; CLEAN-UP FAILED ({e}): delete the drill clones by hand")
+            }
+        };
+    }
+    let done = |id: &str| run.output(id).is_some();
+    let dns_all = run.runbook.steps().filter(|s| matches!(s.kind, StepKind::SwitchDns { .. })).all(|s| done(&s.id));
+    if !done("fence-primary") {
+        "nothing in production was changed (stopped before fencing the primary)".to_owned()
+    } else if !done("promote-database") {
+        format!(
+            "the old primary is fenced (or recorded unreachable) and the standby is NOT promoted: writes are refused. Resume this run to continue, or unfence the primary to return to the previous state; {lock}"
+        )
+    } else if !dns_all {
+        format!(
+            "the standby is promoted and is the only primary; DNS still points (at least partly) at the old site. Resume this run to finish; never unfence the old primary; {lock}"
+        )
+    } else {
+        format!("DNS points at the DR site; the final verification did not complete. Resume this run to verify; {lock}")
+    }
+}
+
+async fn assess(plan: &DrPlan, mode: RunMode, p: &Providers, parts: &EngineParts) -> Vec<Assessment> {
+    let mut out = Vec::new();
+    let mut add = |step: &str, verdict: &str, evidence: String| {
+        out.push(Assessment { step: step.to_owned(), verdict: verdict.to_owned(), evidence })
+    };
+    let db = &plan.primary.database.id;
+    match p.cluster.cluster_status(&plan.dr.cluster).await {
+        Ok(s) if s.is_healthy() => add("preflight", "ok", format!("DR cluster {} is running", plan.dr.cluster)),
+        Ok(s) => add("preflight", "would-refuse", format!("DR cluster {} is {:?}", plan.dr.cluster, s.state)),
+        Err(e) => add("preflight", "would-refuse", format!("DR cluster: {e}")),
+    }
+    if let Ok(Some(h)) = parts.lock.holder(&plan.name).await {
+        let overridden = parts.options.overrides.iter().any(|o| o.rule == Interlock::LockHeld);
+        add(
+            "lock",
+            if overridden { "warning" } else { "would-refuse" },
+            format!("run {} by {} holds the lock since {}", h.run_id, h.owner, h.acquired_at),
+        );
+    }
+    let writability = p.replication.primary_writability(db).await;
+    let status = p.replication.status(db).await;
+    if mode == RunMode::Drill {
+        add(
+            "clone",
+            if p.cluster.capabilities().clone_environment { "ok" } else { "would-refuse" },
+            format!(
+                "{} environment(s) cloned onto {}, deleted afterwards",
+                plan.primary.environments.len(),
+                plan.dr.cluster
+            ),
+        );
+        return out;
+    }
+    let overridden = |rule| parts.options.overrides.iter().any(|o: &Override| o.rule == rule);
+    match &writability {
+        Ok(crate::provider::Writability::Unreachable) if mode.is_planned() => {
+            add("preflight", "would-refuse", "the primary is unreachable: a planned run needs it; use failover".into())
+        }
+        Ok(crate::provider::Writability::Unreachable) => add(
+            "promote-database",
+            if overridden(Interlock::PrimaryMayAcceptWrites) { "warning" } else { "would-refuse" },
+            "the old primary is unreachable: it cannot be fenced, so primary-may-accept-writes refuses promotion unless overridden with proof it is down".into(),
+        ),
+        Ok(w) => add("fence-primary", "ok", format!("the primary is {w:?}: it will be fenced and verified read-only")),
+        Err(e) => add("fence-primary", "warning", format!("primary writability unknown: {e}")),
+    }
+    match &status {
+        Ok(s) => {
+            let lag = s.lag.map_or("unknown".to_owned(), |l| humantime::format_duration(l).to_string());
+            let evidence = format!(
+                "link {:?}, lag {lag}, {} bytes behind",
+                s.link,
+                s.lag_bytes.map_or("?".into(), |b| b.to_string())
+            );
+            if mode.is_planned() {
+                add("catch-up", "ok", format!("{evidence}; the standby must replay the final LSN"));
+            } else {
+                let hb = p.replication.last_heartbeat(db, crate::provider::Node::Standby).await.ok().flatten();
+                let (estimate, how) = steps::loss_estimate(Some(parts.clock.now()), hb.map(|h| h.written_at), s.lag);
+                let within = estimate.is_some_and(|l| l <= plan.objectives.rpo);
+                add(
+                    "promote-database",
+                    if within || overridden(Interlock::LagExceedsRpo) { "ok" } else { "would-refuse" },
+                    format!(
+                        "estimated data loss {} against RPO {} ({how})",
+                        estimate.map_or("unknown".to_owned(), |l| humantime::format_duration(l).to_string()),
+                        humantime::format_duration(plan.objectives.rpo)
+                    ),
+                );
+            }
+        }
+        Err(e) => add("promote-database", "would-refuse", format!("replication status unknown: {e}")),
+    }
+    for r in &plan.dns {
+        match p.dns.current(&r.record).await {
+            Ok(cur) if cur.target == r.primary_target => {}
+            Ok(cur) if cur.target == r.dr_target => {
+                add(&format!("dns:{}", r.record), "ok", "already points at the DR target".into())
+            }
+            Ok(cur) => add(
+                &format!("dns:{}", r.record),
+                "would-refuse",
+                format!(
+                    "{} points at {}, not at the plan's primary target {}: another owner",
+                    r.record, cur.target, r.primary_target
+                ),
+            ),
+            Err(e) => add(&format!("dns:{}", r.record), "would-refuse", format!("cannot read {}: {e}", r.record)),
+        }
+        match p.dns.target_health(&r.dr_target).await {
+            Ok(crate::provider::TargetHealth::Healthy) => {}
+            Ok(h) => add(
+                &format!("health:{}", r.record),
+                "warning",
+                format!(
+                    "{} is {h:?} now; the DR environment is deployed first and health is re-checked before the switch",
+                    r.dr_target
+                ),
+            ),
+            Err(e) => add(&format!("health:{}", r.record), "warning", format!("health of {}: {e}", r.dr_target)),
+        }
+    }
+    let registry = if mode == RunMode::Failback { p.registry_back.as_ref() } else { Some(&p.registry) };
+    if let Some(registry) = registry {
+        for env in &plan.dr.environments {
+            for svc in p.cluster.list_services(env).await.unwrap_or_default() {
+                let Some(img) = svc.image.filter(|i| plan.registry_mapping.remap(i).is_ok()) else { continue };
+                match registry.parity(&img).await {
+                    Ok(crate::provider::ImageParity::Present { .. }) => {}
+                    Ok(other) => add(
+                        &format!("sync:{img}"),
+                        "ok",
+                        format!("not in the DR registry yet ({other:?}): will be copied"),
+                    ),
+                    Err(e) => add(&format!("sync:{img}"), "would-refuse", format!("{e}")),
+                }
+            }
+        }
+    }
+    out
+}

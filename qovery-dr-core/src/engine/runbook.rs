@@ -1,0 +1,625 @@
+//! The runbook: stages of steps, built from a validated plan and the live
+//! state read through the providers. Steps of one stage run concurrently.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use super::mode::RunMode;
+use super::retry::RetryPolicy;
+use crate::model::{DnsRecordId, DnsTarget, EnvironmentId, ImageRef, ServiceId};
+use crate::plan::DrPlan;
+use crate::provider::ServiceInfo;
+
+/// An environment a step acts on: a real one, or the drill clone of one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnvRef {
+    /// An existing environment.
+    Existing(EnvironmentId),
+    /// The drill clone of this (primary) environment, created by the run.
+    CloneOf(EnvironmentId),
+}
+
+impl std::fmt::Display for EnvRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EnvRef::Existing(e) => write!(f, "{e}"),
+            EnvRef::CloneOf(e) => write!(f, "clone-of-{e}"),
+        }
+    }
+}
+
+/// What a step does.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum StepKind {
+    /// Read-only readiness checks; records what resuming needs.
+    Preflight,
+    /// The approval gate.
+    Approve,
+    /// The single-flight lock.
+    AcquireLock,
+    /// Fence the old primary (failover: or record it unreachable).
+    FencePrimary,
+    /// Wait until the standby replays the fenced primary's final LSN.
+    CatchUp,
+    /// Promote the standby. Past the point of no return.
+    PromoteDatabase,
+    /// Sequences and other fix-ups after promotion.
+    PostPromotionFixups,
+    /// Drill: write a heartbeat and time its arrival on the standby.
+    MeasureReplicationLag,
+    /// Drill: clone an environment onto the DR cluster.
+    CloneEnvironment {
+        /// The source.
+        source: EnvironmentId,
+    },
+    /// Make an image present in the DR registry (copy if missing).
+    SyncImage {
+        /// The image, in the primary registry.
+        image: ImageRef,
+    },
+    /// Set the DR site's parameters as environment variables.
+    ApplyParameters {
+        /// The environment.
+        environment: EnvRef,
+    },
+    /// Point a service at its image in the DR registry.
+    SetServiceImage {
+        /// The environment.
+        environment: EnvRef,
+        /// The service's name.
+        service: String,
+        /// The reference in the DR registry.
+        image: ImageRef,
+    },
+    /// Deploy one service and wait until it is deployed.
+    DeployService {
+        /// The environment.
+        environment: EnvironmentId,
+        /// The service.
+        service: ServiceId,
+    },
+    /// Deploy a whole environment and wait until it is deployed.
+    DeployEnvironment {
+        /// The environment.
+        environment: EnvRef,
+    },
+    /// Verify an environment serves (deployed, cluster healthy).
+    VerifyEnvironment {
+        /// The environment.
+        environment: EnvRef,
+    },
+    /// Wait until a DNS target is healthy by the DNS provider's checks.
+    VerifyTargetHealth {
+        /// The record it serves.
+        record: DnsRecordId,
+        /// The target.
+        target: DnsTarget,
+    },
+    /// Switch a record to the DR target (guarded) and wait until in sync.
+    SwitchDns {
+        /// The record.
+        record: DnsRecordId,
+        /// The value it must have now.
+        from: DnsTarget,
+        /// The DR target.
+        to: DnsTarget,
+    },
+    /// Verify a record points at the DR target.
+    VerifyDns {
+        /// The record.
+        record: DnsRecordId,
+        /// The expected target.
+        target: DnsTarget,
+    },
+    /// Wait out the longest old TTL, so resolvers have moved clients.
+    DrainTtl {
+        /// How long.
+        #[serde(with = "crate::model::duration_serde")]
+        ttl: Duration,
+    },
+    /// Measure and record the RPO.
+    Record,
+    /// Drill clean-up: delete a clone.
+    DeleteClone {
+        /// The clone's source.
+        source: EnvironmentId,
+    },
+}
+
+/// One step of the runbook.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StepSpec {
+    /// Unique, stable id (journal key), e.g. `deploy:env-1/api`.
+    pub id: String,
+    /// What it does.
+    #[serde(flatten)]
+    pub kind: StepKind,
+    /// One sentence for humans.
+    pub description: String,
+    /// The longest one attempt may take (waits included).
+    #[serde(with = "crate::model::duration_serde")]
+    pub timeout: Duration,
+    /// Retries.
+    pub retry: RetryPolicy,
+    /// Whether the step cannot be undone.
+    pub point_of_no_return: bool,
+    /// Whether it changes anything.
+    pub mutating: bool,
+}
+
+/// Steps that run concurrently.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Stage {
+    /// Its name.
+    pub name: String,
+    /// Its steps.
+    pub steps: Vec<StepSpec>,
+}
+
+/// What a dry run found for a step, evaluated against live state.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Assessment {
+    /// The step.
+    pub step: String,
+    /// `ok`, `would-refuse` or `warning`.
+    pub verdict: String,
+    /// What was observed.
+    pub evidence: String,
+}
+
+/// The runbook of one run.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Runbook {
+    /// The plan.
+    pub plan: String,
+    /// The mode.
+    pub mode: RunMode,
+    /// The stages, in order.
+    pub stages: Vec<Stage>,
+    /// Drill clean-up steps (always run at the end of a drill).
+    pub cleanup: Vec<StepSpec>,
+    /// Dry-run evaluation of preconditions and interlocks.
+    pub assessments: Vec<Assessment>,
+}
+
+/// Per-step-kind timeouts, derived from the objectives: every wait has a
+/// deadline so a lagging replica cannot silently stretch the outage.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Timeouts {
+    /// Quick API calls.
+    #[serde(with = "crate::model::duration_serde")]
+    pub call: Duration,
+    /// Standby catch-up.
+    #[serde(with = "crate::model::duration_serde")]
+    pub catch_up: Duration,
+    /// A deployment.
+    #[serde(with = "crate::model::duration_serde")]
+    pub deploy: Duration,
+    /// DNS propagation or target health.
+    #[serde(with = "crate::model::duration_serde")]
+    pub dns: Duration,
+    /// An approval (a human may take a while).
+    #[serde(with = "crate::model::duration_serde")]
+    pub approval: Duration,
+}
+
+impl Timeouts {
+    /// Budgets from the RTO: catch-up ¼, deploy ½, DNS ¼ (each at least 30 s).
+    pub fn from_rto(rto: Duration) -> Self {
+        let floor = Duration::from_secs(30);
+        Self {
+            call: Duration::from_secs(60),
+            catch_up: (rto / 4).max(floor),
+            deploy: (rto / 2).max(floor),
+            dns: (rto / 4).max(floor),
+            approval: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// The live facts a runbook is built from.
+#[derive(Debug, Clone, Default)]
+pub struct LiveFacts {
+    /// Services of each environment the run deploys (DR environments; for a
+    /// drill, the primary environments it clones).
+    pub services: BTreeMap<EnvironmentId, Vec<ServiceInfo>>,
+    /// Whether the cluster provider deploys single services.
+    pub deploy_services: bool,
+}
+
+struct Builder<'a> {
+    plan: &'a DrPlan,
+    timeouts: Timeouts,
+    retry: RetryPolicy,
+    stages: Vec<Stage>,
+}
+
+impl Builder<'_> {
+    fn step(&self, id: String, kind: StepKind, description: String, timeout: Duration, mutating: bool) -> StepSpec {
+        let point_of_no_return = matches!(kind, StepKind::PromoteDatabase);
+        let retry = match kind {
+            StepKind::Approve | StepKind::AcquireLock => RetryPolicy::never(),
+            _ => self.retry,
+        };
+        StepSpec { id, kind, description, timeout, retry, point_of_no_return, mutating }
+    }
+
+    fn stage(&mut self, name: &str, steps: Vec<StepSpec>) {
+        if !steps.is_empty() {
+            self.stages.push(Stage { name: name.to_owned(), steps });
+        }
+    }
+
+    fn remappable(&self, image: &ImageRef) -> bool {
+        self.plan.registry_mapping.remap(image).is_ok()
+    }
+
+    /// Images the target environments run that live in the primary registry.
+    fn images(&self, envs: &[EnvironmentId], facts: &LiveFacts) -> Vec<ImageRef> {
+        let set: BTreeSet<ImageRef> = envs
+            .iter()
+            .filter_map(|e| facts.services.get(e))
+            .flatten()
+            .filter_map(|s| s.image.clone())
+            .filter(|i| self.remappable(i))
+            .collect();
+        set.into_iter().collect()
+    }
+
+    fn configure(&mut self, envs: &[EnvRef], facts: &LiveFacts, source_of: impl Fn(&EnvRef) -> EnvironmentId) {
+        let t = self.timeouts;
+        let mut steps = Vec::new();
+        for env in envs {
+            steps.push(self.step(
+                format!("parameters:{env}"),
+                StepKind::ApplyParameters { environment: env.clone() },
+                format!("set the DR parameters ({} variables) on {env}", self.plan.dr.parameters.len()),
+                t.call,
+                true,
+            ));
+            for svc in facts.services.get(&source_of(env)).into_iter().flatten() {
+                let Some(dr) = svc.image.as_ref().and_then(|i| self.plan.registry_mapping.remap(i).ok()) else {
+                    continue;
+                };
+                steps.push(self.step(
+                    format!("image:{env}/{}", svc.name),
+                    StepKind::SetServiceImage {
+                        environment: env.clone(),
+                        service: svc.name.clone(),
+                        image: dr.clone(),
+                    },
+                    format!("point {} of {env} at {dr}", svc.name),
+                    t.call,
+                    true,
+                ));
+            }
+        }
+        self.stage("configure", steps);
+    }
+}
+
+impl Runbook {
+    /// The default runbook for `mode` (for failback, pass the plan as is: the
+    /// runbook reverses it).
+    pub fn build(plan: &DrPlan, mode: RunMode, facts: &LiveFacts, retry: RetryPolicy) -> Runbook {
+        let reversed;
+        let plan = if mode == RunMode::Failback {
+            reversed = plan.reversed();
+            &reversed
+        } else {
+            plan
+        };
+        let timeouts = Timeouts::from_rto(plan.objectives.rto);
+        let t = timeouts;
+        let mut b = Builder { plan, timeouts, retry, stages: Vec::new() };
+        let db = &plan.primary.database.id;
+        b.stage(
+            "preflight",
+            vec![b.step("preflight".into(), StepKind::Preflight, "read-only readiness checks".into(), t.call, false)],
+        );
+        b.stage(
+            "approval",
+            vec![b.step("approval".into(), StepKind::Approve, "ask the approver".into(), t.approval, false)],
+        );
+        b.stage(
+            "lock",
+            vec![b.step("lock".into(), StepKind::AcquireLock, "take the single-flight lock".into(), t.call, true)],
+        );
+        let mut cleanup = Vec::new();
+        if mode == RunMode::Drill {
+            b.stage(
+                "replication",
+                vec![b.step(
+                    "measure-replication-lag".into(),
+                    StepKind::MeasureReplicationLag,
+                    format!("write a heartbeat on {db} and time its arrival on the standby"),
+                    t.catch_up,
+                    true,
+                )],
+            );
+            let sources = plan.primary.environments.clone();
+            let clones: Vec<StepSpec> = sources
+                .iter()
+                .map(|e| {
+                    b.step(
+                        format!("clone:{e}"),
+                        StepKind::CloneEnvironment { source: e.clone() },
+                        format!("clone {e} onto DR cluster {}", plan.dr.cluster),
+                        t.call,
+                        true,
+                    )
+                })
+                .collect();
+            b.stage("clone", clones);
+            let images: Vec<StepSpec> = b
+                .images(&sources, facts)
+                .into_iter()
+                .map(|i| {
+                    b.step(
+                        format!("sync:{i}"),
+                        StepKind::SyncImage { image: i.clone() },
+                        format!("make {i} present in the DR registry"),
+                        t.deploy,
+                        true,
+                    )
+                })
+                .collect();
+            b.stage("images", images);
+            let refs: Vec<EnvRef> = sources.iter().map(|e| EnvRef::CloneOf(e.clone())).collect();
+            b.configure(&refs, facts, |r| match r {
+                EnvRef::CloneOf(e) | EnvRef::Existing(e) => e.clone(),
+            });
+            let deploys = refs
+                .iter()
+                .map(|r| {
+                    b.step(
+                        format!("deploy:{r}"),
+                        StepKind::DeployEnvironment { environment: r.clone() },
+                        format!("deploy {r} and wait"),
+                        t.deploy,
+                        true,
+                    )
+                })
+                .collect();
+            b.stage("deploy", deploys);
+            let verify = refs
+                .iter()
+                .map(|r| {
+                    b.step(
+                        format!("verify:{r}"),
+                        StepKind::VerifyEnvironment { environment: r.clone() },
+                        format!("verify {r} serves"),
+                        t.deploy,
+                        false,
+                    )
+                })
+                .collect();
+            b.stage("verify-dr", verify);
+            b.stage(
+                "record",
+                vec![b.step("record".into(), StepKind::Record, "measure and record RTO/RPO".into(), t.call, false)],
+            );
+            cleanup = sources
+                .iter()
+                .map(|e| {
+                    b.step(
+                        format!("cleanup:{e}"),
+                        StepKind::DeleteClone { source: e.clone() },
+                        format!("delete the drill clone of {e}"),
+                        t.call,
+                        true,
+                    )
+                })
+                .collect();
+        } else {
+            b.stage(
+                "fence",
+                vec![b.step(
+                    "fence-primary".into(),
+                    StepKind::FencePrimary,
+                    format!("fence the old primary of {db}"),
+                    t.catch_up,
+                    true,
+                )],
+            );
+            if mode.is_planned() {
+                b.stage(
+                    "catch-up",
+                    vec![b.step(
+                        "catch-up".into(),
+                        StepKind::CatchUp,
+                        format!("wait until the standby of {db} replays the final LSN"),
+                        t.catch_up,
+                        false,
+                    )],
+                );
+            }
+            b.stage(
+                "promote",
+                vec![b.step(
+                    "promote-database".into(),
+                    StepKind::PromoteDatabase,
+                    format!("promote the standby of {db}"),
+                    t.catch_up,
+                    true,
+                )],
+            );
+            b.stage(
+                "post-promotion",
+                vec![b.step(
+                    "post-promotion-fixups".into(),
+                    StepKind::PostPromotionFixups,
+                    "sync sequences and other fix-ups".into(),
+                    t.call,
+                    true,
+                )],
+            );
+            let envs = plan.dr.environments.clone();
+            let images: Vec<StepSpec> = b
+                .images(&envs, facts)
+                .into_iter()
+                .map(|i| {
+                    b.step(
+                        format!("sync:{i}"),
+                        StepKind::SyncImage { image: i.clone() },
+                        format!("make {i} present in the DR registry"),
+                        t.deploy,
+                        true,
+                    )
+                })
+                .collect();
+            b.stage("images", images);
+            let refs: Vec<EnvRef> = envs.iter().map(|e| EnvRef::Existing(e.clone())).collect();
+            b.configure(&refs, facts, |r| match r {
+                EnvRef::CloneOf(e) | EnvRef::Existing(e) => e.clone(),
+            });
+            let mut deploys = Vec::new();
+            for env in &envs {
+                match facts.services.get(env) {
+                    Some(services) if facts.deploy_services && !services.is_empty() => {
+                        for s in services {
+                            deploys.push(b.step(
+                                format!("deploy:{env}/{}", s.name),
+                                StepKind::DeployService { environment: env.clone(), service: s.id.clone() },
+                                format!("deploy {} of {env} and wait", s.name),
+                                t.deploy,
+                                true,
+                            ));
+                        }
+                    }
+                    _ => deploys.push(b.step(
+                        format!("deploy:{env}"),
+                        StepKind::DeployEnvironment { environment: EnvRef::Existing(env.clone()) },
+                        format!("deploy {env} and wait"),
+                        t.deploy,
+                        true,
+                    )),
+                }
+            }
+            b.stage("deploy", deploys);
+            let mut verify: Vec<StepSpec> = envs
+                .iter()
+                .map(|e| {
+                    b.step(
+                        format!("verify:{e}"),
+                        StepKind::VerifyEnvironment { environment: EnvRef::Existing(e.clone()) },
+                        format!("verify {e} serves"),
+                        t.deploy,
+                        false,
+                    )
+                })
+                .collect();
+            for r in &plan.dns {
+                verify.push(b.step(
+                    format!("health:{}", r.record),
+                    StepKind::VerifyTargetHealth { record: r.record.clone(), target: r.dr_target.clone() },
+                    format!("wait until {} is healthy", r.dr_target),
+                    t.dns,
+                    false,
+                ));
+            }
+            b.stage("verify-dr", verify);
+            let switches = plan
+                .dns
+                .iter()
+                .map(|r| {
+                    b.step(
+                        format!("dns:{}", r.record),
+                        StepKind::SwitchDns {
+                            record: r.record.clone(),
+                            from: r.primary_target.clone(),
+                            to: r.dr_target.clone(),
+                        },
+                        format!(
+                            "switch {} from {} to {} ({}) and wait until in sync",
+                            r.record, r.primary_target, r.dr_target, r.strategy
+                        ),
+                        t.dns,
+                        true,
+                    )
+                })
+                .collect();
+            b.stage("dns", switches);
+            let checks = plan
+                .dns
+                .iter()
+                .map(|r| {
+                    b.step(
+                        format!("verify-dns:{}", r.record),
+                        StepKind::VerifyDns { record: r.record.clone(), target: r.dr_target.clone() },
+                        format!("verify {} points at {}", r.record, r.dr_target),
+                        t.call,
+                        false,
+                    )
+                })
+                .collect();
+            b.stage("verify", checks);
+            b.stage(
+                "record",
+                vec![b.step("record".into(), StepKind::Record, "measure and record RTO/RPO".into(), t.call, false)],
+            );
+            if let Some(ttl) = plan.dns.iter().map(|r| r.ttl).max().filter(|t| !t.is_zero()) {
+                b.stage(
+                    "drain",
+                    vec![b.step(
+                        "drain-ttl".into(),
+                        StepKind::DrainTtl { ttl },
+                        format!("wait out the old TTL ({}) so resolvers move clients", humantime::format_duration(ttl)),
+                        ttl + t.call,
+                        false,
+                    )],
+                );
+            }
+        }
+        Runbook { plan: plan.name.clone(), mode, stages: b.stages, cleanup, assessments: Vec::new() }
+    }
+
+    /// Every step, in order (stages, then clean-up).
+    pub fn steps(&self) -> impl Iterator<Item = &StepSpec> {
+        self.stages.iter().flat_map(|s| s.steps.iter()).chain(self.cleanup.iter())
+    }
+
+    /// The stage whose completion ends the measured RTO.
+    pub fn rto_stage(&self) -> &'static str {
+        if self.mode == RunMode::Drill { "verify-dr" } else { "verify" }
+    }
+
+    /// The runbook as a human-readable table, with the dry-run assessments.
+    pub fn to_table(&self) -> String {
+        let mut out = format!("runbook: {} of plan {}\n", self.mode, self.plan);
+        let w = self.steps().map(|s| s.id.len()).max().unwrap_or(4).max(4);
+        let _ = writeln!(out, "  {:<4} {:<16} {:<w$} {:<4} what", "#", "stage", "step", "PONR");
+        let mut n = 0;
+        for stage in &self.stages {
+            for step in &stage.steps {
+                n += 1;
+                let ponr = if step.point_of_no_return { "yes" } else { "" };
+                let _ = writeln!(out, "  {n:<4} {:<16} {:<w$} {ponr:<4} {}", stage.name, step.id, step.description);
+            }
+        }
+        for step in &self.cleanup {
+            n += 1;
+            let _ = writeln!(
+                out,
+                "  {n:<4} {:<16} {:<w$} {:<4} {} (always, also after a failure)",
+                "cleanup", step.id, "", step.description
+            );
+        }
+        if !self.assessments.is_empty() {
+            let _ = writeln!(out, "preconditions and interlocks, evaluated now:");
+            for a in &self.assessments {
+                let _ = writeln!(out, "  [{}] {}: {}", a.verdict, a.step, a.evidence);
+            }
+        }
+        out
+    }
+
+    /// Whether the dry run foresees a refusal.
+    pub fn would_refuse(&self) -> bool {
+        self.assessments.iter().any(|a| a.verdict == "would-refuse")
+    }
+}

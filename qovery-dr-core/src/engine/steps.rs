@@ -1,0 +1,736 @@
+//! What each step does: precondition and interlocks, action, verification.
+//! Every action is safe to repeat after `reconcile` (a previous attempt may
+//! have acted): it reads state first and does not redo what is done.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::approval::{Approval, ApprovalRequest};
+use super::error::EngineError;
+use super::events::Event;
+use super::exec::{Run, pause};
+use super::interlock::Interlock;
+use super::journal::JournalEvent;
+use super::lock::{LockError, LockHolder};
+use super::mode::RunMode;
+use super::runbook::{EnvRef, StepKind, StepSpec};
+use crate::error::{ErrorKind, ProviderError};
+use crate::model::{DnsRecordId, DnsTarget, EnvironmentId, ImageRef, Timestamp};
+use crate::provider::{
+    CloneRequest, DeploymentPhase, FenceOutcome, ImageParity, LinkState, Node, SwitchRequest, TargetHealth,
+    VariableScope, VariableValue, Writability,
+};
+
+/// Why a step attempt failed.
+#[derive(Debug)]
+pub(crate) enum StepError {
+    /// A provider error: retried if retryable.
+    Provider(ProviderError),
+    /// An interlock refused.
+    Refused { rule: Interlock, evidence: String },
+    /// A precondition that no retry will fix.
+    NotReady(String),
+    /// The engine itself (journal, approval, lock).
+    Engine(EngineError),
+}
+
+impl From<ProviderError> for StepError {
+    fn from(e: ProviderError) -> Self {
+        StepError::Provider(e)
+    }
+}
+
+type StepResult = Result<Value, StepError>;
+
+fn engine_error(kind: ErrorKind, op: &str, message: String) -> StepError {
+    StepError::Provider(ProviderError::new(kind, "engine", op, message))
+}
+
+fn ts(v: &Value, key: &str) -> Option<Timestamp> {
+    v.get(key).and_then(Value::as_str).and_then(|s| s.parse().ok())
+}
+
+pub(crate) async fn run(run: &Arc<Run>, spec: &StepSpec, reconcile: bool) -> StepResult {
+    let id = spec.id.as_str();
+    match &spec.kind {
+        StepKind::Preflight => preflight(run).await,
+        StepKind::Approve => approve(run).await,
+        StepKind::AcquireLock => acquire_lock(run, id).await,
+        StepKind::FencePrimary => fence(run).await,
+        StepKind::CatchUp => catch_up(run, spec).await,
+        StepKind::PromoteDatabase => promote(run, id).await,
+        StepKind::PostPromotionFixups => {
+            let r = run.providers.replication.post_promotion_fixups(&run.plan.primary.database.id).await?;
+            Ok(json!({ "sequences_synced": r.sequences_synced }))
+        }
+        StepKind::MeasureReplicationLag => measure_lag(run, id).await,
+        StepKind::CloneEnvironment { source } => clone_environment(run, source, reconcile).await,
+        StepKind::SyncImage { image } => sync_image(run, image).await,
+        StepKind::ApplyParameters { environment } => apply_parameters(run, environment).await,
+        StepKind::SetServiceImage { environment, service, image } => set_image(run, environment, service, image).await,
+        StepKind::DeployService { environment, service } => {
+            deploy(run, id, environment, Some(std::slice::from_ref(service)), reconcile).await
+        }
+        StepKind::DeployEnvironment { environment } => {
+            let env = resolve(run, environment)?;
+            deploy(run, id, &env, None, reconcile).await
+        }
+        StepKind::VerifyEnvironment { environment } => verify_environment(run, id, environment).await,
+        StepKind::VerifyTargetHealth { target, .. } => verify_health(run, id, target).await,
+        StepKind::SwitchDns { record, from, to } => switch_dns(run, id, record, from, to).await,
+        StepKind::VerifyDns { record, target } => {
+            let cur = run.providers.dns.current(record).await?;
+            if &cur.target != target {
+                return Err(engine_error(
+                    ErrorKind::Conflict,
+                    id,
+                    format!("{record} points at {}, expected {target}", cur.target),
+                ));
+            }
+            Ok(json!({ "target": cur.target }))
+        }
+        StepKind::DrainTtl { ttl } => {
+            run.emit(Event::Waiting {
+                step: id.to_owned(),
+                what: format!("old TTL of {}", humantime::format_duration(*ttl)),
+            });
+            tokio::time::sleep(*ttl).await;
+            Ok(json!({}))
+        }
+        StepKind::Record => record(run).await,
+        StepKind::DeleteClone { source } => delete_clone(run, source).await,
+    }
+}
+
+fn resolve(run: &Run, env: &EnvRef) -> Result<EnvironmentId, StepError> {
+    match env {
+        EnvRef::Existing(e) => Ok(e.clone()),
+        EnvRef::CloneOf(src) => run
+            .output(&format!("clone:{src}"))
+            .and_then(|o| o.get("environment").and_then(Value::as_str).map(EnvironmentId::new))
+            .ok_or_else(|| StepError::NotReady(format!("the drill clone of {src} was not created"))),
+    }
+}
+
+async fn preflight(run: &Arc<Run>) -> StepResult {
+    let p = &run.providers;
+    let plan = &run.plan;
+    let db = &plan.primary.database.id;
+    let dr = p.cluster.cluster_status(&plan.dr.cluster).await?;
+    if !dr.is_healthy() {
+        return Err(StepError::NotReady(format!(
+            "DR cluster {} is {:?}{}",
+            plan.dr.cluster,
+            dr.state,
+            dr.message.map(|m| format!(": {m}")).unwrap_or_default()
+        )));
+    }
+    for env in &plan.dr.environments {
+        p.cluster.environment_status(env).await?;
+    }
+    let status = p.replication.status(db).await?;
+    let writability = p.replication.primary_writability(db).await?;
+    let observed_at = run.parts.clock.now();
+    match run.mode {
+        RunMode::Switchover | RunMode::Failback if writability == Writability::Unreachable => {
+            return Err(StepError::NotReady(format!(
+                "the primary of {db} is unreachable: a planned {} needs it to drain and fence; use failover mode",
+                run.mode
+            )));
+        }
+        RunMode::Failback if status.link != LinkState::Streaming => {
+            return Err(StepError::NotReady(format!(
+                "failback needs re-protection first: the original primary must stream from the current one (link is {:?})",
+                status.link
+            )));
+        }
+        _ => {}
+    }
+    let heartbeat = match p.replication.last_heartbeat(db, Node::Standby).await {
+        Ok(h) => h,
+        Err(e) if e.kind() == ErrorKind::NotSupported => None,
+        Err(e) => return Err(e.into()),
+    };
+    Ok(json!({
+        "primary": writability,
+        "observed_at": observed_at,
+        "link": status.link,
+        "lag_bytes": status.lag_bytes,
+        "lag_ms": status.lag.map(|d| d.as_millis() as u64),
+        "standby_heartbeat": heartbeat,
+    }))
+}
+
+/// The data loss to expect if the standby were promoted now, and how it was estimated.
+pub(crate) fn loss_estimate(
+    rpo_end: Option<Timestamp>,
+    heartbeat_at: Option<Timestamp>,
+    lag: Option<Duration>,
+) -> (Option<Duration>, String) {
+    match (rpo_end, heartbeat_at, lag) {
+        (Some(end), Some(hb), _) => (
+            Some(end.saturating_since(hb)),
+            format!(
+                "the standby's newest heartbeat was written at {hb}; the primary was last known to accept writes at {end}"
+            ),
+        ),
+        (_, _, Some(l)) => (Some(l), format!("replication lag measured at {}", humantime::format_duration(l))),
+        _ => (None, "no heartbeat on the standby and no lag measurement: the loss cannot be estimated".to_owned()),
+    }
+}
+
+async fn approve(run: &Arc<Run>) -> StepResult {
+    let policy = &run.plan.approval;
+    let auto = if !policy.required {
+        Some("policy: the plan does not require approval")
+    } else if run.mode == RunMode::Drill && policy.drill_auto_approve {
+        Some("policy: drills are approved automatically")
+    } else {
+        None
+    };
+    let approval = match auto {
+        Some(why) => Approval {
+            approver: "plan-policy".into(),
+            at: run.parts.clock.now(),
+            comment: why.into(),
+            accepted_data_loss: None,
+        },
+        None => {
+            let pre = run.output("preflight").unwrap_or(Value::Null);
+            let estimate = if run.mode.is_planned() {
+                Some(Duration::ZERO)
+            } else {
+                let hb = pre.get("standby_heartbeat").and_then(|h| ts(h, "written_at"));
+                let lag = pre.get("lag_ms").and_then(Value::as_u64).map(Duration::from_millis);
+                loss_estimate(ts(&pre, "observed_at"), hb, lag).0
+            };
+            let request = ApprovalRequest {
+                plan: run.plan.name.clone(),
+                mode: run.mode,
+                run_id: run.run_id.clone(),
+                summary: run.runbook.to_table(),
+                estimated_data_loss: estimate,
+                foreseen_refusals: Vec::new(),
+            };
+            run.emit(Event::ApprovalRequested { run_id: run.run_id.clone() });
+            let mut a = run.parts.approver.approve(&request).await.map_err(|d| StepError::Engine(d.into()))?;
+            if !policy.approvers.is_empty() && !policy.approvers.contains(&a.approver) {
+                return Err(StepError::Engine(EngineError::Denied(super::approval::ApprovalDenied {
+                    by: a.approver.clone(),
+                    reason: format!(
+                        "{} is not an approver of this plan (approvers: {})",
+                        a.approver,
+                        policy.approvers.join(", ")
+                    ),
+                })));
+            }
+            a.comment = a.comment.trim().to_owned();
+            // Stamped by the engine's clock, like every journal entry.
+            a.at = run.parts.clock.now();
+            a
+        }
+    };
+    run.journal(JournalEvent::ApprovalGranted { approval: approval.clone() }).await.map_err(StepError::Engine)?;
+    run.lock_state().approval = Some(approval.clone());
+    Ok(json!({ "approver": approval.approver }))
+}
+
+async fn acquire_lock(run: &Arc<Run>, id: &str) -> StepResult {
+    let holder = LockHolder {
+        run_id: run.run_id.clone(),
+        owner: run.parts.options.operator.clone(),
+        acquired_at: run.parts.clock.now(),
+    };
+    let plan = run.plan.name.clone();
+    match run.parts.lock.acquire(&plan, &holder).await {
+        Ok(()) => {}
+        Err(LockError::Held { holder: other, .. }) => {
+            let evidence =
+                format!("run {} by {} holds the lock since {}", other.run_id, other.owner, other.acquired_at);
+            run.interlock(id, Interlock::LockHeld, false, evidence).await?;
+            // Overridden: take the lock over from a run the operator declared dead.
+            run.parts.lock.release(&plan, &other.run_id).await.map_err(|e| StepError::Engine(e.into()))?;
+            run.parts.lock.acquire(&plan, &holder).await.map_err(|e| StepError::Engine(e.into()))?;
+        }
+        Err(e) => return Err(StepError::Engine(e.into())),
+    }
+    if !run.lock_state().finished.contains_key(id) {
+        run.journal(JournalEvent::LockAcquired { holder: holder.clone() }).await.map_err(StepError::Engine)?;
+    }
+    Ok(json!({ "holder": holder.owner }))
+}
+
+async fn fence(run: &Arc<Run>) -> StepResult {
+    let p = &run.providers;
+    let db = &run.plan.primary.database.id;
+    let writability = p.replication.primary_writability(db).await?;
+    if writability == Writability::Unreachable {
+        if run.mode.is_planned() {
+            return Err(StepError::NotReady(format!(
+                "the primary of {db} became unreachable: cannot fence or drain it"
+            )));
+        }
+        return Ok(json!({
+            "fenced": false,
+            "at": run.parts.clock.now(),
+            "evidence": "the old primary is unreachable: it cannot be fenced from here and may still accept writes from clients that reach it",
+        }));
+    }
+    if run.mode == RunMode::Failover && writability == Writability::Writable && p.replication.capabilities().heartbeat {
+        // A last heartbeat right before the fence tightens the measured RPO.
+        if let Err(e) = p.replication.write_heartbeat(db).await {
+            tracing::warn!(error = %e, "could not write the pre-fence heartbeat");
+        }
+    }
+    match p.replication.fence_primary(db).await {
+        Ok(outcome) => {
+            let verified = p.replication.primary_writability(db).await?;
+            if verified == Writability::Writable {
+                return Err(engine_error(
+                    ErrorKind::Transient,
+                    "fence-primary",
+                    "the primary still accepts writes after fencing".into(),
+                ));
+            }
+            Ok(
+                json!({ "fenced": true, "already": outcome == FenceOutcome::AlreadyFenced, "at": run.parts.clock.now() }),
+            )
+        }
+        Err(e) if e.kind() == ErrorKind::NotSupported => Ok(json!({
+            "fenced": false,
+            "at": run.parts.clock.now(),
+            "evidence": format!("the replication manager cannot fence: {e}"),
+        })),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn catch_up(run: &Arc<Run>, spec: &StepSpec) -> StepResult {
+    let p = &run.providers;
+    let db = &run.plan.primary.database.id;
+    let status = p.replication.status(db).await?;
+    let Some(final_lsn) = status.primary_lsn else {
+        return Err(engine_error(
+            ErrorKind::Transient,
+            &spec.id,
+            "the fenced primary did not report its final LSN".into(),
+        ));
+    };
+    run.emit(Event::Waiting { step: spec.id.clone(), what: format!("standby to replay {final_lsn}") });
+    let reached = p.replication.wait_for_catch_up(db, final_lsn, spec.timeout).await?;
+    Ok(json!({ "final_lsn": final_lsn, "replayed": reached }))
+}
+
+async fn promote(run: &Arc<Run>, id: &str) -> StepResult {
+    let p = &run.providers;
+    let db = &run.plan.primary.database.id;
+    let fence = run.output("fence-primary").unwrap_or(Value::Null);
+    let fenced = fence.get("fenced").and_then(Value::as_bool).unwrap_or(false);
+    // Interlock 1: the old primary must not accept writes.
+    let (safe, evidence) = if fenced {
+        (true, "the old primary is fenced".to_owned())
+    } else {
+        match p.replication.primary_writability(db).await? {
+            Writability::ReadOnly => (true, "the old primary refuses writes".to_owned()),
+            Writability::Writable => (false, "the old primary accepts writes and is not fenced".to_owned()),
+            Writability::Unreachable => (
+                false,
+                fence
+                    .get("evidence")
+                    .and_then(Value::as_str)
+                    .unwrap_or("the old primary is unreachable and not fenced: it may still accept writes")
+                    .to_owned(),
+            ),
+        }
+    };
+    run.interlock(id, Interlock::PrimaryMayAcceptWrites, safe, evidence).await?;
+    // Interlock 2: the data loss must fit the RPO (or an approved budget).
+    if run.output("catch-up").is_none() {
+        let hb = p.replication.last_heartbeat(db, Node::Standby).await.ok().flatten();
+        let lag = p.replication.status(db).await.ok().and_then(|s| s.lag);
+        let end = rpo_end(run);
+        let (estimate, how) = loss_estimate(end, hb.map(|h| h.written_at), lag);
+        let rpo = run.plan.objectives.rpo;
+        match estimate {
+            Some(loss) if loss <= rpo => {}
+            _ => {
+                let evidence = match estimate {
+                    Some(loss) => format!(
+                        "estimated data loss {} exceeds the RPO {} ({how})",
+                        humantime::format_duration(loss),
+                        humantime::format_duration(rpo)
+                    ),
+                    None => format!("{how}; the RPO {} cannot be shown to hold", humantime::format_duration(rpo)),
+                };
+                let approval = run.lock_state().approval.clone();
+                let budget = approval.as_ref().and_then(|a| a.accepted_data_loss.map(|b| (a.approver.clone(), b)));
+                match (budget, estimate) {
+                    (Some((who, b)), Some(loss)) if loss <= b => {
+                        run.journal_budget(
+                            id,
+                            format!("approved data-loss budget of {} by {who}", humantime::format_duration(b)),
+                            evidence,
+                        )
+                        .await?;
+                    }
+                    _ => run.interlock(id, Interlock::LagExceedsRpo, false, evidence).await?,
+                }
+            }
+        }
+    }
+    let outcome = p.replication.promote_standby(db).await?;
+    Ok(json!({ "outcome": outcome, "at": run.parts.clock.now() }))
+}
+
+/// The last moment the old primary was known to accept writes: the fence,
+/// or the first time the run found it unreachable.
+fn rpo_end(run: &Run) -> Option<Timestamp> {
+    let fence = run.output("fence-primary");
+    match fence {
+        Some(f) if f.get("fenced").and_then(Value::as_bool) == Some(true) => ts(&f, "at"),
+        _ => run.output("preflight").and_then(|p| ts(&p, "observed_at")),
+    }
+}
+
+async fn measure_lag(run: &Arc<Run>, id: &str) -> StepResult {
+    let p = &run.providers;
+    let db = &run.plan.primary.database.id;
+    if run.plan.replication.mode == crate::provider::ReplicationMode::Dump {
+        let s = p.replication.status(db).await?;
+        let now = run.parts.clock.now();
+        return Ok(match s.last_backup {
+            Some(b) => {
+                let age = now.saturating_since(b.finished_at);
+                json!({
+                    "rpo_ms": age.as_millis() as u64,
+                    "rpo_evidence": format!("the last successful dump finished at {} ({} ago): a failover now would lose the writes since", b.finished_at, humantime::format_duration(age)),
+                })
+            }
+            None => json!({ "rpo_evidence": "no successful dump found: RPO not measurable" }),
+        });
+    }
+    let hb = p.replication.write_heartbeat(db).await?;
+    run.emit(Event::Waiting { step: id.to_owned(), what: format!("heartbeat {} on the standby", hb.sequence) });
+    let step = run.parts.options.poll_interval.min(Duration::from_millis(250));
+    loop {
+        if let Some(seen) = p.replication.last_heartbeat(db, Node::Standby).await?
+            && seen.sequence >= hb.sequence
+        {
+            let lag = run.parts.clock.now().saturating_since(hb.written_at);
+            return Ok(json!({
+                "rpo_ms": lag.as_millis() as u64,
+                "rpo_evidence": format!("heartbeat {} written at {} reached the standby within {}", hb.sequence, hb.written_at, humantime::format_duration(lag)),
+            }));
+        }
+        pause(step).await;
+    }
+}
+
+fn clone_name(run: &Run, source: &EnvironmentId) -> String {
+    let short: String = run.run_id.chars().rev().take(8).collect::<Vec<_>>().into_iter().rev().collect();
+    let idx = run.plan.primary.environments.iter().position(|e| e == source).unwrap_or(0);
+    format!("drill-{short}-{idx}")
+}
+
+async fn find_clone(run: &Run, source: &EnvironmentId) -> Result<Option<EnvironmentId>, StepError> {
+    let Some(project) = run.plan.dr.project.clone().or_else(|| run.plan.primary.project.clone()) else {
+        return Ok(None);
+    };
+    let name = clone_name(run, source);
+    match run.providers.cluster.list_environments(&project).await {
+        Ok(envs) => Ok(envs.into_iter().find(|e| e.name == name).map(|e| e.id)),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn clone_environment(run: &Arc<Run>, source: &EnvironmentId, reconcile: bool) -> StepResult {
+    if reconcile && let Some(existing) = find_clone(run, source).await? {
+        return Ok(json!({ "environment": existing, "name": clone_name(run, source) }));
+    }
+    let request = CloneRequest {
+        name: clone_name(run, source),
+        target_cluster: run.plan.dr.cluster.clone(),
+        project: run.plan.dr.project.clone().or_else(|| run.plan.primary.project.clone()),
+    };
+    match run.providers.cluster.clone_environment(source, &request).await {
+        Ok(env) => Ok(json!({ "environment": env, "name": request.name })),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => match find_clone(run, source).await? {
+            Some(env) => Ok(json!({ "environment": env, "name": request.name })),
+            None => Err(StepError::NotReady(format!(
+                "an environment named {} exists but cannot be found to reuse (set the sites' project in the plan)",
+                request.name
+            ))),
+        },
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn delete_clone(run: &Arc<Run>, source: &EnvironmentId) -> StepResult {
+    let created = run
+        .output(&format!("clone:{source}"))
+        .and_then(|o| o.get("environment").and_then(Value::as_str).map(EnvironmentId::new));
+    let target = match created {
+        Some(e) => Some(e),
+        None => find_clone(run, source).await?,
+    };
+    let Some(env) = target else {
+        return Ok(json!({ "deleted": null }));
+    };
+    match run.providers.cluster.delete_environment(&env).await {
+        Ok(()) => Ok(json!({ "deleted": env })),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(json!({ "deleted": env, "already": true })),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn sync_image(run: &Arc<Run>, image: &ImageRef) -> StepResult {
+    let registry = if run.mode == RunMode::Failback {
+        match &run.providers.registry_back {
+            Some(r) => r,
+            None => return Ok(json!({ "skipped": "no registry sync configured for the failback direction" })),
+        }
+    } else {
+        &run.providers.registry
+    };
+    match registry.parity(image).await? {
+        ImageParity::Present { digest } => Ok(json!({ "copied": false, "digest": digest })),
+        ImageParity::Missing { .. } | ImageParity::DigestMismatch { .. } => {
+            let report = registry.copy(image).await?;
+            match registry.parity(image).await? {
+                ImageParity::Present { digest } if digest == report.digest => {
+                    Ok(json!({ "copied": true, "digest": digest, "bytes": report.bytes_copied }))
+                }
+                other => Err(engine_error(
+                    ErrorKind::Transient,
+                    "sync-image",
+                    format!("after copying {image}, the DR registry shows {other:?}"),
+                )),
+            }
+        }
+    }
+}
+
+async fn apply_parameters(run: &Arc<Run>, env: &EnvRef) -> StepResult {
+    let env = resolve(run, env)?;
+    let scope = VariableScope::Environment(env);
+    for (key, value) in &run.plan.dr.parameters {
+        run.providers.cluster.set_variable(&scope, key, &VariableValue::Plain(value.clone())).await?;
+    }
+    Ok(json!({ "variables": run.plan.dr.parameters.len() }))
+}
+
+async fn set_image(run: &Arc<Run>, env: &EnvRef, service: &str, image: &ImageRef) -> StepResult {
+    let env = resolve(run, env)?;
+    let services = run.providers.cluster.list_services(&env).await?;
+    let Some(svc) = services.iter().find(|s| s.name == service) else {
+        return Err(StepError::NotReady(format!("service {service} is not in environment {env}")));
+    };
+    if svc.image.as_ref() != Some(image) {
+        run.providers.cluster.set_service_image(&env, &svc.id, image).await?;
+    }
+    Ok(json!({ "service": svc.id, "image": image }))
+}
+
+async fn deploy(
+    run: &Arc<Run>,
+    id: &str,
+    env: &EnvironmentId,
+    services: Option<&[crate::model::ServiceId]>,
+    reconcile: bool,
+) -> StepResult {
+    let c = &run.providers.cluster;
+    let poll = run.parts.options.poll_interval;
+    let targets = |status: &crate::provider::EnvironmentStatus| -> Vec<(DeploymentPhase, bool, String)> {
+        status
+            .services
+            .iter()
+            .filter(|s| services.is_none_or(|list| list.contains(&s.service)))
+            .map(|s| (s.phase, s.out_of_date, s.raw_state.clone()))
+            .collect()
+    };
+    let mut request = true;
+    if reconcile {
+        // A previous attempt may have started (or finished) the deployment.
+        let status = c.environment_status(env).await?;
+        let t = targets(&status);
+        if t.iter().any(|(p, _, _)| matches!(p, DeploymentPhase::Queued | DeploymentPhase::InProgress)) {
+            request = false;
+        } else if !t.is_empty() && t.iter().all(|(p, ood, _)| *p == DeploymentPhase::Deployed && !ood) {
+            return Ok(json!({ "deployment": null, "reconciled": "already deployed" }));
+        }
+    }
+    let mut deployment = None;
+    if request {
+        let started = match services {
+            Some(list) => c.deploy_services(env, list).await,
+            None => c.deploy_environment(env).await,
+        };
+        match started {
+            Ok(d) => deployment = Some(d),
+            // 409: a deployment is in progress (ours, from an attempt whose answer was lost): wait for it.
+            Err(e) if e.kind() == ErrorKind::Conflict => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    run.emit(Event::Waiting { step: id.to_owned(), what: format!("deployment of {env}") });
+    loop {
+        let phases: Vec<(DeploymentPhase, String)> = match &deployment {
+            Some(d) => match c.deployment_status(env, d).await {
+                Ok(s) => vec![(s.phase, s.raw_state)],
+                Err(e) if e.is_retryable() => {
+                    pause(poll).await;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            },
+            None => match c.environment_status(env).await {
+                Ok(s) => targets(&s).into_iter().map(|(p, _, r)| (p, r)).collect(),
+                Err(e) if e.is_retryable() => {
+                    pause(poll).await;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            },
+        };
+        if let Some((_, raw)) =
+            phases.iter().find(|(p, _)| matches!(p, DeploymentPhase::Failed | DeploymentPhase::Canceled))
+        {
+            // A failed deployment is worth retrying: the retry requests a new one.
+            return Err(engine_error(ErrorKind::Transient, id, format!("deployment of {env} ended {raw}")));
+        }
+        if !phases.is_empty() && phases.iter().all(|(p, _)| *p == DeploymentPhase::Deployed) {
+            return Ok(json!({ "deployment": deployment }));
+        }
+        pause(poll).await;
+    }
+}
+
+async fn verify_environment(run: &Arc<Run>, id: &str, env: &EnvRef) -> StepResult {
+    let env = resolve(run, env)?;
+    let c = &run.providers.cluster;
+    loop {
+        let status = c.environment_status(&env).await?;
+        let cluster = c.cluster_status(&status.cluster).await?;
+        let bad: Vec<String> = status
+            .services
+            .iter()
+            .filter(|s| s.phase != DeploymentPhase::Deployed)
+            .map(|s| format!("{} is {}", s.service, s.raw_state))
+            .collect();
+        if cluster.is_healthy() && bad.is_empty() {
+            return Ok(json!({ "services": status.services.len() }));
+        }
+        run.emit(Event::Waiting {
+            step: id.to_owned(),
+            what: if cluster.is_healthy() {
+                bad.join(", ")
+            } else {
+                format!("cluster {} is {:?}", cluster.cluster, cluster.state)
+            },
+        });
+        pause(run.parts.options.poll_interval).await;
+    }
+}
+
+async fn verify_health(run: &Arc<Run>, id: &str, target: &DnsTarget) -> StepResult {
+    let dns = &run.providers.dns;
+    loop {
+        match dns.target_health(target).await? {
+            TargetHealth::Healthy => return Ok(json!({ "health": "healthy" })),
+            TargetHealth::Unknown if !dns.capabilities().health_checks => {
+                return Ok(json!({ "health": "unknown", "note": "the DNS provider has no health checks" }));
+            }
+            h => {
+                run.emit(Event::Waiting { step: id.to_owned(), what: format!("{target} to be healthy (now {h:?})") });
+                pause(run.parts.options.poll_interval).await;
+            }
+        }
+    }
+}
+
+async fn switch_dns(run: &Arc<Run>, id: &str, record: &DnsRecordId, from: &DnsTarget, to: &DnsTarget) -> StepResult {
+    let dns = &run.providers.dns;
+    let plan_record = run.plan.dns.iter().find(|r| &r.record == record);
+    let strategy = plan_record.map_or(crate::provider::SwitchStrategy::RecordSwap, |r| r.strategy);
+    let health = dns.target_health(to).await?;
+    let checked = dns.capabilities().health_checks && plan_record.is_some_and(|r| r.health_check);
+    let healthy = match health {
+        TargetHealth::Healthy => true,
+        TargetHealth::Unknown => !checked,
+        TargetHealth::Unhealthy => false,
+    };
+    run.interlock(
+        id,
+        Interlock::UnhealthyDnsTarget,
+        healthy,
+        format!("DNS target {to} of {record} is {health:?} by the DNS provider's health checks"),
+    )
+    .await?;
+    let request =
+        SwitchRequest { record: record.clone(), strategy, expected_current: from.clone(), new_target: to.clone() };
+    let change = match dns.switch(&request).await {
+        Ok(c) => c,
+        Err(e) if e.kind() == ErrorKind::Conflict => {
+            let cur = dns.current(record).await?;
+            return Err(StepError::NotReady(format!(
+                "{record} points at {}, neither the primary target {from} nor the DR target {to}: another owner changed it; not overwriting",
+                cur.target
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    run.emit(Event::Waiting { step: id.to_owned(), what: format!("{record} change {change} to be in sync") });
+    loop {
+        match dns.change_status(&change).await {
+            Ok(crate::provider::ChangeStatus::InSync) => break,
+            Ok(_) => {}
+            Err(e) if e.is_retryable() => {}
+            Err(e) => return Err(e.into()),
+        }
+        pause(run.parts.options.poll_interval).await;
+    }
+    Ok(json!({ "change": change, "in_sync_at": run.parts.clock.now() }))
+}
+
+async fn record(run: &Arc<Run>) -> StepResult {
+    if run.mode == RunMode::Drill {
+        let m = run.output("measure-replication-lag").unwrap_or(Value::Null);
+        return Ok(json!({ "rpo_ms": m.get("rpo_ms"), "rpo_evidence": m.get("rpo_evidence") }));
+    }
+    if let Some(c) = run.output("catch-up") {
+        let lsn = c.get("final_lsn").and_then(Value::as_str).unwrap_or("?").to_owned();
+        return Ok(json!({
+            "rpo_ms": 0,
+            "rpo_evidence": format!("zero data loss: the standby replayed the fenced primary's final LSN {lsn} before promotion"),
+        }));
+    }
+    let db = &run.plan.primary.database.id;
+    let hb = match run.providers.replication.last_heartbeat(db, Node::Standby).await {
+        Ok(h) => h,
+        Err(e) if e.kind() == ErrorKind::NotSupported => None,
+        Err(e) => return Err(e.into()),
+    };
+    let end = rpo_end(run);
+    let unfenced = run.output("fence-primary").and_then(|f| f.get("fenced").and_then(Value::as_bool)) != Some(true);
+    Ok(match (hb, end) {
+        (Some(hb), Some(end)) => {
+            let bound = end.saturating_since(hb.written_at);
+            let mut evidence = format!(
+                "loss ≤ {}: heartbeat {} (written {}) is the newest on the promoted database; the old primary was last known to accept writes at {end}",
+                humantime::format_duration(bound),
+                hb.sequence,
+                hb.written_at
+            );
+            if unfenced {
+                evidence.push_str("; it was not fenced: writes it accepted afterwards are lost too");
+            }
+            json!({ "rpo_ms": bound.as_millis() as u64, "rpo_evidence": evidence })
+        }
+        _ => {
+            json!({ "rpo_evidence": "no heartbeat on the promoted database: the data loss was not measurable; run the heartbeat writer" })
+        }
+    })
+}

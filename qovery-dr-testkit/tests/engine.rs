@@ -1,0 +1,12 @@
+//! The failover engine against the simulated world: every mode, every
+//! interlock, dry run, chaos, crash and resume.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod engine {
+    mod chaos;
+    pub mod common;
+    mod dry_run;
+    mod interlocks;
+    mod modes;
+    mod resume;
+}
