@@ -278,7 +278,9 @@ impl Engine {
         Ok(runbook)
     }
 
-    /// Starts a new run. Refuses if the journal holds an unfinished run.
+    /// Starts a new run. Refuses if the journal's last run did not succeed:
+    /// a run that stopped (failed, refused, denied) is continued with
+    /// [`resume`](Self::resume), never restarted from scratch.
     pub async fn run(&self, mode: RunMode) -> Result<RunReport, Box<RunFailed>> {
         let entries = self.parts.journal.entries().await.map_err(|e| self.early(mode, e.into()))?;
         if let Some(run_id) = unfinished(&entries) {
@@ -298,7 +300,9 @@ impl Engine {
         drive(run).await
     }
 
-    /// Resumes the journal's last run (or returns its report if it finished).
+    /// Resumes the journal's last run: completed steps are skipped, a step
+    /// that started without an outcome is reconciled against live state.
+    /// Returns the recorded report if that run already succeeded.
     pub async fn resume(&self) -> Result<RunReport, Box<RunFailed>> {
         let entries = self.parts.journal.entries().await.map_err(|e| self.early(RunMode::Failover, e.into()))?;
         let Some((run_id, mode)) = entries.iter().rev().find_map(|e| match &e.event {
@@ -307,8 +311,11 @@ impl Engine {
         }) else {
             return Err(self.early(RunMode::Failover, EngineError::NothingToResume));
         };
+        // A run that succeeded is over; one that stopped (refused, failed, denied) continues.
         if let Some(report) = entries.iter().rev().find_map(|e| match &e.event {
-            JournalEvent::RunFinished { report, .. } if e.run_id == run_id => Some(report.clone()),
+            JournalEvent::RunFinished { report, outcome: Outcome::Succeeded } if e.run_id == run_id => {
+                Some(report.clone())
+            }
             _ => None,
         }) {
             return Ok(*report);
@@ -357,7 +364,9 @@ fn unfinished(entries: &[JournalEntry]) -> Option<String> {
         JournalEvent::RunStarted { .. } => Some(e.run_id.clone()),
         _ => None,
     })?;
-    let done = entries.iter().any(|e| e.run_id == last && matches!(e.event, JournalEvent::RunFinished { .. }));
+    let done = entries
+        .iter()
+        .any(|e| e.run_id == last && matches!(e.event, JournalEvent::RunFinished { outcome: Outcome::Succeeded, .. }));
     (!done).then_some(last)
 }
 

@@ -177,7 +177,10 @@ pub(crate) fn loss_estimate(
             ),
         ),
         (_, _, Some(l)) => (Some(l), format!("replication lag measured at {}", humantime::format_duration(l))),
-        _ => (None, "no heartbeat on the standby and no lag measurement: the loss cannot be estimated".to_owned()),
+        _ => (
+            None,
+            "no heartbeat (or dump) on the standby and no lag measurement: the loss cannot be estimated".to_owned(),
+        ),
     }
 }
 
@@ -348,10 +351,10 @@ async fn promote(run: &Arc<Run>, id: &str) -> StepResult {
     run.interlock(id, Interlock::PrimaryMayAcceptWrites, safe, evidence).await?;
     // Interlock 2: the data loss must fit the RPO (or an approved budget).
     if run.output("catch-up").is_none() {
-        let hb = p.replication.last_heartbeat(db, Node::Standby).await.ok().flatten();
+        let point = standby_point(run).await?;
         let lag = p.replication.status(db).await.ok().and_then(|s| s.lag);
         let end = rpo_end(run);
-        let (estimate, how) = loss_estimate(end, hb.map(|h| h.written_at), lag);
+        let (estimate, how) = loss_estimate(end, point.map(|(t, _)| t), lag);
         let rpo = run.plan.objectives.rpo;
         match estimate {
             Some(loss) if loss <= rpo => {}
@@ -382,6 +385,29 @@ async fn promote(run: &Arc<Run>, id: &str) -> StepResult {
     }
     let outcome = p.replication.promote_standby(db).await?;
     Ok(json!({ "outcome": outcome, "at": run.parts.clock.now() }))
+}
+
+/// The newest point in time the promoted side holds: its newest heartbeat,
+/// or for the dump strategy the last restored dump.
+async fn standby_point(run: &Run) -> Result<Option<(Timestamp, String)>, StepError> {
+    let db = &run.plan.primary.database.id;
+    let p = &run.providers.replication;
+    if run.plan.replication.mode == crate::provider::ReplicationMode::Dump {
+        let s = p.status(db).await?;
+        return Ok(s
+            .last_backup
+            .map(|b| (b.finished_at, format!("the last dump restored on the DR side finished at {}", b.finished_at))));
+    }
+    match p.last_heartbeat(db, Node::Standby).await {
+        Ok(h) => Ok(h.map(|h| {
+            (
+                h.written_at,
+                format!("heartbeat {} (written {}) is the newest on the DR database", h.sequence, h.written_at),
+            )
+        })),
+        Err(e) if e.kind() == ErrorKind::NotSupported => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The last moment the old primary was known to accept writes: the fence,
@@ -707,22 +733,15 @@ async fn record(run: &Arc<Run>) -> StepResult {
             "rpo_evidence": format!("zero data loss: the standby replayed the fenced primary's final LSN {lsn} before promotion"),
         }));
     }
-    let db = &run.plan.primary.database.id;
-    let hb = match run.providers.replication.last_heartbeat(db, Node::Standby).await {
-        Ok(h) => h,
-        Err(e) if e.kind() == ErrorKind::NotSupported => None,
-        Err(e) => return Err(e.into()),
-    };
+    let point = standby_point(run).await?;
     let end = rpo_end(run);
     let unfenced = run.output("fence-primary").and_then(|f| f.get("fenced").and_then(Value::as_bool)) != Some(true);
-    Ok(match (hb, end) {
-        (Some(hb), Some(end)) => {
-            let bound = end.saturating_since(hb.written_at);
+    Ok(match (point, end) {
+        (Some((at, what)), Some(end)) => {
+            let bound = end.saturating_since(at);
             let mut evidence = format!(
-                "loss ≤ {}: heartbeat {} (written {}) is the newest on the promoted database; the old primary was last known to accept writes at {end}",
+                "loss ≤ {}: {what}; the old primary was last known to accept writes at {end}",
                 humantime::format_duration(bound),
-                hb.sequence,
-                hb.written_at
             );
             if unfenced {
                 evidence.push_str("; it was not fenced: writes it accepted afterwards are lost too");

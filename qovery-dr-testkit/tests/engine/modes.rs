@@ -1,12 +1,30 @@
 //! Each mode end to end, with paused time.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use qovery_dr_core::engine::{MemoryJournal, Outcome, RunMode, StepStatus};
-use qovery_dr_core::provider::{Node, Writability};
-use qovery_dr_testkit::world::NodeCondition;
+use qovery_dr_core::engine::{
+    EngineError, HeartbeatWriter, Interlock, JournalEvent, MemoryJournal, Outcome, RunMode, StepStatus,
+};
+use qovery_dr_core::provider::{ClusterProvider, DnsSwitcher, ReplicationManager};
+use qovery_dr_testkit::memory::{InMemoryCluster, InMemoryDns, InMemoryReplication};
+use qovery_dr_testkit::{FaultAction, Trigger};
 
 use super::common::*;
+
+fn assert_dr_serves(pw: &qovery_dr_testkit::PlanWorld) {
+    for r in &pw.plan.dns {
+        assert_eq!(pw.world.record_target(&r.record).as_ref(), Some(&r.dr_target), "{} switched", r.record);
+    }
+    let db = &pw.plan.primary.database.id;
+    pw.world.with_state(|s| {
+        let d = &s.databases[db];
+        assert!(d.b.writable() && !d.a.writable(), "the DR database is the only writable one");
+    });
+    for env in &pw.plan.dr.environments {
+        assert!(pw.world.environment_serving(env), "{env} serves");
+    }
+}
 
 #[tokio::test(start_paused = true)]
 async fn switchover_moves_everything_with_zero_data_loss() {
@@ -15,20 +33,191 @@ async fn switchover_moves_everything_with_zero_data_loss() {
     tokio::time::sleep(Duration::from_secs(10)).await;
     let report =
         engine.run(RunMode::Switchover).await.unwrap_or_else(|f| panic!("{}\n{}", f.error, f.report.to_text()));
-    println!("{}", report.to_text());
     assert_eq!(report.outcome, Outcome::Succeeded);
     assert_eq!(report.measured_rpo_ms, Some(0));
-    assert!(report.measured_rto_ms.unwrap() > 0);
+    assert!(report.rpo_evidence.as_deref().unwrap().contains("final LSN"));
+    assert!(report.measured_rto_ms.unwrap() > 60_000, "includes a 1-minute deployment");
     assert_eq!(report.rto_met, Some(true), "{}", report.to_text());
     assert!(report.steps.iter().all(|s| s.status == StepStatus::Succeeded), "{}", report.to_text());
+    assert_dr_serves(&pw);
+    // The DR services run the DR registry's images and the DR parameters.
+    let cluster = InMemoryCluster::new(&pw.world);
+    for svc in cluster.list_services(&pw.plan.dr.environments[0]).await.unwrap() {
+        assert_eq!(svc.image.unwrap().registry(), pw.plan.registry_mapping.to.host);
+    }
+    pw.world.recorder().assert_no_violations();
+}
+
+#[tokio::test(start_paused = true)]
+async fn failover_with_a_reachable_primary_fences_it_and_bounds_the_loss() {
+    let pw = aws();
+    let repl = InMemoryReplication::new(&pw.world);
+    let _hb = HeartbeatWriter::spawn(Arc::new(repl), pw.plan.primary.database.id.clone(), Duration::from_secs(5));
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    // The application's cluster is gone; the database is still up.
+    pw.world.set_cluster_state(&pw.plan.primary.cluster, qovery_dr_core::provider::ClusterState::Error);
+    let report = engine(&pw, MemoryJournal::new())
+        .run(RunMode::Failover)
+        .await
+        .unwrap_or_else(|f| panic!("{}\n{}", f.error, f.report.to_text()));
+    assert_eq!(report.outcome, Outcome::Succeeded);
+    let rpo = report.measured_rpo_ms.expect("measured from heartbeats");
+    assert!(rpo <= 60_000, "{}", report.to_text());
+    assert!(report.rpo_evidence.as_deref().unwrap().starts_with("loss ≤"), "{:?}", report.rpo_evidence);
+    assert_dr_serves(&pw);
+    pw.world.recorder().assert_no_violations();
+}
+
+#[tokio::test(start_paused = true)]
+async fn failover_with_a_crashed_primary_needs_proof_that_it_is_down() {
+    let pw = aws();
+    let repl = Arc::new(InMemoryReplication::new(&pw.world));
+    let hb = HeartbeatWriter::spawn(repl.clone(), pw.plan.primary.database.id.clone(), Duration::from_secs(5));
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    pw.primary_outage();
+    drop(hb);
+    // Without proof, the engine refuses to promote and changes nothing.
+    let journal = MemoryJournal::new();
+    let failed = engine(&pw, journal.clone()).run(RunMode::Failover).await.unwrap_err();
+    assert!(
+        matches!(failed.error, EngineError::Refused { rule: Interlock::PrimaryMayAcceptWrites, ref step, .. } if step == "promote-database"),
+        "{}",
+        failed.error
+    );
+    assert_eq!(failed.report.outcome, Outcome::Refused);
+    assert!(failed.report.safe_state.as_deref().unwrap().contains("NOT promoted"), "{:?}", failed.report.safe_state);
+    assert_eq!(pw.world.recorder().applied_count("replication.promote_standby"), 0);
+    // With the operator's proof, journaled, a resumed run completes.
+    let engine = pw
+        .engine_builder()
+        .journal(journal.clone())
+        .approver(qovery_dr_core::engine::AutoApprove::new("oncall-sre"))
+        .options(options())
+        .override_interlock(Interlock::PrimaryMayAcceptWrites, "instance i-0abc terminated in the AWS console")
+        .build();
+    let report = engine.resume().await.unwrap_or_else(|f| panic!("{}\n{}", f.error, f.report.to_text()));
+    assert_eq!(report.outcome, Outcome::Succeeded);
+    assert_eq!(
+        report.overrides,
+        vec![(Interlock::PrimaryMayAcceptWrites, "instance i-0abc terminated in the AWS console".to_owned())]
+    );
+    assert!(journal.snapshot().iter().any(|e| matches!(
+        &e.event,
+        JournalEvent::InterlockOverridden { rule: Interlock::PrimaryMayAcceptWrites, .. }
+    )));
+    let rpo = report.measured_rpo_ms.unwrap();
+    assert!(rpo <= 10_000, "heartbeats every 5 s bound the loss: {}", report.to_text());
+    assert_dr_serves(&pw);
+    pw.world.recorder().assert_no_violations();
+}
+
+#[tokio::test(start_paused = true)]
+async fn drill_measures_on_clones_and_leaves_production_untouched() {
+    let pw = aws();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let report = engine(&pw, MemoryJournal::new())
+        .run(RunMode::Drill)
+        .await
+        .unwrap_or_else(|f| panic!("{}\n{}", f.error, f.report.to_text()));
+    assert_eq!(report.outcome, Outcome::Succeeded, "{}", report.to_text());
+    assert!(report.measured_rto_ms.is_some() && report.measured_rpo_ms.is_some(), "{}", report.to_text());
+    assert_eq!(report.approval.as_ref().unwrap().approver, "plan-policy", "the plan auto-approves drills");
     for r in &pw.plan.dns {
-        assert_eq!(pw.world.record_target(&r.record).as_ref(), Some(&r.dr_target));
+        assert_eq!(pw.world.record_target(&r.record).as_ref(), Some(&r.primary_target), "DNS untouched");
+    }
+    let rec = pw.world.recorder();
+    for op in ["replication.fence_primary", "replication.promote_standby", "dns.switch"] {
+        assert_eq!(rec.applied_count(op), 0, "{op} never called in a drill");
+    }
+    assert_eq!(rec.applied_count("cluster.clone_environment"), 1);
+    assert_eq!(rec.applied_count("cluster.delete_environment"), 1, "the clone is cleaned up");
+    let envs = pw.world.with_state(|s| s.environments.len());
+    assert_eq!(envs, pw.plan.primary.environments.len() + pw.plan.dr.environments.len(), "no environment left behind");
+    rec.assert_no_violations();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_drill_still_cleans_up() {
+    let pw = aws();
+    pw.world.faults().inject(
+        "cluster.deploy_environment",
+        Trigger::Always,
+        FaultAction::Fail(qovery_dr_core::ErrorKind::PermissionDenied),
+    );
+    let failed = engine(&pw, MemoryJournal::new()).run(RunMode::Drill).await.unwrap_err();
+    assert_eq!(
+        failed.error.step(),
+        Some(format!("deploy:clone-of-{}", pw.plan.primary.environments[0]).as_str()),
+        "{}",
+        failed.error
+    );
+    assert_eq!(pw.world.recorder().applied_count("cluster.delete_environment"), 1);
+    assert!(
+        failed.report.safe_state.as_deref().unwrap().contains("clones were deleted"),
+        "{:?}",
+        failed.report.safe_state
+    );
+    let envs = pw.world.with_state(|s| s.environments.len());
+    assert_eq!(envs, 2, "no clone left behind");
+}
+
+#[tokio::test(start_paused = true)]
+async fn failback_after_reprotection_returns_to_the_original_primary() {
+    let pw = aws();
+    let engine1 = engine(&pw, MemoryJournal::new());
+    engine1.run(RunMode::Switchover).await.unwrap_or_else(|f| panic!("{}", f.error));
+    // Failback refuses before re-protection: the old primary is not a standby yet.
+    let refused = engine(&pw, MemoryJournal::new()).run(RunMode::Failback).await.unwrap_err();
+    assert!(matches!(refused.error, EngineError::NotReady { .. }), "{}", refused.error);
+    assert!(refused.error.to_string().contains("re-protection"), "{}", refused.error);
+    pw.world.reprotect(&pw.plan.primary.database.id);
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let report = engine(&pw, MemoryJournal::new())
+        .run(RunMode::Failback)
+        .await
+        .unwrap_or_else(|f| panic!("{}\n{}", f.error, f.report.to_text()));
+    assert_eq!(report.outcome, Outcome::Succeeded);
+    assert_eq!(report.measured_rpo_ms, Some(0));
+    for r in &pw.plan.dns {
+        assert_eq!(
+            pw.world.record_target(&r.record).as_ref(),
+            Some(&r.primary_target),
+            "{} back on the primary",
+            r.record
+        );
     }
     let db = &pw.plan.primary.database.id;
     pw.world.with_state(|s| {
         let d = &s.databases[db];
-        assert!(d.b.writable() && !d.a.writable(), "the DR database is the only writable one");
+        assert!(d.a.writable() && !d.b.writable(), "the original primary is the only writable one again");
     });
+    let cluster = InMemoryCluster::new(&pw.world);
+    for svc in cluster.list_services(&pw.plan.primary.environments[0]).await.unwrap() {
+        assert_eq!(svc.image.unwrap().registry(), pw.plan.registry_mapping.from.host);
+    }
     pw.world.recorder().assert_no_violations();
-    let _ = (Node::Primary, Writability::ReadOnly, NodeCondition::Up);
+    let _ = (InMemoryDns::new(&pw.world).name().to_owned(), InMemoryReplication::new(&pw.world).name().to_owned());
+}
+
+#[tokio::test(start_paused = true)]
+async fn pilot_light_cross_cloud_failover_restores_from_the_last_dump() {
+    let pw = qovery_dr_testkit::World::from_plan(&plan("scaleway-to-aws.yaml"));
+    tokio::time::sleep(Duration::from_secs(20 * 60)).await;
+    pw.primary_outage();
+    let report = pw
+        .engine_builder()
+        .approver(qovery_dr_core::engine::AutoApprove {
+            who: "oncall-sre".into(),
+            accepted_data_loss: Some(Duration::from_secs(3600)),
+        })
+        .options(options())
+        .override_interlock(Interlock::PrimaryMayAcceptWrites, "Scaleway instance stopped from the console")
+        .build()
+        .run(RunMode::Failover)
+        .await
+        .unwrap_or_else(|f| panic!("{}\n{}", f.error, f.report.to_text()));
+    assert_eq!(report.outcome, Outcome::Succeeded, "{}", report.to_text());
+    assert_dr_serves(&pw);
+    let repl = InMemoryReplication::new(&pw.world);
+    assert!(repl.status(&pw.plan.primary.database.id).await.is_ok());
 }
