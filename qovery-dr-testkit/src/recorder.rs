@@ -16,8 +16,8 @@ pub struct Call {
     pub detail: String,
     /// Whether the operation changes state.
     pub mutating: bool,
-    /// Whether the state was changed (mutating calls that were applied, even
-    /// if they then reported an error).
+    /// Whether the call changed the state (a mutating call that succeeded and
+    /// was not a no-op, e.g. not a promotion of an already promoted standby).
     pub applied: bool,
     /// The error kind returned, if any.
     pub error: Option<ErrorKind>,
@@ -68,7 +68,7 @@ impl Recorder {
         self.calls().into_iter().filter(|c| c.operation == operation).collect()
     }
 
-    /// How many times an operation was applied (changed state).
+    /// How many times an operation changed the state.
     pub fn applied_count(&self, operation: &str) -> usize {
         self.calls_of(operation).iter().filter(|c| c.applied).count()
     }

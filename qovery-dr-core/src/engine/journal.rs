@@ -288,9 +288,20 @@ impl Journal for FileJournal {
             }
             match serde_json::from_str::<JournalEntry>(line) {
                 Ok(e) => out.push(e),
-                // A crash mid-write can tear the last line only: that entry was never acknowledged.
+                // A crash mid-write can tear the last line only: that entry was never
+                // acknowledged. Cut it off so the next appends follow a whole line.
                 Err(e) if i + 1 == lines.len() && !text.ends_with('\n') => {
-                    tracing::warn!(path = %self.path.display(), error = %e, "ignoring a torn last journal line");
+                    tracing::warn!(path = %self.path.display(), error = %e, "removing a torn last journal line");
+                    let keep = text.len() - line.len();
+                    let path = self.path.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let f = std::fs::OpenOptions::new().write(true).open(&path)?;
+                        f.set_len(keep as u64)?;
+                        f.sync_all()
+                    })
+                    .await
+                    .map_err(|e| self.io(std::io::Error::other(e)))?
+                    .map_err(|e| self.io(e))?;
                 }
                 Err(e) => {
                     return Err(JournalError::Corrupt {

@@ -613,7 +613,20 @@ async fn deploy(
                 Err(e) => return Err(e.into()),
             },
             None => match c.environment_status(env).await {
-                Ok(s) => targets(&s).into_iter().map(|(p, _, r)| (p, r)).collect(),
+                Ok(s) => {
+                    let t = targets(&s);
+                    // Without a request id, "deployed" must also mean "running the configured version":
+                    // an out-of-date service with nothing in progress was never redeployed.
+                    let idle = t.iter().all(|(p, _, _)| p.is_terminal());
+                    if idle && t.iter().any(|(_, ood, _)| *ood) {
+                        return Err(engine_error(
+                            ErrorKind::Transient,
+                            id,
+                            format!("no deployment of {env} is in progress and it runs an out-of-date configuration"),
+                        ));
+                    }
+                    t.into_iter().map(|(p, _, r)| (p, r)).collect()
+                }
                 Err(e) if e.is_retryable() => {
                     pause(poll).await;
                     continue;
@@ -643,7 +656,7 @@ async fn verify_environment(run: &Arc<Run>, id: &str, env: &EnvRef) -> StepResul
         let bad: Vec<String> = status
             .services
             .iter()
-            .filter(|s| s.phase != DeploymentPhase::Deployed)
+            .filter(|s| s.phase != DeploymentPhase::Deployed || s.out_of_date)
             .map(|s| format!("{} is {}", s.service, s.raw_state))
             .collect();
         if cluster.is_healthy() && bad.is_empty() {

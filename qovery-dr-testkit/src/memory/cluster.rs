@@ -86,6 +86,9 @@ fn start_deployment(
             svc.last_deployment = Some(id.clone());
         }
     }
+    let configs =
+        selected.iter().filter_map(|id| env.services.get(id).map(|svc| (id.clone(), svc.desired.clone()))).collect();
+    let env_vars = env.variables.clone();
     let fails = env.fail_next_deployments > 0;
     env.fail_next_deployments = env.fail_next_deployments.saturating_sub(1);
     env.last_deployment = Some(id.clone());
@@ -105,6 +108,8 @@ fn start_deployment(
             ends_at: starts_at + duration,
             fails,
             settled: false,
+            configs,
+            env_vars,
         },
     );
     Ok(id)

@@ -76,6 +76,7 @@ impl DnsSwitcher for InMemoryDns {
                 s.next_id += 1;
                 let change = ChangeId::new(format!("change-{}", s.next_id));
                 if record.target == request.new_target {
+                    ctx.no_change();
                     s.changes.insert(change.clone(), ChangeSim { in_sync_at: ctx.now });
                     return Ok(change);
                 }

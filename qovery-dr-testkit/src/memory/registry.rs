@@ -83,9 +83,10 @@ impl RegistrySync for InMemoryRegistry {
             ));
         }
         self.world
-            .call(OP, true, image.to_string(), |s, _| {
+            .call(OP, true, image.to_string(), |s, ctx| {
                 let (digest, dr) = self.source(s, image, OP)?;
                 if lookup(s, &dr).as_ref() == Some(&digest) {
+                    ctx.no_change();
                     return Ok(CopyReport { digest, blobs_copied: 0, blobs_skipped: 3, bytes_copied: 0 });
                 }
                 let size = s.registries.get(image.registry()).and_then(|r| r.sizes.get(&digest)).copied().unwrap_or(0);

@@ -172,13 +172,14 @@ impl ReplicationManager for InMemoryReplication {
             return Err(err(ErrorKind::NotSupported, OP, "fencing is not supported by this manager".to_owned()));
         }
         self.world
-            .call(OP, true, database.to_string(), |s, _| {
+            .call(OP, true, database.to_string(), |s, ctx| {
                 let db = db_mut(s, database, OP)?;
                 let (p, _) = sides_mut(db);
                 if p.condition != NodeCondition::Up {
                     return Err(unreachable(OP, "primary"));
                 }
                 if p.fenced || !p.is_primary {
+                    ctx.no_change();
                     return Ok(FenceOutcome::AlreadyFenced);
                 }
                 p.fenced = true;
@@ -225,6 +226,7 @@ impl ReplicationManager for InMemoryReplication {
                 let db = db_mut(s, database, OP)?;
                 let (_, st) = sides_mut(db);
                 if st.is_primary {
+                    ctx.no_change();
                     return Ok(PromoteOutcome::AlreadyPrimary);
                 }
                 if st.condition != NodeCondition::Up {
@@ -242,10 +244,13 @@ impl ReplicationManager for InMemoryReplication {
     async fn post_promotion_fixups(&self, database: &DatabaseId) -> ProviderResult<FixupReport> {
         const OP: &str = "replication.post_promotion_fixups";
         self.world
-            .call(OP, true, database.to_string(), |s, _| {
+            .call(OP, true, database.to_string(), |s, ctx| {
                 let db = db_mut(s, database, OP)?;
                 if !sides(db).1.is_primary {
                     return Err(err(ErrorKind::Conflict, OP, "the standby is not promoted yet".to_owned()));
+                }
+                if db.fixed_up {
+                    ctx.no_change();
                 }
                 let synced = if db.mode == ReplicationMode::Logical && !db.fixed_up { db.sequences } else { 0 };
                 db.fixed_up = true;

@@ -180,13 +180,14 @@ impl World {
             return Err(injected(kind, operation));
         }
         let now = Instant::now();
-        let result = {
+        let (result, noop) = {
             let mut state = self.lock();
             self.settle(&mut state, now);
-            let ctx = Ctx { world: self, now };
-            f(&mut state, &ctx)
+            let ctx = Ctx { world: self, now, noop: std::cell::Cell::new(false) };
+            let r = f(&mut state, &ctx);
+            (r, ctx.noop.get())
         };
-        let applied = mutating && result.is_ok();
+        let applied = mutating && result.is_ok() && !noop;
         let result = match (result, decision.fail_after_apply) {
             (Ok(_), Some(kind)) => Err(injected(kind, operation)),
             (r, _) => r,
@@ -260,9 +261,15 @@ impl World {
 pub(crate) struct Ctx<'a> {
     pub world: &'a World,
     pub now: Instant,
+    /// Set by an operation that succeeded without changing anything.
+    pub noop: std::cell::Cell<bool>,
 }
 
 impl Ctx<'_> {
+    /// Marks the call as a successful no-op (not counted as applied).
+    pub fn no_change(&self) {
+        self.noop.set(true);
+    }
     pub fn config(&self) -> WorldConfig {
         self.world.config()
     }
@@ -306,7 +313,11 @@ pub(crate) fn health_of(state: &State, target: &DnsTarget, now: Instant) -> Targ
 
 fn settle_deployments(state: &mut State, now: Instant) {
     let State { deployments, environments, .. } = state;
-    for d in deployments.values_mut().filter(|d| !d.settled && d.ends_at <= now) {
+    // Apply finished deployments in the order they finished.
+    let mut due: Vec<&mut state::DeploymentSim> =
+        deployments.values_mut().filter(|d| !d.settled && d.ends_at <= now).collect();
+    due.sort_by_key(|d| (d.ends_at, d.requested_at));
+    for d in due {
         d.settled = true;
         let Some(env) = environments.get_mut(&d.environment) else {
             continue;
@@ -318,11 +329,10 @@ fn settle_deployments(state: &mut State, now: Instant) {
         match d.kind {
             state::DeploymentKind::Deploy => {
                 for (id, svc) in env.services.iter_mut() {
-                    if d.services.contains(id) {
-                        let mut running = svc.desired.clone();
-                        // Environment variables are part of what runs.
-                        running.variables.extend(env.variables.iter().map(|(k, v)| (format!("env:{k}"), v.clone())));
-                        svc.running = Some(running);
+                    // A deployment runs the configuration as it was when requested.
+                    if let Some(config) = d.configs.get(id) {
+                        svc.running = Some(config.clone());
+                        svc.running_env_vars = d.env_vars.clone();
                     }
                 }
                 env.running = env.services.values().all(|s| s.running.is_some());

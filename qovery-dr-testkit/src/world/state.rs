@@ -67,6 +67,10 @@ pub struct DeploymentSim {
     pub fails: bool,
     /// Whether its effect was applied to the environment.
     pub settled: bool,
+    /// The configuration of each covered service when requested.
+    pub configs: BTreeMap<ServiceId, ServiceConfig>,
+    /// The environment variables when requested.
+    pub env_vars: BTreeMap<String, VarSim>,
 }
 
 /// Deploy or stop.

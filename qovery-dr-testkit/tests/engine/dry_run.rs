@@ -1,1 +1,128 @@
-//! dry_run
+//! Dry run: the exact runbook, evaluated against live state, with zero
+//! mutating calls (the recorder proves it).
+
+use std::sync::Arc;
+
+use qovery_dr_core::ErrorKind;
+use qovery_dr_core::engine::{ReadOnly, RunMode, Runbook};
+use qovery_dr_core::provider::{ClusterProvider, DnsSwitcher, SwitchRequest, SwitchStrategy};
+use qovery_dr_testkit::memory::{InMemoryCluster, InMemoryDns};
+
+use super::common::*;
+
+#[tokio::test(start_paused = true)]
+async fn dry_run_of_every_mode_makes_no_mutating_call() {
+    for mode in RunMode::ALL {
+        let pw = aws();
+        let runbook = engine(&pw, Default::default()).plan(mode).await.unwrap();
+        assert!(!runbook.stages.is_empty());
+        pw.world.recorder().assert_no_mutations();
+        assert!(!pw.world.recorder().calls().is_empty(), "{mode}: the dry run reads live state");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_runbook_follows_the_default_order() {
+    let pw = aws();
+    let runbook = engine(&pw, Default::default()).plan(RunMode::Switchover).await.unwrap();
+    let stages: Vec<&str> = runbook.stages.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        stages,
+        [
+            "preflight",
+            "approval",
+            "lock",
+            "fence",
+            "catch-up",
+            "promote",
+            "post-promotion",
+            "images",
+            "configure",
+            "deploy",
+            "verify-dr",
+            "dns",
+            "verify",
+            "record",
+            "drain"
+        ]
+    );
+    let deploy = runbook.stages.iter().find(|s| s.name == "deploy").unwrap();
+    assert_eq!(deploy.steps.len(), 3, "one step per service, run concurrently");
+    let ponr: Vec<&str> = runbook.steps().filter(|s| s.point_of_no_return).map(|s| s.id.as_str()).collect();
+    assert_eq!(ponr, ["promote-database"]);
+    let failover = engine(&pw, Default::default()).plan(RunMode::Failover).await.unwrap();
+    assert!(failover.stages.iter().all(|s| s.name != "catch-up"), "an unplanned failover does not wait for catch-up");
+    let drill = engine(&pw, Default::default()).plan(RunMode::Drill).await.unwrap();
+    assert!(
+        drill.stages.iter().all(|s| s.name != "dns" && s.name != "promote" && s.name != "fence"),
+        "a drill touches no production DNS or database role"
+    );
+    assert_eq!(drill.cleanup.len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_runbook_renders_as_a_table_and_as_json() {
+    let pw = aws();
+    let runbook = engine(&pw, Default::default()).plan(RunMode::Switchover).await.unwrap();
+    let table = runbook.to_table();
+    assert!(table.contains("promote-database") && table.contains("yes"), "{table}");
+    assert!(table.contains("preconditions and interlocks, evaluated now"), "{table}");
+    let json = serde_json::to_string_pretty(&runbook).unwrap();
+    let back: Runbook = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, runbook);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["stages"][5]["steps"][0]["kind"], "promote_database");
+    assert_eq!(v["stages"][5]["steps"][0]["point_of_no_return"], true);
+}
+
+#[tokio::test(start_paused = true)]
+async fn dry_run_shows_the_interlocks_that_would_refuse() {
+    let pw = aws();
+    pw.primary_outage();
+    let runbook = engine(&pw, Default::default()).plan(RunMode::Failover).await.unwrap();
+    assert!(runbook.would_refuse(), "{}", runbook.to_table());
+    let a = runbook.assessments.iter().find(|a| a.step == "promote-database" && a.verdict == "would-refuse").unwrap();
+    assert!(a.evidence.contains("primary-may-accept-writes"), "{a:?}");
+    pw.world.recorder().assert_no_mutations();
+    // A planned switchover is refused outright without a primary.
+    let runbook = engine(&pw, Default::default()).plan(RunMode::Switchover).await.unwrap();
+    assert!(
+        runbook.assessments.iter().any(|a| a.verdict == "would-refuse" && a.evidence.contains("use failover")),
+        "{}",
+        runbook.to_table()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn dry_run_flags_a_record_owned_by_someone_else() {
+    let pw = aws();
+    pw.world.add_record(pw.plan.dns[0].record.clone(), "203.0.113.99", std::time::Duration::from_secs(60));
+    let runbook = engine(&pw, Default::default()).plan(RunMode::Switchover).await.unwrap();
+    assert!(
+        runbook.assessments.iter().any(|a| a.verdict == "would-refuse" && a.evidence.contains("another owner")),
+        "{}",
+        runbook.to_table()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_read_only_guard_refuses_writes_before_they_reach_the_provider() {
+    let pw = aws();
+    let cluster: Arc<dyn ClusterProvider> = Arc::new(InMemoryCluster::new(&pw.world));
+    let dns: Arc<dyn DnsSwitcher> = Arc::new(InMemoryDns::new(&pw.world));
+    let ro_cluster = ReadOnly(cluster);
+    let ro_dns = ReadOnly(dns);
+    let e = ro_cluster.deploy_environment(&pw.plan.dr.environments[0]).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    assert!(e.to_string().contains("dry-run guard"), "{e}");
+    let r = &pw.plan.dns[0];
+    let req = SwitchRequest {
+        record: r.record.clone(),
+        strategy: SwitchStrategy::RecordSwap,
+        expected_current: r.primary_target.clone(),
+        new_target: r.dr_target.clone(),
+    };
+    assert!(ro_dns.switch(&req).await.is_err());
+    assert!(ro_cluster.list_services(&pw.plan.dr.environments[0]).await.is_ok(), "reads pass through");
+    pw.world.recorder().assert_no_mutations();
+}

@@ -1,1 +1,196 @@
-//! resume
+//! Crash and resume: for every journal position k of a full run, kill the run
+//! right after entry k is durable, resume with a fresh engine from the first
+//! k entries, and compare with an uninterrupted run.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use qovery_dr_core::async_trait;
+use qovery_dr_core::engine::{AutoApprove, Journal, JournalEntry, JournalError, MemoryJournal, Outcome, RunMode};
+use qovery_dr_testkit::PlanWorld;
+
+use super::common::*;
+
+/// A journal that accepts `limit` appends, then never answers: the process
+/// "dies" right after entry `limit` became durable.
+#[derive(Debug, Clone)]
+struct DyingJournal {
+    inner: MemoryJournal,
+    limit: usize,
+    appended: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl Journal for DyingJournal {
+    async fn append(&self, entry: &JournalEntry) -> Result<(), JournalError> {
+        if self.appended.fetch_add(1, Ordering::SeqCst) >= self.limit {
+            std::future::pending::<()>().await;
+        }
+        self.inner.append(entry).await
+    }
+    async fn entries(&self) -> Result<Vec<JournalEntry>, JournalError> {
+        self.inner.entries().await
+    }
+}
+
+/// The state a run must leave, without timings.
+fn end_state(pw: &PlanWorld) -> String {
+    pw.world.with_state(|s| {
+        let dbs: BTreeMap<_, _> =
+            s.databases.iter().map(|(k, d)| (k.clone(), (d.a.writable(), d.b.writable(), d.a.fenced))).collect();
+        let dns: BTreeMap<_, _> = s.records.iter().map(|(k, r)| (k.clone(), r.target.clone())).collect();
+        let envs: BTreeMap<_, _> = s
+            .environments
+            .iter()
+            .map(|(k, e)| {
+                let services: BTreeMap<_, _> = e
+                    .services
+                    .iter()
+                    .map(|(id, svc)| {
+                        (id.clone(), (svc.desired.image.clone(), svc.running.as_ref().map(|r| r.image.clone())))
+                    })
+                    .collect();
+                let vars: BTreeMap<_, _> = e.variables.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect();
+                (k.clone(), (e.running, services, vars))
+            })
+            .collect();
+        format!("{dbs:?}\n{dns:?}\n{envs:?}")
+    })
+}
+
+const NON_IDEMPOTENT: [&str; 5] = [
+    "cluster.deploy_services",
+    "cluster.deploy_environment",
+    "cluster.clone_environment",
+    "cluster.delete_environment",
+    "replication.promote_standby",
+];
+
+fn counts(pw: &PlanWorld) -> BTreeMap<&'static str, usize> {
+    NON_IDEMPOTENT.iter().map(|op| (*op, pw.world.recorder().applied_count(op))).collect()
+}
+
+async fn crash_and_resume_at_every_position(mode: RunMode) {
+    // The uninterrupted run.
+    let reference = aws();
+    let full = MemoryJournal::new();
+    let report = engine(&reference, full.clone()).run(mode).await.unwrap_or_else(|f| panic!("{}", f.error));
+    assert_eq!(report.outcome, Outcome::Succeeded);
+    let expected_state = end_state(&reference);
+    let expected_counts = counts(&reference);
+    let n = full.snapshot().len();
+    assert!(n > 30, "a full {mode} journals every step ({n} entries)");
+
+    for k in 0..=n {
+        let pw = aws();
+        let dying = DyingJournal { inner: MemoryJournal::new(), limit: k, appended: Arc::new(AtomicUsize::new(0)) };
+        let first = pw
+            .engine_builder()
+            .journal(dying.clone())
+            .approver(AutoApprove::new("oncall-sre"))
+            .options(options())
+            .build();
+        // Killed: the run future (and its step tasks) are dropped mid-flight.
+        let outcome = tokio::time::timeout(Duration::from_secs(6 * 3600), first.run(mode)).await;
+        if k < n {
+            assert!(outcome.is_err(), "k={k}: the run must hang on entry {} ", k + 1);
+        }
+        drop(first);
+        let kept = dying.inner.snapshot();
+        assert_eq!(kept.len(), k.min(n));
+        let journal = MemoryJournal::with_entries(kept);
+        let second = pw
+            .engine_builder()
+            .journal(journal.clone())
+            .approver(AutoApprove::new("oncall-sre"))
+            .options(options())
+            .build();
+        let resumed = if k == 0 { second.run(mode).await } else { second.resume().await };
+        let report = resumed.unwrap_or_else(|f| panic!("k={k}: resume failed: {}\n{}", f.error, f.report.to_text()));
+        assert_eq!(report.outcome, Outcome::Succeeded, "k={k}");
+        assert_eq!(end_state(&pw), expected_state, "k={k}: the end state differs from an uninterrupted run");
+        assert_eq!(counts(&pw), expected_counts, "k={k}: a non-idempotent action ran more (or less) than once");
+        pw.world.recorder().assert_no_violations();
+        if mode != RunMode::Drill {
+            assert_eq!(report.measured_rpo_ms, Some(0), "k={k}");
+        }
+        assert!(report.measured_rto_ms.is_some(), "k={k}: the RTO is measured from the journal across the crash");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn switchover_survives_a_crash_after_every_journal_entry() {
+    crash_and_resume_at_every_position(RunMode::Switchover).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn drill_survives_a_crash_after_every_journal_entry() {
+    crash_and_resume_at_every_position(RunMode::Drill).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_file_journal_is_durable_and_resumable() {
+    let dir = std::env::temp_dir().join(format!("qdr-journal-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("run.jsonl");
+    let _ = std::fs::remove_file(&path);
+    let pw = aws();
+    let journal = qovery_dr_core::engine::FileJournal::new(&path);
+    let dying = DyingFile { inner: journal.clone(), limit: 20, appended: Arc::new(AtomicUsize::new(0)) };
+    let first = pw.engine_builder().journal(dying).approver(AutoApprove::new("oncall-sre")).options(options()).build();
+    assert!(tokio::time::timeout(Duration::from_secs(3600), first.run(RunMode::Switchover)).await.is_err());
+    drop(first);
+    // A torn last line (the crash hit mid-write) is ignored.
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text.lines().count(), 20);
+    text.push_str("{\"seq\":20,\"at\":\"2026-");
+    std::fs::write(&path, &text).unwrap();
+    let second = pw
+        .engine_builder()
+        .journal(qovery_dr_core::engine::FileJournal::new(&path))
+        .approver(AutoApprove::new("oncall-sre"))
+        .options(options())
+        .build();
+    let report = second.resume().await.unwrap_or_else(|f| panic!("{}", f.error));
+    assert_eq!(report.outcome, Outcome::Succeeded);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[derive(Debug, Clone)]
+struct DyingFile {
+    inner: qovery_dr_core::engine::FileJournal,
+    limit: usize,
+    appended: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl Journal for DyingFile {
+    async fn append(&self, entry: &JournalEntry) -> Result<(), JournalError> {
+        if self.appended.fetch_add(1, Ordering::SeqCst) >= self.limit {
+            std::future::pending::<()>().await;
+        }
+        self.inner.append(entry).await
+    }
+    async fn entries(&self) -> Result<Vec<JournalEntry>, JournalError> {
+        self.inner.entries().await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_run_refuses_to_start_over_an_unfinished_one() {
+    let pw = aws();
+    let dying = DyingJournal { inner: MemoryJournal::new(), limit: 10, appended: Arc::new(AtomicUsize::new(0)) };
+    let first =
+        pw.engine_builder().journal(dying.clone()).approver(AutoApprove::new("oncall-sre")).options(options()).build();
+    assert!(tokio::time::timeout(Duration::from_secs(3600), first.run(RunMode::Switchover)).await.is_err());
+    let again = pw
+        .engine_builder()
+        .journal(dying.inner.clone())
+        .approver(AutoApprove::new("oncall-sre"))
+        .options(options())
+        .build();
+    let e = again.run(RunMode::Switchover).await.unwrap_err();
+    assert!(e.error.to_string().contains("resume it"), "{}", e.error);
+}
