@@ -256,11 +256,30 @@ impl Engine {
         let envs = if mode == RunMode::Drill { &plan.primary.environments } else { &plan.dr.environments };
         let mut facts =
             LiveFacts { deploy_services: providers.cluster.capabilities().deploy_services, ..LiveFacts::default() };
+        let retry = self.parts.options.retry;
         for env in envs {
-            let services = providers.cluster.list_services(env).await.map_err(|e| EngineError::NotReady {
-                step: "preflight".to_owned(),
-                reason: format!("cannot list the services of {env}: {e}"),
-            })?;
+            let mut attempt = 1;
+            let services = loop {
+                match bounded(
+                    Timeouts::from_rto(plan.objectives.rto).call,
+                    "list_services",
+                    providers.cluster.list_services(env),
+                )
+                .await
+                {
+                    Ok(s) => break s,
+                    Err(e) if retry.should_retry(attempt, &e) => {
+                        tokio::time::sleep(retry.backoff(attempt, e.retry_after(), 0.5)).await;
+                        attempt += 1;
+                    }
+                    Err(e) => {
+                        return Err(EngineError::NotReady {
+                            step: "preflight".to_owned(),
+                            reason: format!("cannot list the services of {env}: {e}"),
+                        });
+                    }
+                }
+            };
             facts.services.insert(env.clone(), services);
         }
         Ok(facts)
@@ -352,10 +371,27 @@ impl Engine {
             outcome: Outcome::Failed,
             finished_at: now,
             error: Some(error.to_string()),
-            safe_state: Some("nothing was started".to_owned()),
+            safe_state: Some("nothing in production was changed (the run did not start)".to_owned()),
             rto_stage: runbook.rto_stage(),
         });
         Box::new(RunFailed { error, report })
+    }
+}
+
+/// A provider call with a deadline: a hung call becomes a retryable `Timeout`.
+pub(crate) async fn bounded<T>(
+    limit: Duration,
+    operation: &str,
+    call: impl std::future::Future<Output = crate::ProviderResult<T>>,
+) -> crate::ProviderResult<T> {
+    match tokio::time::timeout(limit, call).await {
+        Ok(r) => r,
+        Err(_) => Err(crate::ProviderError::new(
+            crate::ErrorKind::Timeout,
+            "engine",
+            operation,
+            format!("no answer within {}", humantime::format_duration(limit)),
+        )),
     }
 }
 

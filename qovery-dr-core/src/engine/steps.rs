@@ -297,9 +297,25 @@ async fn fence(run: &Arc<Run>) -> StepResult {
                     "the primary still accepts writes after fencing".into(),
                 ));
             }
-            Ok(
-                json!({ "fenced": true, "already": outcome == FenceOutcome::AlreadyFenced, "at": run.parts.clock.now() }),
-            )
+            let at = run.parts.clock.now();
+            // Unplanned, but the primary answered: a short, bounded catch-up can
+            // still prove zero loss. Never long: the outage clock is running.
+            let mut caught_up = None;
+            if run.mode == RunMode::Failover
+                && let Ok(s) = p.replication.status(db).await
+                && let Some(final_lsn) = s.primary_lsn
+            {
+                let budget = Duration::from_secs(30).min(run.plan.objectives.rto / 10);
+                if p.replication.wait_for_catch_up(db, final_lsn, budget).await.is_ok() {
+                    caught_up = Some(final_lsn);
+                }
+            }
+            Ok(json!({
+                "fenced": true,
+                "already": outcome == FenceOutcome::AlreadyFenced,
+                "at": at,
+                "caught_up_to": caught_up,
+            }))
         }
         Err(e) if e.kind() == ErrorKind::NotSupported => Ok(json!({
             "fenced": false,
@@ -329,6 +345,12 @@ async fn catch_up(run: &Arc<Run>, spec: &StepSpec) -> StepResult {
 async fn promote(run: &Arc<Run>, id: &str) -> StepResult {
     let p = &run.providers;
     let db = &run.plan.primary.database.id;
+    // Already promoted (an earlier attempt acted, then its answer was lost):
+    // its interlocks passed then; promoting again would change nothing.
+    let status = p.replication.status(db).await?;
+    if status.standby_promoted {
+        return Ok(json!({ "outcome": crate::provider::PromoteOutcome::AlreadyPrimary, "at": run.parts.clock.now() }));
+    }
     let fence = run.output("fence-primary").unwrap_or(Value::Null);
     let fenced = fence.get("fenced").and_then(Value::as_bool).unwrap_or(false);
     // Interlock 1: the old primary must not accept writes.
@@ -350,9 +372,10 @@ async fn promote(run: &Arc<Run>, id: &str) -> StepResult {
     };
     run.interlock(id, Interlock::PrimaryMayAcceptWrites, safe, evidence).await?;
     // Interlock 2: the data loss must fit the RPO (or an approved budget).
-    if run.output("catch-up").is_none() {
+    let proven_zero = run.output("catch-up").is_some() || fence.get("caught_up_to").is_some_and(|v| !v.is_null());
+    if !proven_zero {
         let point = standby_point(run).await?;
-        let lag = p.replication.status(db).await.ok().and_then(|s| s.lag);
+        let lag = status.lag;
         let end = rpo_end(run);
         let (estimate, how) = loss_estimate(end, point.map(|(t, _)| t), lag);
         let rpo = run.plan.objectives.rpo;
@@ -739,8 +762,11 @@ async fn record(run: &Arc<Run>) -> StepResult {
         let m = run.output("measure-replication-lag").unwrap_or(Value::Null);
         return Ok(json!({ "rpo_ms": m.get("rpo_ms"), "rpo_evidence": m.get("rpo_evidence") }));
     }
-    if let Some(c) = run.output("catch-up") {
-        let lsn = c.get("final_lsn").and_then(Value::as_str).unwrap_or("?").to_owned();
+    let fenced_catch_up =
+        run.output("fence-primary").and_then(|f| f.get("caught_up_to").filter(|v| !v.is_null()).cloned());
+    let final_lsn = run.output("catch-up").and_then(|c| c.get("final_lsn").cloned()).or(fenced_catch_up);
+    if let Some(lsn) = final_lsn {
+        let lsn = lsn.as_str().unwrap_or("?").to_owned();
         return Ok(json!({
             "rpo_ms": 0,
             "rpo_evidence": format!("zero data loss: the standby replayed the fenced primary's final LSN {lsn} before promotion"),

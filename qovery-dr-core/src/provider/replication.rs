@@ -99,6 +99,8 @@ pub struct ReplicationStatus {
     pub lag: Option<Duration>,
     /// The last successful backup (dump strategy).
     pub last_backup: Option<BackupInfo>,
+    /// Whether the standby has been promoted (it no longer replays; it is a primary).
+    pub standby_promoted: bool,
 }
 
 mod opt_duration_ms {

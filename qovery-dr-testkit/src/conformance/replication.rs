@@ -125,6 +125,7 @@ pub async fn catch_up_times_out<P: ReplicationManager>(f: &ReplicationFixture<P>
 /// and refused before promotion.
 pub async fn promote_is_idempotent<P: ReplicationManager>(f: &ReplicationFixture<P>) {
     assert_kind(f.provider.post_promotion_fixups(&f.database).await, ErrorKind::Conflict, "fix-ups before promotion");
+    assert!(!f.provider.status(&f.database).await.expect("status").standby_promoted, "not promoted yet");
     if f.provider.capabilities().fencing {
         f.provider.fence_primary(&f.database).await.expect("fence first");
     }
@@ -134,6 +135,7 @@ pub async fn promote_is_idempotent<P: ReplicationManager>(f: &ReplicationFixture
     f.provider.post_promotion_fixups(&f.database).await.expect("fix-ups again");
     let s = f.provider.status(&f.database).await.expect("status after promotion");
     assert_eq!(s.link, LinkState::NotApplicable, "a promoted standby has no upstream link");
+    assert!(s.standby_promoted, "the status shows the promotion");
     assert_kind(f.provider.promote_standby(&DatabaseId::new(MISSING)).await, ErrorKind::NotFound, "promote(unknown)");
 }
 

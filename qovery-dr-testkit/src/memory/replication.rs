@@ -146,6 +146,7 @@ impl ReplicationManager for InMemoryReplication {
                     lag_bytes,
                     lag,
                     last_backup,
+                    standby_promoted: st.is_primary,
                 })
             })
             .await

@@ -1,1 +1,165 @@
-//! chaos
+//! Chaos: seeded random fault schedules over full runs. Invariants must hold
+//! in every run (one writable primary; DNS never switched to an unhealthy
+//! target), and every run either completes or stops in a documented safe
+//! state with a typed error naming the step. A failing seed is printed:
+//! replay it with `QDR_CHAOS_SEED=<seed>`.
+
+use std::time::Duration;
+
+use qovery_dr_core::ErrorKind;
+use qovery_dr_core::engine::{EngineError, MemoryJournal, Outcome, RunMode};
+use qovery_dr_testkit::{FaultAction, PlanWorld, Trigger};
+
+use super::common::*;
+
+const OPERATIONS: [&str; 18] = [
+    "cluster.cluster_status",
+    "cluster.environment_status",
+    "cluster.list_services",
+    "cluster.deploy_services",
+    "cluster.deployment_status",
+    "cluster.set_variable",
+    "cluster.set_service_image",
+    "dns.current",
+    "dns.switch",
+    "dns.change_status",
+    "dns.target_health",
+    "replication.status",
+    "replication.primary_writability",
+    "replication.fence_primary",
+    "replication.wait_for_catch_up",
+    "replication.promote_standby",
+    "replication.last_heartbeat",
+    "registry.parity",
+];
+
+/// splitmix64: a tiny deterministic generator for building schedules.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn schedule(pw: &PlanWorld, seed: u64) -> Vec<String> {
+    let mut rng = Rng(seed);
+    pw.world.faults().reseed(seed);
+    let mut described = Vec::new();
+    for _ in 0..1 + rng.below(5) {
+        let op = OPERATIONS[rng.below(OPERATIONS.len() as u64) as usize];
+        let action = match rng.below(7) {
+            0 => FaultAction::Fail(ErrorKind::Transient),
+            1 => FaultAction::Fail(ErrorKind::Timeout),
+            2 => FaultAction::Fail(ErrorKind::RateLimited),
+            3 => FaultAction::ApplyThenFail(ErrorKind::Indeterminate),
+            4 => FaultAction::Latency(Duration::from_secs(1 + rng.below(30))),
+            5 => FaultAction::Fail(ErrorKind::PermissionDenied),
+            _ => FaultAction::Hang,
+        };
+        let trigger = match rng.below(3) {
+            0 => Trigger::Nth(1 + rng.below(4)),
+            1 => Trigger::FirstN(1 + rng.below(3)),
+            _ => Trigger::Probability(0.05 + (rng.below(25) as f64) / 100.0),
+        };
+        pw.world.faults().inject(op, trigger, action);
+        described.push(format!("{op}: {action:?} on {trigger:?}"));
+    }
+    described
+}
+
+/// Checks the documented safe states against the world.
+fn check_safe_state(pw: &PlanWorld, error: &EngineError, safe_state: &str, seed: u64, faults: &[String]) {
+    let ctx = || format!("seed {seed} (replay with QDR_CHAOS_SEED={seed}); faults: {faults:#?}; error: {error}");
+    assert!(error.step().is_some() || matches!(error, EngineError::Journal(_)), "the error names the step: {}", ctx());
+    let db = &pw.plan.primary.database.id;
+    let (a_writable, b_writable) =
+        pw.world.with_state(|s| (s.databases[db].a.writable(), s.databases[db].b.writable()));
+    if safe_state.starts_with("nothing in production was changed") {
+        assert!(!b_writable, "untouched: the standby is not promoted: {}", ctx());
+        for r in &pw.plan.dns {
+            assert_eq!(pw.world.record_target(&r.record).as_ref(), Some(&r.primary_target), "untouched DNS: {}", ctx());
+        }
+    } else if safe_state.contains("NOT promoted") {
+        assert!(!a_writable && !b_writable, "fenced and not promoted: {}", ctx());
+    } else if safe_state.contains("is the only primary") || safe_state.contains("DNS points at the DR site") {
+        assert!(b_writable && !a_writable, "promoted: {}", ctx());
+    } else {
+        panic!("undocumented safe state {safe_state:?}: {}", ctx());
+    }
+}
+
+async fn one(seed: u64) -> Outcome {
+    let pw = aws();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let faults = schedule(&pw, seed);
+    let mode = if seed.is_multiple_of(3) {
+        // An application outage with the database still reachable.
+        pw.world.set_cluster_state(&pw.plan.primary.cluster, qovery_dr_core::provider::ClusterState::Error);
+        RunMode::Failover
+    } else {
+        RunMode::Switchover
+    };
+    let engine = engine(&pw, MemoryJournal::new());
+    let outcome = match tokio::time::timeout(Duration::from_secs(24 * 3600), engine.run(mode)).await {
+        Ok(Ok(report)) => {
+            assert_eq!(report.outcome, Outcome::Succeeded);
+            for r in &pw.plan.dns {
+                assert_eq!(
+                    pw.world.record_target(&r.record).as_ref(),
+                    Some(&r.dr_target),
+                    "seed {seed}: completed means switched"
+                );
+            }
+            Outcome::Succeeded
+        }
+        Ok(Err(failed)) => {
+            let safe = failed.report.safe_state.clone().unwrap_or_default();
+            if std::env::var("QDR_CHAOS_VERBOSE").is_ok() {
+                println!("seed {seed}: {} | {faults:?}", failed.error);
+            }
+            check_safe_state(&pw, &failed.error, &safe, seed, &faults);
+            failed.report.outcome
+        }
+        Err(_) => {
+            panic!("seed {seed}: the run neither completed nor stopped within a simulated day; faults: {faults:#?}")
+        }
+    };
+    let violations = pw.world.recorder().violations();
+    assert!(
+        violations.is_empty(),
+        "seed {seed} (replay with QDR_CHAOS_SEED={seed}): invariant violations {violations:#?}; faults: {faults:#?}"
+    );
+    outcome
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_thousand_random_fault_schedules_keep_every_invariant() {
+    let seeds: Vec<u64> = match std::env::var("QDR_CHAOS_SEED") {
+        Ok(s) => vec![s.parse().expect("QDR_CHAOS_SEED is a number")],
+        Err(_) => (0..1000).collect(),
+    };
+    let mut succeeded = 0;
+    let mut stopped = 0;
+    for seed in &seeds {
+        match one(*seed).await {
+            Outcome::Succeeded => succeeded += 1,
+            _ => stopped += 1,
+        }
+    }
+    println!("chaos: {} schedules, {succeeded} completed, {stopped} stopped in a safe state", seeds.len());
+    if seeds.len() > 1 {
+        assert!(
+            succeeded > seeds.len() / 2,
+            "retries should carry most runs through transient faults: {succeeded} of {}",
+            seeds.len()
+        );
+        assert!(stopped > 0, "some schedules (permission denied) must stop runs");
+    }
+}
