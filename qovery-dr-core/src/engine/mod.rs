@@ -126,6 +126,9 @@ pub struct EngineOptions {
     pub max_concurrency: usize,
     /// Retries of each step.
     pub retry: RetryPolicy,
+    /// Whether the run ends by waiting out the old DNS TTL (so resolvers have
+    /// moved clients). Only simulations and tests should turn it off.
+    pub drain_ttl: bool,
 }
 
 impl Default for EngineOptions {
@@ -136,6 +139,7 @@ impl Default for EngineOptions {
             poll_interval: Duration::from_secs(5),
             max_concurrency: 32,
             retry: RetryPolicy::default(),
+            drain_ttl: true,
         }
     }
 }
@@ -291,7 +295,7 @@ impl Engine {
     pub async fn plan(&self, mode: RunMode) -> Result<Runbook, EngineError> {
         let ro = self.providers.read_only();
         let facts = self.facts(&ro, mode).await?;
-        let mut runbook = Runbook::build(&self.plan, mode, &facts, self.parts.options.retry);
+        let mut runbook = Runbook::build(&self.plan, mode, &facts, &self.parts.options);
         let plan = if mode == RunMode::Failback { self.plan.reversed() } else { self.plan.clone() };
         runbook.assessments = assess(&plan, mode, &ro, &self.parts).await;
         Ok(runbook)
@@ -307,7 +311,7 @@ impl Engine {
         }
         let run_id = format!("run-{}", self.parts.clock.now().unix_millis());
         let facts = self.facts(&self.providers, mode).await.map_err(|e| self.early(mode, e))?;
-        let runbook = Runbook::build(&self.plan, mode, &facts, self.parts.options.retry);
+        let runbook = Runbook::build(&self.plan, mode, &facts, &self.parts.options);
         let run = self.new_run(run_id, mode, runbook, &entries);
         run.journal(journal::JournalEvent::RunStarted {
             mode,
@@ -341,7 +345,7 @@ impl Engine {
         }
         // The runbook is rebuilt the same way: services of the target environments.
         let facts = self.facts(&self.providers, mode).await.map_err(|e| self.early(mode, e))?;
-        let runbook = Runbook::build(&self.plan, mode, &facts, self.parts.options.retry);
+        let runbook = Runbook::build(&self.plan, mode, &facts, &self.parts.options);
         tracing::info!(%run_id, %mode, entries = entries.len(), "resuming from the journal");
         let run = self.new_run(run_id, mode, runbook, &entries);
         drive(run).await

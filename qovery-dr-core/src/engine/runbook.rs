@@ -305,7 +305,8 @@ impl Builder<'_> {
 impl Runbook {
     /// The default runbook for `mode` (for failback, pass the plan as is: the
     /// runbook reverses it).
-    pub fn build(plan: &DrPlan, mode: RunMode, facts: &LiveFacts, retry: RetryPolicy) -> Runbook {
+    pub fn build(plan: &DrPlan, mode: RunMode, facts: &LiveFacts, options: &super::EngineOptions) -> Runbook {
+        let retry = options.retry;
         let reversed;
         let plan = if mode == RunMode::Failback {
             reversed = plan.reversed();
@@ -562,7 +563,7 @@ impl Runbook {
                 "record",
                 vec![b.step("record".into(), StepKind::Record, "measure and record RTO/RPO".into(), t.call, false)],
             );
-            if let Some(ttl) = plan.dns.iter().map(|r| r.ttl).max().filter(|t| !t.is_zero()) {
+            if let Some(ttl) = plan.dns.iter().map(|r| r.ttl).max().filter(|t| !t.is_zero() && options.drain_ttl) {
                 b.stage(
                     "drain",
                     vec![b.step(

@@ -1,6 +1,7 @@
 //! The simulated world shared by the in-memory providers.
 
 pub mod build;
+mod persist;
 pub mod state;
 
 use std::collections::BTreeSet;
@@ -56,6 +57,7 @@ struct Shared {
     started: Instant,
     wall_base: Timestamp,
     reported_split_brain: Mutex<BTreeSet<DatabaseId>>,
+    persist_to: Mutex<Option<std::path::PathBuf>>,
 }
 
 /// A simulated world: clusters, environments, databases, registries and DNS,
@@ -101,6 +103,7 @@ impl World {
                 // A fixed epoch: reports from simulated runs are reproducible.
                 wall_base: Timestamp::from_unix_millis(1_780_000_000_000),
                 reported_split_brain: Mutex::new(BTreeSet::new()),
+                persist_to: Mutex::new(None),
             }),
         }
     }
@@ -195,6 +198,9 @@ impl World {
         self.record(operation, mutating, &detail, applied, result.as_ref().err().map(ProviderError::kind));
         if mutating {
             self.check_invariants();
+            if applied {
+                self.persist().await;
+            }
         }
         result
     }

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 /// A variable in the world: secrets keep their value here (the world is the
 /// platform), but providers never return it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct VarSim {
     /// The value.
     pub value: String,
@@ -23,7 +23,7 @@ pub struct VarSim {
 }
 
 /// A service's configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ServiceConfig {
     /// Container image, if a container service.
     pub image: Option<ImageRef>,
@@ -34,7 +34,7 @@ pub struct ServiceConfig {
 }
 
 /// A service.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ServiceSim {
     /// Its name.
     pub name: String,
@@ -49,7 +49,7 @@ pub struct ServiceSim {
 }
 
 /// A deployment request.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct DeploymentSim {
     /// The environment.
     pub environment: EnvironmentId,
@@ -58,10 +58,13 @@ pub struct DeploymentSim {
     /// The services it covers (all for environment-wide requests).
     pub services: Vec<ServiceId>,
     /// When it was requested.
+    #[serde(with = "super::persist::instant")]
     pub requested_at: Instant,
     /// When it starts (leaves the queue).
+    #[serde(with = "super::persist::instant")]
     pub starts_at: Instant,
     /// When it ends.
+    #[serde(with = "super::persist::instant")]
     pub ends_at: Instant,
     /// Whether it ends in error.
     pub fails: bool,
@@ -74,7 +77,7 @@ pub struct DeploymentSim {
 }
 
 /// Deploy or stop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum DeploymentKind {
     /// Deploy / redeploy.
     Deploy,
@@ -104,7 +107,7 @@ impl DeploymentSim {
 }
 
 /// An environment.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct EnvironmentSim {
     /// Its name (unique per project).
     pub name: String,
@@ -125,7 +128,7 @@ pub struct EnvironmentSim {
 }
 
 /// The condition of a database node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum NodeCondition {
     /// Up and reachable.
     Up,
@@ -137,7 +140,7 @@ pub enum NodeCondition {
 }
 
 /// A database node.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct NodeSim {
     /// Up, down, partitioned.
     pub condition: NodeCondition,
@@ -148,8 +151,10 @@ pub struct NodeSim {
     /// Its WAL position at `history`'s last point (primaries), or replayed position (standbys).
     pub lsn: Lsn,
     /// (time, lsn) checkpoints while primary, to know the position at a past time.
+    #[serde(with = "super::persist::history")]
     pub history: Vec<(Instant, Lsn)>,
     /// When `lsn` was last brought up to date.
+    #[serde(with = "super::persist::instant")]
     pub updated_at: Instant,
     /// The newest heartbeat present on this node (sequence, wall time).
     pub last_heartbeat: Option<(u64, Timestamp)>,
@@ -188,7 +193,7 @@ impl NodeSim {
 }
 
 /// The replication link.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum LinkSim {
     /// Streaming.
     Up,
@@ -199,7 +204,7 @@ pub enum LinkSim {
 }
 
 /// A replicated database pair: node `a` is the original primary, `b` the standby.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct DatabaseSim {
     /// Replication mode.
     pub mode: ReplicationMode,
@@ -224,6 +229,7 @@ pub struct DatabaseSim {
     /// For the dump strategy: a dump every this long since `created_at`.
     pub dump_every: Option<Duration>,
     /// When the database was created in the world.
+    #[serde(with = "super::persist::instant")]
     pub created_at: Instant,
     /// Sequences to sync after a logical promotion.
     pub sequences: u32,
@@ -232,16 +238,17 @@ pub struct DatabaseSim {
 }
 
 /// A registry: tags and the digests they point to.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct RegistrySim {
     /// (repository, tag) → digest.
+    #[serde(with = "super::persist::pairs")]
     pub tags: BTreeMap<(String, String), Digest>,
     /// Image size by digest (sum of its blobs).
     pub sizes: BTreeMap<Digest, u64>,
 }
 
 /// Where a DNS target's health comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum HealthSource {
     /// Fixed.
     Fixed(TargetHealth),
@@ -252,12 +259,13 @@ pub enum HealthSource {
         /// Half-period.
         period: Duration,
         /// Start.
+        #[serde(with = "super::persist::instant")]
         since: Instant,
     },
 }
 
 /// A DNS record.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RecordSim {
     /// Where it points.
     pub target: DnsTarget,
@@ -266,14 +274,15 @@ pub struct RecordSim {
 }
 
 /// A DNS change.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ChangeSim {
     /// When it is in sync.
+    #[serde(with = "super::persist::instant")]
     pub in_sync_at: Instant,
 }
 
 /// The whole state.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct State {
     /// Clusters.
     pub clusters: BTreeMap<ClusterId, ClusterState>,

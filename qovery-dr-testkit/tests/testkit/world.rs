@@ -253,3 +253,29 @@ async fn the_recorder_never_holds_a_secret_value() {
     assert!(!calls.contains("sentinel-4242"), "{calls}");
     assert!(calls.contains("DB_PASSWORD=[redacted]"), "{calls}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_saved_world_loads_with_its_state_and_its_clock() {
+    let pw = World::from_plan(&plan());
+    let cluster = InMemoryCluster::new(&pw.world);
+    let env = &pw.plan.dr.environments[0];
+    let id = cluster.deploy_environment(env).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let json = pw.world.to_json().unwrap();
+    let loaded = World::from_json(&json, pw.world.config()).unwrap();
+    let again = InMemoryCluster::new(&loaded);
+    assert_eq!(
+        again.deployment_status(env, &id).await.unwrap().phase,
+        DeploymentPhase::InProgress,
+        "the deployment continues"
+    );
+    // Simulated time continues, plus the real time that passed between save and load.
+    let drift = loaded.wall_now().saturating_since(pw.world.wall_now());
+    assert!(drift < Duration::from_secs(1), "the wall clock continues: {drift:?}");
+    assert!(pw.world.wall_now() <= loaded.wall_now());
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(again.deployment_status(env, &id).await.unwrap().phase, DeploymentPhase::Deployed);
+    assert_eq!(loaded.record_target(&pw.plan.dns[0].record), pw.world.record_target(&pw.plan.dns[0].record));
+    let repl = InMemoryReplication::new(&loaded);
+    assert!(repl.status(&pw.plan.primary.database.id).await.unwrap().primary_lsn.is_some());
+}
