@@ -55,7 +55,7 @@ struct Shared {
     recorder: Recorder,
     config: Mutex<WorldConfig>,
     started: Instant,
-    wall_base: Timestamp,
+    wall_base: Mutex<Timestamp>,
     reported_split_brain: Mutex<BTreeSet<DatabaseId>>,
     persist_to: Mutex<Option<std::path::PathBuf>>,
 }
@@ -101,7 +101,7 @@ impl World {
                 config: Mutex::new(config),
                 started: Instant::now(),
                 // A fixed epoch: reports from simulated runs are reproducible.
-                wall_base: Timestamp::from_unix_millis(1_780_000_000_000),
+                wall_base: Mutex::new(Timestamp::from_unix_millis(1_780_000_000_000)),
                 reported_split_brain: Mutex::new(BTreeSet::new()),
                 persist_to: Mutex::new(None),
             }),
@@ -130,12 +130,27 @@ impl World {
 
     /// Simulated wall-clock time now (a fixed epoch plus tokio time elapsed).
     pub fn wall_now(&self) -> Timestamp {
-        self.shared.wall_base.plus(self.elapsed())
+        self.wall_base().plus(self.elapsed())
     }
 
     /// Simulated wall-clock time at a tokio instant.
     pub fn wall_at(&self, t: Instant) -> Timestamp {
-        self.shared.wall_base.plus(t.saturating_duration_since(self.shared.started))
+        self.wall_base().plus(t.saturating_duration_since(self.shared.started))
+    }
+
+    fn wall_base(&self) -> Timestamp {
+        *self.shared.wall_base.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Makes the simulated wall clock read the real time now (it reads a fixed
+    /// epoch by default, so that simulated runs are reproducible).
+    pub fn use_real_wall_clock(&self) {
+        let base = Timestamp::from_unix_millis(
+            Timestamp::now()
+                .unix_millis()
+                .saturating_sub(u64::try_from(self.elapsed().as_millis()).unwrap_or(u64::MAX)),
+        );
+        *self.shared.wall_base.lock().unwrap_or_else(PoisonError::into_inner) = base;
     }
 
     /// Tokio time elapsed since the world was created.

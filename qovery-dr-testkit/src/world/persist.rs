@@ -114,7 +114,7 @@ impl World {
                 saved_at_unix_ms: unix_ms_now(),
                 elapsed_ms: u64::try_from(now.saturating_duration_since(self.shared.started).as_millis())
                     .unwrap_or(u64::MAX),
-                wall_base: self.shared.wall_base,
+                wall_base: self.wall_base_now(),
                 state: &state,
             })
         })
@@ -138,7 +138,7 @@ impl World {
             recorder: Default::default(),
             config: std::sync::Mutex::new(config),
             started,
-            wall_base: snapshot.wall_base,
+            wall_base: std::sync::Mutex::new(snapshot.wall_base),
             reported_split_brain: Default::default(),
             persist_to: std::sync::Mutex::new(None),
         };
@@ -151,6 +151,15 @@ impl World {
     pub fn persist_to(&self, path: impl AsRef<Path>) {
         *self.shared.persist_to.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
             Some(path.as_ref().to_path_buf());
+    }
+
+    fn wall_base_now(&self) -> Timestamp {
+        *self.shared.wall_base.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Saves the world now to the path given to [`persist_to`](Self::persist_to) (no-op without one).
+    pub async fn save(&self) {
+        self.persist().await;
     }
 
     pub(crate) async fn persist(&self) {

@@ -1,0 +1,387 @@
+//! The main example: a DR plan run end to end on the built-in simulated world.
+//!
+//! It prints the readiness summary, the dry-run runbook, live progress, and the
+//! report with the measured RTO/RPO against the plan's objectives.
+//!
+//! ```text
+//! cargo run -p qovery-dr-examples --example failover_drill -- [options]
+//!   --mode switchover|failover|drill|failback   (default: switchover)
+//!   --plan PATH            a plan file (default: examples/plans/aws-cross-region.toml)
+//!   --yes                  approve without asking (otherwise asks on the terminal)
+//!   --json                 the report as JSON on stdout (progress goes to stderr)
+//!   --journal PATH         a file journal (the simulated world is saved beside it)
+//!   --resume               resume the run in --journal (after a crash or a refusal)
+//!   --primary-db-down      failover scenario: the primary database crashed too
+//!   --override RULE=WHY    override an interlock with a reason (journaled)
+//! ```
+//!
+//! The simulated world runs in real time, faster than life: deployments take
+//! seconds, DNS propagates in two, and the final TTL drain is skipped.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use qovery_dr_core::engine::{
+    Approval, ApprovalDenied, ApprovalRequest, Approver, AutoApprove, Engine, EngineOptions, Event, FileJournal,
+    HeartbeatWriter, Interlock, MemoryJournal, Override, Providers, RunMode, RunReport,
+};
+use qovery_dr_core::plan::DrPlan;
+use qovery_dr_core::provider::{ClusterProvider, ClusterState, DnsSwitcher, RegistrySync, ReplicationManager};
+use qovery_dr_core::{Timestamp, async_trait};
+use qovery_dr_testkit::world::NodeCondition;
+use qovery_dr_testkit::{PlanWorld, World, WorldConfig};
+
+#[derive(Debug)]
+struct Args {
+    mode: RunMode,
+    plan: PathBuf,
+    yes: bool,
+    json: bool,
+    journal: Option<PathBuf>,
+    resume: bool,
+    primary_db_down: bool,
+    overrides: Vec<Override>,
+}
+
+fn usage(error: &str) -> ExitCode {
+    eprintln!("error: {error}");
+    eprintln!(
+        "usage: failover_drill [--mode switchover|failover|drill|failback] [--plan PATH] [--yes] [--json] [--journal PATH [--resume]] [--primary-db-down] [--override RULE=WHY]..."
+    );
+    ExitCode::from(2)
+}
+
+fn parse() -> Result<Args, String> {
+    let mut args = Args {
+        mode: RunMode::Switchover,
+        plan: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/plans/aws-cross-region.toml")),
+        yes: false,
+        json: false,
+        journal: None,
+        resume: false,
+        primary_db_down: false,
+        overrides: Vec::new(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
+        match a.as_str() {
+            "--mode" => args.mode = value("--mode")?.parse()?,
+            "--plan" => args.plan = PathBuf::from(value("--plan")?),
+            "--journal" => args.journal = Some(PathBuf::from(value("--journal")?)),
+            "--override" => {
+                let v = value("--override")?;
+                let (rule, why) = v.split_once('=').ok_or("--override takes RULE=WHY")?;
+                if why.trim().is_empty() {
+                    return Err(format!("--override {rule} needs a reason after '='"));
+                }
+                args.overrides.push(Override::new(rule.parse::<Interlock>()?, why.trim()));
+            }
+            "--yes" | "-y" => args.yes = true,
+            "--json" => args.json = true,
+            "--resume" => args.resume = true,
+            "--primary-db-down" => args.primary_db_down = true,
+            "--help" | "-h" => return Err("help".into()),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    if args.resume && args.journal.is_none() {
+        return Err("--resume needs --journal PATH".into());
+    }
+    Ok(args)
+}
+
+/// Asks on the terminal.
+#[derive(Debug)]
+struct TerminalApprover {
+    who: String,
+}
+
+#[async_trait]
+impl Approver for TerminalApprover {
+    async fn approve(&self, request: &ApprovalRequest) -> Result<Approval, ApprovalDenied> {
+        let loss = request.estimated_data_loss.map_or("unknown".to_owned(), |d| format!("{d:?}"));
+        let prompt = format!(
+            "\nApprove the {} of plan {} (run {})? Estimated data loss: {loss}.\nType 'yes' to approve as {}: ",
+            request.mode, request.plan, request.run_id, self.who
+        );
+        let answer = tokio::task::spawn_blocking(move || {
+            eprint!("{prompt}");
+            let _ = std::io::stderr().flush();
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).map(|_| line)
+        })
+        .await;
+        match answer {
+            Ok(Ok(line)) if line.trim() == "yes" => Ok(Approval {
+                approver: self.who.clone(),
+                at: Timestamp::now(),
+                comment: "approved on the terminal".into(),
+                accepted_data_loss: None,
+            }),
+            _ => Err(ApprovalDenied { by: self.who.clone(), reason: "not approved on the terminal".into() }),
+        }
+    }
+}
+
+fn fast() -> WorldConfig {
+    WorldConfig {
+        queue_delay: Duration::from_millis(500),
+        deploy_duration: Duration::from_secs(3),
+        stop_duration: Duration::from_secs(1),
+        dns_propagation: Duration::from_secs(2),
+        poll_step: Duration::from_millis(100),
+    }
+}
+
+fn progress(json: bool, line: String) {
+    if json {
+        eprintln!("{line}");
+    } else {
+        println!("{line}");
+    }
+}
+
+async fn readiness(pw: &PlanWorld, providers: &Providers, json: bool) {
+    let plan = &pw.plan;
+    let mut lines =
+        vec![format!("readiness of plan {} ({}, {}, {})", plan.name, plan.tier, plan.resilience, plan.objectives)];
+    for (role, site) in [("primary", &plan.primary), ("DR", &plan.dr)] {
+        let s = providers.cluster.cluster_status(&site.cluster).await;
+        lines.push(format!(
+            "  {role:<7} cluster {}: {}",
+            site.cluster,
+            s.map_or_else(|e| e.to_string(), |s| format!("{:?}", s.state))
+        ));
+    }
+    match providers.replication.status(&plan.primary.database.id).await {
+        Ok(s) => lines.push(format!(
+            "  database {} ({}): link {:?}, lag {} bytes / {}",
+            s.database,
+            s.mode,
+            s.link,
+            s.lag_bytes.map_or("?".into(), |b| b.to_string()),
+            s.lag.map_or("?".into(), |l| format!("{l:?}"))
+        )),
+        Err(e) => lines.push(format!("  database: {e}")),
+    }
+    for env in &plan.dr.environments {
+        for svc in providers.cluster.list_services(env).await.unwrap_or_default() {
+            if let Some(img) = svc.image {
+                let parity = providers.registry.parity(&img).await;
+                lines.push(format!(
+                    "  image {} in the DR registry: {}",
+                    img.familiar(),
+                    parity.map_or_else(
+                        |e| e.to_string(),
+                        |p| if p.is_present() { "present".into() } else { format!("{p:?}") }
+                    )
+                ));
+            }
+        }
+    }
+    for r in &plan.dns {
+        let cur = providers.dns.current(&r.record).await;
+        let health = providers.dns.target_health(&r.dr_target).await;
+        lines.push(format!(
+            "  DNS {} -> {} (TTL {:?}, RTO {:?}); DR target {} is {}",
+            r.record,
+            cur.map_or_else(|e| e.to_string(), |c| c.target.to_string()),
+            r.ttl,
+            plan.objectives.rto,
+            r.dr_target,
+            health.map_or_else(|e| e.to_string(), |h| format!("{h:?}"))
+        ));
+    }
+    for l in lines {
+        progress(json, l);
+    }
+}
+
+async fn build_world(args: &Args, plan: &DrPlan) -> Result<PlanWorld, String> {
+    let snapshot = args.journal.as_ref().map(|j| j.with_extension("world.json"));
+    if args.resume {
+        let Some(path) = &snapshot else { return Err("--resume needs --journal".into()) };
+        let json = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the saved world {}: {e}", path.display()))?;
+        let world = World::from_json(&json, fast())
+            .map_err(|e| format!("cannot load the saved world {}: {e}", path.display()))?;
+        world.persist_to(path);
+        return Ok(PlanWorld { world, plan: plan.clone() });
+    }
+    let pw = World::from_plan(plan);
+    pw.world.set_config(fast());
+    pw.world.use_real_wall_clock();
+    // Heartbeats every 500 ms: the measured RPO is only as fine as the heartbeat.
+    let hb = HeartbeatWriter::spawn(
+        pw.providers().replication,
+        plan.primary.database.id.clone(),
+        Duration::from_millis(500),
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    match args.mode {
+        RunMode::Failover => {
+            pw.world.set_cluster_state(&plan.primary.cluster, ClusterState::Error);
+            if args.primary_db_down {
+                pw.world.set_node_condition(
+                    &plan.primary.database.id,
+                    qovery_dr_core::provider::Node::Primary,
+                    NodeCondition::Down,
+                );
+            }
+        }
+        RunMode::Failback => {
+            // Get to the state a failback starts from: failed over, then re-protected.
+            let e = Engine::builder(plan.clone(), pw.providers())
+                .clock(pw.world.clone())
+                .approver(AutoApprove::new(approver_name()))
+                .options(EngineOptions {
+                    poll_interval: Duration::from_millis(250),
+                    drain_ttl: false,
+                    ..EngineOptions::default()
+                })
+                .journal(MemoryJournal::new())
+                .build();
+            e.run(RunMode::Switchover).await.map_err(|f| format!("preparing the failback: {}", f.error))?;
+            pw.world.reprotect(&plan.primary.database.id);
+            progress(
+                args.json,
+                "(simulated: a switchover to the DR site happened, then the original primary was re-protected)".into(),
+            );
+        }
+        _ => {}
+    }
+    drop(hb);
+    if let Some(path) = &snapshot {
+        pw.world.persist_to(path);
+        pw.world.save().await;
+    }
+    Ok(pw)
+}
+
+fn approver_name() -> String {
+    std::env::var("QDR_APPROVER").unwrap_or_else(|_| "oncall-sre".to_owned())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = match parse() {
+        Ok(a) => a,
+        Err(e) if e == "help" => return usage("showing help"),
+        Err(e) => return usage(&e),
+    };
+    let plan = match DrPlan::load(&args.plan).await {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let pw = match build_world(&args, &plan).await {
+        Ok(pw) => pw,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let providers = pw.providers();
+    readiness(&pw, &providers, args.json).await;
+
+    let options = EngineOptions {
+        operator: format!("{}@failover_drill", std::env::var("USER").unwrap_or_else(|_| "operator".into())),
+        overrides: args.overrides.clone(),
+        poll_interval: Duration::from_millis(250),
+        drain_ttl: false,
+        ..EngineOptions::default()
+    };
+    let mut builder = Engine::builder(plan.clone(), providers).clock(pw.world.clone()).options(options);
+    builder = match &args.journal {
+        Some(path) => builder.journal(FileJournal::new(path)),
+        None => builder.journal(MemoryJournal::new()),
+    };
+    builder = if args.yes {
+        builder.approver(AutoApprove::new(approver_name()))
+    } else {
+        builder.approver(TerminalApprover { who: approver_name() })
+    };
+    let engine = builder.build();
+
+    if !args.resume {
+        match engine.plan(args.mode).await {
+            Ok(runbook) => {
+                progress(args.json, String::new());
+                for line in runbook.to_table().lines() {
+                    progress(args.json, line.to_owned());
+                }
+            }
+            Err(e) => {
+                eprintln!("dry run failed: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+
+    let mut events = engine.subscribe();
+    let json = args.json;
+    let started = tokio::time::Instant::now();
+    let printer = tokio::spawn(async move {
+        while let Ok(event) = events.recv().await {
+            let t = started.elapsed().as_secs_f64();
+            let line = match event {
+                Event::StageStarted { stage, steps } => {
+                    format!("[{t:6.2}s] == {stage} ({steps} step{})", if steps == 1 { "" } else { "s" })
+                }
+                Event::StepStarted { step } => format!("[{t:6.2}s]    {step} ..."),
+                Event::StepFinished { step, attempts, took } => format!(
+                    "[{t:6.2}s]    {step} done in {took:.2?} ({attempts} attempt{})",
+                    if attempts == 1 { "" } else { "s" }
+                ),
+                Event::StepSkipped { step, reason } => format!("[{t:6.2}s]    {step} skipped: {reason}"),
+                Event::AttemptFailed { step, attempt, message, .. } => {
+                    format!("[{t:6.2}s]    {step} attempt {attempt} failed: {message}")
+                }
+                Event::Retrying { step, attempt, after } => {
+                    format!("[{t:6.2}s]    {step} retrying (attempt {attempt}) in {after:.2?}")
+                }
+                Event::Waiting { step, what } => format!("[{t:6.2}s]    {step} waiting for {what}"),
+                Event::InterlockRefused { step, rule, evidence } => {
+                    format!("[{t:6.2}s] !! {step} REFUSED by {rule}: {evidence}")
+                }
+                Event::InterlockOverridden { step, rule, reason } => {
+                    format!("[{t:6.2}s] !! {step}: {rule} overridden: {reason}")
+                }
+                Event::ApprovalRequested { run_id } => format!("[{t:6.2}s] approval requested for {run_id}"),
+                other => format!("[{t:6.2}s] {other:?}"),
+            };
+            progress(json, line);
+        }
+    });
+
+    let result = if args.resume { engine.resume().await } else { engine.run(args.mode).await };
+    drop(engine);
+    let _ = printer.await;
+    let (report, ok): (RunReport, bool) = match result {
+        Ok(r) => (r, true),
+        Err(f) => {
+            eprintln!("\nthe run stopped: {}", f.error);
+            if let Some(j) = &args.journal {
+                eprintln!(
+                    "resume it with: --journal {} --resume (add --override RULE=WHY to override an interlock)",
+                    j.display()
+                );
+            }
+            (f.report, false)
+        }
+    };
+    if args.json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(s) => println!("{s}"),
+            Err(e) => eprintln!("cannot render the report: {e}"),
+        }
+    } else {
+        println!("\n{}", report.to_text());
+    }
+    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
