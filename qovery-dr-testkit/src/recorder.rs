@@ -21,8 +21,10 @@ pub struct Call {
     pub applied: bool,
     /// The error kind returned, if any.
     pub error: Option<ErrorKind>,
-    /// Simulated time since the world was created.
+    /// Simulated time since the world was created, when the call ended.
     pub at: Duration,
+    /// When the call began (before any injected latency).
+    pub started: Duration,
 }
 
 /// A broken safety invariant.

@@ -185,16 +185,17 @@ impl World {
         detail: String,
         f: impl FnOnce(&mut State, &Ctx<'_>) -> ProviderResult<T>,
     ) -> ProviderResult<T> {
+        let started = self.elapsed();
         let decision = self.shared.faults.decide(operation);
         if !decision.latency.is_zero() {
             tokio::time::sleep(decision.latency).await;
         }
         if decision.hang {
-            self.record(operation, mutating, &detail, false, Some(ErrorKind::Timeout));
+            self.record(operation, mutating, &detail, false, Some(ErrorKind::Timeout), started);
             std::future::pending::<()>().await;
         }
         if let Some(kind) = decision.fail {
-            self.record(operation, mutating, &detail, false, Some(kind));
+            self.record(operation, mutating, &detail, false, Some(kind), started);
             return Err(injected(kind, operation));
         }
         let now = Instant::now();
@@ -210,7 +211,7 @@ impl World {
             (Ok(_), Some(kind)) => Err(injected(kind, operation)),
             (r, _) => r,
         };
-        self.record(operation, mutating, &detail, applied, result.as_ref().err().map(ProviderError::kind));
+        self.record(operation, mutating, &detail, applied, result.as_ref().err().map(ProviderError::kind), started);
         if mutating {
             self.check_invariants();
             if applied {
@@ -220,7 +221,15 @@ impl World {
         result
     }
 
-    fn record(&self, operation: &str, mutating: bool, detail: &str, applied: bool, error: Option<ErrorKind>) {
+    fn record(
+        &self,
+        operation: &str,
+        mutating: bool,
+        detail: &str,
+        applied: bool,
+        error: Option<ErrorKind>,
+        started: Duration,
+    ) {
         self.shared.recorder.record(Call {
             seq: 0,
             operation: operation.to_owned(),
@@ -229,6 +238,7 @@ impl World {
             applied,
             error,
             at: self.elapsed(),
+            started,
         });
     }
 
