@@ -505,6 +505,12 @@ fn safe_state(run: &Run, cleanup_error: Option<&str>) -> String {
     let dns_all = run.runbook.steps().filter(|s| matches!(s.kind, StepKind::SwitchDns { .. })).all(|s| done(&s.id));
     if !done("fence-primary") {
         "nothing in production was changed (stopped before fencing the primary)".to_owned()
+    } else if !done("promote-database")
+        && run.output("fence-primary").and_then(|f| f.get("fenced").and_then(serde_json::Value::as_bool)) == Some(false)
+    {
+        format!(
+            "the old primary could not be fenced (unreachable) and the standby is NOT promoted: nothing was changed by this run. Resume this run once the old primary is proven down (override primary-may-accept-writes with the proof); {lock}"
+        )
     } else if !done("promote-database") {
         format!(
             "the old primary is fenced (or recorded unreachable) and the standby is NOT promoted: writes are refused. Resume this run to continue, or unfence the primary to return to the previous state; {lock}"
