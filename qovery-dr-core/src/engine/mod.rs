@@ -33,15 +33,21 @@
 //! - drills: production untouched; the clones are always deleted.
 //!
 //! ```
-//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! # let (plan, providers): (qovery_dr_core::plan::DrPlan, qovery_dr_core::engine::Providers) = unimplemented!();
-//! use qovery_dr_core::engine::{AutoApprove, Engine, RunMode};
-//! let engine = Engine::builder(plan, providers).approver(AutoApprove::new("oncall")).build();
-//! let runbook = engine.plan(RunMode::Switchover).await?; // dry run, no mutation
-//! println!("{}", runbook.to_table());
-//! let report = engine.run(RunMode::Switchover).await?;
+//! use qovery_dr_core::engine::{AutoApprove, Outcome, RunMode};
+//! use qovery_dr_core::plan::DrPlan;
+//! use qovery_dr_testkit::World;
+//! # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
+//! let plan = DrPlan::load(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/plans/aws-cross-region.toml")).await.unwrap();
+//! let sim = World::from_plan(&plan); // the testkit's simulated world; use real providers in production
+//! let engine = sim.engine_builder().approver(AutoApprove::new("oncall-sre")).build();
+//!
+//! let runbook = engine.plan(RunMode::Switchover).await.unwrap(); // dry run: no mutating call
+//! assert!(!runbook.would_refuse());
+//! let report = engine.run(RunMode::Switchover).await.unwrap();
+//! assert_eq!(report.outcome, Outcome::Succeeded);
+//! assert_eq!(report.measured_rpo_ms, Some(0)); // proven by LSN
 //! println!("{}", report.to_text());
-//! # Ok(()) }
+//! # });
 //! ```
 
 mod approval;

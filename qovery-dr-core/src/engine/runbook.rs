@@ -270,6 +270,31 @@ impl Builder<'_> {
         set.into_iter().collect()
     }
 
+    /// The "images" stage (sync every remappable image the environments run)
+    /// and the "configure" stage (DR parameters, DR image references).
+    /// `sources` are the environments whose services are known; `targets` the
+    /// environments configured (the same, or their drill clones).
+    fn images_and_configure(&mut self, sources: &[EnvironmentId], targets: &[EnvRef], facts: &LiveFacts) {
+        let t = self.timeouts;
+        let images: Vec<StepSpec> = self
+            .images(sources, facts)
+            .into_iter()
+            .map(|i| {
+                self.step(
+                    format!("sync:{i}"),
+                    StepKind::SyncImage { image: i.clone() },
+                    format!("make {i} present in the DR registry"),
+                    t.deploy,
+                    true,
+                )
+            })
+            .collect();
+        self.stage("images", images);
+        self.configure(targets, facts, |r| match r {
+            EnvRef::CloneOf(e) | EnvRef::Existing(e) => e.clone(),
+        });
+    }
+
     fn configure(&mut self, envs: &[EnvRef], facts: &LiveFacts, source_of: impl Fn(&EnvRef) -> EnvironmentId) {
         let t = self.timeouts;
         let mut steps = Vec::new();
@@ -356,24 +381,8 @@ impl Runbook {
                 })
                 .collect();
             b.stage("clone", clones);
-            let images: Vec<StepSpec> = b
-                .images(&sources, facts)
-                .into_iter()
-                .map(|i| {
-                    b.step(
-                        format!("sync:{i}"),
-                        StepKind::SyncImage { image: i.clone() },
-                        format!("make {i} present in the DR registry"),
-                        t.deploy,
-                        true,
-                    )
-                })
-                .collect();
-            b.stage("images", images);
             let refs: Vec<EnvRef> = sources.iter().map(|e| EnvRef::CloneOf(e.clone())).collect();
-            b.configure(&refs, facts, |r| match r {
-                EnvRef::CloneOf(e) | EnvRef::Existing(e) => e.clone(),
-            });
+            b.images_and_configure(&sources, &refs, facts);
             let deploys = refs
                 .iter()
                 .map(|r| {
@@ -460,24 +469,8 @@ impl Runbook {
                 )],
             );
             let envs = plan.dr.environments.clone();
-            let images: Vec<StepSpec> = b
-                .images(&envs, facts)
-                .into_iter()
-                .map(|i| {
-                    b.step(
-                        format!("sync:{i}"),
-                        StepKind::SyncImage { image: i.clone() },
-                        format!("make {i} present in the DR registry"),
-                        t.deploy,
-                        true,
-                    )
-                })
-                .collect();
-            b.stage("images", images);
             let refs: Vec<EnvRef> = envs.iter().map(|e| EnvRef::Existing(e.clone())).collect();
-            b.configure(&refs, facts, |r| match r {
-                EnvRef::CloneOf(e) | EnvRef::Existing(e) => e.clone(),
-            });
+            b.images_and_configure(&envs, &refs, facts);
             let mut deploys = Vec::new();
             for env in &envs {
                 match facts.services.get(env) {

@@ -16,14 +16,17 @@ use super::common::*;
 /// A journal that accepts `limit` appends, then never answers: the process
 /// "dies" right after entry `limit` became durable.
 #[derive(Debug, Clone)]
-struct DyingJournal {
-    inner: MemoryJournal,
+struct Dying<J> {
+    inner: J,
     limit: usize,
     appended: Arc<AtomicUsize>,
 }
 
+type DyingJournal = Dying<MemoryJournal>;
+type DyingFile = Dying<qovery_dr_core::engine::FileJournal>;
+
 #[async_trait]
-impl Journal for DyingJournal {
+impl<J: Journal + Clone> Journal for Dying<J> {
     async fn append(&self, entry: &JournalEntry) -> Result<(), JournalError> {
         if self.appended.fetch_add(1, Ordering::SeqCst) >= self.limit {
             std::future::pending::<()>().await;
@@ -156,26 +159,6 @@ async fn a_file_journal_is_durable_and_resumable() {
     let report = second.resume().await.unwrap_or_else(|f| panic!("{}", f.error));
     assert_eq!(report.outcome, Outcome::Succeeded);
     std::fs::remove_dir_all(&dir).unwrap();
-}
-
-#[derive(Debug, Clone)]
-struct DyingFile {
-    inner: qovery_dr_core::engine::FileJournal,
-    limit: usize,
-    appended: Arc<AtomicUsize>,
-}
-
-#[async_trait]
-impl Journal for DyingFile {
-    async fn append(&self, entry: &JournalEntry) -> Result<(), JournalError> {
-        if self.appended.fetch_add(1, Ordering::SeqCst) >= self.limit {
-            std::future::pending::<()>().await;
-        }
-        self.inner.append(entry).await
-    }
-    async fn entries(&self) -> Result<Vec<JournalEntry>, JournalError> {
-        self.inner.entries().await
-    }
 }
 
 #[tokio::test(start_paused = true)]
