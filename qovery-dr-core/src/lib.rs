@@ -22,6 +22,7 @@ pub mod error;
 pub mod model;
 pub mod plan;
 pub mod provider;
+pub mod readiness;
 
 /// Re-exported so implementors of the provider traits need no extra dependency.
 pub use async_trait::async_trait;

@@ -123,6 +123,16 @@ pub enum JournalEvent {
         /// The error.
         message: String,
     },
+    /// A DR activity done outside the engine (restore test, runbook review),
+    /// recorded for the drill cadence.
+    ActivityRecorded {
+        /// What was done.
+        activity: crate::readiness::Activity,
+        /// Who did it.
+        by: String,
+        /// Free text (what was tested, the result).
+        note: String,
+    },
     /// The run ended.
     RunFinished {
         /// How.

@@ -1,0 +1,565 @@
+//! The checks. Every provider call goes through the throttle and a timeout.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use humantime::format_duration as human;
+
+use super::check::{CheckCategory as Cat, CheckResult, CheckStatus as S};
+use super::metrics::ReadinessMetrics;
+use super::throttle::Throttle;
+use crate::engine::{Clock, FailoverLock, JournalEntry, Providers};
+use crate::error::{ErrorKind, ProviderError, ProviderResult};
+use crate::model::{ImageRef, Tier, Timestamp};
+use crate::plan::DrPlan;
+use crate::provider::{
+    ClusterState, DeploymentPhase, ImageParity, LinkState, ReplicationMode, ServiceInfo, TargetHealth, VariableScope,
+};
+
+pub(crate) type BoxFut = Pin<Box<dyn Future<Output = Outcome> + Send>>;
+
+#[derive(Debug, Default)]
+pub(crate) struct Outcome {
+    pub checks: Vec<CheckResult>,
+    pub metrics: ReadinessMetrics,
+}
+
+impl Outcome {
+    pub(crate) fn single(c: CheckResult) -> Self {
+        Self { checks: vec![c], metrics: ReadinessMetrics::default() }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Ctx {
+    pub plan: DrPlan,
+    pub providers: Providers,
+    pub throttle: Throttle,
+    pub timeout: Duration,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Ctx {
+    async fn call<T>(&self, op: &str, fut: impl Future<Output = ProviderResult<T>>) -> ProviderResult<T> {
+        self.throttle
+            .run(async {
+                match tokio::time::timeout(self.timeout, fut).await {
+                    Ok(r) => r,
+                    Err(_) => Err(ProviderError::new(
+                        ErrorKind::Timeout,
+                        "readiness",
+                        op,
+                        format!("no answer within {}", human(self.timeout)),
+                    )),
+                }
+            })
+            .await
+    }
+}
+
+pub(crate) async fn cluster(ctx: Arc<Ctx>) -> Outcome {
+    let id = format!("cluster:{}", ctx.plan.dr.cluster);
+    let expected = "Running";
+    let mut out = Outcome::default();
+    let c = match ctx.call("cluster_status", ctx.providers.cluster.cluster_status(&ctx.plan.dr.cluster)).await {
+        Ok(s) => {
+            let (status, detail) = match &s.state {
+                ClusterState::Running => (S::Pass, "the DR cluster can take deployments".to_owned()),
+                ClusterState::Deploying => {
+                    (S::Warn, "the DR cluster is being updated; a failover now would wait for it".to_owned())
+                }
+                other => (S::Fail, format!("the DR cluster is {other:?}: a failover would not deploy")),
+            };
+            out.metrics.dr_cluster_up = status == S::Pass;
+            CheckResult::new(id, Cat::Cluster, status, format!("{:?}", s.state), expected, detail)
+        }
+        Err(e) => CheckResult::new(id, Cat::Cluster, S::Fail, e.kind().as_str(), expected, e.to_string()),
+    };
+    out.checks.push(c);
+    out
+}
+
+pub(crate) async fn replication(ctx: Arc<Ctx>) -> Outcome {
+    let db = &ctx.plan.primary.database.id;
+    let rpo = ctx.plan.objectives.rpo;
+    let id = format!("replication:{db}");
+    let mut out = Outcome::default();
+    let status = match ctx.call("replication_status", ctx.providers.replication.status(db)).await {
+        Ok(s) => s,
+        Err(e) => {
+            out.checks.push(CheckResult::new(
+                id,
+                Cat::Replication,
+                S::Fail,
+                e.kind().as_str(),
+                "a replication status",
+                e.to_string(),
+            ));
+            return out;
+        }
+    };
+    out.metrics.replication_lag_bytes = status.lag_bytes;
+    out.metrics.replication_lag_seconds = status.lag.map(|l| l.as_secs_f64());
+    let expected = format!("within the RPO ({})", human(rpo));
+    let c = if ctx.plan.replication.mode == ReplicationMode::Dump || status.mode == ReplicationMode::Dump {
+        let now = ctx.clock.now();
+        match status.last_backup {
+            Some(b) => {
+                let age = now.saturating_since(b.finished_at);
+                out.metrics.last_backup_age_seconds = Some(age.as_secs_f64());
+                let observed = format!("last dump {} old", human(Duration::from_secs(age.as_secs())));
+                if age <= rpo {
+                    CheckResult::new(
+                        id,
+                        Cat::Replication,
+                        S::Pass,
+                        observed,
+                        expected,
+                        "the last dump is within the RPO",
+                    )
+                } else {
+                    CheckResult::new(
+                        id,
+                        Cat::Replication,
+                        S::Fail,
+                        observed,
+                        expected,
+                        "the last successful dump is older than the RPO: a failover now loses more than allowed",
+                    )
+                }
+            }
+            None => CheckResult::new(
+                id,
+                Cat::Replication,
+                S::Fail,
+                "no successful dump",
+                expected,
+                "no successful backup was found",
+            ),
+        }
+    } else {
+        match (&status.link, status.lag) {
+            (LinkState::Streaming, Some(lag)) if lag <= rpo => CheckResult::new(
+                id,
+                Cat::Replication,
+                S::Pass,
+                format!(
+                    "streaming, lag {} / {} bytes",
+                    human(trim(lag)),
+                    status.lag_bytes.map_or("?".into(), |b| b.to_string())
+                ),
+                expected,
+                "the standby is within the RPO",
+            ),
+            (LinkState::Streaming, Some(lag)) => CheckResult::new(
+                id,
+                Cat::Replication,
+                S::Fail,
+                format!("streaming, lag {}", human(trim(lag))),
+                expected,
+                "the standby lags more than the RPO: a failover now loses more than allowed",
+            ),
+            (LinkState::Streaming, None) => CheckResult::new(
+                id,
+                Cat::Replication,
+                S::Warn,
+                "streaming, lag unknown",
+                expected,
+                "no heartbeat-based lag: run the heartbeat writer so the RPO can be measured",
+            ),
+            (LinkState::NotApplicable, _) => CheckResult::new(
+                id,
+                Cat::Replication,
+                S::Warn,
+                "no replication link (standby promoted?)",
+                "a streaming standby",
+                "the DR database is not a standby: re-protect before the next failover",
+            ),
+            (LinkState::Down(why) | LinkState::Broken(why), _) => CheckResult::new(
+                id,
+                Cat::Replication,
+                S::Fail,
+                format!("{:?}: {why}", status.link).chars().take(80).collect::<String>(),
+                "a streaming standby",
+                "the replication link is not working: the standby falls further behind every second",
+            ),
+        }
+    };
+    out.checks.push(c);
+    out
+}
+
+fn trim(d: Duration) -> Duration {
+    Duration::from_millis(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+pub(crate) async fn dns(ctx: Arc<Ctx>, index: usize) -> Outcome {
+    let mut out = Outcome::default();
+    let Some(r) = ctx.plan.dns.get(index) else { return out };
+    out.metrics.dns_checked = 1;
+    let id = format!("dns:{}", r.record);
+    let rto = ctx.plan.objectives.rto;
+    let current = ctx.call("dns_current", ctx.providers.dns.current(&r.record)).await;
+    let h_primary = ctx.call("dns_target_health", ctx.providers.dns.target_health(&r.primary_target)).await;
+    let h_dr = ctx.call("dns_target_health", ctx.providers.dns.target_health(&r.dr_target)).await;
+    let expected = format!("present, TTL ≤ RTO ({}), health checks on both targets", human(rto));
+    let c = match current {
+        Err(e) if e.kind() == ErrorKind::NotFound => CheckResult::new(
+            id,
+            Cat::Dns,
+            S::Fail,
+            "record missing",
+            expected,
+            "the record does not exist at the DNS provider",
+        ),
+        Err(e) => CheckResult::new(id, Cat::Dns, S::Fail, e.kind().as_str(), expected, e.to_string()),
+        Ok(cur) => {
+            let observed = format!("-> {} TTL {}", cur.target, human(cur.ttl));
+            let mut problems: Vec<(S, String)> = Vec::new();
+            if cur.ttl > rto {
+                problems.push((
+                    S::Fail,
+                    format!(
+                        "TTL {} exceeds the RTO {}: resolvers keep clients on the failed site",
+                        human(cur.ttl),
+                        human(rto)
+                    ),
+                ));
+            }
+            if cur.target != r.primary_target && cur.target != r.dr_target {
+                problems.push((
+                    S::Warn,
+                    format!("points at {}, neither target of the plan: someone else owns it", cur.target),
+                ));
+            }
+            for (which, target, h) in [("primary", &r.primary_target, &h_primary), ("DR", &r.dr_target, &h_dr)] {
+                match h {
+                    Ok(TargetHealth::Unknown) if r.health_check => {
+                        problems.push((S::Warn, format!("no health check on the {which} target {target}")));
+                    }
+                    Ok(TargetHealth::Unhealthy) if which == "DR" => {
+                        problems.push((S::Warn, format!("the DR target {target} is unhealthy now")));
+                    }
+                    Err(e) => problems.push((S::Warn, format!("health of {target}: {e}"))),
+                    _ => {}
+                }
+            }
+            let status = problems.iter().map(|(s, _)| *s).max().unwrap_or(S::Pass);
+            let detail = if problems.is_empty() {
+                "ready to switch".to_owned()
+            } else {
+                problems.into_iter().map(|(_, p)| p).collect::<Vec<_>>().join("; ")
+            };
+            CheckResult::new(id, Cat::Dns, status, observed, expected, detail)
+        }
+    };
+    if c.status == S::Fail {
+        out.metrics.dns_failing = 1;
+    }
+    out.checks.push(c);
+    out
+}
+
+/// The per-environment checks: deployment, images, parity, resilience.
+pub(crate) async fn environment(ctx: Arc<Ctx>, index: usize) -> Outcome {
+    let mut out = Outcome::default();
+    let Some(env) = ctx.plan.dr.environments.get(index).cloned() else { return out };
+    let primary_env = ctx.plan.primary.environments.get(index).cloned();
+    let p = &ctx.providers;
+    // 1. Deployed or deployable, and up to date.
+    let expect_running = matches!(ctx.plan.tier, Tier::WarmStandby | Tier::ActiveActive);
+    let id = format!("environment:{env}");
+    let expected = if expect_running { "deployed, up to date" } else { "deployable (deployed or stopped)" };
+    out.checks.push(match ctx.call("environment_status", p.cluster.environment_status(&env)).await {
+        Ok(s) => {
+            let stale: Vec<String> = s.services.iter().filter(|x| x.out_of_date).map(|x| x.service.to_string()).collect();
+            let failed = s.phase == DeploymentPhase::Failed || s.services.iter().any(|x| x.phase == DeploymentPhase::Failed);
+            if failed {
+                CheckResult::new(id, Cat::Environment, S::Fail, s.raw_state.clone(), expected, "the last deployment of the DR environment failed: fix it before you need it")
+            } else if !stale.is_empty() {
+                CheckResult::new(id, Cat::Environment, S::Warn, format!("OUT_OF_DATE: {}", stale.join(", ")), expected, "the DR environment runs an older configuration: redeploy it so a failover does not start by catching up")
+            } else if s.phase == DeploymentPhase::Deployed {
+                CheckResult::new(id, Cat::Environment, S::Pass, s.raw_state.clone(), expected, "deployed and up to date")
+            } else if expect_running {
+                CheckResult::new(id, Cat::Environment, S::Warn, s.raw_state.clone(), expected, format!("tier {} expects the DR environment running", ctx.plan.tier))
+            } else {
+                CheckResult::new(id, Cat::Environment, S::Pass, s.raw_state.clone(), expected, "deployable on failover")
+            }
+        }
+        Err(e) => CheckResult::new(id, Cat::Environment, S::Fail, e.kind().as_str(), expected, e.to_string()),
+    });
+    let dr_services = match ctx.call("list_services", p.cluster.list_services(&env)).await {
+        Ok(s) => s,
+        Err(e) => {
+            out.checks.push(CheckResult::new(
+                format!("images:{env}"),
+                Cat::Images,
+                S::Fail,
+                e.kind().as_str(),
+                "the DR services",
+                e.to_string(),
+            ));
+            return out;
+        }
+    };
+    // 2. Images in the DR registry, by digest.
+    let images: BTreeSet<ImageRef> = dr_services.iter().filter_map(|s| s.image.clone()).collect();
+    for img in images {
+        let id = format!("image:{}", img.familiar());
+        let expected = "present in the DR registry with the primary's digest";
+        let source = if ctx.plan.registry_mapping.remap(&img).is_ok() {
+            img.clone()
+        } else if img.registry() == ctx.plan.registry_mapping.to.host {
+            // Already a DR reference: parity is checked from its primary counterpart when known.
+            out.checks.push(CheckResult::new(
+                id,
+                Cat::Images,
+                S::Pass,
+                "a DR registry reference",
+                expected,
+                "the service already uses the DR registry",
+            ));
+            continue;
+        } else {
+            out.checks.push(CheckResult::new(
+                id,
+                Cat::Images,
+                S::Warn,
+                format!("registry {}", img.registry()),
+                expected,
+                "the image is in neither registry of the plan: a failover will pull it from there",
+            ));
+            continue;
+        };
+        out.checks.push(match ctx.call("registry_parity", p.registry.parity(&source)).await {
+            Ok(ImageParity::Present { digest }) => CheckResult::new(
+                id,
+                Cat::Images,
+                S::Pass,
+                format!("present {}", short(&digest.to_string())),
+                expected,
+                "in parity",
+            ),
+            Ok(ImageParity::Missing { primary }) => {
+                out.metrics.images_missing += 1;
+                CheckResult::new(
+                    id,
+                    Cat::Images,
+                    S::Fail,
+                    "missing",
+                    expected,
+                    format!(
+                        "copy {} ({}) to the DR registry: the DR deployment would fail",
+                        img.familiar(),
+                        short(&primary.to_string())
+                    ),
+                )
+            }
+            Ok(ImageParity::DigestMismatch { primary, dr }) => {
+                out.metrics.images_missing += 1;
+                CheckResult::new(
+                    id,
+                    Cat::Images,
+                    S::Fail,
+                    format!("digest {} ≠ {}", short(&dr.to_string()), short(&primary.to_string())),
+                    expected,
+                    "the tag moved: re-sync the image",
+                )
+            }
+            Err(e) => CheckResult::new(id, Cat::Images, S::Fail, e.kind().as_str(), expected, e.to_string()),
+        });
+    }
+    // 3. Cross-AZ resilience.
+    let single: Vec<&str> = dr_services.iter().filter(|s| s.min_instances < 2).map(|s| s.name.as_str()).collect();
+    let id = format!("resilience:{env}");
+    out.checks.push(if single.is_empty() {
+        CheckResult::new(
+            id,
+            Cat::Resilience,
+            S::Pass,
+            format!("{} services with ≥ 2 instances", dr_services.len()),
+            "≥ 2 instances per service",
+            "survives the loss of a zone",
+        )
+    } else {
+        CheckResult::new(
+            id,
+            Cat::Resilience,
+            S::Warn,
+            format!("single instance: {}", single.join(", ")),
+            "≥ 2 instances per service",
+            "a zone loss in the DR region takes these services down",
+        )
+    });
+    // 4. Parity with production.
+    if let Some(primary_env) = primary_env {
+        out.checks.extend(parity(&ctx, &primary_env, &env, &dr_services).await);
+    }
+    out
+}
+
+fn short(digest: &str) -> String {
+    digest.chars().take(19).collect()
+}
+
+async fn parity(
+    ctx: &Ctx,
+    primary: &crate::model::EnvironmentId,
+    dr: &crate::model::EnvironmentId,
+    dr_services: &[ServiceInfo],
+) -> Vec<CheckResult> {
+    let p = &ctx.providers;
+    let mut out = Vec::new();
+    let overrides: BTreeSet<&String> =
+        ctx.plan.primary.parameters.keys().chain(ctx.plan.dr.parameters.keys()).collect();
+    let id = format!("parity-variables:{dr}");
+    let expected = "the same variable and secret names on both sites (minus the plan's per-site parameters)";
+    let prod = ctx.call("list_variables", p.cluster.list_variables(&VariableScope::Environment(primary.clone()))).await;
+    let drv = ctx.call("list_variables", p.cluster.list_variables(&VariableScope::Environment(dr.clone()))).await;
+    match (prod, drv) {
+        (Ok(prod), Ok(drv)) => {
+            let names = |v: &[crate::provider::Variable]| -> BTreeMap<String, bool> {
+                v.iter().filter(|x| !overrides.contains(&x.key)).map(|x| (x.key.clone(), x.secret)).collect()
+            };
+            let (a, b) = (names(&prod), names(&drv));
+            let missing_in_dr: Vec<String> =
+                a.iter().filter(|(k, _)| !b.contains_key(*k)).map(|(k, s)| kind(k, *s)).collect();
+            let only_in_dr: Vec<String> =
+                b.iter().filter(|(k, _)| !a.contains_key(*k)).map(|(k, s)| kind(k, *s)).collect();
+            out.push(if !missing_in_dr.is_empty() {
+                CheckResult::new(id, Cat::Parity, S::Fail, format!("missing in DR: {}", missing_in_dr.join(", ")), expected, "the DR environment would start without these: add them (declare per-site values as plan parameters)")
+            } else if !only_in_dr.is_empty() {
+                CheckResult::new(id, Cat::Parity, S::Warn, format!("only in DR: {}", only_in_dr.join(", ")), expected, "declare per-site values as plan parameters, or remove them")
+            } else {
+                CheckResult::new(id, Cat::Parity, S::Pass, format!("{} names in parity", a.len()), expected, "in parity")
+            });
+        }
+        (Err(e), _) | (_, Err(e)) => out.push(CheckResult::new(
+            id,
+            Cat::Parity,
+            S::Warn,
+            e.kind().as_str(),
+            expected,
+            format!("cannot compare: {e}"),
+        )),
+    }
+    let id = format!("parity-services:{dr}");
+    let expected = "the same services, on the same image tags";
+    match ctx.call("list_services", p.cluster.list_services(primary)).await {
+        Ok(prod) => {
+            let dr_by_name: BTreeMap<&str, &ServiceInfo> = dr_services.iter().map(|s| (s.name.as_str(), s)).collect();
+            let missing: Vec<&str> =
+                prod.iter().filter(|s| !dr_by_name.contains_key(s.name.as_str())).map(|s| s.name.as_str()).collect();
+            let tags: Vec<String> = prod
+                .iter()
+                .filter_map(|s| {
+                    let d = dr_by_name.get(s.name.as_str())?;
+                    let (pt, dt) = (s.image.as_ref()?.tag(), d.image.as_ref()?.tag());
+                    (pt != dt).then(|| format!("{} {}≠{}", s.name, pt.unwrap_or("-"), dt.unwrap_or("-")))
+                })
+                .collect();
+            out.push(if !missing.is_empty() {
+                CheckResult::new(
+                    id,
+                    Cat::Parity,
+                    S::Fail,
+                    format!("missing in DR: {}", missing.join(", ")),
+                    expected,
+                    "these services would not run after a failover",
+                )
+            } else if !tags.is_empty() {
+                CheckResult::new(
+                    id,
+                    Cat::Parity,
+                    S::Warn,
+                    format!("tags differ: {}", tags.join(", ")),
+                    expected,
+                    "the DR site would run other versions",
+                )
+            } else {
+                CheckResult::new(
+                    id,
+                    Cat::Parity,
+                    S::Pass,
+                    format!("{} services in parity", prod.len()),
+                    expected,
+                    "in parity",
+                )
+            });
+        }
+        Err(e) => out.push(CheckResult::new(
+            id,
+            Cat::Parity,
+            S::Warn,
+            e.kind().as_str(),
+            expected,
+            format!("cannot compare: {e}"),
+        )),
+    }
+    out
+}
+
+fn kind(name: &str, secret: bool) -> String {
+    if secret { format!("{name} (secret)") } else { name.to_owned() }
+}
+
+pub(crate) async fn lock(lock: Option<&dyn FailoverLock>, plan: &DrPlan) -> CheckResult {
+    let id = "lock".to_owned();
+    match lock {
+        None => {
+            CheckResult::new(id, Cat::Lock, S::Pass, "not configured", "free", "no lock configured for this evaluation")
+        }
+        Some(l) => match l.holder(&plan.name).await {
+            Ok(None) => CheckResult::new(id, Cat::Lock, S::Pass, "free", "free", "no failover in progress"),
+            Ok(Some(h)) => CheckResult::new(
+                id,
+                Cat::Lock,
+                S::Fail,
+                format!("held by {} ({})", h.run_id, h.owner),
+                "free",
+                format!("a failover is in progress since {}: resume or finish it first", h.acquired_at),
+            ),
+            Err(e) => CheckResult::new(id, Cat::Lock, S::Warn, "unknown", "free", e.to_string()),
+        },
+    }
+}
+
+pub(crate) fn cadence(history: &[JournalEntry], now: Timestamp) -> Vec<CheckResult> {
+    super::cadence::cadence(history, now)
+        .into_iter()
+        .map(|item| {
+            let id = format!("cadence:{}", item.activity);
+            let expected =
+                format!("every {}", human(Duration::from_secs(item.activity.period().as_secs() / 86400 * 86400)));
+            match (item.last, item.overdue) {
+                (None, _) => CheckResult::new(
+                    id,
+                    Cat::Cadence,
+                    S::Warn,
+                    "never",
+                    expected,
+                    format!("no {} on record", item.activity),
+                ),
+                (Some(last), true) => CheckResult::new(
+                    id,
+                    Cat::Cadence,
+                    S::Warn,
+                    format!("last {last}"),
+                    expected,
+                    format!("{} is overdue since {}", item.activity, item.due_at.map_or("?".into(), |d| d.to_string())),
+                ),
+                (Some(last), false) => CheckResult::new(
+                    id,
+                    Cat::Cadence,
+                    S::Pass,
+                    format!("last {last}"),
+                    expected,
+                    format!("next due {}", item.due_at.map_or("?".into(), |d| d.to_string())),
+                ),
+            }
+        })
+        .collect()
+}
