@@ -1,5 +1,5 @@
-//! The failover engine against the simulated world: every mode, every
-//! interlock, dry run, chaos, crash and resume.
+//! The failover engine and readiness against the simulated world: every
+//! mode, every interlock, dry run, chaos, crash and resume, every check.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod engine {
@@ -8,5 +8,6 @@ mod engine {
     mod dry_run;
     mod interlocks;
     mod modes;
+    mod readiness;
     mod resume;
 }
