@@ -20,6 +20,7 @@
 pub mod engine;
 pub mod error;
 pub mod model;
+pub mod monitor;
 pub mod plan;
 pub mod provider;
 pub mod readiness;

@@ -8,6 +8,7 @@ mod engine {
     mod dry_run;
     mod interlocks;
     mod modes;
+    mod monitor;
     mod readiness;
     mod resume;
 }
