@@ -10,8 +10,12 @@
 //! | `cloudflare` | `DnsSwitcher`        | not yet built |
 //! | `postgres`   | `ReplicationManager` | not yet built |
 //! | `registry`   | `RegistrySync`       | not yet built |
+//! | `webhook`    | monitor `Notifier`   | generic JSON, Slack, PagerDuty Events v2 |
 //!
 //! The features exist now so that the public feature list is stable; each
 //! provider lands with its own issue and its tests against a real peer.
 
 pub use qovery_dr_core as core;
+
+#[cfg(feature = "webhook")]
+pub mod webhook;
