@@ -7,7 +7,21 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn example() -> PathBuf {
-    // cargo test builds the examples next to the test binaries' directory.
+    // `cargo test` builds the examples, but `cargo test --test failover_drill` does not:
+    // build them once (a no-op when they are fresh) so the test never runs a stale binary.
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let release =
+            std::env::current_exe().unwrap().parent().and_then(|d| d.parent()).is_some_and(|d| d.ends_with("release"));
+        let mut build = Command::new(cargo);
+        build.args(["build", "-q", "-p", "qovery-dr-examples", "--examples"]);
+        if release {
+            build.arg("--release");
+        }
+        let status = build.status().unwrap();
+        assert!(status.success(), "building the examples failed");
+    });
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().parent().unwrap();
     let path = dir.join("examples").join("failover_drill");
@@ -133,5 +147,100 @@ fn killed_with_sigkill_mid_run_then_resumed_completes() {
     }
     assert_eq!(per_service.len(), 3, "{per_service:?}");
     assert!(per_service.values().all(|n| *n == 1), "each service deployed exactly once: {per_service:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn sibling(name: &str) -> PathBuf {
+    example().with_file_name(name)
+}
+
+fn chromium() -> PathBuf {
+    let path =
+        std::env::var_os("QDR_CHROMIUM").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    assert!(
+        path.exists(),
+        "headless Chromium is required for the report test and was not found at {}: run ./scripts/test (it installs Debian's chromium) or set QDR_CHROMIUM",
+        path.display()
+    );
+    path
+}
+
+fn headless(profile: &std::path::Path) -> Vec<String> {
+    [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--hide-scrollbars",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .chain([format!("--user-data-dir={}", profile.display())])
+    .collect()
+}
+
+#[test]
+fn the_html_drill_report_renders_in_a_real_browser() {
+    let dir = std::env::temp_dir().join(format!("qdr-example-report-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let journal = dir.join("drill.jsonl");
+    let v = run_json(&["--mode", "drill", "--journal", journal.to_str().unwrap()]);
+    assert_report(&v, "drill");
+    let out = dir.join("report");
+    let status = Command::new(sibling("drill_report"))
+        .args(["--journal", journal.to_str().unwrap(), "--out", out.to_str().unwrap(), "--runbook"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let html_path = out.join("report.html");
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    for external in ["src=\"http", "href=\"http", "<link", "url(http", "@import"] {
+        assert!(!html.contains(external), "self-contained: no external asset ({external})");
+    }
+    let runbook = std::fs::read_to_string(out.join("runbook.md")).unwrap();
+    assert!(
+        runbook.contains("```mermaid") && runbook.contains("Roll back:") && runbook.contains("oncall-sre"),
+        "{runbook}"
+    );
+    let steps = v["steps"].as_array().unwrap().len();
+
+    let url = format!("file://{}", html_path.display());
+    let dom =
+        Command::new(chromium()).args(headless(&dir.join("profile-dom"))).arg("--dump-dom").arg(&url).output().unwrap();
+    assert!(dom.status.success(), "chromium failed: {}", String::from_utf8_lossy(&dom.stderr));
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert_eq!(dom.matches("class=\"step-bar\"").count(), steps, "one bar per step in the rendered page");
+    let figure = |id: &str| -> String {
+        let start = dom.find(&format!("id=\"{id}\">")).unwrap_or_else(|| panic!("#{id} rendered")) + id.len() + 6;
+        dom[start..].split('<').next().unwrap().to_owned()
+    };
+    assert!(figure("rto").contains("within objective"), "RTO figure: {}", figure("rto"));
+    assert!(figure("rpo").contains("within objective"), "RPO figure: {}", figure("rpo"));
+
+    let png = dir.join("report.png");
+    let shot = Command::new(chromium())
+        .args(headless(&dir.join("profile-shot")))
+        .arg(format!("--screenshot={}", png.display()))
+        .arg("--window-size=1300,1100")
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(shot.status.success(), "chromium failed: {}", String::from_utf8_lossy(&shot.stderr));
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&png).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let px = info.color_type.samples();
+    let pixels: Vec<&[u8]> = buf[..info.buffer_size()].chunks(px).collect();
+    let colors: std::collections::BTreeSet<&[u8]> = pixels.iter().copied().collect();
+    let ink = pixels.iter().filter(|p| p.iter().take(3).any(|c| *c < 200)).count();
+    assert!(colors.len() > 20, "the screenshot is not blank ({} colors)", colors.len());
+    assert!(ink * 100 > pixels.len(), "more than 1% of the page is drawn ({ink} of {})", pixels.len());
+    let green = pixels.iter().filter(|p| p.len() >= 3 && p[0] == 0x2e && p[1] == 0x7d && p[2] == 0x32).count();
+    assert!(green > 100, "the step bars are drawn ({green} green pixels)");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -17,6 +17,7 @@
 //! This crate has no HTTP, SQL or cloud dependency: real providers live in
 //! `qovery-dr-providers`, the simulated world in `qovery-dr-testkit`.
 
+pub mod document;
 pub mod engine;
 pub mod error;
 pub mod model;

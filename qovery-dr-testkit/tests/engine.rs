@@ -5,6 +5,7 @@
 mod engine {
     mod chaos;
     pub mod common;
+    mod document;
     mod dry_run;
     mod interlocks;
     mod modes;

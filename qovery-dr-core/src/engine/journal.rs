@@ -270,6 +270,9 @@ impl Journal for FileJournal {
         tokio::task::spawn_blocking(move || {
             let mut guard = this.file.lock().unwrap_or_else(PoisonError::into_inner);
             if guard.is_none() {
+                if let Some(dir) = this.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|e| this.io(e))?;
+                }
                 let f =
                     std::fs::OpenOptions::new().create(true).append(true).open(&this.path).map_err(|e| this.io(e))?;
                 *guard = Some(f);

@@ -158,7 +158,8 @@ pub(crate) fn build(input: ReportInput<'_>) -> RunReport {
     }
     let mut steps = Vec::new();
     let mut rto_end: Option<Timestamp> = None;
-    for stage in &input.runbook.stages {
+    let cleanup = super::runbook::Stage { name: "cleanup".to_owned(), steps: input.runbook.cleanup.clone() };
+    for stage in input.runbook.stages.iter().chain(std::iter::once(&cleanup)) {
         for step in &stage.steps {
             let id = step.id.as_str();
             let start = first_start.get(id).copied();

@@ -434,7 +434,7 @@ async fn parity(
             } else if !only_in_dr.is_empty() {
                 CheckResult::new(id, Cat::Parity, S::Warn, format!("only in DR: {}", only_in_dr.join(", ")), expected, "declare per-site values as plan parameters, or remove them")
             } else {
-                CheckResult::new(id, Cat::Parity, S::Pass, format!("{} names in parity", a.len()), expected, "in parity")
+                CheckResult::new(id, Cat::Parity, S::Pass, format!("{} name{} in parity", a.len(), if a.len() == 1 { "" } else { "s" }), expected, "in parity")
             });
         }
         (Err(e), _) | (_, Err(e)) => out.push(CheckResult::new(
@@ -532,8 +532,7 @@ pub(crate) fn cadence(history: &[JournalEntry], now: Timestamp) -> Vec<CheckResu
         .into_iter()
         .map(|item| {
             let id = format!("cadence:{}", item.activity);
-            let expected =
-                format!("every {}", human(Duration::from_secs(item.activity.period().as_secs() / 86400 * 86400)));
+            let expected = format!("every {} days", item.activity.period().as_secs() / 86400);
             match (item.last, item.overdue) {
                 (None, _) => CheckResult::new(
                     id,

@@ -1,0 +1,171 @@
+//! The plan rendered as the human runbook (Markdown with Mermaid diagrams),
+//! generated from the same code that runs the failover.
+
+use std::fmt::Write as _;
+
+use super::escape::cell;
+use crate::engine::{Runbook, StepKind, StepSpec};
+use crate::plan::DrPlan;
+
+fn id(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect()
+}
+
+/// How to check a step by hand, and how to undo it.
+fn manual(plan: &DrPlan, step: &StepSpec) -> (String, String) {
+    let db = &plan.primary.database;
+    let dr_db = &plan.dr.database;
+    match &step.kind {
+        StepKind::Preflight => ("Open the Qovery console: the DR cluster is RUNNING; the DR environments exist.".into(), "Nothing to undo (read-only).".into()),
+        StepKind::Approve => ("The approval is in the journal (`approval_granted`), with who and when.".into(), "Nothing to undo.".into()),
+        StepKind::AcquireLock => ("The lock file or key names this run as holder.".into(), "Released at the end of the run; if the run died, resume it rather than releasing by hand.".into()),
+        StepKind::FencePrimary => (
+            format!("On {}:{}: `SHOW default_transaction_read_only;` is `on`, and a test `INSERT` fails.", db.host, db.port),
+            "`ALTER SYSTEM RESET default_transaction_read_only; SELECT pg_reload_conf();` on the old primary — only if the standby was NOT promoted.".into(),
+        ),
+        StepKind::CatchUp => (
+            format!("On {}: `SELECT pg_last_wal_replay_lsn();` is at or past the primary's final `pg_current_wal_lsn()`.", dr_db.host),
+            "Nothing to undo (read-only).".into(),
+        ),
+        StepKind::PromoteDatabase => (
+            format!("On {}: `SELECT pg_is_in_recovery();` is `false`.", dr_db.host),
+            "Not reversible: this is the point of no return. Going back is a failback after re-protection.".into(),
+        ),
+        StepKind::PostPromotionFixups => ("Sequences on the promoted database are past the maximum ids of their tables.".into(), "Nothing to undo (sequences only move forward).".into()),
+        StepKind::MeasureReplicationLag => ("The heartbeat row with the new sequence is visible on the standby.".into(), "Nothing to undo (one heartbeat row).".into()),
+        StepKind::CloneEnvironment { source } => (format!("A `drill-…` clone of {source} exists on cluster {}.", plan.dr.cluster), "The clean-up step deletes it; delete it in the console if the clean-up failed.".into()),
+        StepKind::SyncImage { image } => {
+            let dr = plan.registry_mapping.remap(image).map(|i| i.to_string()).unwrap_or_else(|_| "its DR reference".into());
+            (format!("`skopeo inspect docker://{dr}` shows the same digest as `docker://{image}`."), "Nothing to undo (an extra image in the DR registry).".into())
+        }
+        StepKind::ApplyParameters { environment } => (
+            format!("The variables of {environment} hold the DR values: {}.", plan.dr.parameters.keys().cloned().collect::<Vec<_>>().join(", ")),
+            format!("Set the primary values back: {}.", plan.primary.parameters.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")),
+        ),
+        StepKind::SetServiceImage { environment, service, image } => (
+            format!("Service {service} of {environment} points at {image}."),
+            format!("Point {service} back at its primary-registry image."),
+        ),
+        StepKind::DeployService { environment, service } => (format!("Service {service} of {environment} is DEPLOYED (not OUT_OF_DATE)."), "Redeploy the previous version from the deployment history.".into()),
+        StepKind::DeployEnvironment { environment } => (format!("Every service of {environment} is DEPLOYED."), "Stop the environment (drills: deleted by the clean-up).".into()),
+        StepKind::VerifyEnvironment { environment } => (format!("Every service of {environment} is DEPLOYED and its health checks pass."), "Nothing to undo (read-only).".into()),
+        StepKind::VerifyTargetHealth { target, .. } => (format!("The DNS provider's health check of {target} is healthy."), "Nothing to undo (read-only).".into()),
+        StepKind::SwitchDns { record, from, to } => (
+            format!("`dig +short {record} @<each authoritative server>` answers {to}."),
+            format!("Switch {record} back to {from} (guarded: only if it still points at {to})."),
+        ),
+        StepKind::VerifyDns { record, target } => (format!("`dig +short {record}` answers {target} from several resolvers."), "Nothing to undo (read-only).".into()),
+        StepKind::DrainTtl { ttl } => (format!("Wait {}: resolvers drop the old answer.", humantime::format_duration(*ttl)), "Nothing to undo.".into()),
+        StepKind::Record => ("The journal ends with `run_finished` and the measured RTO/RPO.".into(), "Nothing to undo.".into()),
+        StepKind::DeleteClone { source } => (format!("No `drill-…` clone of {source} remains."), "Nothing to undo.".into()),
+    }
+}
+
+/// The runbook of `plan` for the mode of `runbook`, as Markdown.
+pub fn runbook_markdown(plan: &DrPlan, runbook: &Runbook) -> String {
+    let mut out = String::new();
+    let (p, d) = (&plan.primary, &plan.dr);
+    let _ = writeln!(out, "# DR runbook: {} ({})\n", cell(&plan.name), runbook.mode);
+    if let Some(desc) = &plan.description {
+        let _ = writeln!(out, "{}\n", cell(desc));
+    }
+    let _ = writeln!(
+        out,
+        "Generated by qovery-dr from the plan the engine runs: review it monthly, never edit it by hand.\n\n| | |\n|---|---|\n| tier | {} |\n| resilience | {} |\n| objectives | {} |\n| replication | {} |\n",
+        plan.tier, plan.resilience, plan.objectives, plan.replication.mode
+    );
+    let _ = writeln!(out, "## Contacts and approval\n");
+    if plan.approval.approvers.is_empty() {
+        let _ = writeln!(out, "- Approvers: anyone the approver integration accepts.");
+    } else {
+        let _ = writeln!(
+            out,
+            "- Approvers: {}.",
+            plan.approval.approvers.iter().map(|a| format!("**{}**", cell(a))).collect::<Vec<_>>().join(", ")
+        );
+    }
+    let _ = writeln!(
+        out,
+        "- Approval required: {}; drills approved automatically: {}.\n- Nothing past the preflight happens without an approval; every override of an interlock is journaled with its reason.\n",
+        if plan.approval.required { "yes" } else { "no" },
+        if plan.approval.drill_auto_approve { "yes" } else { "no" }
+    );
+    let _ = writeln!(out, "## The two sites\n\n```mermaid\nflowchart LR");
+    for (name, site) in [("primary", p), ("dr", d)] {
+        let _ = writeln!(
+            out,
+            "  subgraph {name}[\"{} site: {} ({} {})\"]",
+            if name == "primary" { "Primary" } else { "DR" },
+            site.name,
+            site.cloud,
+            site.region
+        );
+        let _ = writeln!(out, "    {name}_cluster[\"cluster {}\"]", site.cluster);
+        for e in &site.environments {
+            let _ = writeln!(out, "    {name}_env_{}[\"environment {e}\"]", id(e.as_str()));
+            let _ = writeln!(out, "    {name}_cluster --- {name}_env_{}", id(e.as_str()));
+        }
+        let _ =
+            writeln!(out, "    {name}_db[(\"{} {}:{}\")]", site.database.id, site.database.host, site.database.port);
+        let _ = writeln!(out, "    {name}_registry[[\"registry {}\"]]", site.registry.host);
+        let _ = writeln!(out, "  end");
+    }
+    let _ = writeln!(out, "  primary_db -- \"{} replication\" --> dr_db", plan.replication.mode);
+    let _ = writeln!(out, "  primary_registry -- \"image sync (by digest)\" --> dr_registry");
+    for r in &plan.dns {
+        let rid = id(r.record.as_str());
+        let _ = writeln!(out, "  dns_{rid}{{\"{} (TTL {}s, {})\"}}", r.record, r.ttl.as_secs(), r.strategy);
+        let _ = writeln!(out, "  dns_{rid} -- today --> primary_cluster");
+        let _ = writeln!(out, "  dns_{rid} -. after failover .-> dr_cluster");
+    }
+    let _ = writeln!(out, "```\n\n## The {} flow\n\n```mermaid\nflowchart TD", runbook.mode);
+    let stages: Vec<&str> = runbook.stages.iter().map(|s| s.name.as_str()).collect();
+    for (i, s) in stages.iter().enumerate() {
+        let ponr = runbook.stages[i].steps.iter().any(|st| st.point_of_no_return);
+        let _ = writeln!(out, "  s{i}[\"{s}{}\"]", if ponr { " — point of no return" } else { "" });
+        if i > 0 {
+            let _ = writeln!(out, "  s{} --> s{i}", i - 1);
+        }
+    }
+    if !runbook.cleanup.is_empty() {
+        let _ = writeln!(
+            out,
+            "  cleanup[\"cleanup — always, also after a failure\"]\n  s{} --> cleanup",
+            stages.len().saturating_sub(1)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "```\n\n## Steps\n\nSteps of one stage run at the same time. For each: what it does, how to verify it by hand, how to roll it back.\n"
+    );
+    let mut n = 0;
+    for stage in
+        runbook.stages.iter().map(|s| (s.name.as_str(), &s.steps)).chain(std::iter::once(("cleanup", &runbook.cleanup)))
+    {
+        if stage.1.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "### Stage `{}`\n", stage.0);
+        for step in stage.1 {
+            n += 1;
+            let (verify, rollback) = manual(plan, step);
+            let _ = writeln!(
+                out,
+                "{n}. **`{}`**{} — {}.\n   - Verify by hand: {}\n   - Roll back: {}\n   - Timeout {}, up to {} attempt(s).\n",
+                cell(&step.id),
+                if step.point_of_no_return { " ⚠ point of no return" } else { "" },
+                cell(&step.description),
+                cell(&verify),
+                cell(&rollback),
+                humantime::format_duration(step.timeout),
+                step.retry.max_attempts
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "## Interlocks\n\n- `primary-may-accept-writes`: never promote while the old primary may accept writes.\n- `lag-exceeds-rpo`: never promote when the measured loss exceeds the RPO ({}) unless an approver accepted it.\n- `unhealthy-dns-target`: never point DNS at an unhealthy target.\n- `lock-held`: one failover at a time.\n\nEach can be overridden only with a reason, which is journaled.",
+        humantime::format_duration(plan.objectives.rpo)
+    );
+    out
+}
