@@ -1,12 +1,16 @@
 //! A shared client-side bound for API calls: at most N at once, and at most
-//! R per second (token bucket with a burst of one, so no one-second window
-//! ever holds more than R starts).
+//! R per second. Starts are paced one interval apart (a token bucket with a
+//! burst of one), measured from when each start was actually released, and
+//! at 98% of R: timer and scheduling jitter cannot push any one-second
+//! window over R.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::{Mutex, Semaphore, SemaphorePermit};
 use tokio::time::Instant;
+
+/// Headroom below the configured rate, absorbing wake-up jitter.
+const HEADROOM: f64 = 0.98;
 
 #[derive(Debug)]
 struct Bucket {
@@ -24,7 +28,7 @@ struct Bucket {
 /// for _ in 0..10 {
 ///     let _permit = throttle.acquire().await;
 /// }
-/// assert!(start.elapsed() >= std::time::Duration::from_millis(90)); // 10 starts at 100/s
+/// assert!(start.elapsed() >= std::time::Duration::from_millis(90)); // 10 starts at (just under) 100/s
 /// # });
 /// ```
 #[derive(Debug)]
@@ -36,9 +40,9 @@ pub struct Throttle {
 impl Throttle {
     /// At most `concurrency` calls at once and, if given, `rate_per_second` starts per second.
     pub fn new(concurrency: usize, rate_per_second: Option<f64>) -> Self {
-        let bucket = rate_per_second
-            .filter(|r| r.is_finite() && *r > 0.0)
-            .map(|r| Mutex::new(Bucket { interval: Duration::from_secs_f64(1.0 / r), next: Instant::now() }));
+        let bucket = rate_per_second.filter(|r| r.is_finite() && *r > 0.0).map(|r| {
+            Mutex::new(Bucket { interval: Duration::from_secs_f64(1.0 / (r * HEADROOM)), next: Instant::now() })
+        });
         Self { permits: Semaphore::new(concurrency.max(1)), bucket }
     }
 
@@ -46,15 +50,11 @@ impl Throttle {
     pub async fn acquire(&self) -> Option<SemaphorePermit<'_>> {
         let permit = self.permits.acquire().await.ok();
         if let Some(bucket) = &self.bucket {
-            // Reserve the next start time, then wait for it (no lock held while waiting).
-            let at = {
-                let mut b = bucket.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                let now = Instant::now();
-                let at = b.next.max(now);
-                b.next = at + b.interval;
-                at
-            };
-            tokio::time::sleep_until(at).await;
+            // Starts are released one at a time (the async lock queues them in
+            // order), each an interval after the previous actual release.
+            let mut b = bucket.lock().await;
+            tokio::time::sleep_until(b.next).await;
+            b.next = Instant::now() + b.interval;
         }
         permit
     }
@@ -79,14 +79,14 @@ mod tests {
             let (t, starts) = (t.clone(), starts.clone());
             set.spawn(async move {
                 t.run(async {
-                    starts.lock().unwrap().push(Instant::now());
+                    starts.lock().await.push(Instant::now());
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 })
                 .await
             });
         }
         while set.join_next().await.is_some() {}
-        let mut s = starts.lock().unwrap().clone();
+        let mut s = starts.lock().await.clone();
         s.sort();
         for (i, t0) in s.iter().enumerate() {
             let in_window = s[i..].iter().take_while(|t| t.duration_since(*t0) < Duration::from_secs(1)).count();
