@@ -8,7 +8,7 @@
 //! | `qovery`     | `ClusterProvider`    | not yet built |
 //! | `route53`    | `DnsSwitcher`        | not yet built |
 //! | `cloudflare` | `DnsSwitcher`        | not yet built |
-//! | `postgres`   | `ReplicationManager` | not yet built |
+//! | `postgres`   | `ReplicationManager` | physical and logical replication on tokio-postgres |
 //! | `registry`   | `RegistrySync`       | not yet built |
 //! | `webhook`    | monitor `Notifier`   | generic JSON, Slack, PagerDuty Events v2 |
 //!
@@ -19,3 +19,6 @@ pub use qovery_dr_core as core;
 
 #[cfg(feature = "webhook")]
 pub mod webhook;
+
+#[cfg(feature = "postgres")]
+pub mod postgres;

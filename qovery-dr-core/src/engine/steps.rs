@@ -63,7 +63,10 @@ pub(crate) async fn run(run: &Arc<Run>, spec: &StepSpec, reconcile: bool) -> Ste
         StepKind::PromoteDatabase => promote(run, id).await,
         StepKind::PostPromotionFixups => {
             let r = run.providers.replication.post_promotion_fixups(&run.plan.primary.database.id).await?;
-            Ok(json!({ "sequences_synced": r.sequences_synced }))
+            for w in &r.warnings {
+                tracing::warn!(warning = %w, "post-promotion fix-up left something for an operator");
+            }
+            Ok(json!({ "sequences_synced": r.sequences_synced, "warnings": r.warnings }))
         }
         StepKind::MeasureReplicationLag => measure_lag(run, id).await,
         StepKind::CloneEnvironment { source } => clone_environment(run, source, reconcile).await,

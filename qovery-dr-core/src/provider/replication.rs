@@ -156,6 +156,8 @@ pub enum PromoteOutcome {
 pub struct FixupReport {
     /// Sequences advanced past the values used on the old primary (logical replication).
     pub sequences_synced: u32,
+    /// Things left for an operator (e.g. a replication slot orphaned on a dead publisher).
+    pub warnings: Vec<String>,
 }
 
 /// Which node of the pair.

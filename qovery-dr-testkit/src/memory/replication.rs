@@ -255,7 +255,7 @@ impl ReplicationManager for InMemoryReplication {
                 }
                 let synced = if db.mode == ReplicationMode::Logical && !db.fixed_up { db.sequences } else { 0 };
                 db.fixed_up = true;
-                Ok(FixupReport { sequences_synced: synced })
+                Ok(FixupReport { sequences_synced: synced, warnings: Vec::new() })
             })
             .await
     }

@@ -1,0 +1,618 @@
+//! The manager and its trait implementation.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use qovery_dr_core::provider::{
+    FenceOutcome, FixupReport, Heartbeat, LinkState, Node, PromoteOutcome, ReplicationCapabilities, ReplicationManager,
+    ReplicationMode, ReplicationStatus, Writability,
+};
+use qovery_dr_core::{DatabaseId, ErrorKind, Lsn, ProviderError, ProviderResult, async_trait};
+use tokio::time::Instant;
+use tokio_postgres::Client;
+
+use super::endpoint::{PROVIDER, PgEndpoint};
+use super::sql::{exec, ident, literal, lsn, millis, one_row, opt_row};
+
+/// Where the heartbeat table lives.
+#[derive(Debug, Clone)]
+pub struct HeartbeatSetup {
+    /// Schema of the table (created if missing).
+    pub schema: String,
+}
+
+impl Default for HeartbeatSetup {
+    fn default() -> Self {
+        Self { schema: "qovery_dr".to_owned() }
+    }
+}
+
+/// A primary/standby pair (physical) or publisher/subscriber pair (logical).
+///
+/// ```
+/// use qovery_dr_providers::postgres::{PgEndpoint, PostgresReplicationManager};
+/// let m = PostgresReplicationManager::physical(
+///     "shop-db".into(),
+///     PgEndpoint::new("10.0.0.1", 5432, "dr", "shop").password("pw"),
+///     PgEndpoint::new("10.1.0.1", 5432, "dr", "shop").password("pw"),
+/// );
+/// assert!(!format!("{m:?}").contains("pw\""));
+/// ```
+#[derive(Debug)]
+pub struct PostgresReplicationManager {
+    database: DatabaseId,
+    mode: ReplicationMode,
+    primary: PgEndpoint,
+    standby: PgEndpoint,
+    subscription: String,
+    heartbeat: HeartbeatSetup,
+    /// Sequence values last seen on the publisher (logical), for when it is dead.
+    sequences: Mutex<BTreeMap<String, i64>>,
+    /// The last replay position seen and since when, to detect a stuck replay.
+    replay: Mutex<Option<(Lsn, Instant)>>,
+    /// Slots left on an unreachable publisher by a promotion.
+    orphans: Mutex<Vec<String>>,
+    stuck_after: Duration,
+}
+
+fn err(kind: ErrorKind, op: &str, msg: impl Into<String>) -> ProviderError {
+    ProviderError::new(kind, PROVIDER, op, msg)
+}
+
+impl PostgresReplicationManager {
+    /// Physical streaming replication from `primary` to `standby`.
+    pub fn physical(database: DatabaseId, primary: PgEndpoint, standby: PgEndpoint) -> Self {
+        Self::new(database, ReplicationMode::Physical, primary, standby, String::new())
+    }
+
+    /// Logical replication from `publisher` to `subscriber` through `subscription`.
+    pub fn logical(
+        database: DatabaseId,
+        publisher: PgEndpoint,
+        subscriber: PgEndpoint,
+        subscription: impl Into<String>,
+    ) -> Self {
+        Self::new(database, ReplicationMode::Logical, publisher, subscriber, subscription.into())
+    }
+
+    fn new(
+        database: DatabaseId,
+        mode: ReplicationMode,
+        primary: PgEndpoint,
+        standby: PgEndpoint,
+        subscription: String,
+    ) -> Self {
+        Self {
+            database,
+            mode,
+            primary,
+            standby,
+            subscription,
+            heartbeat: HeartbeatSetup::default(),
+            sequences: Mutex::new(BTreeMap::new()),
+            replay: Mutex::new(None),
+            orphans: Mutex::new(Vec::new()),
+            stuck_after: Duration::from_secs(5),
+        }
+    }
+
+    /// Another heartbeat schema.
+    pub fn heartbeat_setup(mut self, setup: HeartbeatSetup) -> Self {
+        self.heartbeat = setup;
+        self
+    }
+
+    /// How long replay may stand still while WAL waits before the link is reported down.
+    pub fn stuck_after(mut self, d: Duration) -> Self {
+        self.stuck_after = d;
+        self
+    }
+
+    fn table(&self) -> String {
+        format!("{}.heartbeat", ident(&self.heartbeat.schema))
+    }
+
+    fn check(&self, db: &DatabaseId, op: &str) -> ProviderResult<()> {
+        if db == &self.database {
+            Ok(())
+        } else {
+            Err(err(ErrorKind::NotFound, op, format!("this manager handles database {}, not {db}", self.database)))
+        }
+    }
+
+    /// Creates the heartbeat table on the primary (and, for logical
+    /// replication, on the subscriber, and adds it to the publication if the
+    /// publication lists tables). Idempotent.
+    pub async fn setup_heartbeat(&self, publication: Option<&str>) -> ProviderResult<()> {
+        const OP: &str = "setup_heartbeat";
+        let ddl = format!(
+            "CREATE SCHEMA IF NOT EXISTS {schema};
+             CREATE TABLE IF NOT EXISTS {table} (id int PRIMARY KEY DEFAULT 1 CHECK (id = 1), seq bigint NOT NULL, written_at timestamptz NOT NULL);",
+            schema = ident(&self.heartbeat.schema),
+            table = self.table()
+        );
+        let p = self.primary.connect(OP).await?;
+        exec(&p, OP, &self.primary.label(), &ddl).await?;
+        exec(
+            &p,
+            OP,
+            &self.primary.label(),
+            &format!(
+                "INSERT INTO {} (id, seq, written_at) VALUES (1, 0, 'epoch') ON CONFLICT (id) DO NOTHING",
+                self.table()
+            ),
+        )
+        .await?;
+        if self.mode == ReplicationMode::Logical {
+            let s = self.standby.connect(OP).await?;
+            exec(&s, OP, &self.standby.label(), &ddl).await?;
+            if let Some(publication) = publication {
+                let all = opt_row(
+                    &p,
+                    OP,
+                    &self.primary.label(),
+                    &format!("SELECT puballtables FROM pg_publication WHERE pubname = {}", literal(publication)),
+                )
+                .await?;
+                let listed = opt_row(
+                    &p,
+                    OP,
+                    &self.primary.label(),
+                    &format!(
+                        "SELECT 1 FROM pg_publication_tables WHERE pubname = {} AND schemaname = {} AND tablename = 'heartbeat'",
+                        literal(publication),
+                        literal(&self.heartbeat.schema)
+                    ),
+                )
+                .await?;
+                match all {
+                    Some(row) if !row.get::<_, bool>(0) && listed.is_none() => {
+                        exec(
+                            &p,
+                            OP,
+                            &self.primary.label(),
+                            &format!("ALTER PUBLICATION {} ADD TABLE {}", ident(publication), self.table()),
+                        )
+                        .await?;
+                        exec(
+                            &s,
+                            OP,
+                            &self.standby.label(),
+                            &format!("ALTER SUBSCRIPTION {} REFRESH PUBLICATION", ident(&self.subscription)),
+                        )
+                        .await?;
+                    }
+                    Some(_) => {}
+                    None => {
+                        return Err(err(
+                            ErrorKind::NotFound,
+                            OP,
+                            format!("publication {publication} does not exist on {}", self.primary.label()),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the publisher's sequence values now (call it periodically: after
+    /// a disaster they are what the subscriber's sequences are moved past).
+    pub async fn capture_sequences(&self) -> ProviderResult<usize> {
+        const OP: &str = "capture_sequences";
+        let p = self.primary.connect(OP).await?;
+        let rows = p
+            .query("SELECT format('%I.%I', schemaname, sequencename), last_value FROM pg_sequences WHERE last_value IS NOT NULL", &[])
+            .await
+            .map_err(|e| super::endpoint::pg_error(OP, &self.primary.label(), e))?;
+        let mut cache = self.sequences.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for r in &rows {
+            let (name, value): (String, i64) = (r.get(0), r.get(1));
+            let slot = cache.entry(name).or_insert(value);
+            *slot = (*slot).max(value);
+        }
+        Ok(rows.len())
+    }
+
+    /// Lifts the soft fence on the old primary (only if the standby was not promoted).
+    pub async fn unfence_primary(&self) -> ProviderResult<()> {
+        const OP: &str = "unfence_primary";
+        let c = self.primary.connect(OP).await?;
+        exec(&c, OP, &self.primary.label(), "ALTER SYSTEM RESET default_transaction_read_only").await?;
+        exec(&c, OP, &self.primary.label(), "SELECT pg_reload_conf()").await
+    }
+
+    async fn timeline(&self, c: &Client, server: &str, op: &str) -> ProviderResult<i32> {
+        Ok(one_row(c, op, server, "SELECT timeline_id FROM pg_control_checkpoint()").await?.get(0))
+    }
+
+    async fn heartbeat_on(&self, ep: &PgEndpoint, op: &str) -> ProviderResult<Option<Heartbeat>> {
+        let c = ep.connect(op).await?;
+        let sql = format!(
+            "SELECT seq, (extract(epoch FROM written_at) * 1000)::bigint FROM {} WHERE id = 1 AND seq > 0",
+            self.table()
+        );
+        match c.query_opt(&sql, &[]).await {
+            Ok(Some(row)) => {
+                let seq: i64 = row.get(0);
+                Ok(millis(&row, 1)
+                    .map(|written_at| Heartbeat { sequence: u64::try_from(seq).unwrap_or(0), written_at }))
+            }
+            Ok(None) => Ok(None),
+            Err(e) if e.as_db_error().is_some_and(|d| d.code().code() == "42P01" || d.code().code() == "3F000") => {
+                Ok(None)
+            }
+            Err(e) => Err(super::endpoint::pg_error(op, &ep.label(), e)),
+        }
+    }
+
+    /// Whether the standby side is a primary now.
+    async fn standby_promoted(&self, s: &Client, op: &str) -> ProviderResult<bool> {
+        match self.mode {
+            ReplicationMode::Logical => {
+                let row = opt_row(
+                    s,
+                    op,
+                    &self.standby.label(),
+                    &format!("SELECT 1 FROM pg_subscription WHERE subname = {}", literal(&self.subscription)),
+                )
+                .await?;
+                Ok(row.is_none())
+            }
+            _ => Ok(!one_row(s, op, &self.standby.label(), "SELECT pg_is_in_recovery()").await?.get::<_, bool>(0)),
+        }
+    }
+
+    fn note_replay(&self, replay: Option<Lsn>, pending: bool) -> bool {
+        let mut last = self.replay.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        match (replay, *last) {
+            (Some(r), Some((prev, since))) if r == prev => pending && now.duration_since(since) >= self.stuck_after,
+            (Some(r), _) => {
+                *last = Some((r, now));
+                false
+            }
+            (None, _) => false,
+        }
+    }
+}
+
+#[async_trait]
+impl ReplicationManager for PostgresReplicationManager {
+    fn name(&self) -> &str {
+        PROVIDER
+    }
+
+    fn capabilities(&self) -> ReplicationCapabilities {
+        ReplicationCapabilities {
+            physical: self.mode == ReplicationMode::Physical,
+            logical: self.mode == ReplicationMode::Logical,
+            dump: false,
+            fencing: true,
+            heartbeat: true,
+        }
+    }
+
+    async fn status(&self, database: &DatabaseId) -> ProviderResult<ReplicationStatus> {
+        const OP: &str = "status";
+        self.check(database, OP)?;
+        let s = self.standby.connect(OP).await?;
+        let sl = self.standby.label();
+        let p = self.primary.connect(OP).await.ok();
+        let primary_lsn = match &p {
+            Some(p) => {
+                let row = one_row(p, OP, &self.primary.label(), "SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END::text").await?;
+                lsn(&row, 0)
+            }
+            None => None,
+        };
+        let promoted = self.standby_promoted(&s, OP).await?;
+        let (link, standby_lsn) = if promoted {
+            (LinkState::NotApplicable, None)
+        } else if self.mode == ReplicationMode::Logical {
+            let row = opt_row(
+                &s,
+                OP,
+                &sl,
+                &format!(
+                    "SELECT pid IS NOT NULL, latest_end_lsn::text FROM pg_stat_subscription WHERE subname = {} AND relid IS NULL",
+                    literal(&self.subscription)
+                ),
+            )
+            .await?;
+            match row {
+                Some(r) if r.get::<_, bool>(0) => (LinkState::Streaming, lsn(&r, 1)),
+                Some(r) => {
+                    (LinkState::Down("the subscription has no apply worker (disabled or failing)".into()), lsn(&r, 1))
+                }
+                None => (LinkState::Down("no subscription worker".into()), None),
+            }
+        } else {
+            let row = one_row(
+                &s,
+                OP,
+                &sl,
+                "SELECT pg_last_wal_receive_lsn()::text, pg_last_wal_replay_lsn()::text, pg_is_wal_replay_paused(),
+                        (SELECT status FROM pg_stat_wal_receiver), (SELECT received_tli FROM pg_stat_wal_receiver)",
+            )
+            .await?;
+            let (received, replayed, paused) = (lsn(&row, 0), lsn(&row, 1), row.get::<_, bool>(2));
+            let receiver: Option<String> = row.get(3);
+            let received_tli: Option<i32> = row.get(4);
+            let primary_tli = match &p {
+                Some(p) => Some(self.timeline(p, &self.primary.label(), OP).await?),
+                None => None,
+            };
+            let stuck = self.note_replay(replayed, received.zip(replayed).is_some_and(|(a, b)| a > b));
+            let link = match (receiver.as_deref(), received_tli, primary_tli) {
+                (_, Some(r), Some(p)) if r != p => {
+                    LinkState::Broken(format!("the standby is on timeline {r}, the primary on {p}"))
+                }
+                (None, _, _) => LinkState::Down("no WAL receiver".into()),
+                (Some(st), _, _) if st != "streaming" => LinkState::Down(format!("WAL receiver is {st}")),
+                _ if paused => LinkState::Down("replay is paused (pg_wal_replay_pause)".into()),
+                _ if stuck => {
+                    LinkState::Down(format!("replay has not advanced for {:?} while WAL waits", self.stuck_after))
+                }
+                _ => LinkState::Streaming,
+            };
+            (link, replayed)
+        };
+        let lag_bytes = match (primary_lsn, standby_lsn, &link) {
+            (Some(p), Some(s), LinkState::Streaming | LinkState::Down(_)) => Some(p.bytes_since(s)),
+            _ => None,
+        };
+        // Time lag from the heartbeat: the primary's newest against the standby's newest.
+        let lag = if promoted {
+            None
+        } else {
+            match (
+                self.heartbeat_on(&self.primary, OP).await.ok().flatten(),
+                self.heartbeat_on(&self.standby, OP).await.ok().flatten(),
+            ) {
+                (Some(ph), Some(sh)) => Some(ph.written_at.saturating_since(sh.written_at)),
+                _ => None,
+            }
+        };
+        Ok(ReplicationStatus {
+            database: database.clone(),
+            mode: self.mode,
+            link,
+            primary_lsn,
+            standby_replay_lsn: standby_lsn,
+            lag_bytes,
+            lag,
+            last_backup: None,
+            standby_promoted: promoted,
+        })
+    }
+
+    async fn primary_writability(&self, database: &DatabaseId) -> ProviderResult<Writability> {
+        const OP: &str = "primary_writability";
+        self.check(database, OP)?;
+        let Ok(c) = self.primary.connect(OP).await else { return Ok(Writability::Unreachable) };
+        let row = one_row(
+            &c,
+            OP,
+            &self.primary.label(),
+            "SELECT pg_is_in_recovery(), current_setting('default_transaction_read_only')",
+        )
+        .await?;
+        let (recovery, ro): (bool, String) = (row.get(0), row.get(1));
+        Ok(if recovery || ro == "on" { Writability::ReadOnly } else { Writability::Writable })
+    }
+
+    async fn fence_primary(&self, database: &DatabaseId) -> ProviderResult<FenceOutcome> {
+        const OP: &str = "fence_primary";
+        self.check(database, OP)?;
+        let label = self.primary.label();
+        let c = self.primary.connect(OP).await.map_err(|e| {
+            err(e.kind(), OP, format!("{label} cannot be reached, so it is NOT fenced: {}", e.message()))
+        })?;
+        let row =
+            one_row(&c, OP, &label, "SELECT pg_is_in_recovery(), current_setting('default_transaction_read_only')")
+                .await?;
+        if row.get::<_, bool>(0) {
+            return Ok(FenceOutcome::AlreadyFenced);
+        }
+        let was = row.get::<_, String>(1) == "on";
+        // ALTER SYSTEM cannot run in a transaction block: one statement at a time.
+        exec(&c, OP, &label, "ALTER SYSTEM SET default_transaction_read_only = on").await?;
+        exec(&c, OP, &label, "SELECT pg_reload_conf()").await?;
+        exec(&c, OP, &label, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()").await?;
+        // Verify from a fresh session: the reload is asynchronous.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let v = self.primary.connect(OP).await?;
+            let ro: String =
+                one_row(&v, OP, &label, "SELECT current_setting('default_transaction_read_only')").await?.get(0);
+            if ro == "on" {
+                // A write probe that leaves nothing behind when it is (wrongly) accepted.
+                let write = v.batch_execute("BEGIN; CREATE TABLE qovery_dr_fence_probe (); ROLLBACK").await;
+                let refused = match &write {
+                    Err(e) => e.as_db_error().is_some_and(|d| d.code().code() == "25006"),
+                    Ok(()) => false,
+                };
+                if refused {
+                    return Ok(if was { FenceOutcome::AlreadyFenced } else { FenceOutcome::Fenced });
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(err(ErrorKind::Transient, OP, format!("{label} still accepts writes after the fence")));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn wait_for_catch_up(&self, database: &DatabaseId, target: Lsn, timeout: Duration) -> ProviderResult<Lsn> {
+        const OP: &str = "wait_for_catch_up";
+        self.check(database, OP)?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let status = self.status(database).await?;
+            if let LinkState::Broken(why) = &status.link {
+                return Err(err(ErrorKind::Conflict, OP, format!("the standby can never reach {target}: {why}")));
+            }
+            if let Some(r) = status.standby_replay_lsn.filter(|r| *r >= target) {
+                return Ok(r);
+            }
+            if Instant::now() >= deadline {
+                return Err(err(
+                    ErrorKind::Timeout,
+                    OP,
+                    format!(
+                        "the standby reached {}, not {target}, within {timeout:?}",
+                        status.standby_replay_lsn.map_or("?".into(), |l| l.to_string())
+                    ),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(50).min(deadline - Instant::now())).await;
+        }
+    }
+
+    async fn promote_standby(&self, database: &DatabaseId) -> ProviderResult<PromoteOutcome> {
+        const OP: &str = "promote_standby";
+        self.check(database, OP)?;
+        let s = self.standby.connect(OP).await?;
+        let sl = self.standby.label();
+        if self.standby_promoted(&s, OP).await? {
+            return Ok(PromoteOutcome::AlreadyPrimary);
+        }
+        match self.mode {
+            ReplicationMode::Logical => {
+                // Capture the publisher's sequences while it answers.
+                if let Err(e) = self.capture_sequences().await {
+                    tracing::warn!(error = %e, "publisher unreachable: sequences come from the last capture and the data");
+                }
+                let sub = ident(&self.subscription);
+                exec(&s, OP, &sl, &format!("ALTER SUBSCRIPTION {sub} DISABLE")).await?;
+                let publisher_up = self.primary.connect(OP).await.is_ok();
+                if !publisher_up {
+                    let slot: Option<String> = opt_row(
+                        &s,
+                        OP,
+                        &sl,
+                        &format!(
+                            "SELECT subslotname FROM pg_subscription WHERE subname = {}",
+                            literal(&self.subscription)
+                        ),
+                    )
+                    .await?
+                    .and_then(|r| r.get(0));
+                    exec(&s, OP, &sl, &format!("ALTER SUBSCRIPTION {sub} SET (slot_name = NONE)")).await?;
+                    if let Some(slot) = slot {
+                        self.orphans.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(format!(
+                            "replication slot {slot} was left on the unreachable publisher {}: drop it when it comes back (SELECT pg_drop_replication_slot('{slot}')), or its WAL retention fills the disk",
+                            self.primary.label()
+                        ));
+                    }
+                }
+                exec(&s, OP, &sl, &format!("DROP SUBSCRIPTION {sub}")).await?;
+            }
+            _ => {
+                let ok: bool = one_row(&s, OP, &sl, "SELECT pg_promote(true, 60)").await?.get(0);
+                if !ok {
+                    return Err(err(ErrorKind::Timeout, OP, format!("{sl} did not finish promoting within 60 s")));
+                }
+                // Forget the old upstream, and checkpoint (pg_rewind needs it later).
+                exec(&s, OP, &sl, "ALTER SYSTEM RESET primary_conninfo").await?;
+                exec(&s, OP, &sl, "ALTER SYSTEM RESET primary_slot_name").await?;
+                exec(&s, OP, &sl, "SELECT pg_reload_conf()").await?;
+                exec(&s, OP, &sl, "CHECKPOINT").await?;
+            }
+        }
+        // The promoted side must take writes.
+        exec(&s, OP, &sl, "ALTER SYSTEM RESET default_transaction_read_only").await?;
+        exec(&s, OP, &sl, "SELECT pg_reload_conf()").await?;
+        let v = self.standby.connect(OP).await?;
+        let row = one_row(&v, OP, &sl, "SELECT pg_is_in_recovery()").await?;
+        if row.get::<_, bool>(0) {
+            return Err(err(ErrorKind::Transient, OP, format!("{sl} is still in recovery after promotion")));
+        }
+        Ok(PromoteOutcome::Promoted)
+    }
+
+    async fn post_promotion_fixups(&self, database: &DatabaseId) -> ProviderResult<FixupReport> {
+        const OP: &str = "post_promotion_fixups";
+        self.check(database, OP)?;
+        let s = self.standby.connect(OP).await?;
+        let sl = self.standby.label();
+        if !self.standby_promoted(&s, OP).await? {
+            return Err(err(ErrorKind::Conflict, OP, format!("{sl} is not promoted yet")));
+        }
+        let mut report = FixupReport {
+            warnings: self.orphans.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone(),
+            ..FixupReport::default()
+        };
+        if self.mode != ReplicationMode::Logical {
+            return Ok(report);
+        }
+        // Every sequence moves past both the publisher's last value (captured)
+        // and the largest value its owning column holds here.
+        let cached = self.sequences.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let owned = s
+            .query(
+                "SELECT format('%I.%I', sn.nspname, sc.relname), format('%I.%I', tn.nspname, t.relname), quote_ident(a.attname)
+                 FROM pg_class sc JOIN pg_namespace sn ON sn.oid = sc.relnamespace
+                 LEFT JOIN pg_depend d ON d.objid = sc.oid AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+                 LEFT JOIN pg_class t ON t.oid = d.refobjid LEFT JOIN pg_namespace tn ON tn.oid = t.relnamespace
+                 LEFT JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid
+                 WHERE sc.relkind = 'S' AND sn.nspname NOT IN ('pg_catalog', 'information_schema')",
+                &[],
+            )
+            .await
+            .map_err(|e| super::endpoint::pg_error(OP, &sl, e))?;
+        for row in owned {
+            let seq: String = row.get(0);
+            let table: Option<String> = row.get(1);
+            let column: Option<String> = row.get(2);
+            let mut floor = cached.get(&seq).copied().unwrap_or(0);
+            if let (Some(t), Some(col)) = (table.filter(|t| t != "."), column) {
+                let max: Option<i64> =
+                    one_row(&s, OP, &sl, &format!("SELECT max({col})::bigint FROM {t}")).await?.get(0);
+                floor = floor.max(max.unwrap_or(0));
+            }
+            if floor > 0 {
+                exec(
+                    &s,
+                    OP,
+                    &sl,
+                    &format!(
+                        "SELECT setval({}, GREATEST({floor}, (SELECT last_value FROM {seq})), true)",
+                        literal(&seq)
+                    ),
+                )
+                .await?;
+                report.sequences_synced += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    async fn write_heartbeat(&self, database: &DatabaseId) -> ProviderResult<Heartbeat> {
+        const OP: &str = "write_heartbeat";
+        self.check(database, OP)?;
+        let c = self.primary.connect(OP).await?;
+        let sql = format!(
+            "UPDATE {} SET seq = seq + 1, written_at = clock_timestamp() WHERE id = 1 RETURNING seq, (extract(epoch FROM written_at) * 1000)::bigint",
+            self.table()
+        );
+        let row = opt_row(&c, OP, &self.primary.label(), &sql).await?;
+        let row =
+            row.ok_or_else(|| err(ErrorKind::NotFound, OP, "the heartbeat row is missing: run setup_heartbeat"))?;
+        let seq: i64 = row.get(0);
+        let written_at =
+            millis(&row, 1).ok_or_else(|| err(ErrorKind::Transient, OP, "the heartbeat time did not read back"))?;
+        Ok(Heartbeat { sequence: u64::try_from(seq).unwrap_or(0), written_at })
+    }
+
+    async fn last_heartbeat(&self, database: &DatabaseId, node: Node) -> ProviderResult<Option<Heartbeat>> {
+        const OP: &str = "last_heartbeat";
+        self.check(database, OP)?;
+        match node {
+            Node::Primary => self.heartbeat_on(&self.primary, OP).await,
+            Node::Standby => self.heartbeat_on(&self.standby, OP).await,
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! PostgreSQL [`ReplicationManager`]: physical streaming or logical
+//! replication between two PostgreSQL 15+ servers, on tokio-postgres.
+//!
+//! What it gets right, where tools often do not:
+//! - **Lag** in bytes from LSNs and in time from a **heartbeat** row (never
+//!   `now() - pg_last_xact_replay_timestamp()`, which grows on an idle primary).
+//! - A standby without a WAL receiver, on another timeline, with replay paused
+//!   or not advancing, is **not** reported as streaming.
+//! - **Fencing** is verified: `ALTER SYSTEM SET default_transaction_read_only`,
+//!   reload, client backends terminated, then a fresh session must see it.
+//!   This is a *soft* fence: a client can `SET default_transaction_read_only =
+//!   off` in its session. Stop the server (or restart it as a standby with
+//!   `standby.signal`) where you have that access.
+//! - **Logical promotion** syncs sequences (PostgreSQL 15 does not replicate
+//!   them), from the publisher when it answers, else from the last values
+//!   captured and the subscriber's own data; a slot left on a dead publisher is
+//!   reported.
+//!
+//! TLS is not configured here yet: connect through a local socket, a private
+//! network, or an SSL-terminating proxy.
+
+mod endpoint;
+mod manager;
+mod sql;
+
+pub use endpoint::{PROVIDER, PgEndpoint};
+pub use manager::{HeartbeatSetup, PostgresReplicationManager};

@@ -1,0 +1,284 @@
+//! Real PostgreSQL 15 servers for the tests, on 127.0.0.1, each in its own
+//! directory, stopped (immediately) and removed when dropped.
+//!
+//! `initdb` refuses to run as root: as root, every server command runs as the
+//! `postgres` user. The binaries come from `QDR_PG_BIN` or
+//! `/usr/lib/postgresql/15/bin`; a missing binary fails the test loudly.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use qovery_dr_providers::postgres::PgEndpoint;
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+pub fn bin(name: &str) -> PathBuf {
+    let dir = std::env::var_os("QDR_PG_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/lib/postgresql/15/bin"));
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "PostgreSQL 15 binary {} is missing: run ./scripts/test (it installs postgresql-15) or set QDR_PG_BIN",
+        path.display()
+    );
+    path
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
+}
+
+/// Runs a server tool, as `postgres` when we are root.
+pub fn run(tool: &str, args: &[&str]) -> Output {
+    let mut cmd = if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(bin(tool));
+        c
+    } else {
+        Command::new(bin(tool))
+    };
+    let out = cmd.args(args).stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("cannot run {tool}: {e}"));
+    assert!(
+        out.status.success(),
+        "{tool} {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn scratch() -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("qdr-pg-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst)));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    if is_root() {
+        let ok = Command::new("chown").args(["-R", "postgres:postgres"]).arg(&dir).status().unwrap().success();
+        assert!(ok, "chown postgres {}", dir.display());
+    }
+    dir
+}
+
+#[derive(Debug)]
+pub struct PgServer {
+    pub root: PathBuf,
+    pub data: PathBuf,
+    pub port: u16,
+    stopped: bool,
+}
+
+const CONF: &str = "
+wal_level = logical
+max_wal_senders = 10
+max_replication_slots = 10
+wal_keep_size = 512MB
+wal_log_hints = on
+hot_standby_feedback = on
+wal_receiver_status_interval = 1s
+listen_addresses = '127.0.0.1'
+fsync = off
+max_connections = 60
+";
+
+impl PgServer {
+    /// A new primary.
+    pub fn primary() -> PgServer {
+        let root = scratch();
+        let data = root.join("data");
+        run(
+            "initdb",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--data-checksums",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+        );
+        let conf = data.join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&conf).unwrap();
+        text.push_str(CONF);
+        std::fs::write(&conf, text).unwrap();
+        let mut s = PgServer { root, data, port: free_port(), stopped: true };
+        s.start();
+        s
+    }
+
+    /// A streaming standby of `primary` through a new physical slot.
+    pub fn standby_of(primary: &PgServer, slot: &str) -> PgServer {
+        primary.sql(&format!("SELECT pg_create_physical_replication_slot('{slot}')"));
+        let root = scratch();
+        let data = root.join("data");
+        let port = primary.port.to_string();
+        run(
+            "pg_basebackup",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                "postgres",
+                "-D",
+                data.to_str().unwrap(),
+                "-R",
+                "-X",
+                "stream",
+                "-S",
+                slot,
+                "-c",
+                "fast",
+            ],
+        );
+        let mut s = PgServer { root, data, port: free_port(), stopped: true };
+        s.start();
+        s
+    }
+
+    pub fn start(&mut self) {
+        let opts = format!("-p {} -k {}", self.port, self.root.display());
+        let log = self.root.join("server.log");
+        run("pg_ctl", &["-D", self.data.to_str().unwrap(), "-l", log.to_str().unwrap(), "-o", &opts, "-w", "start"]);
+        self.stopped = false;
+    }
+
+    /// `pg_ctl stop -m immediate`: a crash, as far as the data is concerned.
+    pub fn crash(&mut self) {
+        run("pg_ctl", &["-D", self.data.to_str().unwrap(), "-m", "immediate", "-w", "stop"]);
+        self.stopped = true;
+    }
+
+    pub fn endpoint(&self) -> PgEndpoint {
+        PgEndpoint::new("127.0.0.1", self.port, "postgres", "postgres")
+    }
+
+    /// Runs SQL with psql, returning the unaligned output.
+    pub fn sql(&self, sql: &str) -> String {
+        self.sql_in("postgres", sql)
+    }
+
+    pub fn sql_in(&self, db: &str, sql: &str) -> String {
+        let out = Command::new(bin("psql"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                db,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-Atqc",
+                sql,
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "psql {sql:?} on port {}: {}", self.port, String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// Runs SQL expecting an error; returns its message.
+    pub fn sql_err(&self, sql: &str) -> String {
+        let out = Command::new(bin("psql"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-Atqc",
+                sql,
+            ])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{sql:?} unexpectedly succeeded");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        if !self.stopped {
+            let mut cmd = if is_root() {
+                let mut c = Command::new("runuser");
+                c.args(["-u", "postgres", "--"]).arg(bin("pg_ctl"));
+                c
+            } else {
+                Command::new(bin("pg_ctl"))
+            };
+            let _ = cmd
+                .args(["-D", self.data.to_str().unwrap_or(""), "-m", "immediate", "-w", "stop"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+/// A pgbench write load against `server` until the returned guard is dropped.
+pub struct Load {
+    child: std::process::Child,
+}
+
+impl Load {
+    pub fn start(server: &PgServer, seconds: u32) -> Load {
+        let child = Command::new(bin("pgbench"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &server.port.to_string(),
+                "-U",
+                "postgres",
+                "-c",
+                "4",
+                "-j",
+                "2",
+                "-T",
+                &seconds.to_string(),
+                "-n",
+                "postgres",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Load { child }
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn pgbench_init(server: &PgServer) {
+    let out = Command::new(bin("pgbench"))
+        .args(["-h", "127.0.0.1", "-p", &server.port.to_string(), "-U", "postgres", "-i", "-s", "1", "-q", "postgres"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "pgbench -i: {}", String::from_utf8_lossy(&out.stderr));
+}

@@ -1,0 +1,86 @@
+//! Replicated pairs for the tests, and a manager that owns its servers.
+
+use std::time::Duration;
+
+use qovery_dr_core::provider::*;
+use qovery_dr_core::{DatabaseId, Lsn, ProviderResult, async_trait};
+use qovery_dr_providers::postgres::PostgresReplicationManager;
+
+use super::cluster::PgServer;
+
+/// The manager and the servers it manages (dropped together).
+#[derive(Debug)]
+pub struct Pair {
+    pub manager: PostgresReplicationManager,
+    pub primary: PgServer,
+    pub standby: PgServer,
+}
+
+pub const DB: &str = "db";
+
+/// A primary and a streaming standby, heartbeat table in place.
+pub async fn physical() -> Pair {
+    let primary = PgServer::primary();
+    let standby = PgServer::standby_of(&primary, "standby_slot");
+    let manager = PostgresReplicationManager::physical(DatabaseId::new(DB), primary.endpoint(), standby.endpoint());
+    manager.setup_heartbeat(None).await.unwrap();
+    Pair { manager, primary, standby }
+}
+
+/// A publisher and a subscriber (publication `pub` for all tables, subscription `sub`).
+pub async fn logical(setup_sql: &str) -> Pair {
+    let primary = PgServer::primary();
+    let standby = PgServer::primary();
+    let manager =
+        PostgresReplicationManager::logical(DatabaseId::new(DB), primary.endpoint(), standby.endpoint(), "sub");
+    manager.setup_heartbeat(None).await.unwrap();
+    if !setup_sql.is_empty() {
+        primary.sql(setup_sql);
+        standby.sql(setup_sql);
+    }
+    primary.sql("CREATE PUBLICATION pub FOR ALL TABLES");
+    let conninfo = primary.endpoint().conninfo();
+    standby.sql(&format!("CREATE SUBSCRIPTION sub CONNECTION '{}' PUBLICATION pub", conninfo.expose()));
+    // Wait for the initial table sync.
+    for _ in 0..200 {
+        if standby.sql("SELECT count(*) FROM pg_subscription_rel WHERE srsubstate <> 'r'") == "0" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Pair { manager, primary, standby }
+}
+
+#[async_trait]
+impl ReplicationManager for Pair {
+    fn name(&self) -> &str {
+        self.manager.name()
+    }
+    fn capabilities(&self) -> ReplicationCapabilities {
+        self.manager.capabilities()
+    }
+    async fn status(&self, d: &DatabaseId) -> ProviderResult<ReplicationStatus> {
+        self.manager.status(d).await
+    }
+    async fn primary_writability(&self, d: &DatabaseId) -> ProviderResult<Writability> {
+        self.manager.primary_writability(d).await
+    }
+    async fn fence_primary(&self, d: &DatabaseId) -> ProviderResult<FenceOutcome> {
+        self.manager.fence_primary(d).await
+    }
+    async fn wait_for_catch_up(&self, d: &DatabaseId, l: Lsn, t: Duration) -> ProviderResult<Lsn> {
+        self.manager.wait_for_catch_up(d, l, t).await
+    }
+    async fn promote_standby(&self, d: &DatabaseId) -> ProviderResult<PromoteOutcome> {
+        self.manager.promote_standby(d).await
+    }
+    async fn post_promotion_fixups(&self, d: &DatabaseId) -> ProviderResult<FixupReport> {
+        self.manager.post_promotion_fixups(d).await
+    }
+    async fn write_heartbeat(&self, d: &DatabaseId) -> ProviderResult<Heartbeat> {
+        self.manager.write_heartbeat(d).await
+    }
+    async fn last_heartbeat(&self, d: &DatabaseId, n: Node) -> ProviderResult<Option<Heartbeat>> {
+        self.manager.last_heartbeat(d, n).await
+    }
+}

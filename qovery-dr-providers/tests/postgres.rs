@@ -1,0 +1,13 @@
+//! The PostgreSQL replication manager against real PostgreSQL 15 servers
+//! started on 127.0.0.1: the conformance suite (physical and logical),
+//! switchover under load, unplanned failover, sequences, lag and timelines.
+#![cfg(feature = "postgres")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod pg {
+    pub mod cluster;
+    mod conformance;
+    mod engine;
+    mod manager;
+    pub mod setup;
+}
