@@ -16,7 +16,7 @@ pub struct Pair {
     pub standby: PgServer,
 }
 
-pub const DB: &str = "db";
+pub const DB: &str = "shop-db";
 
 /// A primary and a streaming standby, heartbeat table in place.
 pub async fn physical() -> Pair {
