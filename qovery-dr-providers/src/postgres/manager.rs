@@ -128,22 +128,12 @@ impl PostgresReplicationManager {
         const OP: &str = "setup_heartbeat";
         let ddl = format!(
             "CREATE SCHEMA IF NOT EXISTS {schema};
-             CREATE TABLE IF NOT EXISTS {table} (id int PRIMARY KEY DEFAULT 1 CHECK (id = 1), seq bigint NOT NULL, written_at timestamptz NOT NULL);",
+             CREATE TABLE IF NOT EXISTS {table} (seq bigint PRIMARY KEY, written_at timestamptz NOT NULL);",
             schema = ident(&self.heartbeat.schema),
             table = self.table()
         );
         let p = self.primary.connect(OP).await?;
         exec(&p, OP, &self.primary.label(), &ddl).await?;
-        exec(
-            &p,
-            OP,
-            &self.primary.label(),
-            &format!(
-                "INSERT INTO {} (id, seq, written_at) VALUES (1, 0, 'epoch') ON CONFLICT (id) DO NOTHING",
-                self.table()
-            ),
-        )
-        .await?;
         if self.mode == ReplicationMode::Logical {
             let s = self.standby.connect(OP).await?;
             exec(&s, OP, &self.standby.label(), &ddl).await?;
@@ -230,7 +220,7 @@ impl PostgresReplicationManager {
     async fn heartbeat_on(&self, ep: &PgEndpoint, op: &str) -> ProviderResult<Option<Heartbeat>> {
         let c = ep.connect(op).await?;
         let sql = format!(
-            "SELECT seq, (extract(epoch FROM written_at) * 1000)::bigint FROM {} WHERE id = 1 AND seq > 0",
+            "SELECT seq, (extract(epoch FROM written_at) * 1000)::bigint FROM {} ORDER BY seq DESC LIMIT 1",
             self.table()
         );
         match c.query_opt(&sql, &[]).await {
@@ -594,9 +584,14 @@ impl ReplicationManager for PostgresReplicationManager {
         const OP: &str = "write_heartbeat";
         self.check(database, OP)?;
         let c = self.primary.connect(OP).await?;
+        // Append-only rows (keyed by seq): inserts replicate to a logical
+        // subscriber whatever it held before, and max + 1 keeps counting
+        // on a promoted standby (sequences are not replicated).
+        let table = self.table();
         let sql = format!(
-            "UPDATE {} SET seq = seq + 1, written_at = clock_timestamp() WHERE id = 1 RETURNING seq, (extract(epoch FROM written_at) * 1000)::bigint",
-            self.table()
+            "WITH n AS (INSERT INTO {table} (seq, written_at) SELECT coalesce(max(seq), 0) + 1, clock_timestamp() FROM {table}
+                        RETURNING seq, (extract(epoch FROM written_at) * 1000)::bigint AS ms)
+             SELECT seq, ms FROM n"
         );
         let row = opt_row(&c, OP, &self.primary.label(), &sql).await?;
         let row =

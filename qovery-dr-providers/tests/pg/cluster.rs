@@ -6,9 +6,9 @@
 //! `/usr/lib/postgresql/15/bin`; a missing binary fails the test loudly.
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use qovery_dr_providers::postgres::PgEndpoint;
 
@@ -71,7 +71,7 @@ pub struct PgServer {
     pub root: PathBuf,
     pub data: PathBuf,
     pub port: u16,
-    stopped: bool,
+    stopped: AtomicBool,
 }
 
 const CONF: &str = "
@@ -110,7 +110,7 @@ impl PgServer {
         let mut text = std::fs::read_to_string(&conf).unwrap();
         text.push_str(CONF);
         std::fs::write(&conf, text).unwrap();
-        let mut s = PgServer { root, data, port: free_port(), stopped: true };
+        let s = PgServer { root, data, port: free_port(), stopped: AtomicBool::new(true) };
         s.start();
         s
     }
@@ -141,22 +141,22 @@ impl PgServer {
                 "fast",
             ],
         );
-        let mut s = PgServer { root, data, port: free_port(), stopped: true };
+        let s = PgServer { root, data, port: free_port(), stopped: AtomicBool::new(true) };
         s.start();
         s
     }
 
-    pub fn start(&mut self) {
+    pub fn start(&self) {
         let opts = format!("-p {} -k {}", self.port, self.root.display());
         let log = self.root.join("server.log");
         run("pg_ctl", &["-D", self.data.to_str().unwrap(), "-l", log.to_str().unwrap(), "-o", &opts, "-w", "start"]);
-        self.stopped = false;
+        self.stopped.store(false, Ordering::SeqCst);
     }
 
     /// `pg_ctl stop -m immediate`: a crash, as far as the data is concerned.
-    pub fn crash(&mut self) {
+    pub fn crash(&self) {
         run("pg_ctl", &["-D", self.data.to_str().unwrap(), "-m", "immediate", "-w", "stop"]);
-        self.stopped = true;
+        self.stopped.store(true, Ordering::SeqCst);
     }
 
     pub fn endpoint(&self) -> PgEndpoint {
@@ -210,15 +210,11 @@ impl PgServer {
         assert!(!out.status.success(), "{sql:?} unexpectedly succeeded");
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
-
-    pub fn path(&self) -> &Path {
-        &self.root
-    }
 }
 
 impl Drop for PgServer {
     fn drop(&mut self) {
-        if !self.stopped {
+        if !self.stopped.load(Ordering::SeqCst) {
             let mut cmd = if is_root() {
                 let mut c = Command::new("runuser");
                 c.args(["-u", "postgres", "--"]).arg(bin("pg_ctl"));

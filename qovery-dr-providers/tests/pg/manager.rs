@@ -83,7 +83,7 @@ async fn a_standby_without_receiver_is_down_and_a_diverged_one_is_broken() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logical_promotion_with_a_dead_publisher_syncs_sequences_and_reports_the_orphan_slot() {
-    let mut pair = setup::logical("CREATE TABLE orders (id serial PRIMARY KEY, note text)").await;
+    let pair = setup::logical("CREATE TABLE orders (id serial PRIMARY KEY, note text)").await;
     pair.primary.sql("INSERT INTO orders (note) SELECT 'o' || g FROM generate_series(1, 100) g");
     for _ in 0..100 {
         if pair.standby.sql("SELECT count(*) FROM orders") == "100" {
@@ -126,7 +126,7 @@ async fn fencing_refuses_writes_and_unfencing_restores_them() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_primary_is_not_fenced_and_says_so() {
-    let mut pair = setup::physical().await;
+    let pair = setup::physical().await;
     pair.primary.crash();
     let e = pair.manager.fence_primary(&db()).await.unwrap_err();
     assert!(e.is_retryable(), "{e}");

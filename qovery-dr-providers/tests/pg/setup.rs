@@ -29,18 +29,33 @@ pub async fn physical() -> Pair {
 
 /// A publisher and a subscriber (publication `pub` for all tables, subscription `sub`).
 pub async fn logical(setup_sql: &str) -> Pair {
+    let sql = setup_sql.to_owned();
+    logical_with(
+        move |s: &PgServer| {
+            if !sql.is_empty() {
+                s.sql(&sql);
+            }
+        },
+        true,
+    )
+    .await
+}
+
+/// A publisher and a subscriber prepared identically by `prepare`.
+pub async fn logical_with(prepare: impl Fn(&PgServer), copy_data: bool) -> Pair {
     let primary = PgServer::primary();
     let standby = PgServer::primary();
     let manager =
         PostgresReplicationManager::logical(DatabaseId::new(DB), primary.endpoint(), standby.endpoint(), "sub");
     manager.setup_heartbeat(None).await.unwrap();
-    if !setup_sql.is_empty() {
-        primary.sql(setup_sql);
-        standby.sql(setup_sql);
-    }
+    prepare(&primary);
+    prepare(&standby);
     primary.sql("CREATE PUBLICATION pub FOR ALL TABLES");
     let conninfo = primary.endpoint().conninfo();
-    standby.sql(&format!("CREATE SUBSCRIPTION sub CONNECTION '{}' PUBLICATION pub", conninfo.expose()));
+    standby.sql(&format!(
+        "CREATE SUBSCRIPTION sub CONNECTION '{}' PUBLICATION pub WITH (copy_data = {copy_data})",
+        conninfo.expose()
+    ));
     // Wait for the initial table sync.
     for _ in 0..200 {
         if standby.sql("SELECT count(*) FROM pg_subscription_rel WHERE srsubstate <> 'r'") == "0" {
