@@ -7,6 +7,7 @@
 mod pg {
     pub mod cluster;
     mod conformance;
+    mod dump;
     mod engine;
     mod manager;
     pub mod setup;

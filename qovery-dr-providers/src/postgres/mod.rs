@@ -19,9 +19,11 @@
 //! TLS is not configured here yet: connect through a local socket, a private
 //! network, or an SSL-terminating proxy.
 
+mod dump;
 mod endpoint;
 mod manager;
 mod sql;
 
+pub use dump::{BackupRecord, PgDumpBackup, Verification};
 pub use endpoint::{PROVIDER, PgEndpoint};
 pub use manager::{HeartbeatSetup, PostgresReplicationManager};

@@ -272,8 +272,24 @@ impl Drop for Load {
 }
 
 pub fn pgbench_init(server: &PgServer) {
+    pgbench_init_scale(server, 1);
+}
+
+pub fn pgbench_init_scale(server: &PgServer, scale: u32) {
     let out = Command::new(bin("pgbench"))
-        .args(["-h", "127.0.0.1", "-p", &server.port.to_string(), "-U", "postgres", "-i", "-s", "1", "-q", "postgres"])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &server.port.to_string(),
+            "-U",
+            "postgres",
+            "-i",
+            "-s",
+            &scale.to_string(),
+            "-q",
+            "postgres",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "pgbench -i: {}", String::from_utf8_lossy(&out.stderr));
