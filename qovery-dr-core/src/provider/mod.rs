@@ -20,5 +20,5 @@ pub use dns::{
 pub use registry::{CopyReport, ImageParity, RegistryCapabilities, RegistryLocation, RegistryMapping, RegistrySync};
 pub use replication::{
     BackupInfo, FenceOutcome, FixupReport, Heartbeat, LinkState, Node, PromoteOutcome, ReplicationCapabilities,
-    ReplicationManager, ReplicationMode, ReplicationStatus, Writability,
+    ReplicationManager, ReplicationMode, ReplicationStatus, SlotInfo, Writability,
 };

@@ -78,6 +78,25 @@ pub struct BackupInfo {
     pub restore_verified: bool,
 }
 
+/// A replication slot on the primary (PostgreSQL `pg_replication_slots`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SlotInfo {
+    /// Its name.
+    pub name: String,
+    /// `physical` or `logical`.
+    pub kind: String,
+    /// Whether a consumer is connected.
+    pub active: bool,
+    /// The oldest WAL it retains.
+    pub restart_lsn: Option<Lsn>,
+    /// What a logical consumer confirmed.
+    pub confirmed_flush_lsn: Option<Lsn>,
+    /// `reserved`, `extended`, `unreserved` or `lost`.
+    pub wal_status: Option<String>,
+    /// Bytes it can still retain before it is lost (NULL without `max_slot_wal_keep_size`).
+    pub safe_wal_size: Option<i64>,
+}
+
 /// A replication status snapshot. Fields PostgreSQL reports as NULL in normal
 /// states are `Option`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -101,6 +120,9 @@ pub struct ReplicationStatus {
     pub last_backup: Option<BackupInfo>,
     /// Whether the standby has been promoted (it no longer replays; it is a primary).
     pub standby_promoted: bool,
+    /// Replication slots on the primary (empty where the notion does not apply).
+    #[serde(default)]
+    pub slots: Vec<SlotInfo>,
 }
 
 mod opt_duration_ms {

@@ -237,6 +237,109 @@ impl PostgresReplicationManager {
         }
     }
 
+    async fn slots(&self, c: &Client, op: &str) -> ProviderResult<Vec<qovery_dr_core::provider::SlotInfo>> {
+        let rows = c
+            .query(
+                "SELECT slot_name::text, slot_type, active, restart_lsn::text, confirmed_flush_lsn::text, wal_status, safe_wal_size FROM pg_replication_slots ORDER BY 1",
+                &[],
+            )
+            .await
+            .map_err(|e| super::endpoint::pg_error(op, &self.primary.label(), e))?;
+        Ok(rows
+            .iter()
+            .map(|r| qovery_dr_core::provider::SlotInfo {
+                name: r.get(0),
+                kind: r.get(1),
+                active: r.get(2),
+                restart_lsn: lsn(r, 3),
+                confirmed_flush_lsn: lsn(r, 4),
+                wal_status: r.get(5),
+                safe_wal_size: r.get(6),
+            })
+            .collect())
+    }
+
+    /// Checks a logical setup: `wal_level`, free slots, slots at risk of
+    /// losing WAL, inactive slots retaining WAL. Returns the problems found.
+    pub async fn check_logical_setup(&self) -> ProviderResult<Vec<String>> {
+        const OP: &str = "check_logical_setup";
+        let c = self.primary.connect(OP).await?;
+        let label = self.primary.label();
+        let mut problems = Vec::new();
+        let row = one_row(&c, OP, &label, "SELECT current_setting('wal_level'), current_setting('max_replication_slots')::int, (SELECT count(*)::int FROM pg_replication_slots)").await?;
+        let (wal_level, max_slots, used): (String, i32, i32) = (row.get(0), row.get(1), row.get(2));
+        if self.mode == ReplicationMode::Logical && wal_level != "logical" {
+            problems.push(format!("wal_level is {wal_level} on {label}: logical replication needs wal_level = logical (restart required)"));
+        }
+        if used >= max_slots {
+            problems.push(format!("all {max_slots} replication slots are used on {label}: no slot is left for re-protection"));
+        }
+        for s in self.slots(&c, OP).await? {
+            match s.wal_status.as_deref() {
+                Some("lost") => problems.push(format!("slot {} has lost required WAL: its consumer must be rebuilt", s.name)),
+                Some("unreserved") | Some("extended") => problems.push(format!("slot {} retains WAL beyond the limits (wal_status {}): disk at risk", s.name, s.wal_status.as_deref().unwrap_or("?"))),
+                _ => {}
+            }
+            if !s.active {
+                problems.push(format!("slot {} is inactive and retains WAL from {}", s.name, s.restart_lsn.map_or("?".into(), |l| l.to_string())));
+            }
+        }
+        Ok(problems)
+    }
+
+    /// Creates the publication (on the primary) and the subscription (on the
+    /// standby) if missing: the initial setup, or re-protection in the other
+    /// direction with a manager built the other way round. `copy_data` copies
+    /// the existing rows (false only when both sides already hold the same data).
+    pub async fn setup_logical(&self, publication: &str, copy_data: bool) -> ProviderResult<()> {
+        const OP: &str = "setup_logical";
+        if self.mode != ReplicationMode::Logical {
+            return Err(err(ErrorKind::InvalidInput, OP, "setup_logical is for logical replication"));
+        }
+        let p = self.primary.connect(OP).await?;
+        let exists = opt_row(&p, OP, &self.primary.label(), &format!("SELECT 1 FROM pg_publication WHERE pubname = {}", literal(publication))).await?;
+        if exists.is_none() {
+            exec(&p, OP, &self.primary.label(), &format!("CREATE PUBLICATION {} FOR ALL TABLES", ident(publication))).await?;
+        }
+        let s = self.standby.connect(OP).await?;
+        let sub = opt_row(&s, OP, &self.standby.label(), &format!("SELECT 1 FROM pg_subscription WHERE subname = {}", literal(&self.subscription))).await?;
+        if sub.is_none() {
+            // CREATE SUBSCRIPTION cannot run in a transaction block, and carries the password: never logged.
+            let conninfo = self.primary.conninfo();
+            let sql = format!(
+                "CREATE SUBSCRIPTION {} CONNECTION {} PUBLICATION {} WITH (copy_data = {copy_data})",
+                ident(&self.subscription),
+                literal(conninfo.expose()),
+                ident(publication)
+            );
+            s.batch_execute(&sql).await.map_err(|e| super::endpoint::pg_error(OP, &self.standby.label(), e))?;
+        }
+        Ok(())
+    }
+
+    /// The steps to re-protect after a physical failover: the old primary
+    /// becomes a standby of the promoted one. They need shell access to the
+    /// old primary's host, which this SDK does not assume: hand them to an
+    /// operator (or a runner with that access).
+    pub fn physical_reprotect_steps(&self, old_primary_data_dir: &str) -> Vec<String> {
+        let new = &self.standby;
+        vec![
+            format!("on the old primary's host: pg_ctl -D {old_primary_data_dir} stop -m fast (it must be stopped cleanly or crashed; never running)"),
+            format!(
+                "pg_rewind --target-pgdata={old_primary_data_dir} --source-server='host={} port={} user={} dbname={}' --progress (wal_log_hints or data checksums must be on: they are in the supported setup)",
+                new.host, new.port, new.user, new.dbname
+            ),
+            format!("touch {old_primary_data_dir}/standby.signal"),
+            format!(
+                "in {old_primary_data_dir}/postgresql.auto.conf: primary_conninfo = 'host={} port={} user={}' and primary_slot_name = '<a physical slot created on {}>'",
+                new.host, new.port, new.user, new.label()
+            ),
+            format!("SELECT pg_create_physical_replication_slot('<that slot>'); on {}", new.label()),
+            format!("pg_ctl -D {old_primary_data_dir} start; then check pg_stat_wal_receiver on it shows status 'streaming'"),
+            "ALTER SYSTEM RESET default_transaction_read_only; SELECT pg_reload_conf(); on it is NOT needed: a standby is read-only by itself".to_owned(),
+        ]
+    }
+
     /// Whether the standby side is a primary now.
     async fn standby_promoted(&self, s: &Client, op: &str) -> ProviderResult<bool> {
         match self.mode {
@@ -365,7 +468,12 @@ impl ReplicationManager for PostgresReplicationManager {
                 _ => None,
             }
         };
+        let slots = match &p {
+            Some(p) => self.slots(p, OP).await.unwrap_or_default(),
+            None => Vec::new(),
+        };
         Ok(ReplicationStatus {
+            slots,
             database: database.clone(),
             mode: self.mode,
             link,

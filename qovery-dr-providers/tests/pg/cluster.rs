@@ -153,6 +153,12 @@ impl PgServer {
         self.stopped.store(false, Ordering::SeqCst);
     }
 
+    /// A clean shutdown.
+    pub fn stop_fast(&self) {
+        run("pg_ctl", &["-D", self.data.to_str().unwrap(), "-m", "fast", "-w", "stop"]);
+        self.stopped.store(true, Ordering::SeqCst);
+    }
+
     /// `pg_ctl stop -m immediate`: a crash, as far as the data is concerned.
     pub fn crash(&self) {
         run("pg_ctl", &["-D", self.data.to_str().unwrap(), "-m", "immediate", "-w", "stop"]);

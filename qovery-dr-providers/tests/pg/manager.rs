@@ -136,3 +136,73 @@ async fn an_unreachable_primary_is_not_fenced_and_says_so() {
         qovery_dr_core::provider::Writability::Unreachable
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logical_setup_is_idempotent_and_checked() {
+    let publisher = PgServer::primary();
+    let subscriber = PgServer::primary();
+    for s in [&publisher, &subscriber] {
+        s.sql("CREATE TABLE items (id int PRIMARY KEY, name text)");
+    }
+    publisher.sql("INSERT INTO items SELECT g, 'i' || g FROM generate_series(1, 50) g");
+    let m = PostgresReplicationManager::logical(db(), publisher.endpoint(), subscriber.endpoint(), "sub");
+    m.setup_heartbeat(None).await.unwrap();
+    m.setup_logical("pub", true).await.unwrap();
+    m.setup_logical("pub", true).await.unwrap();
+    for _ in 0..100 {
+        if subscriber.sql("SELECT count(*) FROM items") == "50" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(subscriber.sql("SELECT count(*) FROM items"), "50", "copied by the initial sync");
+    let s = m.status(&db()).await.unwrap();
+    assert_eq!(s.link, LinkState::Streaming);
+    let slot = s.slots.iter().find(|x| x.name == "sub").expect("the subscription's slot is listed");
+    assert_eq!(slot.kind, "logical");
+    assert!(slot.active && slot.confirmed_flush_lsn.is_some(), "{slot:?}");
+    assert_eq!(m.check_logical_setup().await.unwrap(), Vec::<String>::new());
+    // A slot nobody consumes is a finding (it retains WAL).
+    publisher.sql("SELECT pg_create_logical_replication_slot('forgotten', 'pgoutput')");
+    let problems = m.check_logical_setup().await.unwrap();
+    assert!(problems.iter().any(|p| p.contains("forgotten") && p.contains("inactive")), "{problems:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_emitted_physical_reprotection_steps_work() {
+    let pair = setup::physical().await;
+    pair.primary.sql("CREATE TABLE t (x int); INSERT INTO t VALUES (1)");
+    let target = pair.manager.status(&db()).await.unwrap().primary_lsn.unwrap();
+    pair.manager.wait_for_catch_up(&db(), target, Duration::from_secs(20)).await.unwrap();
+    pair.manager.fence_primary(&db()).await.unwrap();
+    pair.manager.promote_standby(&db()).await.unwrap();
+    pair.standby.sql("INSERT INTO t VALUES (2)");
+    let data = pair.primary.data.display().to_string();
+    let steps = pair.manager.physical_reprotect_steps(&data);
+    assert!(steps.iter().any(|s| s.starts_with("pg_rewind --target-pgdata=")), "{steps:?}");
+    assert!(steps.iter().all(|s| !s.contains("password")), "no secret in the emitted steps");
+    // Carry them out as an operator would.
+    pair.primary.stop_fast();
+    super::cluster::run("pg_rewind", &["--target-pgdata", &data, "--source-server", &format!("host=127.0.0.1 port={} user=postgres dbname=postgres", pair.standby.port)]);
+    std::fs::write(pair.primary.data.join("standby.signal"), "").unwrap();
+    pair.standby.sql("SELECT pg_create_physical_replication_slot('back')");
+    let auto = pair.primary.data.join("postgresql.auto.conf");
+    let mut conf = std::fs::read_to_string(&auto).unwrap();
+    conf.push_str(&format!("\nprimary_conninfo = 'host=127.0.0.1 port={} user=postgres'\nprimary_slot_name = 'back'\ndefault_transaction_read_only = off\n", pair.standby.port));
+    std::fs::write(&auto, conf).unwrap();
+    pair.primary.start();
+    // The roles are now reversed: a manager the other way round sees a streaming pair.
+    let back = PostgresReplicationManager::physical(db(), pair.standby.endpoint(), pair.primary.endpoint());
+    let mut streaming = false;
+    for _ in 0..100 {
+        if back.status(&db()).await.unwrap().link == LinkState::Streaming {
+            streaming = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(streaming, "{:?}", back.status(&db()).await.unwrap().link);
+    let target = back.status(&db()).await.unwrap().primary_lsn.unwrap();
+    back.wait_for_catch_up(&db(), target, Duration::from_secs(20)).await.unwrap();
+    assert_eq!(pair.primary.sql("SELECT count(*) FROM t"), "2", "the old primary now replays the new one's writes");
+}

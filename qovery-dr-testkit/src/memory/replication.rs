@@ -147,6 +147,7 @@ impl ReplicationManager for InMemoryReplication {
                     lag,
                     last_backup,
                     standby_promoted: st.is_primary,
+                    slots: Vec::new(),
                 })
             })
             .await
