@@ -29,6 +29,9 @@ pub struct BackupRecord {
     pub tables: u32,
     /// Whether a restore of it was verified.
     pub restore_verified: bool,
+    /// The source's WAL position when the dump started (what the copy holds at least).
+    #[serde(default)]
+    pub lsn: Option<qovery_dr_core::Lsn>,
 }
 
 impl BackupRecord {
@@ -209,6 +212,15 @@ impl PgDumpBackup {
         let started = tokio::time::Instant::now();
         let now = Timestamp::now();
         let out = self.dir.join(format!("dump-{}", now.unix_millis()));
+        let lsn = match self.source.connect(OP).await {
+            Ok(c) => c
+                .query_one("SELECT pg_current_wal_lsn()::text", &[])
+                .await
+                .ok()
+                .and_then(|r| r.get::<_, Option<String>>(0))
+                .and_then(|s| s.parse().ok()),
+            Err(e) => return Err(e),
+        };
         let tables = self.run(OP, "pg_dump", &self.dump_args(&out), self.source.password.as_ref()).await?;
         let record = BackupRecord {
             size_bytes: dir_size(&out).await,
@@ -218,9 +230,15 @@ impl PgDumpBackup {
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             tables,
             restore_verified: false,
+            lsn,
         };
         self.save(&record).await?;
         Ok(record)
+    }
+
+    /// The target server.
+    pub fn target(&self) -> &PgEndpoint {
+        &self.target
     }
 
     /// Restores a dump into the target.

@@ -29,6 +29,9 @@ pub struct PgEndpoint {
     pub dbname: String,
     /// Connection timeout.
     pub connect_timeout: Duration,
+    /// Verify the server with TLS against this CA bundle (PEM) instead of a
+    /// plain connection (feature `postgres-tls`).
+    pub tls_ca_file: Option<std::path::PathBuf>,
 }
 
 impl PgEndpoint {
@@ -41,7 +44,16 @@ impl PgEndpoint {
             password: None,
             dbname: dbname.into(),
             connect_timeout: Duration::from_secs(5),
+            tls_ca_file: None,
         }
+    }
+
+    /// Requires TLS, verifying the server's certificate against `ca_file`
+    /// (PEM); needs the `postgres-tls` feature (without it, connecting fails
+    /// with `InvalidConfig` rather than falling back to plain text).
+    pub fn tls(mut self, ca_file: impl Into<std::path::PathBuf>) -> Self {
+        self.tls_ca_file = Some(ca_file.into());
+        self
     }
 
     /// Sets the password.
@@ -86,25 +98,60 @@ impl PgEndpoint {
             cfg.password(p.expose());
         }
         cfg.application_name("qovery-dr");
-        let connect = tokio::time::timeout(self.connect_timeout + Duration::from_secs(1), cfg.connect(NoTls));
-        let (client, connection) = match connect.await {
-            Ok(r) => r.map_err(|e| pg_error(op, &self.label(), e))?,
-            Err(_) => {
+        let timeout = self.connect_timeout + Duration::from_secs(1);
+        let timed_out = || {
+            ProviderError::new(
+                ErrorKind::Timeout,
+                PROVIDER,
+                op,
+                format!("{}: no connection within {:?}", self.label(), self.connect_timeout),
+            )
+        };
+        let client = match &self.tls_ca_file {
+            None => {
+                let (client, connection) = tokio::time::timeout(timeout, cfg.connect(NoTls))
+                    .await
+                    .map_err(|_| timed_out())?
+                    .map_err(|e| pg_error(op, &self.label(), e))?;
+                spawn_connection(connection);
+                client
+            }
+            #[cfg(feature = "postgres-tls")]
+            Some(ca) => {
+                let tls = super::tls::connector(ca, op)?;
+                cfg.ssl_mode(tokio_postgres::config::SslMode::Require);
+                let (client, connection) = tokio::time::timeout(timeout, cfg.connect(tls))
+                    .await
+                    .map_err(|_| timed_out())?
+                    .map_err(|e| pg_error(op, &self.label(), e))?;
+                spawn_connection(connection);
+                client
+            }
+            #[cfg(not(feature = "postgres-tls"))]
+            Some(_) => {
                 return Err(ProviderError::new(
-                    ErrorKind::Timeout,
+                    ErrorKind::InvalidConfig,
                     PROVIDER,
                     op,
-                    format!("{}: no connection within {:?}", self.label(), self.connect_timeout),
+                    format!(
+                        "{}: TLS is requested but this build lacks the postgres-tls feature; not connecting in plain text",
+                        self.label()
+                    ),
                 ));
             }
         };
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "postgres connection ended");
-            }
-        });
         Ok(client)
     }
+}
+
+fn spawn_connection<C: std::future::Future<Output = Result<(), tokio_postgres::Error>> + Send + 'static>(
+    connection: C,
+) {
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "postgres connection ended");
+        }
+    });
 }
 
 /// Maps a tokio-postgres error to a provider error with a kind the engine acts on.
@@ -124,7 +171,19 @@ pub(crate) fn pg_error(op: &str, server: &str, e: tokio_postgres::Error) -> Prov
             (kind, format!("{server}: {} (SQLSTATE {code})", db.message()))
         }
         None if e.is_closed() => (ErrorKind::Transient, format!("{server}: connection closed")),
-        None => (ErrorKind::Transient, format!("{server}: {e}")),
+        None => {
+            // The driver's own words are terse; its sources say why (TLS, DNS, refused…).
+            let mut text = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                text.push_str(": ");
+                text.push_str(&s.to_string());
+                src = s.source();
+            }
+            let tls = text.to_lowercase().contains("certificate");
+            let kind = if tls { ErrorKind::InvalidConfig } else { ErrorKind::Transient };
+            (kind, format!("{server}: {text}"))
+        }
     };
     ProviderError::new(kind, PROVIDER, op, message).with_source(e)
 }

@@ -54,6 +54,7 @@ pub struct PostgresReplicationManager {
     /// Slots left on an unreachable publisher by a promotion.
     orphans: Mutex<Vec<String>>,
     stuck_after: Duration,
+    dump: Option<super::dump::PgDumpBackup>,
 }
 
 fn err(kind: ErrorKind, op: &str, msg: impl Into<String>) -> ProviderError {
@@ -94,6 +95,29 @@ impl PostgresReplicationManager {
             replay: Mutex::new(None),
             orphans: Mutex::new(Vec::new()),
             stuck_after: Duration::from_secs(5),
+            dump: None,
+        }
+    }
+
+    /// The dump strategy (Backup & Restore, cross-cloud): the DR database is
+    /// refreshed by `backup`'s dumps; promotion restores the newest dump if it
+    /// is not restored yet, and the status reports the last backup for
+    /// readiness.
+    pub fn dump(database: DatabaseId, backup: super::dump::PgDumpBackup, primary: PgEndpoint) -> Self {
+        let standby = backup.target().clone();
+        let mut m = Self::new(database, ReplicationMode::Dump, primary, standby, String::new());
+        m.dump = Some(backup);
+        m
+    }
+
+    async fn dump_promoted(&self, s: &Client, op: &str) -> ProviderResult<bool> {
+        let sql = format!("SELECT 1 FROM {}.promotion LIMIT 1", ident(&self.heartbeat.schema));
+        match s.query_opt(&sql, &[]).await {
+            Ok(r) => Ok(r.is_some()),
+            Err(e) if e.as_db_error().is_some_and(|d| d.code().code() == "42P01" || d.code().code() == "3F000") => {
+                Ok(false)
+            }
+            Err(e) => Err(super::endpoint::pg_error(op, &self.standby.label(), e)),
         }
     }
 
@@ -269,19 +293,33 @@ impl PostgresReplicationManager {
         let row = one_row(&c, OP, &label, "SELECT current_setting('wal_level'), current_setting('max_replication_slots')::int, (SELECT count(*)::int FROM pg_replication_slots)").await?;
         let (wal_level, max_slots, used): (String, i32, i32) = (row.get(0), row.get(1), row.get(2));
         if self.mode == ReplicationMode::Logical && wal_level != "logical" {
-            problems.push(format!("wal_level is {wal_level} on {label}: logical replication needs wal_level = logical (restart required)"));
+            problems.push(format!(
+                "wal_level is {wal_level} on {label}: logical replication needs wal_level = logical (restart required)"
+            ));
         }
         if used >= max_slots {
-            problems.push(format!("all {max_slots} replication slots are used on {label}: no slot is left for re-protection"));
+            problems.push(format!(
+                "all {max_slots} replication slots are used on {label}: no slot is left for re-protection"
+            ));
         }
         for s in self.slots(&c, OP).await? {
             match s.wal_status.as_deref() {
-                Some("lost") => problems.push(format!("slot {} has lost required WAL: its consumer must be rebuilt", s.name)),
-                Some("unreserved") | Some("extended") => problems.push(format!("slot {} retains WAL beyond the limits (wal_status {}): disk at risk", s.name, s.wal_status.as_deref().unwrap_or("?"))),
+                Some("lost") => {
+                    problems.push(format!("slot {} has lost required WAL: its consumer must be rebuilt", s.name))
+                }
+                Some("unreserved") | Some("extended") => problems.push(format!(
+                    "slot {} retains WAL beyond the limits (wal_status {}): disk at risk",
+                    s.name,
+                    s.wal_status.as_deref().unwrap_or("?")
+                )),
                 _ => {}
             }
             if !s.active {
-                problems.push(format!("slot {} is inactive and retains WAL from {}", s.name, s.restart_lsn.map_or("?".into(), |l| l.to_string())));
+                problems.push(format!(
+                    "slot {} is inactive and retains WAL from {}",
+                    s.name,
+                    s.restart_lsn.map_or("?".into(), |l| l.to_string())
+                ));
             }
         }
         Ok(problems)
@@ -297,12 +335,25 @@ impl PostgresReplicationManager {
             return Err(err(ErrorKind::InvalidInput, OP, "setup_logical is for logical replication"));
         }
         let p = self.primary.connect(OP).await?;
-        let exists = opt_row(&p, OP, &self.primary.label(), &format!("SELECT 1 FROM pg_publication WHERE pubname = {}", literal(publication))).await?;
+        let exists = opt_row(
+            &p,
+            OP,
+            &self.primary.label(),
+            &format!("SELECT 1 FROM pg_publication WHERE pubname = {}", literal(publication)),
+        )
+        .await?;
         if exists.is_none() {
-            exec(&p, OP, &self.primary.label(), &format!("CREATE PUBLICATION {} FOR ALL TABLES", ident(publication))).await?;
+            exec(&p, OP, &self.primary.label(), &format!("CREATE PUBLICATION {} FOR ALL TABLES", ident(publication)))
+                .await?;
         }
         let s = self.standby.connect(OP).await?;
-        let sub = opt_row(&s, OP, &self.standby.label(), &format!("SELECT 1 FROM pg_subscription WHERE subname = {}", literal(&self.subscription))).await?;
+        let sub = opt_row(
+            &s,
+            OP,
+            &self.standby.label(),
+            &format!("SELECT 1 FROM pg_subscription WHERE subname = {}", literal(&self.subscription)),
+        )
+        .await?;
         if sub.is_none() {
             // CREATE SUBSCRIPTION cannot run in a transaction block, and carries the password: never logged.
             let conninfo = self.primary.conninfo();
@@ -343,6 +394,7 @@ impl PostgresReplicationManager {
     /// Whether the standby side is a primary now.
     async fn standby_promoted(&self, s: &Client, op: &str) -> ProviderResult<bool> {
         match self.mode {
+            ReplicationMode::Dump => self.dump_promoted(s, op).await,
             ReplicationMode::Logical => {
                 let row = opt_row(
                     s,
@@ -381,7 +433,7 @@ impl ReplicationManager for PostgresReplicationManager {
         ReplicationCapabilities {
             physical: self.mode == ReplicationMode::Physical,
             logical: self.mode == ReplicationMode::Logical,
-            dump: false,
+            dump: self.mode == ReplicationMode::Dump,
             fencing: true,
             heartbeat: true,
         }
@@ -401,6 +453,21 @@ impl ReplicationManager for PostgresReplicationManager {
             None => None,
         };
         let promoted = self.standby_promoted(&s, OP).await?;
+        if let Some(dump) = &self.dump {
+            let record = dump.last_backup().await?;
+            return Ok(ReplicationStatus {
+                database: database.clone(),
+                mode: ReplicationMode::Dump,
+                link: LinkState::NotApplicable,
+                primary_lsn,
+                standby_replay_lsn: record.as_ref().and_then(|r| r.lsn),
+                lag_bytes: None,
+                lag: None,
+                last_backup: record.map(|r| r.info()),
+                standby_promoted: promoted,
+                slots: Vec::new(),
+            });
+        }
         let (link, standby_lsn) = if promoted {
             (LinkState::NotApplicable, None)
         } else if self.mode == ReplicationMode::Logical {
@@ -547,6 +614,20 @@ impl ReplicationManager for PostgresReplicationManager {
         const OP: &str = "wait_for_catch_up";
         self.check(database, OP)?;
         let deadline = Instant::now() + timeout;
+        if self.mode == ReplicationMode::Dump {
+            let status = self.status(database).await?;
+            return match status.standby_replay_lsn {
+                Some(l) if l >= target => Ok(l),
+                other => Err(err(
+                    ErrorKind::Timeout,
+                    OP,
+                    format!(
+                        "the last dump holds up to {}, not {target}: take a new dump",
+                        other.map_or("nothing".into(), |l| l.to_string())
+                    ),
+                )),
+            };
+        }
         loop {
             let status = self.status(database).await?;
             if let LinkState::Broken(why) = &status.link {
@@ -578,6 +659,30 @@ impl ReplicationManager for PostgresReplicationManager {
             return Ok(PromoteOutcome::AlreadyPrimary);
         }
         match self.mode {
+            ReplicationMode::Dump => {
+                let Some(dump) = &self.dump else {
+                    return Err(err(ErrorKind::InvalidConfig, OP, "dump mode without a PgDumpBackup"));
+                };
+                let record = dump
+                    .last_backup()
+                    .await?
+                    .ok_or_else(|| err(ErrorKind::NotFound, OP, "no backup was ever taken: nothing to restore"))?;
+                if !record.restore_verified {
+                    dump.restore(&record).await?;
+                }
+                exec(
+                    &s,
+                    OP,
+                    &sl,
+                    &format!(
+                        "CREATE SCHEMA IF NOT EXISTS {schema}; CREATE TABLE IF NOT EXISTS {schema}.promotion (at timestamptz NOT NULL, dump text NOT NULL);
+                         INSERT INTO {schema}.promotion VALUES (clock_timestamp(), {dump})",
+                        schema = ident(&self.heartbeat.schema),
+                        dump = literal(&record.path.display().to_string())
+                    ),
+                )
+                .await?;
+            }
             ReplicationMode::Logical => {
                 // Capture the publisher's sequences while it answers.
                 if let Err(e) = self.capture_sequences().await {

@@ -16,13 +16,16 @@
 //!   captured and the subscriber's own data; a slot left on a dead publisher is
 //!   reported.
 //!
-//! TLS is not configured here yet: connect through a local socket, a private
-//! network, or an SSL-terminating proxy.
+//! TLS: with the `postgres-tls` feature, [`PgEndpoint::tls`] requires TLS and
+//! verifies the server's certificate against a CA file (rustls). Without the
+//! feature, asking for TLS is an error, never a silent plain-text connection.
 
 mod dump;
 mod endpoint;
 mod manager;
 mod sql;
+#[cfg(feature = "postgres-tls")]
+mod tls;
 
 pub use dump::{BackupRecord, PgDumpBackup, Verification};
 pub use endpoint::{PROVIDER, PgEndpoint};

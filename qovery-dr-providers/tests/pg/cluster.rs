@@ -115,6 +115,57 @@ impl PgServer {
         s
     }
 
+    /// A primary that accepts TLS connections only (certificate signed by a
+    /// test CA); returns the server and the CA file.
+    pub fn primary_tls_only() -> (PgServer, PathBuf) {
+        let s = PgServer::primary();
+        let dir = s.root.join("tls");
+        std::fs::create_dir_all(&dir).unwrap();
+        let sh = |cmd: &str| {
+            let out = Command::new("sh").arg("-c").arg(cmd).current_dir(&dir).output().unwrap();
+            assert!(out.status.success(), "{cmd}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        sh(
+            "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=qdr-test-ca 2>/dev/null",
+        );
+        sh("openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1 2>/dev/null");
+        sh("printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' > ext.cnf");
+        sh(
+            "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 2 -extfile ext.cnf 2>/dev/null",
+        );
+        sh(
+            "openssl req -x509 -newkey rsa:2048 -nodes -keyout other.key -out other-ca.crt -days 2 -subj /CN=another-ca 2>/dev/null",
+        );
+        for f in ["server.crt", "server.key"] {
+            std::fs::copy(dir.join(f), s.data.join(f)).unwrap();
+        }
+        if is_root() {
+            let ok = Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(s.data.join("server.crt"))
+                .arg(s.data.join("server.key"))
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok);
+        }
+        let ok = Command::new("chmod").arg("600").arg(s.data.join("server.key")).status().unwrap().success();
+        assert!(ok);
+        let conf = s.data.join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&conf).unwrap();
+        text.push_str("ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n");
+        std::fs::write(&conf, text).unwrap();
+        // Only TLS connections are accepted over TCP.
+        std::fs::write(
+            s.data.join("pg_hba.conf"),
+            "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostssl replication all 127.0.0.1/32 trust\n",
+        )
+        .unwrap();
+        s.crash();
+        s.start();
+        (s, dir.join("ca.crt"))
+    }
+
     /// A streaming standby of `primary` through a new physical slot.
     pub fn standby_of(primary: &PgServer, slot: &str) -> PgServer {
         primary.sql(&format!("SELECT pg_create_physical_replication_slot('{slot}')"));

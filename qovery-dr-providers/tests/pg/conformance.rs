@@ -26,3 +26,14 @@ async fn logical() -> ReplicationFixture<Pair> {
 
 qovery_dr_testkit::replication_manager_conformance!(physical_streaming, physical());
 qovery_dr_testkit::replication_manager_conformance!(logical_replication, logical());
+
+async fn dump() -> ReplicationFixture<Pair> {
+    ReplicationFixture {
+        provider: setup::dump().await,
+        database: DB.into(),
+        catch_up_timeout: Duration::from_secs(20),
+        poll_interval: Duration::from_millis(50),
+    }
+}
+
+qovery_dr_testkit::replication_manager_conformance!(dump_strategy, dump());

@@ -175,3 +175,18 @@ async fn a_lagging_standby_is_refused_by_the_rpo_interlock() {
     assert!(matches!(failed.error, EngineError::Refused { rule: Interlock::LagExceedsRpo, .. }), "{}", failed.error);
     assert_eq!(pair.standby.sql("SELECT pg_is_in_recovery()"), "t", "not promoted");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_reads_the_last_verified_dump() {
+    let pair = Arc::new(setup::dump().await);
+    let mut plan = plan("1m");
+    plan.replication.mode = qovery_dr_core::provider::ReplicationMode::Dump;
+    plan.replication.dump_interval = Some(Duration::from_secs(60));
+    let sim = World::from_plan(&plan);
+    let mut providers = sim.providers();
+    providers.replication = pair.clone();
+    let report = qovery_dr_core::readiness::Readiness::new(plan, providers).evaluate().await;
+    let check = report.checks.iter().find(|c| c.id.starts_with("replication:")).unwrap();
+    assert_eq!(check.status, qovery_dr_core::readiness::CheckStatus::Pass, "{check:?}");
+    assert!(report.metrics.last_backup_age_seconds.unwrap() < 60.0);
+}

@@ -183,7 +183,15 @@ async fn the_emitted_physical_reprotection_steps_work() {
     assert!(steps.iter().all(|s| !s.contains("password")), "no secret in the emitted steps");
     // Carry them out as an operator would.
     pair.primary.stop_fast();
-    super::cluster::run("pg_rewind", &["--target-pgdata", &data, "--source-server", &format!("host=127.0.0.1 port={} user=postgres dbname=postgres", pair.standby.port)]);
+    super::cluster::run(
+        "pg_rewind",
+        &[
+            "--target-pgdata",
+            &data,
+            "--source-server",
+            &format!("host=127.0.0.1 port={} user=postgres dbname=postgres", pair.standby.port),
+        ],
+    );
     std::fs::write(pair.primary.data.join("standby.signal"), "").unwrap();
     pair.standby.sql("SELECT pg_create_physical_replication_slot('back')");
     let auto = pair.primary.data.join("postgresql.auto.conf");
@@ -205,4 +213,23 @@ async fn the_emitted_physical_reprotection_steps_work() {
     let target = back.status(&db()).await.unwrap().primary_lsn.unwrap();
     back.wait_for_catch_up(&db(), target, Duration::from_secs(20)).await.unwrap();
     assert_eq!(pair.primary.sql("SELECT count(*) FROM t"), "2", "the old primary now replays the new one's writes");
+}
+
+#[cfg(feature = "postgres-tls")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_with_a_verified_server_certificate() {
+    use qovery_dr_core::provider::Writability;
+    let (server, ca) = PgServer::primary_tls_only();
+    let standby = PgServer::primary();
+    // The server accepts TLS only: a call that works went over verified TLS.
+    let m = PostgresReplicationManager::physical(db(), server.endpoint().tls(&ca), standby.endpoint());
+    assert_eq!(m.primary_writability(&db()).await.unwrap(), Writability::Writable);
+    // Plain text is refused by the server…
+    let plain = PostgresReplicationManager::physical(db(), server.endpoint(), standby.endpoint());
+    assert_eq!(plain.fence_primary(&db()).await.unwrap_err().kind(), ErrorKind::Unauthenticated);
+    // …and a certificate from another CA is refused by the client.
+    let other = ca.with_file_name("other-ca.crt");
+    let wrong = PostgresReplicationManager::physical(db(), server.endpoint().tls(&other), standby.endpoint());
+    let e = wrong.fence_primary(&db()).await.unwrap_err();
+    assert!(e.to_string().to_lowercase().contains("certificate"), "{e}");
 }

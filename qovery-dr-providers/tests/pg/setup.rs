@@ -99,3 +99,20 @@ impl ReplicationManager for Pair {
         self.manager.last_heartbeat(d, n).await
     }
 }
+
+/// A primary and a DR server refreshed by verified dumps (one taken already).
+pub async fn dump() -> Pair {
+    let primary = PgServer::primary();
+    let standby = PgServer::primary();
+    primary
+        .sql("CREATE TABLE orders (id serial PRIMARY KEY, note text); INSERT INTO orders (note) VALUES ('a'), ('b')");
+    let dir = primary.data.parent().unwrap().join("dumps");
+    let backup = qovery_dr_providers::postgres::PgDumpBackup::new(primary.endpoint(), standby.endpoint(), dir)
+        .jobs(2)
+        .bin_dir(super::cluster::bin("pg_dump").parent().unwrap());
+    let manager = PostgresReplicationManager::dump(DatabaseId::new(DB), backup.clone(), primary.endpoint());
+    manager.setup_heartbeat(None).await.unwrap();
+    manager.write_heartbeat(&DatabaseId::new(DB)).await.unwrap();
+    backup.backup_and_verify(false).await.unwrap();
+    Pair { manager, primary, standby }
+}
