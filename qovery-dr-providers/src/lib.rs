@@ -8,7 +8,7 @@
 //! | `qovery`     | `ClusterProvider`    | not yet built |
 //! | `route53`    | `DnsSwitcher`        | not yet built |
 //! | `cloudflare` | `DnsSwitcher`        | not yet built |
-//! | `postgres`   | `ReplicationManager` | physical and logical replication on tokio-postgres |
+//! | `postgres`   | `ReplicationManager` | physical, logical and dump strategies on tokio-postgres (`postgres-tls` adds rustls) |
 //! | `registry`   | `RegistrySync`       | not yet built |
 //! | `webhook`    | monitor `Notifier`   | generic JSON, Slack, PagerDuty Events v2 |
 //!

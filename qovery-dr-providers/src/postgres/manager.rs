@@ -28,6 +28,32 @@ impl Default for HeartbeatSetup {
     }
 }
 
+/// One WAL sender on the primary (`pg_stat_replication`). The lags are NULL
+/// when the standby is caught up and the primary idle: `None` then.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SenderInfo {
+    /// The standby's `application_name` (the subscription's name for logical).
+    pub application_name: String,
+    /// `streaming`, `catchup`, `startup`…
+    pub state: String,
+    /// WAL sent.
+    pub sent_lsn: Option<Lsn>,
+    /// WAL written on the standby.
+    pub write_lsn: Option<Lsn>,
+    /// WAL flushed on the standby.
+    pub flush_lsn: Option<Lsn>,
+    /// WAL replayed on the standby.
+    pub replay_lsn: Option<Lsn>,
+    /// Time to write, as measured by the primary.
+    pub write_lag: Option<Duration>,
+    /// Time to flush.
+    pub flush_lag: Option<Duration>,
+    /// Time to replay.
+    pub replay_lag: Option<Duration>,
+    /// `async`, `sync`, `potential` or `quorum`.
+    pub sync_state: String,
+}
+
 /// A primary/standby pair (physical) or publisher/subscriber pair (logical).
 ///
 /// ```
@@ -279,6 +305,40 @@ impl PostgresReplicationManager {
                 confirmed_flush_lsn: lsn(r, 4),
                 wal_status: r.get(5),
                 safe_wal_size: r.get(6),
+            })
+            .collect())
+    }
+
+    /// The WAL senders on the primary (`pg_stat_replication`).
+    pub async fn senders(&self) -> ProviderResult<Vec<SenderInfo>> {
+        const OP: &str = "senders";
+        let c = self.primary.connect(OP).await?;
+        let rows = c
+            .query(
+                "SELECT application_name, state, sent_lsn::text, write_lsn::text, flush_lsn::text, replay_lsn::text,
+                        (extract(epoch FROM write_lag) * 1000)::bigint, (extract(epoch FROM flush_lag) * 1000)::bigint,
+                        (extract(epoch FROM replay_lag) * 1000)::bigint, sync_state
+                 FROM pg_stat_replication ORDER BY application_name",
+                &[],
+            )
+            .await
+            .map_err(|e| super::endpoint::pg_error(OP, &self.primary.label(), e))?;
+        let ms = |r: &tokio_postgres::Row, i: usize| {
+            r.get::<_, Option<i64>>(i).and_then(|v| u64::try_from(v).ok()).map(Duration::from_millis)
+        };
+        Ok(rows
+            .iter()
+            .map(|r| SenderInfo {
+                application_name: r.get(0),
+                state: r.get::<_, Option<String>>(1).unwrap_or_default(),
+                sent_lsn: lsn(r, 2),
+                write_lsn: lsn(r, 3),
+                flush_lsn: lsn(r, 4),
+                replay_lsn: lsn(r, 5),
+                write_lag: ms(r, 6),
+                flush_lag: ms(r, 7),
+                replay_lag: ms(r, 8),
+                sync_state: r.get::<_, Option<String>>(9).unwrap_or_default(),
             })
             .collect())
     }

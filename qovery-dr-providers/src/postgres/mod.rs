@@ -1,4 +1,4 @@
-//! PostgreSQL [`ReplicationManager`]: physical streaming or logical
+//! PostgreSQL [`ReplicationManager`](qovery_dr_core::provider::ReplicationManager): physical streaming or logical
 //! replication between two PostgreSQL 15+ servers, on tokio-postgres.
 //!
 //! What it gets right, where tools often do not:
@@ -29,4 +29,4 @@ mod tls;
 
 pub use dump::{BackupRecord, PgDumpBackup, Verification};
 pub use endpoint::{PROVIDER, PgEndpoint};
-pub use manager::{HeartbeatSetup, PostgresReplicationManager};
+pub use manager::{HeartbeatSetup, PostgresReplicationManager, SenderInfo};

@@ -117,6 +117,7 @@ impl PgServer {
 
     /// A primary that accepts TLS connections only (certificate signed by a
     /// test CA); returns the server and the CA file.
+    #[allow(dead_code)] // used by the TLS test (feature postgres-tls)
     pub fn primary_tls_only() -> (PgServer, PathBuf) {
         let s = PgServer::primary();
         let dir = s.root.join("tls");

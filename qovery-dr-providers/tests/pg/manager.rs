@@ -36,6 +36,11 @@ async fn a_paused_replay_is_reported_and_its_lag_grows() {
     }
     let s = pair.manager.status(&db()).await.unwrap();
     assert!(s.lag.unwrap() >= Duration::from_secs(1), "the heartbeat lag grows: {:?}", s.lag);
+    let senders = pair.manager.senders().await.unwrap();
+    assert_eq!(senders.len(), 1, "{senders:?}");
+    let sender = &senders[0];
+    assert_eq!(sender.state, "streaming");
+    assert!(sender.replay_lsn < sender.flush_lsn, "received but not replayed: {sender:?}");
     pair.standby.sql("SELECT pg_wal_replay_resume()");
     let target = pair.manager.status(&db()).await.unwrap().primary_lsn.unwrap();
     pair.manager.wait_for_catch_up(&db(), target, Duration::from_secs(20)).await.unwrap();
