@@ -5,7 +5,7 @@
 //!
 //! | feature      | implements           | status        |
 //! |--------------|----------------------|---------------|
-//! | `qovery`     | `ClusterProvider`    | not yet built |
+//! | `qovery`     | `ClusterProvider`    | Qovery REST API, checked against the official OpenAPI spec |
 //! | `route53`    | `DnsSwitcher`        | not yet built |
 //! | `cloudflare` | `DnsSwitcher`        | not yet built |
 //! | `postgres`   | `ReplicationManager` | physical, logical and dump strategies on tokio-postgres (`postgres-tls` adds rustls) |
@@ -22,3 +22,6 @@ pub mod webhook;
 
 #[cfg(feature = "postgres")]
 pub mod postgres;
+
+#[cfg(feature = "qovery")]
+pub mod qovery;

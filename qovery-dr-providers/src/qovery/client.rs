@@ -1,0 +1,151 @@
+//! The HTTP client: auth, retries with backoff and jitter, error mapping.
+
+use std::time::Duration;
+
+use qovery_dr_core::{ErrorKind, ProviderError, ProviderResult, SecretString};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// The provider name in errors.
+pub const PROVIDER: &str = "qovery";
+
+/// A Qovery credential: an API token (`Authorization: Token …`) or a JWT
+/// (`Authorization: Bearer …`). Debug and Display redact it.
+#[derive(Debug, Clone)]
+pub enum QoveryToken {
+    /// A Qovery API token (machine to machine, no TTL).
+    Api(SecretString),
+    /// A JWT (OIDC, with a TTL).
+    Jwt(SecretString),
+}
+
+impl QoveryToken {
+    /// Guesses the kind: three base64url segments are a JWT, anything else an API token.
+    pub fn from_secret(secret: SecretString) -> Self {
+        let t = secret.expose();
+        let jwt = t.split('.').count() == 3 && t.starts_with("ey");
+        if jwt { QoveryToken::Jwt(secret) } else { QoveryToken::Api(secret) }
+    }
+
+    pub(crate) fn header(&self) -> String {
+        match self {
+            QoveryToken::Api(s) => format!("Token {}", s.expose()),
+            QoveryToken::Jwt(s) => format!("Bearer {}", s.expose()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Http {
+    pub base: url::Url,
+    pub token: QoveryToken,
+    pub client: reqwest::Client,
+    pub attempts: u32,
+    pub backoff: Duration,
+}
+
+fn jitter() -> f64 {
+    // Cheap jitter from the clock's nanoseconds: spreads retries of concurrent calls.
+    f64::from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos()) % 1000) / 1000.0
+}
+
+pub(crate) fn err(kind: ErrorKind, op: &str, msg: impl Into<String>) -> ProviderError {
+    ProviderError::new(kind, PROVIDER, op, msg)
+}
+
+impl Http {
+    fn url(&self, path: &str) -> ProviderResult<url::Url> {
+        let base = self.base.as_str().trim_end_matches('/');
+        url::Url::parse(&format!("{base}{path}")).map_err(|e| err(ErrorKind::InvalidInput, "url", format!("{path}: {e}")))
+    }
+
+    /// One request with retries (429 honouring Retry-After, 5xx, connection errors).
+    /// Returns the status and the body.
+    pub async fn send(&self, op: &str, method: Method, path: &str, body: Option<&Value>) -> ProviderResult<(StatusCode, String)> {
+        let url = self.url(path)?;
+        let mut delay = self.backoff;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut req = self.client.request(method.clone(), url.clone()).header(reqwest::header::AUTHORIZATION, self.token.header());
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            tracing::debug!(op, %method, path, attempt, "qovery request");
+            let outcome = req.send().await;
+            let (retryable, error) = match outcome {
+                Ok(resp) => {
+                    let status = resp.status();
+                    let retry_after = resp
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .map(Duration::from_secs);
+                    let text = resp.text().await.unwrap_or_default();
+                    if status.is_success() {
+                        return Ok((status, text));
+                    }
+                    let e = map_status(op, status, &text, retry_after);
+                    if let Some(ra) = retry_after {
+                        delay = delay.max(ra);
+                    }
+                    (status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error(), e)
+                }
+                Err(e) if e.is_timeout() => (
+                    true,
+                    err(ErrorKind::Timeout, op, format!("{path}: no answer in time")).with_source(e.without_url()),
+                ),
+                Err(e) if e.is_connect() => (true, err(ErrorKind::Transient, op, format!("{path}: cannot connect")).with_source(e.without_url())),
+                // The request may have left: the caller reconciles before retrying.
+                Err(e) => (false, err(ErrorKind::Indeterminate, op, format!("{path}: {e}")).with_source(e.without_url())),
+            };
+            // Mutations are not retried blindly: a 5xx on POST may have been applied.
+            let safe = method == Method::GET || error.kind() == ErrorKind::RateLimited;
+            if !(retryable && safe) || attempt >= self.attempts {
+                return Err(if retryable && !safe && error.kind() == ErrorKind::Transient {
+                    err(ErrorKind::Indeterminate, op, format!("{} (the request may have been applied)", error.message()))
+                } else {
+                    error
+                });
+            }
+            tokio::time::sleep(delay.mul_f64(0.5 + jitter() / 2.0).max(if error.kind() == ErrorKind::RateLimited { delay } else { Duration::ZERO })).await;
+            delay *= 2;
+        }
+    }
+
+    /// A GET decoded as `T`.
+    pub async fn get<T: DeserializeOwned>(&self, op: &str, path: &str) -> ProviderResult<T> {
+        let (_, text) = self.send(op, Method::GET, path, None).await?;
+        decode(op, path, &text)
+    }
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(op: &str, path: &str, text: &str) -> ProviderResult<T> {
+    serde_json::from_str(text).map_err(|e| err(ErrorKind::Transient, op, format!("{path}: unexpected response body ({e})")))
+}
+
+/// Maps an HTTP error answer (`{"status", "detail"}` bodies) to a kind.
+pub(crate) fn map_status(op: &str, status: StatusCode, body: &str, retry_after: Option<Duration>) -> ProviderError {
+    let detail = serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("detail").or_else(|| v.get("message")).and_then(Value::as_str).map(str::to_owned))
+        .unwrap_or_else(|| body.chars().take(200).collect());
+    let kind = match status {
+        StatusCode::UNAUTHORIZED => ErrorKind::Unauthenticated,
+        StatusCode::FORBIDDEN => ErrorKind::PermissionDenied,
+        StatusCode::NOT_FOUND => ErrorKind::NotFound,
+        StatusCode::CONFLICT => ErrorKind::Conflict,
+        StatusCode::TOO_MANY_REQUESTS => ErrorKind::RateLimited,
+        StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => ErrorKind::InvalidInput,
+        s if s.is_server_error() => ErrorKind::Transient,
+        _ => ErrorKind::InvalidInput,
+    };
+    let e = err(kind, op, format!("HTTP {status}: {detail}"));
+    match retry_after {
+        Some(ra) => e.with_retry_after(ra),
+        None if kind == ErrorKind::RateLimited => e.with_retry_after(Duration::from_secs(1)),
+        None => e,
+    }
+}

@@ -1,0 +1,519 @@
+//! `QoveryClusterProvider`: the ClusterProvider over Qovery's REST API.
+
+use std::time::Duration;
+
+use qovery_dr_core::provider::{
+    CloneRequest, ClusterCapabilities, ClusterProvider, ClusterStatus, DeploymentStatus, EnvironmentStatus,
+    EnvironmentSummary, ServiceInfo, ServiceStatus, Variable, VariableScope, VariableValue,
+};
+use qovery_dr_core::{
+    ClusterId, DeploymentId, EnvironmentId, ErrorKind, ImageRef, ProjectId, ProviderError, ProviderResult, SecretString,
+    ServiceId, async_trait,
+};
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::client::{Http, PROVIDER, QoveryToken, decode, err};
+use super::states;
+
+/// The production API.
+pub const DEFAULT_API_URL: &str = "https://api.qovery.com";
+
+#[derive(Debug, Deserialize)]
+struct Results<T> {
+    results: Vec<T>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ClusterStatusBody {
+    status: String,
+    #[serde(default)]
+    is_deployed: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct EnvBody {
+    id: String,
+    name: String,
+    cluster_id: String,
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct StatusBody {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    service_deployment_status: Option<String>,
+    #[serde(default)]
+    deployment_request_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct StatusesBody {
+    environment: StatusBody,
+    #[serde(default)]
+    applications: Vec<StatusBody>,
+    #[serde(default)]
+    containers: Vec<StatusBody>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RegistryRef {
+    #[serde(default)]
+    url: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ContainerBody {
+    id: String,
+    name: String,
+    #[serde(default)]
+    image_name: Option<String>,
+    #[serde(default)]
+    tag: Option<String>,
+    #[serde(default)]
+    registry: Option<RegistryRef>,
+    #[serde(default)]
+    min_running_instances: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ApplicationBody {
+    id: String,
+    name: String,
+    #[serde(default)]
+    min_running_instances: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+struct VariableBody {
+    id: String,
+    key: String,
+    #[serde(default)]
+    value: Option<String>,
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    variable_type: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct DeploymentStatusBody {
+    #[serde(default)]
+    status: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RegistryBody {
+    id: String,
+    #[serde(default)]
+    url: Option<String>,
+}
+
+/// A [`ClusterProvider`] driving Qovery.
+///
+/// ```
+/// use qovery_dr_providers::qovery::QoveryClusterProvider;
+/// let p = QoveryClusterProvider::builder("org-1").token("qov_s3cr3t").build().unwrap();
+/// assert!(!format!("{p:?}").contains("qov_s3cr3t"));
+/// ```
+#[derive(Debug, Clone)]
+pub struct QoveryClusterProvider {
+    http: Http,
+    organization: String,
+}
+
+/// Builds a [`QoveryClusterProvider`].
+#[derive(Debug)]
+pub struct QoveryBuilder {
+    organization: String,
+    token: Option<QoveryToken>,
+    base: String,
+    timeout: Duration,
+    connect_timeout: Duration,
+    attempts: u32,
+    backoff: Duration,
+    client: Option<reqwest::Client>,
+}
+
+impl QoveryBuilder {
+    /// An API token (or a JWT: recognised by its shape).
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(QoveryToken::from_secret(SecretString::new(token)));
+        self
+    }
+
+    /// An explicit credential.
+    pub fn credential(mut self, token: QoveryToken) -> Self {
+        self.token = Some(token);
+        self
+    }
+
+    /// Another API URL (tests, proxies).
+    pub fn endpoint(mut self, url: impl Into<String>) -> Self {
+        self.base = url.into();
+        self
+    }
+
+    /// Per-request timeout (default 30 s) and connection timeout (default 5 s).
+    pub fn timeouts(mut self, request: Duration, connect: Duration) -> Self {
+        self.timeout = request;
+        self.connect_timeout = connect;
+        self
+    }
+
+    /// Attempts for retryable failures (default 4) and the first backoff (default 500 ms).
+    pub fn retries(mut self, attempts: u32, backoff: Duration) -> Self {
+        self.attempts = attempts.max(1);
+        self.backoff = backoff;
+        self
+    }
+
+    /// A shared reqwest client (its own timeouts apply).
+    pub fn client(mut self, client: reqwest::Client) -> Self {
+        self.client = Some(client);
+        self
+    }
+
+    /// The provider; `InvalidConfig` without a token or with a bad URL.
+    pub fn build(self) -> ProviderResult<QoveryClusterProvider> {
+        let token = self.token.ok_or_else(|| err(ErrorKind::InvalidConfig, "build", "no Qovery API token: set QOVERY_API_TOKEN or call token()"))?;
+        let base = url::Url::parse(&self.base).map_err(|e| err(ErrorKind::InvalidConfig, "build", format!("invalid API URL {:?}: {e}", self.base)))?;
+        let client = match self.client {
+            Some(c) => c,
+            None => reqwest::Client::builder()
+                .timeout(self.timeout)
+                .connect_timeout(self.connect_timeout)
+                .user_agent(concat!("qovery-dr/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| err(ErrorKind::InvalidConfig, "build", format!("HTTP client: {e}")))?,
+        };
+        Ok(QoveryClusterProvider { http: Http { base, token, client, attempts: self.attempts, backoff: self.backoff }, organization: self.organization })
+    }
+}
+
+impl QoveryClusterProvider {
+    /// A builder for organization `organization`.
+    pub fn builder(organization: impl Into<String>) -> QoveryBuilder {
+        QoveryBuilder {
+            organization: organization.into(),
+            token: None,
+            base: DEFAULT_API_URL.to_owned(),
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
+            attempts: 4,
+            backoff: Duration::from_millis(500),
+            client: None,
+        }
+    }
+
+    /// From the environment: `QOVERY_API_TOKEN` (required), `QOVERY_API_URL` (optional).
+    pub fn from_env(organization: impl Into<String>) -> ProviderResult<Self> {
+        let mut b = Self::builder(organization);
+        if let Ok(t) = std::env::var("QOVERY_API_TOKEN") {
+            b = b.token(t);
+        }
+        if let Ok(u) = std::env::var("QOVERY_API_URL") {
+            b = b.endpoint(u);
+        }
+        b.build()
+    }
+
+    async fn post(&self, op: &str, path: &str, body: &Value) -> ProviderResult<String> {
+        Ok(self.http.send(op, Method::POST, path, Some(body)).await?.1)
+    }
+
+    async fn containers(&self, op: &str, env: &EnvironmentId) -> ProviderResult<Vec<ContainerBody>> {
+        Ok(self.http.get::<Results<ContainerBody>>(op, &format!("/environment/{env}/container")).await?.results)
+    }
+
+    async fn applications(&self, op: &str, env: &EnvironmentId) -> ProviderResult<Vec<ApplicationBody>> {
+        Ok(self.http.get::<Results<ApplicationBody>>(op, &format!("/environment/{env}/application")).await?.results)
+    }
+
+    /// `container` or `application`, for a service of an environment.
+    async fn service_kind(&self, op: &str, env: &EnvironmentId, service: &ServiceId) -> ProviderResult<&'static str> {
+        if self.containers(op, env).await?.iter().any(|c| c.id == service.as_str()) {
+            return Ok("container");
+        }
+        if self.applications(op, env).await?.iter().any(|a| a.id == service.as_str()) {
+            return Ok("application");
+        }
+        Err(err(ErrorKind::NotFound, op, format!("service {service} is not in environment {env}")))
+    }
+
+    /// The collection paths for a scope: (variables, secrets, Qovery scope name).
+    async fn scope_paths(&self, op: &str, scope: &VariableScope) -> ProviderResult<(String, String, &'static str)> {
+        Ok(match scope {
+            VariableScope::Environment(e) => (format!("/environment/{e}/environmentVariable"), format!("/environment/{e}/secret"), "ENVIRONMENT"),
+            VariableScope::Service(e, s) => {
+                let kind = self.service_kind(op, e, s).await?;
+                let scope = if kind == "container" { "CONTAINER" } else { "APPLICATION" };
+                (format!("/{kind}/{s}/environmentVariable"), format!("/{kind}/{s}/secret"), scope)
+            }
+        })
+    }
+
+    async fn own(&self, op: &str, path: &str, scope: &str) -> ProviderResult<Vec<VariableBody>> {
+        let all = self.http.get::<Results<VariableBody>>(op, path).await?.results;
+        // The listing includes inherited and BUILT_IN variables: keep this scope's own values.
+        Ok(all
+            .into_iter()
+            .filter(|v| v.scope.as_deref() == Some(scope) && v.variable_type.as_deref().is_none_or(|t| t == "VALUE" || t == "FILE"))
+            .collect())
+    }
+
+    async fn registry_id_for(&self, op: &str, image: &ImageRef) -> ProviderResult<String> {
+        let regs = self.http.get::<Results<RegistryBody>>(op, &format!("/organization/{}/containerRegistry", self.organization)).await?.results;
+        let host = image.registry();
+        regs.into_iter()
+            .find(|r| r.url.as_deref().and_then(|u| url::Url::parse(u).ok()).and_then(|u| u.host_str().map(|h| match u.port() {
+                Some(p) => format!("{h}:{p}"),
+                None => h.to_owned(),
+            })).is_some_and(|h| h == host))
+            .map(|r| r.id)
+            .ok_or_else(|| err(ErrorKind::InvalidInput, op, format!("no container registry of organization {} serves {host}: add it in Qovery first", self.organization)))
+    }
+}
+
+fn image_of(c: &ContainerBody) -> Option<ImageRef> {
+    let host = c.registry.as_ref()?.url.as_deref().and_then(|u| url::Url::parse(u).ok()).and_then(|u| {
+        u.host_str().map(|h| match u.port() {
+            Some(p) => format!("{h}:{p}"),
+            None => h.to_owned(),
+        })
+    })?;
+    let name = c.image_name.as_deref()?;
+    let tag = c.tag.as_deref().unwrap_or("latest");
+    format!("{host}/{name}:{tag}").parse().ok()
+}
+
+fn service_status(s: &StatusBody) -> ServiceStatus {
+    let out_of_date = s.service_deployment_status.as_deref() == Some("OUT_OF_DATE");
+    ServiceStatus { service: ServiceId::new(s.id.clone()), phase: states::phase(&s.state), raw_state: s.state.clone(), out_of_date }
+}
+
+#[async_trait]
+impl ClusterProvider for QoveryClusterProvider {
+    fn name(&self) -> &str {
+        PROVIDER
+    }
+
+    fn capabilities(&self) -> ClusterCapabilities {
+        ClusterCapabilities::all()
+    }
+
+    async fn cluster_status(&self, cluster: &ClusterId) -> ProviderResult<ClusterStatus> {
+        const OP: &str = "cluster_status";
+        let s: ClusterStatusBody = self.http.get(OP, &format!("/organization/{}/cluster/{cluster}/status", self.organization)).await?;
+        let state = states::cluster_state(&s.status);
+        let message = (!s.is_deployed).then(|| "the cluster is not deployed".to_owned());
+        Ok(ClusterStatus { cluster: cluster.clone(), state, message })
+    }
+
+    async fn environment_status(&self, environment: &EnvironmentId) -> ProviderResult<EnvironmentStatus> {
+        const OP: &str = "environment_status";
+        let env: EnvBody = self.http.get(OP, &format!("/environment/{environment}")).await?;
+        let st: StatusesBody = self.http.get(OP, &format!("/environment/{environment}/statuses")).await?;
+        Ok(EnvironmentStatus {
+            environment: environment.clone(),
+            cluster: ClusterId::new(env.cluster_id),
+            phase: states::phase(&st.environment.state),
+            raw_state: st.environment.state.clone(),
+            services: st.containers.iter().chain(st.applications.iter()).map(service_status).collect(),
+        })
+    }
+
+    async fn list_environments(&self, project: &ProjectId) -> ProviderResult<Vec<EnvironmentSummary>> {
+        const OP: &str = "list_environments";
+        let envs: Results<EnvBody> = self.http.get(OP, &format!("/project/{project}/environment")).await?;
+        Ok(envs.results.into_iter().map(|e| EnvironmentSummary { id: EnvironmentId::new(e.id), name: e.name, cluster: ClusterId::new(e.cluster_id) }).collect())
+    }
+
+    async fn list_services(&self, environment: &EnvironmentId) -> ProviderResult<Vec<ServiceInfo>> {
+        const OP: &str = "list_services";
+        let mut out: Vec<ServiceInfo> = self
+            .containers(OP, environment)
+            .await?
+            .iter()
+            .map(|c| ServiceInfo { id: ServiceId::new(c.id.clone()), name: c.name.clone(), image: image_of(c), min_instances: c.min_running_instances.unwrap_or(1) })
+            .collect();
+        out.extend(self.applications(OP, environment).await?.into_iter().map(|a| ServiceInfo {
+            id: ServiceId::new(a.id),
+            name: a.name,
+            image: None,
+            min_instances: a.min_running_instances.unwrap_or(1),
+        }));
+        Ok(out)
+    }
+
+    async fn deploy_environment(&self, environment: &EnvironmentId) -> ProviderResult<DeploymentId> {
+        const OP: &str = "deploy_environment";
+        let text = self.post(OP, &format!("/environment/{environment}/deploy"), &json!({})).await?;
+        let s: StatusBody = decode(OP, "deploy", &text)?;
+        deployment_id(OP, s)
+    }
+
+    async fn redeploy_environment(&self, environment: &EnvironmentId) -> ProviderResult<DeploymentId> {
+        const OP: &str = "redeploy_environment";
+        let text = self.post(OP, &format!("/environment/{environment}/redeploy"), &json!({})).await?;
+        deployment_id(OP, decode(OP, "redeploy", &text)?)
+    }
+
+    async fn deploy_services(&self, environment: &EnvironmentId, services: &[ServiceId]) -> ProviderResult<DeploymentId> {
+        const OP: &str = "deploy_services";
+        let containers = self.containers(OP, environment).await?;
+        let applications = self.applications(OP, environment).await?;
+        let mut body = json!({ "containers": [], "applications": [] });
+        for s in services {
+            if let Some(c) = containers.iter().find(|c| c.id == s.as_str()) {
+                let mut item = json!({ "id": c.id });
+                if let Some(tag) = &c.tag {
+                    item["image_tag"] = json!(tag);
+                }
+                if let Some(arr) = body["containers"].as_array_mut() {
+                    arr.push(item);
+                }
+            } else if applications.iter().any(|a| a.id == s.as_str()) {
+                if let Some(arr) = body["applications"].as_array_mut() {
+                    arr.push(json!({ "application_id": s.as_str() }));
+                }
+            } else {
+                return Err(err(ErrorKind::NotFound, OP, format!("service {s} is not in environment {environment}")));
+            }
+        }
+        let text = self.post(OP, &format!("/environment/{environment}/service/deploy"), &body).await?;
+        deployment_id(OP, decode(OP, "service/deploy", &text)?)
+    }
+
+    async fn stop_environment(&self, environment: &EnvironmentId) -> ProviderResult<DeploymentId> {
+        const OP: &str = "stop_environment";
+        let text = self.post(OP, &format!("/environment/{environment}/stop"), &json!({})).await?;
+        deployment_id(OP, decode(OP, "stop", &text)?)
+    }
+
+    async fn deployment_status(&self, environment: &EnvironmentId, deployment: &DeploymentId) -> ProviderResult<DeploymentStatus> {
+        const OP: &str = "deployment_status";
+        let path = format!("/environment/deploymentStatus?deploymentRequestId={}", urlencode(deployment.as_str()));
+        let s: DeploymentStatusBody = self.http.get(OP, &path).await?;
+        let raw = s.status.ok_or_else(|| err(ErrorKind::NotFound, OP, format!("deployment {deployment} of {environment} is unknown")))?;
+        Ok(DeploymentStatus { deployment: deployment.clone(), phase: states::phase(&raw), raw_state: raw, message: None })
+    }
+
+    async fn list_variables(&self, scope: &VariableScope) -> ProviderResult<Vec<Variable>> {
+        const OP: &str = "list_variables";
+        let (vars, secrets, q) = self.scope_paths(OP, scope).await?;
+        let mut out: Vec<Variable> = self.own(OP, &vars, q).await?.into_iter().map(|v| Variable { key: v.key, value: v.value, secret: false }).collect();
+        // Secret values are never returned by Qovery, nor by us.
+        out.extend(self.own(OP, &secrets, q).await?.into_iter().map(|v| Variable { key: v.key, value: None, secret: true }));
+        Ok(out)
+    }
+
+    async fn set_variable(&self, scope: &VariableScope, key: &str, value: &VariableValue) -> ProviderResult<()> {
+        const OP: &str = "set_variable";
+        let (vars, secrets, q) = self.scope_paths(OP, scope).await?;
+        let (path, other, text, secret) = match value {
+            VariableValue::Plain(v) => (&vars, &secrets, v.as_str(), false),
+            VariableValue::Secret(s) => (&secrets, &vars, s.expose(), true),
+        };
+        if self.own(OP, other, q).await?.iter().any(|v| v.key == key) {
+            return Err(err(ErrorKind::Conflict, OP, format!("{key} exists as a {} variable", if secret { "plain" } else { "secret" })));
+        }
+        let body = json!({ "key": key, "value": text });
+        match self.own(OP, path, q).await?.into_iter().find(|v| v.key == key) {
+            // Plain and unchanged: nothing to write (idempotent).
+            Some(v) if !secret && v.value.as_deref() == Some(text) => Ok(()),
+            Some(v) => self.http.send(OP, Method::PUT, &format!("{path}/{}", v.id), Some(&body)).await.map(|_| ()),
+            None => self.http.send(OP, Method::POST, path, Some(&body)).await.map(|_| ()),
+        }
+    }
+
+    async fn delete_variable(&self, scope: &VariableScope, key: &str) -> ProviderResult<()> {
+        const OP: &str = "delete_variable";
+        let (vars, secrets, q) = self.scope_paths(OP, scope).await?;
+        for path in [&vars, &secrets] {
+            if let Some(v) = self.own(OP, path, q).await?.into_iter().find(|v| v.key == key) {
+                return self.http.send(OP, Method::DELETE, &format!("{path}/{}", v.id), None).await.map(|_| ());
+            }
+        }
+        Err(err(ErrorKind::NotFound, OP, format!("variable {key} does not exist")))
+    }
+
+    async fn set_service_image(&self, environment: &EnvironmentId, service: &ServiceId, image: &ImageRef) -> ProviderResult<()> {
+        const OP: &str = "set_service_image";
+        if self.service_kind(OP, environment, service).await? != "container" {
+            return Err(err(ErrorKind::InvalidInput, OP, format!("service {service} is built from git, not a container image")));
+        }
+        let path = format!("/container/{service}");
+        let current: Value = self.http.get(OP, &path).await?;
+        let registry_id = self.registry_id_for(OP, image).await?;
+        let tag = image.tag().map(str::to_owned).or_else(|| image.digest().map(|d| d.to_string())).unwrap_or_else(|| "latest".to_owned());
+        if current.get("registry_id").and_then(Value::as_str) == Some(&registry_id)
+            && current.get("image_name").and_then(Value::as_str) == Some(image.repository())
+            && current.get("tag").and_then(Value::as_str) == Some(tag.as_str())
+        {
+            return Ok(());
+        }
+        // Read, modify, write back the fields ContainerRequest accepts.
+        let mut body = serde_json::Map::new();
+        for key in [
+            "name", "description", "arguments", "entrypoint", "cpu", "memory", "gpu", "ephemeral_storage_in_gib", "cpu_architecture",
+            "min_running_instances", "max_running_instances", "healthchecks", "auto_preview", "auto_deploy", "ports", "storage", "icon_uri",
+            "autoscaling",
+        ] {
+            if let Some(v) = current.get(key).filter(|v| !v.is_null()) {
+                body.insert(key.to_owned(), v.clone());
+            }
+        }
+        for key in ["annotations_groups", "labels_groups"] {
+            if let Some(groups) = current.get(key).and_then(Value::as_array) {
+                let ids: Vec<Value> = groups.iter().filter_map(|g| g.get("id").cloned()).map(|id| json!({ "id": id })).collect();
+                body.insert(key.to_owned(), Value::Array(ids));
+            }
+        }
+        body.entry("healthchecks").or_insert_with(|| json!({}));
+        body.insert("registry_id".into(), json!(registry_id));
+        body.insert("image_name".into(), json!(image.repository()));
+        body.insert("tag".into(), json!(tag));
+        self.http.send(OP, Method::PUT, &path, Some(&Value::Object(body))).await.map(|_| ())
+    }
+
+    async fn clone_environment(&self, source: &EnvironmentId, request: &CloneRequest) -> ProviderResult<EnvironmentId> {
+        const OP: &str = "clone_environment";
+        let mut body = json!({ "name": request.name, "cluster_id": request.target_cluster.as_str(), "apply_deployment_rule": false });
+        if let Some(p) = &request.project {
+            body["project_id"] = json!(p.as_str());
+        }
+        match self.post(OP, &format!("/environment/{source}/clone"), &body).await {
+            Ok(text) => {
+                let env: EnvBody = decode(OP, "clone", &text)?;
+                Ok(EnvironmentId::new(env.id))
+            }
+            Err(e) if e.kind() == ErrorKind::Conflict => {
+                Err(ProviderError::new(ErrorKind::AlreadyExists, PROVIDER, OP, format!("an environment named {} exists: {}", request.name, e.message())))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn delete_environment(&self, environment: &EnvironmentId) -> ProviderResult<()> {
+        const OP: &str = "delete_environment";
+        self.http.send(OP, Method::DELETE, &format!("/environment/{environment}"), None).await.map(|_| ())
+    }
+}
+
+fn deployment_id(op: &str, s: StatusBody) -> ProviderResult<DeploymentId> {
+    s.deployment_request_id
+        .filter(|d| !d.is_empty())
+        .map(DeploymentId::new)
+        .ok_or_else(|| err(ErrorKind::Indeterminate, op, "the deployment was accepted but its request id is missing: read the environment status"))
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect()
+}
