@@ -25,6 +25,8 @@
 pub mod conformance;
 pub mod fault;
 pub mod memory;
+#[cfg(feature = "wiremock")]
+pub mod qovery_fake;
 pub mod recorder;
 pub mod world;
 

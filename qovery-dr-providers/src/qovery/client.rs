@@ -47,7 +47,8 @@ pub(crate) struct Http {
 
 fn jitter() -> f64 {
     // Cheap jitter from the clock's nanoseconds: spreads retries of concurrent calls.
-    f64::from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos()) % 1000) / 1000.0
+    f64::from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos()) % 1000)
+        / 1000.0
 }
 
 pub(crate) fn err(kind: ErrorKind, op: &str, msg: impl Into<String>) -> ProviderError {
@@ -57,18 +58,28 @@ pub(crate) fn err(kind: ErrorKind, op: &str, msg: impl Into<String>) -> Provider
 impl Http {
     fn url(&self, path: &str) -> ProviderResult<url::Url> {
         let base = self.base.as_str().trim_end_matches('/');
-        url::Url::parse(&format!("{base}{path}")).map_err(|e| err(ErrorKind::InvalidInput, "url", format!("{path}: {e}")))
+        url::Url::parse(&format!("{base}{path}"))
+            .map_err(|e| err(ErrorKind::InvalidInput, "url", format!("{path}: {e}")))
     }
 
     /// One request with retries (429 honouring Retry-After, 5xx, connection errors).
     /// Returns the status and the body.
-    pub async fn send(&self, op: &str, method: Method, path: &str, body: Option<&Value>) -> ProviderResult<(StatusCode, String)> {
+    pub async fn send(
+        &self,
+        op: &str,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> ProviderResult<(StatusCode, String)> {
         let url = self.url(path)?;
         let mut delay = self.backoff;
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut req = self.client.request(method.clone(), url.clone()).header(reqwest::header::AUTHORIZATION, self.token.header());
+            let mut req = self
+                .client
+                .request(method.clone(), url.clone())
+                .header(reqwest::header::AUTHORIZATION, self.token.header());
             if let Some(b) = body {
                 req = req.json(b);
             }
@@ -97,20 +108,34 @@ impl Http {
                     true,
                     err(ErrorKind::Timeout, op, format!("{path}: no answer in time")).with_source(e.without_url()),
                 ),
-                Err(e) if e.is_connect() => (true, err(ErrorKind::Transient, op, format!("{path}: cannot connect")).with_source(e.without_url())),
+                Err(e) if e.is_connect() => (
+                    true,
+                    err(ErrorKind::Transient, op, format!("{path}: cannot connect")).with_source(e.without_url()),
+                ),
                 // The request may have left: the caller reconciles before retrying.
-                Err(e) => (false, err(ErrorKind::Indeterminate, op, format!("{path}: {e}")).with_source(e.without_url())),
+                Err(e) => {
+                    (false, err(ErrorKind::Indeterminate, op, format!("{path}: {e}")).with_source(e.without_url()))
+                }
             };
             // Mutations are not retried blindly: a 5xx on POST may have been applied.
             let safe = method == Method::GET || error.kind() == ErrorKind::RateLimited;
             if !(retryable && safe) || attempt >= self.attempts {
                 return Err(if retryable && !safe && error.kind() == ErrorKind::Transient {
-                    err(ErrorKind::Indeterminate, op, format!("{} (the request may have been applied)", error.message()))
+                    err(
+                        ErrorKind::Indeterminate,
+                        op,
+                        format!("{} (the request may have been applied)", error.message()),
+                    )
                 } else {
                     error
                 });
             }
-            tokio::time::sleep(delay.mul_f64(0.5 + jitter() / 2.0).max(if error.kind() == ErrorKind::RateLimited { delay } else { Duration::ZERO })).await;
+            tokio::time::sleep(delay.mul_f64(0.5 + jitter() / 2.0).max(if error.kind() == ErrorKind::RateLimited {
+                delay
+            } else {
+                Duration::ZERO
+            }))
+            .await;
             delay *= 2;
         }
     }
@@ -123,7 +148,8 @@ impl Http {
 }
 
 pub(crate) fn decode<T: DeserializeOwned>(op: &str, path: &str, text: &str) -> ProviderResult<T> {
-    serde_json::from_str(text).map_err(|e| err(ErrorKind::Transient, op, format!("{path}: unexpected response body ({e})")))
+    serde_json::from_str(text)
+        .map_err(|e| err(ErrorKind::Transient, op, format!("{path}: unexpected response body ({e})")))
 }
 
 /// Maps an HTTP error answer (`{"status", "detail"}` bodies) to a kind.

@@ -7,8 +7,8 @@ use qovery_dr_core::provider::{
     EnvironmentSummary, ServiceInfo, ServiceStatus, Variable, VariableScope, VariableValue,
 };
 use qovery_dr_core::{
-    ClusterId, DeploymentId, EnvironmentId, ErrorKind, ImageRef, ProjectId, ProviderError, ProviderResult, SecretString,
-    ServiceId, async_trait,
+    ClusterId, DeploymentId, EnvironmentId, ErrorKind, ImageRef, ProjectId, ProviderError, ProviderResult,
+    SecretString, ServiceId, async_trait,
 };
 use reqwest::Method;
 use serde::Deserialize;
@@ -180,8 +180,11 @@ impl QoveryBuilder {
 
     /// The provider; `InvalidConfig` without a token or with a bad URL.
     pub fn build(self) -> ProviderResult<QoveryClusterProvider> {
-        let token = self.token.ok_or_else(|| err(ErrorKind::InvalidConfig, "build", "no Qovery API token: set QOVERY_API_TOKEN or call token()"))?;
-        let base = url::Url::parse(&self.base).map_err(|e| err(ErrorKind::InvalidConfig, "build", format!("invalid API URL {:?}: {e}", self.base)))?;
+        let token = self.token.ok_or_else(|| {
+            err(ErrorKind::InvalidConfig, "build", "no Qovery API token: set QOVERY_API_TOKEN or call token()")
+        })?;
+        let base = url::Url::parse(&self.base)
+            .map_err(|e| err(ErrorKind::InvalidConfig, "build", format!("invalid API URL {:?}: {e}", self.base)))?;
         let client = match self.client {
             Some(c) => c,
             None => reqwest::Client::builder()
@@ -191,7 +194,10 @@ impl QoveryBuilder {
                 .build()
                 .map_err(|e| err(ErrorKind::InvalidConfig, "build", format!("HTTP client: {e}")))?,
         };
-        Ok(QoveryClusterProvider { http: Http { base, token, client, attempts: self.attempts, backoff: self.backoff }, organization: self.organization })
+        Ok(QoveryClusterProvider {
+            http: Http { base, token, client, attempts: self.attempts, backoff: self.backoff },
+            organization: self.organization,
+        })
     }
 }
 
@@ -248,7 +254,9 @@ impl QoveryClusterProvider {
     /// The collection paths for a scope: (variables, secrets, Qovery scope name).
     async fn scope_paths(&self, op: &str, scope: &VariableScope) -> ProviderResult<(String, String, &'static str)> {
         Ok(match scope {
-            VariableScope::Environment(e) => (format!("/environment/{e}/environmentVariable"), format!("/environment/{e}/secret"), "ENVIRONMENT"),
+            VariableScope::Environment(e) => {
+                (format!("/environment/{e}/environmentVariable"), format!("/environment/{e}/secret"), "ENVIRONMENT")
+            }
             VariableScope::Service(e, s) => {
                 let kind = self.service_kind(op, e, s).await?;
                 let scope = if kind == "container" { "CONTAINER" } else { "APPLICATION" };
@@ -262,20 +270,44 @@ impl QoveryClusterProvider {
         // The listing includes inherited and BUILT_IN variables: keep this scope's own values.
         Ok(all
             .into_iter()
-            .filter(|v| v.scope.as_deref() == Some(scope) && v.variable_type.as_deref().is_none_or(|t| t == "VALUE" || t == "FILE"))
+            .filter(|v| {
+                v.scope.as_deref() == Some(scope)
+                    && v.variable_type.as_deref().is_none_or(|t| t == "VALUE" || t == "FILE")
+            })
             .collect())
     }
 
     async fn registry_id_for(&self, op: &str, image: &ImageRef) -> ProviderResult<String> {
-        let regs = self.http.get::<Results<RegistryBody>>(op, &format!("/organization/{}/containerRegistry", self.organization)).await?.results;
+        let regs = self
+            .http
+            .get::<Results<RegistryBody>>(op, &format!("/organization/{}/containerRegistry", self.organization))
+            .await?
+            .results;
         let host = image.registry();
         regs.into_iter()
-            .find(|r| r.url.as_deref().and_then(|u| url::Url::parse(u).ok()).and_then(|u| u.host_str().map(|h| match u.port() {
-                Some(p) => format!("{h}:{p}"),
-                None => h.to_owned(),
-            })).is_some_and(|h| h == host))
+            .find(|r| {
+                r.url
+                    .as_deref()
+                    .and_then(|u| url::Url::parse(u).ok())
+                    .and_then(|u| {
+                        u.host_str().map(|h| match u.port() {
+                            Some(p) => format!("{h}:{p}"),
+                            None => h.to_owned(),
+                        })
+                    })
+                    .is_some_and(|h| h == host)
+            })
             .map(|r| r.id)
-            .ok_or_else(|| err(ErrorKind::InvalidInput, op, format!("no container registry of organization {} serves {host}: add it in Qovery first", self.organization)))
+            .ok_or_else(|| {
+                err(
+                    ErrorKind::InvalidInput,
+                    op,
+                    format!(
+                        "no container registry of organization {} serves {host}: add it in Qovery first",
+                        self.organization
+                    ),
+                )
+            })
     }
 }
 
@@ -293,7 +325,12 @@ fn image_of(c: &ContainerBody) -> Option<ImageRef> {
 
 fn service_status(s: &StatusBody) -> ServiceStatus {
     let out_of_date = s.service_deployment_status.as_deref() == Some("OUT_OF_DATE");
-    ServiceStatus { service: ServiceId::new(s.id.clone()), phase: states::phase(&s.state), raw_state: s.state.clone(), out_of_date }
+    ServiceStatus {
+        service: ServiceId::new(s.id.clone()),
+        phase: states::phase(&s.state),
+        raw_state: s.state.clone(),
+        out_of_date,
+    }
 }
 
 #[async_trait]
@@ -308,7 +345,8 @@ impl ClusterProvider for QoveryClusterProvider {
 
     async fn cluster_status(&self, cluster: &ClusterId) -> ProviderResult<ClusterStatus> {
         const OP: &str = "cluster_status";
-        let s: ClusterStatusBody = self.http.get(OP, &format!("/organization/{}/cluster/{cluster}/status", self.organization)).await?;
+        let s: ClusterStatusBody =
+            self.http.get(OP, &format!("/organization/{}/cluster/{cluster}/status", self.organization)).await?;
         let state = states::cluster_state(&s.status);
         let message = (!s.is_deployed).then(|| "the cluster is not deployed".to_owned());
         Ok(ClusterStatus { cluster: cluster.clone(), state, message })
@@ -330,7 +368,15 @@ impl ClusterProvider for QoveryClusterProvider {
     async fn list_environments(&self, project: &ProjectId) -> ProviderResult<Vec<EnvironmentSummary>> {
         const OP: &str = "list_environments";
         let envs: Results<EnvBody> = self.http.get(OP, &format!("/project/{project}/environment")).await?;
-        Ok(envs.results.into_iter().map(|e| EnvironmentSummary { id: EnvironmentId::new(e.id), name: e.name, cluster: ClusterId::new(e.cluster_id) }).collect())
+        Ok(envs
+            .results
+            .into_iter()
+            .map(|e| EnvironmentSummary {
+                id: EnvironmentId::new(e.id),
+                name: e.name,
+                cluster: ClusterId::new(e.cluster_id),
+            })
+            .collect())
     }
 
     async fn list_services(&self, environment: &EnvironmentId) -> ProviderResult<Vec<ServiceInfo>> {
@@ -339,7 +385,12 @@ impl ClusterProvider for QoveryClusterProvider {
             .containers(OP, environment)
             .await?
             .iter()
-            .map(|c| ServiceInfo { id: ServiceId::new(c.id.clone()), name: c.name.clone(), image: image_of(c), min_instances: c.min_running_instances.unwrap_or(1) })
+            .map(|c| ServiceInfo {
+                id: ServiceId::new(c.id.clone()),
+                name: c.name.clone(),
+                image: image_of(c),
+                min_instances: c.min_running_instances.unwrap_or(1),
+            })
             .collect();
         out.extend(self.applications(OP, environment).await?.into_iter().map(|a| ServiceInfo {
             id: ServiceId::new(a.id),
@@ -363,7 +414,11 @@ impl ClusterProvider for QoveryClusterProvider {
         deployment_id(OP, decode(OP, "redeploy", &text)?)
     }
 
-    async fn deploy_services(&self, environment: &EnvironmentId, services: &[ServiceId]) -> ProviderResult<DeploymentId> {
+    async fn deploy_services(
+        &self,
+        environment: &EnvironmentId,
+        services: &[ServiceId],
+    ) -> ProviderResult<DeploymentId> {
         const OP: &str = "deploy_services";
         let containers = self.containers(OP, environment).await?;
         let applications = self.applications(OP, environment).await?;
@@ -395,20 +450,40 @@ impl ClusterProvider for QoveryClusterProvider {
         deployment_id(OP, decode(OP, "stop", &text)?)
     }
 
-    async fn deployment_status(&self, environment: &EnvironmentId, deployment: &DeploymentId) -> ProviderResult<DeploymentStatus> {
+    async fn deployment_status(
+        &self,
+        environment: &EnvironmentId,
+        deployment: &DeploymentId,
+    ) -> ProviderResult<DeploymentStatus> {
         const OP: &str = "deployment_status";
         let path = format!("/environment/deploymentStatus?deploymentRequestId={}", urlencode(deployment.as_str()));
         let s: DeploymentStatusBody = self.http.get(OP, &path).await?;
-        let raw = s.status.ok_or_else(|| err(ErrorKind::NotFound, OP, format!("deployment {deployment} of {environment} is unknown")))?;
-        Ok(DeploymentStatus { deployment: deployment.clone(), phase: states::phase(&raw), raw_state: raw, message: None })
+        let raw = s.status.ok_or_else(|| {
+            err(ErrorKind::NotFound, OP, format!("deployment {deployment} of {environment} is unknown"))
+        })?;
+        Ok(DeploymentStatus {
+            deployment: deployment.clone(),
+            phase: states::phase(&raw),
+            raw_state: raw,
+            message: None,
+        })
     }
 
     async fn list_variables(&self, scope: &VariableScope) -> ProviderResult<Vec<Variable>> {
         const OP: &str = "list_variables";
         let (vars, secrets, q) = self.scope_paths(OP, scope).await?;
-        let mut out: Vec<Variable> = self.own(OP, &vars, q).await?.into_iter().map(|v| Variable { key: v.key, value: v.value, secret: false }).collect();
+        let mut out: Vec<Variable> = self
+            .own(OP, &vars, q)
+            .await?
+            .into_iter()
+            .map(|v| Variable { key: v.key, value: v.value, secret: false })
+            .collect();
         // Secret values are never returned by Qovery, nor by us.
-        out.extend(self.own(OP, &secrets, q).await?.into_iter().map(|v| Variable { key: v.key, value: None, secret: true }));
+        out.extend(self.own(OP, &secrets, q).await?.into_iter().map(|v| Variable {
+            key: v.key,
+            value: None,
+            secret: true,
+        }));
         Ok(out)
     }
 
@@ -420,7 +495,11 @@ impl ClusterProvider for QoveryClusterProvider {
             VariableValue::Secret(s) => (&secrets, &vars, s.expose(), true),
         };
         if self.own(OP, other, q).await?.iter().any(|v| v.key == key) {
-            return Err(err(ErrorKind::Conflict, OP, format!("{key} exists as a {} variable", if secret { "plain" } else { "secret" })));
+            return Err(err(
+                ErrorKind::Conflict,
+                OP,
+                format!("{key} exists as a {} variable", if secret { "plain" } else { "secret" }),
+            ));
         }
         let body = json!({ "key": key, "value": text });
         match self.own(OP, path, q).await?.into_iter().find(|v| v.key == key) {
@@ -442,15 +521,28 @@ impl ClusterProvider for QoveryClusterProvider {
         Err(err(ErrorKind::NotFound, OP, format!("variable {key} does not exist")))
     }
 
-    async fn set_service_image(&self, environment: &EnvironmentId, service: &ServiceId, image: &ImageRef) -> ProviderResult<()> {
+    async fn set_service_image(
+        &self,
+        environment: &EnvironmentId,
+        service: &ServiceId,
+        image: &ImageRef,
+    ) -> ProviderResult<()> {
         const OP: &str = "set_service_image";
         if self.service_kind(OP, environment, service).await? != "container" {
-            return Err(err(ErrorKind::InvalidInput, OP, format!("service {service} is built from git, not a container image")));
+            return Err(err(
+                ErrorKind::InvalidInput,
+                OP,
+                format!("service {service} is built from git, not a container image"),
+            ));
         }
         let path = format!("/container/{service}");
         let current: Value = self.http.get(OP, &path).await?;
         let registry_id = self.registry_id_for(OP, image).await?;
-        let tag = image.tag().map(str::to_owned).or_else(|| image.digest().map(|d| d.to_string())).unwrap_or_else(|| "latest".to_owned());
+        let tag = image
+            .tag()
+            .map(str::to_owned)
+            .or_else(|| image.digest().map(|d| d.to_string()))
+            .unwrap_or_else(|| "latest".to_owned());
         if current.get("registry_id").and_then(Value::as_str) == Some(&registry_id)
             && current.get("image_name").and_then(Value::as_str) == Some(image.repository())
             && current.get("tag").and_then(Value::as_str) == Some(tag.as_str())
@@ -460,8 +552,23 @@ impl ClusterProvider for QoveryClusterProvider {
         // Read, modify, write back the fields ContainerRequest accepts.
         let mut body = serde_json::Map::new();
         for key in [
-            "name", "description", "arguments", "entrypoint", "cpu", "memory", "gpu", "ephemeral_storage_in_gib", "cpu_architecture",
-            "min_running_instances", "max_running_instances", "healthchecks", "auto_preview", "auto_deploy", "ports", "storage", "icon_uri",
+            "name",
+            "description",
+            "arguments",
+            "entrypoint",
+            "cpu",
+            "memory",
+            "gpu",
+            "ephemeral_storage_in_gib",
+            "cpu_architecture",
+            "min_running_instances",
+            "max_running_instances",
+            "healthchecks",
+            "auto_preview",
+            "auto_deploy",
+            "ports",
+            "storage",
+            "icon_uri",
             "autoscaling",
         ] {
             if let Some(v) = current.get(key).filter(|v| !v.is_null()) {
@@ -470,7 +577,8 @@ impl ClusterProvider for QoveryClusterProvider {
         }
         for key in ["annotations_groups", "labels_groups"] {
             if let Some(groups) = current.get(key).and_then(Value::as_array) {
-                let ids: Vec<Value> = groups.iter().filter_map(|g| g.get("id").cloned()).map(|id| json!({ "id": id })).collect();
+                let ids: Vec<Value> =
+                    groups.iter().filter_map(|g| g.get("id").cloned()).map(|id| json!({ "id": id })).collect();
                 body.insert(key.to_owned(), Value::Array(ids));
             }
         }
@@ -492,9 +600,12 @@ impl ClusterProvider for QoveryClusterProvider {
                 let env: EnvBody = decode(OP, "clone", &text)?;
                 Ok(EnvironmentId::new(env.id))
             }
-            Err(e) if e.kind() == ErrorKind::Conflict => {
-                Err(ProviderError::new(ErrorKind::AlreadyExists, PROVIDER, OP, format!("an environment named {} exists: {}", request.name, e.message())))
-            }
+            Err(e) if e.kind() == ErrorKind::Conflict => Err(ProviderError::new(
+                ErrorKind::AlreadyExists,
+                PROVIDER,
+                OP,
+                format!("an environment named {} exists: {}", request.name, e.message()),
+            )),
             Err(e) => Err(e),
         }
     }
@@ -506,14 +617,23 @@ impl ClusterProvider for QoveryClusterProvider {
 }
 
 fn deployment_id(op: &str, s: StatusBody) -> ProviderResult<DeploymentId> {
-    s.deployment_request_id
-        .filter(|d| !d.is_empty())
-        .map(DeploymentId::new)
-        .ok_or_else(|| err(ErrorKind::Indeterminate, op, "the deployment was accepted but its request id is missing: read the environment status"))
+    s.deployment_request_id.filter(|d| !d.is_empty()).map(DeploymentId::new).ok_or_else(|| {
+        err(
+            ErrorKind::Indeterminate,
+            op,
+            "the deployment was accepted but its request id is missing: read the environment status",
+        )
+    })
 }
 
 fn urlencode(s: &str) -> String {
     s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect()
 }

@@ -48,17 +48,45 @@ mod tests {
     use super::*;
 
     const ALL: [&str; 29] = [
-        "BUILDING", "BUILD_ERROR", "CANCELED", "CANCELING", "DELETED", "DELETE_ERROR", "DELETE_QUEUED", "DELETING", "DEPLOYED",
-        "DEPLOYING", "DEPLOYMENT_ERROR", "DEPLOYMENT_QUEUED", "EXECUTING", "QUEUED", "READY", "RECAP", "RESTARTED", "RESTARTING",
-        "RESTART_ERROR", "RESTART_QUEUED", "STOPPED", "STOPPING", "STOP_ERROR", "STOP_QUEUED", "UNAVAILABLE", "WAITING_DELETING",
-        "WAITING_RESTARTING", "WAITING_RUNNING", "WAITING_STOPPING",
+        "BUILDING",
+        "BUILD_ERROR",
+        "CANCELED",
+        "CANCELING",
+        "DELETED",
+        "DELETE_ERROR",
+        "DELETE_QUEUED",
+        "DELETING",
+        "DEPLOYED",
+        "DEPLOYING",
+        "DEPLOYMENT_ERROR",
+        "DEPLOYMENT_QUEUED",
+        "EXECUTING",
+        "QUEUED",
+        "READY",
+        "RECAP",
+        "RESTARTED",
+        "RESTARTING",
+        "RESTART_ERROR",
+        "RESTART_QUEUED",
+        "STOPPED",
+        "STOPPING",
+        "STOP_ERROR",
+        "STOP_QUEUED",
+        "UNAVAILABLE",
+        "WAITING_DELETING",
+        "WAITING_RESTARTING",
+        "WAITING_RUNNING",
+        "WAITING_STOPPING",
     ];
 
     #[test]
     fn every_state_is_classified() {
         let count = |p: DeploymentPhase| ALL.iter().filter(|s| phase(s) == p).count();
         assert_eq!(count(DeploymentPhase::Failed), 5);
-        assert_eq!(count(DeploymentPhase::Deployed) + count(DeploymentPhase::Stopped) + count(DeploymentPhase::Canceled), 5);
+        assert_eq!(
+            count(DeploymentPhase::Deployed) + count(DeploymentPhase::Stopped) + count(DeploymentPhase::Canceled),
+            5
+        );
         assert_eq!(count(DeploymentPhase::Unknown), 2, "READY and UNAVAILABLE");
         assert_eq!(count(DeploymentPhase::Queued), 5);
         assert_eq!(count(DeploymentPhase::InProgress), 12);

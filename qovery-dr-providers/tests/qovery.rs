@@ -1,0 +1,12 @@
+//! The Qovery provider: the conformance suite against the stateful fake,
+//! every error path, no token in any log, and the official OpenAPI spec
+//! through a spec-validating mock (Prism).
+#![cfg(feature = "qovery")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod qovery {
+    mod conformance;
+    mod contract;
+    mod errors;
+    mod secrets;
+}

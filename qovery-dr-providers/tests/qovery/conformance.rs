@@ -1,0 +1,39 @@
+//! The ClusterProvider conformance suite: QoveryClusterProvider + the fake.
+
+use std::time::Duration;
+
+use qovery_dr_core::ServiceId;
+use qovery_dr_providers::qovery::QoveryClusterProvider;
+use qovery_dr_testkit::conformance::cluster::ClusterFixture;
+use qovery_dr_testkit::qovery_fake::QoveryFake;
+
+async fn setup() -> ClusterFixture<QoveryClusterProvider> {
+    let fake = QoveryFake::start("org-1").await;
+    let c1 = fake.add_cluster("paris");
+    let c2 = fake.add_cluster("frankfurt");
+    let env = fake.add_environment("project-1", "prod", &c1);
+    let svc = fake.add_container(&env, "api", "https://r1.example.com", "shop/api", "v1");
+    fake.add_container(&env, "web", "https://r2.example.com:5000", "shop/web", "v1");
+    fake.set_durations(Duration::from_millis(100), Duration::from_millis(300));
+    let provider = QoveryClusterProvider::builder("org-1")
+        .token("qov_conformance")
+        .endpoint(fake.uri())
+        .retries(3, Duration::from_millis(20))
+        .build()
+        .unwrap();
+    // The fake lives as long as the process: the fixture cannot own it.
+    std::mem::forget(fake);
+    ClusterFixture {
+        provider,
+        cluster: c1.into(),
+        clone_target: c2.into(),
+        environment: env.into(),
+        project: "project-1".into(),
+        service: ServiceId::new(svc),
+        image: "r2.example.com:5000/shop/api:v2".parse().unwrap(),
+        deploy_timeout: Duration::from_secs(10),
+        poll_interval: Duration::from_millis(50),
+    }
+}
+
+qovery_dr_testkit::cluster_provider_conformance!(qovery_against_the_fake, setup());

@@ -1,0 +1,107 @@
+//! A stateful fake of the Qovery API on a local HTTP server (wiremock):
+//! deployments progress through states over time, variables and secrets
+//! persist (secret values are never returned), 409 while an environment is
+//! busy, scripted 429/5xx. Test your own Qovery automation against it.
+//!
+//! ```
+//! use qovery_dr_testkit::qovery_fake::QoveryFake;
+//! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+//! let fake = QoveryFake::start("org-1").await;
+//! let cluster = fake.add_cluster("paris");
+//! let env = fake.add_environment("project-1", "prod", &cluster);
+//! fake.add_container(&env, "api", "https://registry.example.com", "shop/api", "v1");
+//! let body: serde_json::Value = reqwest_get(&format!("{}/environment/{env}", fake.uri())).await;
+//! assert_eq!(body["name"], "prod");
+//! # });
+//! # async fn reqwest_get(url: &str) -> serde_json::Value {
+//! #     // Any HTTP client works; the doc test uses a raw TCP request to stay dependency-free.
+//! #     let url = url::Url::parse(url).unwrap();
+//! #     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//! #     let mut s = tokio::net::TcpStream::connect((url.host_str().unwrap(), url.port().unwrap())).await.unwrap();
+//! #     let req = format!("GET {} HTTP/1.1\r\nHost: x\r\nAuthorization: Token t\r\nConnection: close\r\n\r\n", url.path());
+//! #     s.write_all(req.as_bytes()).await.unwrap();
+//! #     let mut buf = String::new();
+//! #     s.read_to_string(&mut buf).await.unwrap();
+//! #     serde_json::from_str(buf.split("\r\n\r\n").nth(1).unwrap()).unwrap()
+//! # }
+//! ```
+
+mod routes;
+mod state;
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+pub use state::FakeState;
+use wiremock::matchers::any;
+use wiremock::{Mock, MockServer};
+
+/// The fake server and a handle on its state.
+#[derive(Debug)]
+pub struct QoveryFake {
+    server: MockServer,
+    state: Arc<Mutex<FakeState>>,
+}
+
+impl QoveryFake {
+    /// Starts a fake for organization `org` on 127.0.0.1.
+    pub async fn start(org: &str) -> QoveryFake {
+        let server = MockServer::start().await;
+        let state = Arc::new(Mutex::new(FakeState::new(org)));
+        Mock::given(any()).respond_with(routes::Router { state: Arc::clone(&state) }).mount(&server).await;
+        QoveryFake { server, state }
+    }
+
+    /// The base URL to give the provider.
+    pub fn uri(&self) -> String {
+        self.server.uri()
+    }
+
+    /// Reads or changes the state.
+    pub fn with<T>(&self, f: impl FnOnce(&mut FakeState) -> T) -> T {
+        f(&mut self.state.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Adds a deployed cluster; returns its id.
+    pub fn add_cluster(&self, name: &str) -> String {
+        self.with(|s| s.add_cluster(name))
+    }
+
+    /// Adds a deployed environment; returns its id.
+    pub fn add_environment(&self, project: &str, name: &str, cluster: &str) -> String {
+        self.with(|s| s.add_environment(project, name, cluster))
+    }
+
+    /// Adds a deployed container service (and its registry if new); returns its id.
+    pub fn add_container(&self, env: &str, name: &str, registry_url: &str, image_name: &str, tag: &str) -> String {
+        self.with(|s| s.add_container(env, name, registry_url, image_name, tag))
+    }
+
+    /// How long deployments stay queued, then deploying.
+    pub fn set_durations(&self, queued: Duration, deploying: Duration) {
+        self.with(|s| {
+            s.queued = queued;
+            s.deploying = deploying;
+        });
+    }
+
+    /// The next `times` requests whose path starts with `path_prefix` answer
+    /// `status` (with `Retry-After: retry_after` seconds for 429).
+    pub fn fail_next(&self, path_prefix: &str, times: u32, status: u16, retry_after: Option<u64>) {
+        self.with(|s| s.faults.push(state::Fault { prefix: path_prefix.to_owned(), times, status, retry_after }));
+    }
+
+    /// Every request received so far: (method, path, Authorization header).
+    pub async fn requests(&self) -> Vec<(String, String, Option<String>)> {
+        self.server
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .map(|r| {
+                let auth = r.headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
+                (r.method.to_string(), r.url.path().to_owned(), auth)
+            })
+            .collect()
+    }
+}
