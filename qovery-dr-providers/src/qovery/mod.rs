@@ -24,4 +24,4 @@ mod provider;
 pub mod states;
 
 pub use client::{PROVIDER, QoveryToken};
-pub use provider::{DEFAULT_API_URL, QoveryBuilder, QoveryClusterProvider};
+pub use provider::{DEFAULT_API_URL, OPERATIONS, QoveryBuilder, QoveryClusterProvider};

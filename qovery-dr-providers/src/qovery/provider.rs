@@ -124,6 +124,7 @@ struct RegistryBody {
 pub struct QoveryClusterProvider {
     http: Http,
     organization: String,
+    registry_ids: std::collections::BTreeMap<String, String>,
 }
 
 /// Builds a [`QoveryClusterProvider`].
@@ -137,6 +138,7 @@ pub struct QoveryBuilder {
     attempts: u32,
     backoff: Duration,
     client: Option<reqwest::Client>,
+    registry_ids: std::collections::BTreeMap<String, String>,
 }
 
 impl QoveryBuilder {
@@ -172,6 +174,13 @@ impl QoveryBuilder {
         self
     }
 
+    /// The Qovery container-registry id serving a registry host (`host[:port]`),
+    /// instead of looking it up among the organization's registries.
+    pub fn registry_id(mut self, host: impl Into<String>, id: impl Into<String>) -> Self {
+        self.registry_ids.insert(host.into(), id.into());
+        self
+    }
+
     /// A shared reqwest client (its own timeouts apply).
     pub fn client(mut self, client: reqwest::Client) -> Self {
         self.client = Some(client);
@@ -197,11 +206,99 @@ impl QoveryBuilder {
         Ok(QoveryClusterProvider {
             http: Http { base, token, client, attempts: self.attempts, backoff: self.backoff },
             organization: self.organization,
+            registry_ids: self.registry_ids,
         })
     }
 }
 
+/// Every API operation this provider calls: (method, path template of the
+/// official spec). The contract test checks each against the spec.
+pub const OPERATIONS: &[(&str, &str)] = &[
+    ("GET", "/organization/{organizationId}/cluster/{clusterId}/status"),
+    ("GET", "/organization/{organizationId}/containerRegistry"),
+    ("GET", "/project/{projectId}/environment"),
+    ("GET", "/environment/{environmentId}"),
+    ("DELETE", "/environment/{environmentId}"),
+    ("GET", "/environment/{environmentId}/statuses"),
+    ("GET", "/environment/{environmentId}/container"),
+    ("GET", "/environment/{environmentId}/application"),
+    ("POST", "/environment/{environmentId}/deploy"),
+    ("POST", "/environment/{environmentId}/redeploy"),
+    ("POST", "/environment/{environmentId}/stop"),
+    ("POST", "/environment/{environmentId}/service/deploy"),
+    ("POST", "/environment/{environmentId}/clone"),
+    ("GET", "/environment/deploymentStatus"),
+    ("GET", "/container/{containerId}"),
+    ("PUT", "/container/{containerId}"),
+    ("GET", "/environment/{environmentId}/environmentVariable"),
+    ("POST", "/environment/{environmentId}/environmentVariable"),
+    ("PUT", "/environment/{environmentId}/environmentVariable/{environmentVariableId}"),
+    ("DELETE", "/environment/{environmentId}/environmentVariable/{environmentVariableId}"),
+    ("GET", "/environment/{environmentId}/secret"),
+    ("POST", "/environment/{environmentId}/secret"),
+    ("PUT", "/environment/{environmentId}/secret/{secretId}"),
+    ("DELETE", "/environment/{environmentId}/secret/{secretId}"),
+    ("GET", "/container/{containerId}/environmentVariable"),
+    ("POST", "/container/{containerId}/environmentVariable"),
+    ("PUT", "/container/{containerId}/environmentVariable/{environmentVariableId}"),
+    ("DELETE", "/container/{containerId}/environmentVariable/{environmentVariableId}"),
+    ("GET", "/container/{containerId}/secret"),
+    ("POST", "/container/{containerId}/secret"),
+    ("PUT", "/container/{containerId}/secret/{secretId}"),
+    ("DELETE", "/container/{containerId}/secret/{secretId}"),
+    ("GET", "/application/{applicationId}/environmentVariable"),
+    ("POST", "/application/{applicationId}/environmentVariable"),
+    ("PUT", "/application/{applicationId}/environmentVariable/{environmentVariableId}"),
+    ("DELETE", "/application/{applicationId}/environmentVariable/{environmentVariableId}"),
+    ("GET", "/application/{applicationId}/secret"),
+    ("POST", "/application/{applicationId}/secret"),
+    ("PUT", "/application/{applicationId}/secret/{secretId}"),
+    ("DELETE", "/application/{applicationId}/secret/{secretId}"),
+];
+
 impl QoveryClusterProvider {
+    /// Creates (`id` None: POST) or updates (PUT) a variable or secret in a collection.
+    async fn write_variable(
+        &self,
+        op: &str,
+        collection: &str,
+        id: Option<&str>,
+        key: &str,
+        value: &str,
+    ) -> ProviderResult<()> {
+        let body = json!({ "key": key, "value": value });
+        match id {
+            Some(id) => self.http.send(op, Method::PUT, &format!("{collection}/{id}"), Some(&body)).await.map(|_| ()),
+            None => self.http.send(op, Method::POST, collection, Some(&body)).await.map(|_| ()),
+        }
+    }
+
+    async fn remove_variable(&self, op: &str, collection: &str, id: &str) -> ProviderResult<()> {
+        self.http.send(op, Method::DELETE, &format!("{collection}/{id}"), None).await.map(|_| ())
+    }
+
+    /// For contract tests only: the exact requests `list_variables`,
+    /// `set_variable` and `delete_variable` send to one collection (`level`
+    /// is `environment`, `container` or `application`), addressed by id, for
+    /// collections whose example data a mock cannot make reachable through
+    /// the upsert logic.
+    #[doc(hidden)]
+    pub async fn contract_variable_requests(
+        &self,
+        level: &str,
+        owner: &str,
+        id: &str,
+        key: &str,
+        secret: bool,
+    ) -> ProviderResult<()> {
+        const OP: &str = "contract";
+        let collection = format!("/{level}/{owner}/{}", if secret { "secret" } else { "environmentVariable" });
+        self.own(OP, &collection, "ANY").await?;
+        self.write_variable(OP, &collection, None, key, "v").await?;
+        self.write_variable(OP, &collection, Some(id), key, "v").await?;
+        self.remove_variable(OP, &collection, id).await
+    }
+
     /// A builder for organization `organization`.
     pub fn builder(organization: impl Into<String>) -> QoveryBuilder {
         QoveryBuilder {
@@ -213,6 +310,7 @@ impl QoveryClusterProvider {
             attempts: 4,
             backoff: Duration::from_millis(500),
             client: None,
+            registry_ids: std::collections::BTreeMap::new(),
         }
     }
 
@@ -230,6 +328,11 @@ impl QoveryClusterProvider {
 
     async fn post(&self, op: &str, path: &str, body: &Value) -> ProviderResult<String> {
         Ok(self.http.send(op, Method::POST, path, Some(body)).await?.1)
+    }
+
+    /// A POST without a body (the spec declares none for deploy/redeploy/stop).
+    async fn post_empty(&self, op: &str, path: &str) -> ProviderResult<String> {
+        Ok(self.http.send(op, Method::POST, path, None).await?.1)
     }
 
     async fn containers(&self, op: &str, env: &EnvironmentId) -> ProviderResult<Vec<ContainerBody>> {
@@ -278,6 +381,9 @@ impl QoveryClusterProvider {
     }
 
     async fn registry_id_for(&self, op: &str, image: &ImageRef) -> ProviderResult<String> {
+        if let Some(id) = self.registry_ids.get(image.registry()) {
+            return Ok(id.clone());
+        }
         let regs = self
             .http
             .get::<Results<RegistryBody>>(op, &format!("/organization/{}/containerRegistry", self.organization))
@@ -403,14 +509,14 @@ impl ClusterProvider for QoveryClusterProvider {
 
     async fn deploy_environment(&self, environment: &EnvironmentId) -> ProviderResult<DeploymentId> {
         const OP: &str = "deploy_environment";
-        let text = self.post(OP, &format!("/environment/{environment}/deploy"), &json!({})).await?;
+        let text = self.post_empty(OP, &format!("/environment/{environment}/deploy")).await?;
         let s: StatusBody = decode(OP, "deploy", &text)?;
         deployment_id(OP, s)
     }
 
     async fn redeploy_environment(&self, environment: &EnvironmentId) -> ProviderResult<DeploymentId> {
         const OP: &str = "redeploy_environment";
-        let text = self.post(OP, &format!("/environment/{environment}/redeploy"), &json!({})).await?;
+        let text = self.post_empty(OP, &format!("/environment/{environment}/redeploy")).await?;
         deployment_id(OP, decode(OP, "redeploy", &text)?)
     }
 
@@ -446,7 +552,7 @@ impl ClusterProvider for QoveryClusterProvider {
 
     async fn stop_environment(&self, environment: &EnvironmentId) -> ProviderResult<DeploymentId> {
         const OP: &str = "stop_environment";
-        let text = self.post(OP, &format!("/environment/{environment}/stop"), &json!({})).await?;
+        let text = self.post_empty(OP, &format!("/environment/{environment}/stop")).await?;
         deployment_id(OP, decode(OP, "stop", &text)?)
     }
 
@@ -501,12 +607,11 @@ impl ClusterProvider for QoveryClusterProvider {
                 format!("{key} exists as a {} variable", if secret { "plain" } else { "secret" }),
             ));
         }
-        let body = json!({ "key": key, "value": text });
         match self.own(OP, path, q).await?.into_iter().find(|v| v.key == key) {
             // Plain and unchanged: nothing to write (idempotent).
             Some(v) if !secret && v.value.as_deref() == Some(text) => Ok(()),
-            Some(v) => self.http.send(OP, Method::PUT, &format!("{path}/{}", v.id), Some(&body)).await.map(|_| ()),
-            None => self.http.send(OP, Method::POST, path, Some(&body)).await.map(|_| ()),
+            Some(v) => self.write_variable(OP, path, Some(&v.id), key, text).await,
+            None => self.write_variable(OP, path, None, key, text).await,
         }
     }
 
@@ -515,7 +620,7 @@ impl ClusterProvider for QoveryClusterProvider {
         let (vars, secrets, q) = self.scope_paths(OP, scope).await?;
         for path in [&vars, &secrets] {
             if let Some(v) = self.own(OP, path, q).await?.into_iter().find(|v| v.key == key) {
-                return self.http.send(OP, Method::DELETE, &format!("{path}/{}", v.id), None).await.map(|_| ());
+                return self.remove_variable(OP, path, &v.id).await;
             }
         }
         Err(err(ErrorKind::NotFound, OP, format!("variable {key} does not exist")))
