@@ -5,25 +5,16 @@
 //!
 //! ```
 //! use qovery_dr_testkit::qovery_fake::QoveryFake;
-//! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! let fake = QoveryFake::start("org-1").await;
 //! let cluster = fake.add_cluster("paris");
 //! let env = fake.add_environment("project-1", "prod", &cluster);
 //! fake.add_container(&env, "api", "https://registry.example.com", "shop/api", "v1");
-//! let body: serde_json::Value = reqwest_get(&format!("{}/environment/{env}", fake.uri())).await;
-//! assert_eq!(body["name"], "prod");
+//! fake.fail_next("/environment", 1, 503, None); // the next environment call answers 503
+//! assert!(fake.uri().starts_with("http://127.0.0.1:"));
+//! assert_eq!(fake.with(|s| s.envs[&env].containers.len()), 1);
+//! // Point QoveryClusterProvider (qovery-dr-providers, feature qovery) at fake.uri().
 //! # });
-//! # async fn reqwest_get(url: &str) -> serde_json::Value {
-//! #     // Any HTTP client works; the doc test uses a raw TCP request to stay dependency-free.
-//! #     let url = url::Url::parse(url).unwrap();
-//! #     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-//! #     let mut s = tokio::net::TcpStream::connect((url.host_str().unwrap(), url.port().unwrap())).await.unwrap();
-//! #     let req = format!("GET {} HTTP/1.1\r\nHost: x\r\nAuthorization: Token t\r\nConnection: close\r\n\r\n", url.path());
-//! #     s.write_all(req.as_bytes()).await.unwrap();
-//! #     let mut buf = String::new();
-//! #     s.read_to_string(&mut buf).await.unwrap();
-//! #     serde_json::from_str(buf.split("\r\n\r\n").nth(1).unwrap()).unwrap()
-//! # }
 //! ```
 
 mod routes;
