@@ -9,7 +9,7 @@
 //! | `route53`    | `DnsSwitcher`        | not yet built |
 //! | `cloudflare` | `DnsSwitcher`        | not yet built |
 //! | `postgres`   | `ReplicationManager` | physical, logical and dump strategies on tokio-postgres (`postgres-tls` adds rustls) |
-//! | `registry`   | `RegistrySync`       | not yet built |
+//! | `registry`   | `RegistrySync`       | OCI distribution API: parity by digest, streaming copies |
 //! | `webhook`    | monitor `Notifier`   | generic JSON, Slack, PagerDuty Events v2 |
 //!
 //! The features exist now so that the public feature list is stable; each
@@ -25,3 +25,6 @@ pub mod postgres;
 
 #[cfg(feature = "qovery")]
 pub mod qovery;
+
+#[cfg(feature = "registry")]
+pub mod registry;

@@ -1,0 +1,270 @@
+//! One registry: URL, auth (anonymous, basic, bearer token flow), errors.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use qovery_dr_core::{ErrorKind, ProviderError, ProviderResult, SecretString};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde::Deserialize;
+
+/// The provider name in errors.
+pub const PROVIDER: &str = "oci";
+
+/// The manifest media types we accept, in order of preference. Without this
+/// list docker-registry answers 404 to HEAD; with only the Docker type it
+/// refuses OCI manifests.
+pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
+
+/// Credentials for a registry (secrets never print).
+#[derive(Debug, Clone, Default)]
+pub enum RegistryAuth {
+    /// No credentials (public or local registries).
+    #[default]
+    Anonymous,
+    /// HTTP basic, also used to obtain bearer tokens (ECR, Scaleway, GHCR, Docker Hub).
+    Basic {
+        /// User name.
+        username: String,
+        /// Password or access token.
+        password: SecretString,
+    },
+}
+
+/// A registry: its base URL (`https://123.dkr.ecr…` or `http://127.0.0.1:5001`) and credentials.
+#[derive(Debug)]
+pub struct Registry {
+    pub(crate) base: url::Url,
+    pub(crate) auth: RegistryAuth,
+    pub(crate) client: reqwest::Client,
+    /// Bearer tokens by scope.
+    tokens: Mutex<BTreeMap<String, SecretString>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct TokenBody {
+    #[serde(default)]
+    token: Option<String>,
+    #[serde(default)]
+    access_token: Option<String>,
+}
+
+pub(crate) fn err(kind: ErrorKind, op: &str, msg: impl Into<String>) -> ProviderError {
+    ProviderError::new(kind, PROVIDER, op, msg)
+}
+
+/// Parses `Bearer realm="…",service="…",scope="…"`.
+pub(crate) fn parse_challenge(header: &str) -> Option<BTreeMap<String, String>> {
+    let rest = header.strip_prefix("Bearer ").or_else(|| header.strip_prefix("bearer "))?;
+    let mut out = BTreeMap::new();
+    let mut s = rest;
+    while !s.is_empty() {
+        let (k, after) = s.split_once('=')?;
+        let after = after.trim_start();
+        let (v, tail) = if let Some(q) = after.strip_prefix('"') {
+            let end = q.find('"')?;
+            (&q[..end], &q[end + 1..])
+        } else {
+            match after.find(',') {
+                Some(i) => (&after[..i], &after[i..]),
+                None => (after, ""),
+            }
+        };
+        out.insert(k.trim().to_owned(), v.to_owned());
+        s = tail.trim_start_matches(',').trim_start();
+    }
+    Some(out)
+}
+
+impl Registry {
+    /// A registry at `base` with `auth`, using `client`.
+    pub fn new(base: url::Url, auth: RegistryAuth, client: reqwest::Client) -> Self {
+        Self { base, auth, client, tokens: Mutex::new(BTreeMap::new()) }
+    }
+
+    pub(crate) fn url(&self, path: &str) -> ProviderResult<url::Url> {
+        self.base.join(path).map_err(|e| err(ErrorKind::InvalidInput, "url", format!("{path}: {e}")))
+    }
+
+    /// The Authorization header value for `scope`, if any.
+    pub(crate) fn auth_header(&self, scope: &str) -> Option<String> {
+        let token = self.tokens.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(scope).cloned();
+        match (token, &self.auth) {
+            (Some(t), _) => Some(format!("Bearer {}", t.expose())),
+            (None, RegistryAuth::Basic { username, password }) => {
+                use std::fmt::Write as _;
+                let raw = format!("{username}:{}", password.expose());
+                let mut b64 = String::new();
+                let _ = write!(b64, "{}", base64(&raw));
+                Some(format!("Basic {b64}"))
+            }
+            (None, RegistryAuth::Anonymous) => None,
+        }
+    }
+
+    fn authorize(&self, req: RequestBuilder, scope: &str) -> RequestBuilder {
+        let token = self.tokens.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(scope).cloned();
+        match (token, &self.auth) {
+            (Some(t), _) => req.bearer_auth(t.expose()),
+            (None, RegistryAuth::Basic { username, password }) => req.basic_auth(username, Some(password.expose())),
+            (None, RegistryAuth::Anonymous) => req,
+        }
+    }
+
+    /// Sends a request built by `make`, answering a bearer challenge once.
+    pub(crate) async fn send(
+        &self,
+        op: &str,
+        scope: &str,
+        make: impl Fn() -> RequestBuilder,
+    ) -> ProviderResult<Response> {
+        for round in 0..2 {
+            let resp = self.authorize(make(), scope).send().await.map_err(|e| transport(op, e))?;
+            if resp.status() == StatusCode::UNAUTHORIZED && round == 0 {
+                let challenge = resp
+                    .headers()
+                    .get(reqwest::header::WWW_AUTHENTICATE)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                if let Some(c) = challenge.as_deref().and_then(parse_challenge) {
+                    self.fetch_token(op, scope, &c).await?;
+                    continue;
+                }
+            }
+            return Ok(resp);
+        }
+        Err(err(ErrorKind::Unauthenticated, op, "the registry refused the token it issued"))
+    }
+
+    async fn fetch_token(&self, op: &str, scope: &str, challenge: &BTreeMap<String, String>) -> ProviderResult<()> {
+        let realm = challenge
+            .get("realm")
+            .ok_or_else(|| err(ErrorKind::Unauthenticated, op, "bearer challenge without realm"))?;
+        let mut url = url::Url::parse(realm)
+            .map_err(|e| err(ErrorKind::InvalidConfig, op, format!("bad token realm {realm}: {e}")))?;
+        {
+            let mut q = url.query_pairs_mut();
+            if let Some(s) = challenge.get("service") {
+                q.append_pair("service", s);
+            }
+            q.append_pair("scope", challenge.get("scope").map_or(scope, String::as_str));
+        }
+        let mut req = self.client.get(url);
+        if let RegistryAuth::Basic { username, password } = &self.auth {
+            req = req.basic_auth(username, Some(password.expose()));
+        }
+        let resp = req.send().await.map_err(|e| transport(op, e))?;
+        if !resp.status().is_success() {
+            return Err(status_error(op, resp).await);
+        }
+        let body: TokenBody =
+            resp.json().await.map_err(|e| err(ErrorKind::Transient, op, format!("token response: {e}")))?;
+        let token = body
+            .token
+            .or(body.access_token)
+            .ok_or_else(|| err(ErrorKind::Unauthenticated, op, "the token endpoint returned no token"))?;
+        self.tokens
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(scope.to_owned(), SecretString::new(token));
+        Ok(())
+    }
+
+    /// A plain request builder for `method path`.
+    pub(crate) fn request(&self, method: Method, path: &str) -> ProviderResult<impl Fn() -> RequestBuilder + '_> {
+        let url = self.url(path)?;
+        Ok(move || self.client.request(method.clone(), url.clone()).timeout(Duration::from_secs(300)))
+    }
+}
+
+/// Standard base64 (for the Basic header on requests built by hand).
+fn base64(input: &str) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let b = input.as_bytes();
+    let mut out = String::with_capacity(b.len().div_ceil(3) * 4);
+    for chunk in b.chunks(3) {
+        let n = (u32::from(chunk[0]) << 16)
+            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*chunk.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+pub(crate) fn transport(op: &str, e: reqwest::Error) -> ProviderError {
+    let kind = if e.is_timeout() {
+        ErrorKind::Timeout
+    } else if e.is_connect() {
+        ErrorKind::Transient
+    } else {
+        ErrorKind::Indeterminate
+    };
+    let e = e.without_url();
+    err(kind, op, e.to_string()).with_source(e)
+}
+
+#[derive(Debug, Deserialize)]
+struct ErrorsBody {
+    #[serde(default)]
+    errors: Vec<ErrorItem>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ErrorItem {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    message: String,
+}
+
+/// Maps a registry error answer (`{"errors":[{"code":…}]}`) to a kind.
+pub(crate) async fn status_error(op: &str, resp: Response) -> ProviderError {
+    let status = resp.status();
+    let retry_after = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let text = resp.text().await.unwrap_or_default();
+    let first = serde_json::from_str::<ErrorsBody>(&text).ok().and_then(|b| b.errors.into_iter().next());
+    let code = first.as_ref().map(|e| e.code.as_str()).unwrap_or("");
+    let kind = match (status, code) {
+        (_, "NAME_UNKNOWN" | "MANIFEST_UNKNOWN" | "BLOB_UNKNOWN") => ErrorKind::NotFound,
+        (_, "DIGEST_INVALID" | "MANIFEST_INVALID" | "MANIFEST_BLOB_UNKNOWN" | "SIZE_INVALID" | "NAME_INVALID") => {
+            ErrorKind::InvalidInput
+        }
+        (StatusCode::UNAUTHORIZED, _) => ErrorKind::Unauthenticated,
+        (StatusCode::FORBIDDEN, _) => ErrorKind::PermissionDenied,
+        (StatusCode::NOT_FOUND, _) => ErrorKind::NotFound,
+        (StatusCode::TOO_MANY_REQUESTS, _) => ErrorKind::RateLimited,
+        (s, _) if s.is_server_error() => ErrorKind::Transient,
+        _ => ErrorKind::InvalidInput,
+    };
+    let detail =
+        first.map(|e| format!("{}: {}", e.code, e.message)).unwrap_or_else(|| text.chars().take(200).collect());
+    let e = err(kind, op, format!("HTTP {status}: {detail}"));
+    match retry_after {
+        Some(s) => e.with_retry_after(Duration::from_secs(s)),
+        None => e,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_bearer_challenges() {
+        let c = parse_challenge(r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/nginx:pull""#).unwrap();
+        assert_eq!(c["realm"], "https://auth.docker.io/token");
+        assert_eq!(c["service"], "registry.docker.io");
+        assert_eq!(c["scope"], "repository:library/nginx:pull");
+        assert!(parse_challenge("Basic realm=x").is_none());
+    }
+}

@@ -1,0 +1,24 @@
+//! OCI registries: image parity by digest, streaming copies, remapping.
+//!
+//! Built on reqwest rather than `oci-client`: the copy must stream blobs from
+//! one registry into the other without holding a layer in memory, verify
+//! digests on the way, mount across repositories, and deduplicate blobs across
+//! all images of one sync — a thin layer over the distribution API does that
+//! with less code than adapting a pull/push client.
+//!
+//! - Manifests are fetched with an `Accept` header listing the OCI index, OCI
+//!   manifest, Docker manifest list and Docker v2 manifest types, and their
+//!   `Docker-Content-Digest` is checked against the sha256 of the bytes.
+//! - Blobs the destination has are skipped (HEAD); within one registry they are
+//!   mounted (`POST …/blobs/uploads/?mount=&from=`); otherwise streamed
+//!   (POST → PATCH → PUT `?digest=`), concurrently, hashed while streaming:
+//!   a corrupt blob is refused before anything is committed. Layers are never
+//!   re-compressed: digests are preserved. Manifests are pushed last.
+//! - Auth: anonymous, basic, and the bearer token flow (`WWW-Authenticate`
+//!   realm/service/scope) used by ECR, Scaleway, GHCR and Docker Hub.
+
+mod client;
+mod sync;
+
+pub use client::{MANIFEST_ACCEPT, PROVIDER, RegistryAuth};
+pub use sync::{OciRegistrySync, SyncReport};

@@ -1,0 +1,468 @@
+//! `OciRegistrySync`: parity by digest and streaming copies over the OCI
+//! distribution API.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use futures_util::StreamExt;
+use qovery_dr_core::provider::{CopyReport, ImageParity, RegistryCapabilities, RegistryMapping, RegistrySync};
+use qovery_dr_core::{Digest, ErrorKind, ImageRef, ProviderResult, async_trait};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
+
+use super::client::{MANIFEST_ACCEPT, PROVIDER, Registry, err, status_error, transport};
+
+fn sha256_digest(bytes: &[u8]) -> Digest {
+    Digest::from_sha256(Sha256::digest(bytes).into())
+}
+
+/// A manifest as fetched.
+#[derive(Debug, Clone)]
+struct Manifest {
+    bytes: Vec<u8>,
+    media_type: String,
+    digest: Digest,
+    json: Value,
+}
+
+impl Manifest {
+    fn is_index(&self) -> bool {
+        self.media_type.contains("index")
+            || self.media_type.contains("manifest.list")
+            || self.json.get("manifests").is_some()
+    }
+
+    fn children(&self) -> Vec<Digest> {
+        self.json["manifests"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["digest"].as_str()?.parse().ok())
+            .collect()
+    }
+
+    /// (digest, size) of the config and layers.
+    fn blobs(&self) -> Vec<(Digest, u64)> {
+        let one = |v: &Value| Some((v["digest"].as_str()?.parse().ok()?, v["size"].as_u64().unwrap_or(0)));
+        let mut out: Vec<(Digest, u64)> = one(&self.json["config"]).into_iter().collect();
+        out.extend(self.json["layers"].as_array().into_iter().flatten().filter_map(one));
+        out
+    }
+}
+
+/// What one sync did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Images (tags) synced.
+    pub images: u32,
+    /// Blobs streamed from source to destination.
+    pub blobs_copied: u32,
+    /// Blobs mounted across repositories instead of copied.
+    pub blobs_mounted: u32,
+    /// Blobs the destination already had.
+    pub blobs_skipped: u32,
+    /// Bytes streamed.
+    pub bytes_copied: u64,
+}
+
+/// Keeps a DR registry in parity with the primary one, by digest.
+///
+/// ```
+/// use qovery_dr_core::provider::{RegistryLocation, RegistryMapping};
+/// use qovery_dr_providers::registry::{OciRegistrySync, RegistryAuth};
+/// let mapping = RegistryMapping::new(
+///     RegistryLocation { host: "primary.example.com".into(), prefix: None },
+///     RegistryLocation { host: "dr.example.com".into(), prefix: Some("mirror".into()) },
+/// );
+/// let sync = OciRegistrySync::new(
+///     "https://primary.example.com".parse().unwrap(), RegistryAuth::Anonymous,
+///     "https://dr.example.com".parse().unwrap(), RegistryAuth::Anonymous,
+///     mapping,
+/// );
+/// assert_eq!(sync.concurrency(), 8);
+/// ```
+#[derive(Debug, Clone)]
+pub struct OciRegistrySync {
+    source: Arc<Registry>,
+    dest: Arc<Registry>,
+    mapping: RegistryMapping,
+    concurrency: usize,
+}
+
+impl OciRegistrySync {
+    /// A sync from the registry at `source` to the one at `dest`, remapping with `mapping`.
+    pub fn new(
+        source: url::Url,
+        source_auth: super::RegistryAuth,
+        dest: url::Url,
+        dest_auth: super::RegistryAuth,
+        mapping: RegistryMapping,
+    ) -> Self {
+        let client = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .user_agent(concat!("qovery-dr/", env!("CARGO_PKG_VERSION")))
+            .pool_max_idle_per_host(16)
+            .build()
+            .unwrap_or_default();
+        Self {
+            source: Arc::new(Registry::new(source, source_auth, client.clone())),
+            dest: Arc::new(Registry::new(dest, dest_auth, client)),
+            mapping,
+            concurrency: 8,
+        }
+    }
+
+    /// Blobs copied at once (default 8).
+    pub fn with_concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// Blobs copied at once.
+    pub fn concurrency(&self) -> usize {
+        self.concurrency
+    }
+
+    fn same_registry(&self) -> bool {
+        self.source.base == self.dest.base
+    }
+
+    async fn head_manifest(reg: &Registry, repo: &str, reference: &str, op: &str) -> ProviderResult<Option<Digest>> {
+        let scope = format!("repository:{repo}:pull");
+        let make = reg.request(Method::HEAD, &format!("/v2/{repo}/manifests/{reference}"))?;
+        let resp = reg.send(op, &scope, || make().header(reqwest::header::ACCEPT, MANIFEST_ACCEPT)).await?;
+        match resp.status() {
+            s if s.is_success() => {
+                let d = resp
+                    .headers()
+                    .get("docker-content-digest")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse().ok());
+                match d {
+                    Some(d) => Ok(Some(d)),
+                    // No digest header: fetch the bytes and hash them.
+                    None => Ok(Some(Self::get_manifest(reg, repo, reference, op).await?.digest)),
+                }
+            }
+            StatusCode::NOT_FOUND => Ok(None),
+            _ => Err(status_error(op, resp).await),
+        }
+    }
+
+    async fn get_manifest(reg: &Registry, repo: &str, reference: &str, op: &str) -> ProviderResult<Manifest> {
+        let scope = format!("repository:{repo}:pull");
+        let make = reg.request(Method::GET, &format!("/v2/{repo}/manifests/{reference}"))?;
+        let resp = reg.send(op, &scope, || make().header(reqwest::header::ACCEPT, MANIFEST_ACCEPT)).await?;
+        if !resp.status().is_success() {
+            return Err(status_error(op, resp).await);
+        }
+        let media_type = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let header: Option<Digest> =
+            resp.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+        let bytes = resp.bytes().await.map_err(|e| transport(op, e))?.to_vec();
+        let digest = sha256_digest(&bytes);
+        for expected in header.iter().chain(reference.parse::<Digest>().ok().iter()) {
+            if expected != &digest {
+                return Err(err(
+                    ErrorKind::InvalidInput,
+                    op,
+                    format!("manifest {repo}@{reference}: DIGEST_INVALID: the bytes hash to {digest}, not {expected}"),
+                ));
+            }
+        }
+        let json: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| err(ErrorKind::InvalidInput, op, format!("manifest {repo}@{reference} is not JSON: {e}")))?;
+        let media_type = json["mediaType"].as_str().map(str::to_owned).unwrap_or(media_type);
+        Ok(Manifest { bytes, media_type, digest, json })
+    }
+
+    async fn blob_exists(reg: &Registry, repo: &str, digest: &Digest, op: &str) -> ProviderResult<bool> {
+        let make = reg.request(Method::HEAD, &format!("/v2/{repo}/blobs/{digest}"))?;
+        let resp = reg.send(op, &format!("repository:{repo}:pull"), make).await?;
+        match resp.status() {
+            s if s.is_success() => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            _ => Err(status_error(op, resp).await),
+        }
+    }
+
+    /// Cross-repository mount within `reg`: true when it was mounted.
+    async fn mount(reg: &Registry, repo: &str, from: &str, digest: &Digest, op: &str) -> ProviderResult<bool> {
+        let make = reg.request(Method::POST, &format!("/v2/{repo}/blobs/uploads/?mount={digest}&from={from}"))?;
+        let resp = reg.send(op, &format!("repository:{repo}:pull,push repository:{from}:pull"), make).await?;
+        match resp.status() {
+            StatusCode::CREATED => Ok(true),
+            s if s.is_success() => Ok(false), // an upload session instead: fall back to streaming
+            _ => Err(status_error(op, resp).await),
+        }
+    }
+
+    /// Streams one blob from the source into the destination, verifying its digest on the way.
+    async fn stream_blob(&self, src_repo: &str, dst_repo: &str, digest: &Digest, op: &str) -> ProviderResult<u64> {
+        let get = self.source.request(Method::GET, &format!("/v2/{src_repo}/blobs/{digest}"))?;
+        let resp = self.source.send(op, &format!("repository:{src_repo}:pull"), get).await?;
+        if !resp.status().is_success() {
+            return Err(status_error(op, resp).await);
+        }
+        let start = self.dest.request(Method::POST, &format!("/v2/{dst_repo}/blobs/uploads/"))?;
+        let scope = format!("repository:{dst_repo}:pull,push");
+        let session = self.dest.send(op, &scope, start).await?;
+        if session.status() != StatusCode::ACCEPTED {
+            return Err(status_error(op, session).await);
+        }
+        let upload = location(&self.dest, &session, op)?;
+        // The body streams: no layer is held in memory; the digest is computed on the way.
+        let hasher = Arc::new(Mutex::new(Sha256::new()));
+        let size = Arc::new(Mutex::new(0u64));
+        let (h, n) = (Arc::clone(&hasher), Arc::clone(&size));
+        let stream = resp.bytes_stream().map(move |chunk| {
+            if let Ok(c) = &chunk {
+                h.lock().unwrap_or_else(std::sync::PoisonError::into_inner).update(c);
+                *n.lock().unwrap_or_else(std::sync::PoisonError::into_inner) += c.len() as u64;
+            }
+            chunk
+        });
+        let body = reqwest::Body::wrap_stream(stream);
+        let patch =
+            self.dest.client.patch(upload).header(reqwest::header::CONTENT_TYPE, "application/octet-stream").body(body);
+        let patch = match self.dest.auth_header(&scope) {
+            Some(v) => patch.header(reqwest::header::AUTHORIZATION, v),
+            None => patch,
+        };
+        let patched = patch.send().await.map_err(|e| transport(op, e))?;
+        if patched.status() != StatusCode::ACCEPTED && !patched.status().is_success() {
+            return Err(status_error(op, patched).await);
+        }
+        let committed = location(&self.dest, &patched, op)?;
+        let got = Digest::from_sha256(
+            hasher.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone().finalize().into(),
+        );
+        if &got != digest {
+            let _ = self.dest.client.delete(committed).send().await;
+            return Err(err(
+                ErrorKind::InvalidInput,
+                op,
+                format!(
+                    "blob {digest} of {src_repo} is corrupt: its bytes hash to {got} (DIGEST_INVALID); nothing was written to the DR registry"
+                ),
+            ));
+        }
+        let mut put_url = committed;
+        put_url.query_pairs_mut().append_pair("digest", &digest.to_string());
+        let put = self.dest.client.put(put_url).header(reqwest::header::CONTENT_LENGTH, "0");
+        let put = match self.dest.auth_header(&scope) {
+            Some(v) => put.header(reqwest::header::AUTHORIZATION, v),
+            None => put,
+        };
+        let done = put.send().await.map_err(|e| transport(op, e))?;
+        if done.status() != StatusCode::CREATED {
+            return Err(status_error(op, done).await);
+        }
+        let bytes = *size.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        Ok(bytes)
+    }
+
+    async fn put_manifest(&self, repo: &str, reference: &str, m: &Manifest, op: &str) -> ProviderResult<()> {
+        let make = self.dest.request(Method::PUT, &format!("/v2/{repo}/manifests/{reference}"))?;
+        let resp = self
+            .dest
+            .send(op, &format!("repository:{repo}:pull,push"), || {
+                make().header(reqwest::header::CONTENT_TYPE, m.media_type.clone()).body(m.bytes.clone())
+            })
+            .await?;
+        if resp.status() != StatusCode::CREATED {
+            return Err(status_error(op, resp).await);
+        }
+        if let Some(d) = resp
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<Digest>().ok())
+            && d != m.digest
+        {
+            return Err(err(
+                ErrorKind::Transient,
+                op,
+                format!("{repo}:{reference}: the DR registry stored digest {d}, the source has {}", m.digest),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Syncs many images at once: blobs deduplicated across all of them and
+    /// copied concurrently (bounded), manifests pushed last, digests checked.
+    pub async fn sync_all(&self, images: &[ImageRef]) -> ProviderResult<SyncReport> {
+        const OP: &str = "sync";
+        let mut report = SyncReport::default();
+        // 1. Manifests (children of indexes first), and the blobs each destination repository needs.
+        let mut pushes: Vec<(String, String, Manifest)> = Vec::new();
+        let mut needs: BTreeMap<Digest, (u64, String, BTreeSet<String>)> = BTreeMap::new();
+        for image in images {
+            let dr = self.mapping.remap(image)?;
+            let (src_repo, dst_repo) = (image.repository().to_owned(), dr.repository().to_owned());
+            let top = Self::get_manifest(&self.source, &src_repo, &image.reference(), OP).await?;
+            let mut leaves = Vec::new();
+            if top.is_index() {
+                for child in top.children() {
+                    let m = Self::get_manifest(&self.source, &src_repo, &child.to_string(), OP).await?;
+                    pushes.push((dst_repo.clone(), child.to_string(), m.clone()));
+                    leaves.push(m);
+                }
+            } else {
+                leaves.push(top.clone());
+            }
+            for leaf in &leaves {
+                for (d, size) in leaf.blobs() {
+                    let e = needs.entry(d).or_insert_with(|| (size, src_repo.clone(), BTreeSet::new()));
+                    e.2.insert(dst_repo.clone());
+                }
+            }
+            pushes.push((dst_repo, image.reference(), top));
+            report.images += 1;
+        }
+        // 2. Blobs: present → skip; same registry → mount; else stream once and mount into the other repositories.
+        let permits = Arc::new(tokio::sync::Semaphore::new(self.concurrency));
+        let mut set = tokio::task::JoinSet::new();
+        for (digest, (size, src_repo, repos)) in needs {
+            let this = self.clone();
+            let permits = Arc::clone(&permits);
+            set.spawn(async move {
+                let _p = permits.acquire_owned().await;
+                let mut r = SyncReport::default();
+                let mut have: Option<String> = None;
+                let mut missing = Vec::new();
+                for repo in &repos {
+                    if Self::blob_exists(&this.dest, repo, &digest, OP).await? {
+                        r.blobs_skipped += 1;
+                        have.get_or_insert(repo.clone());
+                    } else {
+                        missing.push(repo.clone());
+                    }
+                }
+                for repo in missing {
+                    if let Some(from) = have.clone() {
+                        if Self::mount(&this.dest, &repo, &from, &digest, OP).await? {
+                            r.blobs_mounted += 1;
+                            continue;
+                        }
+                    } else if this.same_registry() && Self::mount(&this.dest, &repo, &src_repo, &digest, OP).await? {
+                        r.blobs_mounted += 1;
+                        have = Some(repo);
+                        continue;
+                    }
+                    let bytes = this.stream_blob(&src_repo, &repo, &digest, OP).await?;
+                    r.blobs_copied += 1;
+                    r.bytes_copied += bytes;
+                    have = Some(repo);
+                }
+                let _ = size;
+                Ok::<SyncReport, qovery_dr_core::ProviderError>(r)
+            });
+        }
+        let mut first_error = None;
+        while let Some(joined) = set.join_next().await {
+            match joined {
+                Ok(Ok(r)) => {
+                    report.blobs_copied += r.blobs_copied;
+                    report.blobs_mounted += r.blobs_mounted;
+                    report.blobs_skipped += r.blobs_skipped;
+                    report.bytes_copied += r.bytes_copied;
+                }
+                Ok(Err(e)) => {
+                    first_error.get_or_insert(e);
+                }
+                Err(e) => {
+                    first_error.get_or_insert(err(
+                        ErrorKind::Transient,
+                        OP,
+                        format!("a copy task ended abnormally: {e}"),
+                    ));
+                }
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        // 3. Manifests last (children before their index), each verified.
+        for (repo, reference, m) in &pushes {
+            self.put_manifest(repo, reference, m, OP).await?;
+        }
+        Ok(report)
+    }
+}
+
+fn location(reg: &Registry, resp: &reqwest::Response, op: &str) -> ProviderResult<url::Url> {
+    let loc = resp
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| err(ErrorKind::Transient, op, "upload session without Location"))?;
+    reg.url(loc)
+}
+
+#[async_trait]
+impl RegistrySync for OciRegistrySync {
+    fn name(&self) -> &str {
+        PROVIDER
+    }
+
+    fn capabilities(&self) -> RegistryCapabilities {
+        RegistryCapabilities { copy: true, multi_arch: true, cross_repository_mount: true }
+    }
+
+    async fn parity(&self, image: &ImageRef) -> ProviderResult<ImageParity> {
+        const OP: &str = "parity";
+        let dr = self.mapping.remap(image)?;
+        let primary =
+            Self::head_manifest(&self.source, image.repository(), &image.reference(), OP).await?.ok_or_else(|| {
+                err(ErrorKind::NotFound, OP, format!("{image} is not in the primary registry (MANIFEST_UNKNOWN)"))
+            })?;
+        let Some(dr_digest) = Self::head_manifest(&self.dest, dr.repository(), &dr.reference(), OP).await? else {
+            return Ok(ImageParity::Missing { primary });
+        };
+        if dr_digest != primary {
+            return Ok(ImageParity::DigestMismatch { primary, dr: dr_digest });
+        }
+        // Multi-arch: every child must be there too.
+        let top = Self::get_manifest(&self.source, image.repository(), &primary.to_string(), OP).await?;
+        if top.is_index() {
+            for child in top.children() {
+                if Self::head_manifest(&self.dest, dr.repository(), &child.to_string(), OP).await?.is_none() {
+                    return Ok(ImageParity::Missing { primary });
+                }
+            }
+        }
+        Ok(ImageParity::Present { digest: primary })
+    }
+
+    async fn copy(&self, image: &ImageRef) -> ProviderResult<CopyReport> {
+        const OP: &str = "copy";
+        let r = self.sync_all(std::slice::from_ref(image)).await?;
+        let digest = match self.parity(image).await? {
+            ImageParity::Present { digest } => digest,
+            other => {
+                return Err(err(
+                    ErrorKind::Transient,
+                    OP,
+                    format!("after the copy, {image} is {other:?} in the DR registry"),
+                ));
+            }
+        };
+        Ok(CopyReport {
+            digest,
+            blobs_copied: r.blobs_copied,
+            blobs_skipped: r.blobs_skipped + r.blobs_mounted,
+            bytes_copied: r.bytes_copied,
+        })
+    }
+
+    fn remap(&self, image: &ImageRef) -> ProviderResult<ImageRef> {
+        self.mapping.remap(image)
+    }
+}

@@ -1,0 +1,109 @@
+//! Sync scenarios on real registries.
+
+use qovery_dr_core::provider::{ImageParity, RegistrySync};
+use qovery_dr_core::{ErrorKind, ImageRef};
+
+use super::conformance::sync;
+use super::server::{RegistryServer, access_log, layer, push_image, push_index};
+
+fn image(s: &RegistryServer, repo_tag: &str) -> ImageRef {
+    format!("{}/{repo_tag}", s.host()).parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_sync_copies_everything_then_nothing_then_only_the_new_layer() {
+    let (a, b) = (RegistryServer::start(), RegistryServer::start());
+    let (l1, l2, l3, l4) = (layer(11, 300_000), layer(12, 200_000), layer(13, 100_000), layer(14, 150_000));
+    push_image(&a.url(), "shop/api", "v1", &[l1.clone(), l2.clone(), l3.clone()]).await;
+    let s = sync(&a, &b, None, None);
+    let v1 = image(&a, "shop/api:v1");
+    let r = s.sync_all(std::slice::from_ref(&v1)).await.unwrap();
+    assert_eq!(r.blobs_copied, 4, "3 layers and the config: {r:?}");
+    assert!(r.bytes_copied >= 600_000, "{r:?}");
+    assert!(s.parity(&v1).await.unwrap().is_present());
+    // A second sync moves nothing.
+    let again = s.sync_all(std::slice::from_ref(&v1)).await.unwrap();
+    assert_eq!((again.blobs_copied, again.bytes_copied), (0, 0), "{again:?}");
+    // A second tag sharing 2 of 3 layers moves only the new layer (and its small config).
+    push_image(&a.url(), "shop/api", "v2", &[l1, l2, l4]).await;
+    let v2 = image(&a, "shop/api:v2");
+    let before = access_log(&b).len();
+    let r = s.sync_all(std::slice::from_ref(&v2)).await.unwrap();
+    assert_eq!(r.blobs_copied, 2, "the new layer and the new config: {r:?}");
+    assert!(r.bytes_copied >= 150_000 && r.bytes_copied < 151_000, "only the new layer's bytes: {r:?}");
+    assert!(access_log(&b).len() > before, "the registry's access log records the requests");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moved_tag_is_a_mismatch_until_the_next_sync() {
+    let (a, b) = (RegistryServer::start(), RegistryServer::start());
+    push_image(&a.url(), "shop/web", "stable", &[layer(21, 10_000)]).await;
+    let s = sync(&a, &b, None, None);
+    let img = image(&a, "shop/web:stable");
+    s.copy(&img).await.unwrap();
+    let moved = push_image(&a.url(), "shop/web", "stable", &[layer(22, 10_000)]).await;
+    match s.parity(&img).await.unwrap() {
+        ImageParity::DigestMismatch { primary, .. } => assert_eq!(primary.to_string(), moved),
+        other => panic!("expected a mismatch, got {other:?}"),
+    }
+    let report = s.copy(&img).await.unwrap();
+    assert_eq!(report.digest.to_string(), moved, "the DR copy has the source digest (never re-compressed)");
+    assert!(s.parity(&img).await.unwrap().is_present());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_arch_indexes_are_copied_child_by_child() {
+    let (a, b) = (RegistryServer::start(), RegistryServer::start());
+    let digest = push_index(&a.url(), "shop/multi", "v1", 31).await;
+    let s = sync(&a, &b, None, None);
+    let img = image(&a, "shop/multi:v1");
+    assert!(matches!(s.parity(&img).await.unwrap(), ImageParity::Missing { .. }));
+    let r = s.copy(&img).await.unwrap();
+    assert_eq!(r.digest.to_string(), digest);
+    assert_eq!(r.blobs_copied, 4, "two configs and two layers: {r:?}");
+    assert!(s.parity(&img).await.unwrap().is_present());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn within_one_registry_blobs_are_mounted_not_copied() {
+    let a = RegistryServer::start();
+    push_image(&a.url(), "prod/api", "v1", &[layer(41, 500_000)]).await;
+    let s = sync(&a, &a, Some("prod"), Some("dr"));
+    let r = s.sync_all(&[image(&a, "prod/api:v1")]).await.unwrap();
+    assert_eq!(r.bytes_copied, 0, "{r:?}");
+    assert_eq!(r.blobs_mounted, 2, "{r:?}");
+    assert!(access_log(&a).iter().any(|l| l.contains("mount=")), "the registry saw the mounts");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_blob_is_refused_before_anything_is_committed() {
+    let (a, b) = (RegistryServer::start(), RegistryServer::start());
+    let l = layer(51, 64_000);
+    let d = super::server::sha(&l);
+    push_image(&a.url(), "shop/db", "v1", &[l]).await;
+    // Flip bytes in the stored blob: the registry serves them as they are.
+    let file = a.blob_file(&d);
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[100] ^= 0xff;
+    std::fs::write(&file, bytes).unwrap();
+    let s = sync(&a, &b, None, None);
+    let e = s.copy(&image(&a, "shop/db:v1")).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    assert!(e.to_string().contains("corrupt") && e.to_string().contains("DIGEST_INVALID"), "{e}");
+    let blob = reqwest::get(b.url().join(&format!("/v2/shop/db/blobs/{d}")).unwrap()).await.unwrap();
+    assert_eq!(blob.status(), 404, "nothing was committed in the DR registry");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_registry_is_a_typed_error_not_a_hang() {
+    let (a, mut b) = (RegistryServer::start(), RegistryServer::start());
+    push_image(&a.url(), "shop/api", "v1", &[layer(61, 1000)]).await;
+    b.stop();
+    let s = sync(&a, &b, None, None);
+    let t0 = std::time::Instant::now();
+    let e = s.parity(&image(&a, "shop/api:v1")).await.unwrap_err();
+    assert!(e.is_retryable(), "{e}");
+    assert!(t0.elapsed() < std::time::Duration::from_secs(15));
+    let e = s.parity(&image(&a, "shop/nope:v1")).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+}
