@@ -107,3 +107,102 @@ async fn a_stopped_registry_is_a_typed_error_not_a_hang() {
     let e = s.parity(&image(&a, "shop/nope:v1")).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
 }
+
+mod auth {
+    //! The bearer token flow and basic auth, against a scripted registry (wiremock).
+
+    use qovery_dr_core::provider::{RegistryLocation, RegistryMapping, RegistrySync};
+    use qovery_dr_core::{ErrorKind, SecretString};
+    use qovery_dr_providers::registry::{OciRegistrySync, RegistryAuth};
+    use wiremock::matchers::{header, method, path, query_param};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    const DIGEST: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    fn sync(src: &MockServer, dst: &MockServer, auth: RegistryAuth) -> OciRegistrySync {
+        let host = |s: &MockServer| s.uri().trim_start_matches("http://").to_owned();
+        let mapping = RegistryMapping::new(
+            RegistryLocation { host: host(src), prefix: None },
+            RegistryLocation { host: host(dst), prefix: None },
+        );
+        OciRegistrySync::new(
+            src.uri().parse().unwrap(),
+            auth,
+            dst.uri().parse().unwrap(),
+            RegistryAuth::Anonymous,
+            mapping,
+        )
+    }
+
+    #[tokio::test]
+    async fn the_bearer_token_flow_with_basic_credentials() {
+        let (src, dst) = (MockServer::start().await, MockServer::start().await);
+        let realm = format!("{}/token", src.uri());
+        Mock::given(method("HEAD"))
+            .and(path("/v2/app/manifests/v1"))
+            .and(header("authorization", "Bearer T0K3N"))
+            .respond_with(ResponseTemplate::new(200).insert_header("docker-content-digest", DIGEST))
+            .mount(&src)
+            .await;
+        Mock::given(method("HEAD"))
+            .and(path("/v2/app/manifests/v1"))
+            .respond_with(
+                ResponseTemplate::new(401).insert_header(
+                    "www-authenticate",
+                    format!(r#"Bearer realm="{realm}",service="registry.example.com",scope="repository:app:pull""#)
+                        .as_str(),
+                ),
+            )
+            .mount(&src)
+            .await;
+        // The token endpoint wants basic credentials (user:s3cret) and the challenge's service and scope.
+        Mock::given(method("GET"))
+            .and(path("/token"))
+            .and(query_param("service", "registry.example.com"))
+            .and(query_param("scope", "repository:app:pull"))
+            .and(header("authorization", "Basic dXNlcjpzM2NyZXQ="))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({ "token": "T0K3N" })))
+            .expect(1)
+            .mount(&src)
+            .await;
+        Mock::given(method("HEAD")).respond_with(ResponseTemplate::new(404)).mount(&dst).await;
+        let s =
+            sync(&src, &dst, RegistryAuth::Basic { username: "user".into(), password: SecretString::new("s3cret") });
+        let image = format!("{}/app:v1", src.uri().trim_start_matches("http://")).parse().unwrap();
+        let parity = s.parity(&image).await.unwrap();
+        assert!(matches!(parity, qovery_dr_core::provider::ImageParity::Missing { .. }), "{parity:?}");
+        assert!(!format!("{s:?}").contains("s3cret"), "credentials never print");
+    }
+
+    #[tokio::test]
+    async fn registry_error_codes_map_to_kinds() {
+        let (src, dst) = (MockServer::start().await, MockServer::start().await);
+        Mock::given(method("HEAD")).respond_with(ResponseTemplate::new(403)).mount(&src).await;
+        let s = sync(&src, &dst, RegistryAuth::Anonymous);
+        let image = format!("{}/app:v1", src.uri().trim_start_matches("http://")).parse().unwrap();
+        assert_eq!(s.parity(&image).await.unwrap_err().kind(), ErrorKind::PermissionDenied);
+        let (src, dst) = (MockServer::start().await, MockServer::start().await);
+        Mock::given(method("HEAD"))
+            .respond_with(ResponseTemplate::new(200).insert_header("docker-content-digest", DIGEST))
+            .mount(&src)
+            .await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(404).set_body_json(
+                serde_json::json!({"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}),
+            ))
+            .mount(&src)
+            .await;
+        Mock::given(method("HEAD"))
+            .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "3"))
+            .mount(&dst)
+            .await;
+        let s = sync(&src, &dst, RegistryAuth::Anonymous);
+        let image = format!("{}/app:v1", src.uri().trim_start_matches("http://")).parse().unwrap();
+        let e = s.parity(&image).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::RateLimited);
+        assert_eq!(e.retry_after(), Some(std::time::Duration::from_secs(3)));
+        let e = s.copy(&image).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+        assert!(e.to_string().contains("MANIFEST_UNKNOWN"), "{e}");
+    }
+}
