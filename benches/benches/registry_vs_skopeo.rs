@@ -8,6 +8,9 @@
 //! `registry_peak_rss_mib` (peak RSS of a process copying one 1 GiB layer).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../../qovery-dr-providers/tests/common/reaper.rs"]
+mod reaper;
+
 #[path = "../../qovery-dr-providers/tests/reg/server.rs"]
 #[allow(dead_code)]
 mod server;

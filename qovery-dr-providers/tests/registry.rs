@@ -3,6 +3,9 @@
 #![cfg(feature = "registry")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "common/reaper.rs"]
+mod reaper;
+
 mod reg {
     mod conformance;
     mod scenarios;

@@ -58,6 +58,7 @@ impl RegistryServer {
             .stderr(Stdio::from(out))
             .spawn()
             .unwrap();
+        crate::reaper::kill_when_tests_exit(child.id());
         let s = RegistryServer { port, root, log, child: Some(child) };
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
