@@ -10,6 +10,7 @@
 //! | `cloudflare` | `DnsSwitcher`        | not yet built |
 //! | `postgres`   | `ReplicationManager` | physical, logical and dump strategies on tokio-postgres (`postgres-tls` adds rustls) |
 //! | `registry`   | `RegistrySync`       | OCI distribution API: parity by digest, streaming copies |
+//! | `rfc2136`    | `DnsSwitcher`, `AuthoritativeResolver` | TSIG-signed dynamic updates (BIND, Knot, PowerDNS); direct queries to each authoritative server |
 //! | `webhook`    | monitor `Notifier`   | generic JSON, Slack, PagerDuty Events v2 |
 //!
 //! The features exist now so that the public feature list is stable; each
@@ -28,3 +29,6 @@ pub mod qovery;
 
 #[cfg(feature = "registry")]
 pub mod registry;
+
+#[cfg(feature = "rfc2136")]
+pub mod rfc2136;

@@ -7,6 +7,7 @@
 
 mod cluster;
 mod dns;
+mod propagation;
 mod registry;
 mod replication;
 
@@ -16,6 +17,9 @@ pub use cluster::{
 };
 pub use dns::{
     ChangeStatus, DnsCapabilities, DnsRecordState, DnsSwitcher, SwitchRequest, SwitchStrategy, TargetHealth,
+};
+pub use propagation::{
+    AuthoritativeResolver, PropagationOptions, PropagationReport, ServerPropagation, verify_propagation,
 };
 pub use registry::{CopyReport, ImageParity, RegistryCapabilities, RegistryLocation, RegistryMapping, RegistrySync};
 pub use replication::{

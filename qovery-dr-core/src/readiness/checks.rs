@@ -205,7 +205,7 @@ pub(crate) async fn dns(ctx: Arc<Ctx>, index: usize) -> Outcome {
     let current = ctx.call("dns_current", ctx.providers.dns.current(&r.record)).await;
     let h_primary = ctx.call("dns_target_health", ctx.providers.dns.target_health(&r.primary_target)).await;
     let h_dr = ctx.call("dns_target_health", ctx.providers.dns.target_health(&r.dr_target)).await;
-    let expected = format!("present, TTL ≤ RTO ({}), health checks on both targets", human(rto));
+    let expected = format!("present, TTL ≤ half the RTO ({}), health checks on both targets", human(rto / 2));
     let c = match current {
         Err(e) if e.kind() == ErrorKind::NotFound => CheckResult::new(
             id,
@@ -224,6 +224,16 @@ pub(crate) async fn dns(ctx: Arc<Ctx>, index: usize) -> Outcome {
                     S::Fail,
                     format!(
                         "TTL {} exceeds the RTO {}: resolvers keep clients on the failed site",
+                        human(cur.ttl),
+                        human(rto)
+                    ),
+                ));
+            } else if cur.ttl * 2 > rto {
+                problems.push((
+                    S::Warn,
+                    format!(
+                        "TTL {} is more than half the RTO {}: after the switch, clients may keep the old \
+                         address for the TTL, leaving little time for promotion and deployment",
                         human(cur.ttl),
                         human(rto)
                     ),

@@ -116,8 +116,16 @@ async fn dump_age_against_the_rpo() {
 async fn dns_ttl_health_checks_and_ownership() {
     let pw = aws();
     let r0 = &pw.plan.dns[0];
+    pw.world.add_record(r0.record.clone(), r0.primary_target.clone(), Duration::from_secs(450));
+    assert_eq!(status(&evaluate(&pw).await, "dns:shop.example.com"), CheckStatus::Pass, "TTL of half the RTO passes");
     pw.world.add_record(r0.record.clone(), r0.primary_target.clone(), Duration::from_secs(900));
-    assert_eq!(status(&evaluate(&pw).await, "dns:shop.example.com"), CheckStatus::Pass, "TTL equal to the RTO passes");
+    let r = evaluate(&pw).await;
+    assert_eq!(
+        status(&r, "dns:shop.example.com"),
+        CheckStatus::Warn,
+        "TTL equal to the RTO leaves no time to fail over"
+    );
+    assert!(check(&r, "dns:shop.example.com").detail.contains("more than half the RTO"), "{}", r.to_table());
     pw.world.add_record(r0.record.clone(), r0.primary_target.clone(), Duration::from_secs(901));
     let r = evaluate(&pw).await;
     assert_eq!(status(&r, "dns:shop.example.com"), CheckStatus::Fail);

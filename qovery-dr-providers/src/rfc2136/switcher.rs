@@ -1,0 +1,195 @@
+//! [`Rfc2136DnsSwitcher`]: record swaps by TSIG-signed compare-and-swap updates.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::Name;
+use qovery_dr_core::async_trait;
+use qovery_dr_core::provider::{
+    ChangeStatus, DnsCapabilities, DnsRecordState, DnsSwitcher, SwitchRequest, SwitchStrategy, TargetHealth,
+};
+use qovery_dr_core::{ChangeId, DnsRecordId, DnsTarget, ErrorKind, ProviderError, ProviderResult};
+
+use super::config::Rfc2136Config;
+use super::wire::{PROVIDER, Served, Server, fqdn, parse_target, rcode_error, record_set};
+
+/// A `DnsSwitcher` for self-hosted authoritative DNS, by RFC 2136 dynamic updates.
+///
+/// Supports [`SwitchStrategy::RecordSwap`] only (A, AAAA or CNAME; a switch may
+/// change the type, e.g. from an address to an alias). Health is `Unknown`:
+/// plain DNS servers have no health checks.
+#[derive(Debug, Clone)]
+pub struct Rfc2136DnsSwitcher {
+    primary: Server,
+    nameservers: Vec<Server>,
+    zone: Name,
+    ttl: Option<u32>,
+}
+
+impl Rfc2136DnsSwitcher {
+    /// A switcher for the configured zone. Fails with `InvalidConfig` on a bad zone name or TSIG key.
+    pub fn new(config: Rfc2136Config) -> ProviderResult<Self> {
+        let signer = config.tsig.as_ref().map(|k| k.signer()).transpose()?;
+        let zone = fqdn(&config.zone, "configure")
+            .map_err(|e| ProviderError::new(ErrorKind::InvalidConfig, PROVIDER, "configure", e.message().to_owned()))?;
+        let server = |addr: SocketAddr| Server { addr, timeout: config.timeout, signer: signer.clone() };
+        let nameservers = if config.nameservers.is_empty() { vec![config.primary] } else { config.nameservers };
+        Ok(Self {
+            primary: server(config.primary),
+            nameservers: nameservers.into_iter().map(server).collect(),
+            zone,
+            ttl: config.ttl,
+        })
+    }
+
+    /// The record's name, checked to be inside the zone (updates outside it are NOTZONE).
+    fn name(&self, record: &DnsRecordId, operation: &str) -> ProviderResult<Name> {
+        let name = fqdn(record.as_str(), operation)?;
+        if !self.zone.zone_of(&name) {
+            return Err(ProviderError::new(
+                ErrorKind::NotFound,
+                PROVIDER,
+                operation,
+                format!("{record} is not in zone {}; this switcher only manages that zone", self.zone),
+            ));
+        }
+        Ok(name)
+    }
+
+    async fn served(&self, record: &DnsRecordId, operation: &str) -> ProviderResult<Served> {
+        let name = self.name(record, operation)?;
+        self.primary.address_records(&name, operation).await?.ok_or_else(|| {
+            ProviderError::new(
+                ErrorKind::NotFound,
+                PROVIDER,
+                operation,
+                format!("{record} has no A, AAAA or CNAME record at {}", self.primary.addr),
+            )
+        })
+    }
+
+    /// The change id: the zone and the SOA serial the primary serves now.
+    async fn change_id(&self) -> ProviderResult<ChangeId> {
+        let serial = self.primary.serial(&self.zone, "switch").await?;
+        Ok(ChangeId::new(format!("{}#{serial}", self.zone)))
+    }
+
+    fn conflict(&self, record: &DnsRecordId, now: &DnsTarget, request: &SwitchRequest) -> ProviderError {
+        ProviderError::new(
+            ErrorKind::Conflict,
+            PROVIDER,
+            "switch",
+            format!(
+                "{record} points at {now}, which is neither the expected {} nor the new {}: \
+                 someone else changed it; the record was left as it is. Find out who owns it before switching",
+                request.expected_current, request.new_target
+            ),
+        )
+    }
+}
+
+/// RFC 1982 serial arithmetic: whether `a` is at or after `b`.
+fn serial_reached(a: u32, b: u32) -> bool {
+    a == b || (a.wrapping_sub(b) as i32) > 0
+}
+
+#[async_trait]
+impl DnsSwitcher for Rfc2136DnsSwitcher {
+    fn name(&self) -> &str {
+        PROVIDER
+    }
+
+    fn capabilities(&self) -> DnsCapabilities {
+        DnsCapabilities { record_swap: true, ..DnsCapabilities::default() }
+    }
+
+    async fn current(&self, record: &DnsRecordId) -> ProviderResult<DnsRecordState> {
+        let served = self.served(record, "current").await?;
+        Ok(DnsRecordState {
+            record: record.clone(),
+            target: served.target(),
+            ttl: Duration::from_secs(u64::from(served.ttl)),
+        })
+    }
+
+    async fn switch(&self, request: &SwitchRequest) -> ProviderResult<ChangeId> {
+        if request.strategy != SwitchStrategy::RecordSwap {
+            return Err(ProviderError::new(
+                ErrorKind::NotSupported,
+                PROVIDER,
+                "switch",
+                format!("{} is not possible with plain dynamic DNS; use record-swap", request.strategy),
+            ));
+        }
+        let (new_type, new_rdata) = parse_target(&request.new_target)?;
+        let name = self.name(&request.record, "switch")?;
+        let served = self.served(&request.record, "switch").await?;
+        let now = served.target();
+        if now == request.new_target {
+            return self.change_id().await;
+        }
+        if now != request.expected_current {
+            return Err(self.conflict(&request.record, &now, request));
+        }
+        let ttl = self.ttl.unwrap_or(served.ttl);
+        let current = record_set(&name, served.record_type, served.ttl, &served.rdata);
+        let new = record_set(&name, new_type, ttl, &new_rdata);
+        match self.primary.compare_and_swap(current, new, &self.zone).await? {
+            ResponseCode::NoError => {
+                tracing::info!(record = %request.record, from = %now, to = %request.new_target, "rfc2136 record swapped");
+                self.change_id().await
+            }
+            // The prerequisite failed: the record changed between our read and the update.
+            ResponseCode::NXRRSet | ResponseCode::YXRRSet | ResponseCode::NXDomain => {
+                let again = self.served(&request.record, "switch").await?.target();
+                if again == request.new_target {
+                    self.change_id().await
+                } else {
+                    Err(self.conflict(&request.record, &again, request))
+                }
+            }
+            code => Err(rcode_error(code, self.primary.addr, "switch")),
+        }
+    }
+
+    async fn change_status(&self, change: &ChangeId) -> ProviderResult<ChangeStatus> {
+        let not_found = || {
+            ProviderError::new(
+                ErrorKind::NotFound,
+                PROVIDER,
+                "change_status",
+                format!("{change} is not a change of zone {} (expected <zone>#<serial>)", self.zone),
+            )
+        };
+        let (zone, serial) = change.as_str().rsplit_once('#').ok_or_else(not_found)?;
+        let serial: u32 = serial.parse().map_err(|_| not_found())?;
+        if fqdn(zone, "change_status").map_err(|_| not_found())? != self.zone {
+            return Err(not_found());
+        }
+        for server in &self.nameservers {
+            if !serial_reached(server.serial(&self.zone, "change_status").await?, serial) {
+                return Ok(ChangeStatus::Pending);
+            }
+        }
+        Ok(ChangeStatus::InSync)
+    }
+
+    async fn target_health(&self, _target: &DnsTarget) -> ProviderResult<TargetHealth> {
+        Ok(TargetHealth::Unknown)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serials_compare_with_wraparound() {
+        assert!(serial_reached(5, 5));
+        assert!(serial_reached(6, 5));
+        assert!(!serial_reached(4, 5));
+        assert!(serial_reached(2, u32::MAX), "2 is after 2^32-1 in serial arithmetic");
+        assert!(!serial_reached(u32::MAX, 2));
+    }
+}
