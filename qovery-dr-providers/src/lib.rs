@@ -6,7 +6,7 @@
 //! | feature      | implements           | status        |
 //! |--------------|----------------------|---------------|
 //! | `qovery`     | `ClusterProvider`    | Qovery REST API, checked against the official OpenAPI spec |
-//! | `route53`    | `DnsSwitcher`        | not yet built |
+//! | `route53`    | `DnsSwitcher`        | official AWS SDK: guarded record swaps, change sync, health checks |
 //! | `cloudflare` | `DnsSwitcher`        | not yet built |
 //! | `postgres`   | `ReplicationManager` | physical, logical and dump strategies on tokio-postgres (`postgres-tls` adds rustls) |
 //! | `registry`   | `RegistrySync`       | OCI distribution API: parity by digest, streaming copies |
@@ -32,3 +32,6 @@ pub mod registry;
 
 #[cfg(feature = "rfc2136")]
 pub mod rfc2136;
+
+#[cfg(feature = "route53")]
+pub mod route53;

@@ -1,12 +1,19 @@
 //! DNS switchers against real peers: RFC 2136 against Knot DNS on 127.0.0.1
-//! (TSIG-signed updates; two servers for propagation).
-#![cfg(feature = "rfc2136")]
+//! (TSIG-signed updates; two servers for propagation), Route53 against moto
+//! (signature verification on).
+#![cfg(any(feature = "rfc2136", feature = "route53"))]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "common/reaper.rs"]
 mod reaper;
 
 mod dns {
+    #[cfg(feature = "rfc2136")]
     pub mod knot;
+    #[cfg(feature = "route53")]
+    pub mod moto;
+    #[cfg(feature = "rfc2136")]
     mod rfc2136;
+    #[cfg(feature = "route53")]
+    mod route53;
 }

@@ -1,0 +1,50 @@
+//! What the Route53 switcher needs beyond the AWS SDK configuration.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use qovery_dr_core::DnsTarget;
+
+/// The hosted zone, and optional overrides for tests and tuning.
+#[derive(Debug, Clone)]
+pub struct Route53Config {
+    pub(crate) hosted_zone_id: String,
+    pub(crate) endpoint_url: Option<String>,
+    pub(crate) max_attempts: u32,
+    pub(crate) initial_backoff: Duration,
+    pub(crate) health_checks: BTreeMap<DnsTarget, String>,
+}
+
+impl Route53Config {
+    /// Records of this hosted zone (e.g. `Z0123456789ABCDEFGHIJ`; a `/hostedzone/` prefix is accepted).
+    pub fn new(hosted_zone_id: impl Into<String>) -> Self {
+        let id: String = hosted_zone_id.into();
+        Self {
+            hosted_zone_id: id.trim_start_matches("/hostedzone/").to_owned(),
+            endpoint_url: None,
+            max_attempts: 5,
+            initial_backoff: Duration::from_millis(500),
+            health_checks: BTreeMap::new(),
+        }
+    }
+
+    /// Sends requests to this endpoint instead of AWS (moto, LocalStack, a test fake).
+    pub fn endpoint_url(mut self, url: impl Into<String>) -> Self {
+        self.endpoint_url = Some(url.into());
+        self
+    }
+
+    /// Attempts per request when throttled or on transient failures (default 5), and the
+    /// first backoff (default 500 ms, doubling, with jitter).
+    pub fn retries(mut self, max_attempts: u32, initial_backoff: Duration) -> Self {
+        self.max_attempts = max_attempts.max(1);
+        self.initial_backoff = initial_backoff;
+        self
+    }
+
+    /// The Route53 health check that watches `target`, for `target_health`.
+    pub fn health_check(mut self, target: impl Into<DnsTarget>, health_check_id: impl Into<String>) -> Self {
+        self.health_checks.insert(target.into(), health_check_id.into());
+        self
+    }
+}

@@ -1,0 +1,379 @@
+//! [`Route53DnsSwitcher`]: guarded record swaps on a Route53 hosted zone.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use aws_sdk_route53::Client;
+use aws_sdk_route53::config::retry::RetryConfig;
+use aws_sdk_route53::types::{
+    AliasTarget, Change, ChangeAction, ChangeBatch, ChangeStatus as AwsChangeStatus, ResourceRecord, ResourceRecordSet,
+    RrType,
+};
+use qovery_dr_core::provider::{
+    ChangeStatus, DnsCapabilities, DnsRecordState, DnsSwitcher, SwitchRequest, SwitchStrategy, TargetHealth,
+};
+use qovery_dr_core::{ChangeId, DnsRecordId, DnsTarget, ErrorKind, ProviderError, ProviderResult, async_trait};
+
+use super::config::Route53Config;
+use super::error::{PROVIDER, map};
+
+/// Alias targets are written `alias:<hosted zone id of the target>/<dns name>`.
+const ALIAS_PREFIX: &str = "alias:";
+
+/// A `DnsSwitcher` for Route53 record swaps (A, AAAA, CNAME or alias records).
+///
+/// `target_health` reads the Route53 health check configured for a target with
+/// [`Route53Config::health_check`]: healthy when more than 18 % of Route53's
+/// checkers report success (Route53's own rule); `Unknown` without one.
+#[derive(Debug, Clone)]
+pub struct Route53DnsSwitcher {
+    client: Client,
+    config: Route53Config,
+}
+
+impl Route53DnsSwitcher {
+    /// Loads the AWS configuration from the standard chain (environment, profiles, SSO,
+    /// web identity, IMDS) and applies `config`'s overrides.
+    pub async fn from_env(config: Route53Config) -> Self {
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        Self::from_sdk_config(&sdk, config)
+    }
+
+    /// Uses an AWS configuration you loaded (e.g. with `aws_config::defaults(..)`).
+    pub fn from_sdk_config(sdk: &aws_config::SdkConfig, config: Route53Config) -> Self {
+        let mut builder = aws_sdk_route53::config::Builder::from(sdk).retry_config(
+            RetryConfig::standard().with_max_attempts(config.max_attempts).with_initial_backoff(config.initial_backoff),
+        );
+        if let Some(url) = &config.endpoint_url {
+            builder = builder.endpoint_url(url);
+        }
+        Self { client: Client::from_conf(builder.build()), config }
+    }
+
+    /// The SDK client, for operations this switcher does not wrap.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Polls `GetChange` until `INSYNC`, backing off from 1 s to 10 s; `Timeout` after `timeout`.
+    pub async fn wait_in_sync(&self, change: &ChangeId, timeout: Duration) -> ProviderResult<()> {
+        let start = tokio::time::Instant::now();
+        let mut delay = Duration::from_secs(1);
+        loop {
+            if self.change_status(change).await? == ChangeStatus::InSync {
+                return Ok(());
+            }
+            if start.elapsed() >= timeout {
+                return Err(ProviderError::new(
+                    ErrorKind::Timeout,
+                    PROVIDER,
+                    "wait_in_sync",
+                    format!("change {change} still PENDING after {timeout:?}; Route53 usually syncs within 60 s"),
+                ));
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(10));
+        }
+    }
+
+    /// The simple (no routing policy) address record set at `record`, following pagination.
+    async fn record_set(&self, record: &DnsRecordId, operation: &str) -> ProviderResult<ResourceRecordSet> {
+        let wanted = normalize(record.as_str());
+        let mut start_name = format!("{wanted}.");
+        let mut start_type: Option<RrType> = None;
+        let mut start_id: Option<String> = None;
+        let mut routed = false;
+        loop {
+            let out = self
+                .client
+                .list_resource_record_sets()
+                .hosted_zone_id(&self.config.hosted_zone_id)
+                .start_record_name(&start_name)
+                .set_start_record_type(start_type.clone())
+                .set_start_record_identifier(start_id.clone())
+                .send()
+                .await
+                .map_err(|e| map(operation, false, e))?;
+            let mut past = false;
+            for set in out.resource_record_sets() {
+                if normalize(set.name()) != wanted {
+                    past = true;
+                    break;
+                }
+                if matches!(set.r#type(), RrType::A | RrType::Aaaa | RrType::Cname) {
+                    if set.set_identifier().is_some() {
+                        routed = true;
+                    } else {
+                        return Ok(set.clone());
+                    }
+                }
+            }
+            if past || !out.is_truncated() {
+                break;
+            }
+            match out.next_record_name() {
+                Some(n) if normalize(n) == wanted => {
+                    start_name = n.to_owned();
+                    start_type = out.next_record_type().cloned();
+                    start_id = out.next_record_identifier().map(str::to_owned);
+                }
+                _ => break,
+            }
+        }
+        let why = if routed {
+            format!(
+                "{record} uses a routing policy (weighted/failover/latency): a record swap would not move its traffic"
+            )
+        } else {
+            format!("{record} has no A, AAAA, CNAME or alias record in hosted zone {}", self.config.hosted_zone_id)
+        };
+        Err(ProviderError::new(
+            if routed { ErrorKind::NotSupported } else { ErrorKind::NotFound },
+            PROVIDER,
+            operation,
+            why,
+        ))
+    }
+
+    fn conflict(&self, now: &DnsTarget, request: &SwitchRequest) -> ProviderError {
+        ProviderError::new(
+            ErrorKind::Conflict,
+            PROVIDER,
+            "switch",
+            format!(
+                "{} points at {now}, which is neither the expected {} nor the new {}: someone else changed it; \
+                 the record was left as it is. Find out who owns it before switching",
+                request.record, request.expected_current, request.new_target
+            ),
+        )
+    }
+}
+
+/// A DNS name compared the Route53 way: lower case, no final dot.
+fn normalize(name: &str) -> String {
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// The target a record set points at, as users write it.
+fn target_of(set: &ResourceRecordSet) -> DnsTarget {
+    if let Some(alias) = set.alias_target() {
+        return DnsTarget::new(format!("{ALIAS_PREFIX}{}/{}", alias.hosted_zone_id(), normalize(alias.dns_name())));
+    }
+    let mut values: Vec<String> = set.resource_records().iter().map(|r| normalize(r.value())).collect();
+    values.sort();
+    DnsTarget::new(values.join(","))
+}
+
+/// The record set for `target` at `name`, with `ttl` (aliases have none).
+fn build_set(name: &str, target: &DnsTarget, ttl: i64) -> ProviderResult<ResourceRecordSet> {
+    let invalid = |why: String| ProviderError::new(ErrorKind::InvalidInput, PROVIDER, "switch", why);
+    let built = |r: Result<ResourceRecordSet, aws_sdk_route53::error::BuildError>| {
+        r.map_err(|e| invalid(format!("record set for {target}: {e}")))
+    };
+    if let Some(alias) = target.as_str().strip_prefix(ALIAS_PREFIX) {
+        let (zone, dns) = alias
+            .split_once('/')
+            .ok_or_else(|| invalid(format!("alias target {target}: write alias:<hosted zone id>/<dns name>")))?;
+        let a = AliasTarget::builder()
+            .hosted_zone_id(zone)
+            .dns_name(dns)
+            .evaluate_target_health(true)
+            .build()
+            .map_err(|e| invalid(format!("alias target {target}: {e}")))?;
+        return built(ResourceRecordSet::builder().name(name).r#type(RrType::A).alias_target(a).build());
+    }
+    let parts: Vec<&str> = target.as_str().split(',').map(str::trim).filter(|p| !p.is_empty()).collect();
+    if parts.is_empty() {
+        return Err(invalid("the new target is empty".to_owned()));
+    }
+    let ips: Vec<Option<IpAddr>> = parts.iter().map(|p| p.parse().ok()).collect();
+    let rr_type = match (ips.iter().all(Option::is_some), ips.first().copied().flatten()) {
+        (true, Some(IpAddr::V4(_))) if ips.iter().flatten().all(IpAddr::is_ipv4) => RrType::A,
+        (true, Some(IpAddr::V6(_))) if ips.iter().flatten().all(IpAddr::is_ipv6) => RrType::Aaaa,
+        (false, _) if parts.len() == 1 && ips[0].is_none() => RrType::Cname,
+        _ => return Err(invalid(format!("target {target}: addresses of one family, or exactly one host name"))),
+    };
+    let mut b = ResourceRecordSet::builder().name(name).r#type(rr_type).ttl(ttl);
+    for p in parts {
+        b = b.resource_records(
+            ResourceRecord::builder().value(p).build().map_err(|e| invalid(format!("value {p}: {e}")))?,
+        );
+    }
+    built(b.build())
+}
+
+#[async_trait]
+impl DnsSwitcher for Route53DnsSwitcher {
+    fn name(&self) -> &str {
+        PROVIDER
+    }
+
+    fn capabilities(&self) -> DnsCapabilities {
+        DnsCapabilities { record_swap: true, health_checks: true, ..DnsCapabilities::default() }
+    }
+
+    async fn current(&self, record: &DnsRecordId) -> ProviderResult<DnsRecordState> {
+        let set = self.record_set(record, "current").await?;
+        Ok(DnsRecordState {
+            record: record.clone(),
+            target: target_of(&set),
+            ttl: Duration::from_secs(set.ttl().unwrap_or(60).max(0) as u64),
+        })
+    }
+
+    async fn switch(&self, request: &SwitchRequest) -> ProviderResult<ChangeId> {
+        if request.strategy != SwitchStrategy::RecordSwap {
+            return Err(ProviderError::new(
+                ErrorKind::NotSupported,
+                PROVIDER,
+                "switch",
+                format!("{} is not built yet for Route53; use record-swap", request.strategy),
+            ));
+        }
+        let old = self.record_set(&request.record, "switch").await?;
+        let now = target_of(&old);
+        if now != request.expected_current && now != request.new_target {
+            return Err(self.conflict(&now, request));
+        }
+        if now == request.new_target {
+            // Already switched (a retry): report a change that is trivially in sync.
+            return Ok(ChangeId::new(format!("{}{}", NOOP_PREFIX, self.config.hosted_zone_id)));
+        }
+        let new = build_set(old.name(), &request.new_target, old.ttl().unwrap_or(60))?;
+        let change =
+            |action: ChangeAction, set: ResourceRecordSet| {
+                Change::builder().action(action).resource_record_set(set).build().map_err(|e| {
+                    ProviderError::new(ErrorKind::InvalidInput, PROVIDER, "switch", format!("change: {e}"))
+                })
+            };
+        // DELETE exactly what we read + CREATE: Route53 applies both or neither, so a
+        // record changed since our read makes the batch fail instead of being overwritten.
+        let batch = ChangeBatch::builder()
+            .comment(format!("qovery-dr: {} -> {}", now, request.new_target))
+            .changes(change(ChangeAction::Delete, old)?)
+            .changes(change(ChangeAction::Create, new)?)
+            .build()
+            .map_err(|e| ProviderError::new(ErrorKind::InvalidInput, PROVIDER, "switch", format!("batch: {e}")))?;
+        let sent = self
+            .client
+            .change_resource_record_sets()
+            .hosted_zone_id(&self.config.hosted_zone_id)
+            .change_batch(batch)
+            .send()
+            .await;
+        match sent {
+            Ok(out) => {
+                let id =
+                    out.change_info().map(|c| c.id().trim_start_matches("/change/").to_owned()).unwrap_or_default();
+                tracing::info!(record = %request.record, from = %now, to = %request.new_target, change = %id, "route53 record swapped");
+                Ok(ChangeId::new(id))
+            }
+            Err(e) => {
+                let err = map("switch", true, e);
+                if err.kind() != ErrorKind::Conflict {
+                    return Err(err);
+                }
+                let again = target_of(&self.record_set(&request.record, "switch").await?);
+                if again == request.new_target {
+                    Ok(ChangeId::new(format!("{}{}", NOOP_PREFIX, self.config.hosted_zone_id)))
+                } else {
+                    Err(self.conflict(&again, request))
+                }
+            }
+        }
+    }
+
+    async fn change_status(&self, change: &ChangeId) -> ProviderResult<ChangeStatus> {
+        if change.as_str().starts_with(NOOP_PREFIX) {
+            return Ok(ChangeStatus::InSync);
+        }
+        let id = change.as_str().trim_start_matches("/change/");
+        if id.is_empty() || id.len() > 32 || !id.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) {
+            // Route53 change ids are upper-case letters and digits (e.g. C2682N5HXP0BZ4).
+            return Err(ProviderError::new(
+                ErrorKind::NotFound,
+                PROVIDER,
+                "change_status",
+                format!("{change} is not a Route53 change id, so no such change exists"),
+            ));
+        }
+        let out = self.client.get_change().id(id).send().await.map_err(|e| map("change_status", false, e))?;
+        match out.change_info().map(|c| c.status()) {
+            Some(AwsChangeStatus::Insync) => Ok(ChangeStatus::InSync),
+            Some(_) => Ok(ChangeStatus::Pending),
+            None => Err(ProviderError::new(
+                ErrorKind::Transient,
+                PROVIDER,
+                "change_status",
+                format!("GetChange for {change} returned no ChangeInfo; retry"),
+            )),
+        }
+    }
+
+    async fn target_health(&self, target: &DnsTarget) -> ProviderResult<TargetHealth> {
+        let Some(id) = self.config.health_checks.get(target) else { return Ok(TargetHealth::Unknown) };
+        let out = self
+            .client
+            .get_health_check_status()
+            .health_check_id(id)
+            .send()
+            .await
+            .map_err(|e| map("target_health", false, e))?;
+        Ok(health_from_observations(
+            out.health_check_observations()
+                .iter()
+                .map(|o| o.status_report().and_then(|r| r.status()).unwrap_or_default()),
+        ))
+    }
+}
+
+/// Change ids for switches that found the record already switched.
+const NOOP_PREFIX: &str = "qdr-noop:";
+
+/// Route53's rule: healthy when more than 18 % of the checkers report success.
+fn health_from_observations<'a>(statuses: impl Iterator<Item = &'a str>) -> TargetHealth {
+    let (mut total, mut ok) = (0u32, 0u32);
+    for s in statuses {
+        total += 1;
+        if s.starts_with("Success") {
+            ok += 1;
+        }
+    }
+    if total == 0 {
+        TargetHealth::Unknown
+    } else if u64::from(ok) * 100 > u64::from(total) * 18 {
+        TargetHealth::Healthy
+    } else {
+        TargetHealth::Unhealthy
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn healthy_above_eighteen_percent_of_checkers() {
+        let obs = |ok: usize, n: usize| {
+            let v: Vec<&str> = (0..n).map(|i| if i < ok { "Success: HTTP 200" } else { "Failure: timeout" }).collect();
+            health_from_observations(v.into_iter())
+        };
+        assert_eq!(obs(3, 16), TargetHealth::Healthy, "18.75 %");
+        assert_eq!(obs(2, 16), TargetHealth::Unhealthy, "12.5 %");
+        assert_eq!(obs(9, 50), TargetHealth::Unhealthy, "exactly 18 % is not more than 18 %");
+        assert_eq!(obs(0, 0), TargetHealth::Unknown);
+    }
+
+    #[test]
+    fn targets_build_the_right_record_types() {
+        let t = |s: &str| build_set("app.example.com.", &DnsTarget::new(s), 60);
+        assert_eq!(t("203.0.113.1,203.0.113.2").unwrap().r#type(), &RrType::A);
+        assert_eq!(t("2001:db8::1").unwrap().r#type(), &RrType::Aaaa);
+        assert_eq!(t("lb.example.net").unwrap().r#type(), &RrType::Cname);
+        let alias = t("alias:Z35SXDOTRQ7X7K/dualstack.lb.eu-west-3.elb.amazonaws.com").unwrap();
+        assert_eq!(target_of(&alias).as_str(), "alias:Z35SXDOTRQ7X7K/dualstack.lb.eu-west-3.elb.amazonaws.com");
+        for bad in ["", "203.0.113.1,2001:db8::1", "a.example,b.example", "alias:nozone"] {
+            assert_eq!(t(bad).unwrap_err().kind(), ErrorKind::InvalidInput, "{bad:?}");
+        }
+    }
+}

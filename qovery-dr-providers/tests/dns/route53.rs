@@ -1,0 +1,208 @@
+//! Route53DnsSwitcher against moto (signing proven on a server verifying
+//! signatures; see `moto.rs` for why the suite runs on one that does not), and its error
+//! paths against a wiremock server speaking Route53's XML errors (moto cannot
+//! throttle).
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use aws_sdk_route53::config::{Credentials, Region};
+use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType};
+use qovery_dr_core::provider::{DnsSwitcher, SwitchRequest, SwitchStrategy};
+use qovery_dr_core::{DnsRecordId, DnsTarget, ErrorKind};
+use qovery_dr_providers::route53::{Route53Config, Route53DnsSwitcher};
+use qovery_dr_testkit::conformance::dns::DnsFixture;
+use wiremock::matchers::{method, path_regex};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use super::moto::{moto, moto_signed};
+
+const PRIMARY: &str = "203.0.113.10";
+const DR: &str = "198.51.100.20";
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+async fn sdk(endpoint: &str, key: &str, secret: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(key, secret, None, None, "qdr-test"))
+        .endpoint_url(endpoint)
+        .load()
+        .await
+}
+
+/// A fresh hosted zone in moto holding `app.<zone>` -> PRIMARY; returns the switcher and the record.
+async fn zone_with_app() -> (Route53DnsSwitcher, DnsRecordId) {
+    let m = moto();
+    let good = sdk(&m.url, &m.access_key, &m.secret_key).await;
+    let admin = aws_sdk_route53::Client::new(&good);
+    let zone = format!("z{}-{}.qdr.test", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst));
+    let created = admin.create_hosted_zone().name(&zone).caller_reference(&zone).send().await.unwrap();
+    let zone_id = created.hosted_zone().unwrap().id().to_owned();
+    let record = format!("app.{zone}");
+    let set = ResourceRecordSet::builder()
+        .name(format!("{record}."))
+        .r#type(RrType::A)
+        .ttl(60)
+        .resource_records(ResourceRecord::builder().value(PRIMARY).build().unwrap())
+        .build()
+        .unwrap();
+    let batch = ChangeBatch::builder()
+        .changes(Change::builder().action(ChangeAction::Create).resource_record_set(set).build().unwrap())
+        .build()
+        .unwrap();
+    admin.change_resource_record_sets().hosted_zone_id(&zone_id).change_batch(batch).send().await.unwrap();
+    let config = Route53Config::new(zone_id).retries(2, Duration::from_millis(10));
+    (Route53DnsSwitcher::from_sdk_config(&good, config), DnsRecordId::new(record))
+}
+
+async fn setup() -> DnsFixture<Route53DnsSwitcher> {
+    let (provider, record) = zone_with_app().await;
+    DnsFixture {
+        provider,
+        record,
+        current: DnsTarget::new(PRIMARY),
+        alternative: DnsTarget::new(DR),
+        strategy: SwitchStrategy::RecordSwap,
+        sync_timeout: Duration::from_secs(5),
+        poll_interval: Duration::from_millis(50),
+    }
+}
+
+qovery_dr_testkit::dns_switcher_conformance!(route53_on_moto, setup());
+
+fn swap(record: &DnsRecordId, from: &str, to: &str) -> SwitchRequest {
+    SwitchRequest {
+        record: record.clone(),
+        strategy: SwitchStrategy::RecordSwap,
+        expected_current: DnsTarget::new(from),
+        new_target: DnsTarget::new(to),
+    }
+}
+
+#[tokio::test]
+async fn a_record_changed_behind_our_back_is_not_overwritten() {
+    let (ours, record) = zone_with_app().await;
+    ours.switch(&swap(&record, PRIMARY, "192.0.2.99")).await.unwrap(); // someone else's change
+    let err = ours.switch(&swap(&record, PRIMARY, DR)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert!(err.message().contains("192.0.2.99") && err.message().contains(PRIMARY), "names both values: {err}");
+    assert_eq!(ours.current(&record).await.unwrap().target.as_str(), "192.0.2.99");
+}
+
+#[tokio::test]
+async fn requests_are_signed_and_a_wrong_secret_is_refused() {
+    let m = moto_signed();
+    let zone = |n: &str| format!("signed-{n}-{}.qdr.test", NEXT.fetch_add(1, Ordering::SeqCst));
+    // The switcher's own SDK client, with the right key: moto verifies the signature and accepts.
+    let good =
+        Route53DnsSwitcher::from_sdk_config(&sdk(&m.url, &m.access_key, &m.secret_key).await, Route53Config::new("Z"));
+    let z = zone("good");
+    good.client().create_hosted_zone().name(&z).caller_reference(&z).send().await.expect("a correctly signed request");
+    // The same request signed with a wrong secret is refused.
+    let bad_sdk = sdk(&m.url, &m.access_key, "not-the-secret-key-at-all").await;
+    let bad =
+        Route53DnsSwitcher::from_sdk_config(&bad_sdk, Route53Config::new("Z").retries(1, Duration::from_millis(5)));
+    let z = zone("bad");
+    let refused = bad.client().create_hosted_zone().name(&z).caller_reference(&z).send().await.unwrap_err();
+    let raw = format!("{refused:?}");
+    assert!(raw.contains("SignatureDoesNotMatch"), "{raw}");
+    // And through the switcher, the refusal is Unauthenticated, naming the code, without the secret.
+    let err = bad.current(&DnsRecordId::new(format!("app.{z}"))).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unauthenticated, "{err}");
+    assert!(err.message().contains("SignatureDoesNotMatch"), "{err}");
+    assert!(!err.to_string().contains("not-the-secret-key-at-all"), "the secret is never in errors");
+}
+
+#[tokio::test]
+async fn an_unknown_hosted_zone_is_not_found() {
+    let m = moto();
+    let sdk = sdk(&m.url, &m.access_key, &m.secret_key).await;
+    let s = Route53DnsSwitcher::from_sdk_config(&sdk, Route53Config::new("/hostedzone/ZNOSUCHZONE"));
+    let err = s.current(&DnsRecordId::new("app.example.com")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+}
+
+const THROTTLED: &str = r#"<?xml version="1.0"?>
+<ErrorResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>r1</RequestId></ErrorResponse>"#;
+
+const NO_RECORDS: &str = r#"<?xml version="1.0"?>
+<ListResourceRecordSetsResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><ResourceRecordSets></ResourceRecordSets><IsTruncated>false</IsTruncated><MaxItems>100</MaxItems></ListResourceRecordSetsResponse>"#;
+
+async fn fake(server: &MockServer, attempts: u32) -> Route53DnsSwitcher {
+    let sdk = sdk(&server.uri(), "AKIDEXAMPLE", "secret").await;
+    Route53DnsSwitcher::from_sdk_config(&sdk, Route53Config::new("ZFAKE").retries(attempts, Duration::from_millis(5)))
+}
+
+#[tokio::test]
+async fn throttling_is_retried_then_reported_as_rate_limited() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path_regex("/hostedzone/ZFAKE/rrset"))
+        .respond_with(ResponseTemplate::new(400).set_body_string(THROTTLED))
+        .up_to_n_times(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path_regex("/hostedzone/ZFAKE/rrset"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(NO_RECORDS))
+        .mount(&server)
+        .await;
+    let err = fake(&server, 3).await.current(&DnsRecordId::new("app.example.com")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "two throttles retried, then the real answer: {err}");
+    assert_eq!(server.received_requests().await.unwrap().len(), 3);
+
+    let always = MockServer::start().await;
+    Mock::given(method("GET")).respond_with(ResponseTemplate::new(400).set_body_string(THROTTLED)).mount(&always).await;
+    let err = fake(&always, 2).await.current(&DnsRecordId::new("app.example.com")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RateLimited, "{err}");
+    assert_eq!(always.received_requests().await.unwrap().len(), 2, "max attempts honoured");
+}
+
+#[tokio::test]
+async fn a_lost_answer_to_a_write_is_indeterminate() {
+    // A listener that accepts and closes: the request is sent, no answer comes back.
+    let record = DnsRecordId::new("app.example.com");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let name = record.clone();
+    tokio::spawn(async move {
+        let record = name;
+        loop {
+            if let Ok((mut sock, _)) = listener.accept().await {
+                let mut buf = vec![0u8; 65536];
+                let _ = tokio::io::AsyncReadExt::read(&mut sock, &mut buf).await;
+                // A plausible list answer for reads, then drop the connection on writes.
+                if buf.starts_with(b"GET") {
+                    let body = format!(
+                        r#"<?xml version="1.0"?><ListResourceRecordSetsResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><ResourceRecordSets><ResourceRecordSet><Name>{record}.</Name><Type>A</Type><TTL>60</TTL><ResourceRecords><ResourceRecord><Value>{PRIMARY}</Value></ResourceRecord></ResourceRecords></ResourceRecordSet></ResourceRecordSets><IsTruncated>false</IsTruncated><MaxItems>100</MaxItems></ListResourceRecordSetsResponse>"#
+                    );
+                    let resp = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: text/xml\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = tokio::io::AsyncWriteExt::write_all(&mut sock, resp.as_bytes()).await;
+                }
+            }
+        }
+    });
+    let sdk = sdk(&format!("http://{addr}"), "AKIDEXAMPLE", "secret").await;
+    let s = Route53DnsSwitcher::from_sdk_config(&sdk, Route53Config::new("ZFAKE").retries(1, Duration::from_millis(5)));
+    let err = s.switch(&swap(&record, PRIMARY, DR)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Indeterminate, "{err}");
+    assert!(err.kind().needs_reconcile());
+}
+
+#[tokio::test]
+async fn an_unknown_change_is_not_found() {
+    // moto answers INSYNC for any change id; real Route53 answers NoSuchChange (404).
+    let server = MockServer::start().await;
+    let body = r#"<?xml version="1.0"?><ErrorResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><Error><Type>Sender</Type><Code>NoSuchChange</Code><Message>A change with the specified change ID does not exist.</Message></Error></ErrorResponse>"#;
+    Mock::given(method("GET"))
+        .and(path_regex("/change/C0NOSUCHCHANGE"))
+        .respond_with(ResponseTemplate::new(404).set_body_string(body))
+        .mount(&server)
+        .await;
+    let err = fake(&server, 1).await.change_status(&qovery_dr_core::ChangeId::new("C0NOSUCHCHANGE")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert!(err.message().contains("NoSuchChange"), "{err}");
+}
