@@ -7,7 +7,7 @@
 //! |--------------|----------------------|---------------|
 //! | `qovery`     | `ClusterProvider`    | Qovery REST API, checked against the official OpenAPI spec |
 //! | `route53`    | `DnsSwitcher`        | official AWS SDK: guarded record swaps, change sync, health checks |
-//! | `cloudflare` | `DnsSwitcher`        | not yet built |
+//! | `cloudflare` | `DnsSwitcher`        | v4 API: guarded DNS record swaps, client-side pacing, 429 block |
 //! | `postgres`   | `ReplicationManager` | physical, logical and dump strategies on tokio-postgres (`postgres-tls` adds rustls) |
 //! | `registry`   | `RegistrySync`       | OCI distribution API: parity by digest, streaming copies |
 //! | `rfc2136`    | `DnsSwitcher`, `AuthoritativeResolver` | TSIG-signed dynamic updates (BIND, Knot, PowerDNS); direct queries to each authoritative server |
@@ -35,3 +35,6 @@ pub mod rfc2136;
 
 #[cfg(feature = "route53")]
 pub mod route53;
+
+#[cfg(feature = "cloudflare")]
+pub mod cloudflare;

@@ -1,13 +1,15 @@
 //! DNS switchers against real peers: RFC 2136 against Knot DNS on 127.0.0.1
 //! (TSIG-signed updates; two servers for propagation), Route53 against moto
-//! (signature verification on).
-#![cfg(any(feature = "rfc2136", feature = "route53"))]
+//! (signature verification on), Cloudflare against the testkit's stateful fake.
+#![cfg(any(feature = "rfc2136", feature = "route53", feature = "cloudflare"))]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "common/reaper.rs"]
 mod reaper;
 
 mod dns {
+    #[cfg(feature = "cloudflare")]
+    mod cloudflare;
     #[cfg(feature = "rfc2136")]
     pub mod knot;
     #[cfg(feature = "route53")]

@@ -22,6 +22,8 @@
 //! # }
 //! ```
 
+#[cfg(feature = "wiremock")]
+pub mod cloudflare_fake;
 pub mod conformance;
 pub mod fault;
 pub mod memory;

@@ -1,0 +1,49 @@
+//! Cloudflare connection settings.
+
+use std::time::Duration;
+
+use qovery_dr_core::SecretString;
+
+/// The zone, the API token and the limits. `Debug` never shows the token.
+#[derive(Debug, Clone)]
+pub struct CloudflareConfig {
+    pub(crate) zone_id: String,
+    pub(crate) token: SecretString,
+    pub(crate) api_base: String,
+    pub(crate) requests_per_window: u32,
+    pub(crate) window: Duration,
+    pub(crate) timeout: Duration,
+}
+
+impl CloudflareConfig {
+    /// Records of zone `zone_id`, with an API token allowed to edit its DNS.
+    pub fn new(zone_id: impl Into<String>, token: SecretString) -> Self {
+        Self {
+            zone_id: zone_id.into(),
+            token,
+            api_base: "https://api.cloudflare.com/client/v4".to_owned(),
+            requests_per_window: 1200,
+            window: Duration::from_secs(300),
+            timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// Another API base (a test fake), e.g. `http://127.0.0.1:8080/client/v4`.
+    pub fn api_base(mut self, base: impl Into<String>) -> Self {
+        self.api_base = base.into().trim_end_matches('/').to_owned();
+        self
+    }
+
+    /// Client-side pacing: at most `requests` per `window` (default Cloudflare's 1,200 per 5 minutes).
+    pub fn rate_limit(mut self, requests: u32, window: Duration) -> Self {
+        self.requests_per_window = requests.max(1);
+        self.window = window;
+        self
+    }
+
+    /// Per-request timeout (default 30 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+}

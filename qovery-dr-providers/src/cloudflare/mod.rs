@@ -1,0 +1,27 @@
+//! Cloudflare DNS on the v4 REST API (reqwest and typed serde models; the
+//! `cloudflare` crate lacks DNS PATCH).
+//!
+//! [`CloudflareDnsSwitcher`] swaps a DNS record's content by PATCH after
+//! checking that the record holds the expected value, then re-reads it to
+//! verify (the API has no conditional write). Requests are paced client-side
+//! under Cloudflare's limit (1,200 requests per 5 minutes per token); after a
+//! 429 every call fails fast with `RateLimited` until `retry-after` has passed,
+//! since Cloudflare blocks the token for that long anyway.
+//!
+//! ```no_run
+//! # fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use qovery_dr_providers::cloudflare::{CloudflareConfig, CloudflareDnsSwitcher};
+//! use qovery_dr_providers::core::SecretString;
+//!
+//! let token = SecretString::new(std::env::var("CLOUDFLARE_API_TOKEN")?);
+//! let switcher = CloudflareDnsSwitcher::new(CloudflareConfig::new("023e105f4ecef8ad9ca31a8372d0c353", token))?;
+//! # let _ = switcher; Ok(()) }
+//! ```
+
+mod client;
+mod config;
+mod models;
+mod switcher;
+
+pub use config::CloudflareConfig;
+pub use switcher::CloudflareDnsSwitcher;

@@ -1,0 +1,189 @@
+//! [`CloudflareDnsSwitcher`]: guarded DNS record swaps.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use qovery_dr_core::provider::{
+    ChangeStatus, DnsCapabilities, DnsRecordState, DnsSwitcher, SwitchRequest, SwitchStrategy, TargetHealth,
+};
+use qovery_dr_core::{ChangeId, DnsRecordId, DnsTarget, ErrorKind, ProviderError, ProviderResult, async_trait};
+use reqwest::Method;
+
+use super::client::{Client, PROVIDER};
+use super::config::CloudflareConfig;
+use super::models::{DnsRecord, DnsRecordPatch};
+
+/// A `DnsSwitcher` for Cloudflare DNS records (A, AAAA, CNAME; one record per name).
+///
+/// The API has no conditional write: the switcher reads, refuses a foreign value,
+/// PATCHes, and re-reads to verify; a value changed in between is reported as a
+/// `Conflict`. Change ids are `cf:<record id>`: Cloudflare applies a change when
+/// it accepts it, so `change_status` is `InSync` for an existing record (use
+/// `verify_propagation` against the zone's nameservers to see it served).
+#[derive(Debug)]
+pub struct CloudflareDnsSwitcher {
+    client: Client,
+}
+
+const CHANGE_PREFIX: &str = "cf:";
+
+impl CloudflareDnsSwitcher {
+    /// A switcher for the configured zone.
+    pub fn new(config: CloudflareConfig) -> ProviderResult<Self> {
+        Ok(Self { client: Client::new(config)? })
+    }
+
+    /// The single address record at `record`, following pagination.
+    async fn record(&self, record: &DnsRecordId, operation: &str) -> ProviderResult<DnsRecord> {
+        let path = format!("/zones/{}/dns_records", self.client.zone_id());
+        let mut found: Vec<DnsRecord> = Vec::new();
+        let mut page = 1u32;
+        loop {
+            let p = page.to_string();
+            let (records, info): (Vec<DnsRecord>, _) = self
+                .client
+                .call(
+                    Method::GET,
+                    &path,
+                    &[("name", record.as_str()), ("page", &p), ("per_page", "100")],
+                    None::<&()>,
+                    operation,
+                    false,
+                )
+                .await?;
+            found.extend(records.into_iter().filter(|r| {
+                r.name.trim_end_matches('.').eq_ignore_ascii_case(record.as_str().trim_end_matches('.'))
+                    && matches!(r.record_type.as_str(), "A" | "AAAA" | "CNAME")
+            }));
+            match info {
+                Some(i) if i.page < i.total_pages => page = i.page + 1,
+                _ => break,
+            }
+        }
+        match found.len() {
+            0 => Err(ProviderError::new(
+                ErrorKind::NotFound,
+                PROVIDER,
+                operation,
+                format!("{record} has no A, AAAA or CNAME record in zone {}", self.client.zone_id()),
+            )),
+            1 => Ok(found.remove(0)),
+            n => Err(ProviderError::new(
+                ErrorKind::NotSupported,
+                PROVIDER,
+                operation,
+                format!(
+                    "{record} has {n} address records; a record swap needs exactly one (use a load balancer for several)"
+                ),
+            )),
+        }
+    }
+
+    async fn by_id(&self, id: &str, operation: &str) -> ProviderResult<DnsRecord> {
+        let path = format!("/zones/{}/dns_records/{id}", self.client.zone_id());
+        Ok(self.client.call(Method::GET, &path, &[], None::<&()>, operation, false).await?.0)
+    }
+
+    fn conflict(now: &str, request: &SwitchRequest) -> ProviderError {
+        ProviderError::new(
+            ErrorKind::Conflict,
+            PROVIDER,
+            "switch",
+            format!(
+                "{} points at {now}, which is neither the expected {} nor the new {}: someone else changed it; \
+                 the record was left as it is. Find out who owns it before switching",
+                request.record, request.expected_current, request.new_target
+            ),
+        )
+    }
+}
+
+/// The record type a target needs.
+fn record_type(target: &DnsTarget) -> ProviderResult<&'static str> {
+    let t = target.as_str().trim();
+    if t.is_empty() || t.contains(',') {
+        return Err(ProviderError::new(
+            ErrorKind::InvalidInput,
+            PROVIDER,
+            "switch",
+            format!("target {target:?}: one address or one host name"),
+        ));
+    }
+    Ok(match t.parse::<IpAddr>() {
+        Ok(IpAddr::V4(_)) => "A",
+        Ok(IpAddr::V6(_)) => "AAAA",
+        Err(_) => "CNAME",
+    })
+}
+
+#[async_trait]
+impl DnsSwitcher for CloudflareDnsSwitcher {
+    fn name(&self) -> &str {
+        PROVIDER
+    }
+
+    fn capabilities(&self) -> DnsCapabilities {
+        DnsCapabilities { record_swap: true, ..DnsCapabilities::default() }
+    }
+
+    async fn current(&self, record: &DnsRecordId) -> ProviderResult<DnsRecordState> {
+        let r = self.record(record, "current").await?;
+        Ok(DnsRecordState {
+            record: record.clone(),
+            target: DnsTarget::new(r.content),
+            // TTL 1 means "automatic" (300 s) at Cloudflare.
+            ttl: Duration::from_secs(if r.ttl <= 1 { 300 } else { r.ttl }),
+        })
+    }
+
+    async fn switch(&self, request: &SwitchRequest) -> ProviderResult<ChangeId> {
+        if request.strategy != SwitchStrategy::RecordSwap {
+            return Err(ProviderError::new(
+                ErrorKind::NotSupported,
+                PROVIDER,
+                "switch",
+                format!("{} is not built yet for Cloudflare; use record-swap", request.strategy),
+            ));
+        }
+        let new_type = record_type(&request.new_target)?;
+        let r = self.record(&request.record, "switch").await?;
+        let change = ChangeId::new(format!("{CHANGE_PREFIX}{}", r.id));
+        if r.content == request.new_target.as_str() {
+            return Ok(change);
+        }
+        if r.content != request.expected_current.as_str() {
+            return Err(Self::conflict(&r.content, request));
+        }
+        let path = format!("/zones/{}/dns_records/{}", self.client.zone_id(), r.id);
+        let patch = DnsRecordPatch { record_type: new_type, content: request.new_target.as_str() };
+        let _: (DnsRecord, _) = self.client.call(Method::PATCH, &path, &[], Some(&patch), "switch", true).await?;
+        // Re-verify: another writer may have raced us between the read and the PATCH.
+        let after = self.by_id(&r.id, "switch").await?;
+        if after.content != request.new_target.as_str() {
+            return Err(Self::conflict(&after.content, request));
+        }
+        tracing::info!(record = %request.record, from = %r.content, to = %request.new_target, "cloudflare record swapped");
+        Ok(change)
+    }
+
+    async fn change_status(&self, change: &ChangeId) -> ProviderResult<ChangeStatus> {
+        let id = change
+            .as_str()
+            .strip_prefix(CHANGE_PREFIX)
+            .filter(|id| !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric()));
+        let Some(id) = id else {
+            return Err(ProviderError::new(
+                ErrorKind::NotFound,
+                PROVIDER,
+                "change_status",
+                format!("{change} is not a change made by this switcher (cf:<record id>)"),
+            ));
+        };
+        self.by_id(id, "change_status").await?;
+        Ok(ChangeStatus::InSync)
+    }
+
+    async fn target_health(&self, _target: &DnsTarget) -> ProviderResult<TargetHealth> {
+        Ok(TargetHealth::Unknown)
+    }
+}
