@@ -4,12 +4,17 @@
 #![cfg(any(feature = "rfc2136", feature = "route53", feature = "cloudflare"))]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[cfg(feature = "cloudflare")]
+#[path = "common/prism.rs"]
+mod prism;
 #[path = "common/reaper.rs"]
 mod reaper;
 
 mod dns {
     #[cfg(feature = "cloudflare")]
     mod cloudflare;
+    #[cfg(feature = "cloudflare")]
+    mod cloudflare_contract;
     #[cfg(feature = "rfc2136")]
     pub mod knot;
     #[cfg(feature = "route53")]

@@ -4,6 +4,11 @@
 #![cfg(feature = "qovery")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "common/prism.rs"]
+mod prism;
+#[path = "common/reaper.rs"]
+mod reaper;
+
 mod qovery {
     mod conformance;
     mod contract;

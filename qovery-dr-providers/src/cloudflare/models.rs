@@ -41,9 +41,10 @@ pub(crate) struct DnsRecord {
     pub(crate) ttl: u64,
 }
 
-/// The body of a DNS record PATCH.
+/// The body of a DNS record PATCH. The name is sent unchanged: the schema requires it.
 #[derive(Debug, Serialize)]
 pub(crate) struct DnsRecordPatch<'a> {
+    pub(crate) name: &'a str,
     #[serde(rename = "type")]
     pub(crate) record_type: &'a str,
     pub(crate) content: &'a str,

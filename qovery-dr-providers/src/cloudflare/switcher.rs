@@ -155,7 +155,7 @@ impl DnsSwitcher for CloudflareDnsSwitcher {
             return Err(Self::conflict(&r.content, request));
         }
         let path = format!("/zones/{}/dns_records/{}", self.client.zone_id(), r.id);
-        let patch = DnsRecordPatch { record_type: new_type, content: request.new_target.as_str() };
+        let patch = DnsRecordPatch { name: &r.name, record_type: new_type, content: request.new_target.as_str() };
         let _: (DnsRecord, _) = self.client.call(Method::PATCH, &path, &[], Some(&patch), "switch", true).await?;
         // Re-verify: another writer may have raced us between the read and the PATCH.
         let after = self.by_id(&r.id, "switch").await?;

@@ -6,12 +6,14 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use qovery_dr_core::provider::{CloneRequest, ClusterProvider, VariableScope, VariableValue};
 use qovery_dr_core::{ClusterId, DeploymentId, EnvironmentId, ErrorKind, ProjectId, SecretString, ServiceId};
 use qovery_dr_providers::qovery::{OPERATIONS, QoveryClusterProvider};
+
+use crate::prism::Prism;
 
 const ORG: &str = "3fa85f64-5717-4562-b3fc-2c963f66afa6";
 const ENV: &str = "1b6c0f7e-9f0e-4c8a-8b1e-2f3d4c5b6a71";
@@ -31,53 +33,8 @@ fn spec() -> PathBuf {
     p
 }
 
-fn prism_bin() -> PathBuf {
-    let p = std::env::var_os("QDR_PRISM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join(".tools/prism/node_modules/.bin/prism"));
-    assert!(
-        p.exists(),
-        "Prism is not installed at {}: run ./scripts/test (it installs @stoplight/prism-cli into .tools/prism) or set QDR_PRISM",
-        p.display()
-    );
-    p
-}
-
-struct Prism {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Drop for Prism {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn start_prism() -> Prism {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let log = std::env::temp_dir().join(format!("qdr-prism-{}-{port}.log", std::process::id()));
-    let out = std::fs::File::create(&log).unwrap();
-    let child = Command::new(prism_bin())
-        .args(["mock", "-h", "127.0.0.1", "-p", &port.to_string()])
-        .arg(spec())
-        .stdout(Stdio::from(out.try_clone().unwrap()))
-        .stderr(Stdio::from(out))
-        .spawn()
-        .unwrap();
-    let prism = Prism { child, port, log };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "Prism did not start: {}",
-            std::fs::read_to_string(&prism.log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    prism
+    Prism::start(&spec())
 }
 
 /// Matches a concrete path to a spec template (`{x}` matches one segment).
@@ -96,7 +53,7 @@ async fn every_operation_the_provider_uses_is_accepted_by_the_official_spec() {
     }
 
     let prism = start_prism();
-    let url = format!("http://127.0.0.1:{}", prism.port);
+    let url = prism.url();
     let p = QoveryClusterProvider::builder(ORG)
         .token("qov_contract")
         .endpoint(&url)
@@ -164,8 +121,8 @@ async fn every_operation_the_provider_uses_is_accepted_by_the_official_spec() {
     p.delete_environment(&env).await.unwrap();
 
     // What Prism saw.
-    let log = std::fs::read_to_string(&prism.log).unwrap();
-    let violations: Vec<&str> = log.lines().filter(|l| l.contains("[VALIDATOR]") && l.contains("error")).collect();
+    let log = prism.log_text();
+    let violations = prism.violations();
     assert!(violations.is_empty(), "Prism found requests that break the spec:\n{}", violations.join("\n"));
     let seen: BTreeSet<(String, String)> = log
         .lines()
@@ -203,11 +160,7 @@ async fn prism_refuses_a_request_without_credentials() {
         assert_eq!(String::from_utf8_lossy(&out.stdout), "401");
     } else {
         // Without curl, the same through the provider's error mapping.
-        let p = QoveryClusterProvider::builder(ORG)
-            .token("x")
-            .endpoint(format!("http://127.0.0.1:{}", prism.port))
-            .build()
-            .unwrap();
+        let p = QoveryClusterProvider::builder(ORG).token("x").endpoint(prism.url()).build().unwrap();
         p.environment_status(&EnvironmentId::new(ENV)).await.unwrap();
     }
 }
