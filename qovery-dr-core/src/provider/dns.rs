@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::error::ProviderResult;
+use crate::error::{ErrorKind, ProviderError, ProviderResult};
 use crate::model::{ChangeId, DnsRecordId, DnsTarget};
 
 /// What a DNS switcher can do.
@@ -99,6 +99,72 @@ pub struct SwitchRequest {
     pub expected_current: DnsTarget,
     /// Where it must point afterwards.
     pub new_target: DnsTarget,
+}
+
+/// What the ownership guard decided, given the value a record holds now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuardDecision {
+    /// The record holds the expected value: write the new one.
+    Proceed,
+    /// The record already holds the new value (a retried switch): write nothing.
+    AlreadySwitched,
+}
+
+impl SwitchRequest {
+    /// The ownership guard for implementations: `Proceed` if the record holds
+    /// `expected_current`, `AlreadySwitched` if it holds `new_target`, else the
+    /// [`conflict`](Self::conflict) error.
+    ///
+    /// ```
+    /// use qovery_dr_core::provider::{GuardDecision, SwitchRequest, SwitchStrategy};
+    /// use qovery_dr_core::{DnsTarget, ErrorKind};
+    ///
+    /// let req = SwitchRequest {
+    ///     record: "shop.example.com".into(),
+    ///     strategy: SwitchStrategy::RecordSwap,
+    ///     expected_current: "203.0.113.10".into(),
+    ///     new_target: "198.51.100.20".into(),
+    /// };
+    /// assert_eq!(req.guard("my-dns", &"203.0.113.10".into()).unwrap(), GuardDecision::Proceed);
+    /// assert_eq!(req.guard("my-dns", &"198.51.100.20".into()).unwrap(), GuardDecision::AlreadySwitched);
+    /// assert_eq!(req.guard("my-dns", &"192.0.2.99".into()).unwrap_err().kind(), ErrorKind::Conflict);
+    /// ```
+    pub fn guard(&self, provider: &str, now: &DnsTarget) -> ProviderResult<GuardDecision> {
+        if now == &self.new_target {
+            Ok(GuardDecision::AlreadySwitched)
+        } else if now == &self.expected_current {
+            Ok(GuardDecision::Proceed)
+        } else {
+            Err(self.conflict(provider, now))
+        }
+    }
+
+    /// The `Conflict` for a record found at `now`, naming the three values and what to do.
+    pub fn conflict(&self, provider: &str, now: &DnsTarget) -> ProviderError {
+        ProviderError::new(
+            ErrorKind::Conflict,
+            provider,
+            "switch",
+            format!(
+                "{} points at {now}, which is neither the expected {} nor the new {}: someone else changed it; \
+                 the record was left as it is. Find out who owns it before switching",
+                self.record, self.expected_current, self.new_target
+            ),
+        )
+    }
+
+    /// `NotSupported` unless the request's strategy is `supported`.
+    pub fn require_strategy(&self, provider: &str, supported: SwitchStrategy) -> ProviderResult<()> {
+        if self.strategy == supported {
+            return Ok(());
+        }
+        Err(ProviderError::new(
+            ErrorKind::NotSupported,
+            provider,
+            "switch",
+            format!("{} is not available with {provider}; use {supported}", self.strategy),
+        ))
+    }
 }
 
 /// Propagation state of a change at the provider's authoritative servers.

@@ -16,7 +16,8 @@ pub use cluster::{
     EnvironmentStatus, EnvironmentSummary, ServiceInfo, ServiceStatus, Variable, VariableScope, VariableValue,
 };
 pub use dns::{
-    ChangeStatus, DnsCapabilities, DnsRecordState, DnsSwitcher, SwitchRequest, SwitchStrategy, TargetHealth,
+    ChangeStatus, DnsCapabilities, DnsRecordState, DnsSwitcher, GuardDecision, SwitchRequest, SwitchStrategy,
+    TargetHealth,
 };
 pub use propagation::{
     AuthoritativeResolver, PropagationOptions, PropagationReport, ServerPropagation, verify_propagation,

@@ -4,7 +4,8 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use qovery_dr_core::provider::{
-    ChangeStatus, DnsCapabilities, DnsRecordState, DnsSwitcher, SwitchRequest, SwitchStrategy, TargetHealth,
+    ChangeStatus, DnsCapabilities, DnsRecordState, DnsSwitcher, GuardDecision, SwitchRequest, SwitchStrategy,
+    TargetHealth,
 };
 use qovery_dr_core::{ChangeId, DnsRecordId, DnsTarget, ErrorKind, ProviderError, ProviderResult, async_trait};
 use reqwest::Method;
@@ -83,19 +84,6 @@ impl CloudflareDnsSwitcher {
         let path = format!("/zones/{}/dns_records/{id}", self.client.zone_id());
         Ok(self.client.call(Method::GET, &path, &[], None::<&()>, operation, false).await?.0)
     }
-
-    fn conflict(now: &str, request: &SwitchRequest) -> ProviderError {
-        ProviderError::new(
-            ErrorKind::Conflict,
-            PROVIDER,
-            "switch",
-            format!(
-                "{} points at {now}, which is neither the expected {} nor the new {}: someone else changed it; \
-                 the record was left as it is. Find out who owns it before switching",
-                request.record, request.expected_current, request.new_target
-            ),
-        )
-    }
 }
 
 /// The record type a target needs.
@@ -137,22 +125,12 @@ impl DnsSwitcher for CloudflareDnsSwitcher {
     }
 
     async fn switch(&self, request: &SwitchRequest) -> ProviderResult<ChangeId> {
-        if request.strategy != SwitchStrategy::RecordSwap {
-            return Err(ProviderError::new(
-                ErrorKind::NotSupported,
-                PROVIDER,
-                "switch",
-                format!("{} is not built yet for Cloudflare; use record-swap", request.strategy),
-            ));
-        }
+        request.require_strategy(PROVIDER, SwitchStrategy::RecordSwap)?;
         let new_type = record_type(&request.new_target)?;
         let r = self.record(&request.record, "switch").await?;
         let change = ChangeId::new(format!("{CHANGE_PREFIX}{}", r.id));
-        if r.content == request.new_target.as_str() {
+        if request.guard(PROVIDER, &DnsTarget::new(r.content.as_str()))? == GuardDecision::AlreadySwitched {
             return Ok(change);
-        }
-        if r.content != request.expected_current.as_str() {
-            return Err(Self::conflict(&r.content, request));
         }
         let path = format!("/zones/{}/dns_records/{}", self.client.zone_id(), r.id);
         let patch = DnsRecordPatch { name: &r.name, record_type: new_type, content: request.new_target.as_str() };
@@ -160,7 +138,7 @@ impl DnsSwitcher for CloudflareDnsSwitcher {
         // Re-verify: another writer may have raced us between the read and the PATCH.
         let after = self.by_id(&r.id, "switch").await?;
         if after.content != request.new_target.as_str() {
-            return Err(Self::conflict(&after.content, request));
+            return Err(request.conflict(PROVIDER, &DnsTarget::new(after.content)));
         }
         tracing::info!(record = %request.record, from = %r.content, to = %request.new_target, "cloudflare record swapped");
         Ok(change)

@@ -7,7 +7,8 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::Name;
 use qovery_dr_core::async_trait;
 use qovery_dr_core::provider::{
-    ChangeStatus, DnsCapabilities, DnsRecordState, DnsSwitcher, SwitchRequest, SwitchStrategy, TargetHealth,
+    ChangeStatus, DnsCapabilities, DnsRecordState, DnsSwitcher, GuardDecision, SwitchRequest, SwitchStrategy,
+    TargetHealth,
 };
 use qovery_dr_core::{ChangeId, DnsRecordId, DnsTarget, ErrorKind, ProviderError, ProviderResult};
 
@@ -74,19 +75,6 @@ impl Rfc2136DnsSwitcher {
         let serial = self.primary.serial(&self.zone, "switch").await?;
         Ok(ChangeId::new(format!("{}#{serial}", self.zone)))
     }
-
-    fn conflict(&self, record: &DnsRecordId, now: &DnsTarget, request: &SwitchRequest) -> ProviderError {
-        ProviderError::new(
-            ErrorKind::Conflict,
-            PROVIDER,
-            "switch",
-            format!(
-                "{record} points at {now}, which is neither the expected {} nor the new {}: \
-                 someone else changed it; the record was left as it is. Find out who owns it before switching",
-                request.expected_current, request.new_target
-            ),
-        )
-    }
 }
 
 /// RFC 1982 serial arithmetic: whether `a` is at or after `b`.
@@ -114,23 +102,13 @@ impl DnsSwitcher for Rfc2136DnsSwitcher {
     }
 
     async fn switch(&self, request: &SwitchRequest) -> ProviderResult<ChangeId> {
-        if request.strategy != SwitchStrategy::RecordSwap {
-            return Err(ProviderError::new(
-                ErrorKind::NotSupported,
-                PROVIDER,
-                "switch",
-                format!("{} is not possible with plain dynamic DNS; use record-swap", request.strategy),
-            ));
-        }
+        request.require_strategy(PROVIDER, SwitchStrategy::RecordSwap)?;
         let (new_type, new_rdata) = parse_target(&request.new_target)?;
         let name = self.name(&request.record, "switch")?;
         let served = self.served(&request.record, "switch").await?;
         let now = served.target();
-        if now == request.new_target {
+        if request.guard(PROVIDER, &now)? == GuardDecision::AlreadySwitched {
             return self.change_id().await;
-        }
-        if now != request.expected_current {
-            return Err(self.conflict(&request.record, &now, request));
         }
         let ttl = self.ttl.unwrap_or(served.ttl);
         let current = record_set(&name, served.record_type, served.ttl, &served.rdata);
@@ -146,7 +124,7 @@ impl DnsSwitcher for Rfc2136DnsSwitcher {
                 if again == request.new_target {
                     self.change_id().await
                 } else {
-                    Err(self.conflict(&request.record, &again, request))
+                    Err(request.conflict(PROVIDER, &again))
                 }
             }
             code => Err(rcode_error(code, self.primary.addr, "switch")),

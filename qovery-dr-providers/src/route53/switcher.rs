@@ -10,7 +10,8 @@ use aws_sdk_route53::types::{
     RrType,
 };
 use qovery_dr_core::provider::{
-    ChangeStatus, DnsCapabilities, DnsRecordState, DnsSwitcher, SwitchRequest, SwitchStrategy, TargetHealth,
+    ChangeStatus, DnsCapabilities, DnsRecordState, DnsSwitcher, GuardDecision, SwitchRequest, SwitchStrategy,
+    TargetHealth,
 };
 use qovery_dr_core::{ChangeId, DnsRecordId, DnsTarget, ErrorKind, ProviderError, ProviderResult, async_trait};
 
@@ -134,19 +135,6 @@ impl Route53DnsSwitcher {
             why,
         ))
     }
-
-    fn conflict(&self, now: &DnsTarget, request: &SwitchRequest) -> ProviderError {
-        ProviderError::new(
-            ErrorKind::Conflict,
-            PROVIDER,
-            "switch",
-            format!(
-                "{} points at {now}, which is neither the expected {} nor the new {}: someone else changed it; \
-                 the record was left as it is. Find out who owns it before switching",
-                request.record, request.expected_current, request.new_target
-            ),
-        )
-    }
 }
 
 /// A DNS name compared the Route53 way: lower case, no final dot.
@@ -222,20 +210,10 @@ impl DnsSwitcher for Route53DnsSwitcher {
     }
 
     async fn switch(&self, request: &SwitchRequest) -> ProviderResult<ChangeId> {
-        if request.strategy != SwitchStrategy::RecordSwap {
-            return Err(ProviderError::new(
-                ErrorKind::NotSupported,
-                PROVIDER,
-                "switch",
-                format!("{} is not built yet for Route53; use record-swap", request.strategy),
-            ));
-        }
+        request.require_strategy(PROVIDER, SwitchStrategy::RecordSwap)?;
         let old = self.record_set(&request.record, "switch").await?;
         let now = target_of(&old);
-        if now != request.expected_current && now != request.new_target {
-            return Err(self.conflict(&now, request));
-        }
-        if now == request.new_target {
+        if request.guard(PROVIDER, &now)? == GuardDecision::AlreadySwitched {
             // Already switched (a retry): report a change that is trivially in sync.
             return Ok(ChangeId::new(format!("{}{}", NOOP_PREFIX, self.config.hosted_zone_id)));
         }
@@ -277,7 +255,7 @@ impl DnsSwitcher for Route53DnsSwitcher {
                 if again == request.new_target {
                     Ok(ChangeId::new(format!("{}{}", NOOP_PREFIX, self.config.hosted_zone_id)))
                 } else {
-                    Err(self.conflict(&again, request))
+                    Err(request.conflict(PROVIDER, &again))
                 }
             }
         }
