@@ -30,6 +30,8 @@ pub mod memory;
 #[cfg(feature = "wiremock")]
 pub mod qovery_fake;
 pub mod recorder;
+#[cfg(feature = "wiremock")]
+pub mod route53_fake;
 pub mod world;
 
 pub use fault::{FaultAction, FaultInjector, Trigger};

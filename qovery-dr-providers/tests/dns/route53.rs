@@ -206,3 +206,53 @@ async fn an_unknown_change_is_not_found() {
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
     assert!(err.message().contains("NoSuchChange"), "{err}");
 }
+
+#[tokio::test]
+async fn wait_in_sync_follows_pending_to_insync_with_backoff() {
+    let fake = qovery_dr_testkit::route53_fake::Route53Fake::start().await;
+    fake.add_change("C0PENDING", 2);
+    let sdk = sdk(&fake.uri(), "AKIDEXAMPLE", "secret").await;
+    let s = Route53DnsSwitcher::from_sdk_config(&sdk, Route53Config::new("ZFAKE"));
+    let change = qovery_dr_core::ChangeId::new("C0PENDING");
+    assert_eq!(s.change_status(&change).await.unwrap(), qovery_dr_core::provider::ChangeStatus::Pending);
+    let start = std::time::Instant::now();
+    s.wait_in_sync(&change, Duration::from_secs(30)).await.unwrap();
+    // One more PENDING poll, then INSYNC after a 1 s backoff.
+    assert_eq!(fake.change_polls(), 3);
+    assert!(start.elapsed() >= Duration::from_secs(1), "{:?}", start.elapsed());
+    assert_eq!(
+        s.change_status(&change).await.unwrap(),
+        qovery_dr_core::provider::ChangeStatus::InSync,
+        "stays in sync"
+    );
+
+    fake.add_change("C0STUCK", u32::MAX);
+    let err = s.wait_in_sync(&qovery_dr_core::ChangeId::new("C0STUCK"), Duration::from_millis(500)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(err.message().contains("PENDING"), "{err}");
+}
+
+#[tokio::test]
+async fn target_health_follows_the_checkers_over_time() {
+    use qovery_dr_core::provider::TargetHealth;
+    let fake = qovery_dr_testkit::route53_fake::Route53Fake::start().await;
+    let sdk = sdk(&fake.uri(), "AKIDEXAMPLE", "secret").await;
+    let config = Route53Config::new("ZFAKE").health_check(DR, "hc-dr").health_check("192.0.2.250", "hc-gone");
+    let s = Route53DnsSwitcher::from_sdk_config(&sdk, config.retries(1, Duration::from_millis(5)));
+    let dr = DnsTarget::new(DR);
+    fake.set_health("hc-dr", 16, 16);
+    assert_eq!(s.target_health(&dr).await.unwrap(), TargetHealth::Healthy);
+    fake.set_health("hc-dr", 3, 16); // 18.75 %: still healthy for Route53
+    assert_eq!(s.target_health(&dr).await.unwrap(), TargetHealth::Healthy);
+    fake.set_health("hc-dr", 2, 16); // 12.5 %
+    assert_eq!(s.target_health(&dr).await.unwrap(), TargetHealth::Unhealthy);
+    fake.set_health("hc-dr", 16, 16);
+    assert_eq!(s.target_health(&dr).await.unwrap(), TargetHealth::Healthy, "and back");
+    assert_eq!(
+        s.target_health(&DnsTarget::new(PRIMARY)).await.unwrap(),
+        TargetHealth::Unknown,
+        "no health check configured"
+    );
+    let err = s.target_health(&DnsTarget::new("192.0.2.250")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "a configured check that does not exist: {err}");
+}
