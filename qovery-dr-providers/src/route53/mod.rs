@@ -3,7 +3,7 @@
 //! SigV4 signing by the SDK, retries of `Throttling` and
 //! `PriorRequestNotComplete` by the SDK's standard retry strategy.
 //!
-//! [`Route53DnsSwitcher`] does guarded record swaps. The guard is enforced by
+//! [`Route53DnsSwitcher`] does guarded record swaps and weighted shifts. The guard is enforced by
 //! Route53 itself: the change batch DELETEs the record set exactly as read
 //! (values and TTL) and CREATEs the new one, atomically; if anyone changed the
 //! record in between, Route53 rejects the whole batch (`InvalidChangeBatch`),

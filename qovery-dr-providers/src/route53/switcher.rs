@@ -77,13 +77,13 @@ impl Route53DnsSwitcher {
         }
     }
 
-    /// The simple (no routing policy) address record set at `record`, following pagination.
-    async fn record_set(&self, record: &DnsRecordId, operation: &str) -> ProviderResult<ResourceRecordSet> {
+    /// Every A, AAAA and CNAME record set at `record` (all routing policies), following pagination.
+    async fn address_sets(&self, record: &DnsRecordId, operation: &str) -> ProviderResult<Vec<ResourceRecordSet>> {
         let wanted = normalize(record.as_str());
         let mut start_name = format!("{wanted}.");
         let mut start_type: Option<RrType> = None;
         let mut start_id: Option<String> = None;
-        let mut routed = false;
+        let mut found = Vec::new();
         loop {
             let out = self
                 .client
@@ -102,11 +102,7 @@ impl Route53DnsSwitcher {
                     break;
                 }
                 if matches!(set.r#type(), RrType::A | RrType::Aaaa | RrType::Cname) {
-                    if set.set_identifier().is_some() {
-                        routed = true;
-                    } else {
-                        return Ok(set.clone());
-                    }
+                    found.push(set.clone());
                 }
             }
             if past || !out.is_truncated() {
@@ -121,20 +117,165 @@ impl Route53DnsSwitcher {
                 _ => break,
             }
         }
-        let why = if routed {
-            format!(
-                "{record} uses a routing policy (weighted/failover/latency): a record swap would not move its traffic"
-            )
-        } else {
-            format!("{record} has no A, AAAA, CNAME or alias record in hosted zone {}", self.config.hosted_zone_id)
-        };
-        Err(ProviderError::new(
-            if routed { ErrorKind::NotSupported } else { ErrorKind::NotFound },
-            PROVIDER,
-            operation,
-            why,
-        ))
+        if found.is_empty() {
+            return Err(ProviderError::new(
+                ErrorKind::NotFound,
+                PROVIDER,
+                operation,
+                format!("{record} has no A, AAAA, CNAME or alias record in hosted zone {}", self.config.hosted_zone_id),
+            ));
+        }
+        Ok(found)
     }
+
+    /// The simple (no routing policy) record set at `record`.
+    async fn record_set(&self, record: &DnsRecordId, operation: &str) -> ProviderResult<ResourceRecordSet> {
+        let sets = self.address_sets(record, operation).await?;
+        sets.into_iter().find(|s| s.set_identifier().is_none()).ok_or_else(|| {
+            ProviderError::new(
+                ErrorKind::NotSupported,
+                PROVIDER,
+                operation,
+                format!("{record} uses a routing policy (weighted/failover/latency): a record swap would not move its traffic"),
+            )
+        })
+    }
+
+    /// The weighted record sets at `record` (at least one).
+    async fn weighted_sets(&self, record: &DnsRecordId, operation: &str) -> ProviderResult<Vec<ResourceRecordSet>> {
+        let sets: Vec<ResourceRecordSet> =
+            self.address_sets(record, operation).await?.into_iter().filter(|s| s.weight().is_some()).collect();
+        if sets.is_empty() {
+            return Err(ProviderError::new(
+                ErrorKind::NotSupported,
+                PROVIDER,
+                operation,
+                format!("{record} has no weighted records; use record-swap, or create one weighted record per site"),
+            ));
+        }
+        Ok(sets)
+    }
+
+    /// Sends a change batch; on `InvalidChangeBatch` re-reads to tell a retry from a foreign change.
+    async fn apply(&self, request: &SwitchRequest, changes: Vec<Change>, comment: String) -> ProviderResult<ChangeId> {
+        let batch = ChangeBatch::builder()
+            .comment(comment)
+            .set_changes(Some(changes))
+            .build()
+            .map_err(|e| ProviderError::new(ErrorKind::InvalidInput, PROVIDER, "switch", format!("batch: {e}")))?;
+        let sent = self
+            .client
+            .change_resource_record_sets()
+            .hosted_zone_id(&self.config.hosted_zone_id)
+            .change_batch(batch)
+            .send()
+            .await;
+        match sent {
+            Ok(out) => {
+                let id =
+                    out.change_info().map(|c| c.id().trim_start_matches("/change/").to_owned()).unwrap_or_default();
+                tracing::info!(record = %request.record, to = %request.new_target, strategy = %request.strategy, change = %id, "route53 switched");
+                Ok(ChangeId::new(id))
+            }
+            Err(e) => {
+                let err = map("switch", true, e);
+                if err.kind() != ErrorKind::Conflict {
+                    return Err(err);
+                }
+                let again = self.current(&request.record).await?.target;
+                if again == request.new_target {
+                    Ok(ChangeId::new(format!("{}{}", NOOP_PREFIX, self.config.hosted_zone_id)))
+                } else {
+                    Err(request.conflict(PROVIDER, &again))
+                }
+            }
+        }
+    }
+
+    async fn record_swap(&self, request: &SwitchRequest) -> ProviderResult<ChangeId> {
+        let old = self.record_set(&request.record, "switch").await?;
+        let now = target_of(&old);
+        if request.guard(PROVIDER, &now)? == GuardDecision::AlreadySwitched {
+            // Already switched (a retry): report a change that is trivially in sync.
+            return Ok(ChangeId::new(format!("{}{}", NOOP_PREFIX, self.config.hosted_zone_id)));
+        }
+        let new = build_set(old.name(), &request.new_target, old.ttl().unwrap_or(60))?;
+        // DELETE exactly what we read + CREATE: Route53 applies both or neither, so a
+        // record changed since our read makes the batch fail instead of being overwritten.
+        let changes = vec![change(ChangeAction::Delete, old)?, change(ChangeAction::Create, new)?];
+        self.apply(request, changes, format!("qovery-dr: {now} -> {}", request.new_target)).await
+    }
+
+    async fn weighted_shift(&self, request: &SwitchRequest, percent: u8) -> ProviderResult<ChangeId> {
+        if percent > 100 {
+            return Err(ProviderError::new(
+                ErrorKind::InvalidInput,
+                PROVIDER,
+                "switch",
+                format!("weighted shift of {percent} %: between 0 and 100"),
+            ));
+        }
+        let sets = self.weighted_sets(&request.record, "switch").await?;
+        let now = dominant(&sets).map(target_of).unwrap_or_else(|| DnsTarget::new(""));
+        let find = |t: &DnsTarget| sets.iter().find(|s| &target_of(s) == t).cloned();
+        let to = find(&request.new_target).ok_or_else(|| {
+            ProviderError::new(
+                ErrorKind::NotFound,
+                PROVIDER,
+                "switch",
+                format!(
+                    "no weighted record of {} points at {}; create it (weight 0) first",
+                    request.record, request.new_target
+                ),
+            )
+        })?;
+        let from = find(&request.expected_current).ok_or_else(|| request.conflict(PROVIDER, &now))?;
+        if now != request.expected_current && now != request.new_target {
+            return Err(request.conflict(PROVIDER, &now));
+        }
+        let want_to = i64::from(percent);
+        if to.weight() == Some(want_to) && from.weight() == Some(100 - want_to) {
+            return Ok(ChangeId::new(format!("{}{}", NOOP_PREFIX, self.config.hosted_zone_id)));
+        }
+        let reweight = |set: &ResourceRecordSet, weight: i64| {
+            let mut b = ResourceRecordSet::builder()
+                .name(set.name())
+                .r#type(set.r#type().clone())
+                .set_set_identifier(set.set_identifier().map(str::to_owned))
+                .weight(weight)
+                .set_ttl(set.ttl())
+                .set_resource_records(Some(set.resource_records().to_vec()))
+                .set_alias_target(set.alias_target().cloned())
+                .set_health_check_id(set.health_check_id().map(str::to_owned));
+            if set.resource_records().is_empty() {
+                b = b.set_resource_records(None);
+            }
+            b.build().map_err(|e| {
+                ProviderError::new(ErrorKind::InvalidInput, PROVIDER, "switch", format!("record set: {e}"))
+            })
+        };
+        // Both sets DELETEd exactly as read and re-CREATEd with the new weights, atomically.
+        let changes = vec![
+            change(ChangeAction::Delete, from.clone())?,
+            change(ChangeAction::Delete, to.clone())?,
+            change(ChangeAction::Create, reweight(&from, 100 - want_to)?)?,
+            change(ChangeAction::Create, reweight(&to, want_to)?)?,
+        ];
+        self.apply(request, changes, format!("qovery-dr: {} % of traffic to {}", percent, request.new_target)).await
+    }
+}
+
+fn change(action: ChangeAction, set: ResourceRecordSet) -> ProviderResult<Change> {
+    Change::builder()
+        .action(action)
+        .resource_record_set(set)
+        .build()
+        .map_err(|e| ProviderError::new(ErrorKind::InvalidInput, PROVIDER, "switch", format!("change: {e}")))
+}
+
+/// The weighted set receiving the most traffic (ties: the smallest set identifier).
+fn dominant(sets: &[ResourceRecordSet]) -> Option<&ResourceRecordSet> {
+    sets.iter().max_by(|a, b| a.weight().cmp(&b.weight()).then_with(|| b.set_identifier().cmp(&a.set_identifier())))
 }
 
 /// A DNS name compared the Route53 way: lower case, no final dot.
@@ -197,67 +338,41 @@ impl DnsSwitcher for Route53DnsSwitcher {
     }
 
     fn capabilities(&self) -> DnsCapabilities {
-        DnsCapabilities { record_swap: true, health_checks: true, ..DnsCapabilities::default() }
+        DnsCapabilities { record_swap: true, weighted: true, health_checks: true, ..DnsCapabilities::default() }
     }
 
     async fn current(&self, record: &DnsRecordId) -> ProviderResult<DnsRecordState> {
-        let set = self.record_set(record, "current").await?;
+        let sets = self.address_sets(record, "current").await?;
+        let set = match sets.iter().find(|s| s.set_identifier().is_none()) {
+            Some(simple) => simple,
+            None => dominant(&sets.iter().filter(|s| s.weight().is_some()).cloned().collect::<Vec<_>>())
+                .and_then(|d| sets.iter().find(|s| s.set_identifier() == d.set_identifier()))
+                .ok_or_else(|| {
+                    ProviderError::new(
+                        ErrorKind::NotSupported,
+                        PROVIDER,
+                        "current",
+                        format!("{record} uses a routing policy this switcher does not read (failover/latency/geo)"),
+                    )
+                })?,
+        };
         Ok(DnsRecordState {
             record: record.clone(),
-            target: target_of(&set),
+            target: target_of(set),
             ttl: Duration::from_secs(set.ttl().unwrap_or(60).max(0) as u64),
         })
     }
 
     async fn switch(&self, request: &SwitchRequest) -> ProviderResult<ChangeId> {
-        request.require_strategy(PROVIDER, SwitchStrategy::RecordSwap)?;
-        let old = self.record_set(&request.record, "switch").await?;
-        let now = target_of(&old);
-        if request.guard(PROVIDER, &now)? == GuardDecision::AlreadySwitched {
-            // Already switched (a retry): report a change that is trivially in sync.
-            return Ok(ChangeId::new(format!("{}{}", NOOP_PREFIX, self.config.hosted_zone_id)));
-        }
-        let new = build_set(old.name(), &request.new_target, old.ttl().unwrap_or(60))?;
-        let change =
-            |action: ChangeAction, set: ResourceRecordSet| {
-                Change::builder().action(action).resource_record_set(set).build().map_err(|e| {
-                    ProviderError::new(ErrorKind::InvalidInput, PROVIDER, "switch", format!("change: {e}"))
-                })
-            };
-        // DELETE exactly what we read + CREATE: Route53 applies both or neither, so a
-        // record changed since our read makes the batch fail instead of being overwritten.
-        let batch = ChangeBatch::builder()
-            .comment(format!("qovery-dr: {} -> {}", now, request.new_target))
-            .changes(change(ChangeAction::Delete, old)?)
-            .changes(change(ChangeAction::Create, new)?)
-            .build()
-            .map_err(|e| ProviderError::new(ErrorKind::InvalidInput, PROVIDER, "switch", format!("batch: {e}")))?;
-        let sent = self
-            .client
-            .change_resource_record_sets()
-            .hosted_zone_id(&self.config.hosted_zone_id)
-            .change_batch(batch)
-            .send()
-            .await;
-        match sent {
-            Ok(out) => {
-                let id =
-                    out.change_info().map(|c| c.id().trim_start_matches("/change/").to_owned()).unwrap_or_default();
-                tracing::info!(record = %request.record, from = %now, to = %request.new_target, change = %id, "route53 record swapped");
-                Ok(ChangeId::new(id))
-            }
-            Err(e) => {
-                let err = map("switch", true, e);
-                if err.kind() != ErrorKind::Conflict {
-                    return Err(err);
-                }
-                let again = target_of(&self.record_set(&request.record, "switch").await?);
-                if again == request.new_target {
-                    Ok(ChangeId::new(format!("{}{}", NOOP_PREFIX, self.config.hosted_zone_id)))
-                } else {
-                    Err(request.conflict(PROVIDER, &again))
-                }
-            }
+        match request.strategy {
+            SwitchStrategy::RecordSwap => self.record_swap(request).await,
+            SwitchStrategy::WeightedShift { percent } => self.weighted_shift(request, percent).await,
+            other => Err(ProviderError::new(
+                ErrorKind::NotSupported,
+                PROVIDER,
+                "switch",
+                format!("{other} is not built yet for Route53; use record-swap or weighted-shift"),
+            )),
         }
     }
 

@@ -70,6 +70,114 @@ async fn setup() -> DnsFixture<Route53DnsSwitcher> {
 
 qovery_dr_testkit::dns_switcher_conformance!(route53_on_moto, setup());
 
+fn weighted(name: &str, id: &str, value: &str, weight: i64) -> Change {
+    let set = ResourceRecordSet::builder()
+        .name(name)
+        .r#type(RrType::A)
+        .ttl(60)
+        .set_identifier(id)
+        .weight(weight)
+        .resource_records(ResourceRecord::builder().value(value).build().unwrap())
+        .build()
+        .unwrap();
+    Change::builder().action(ChangeAction::Upsert).resource_record_set(set).build().unwrap()
+}
+
+/// A fresh zone whose `app` record is weighted: PRIMARY 100, DR 0 (and `extra` sets if given).
+async fn weighted_zone(
+    extra: &[(&str, &str, i64)],
+) -> (Route53DnsSwitcher, DnsRecordId, aws_sdk_route53::Client, String) {
+    let m = moto();
+    let sdk = sdk(&m.url, &m.access_key, &m.secret_key).await;
+    let admin = aws_sdk_route53::Client::new(&sdk);
+    let zone = format!("w{}-{}.qdr.test", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst));
+    let created = admin.create_hosted_zone().name(&zone).caller_reference(&zone).send().await.unwrap();
+    let zone_id = created.hosted_zone().unwrap().id().to_owned();
+    let name = format!("app.{zone}.");
+    let mut changes = vec![weighted(&name, "primary", PRIMARY, 100), weighted(&name, "dr", DR, 0)];
+    changes.extend(extra.iter().map(|(id, v, w)| weighted(&name, id, v, *w)));
+    let batch = ChangeBatch::builder().set_changes(Some(changes)).build().unwrap();
+    admin.change_resource_record_sets().hosted_zone_id(&zone_id).change_batch(batch).send().await.unwrap();
+    let s =
+        Route53DnsSwitcher::from_sdk_config(&sdk, Route53Config::new(&zone_id).retries(2, Duration::from_millis(10)));
+    (s, DnsRecordId::new(format!("app.{zone}")), admin, zone_id)
+}
+
+async fn weights(admin: &aws_sdk_route53::Client, zone_id: &str) -> Vec<(String, i64)> {
+    let out = admin.list_resource_record_sets().hosted_zone_id(zone_id).send().await.unwrap();
+    let mut w: Vec<(String, i64)> =
+        out.resource_record_sets().iter().filter_map(|s| Some((s.set_identifier()?.to_owned(), s.weight()?))).collect();
+    w.sort();
+    w
+}
+
+async fn weighted_setup() -> DnsFixture<Route53DnsSwitcher> {
+    let (provider, record, _, _) = weighted_zone(&[]).await;
+    DnsFixture {
+        provider,
+        record,
+        current: DnsTarget::new(PRIMARY),
+        alternative: DnsTarget::new(DR),
+        strategy: SwitchStrategy::WeightedShift { percent: 100 },
+        sync_timeout: Duration::from_secs(5),
+        poll_interval: Duration::from_millis(50),
+    }
+}
+
+qovery_dr_testkit::dns_switcher_conformance!(route53_weighted_on_moto, weighted_setup());
+
+#[tokio::test]
+async fn weighted_shift_moves_traffic_in_increments() {
+    let (s, record, admin, zone_id) = weighted_zone(&[]).await;
+    let shift = |percent| SwitchRequest {
+        record: record.clone(),
+        strategy: SwitchStrategy::WeightedShift { percent },
+        expected_current: DnsTarget::new(PRIMARY),
+        new_target: DnsTarget::new(DR),
+    };
+    s.switch(&shift(10)).await.unwrap();
+    assert_eq!(weights(&admin, &zone_id).await, vec![("dr".into(), 10), ("primary".into(), 90)]);
+    assert_eq!(s.current(&record).await.unwrap().target.as_str(), PRIMARY, "most traffic still on the primary");
+    s.switch(&shift(10)).await.unwrap();
+    assert_eq!(
+        weights(&admin, &zone_id).await,
+        vec![("dr".into(), 10), ("primary".into(), 90)],
+        "a repeat changes nothing"
+    );
+    s.switch(&shift(100)).await.unwrap();
+    assert_eq!(weights(&admin, &zone_id).await, vec![("dr".into(), 100), ("primary".into(), 0)]);
+    assert_eq!(s.current(&record).await.unwrap().target.as_str(), DR);
+    let err = s.switch(&SwitchRequest { strategy: SwitchStrategy::RecordSwap, ..shift(100) }).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotSupported, "a record swap on weighted records would not move traffic: {err}");
+}
+
+#[tokio::test]
+async fn weighted_shift_refuses_when_someone_else_took_the_traffic() {
+    let (s, record, admin, zone_id) = weighted_zone(&[("canary", "192.0.2.99", 0)]).await;
+    // Someone else sends everything to their canary.
+    let name = format!("{record}.");
+    let batch = ChangeBatch::builder()
+        .changes(weighted(&name, "primary", PRIMARY, 0))
+        .changes(weighted(&name, "canary", "192.0.2.99", 100))
+        .build()
+        .unwrap();
+    admin.change_resource_record_sets().hosted_zone_id(&zone_id).change_batch(batch).send().await.unwrap();
+    let req = SwitchRequest {
+        record: record.clone(),
+        strategy: SwitchStrategy::WeightedShift { percent: 100 },
+        expected_current: DnsTarget::new(PRIMARY),
+        new_target: DnsTarget::new(DR),
+    };
+    let err = s.switch(&req).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert!(err.message().contains("192.0.2.99"), "{err}");
+    assert_eq!(
+        weights(&admin, &zone_id).await,
+        vec![("canary".into(), 100), ("dr".into(), 0), ("primary".into(), 0)],
+        "nothing overwritten"
+    );
+}
+
 fn swap(record: &DnsRecordId, from: &str, to: &str) -> SwitchRequest {
     SwitchRequest {
         record: record.clone(),
