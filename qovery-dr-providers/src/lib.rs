@@ -18,6 +18,9 @@
 
 pub use qovery_dr_core as core;
 
+#[cfg(any(feature = "webhook", feature = "qovery", feature = "registry", feature = "cloudflare"))]
+mod http;
+
 #[cfg(feature = "webhook")]
 pub mod webhook;
 

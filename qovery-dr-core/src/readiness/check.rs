@@ -111,4 +111,14 @@ impl CheckResult {
             detail: detail.into(),
         }
     }
+
+    /// A failing check whose provider call itself failed: the error kind is what was observed.
+    pub(crate) fn failed_call(
+        id: impl Into<String>,
+        category: CheckCategory,
+        expected: impl Into<String>,
+        error: &crate::error::ProviderError,
+    ) -> Self {
+        Self::new(id, category, CheckStatus::Fail, error.kind().as_str(), expected, error.to_string())
+    }
 }

@@ -76,7 +76,7 @@ pub(crate) async fn cluster(ctx: Arc<Ctx>) -> Outcome {
             out.metrics.dr_cluster_up = status == S::Pass;
             CheckResult::new(id, Cat::Cluster, status, format!("{:?}", s.state), expected, detail)
         }
-        Err(e) => CheckResult::new(id, Cat::Cluster, S::Fail, e.kind().as_str(), expected, e.to_string()),
+        Err(e) => CheckResult::failed_call(id, Cat::Cluster, expected, &e),
     };
     out.checks.push(c);
     out
@@ -90,14 +90,7 @@ pub(crate) async fn replication(ctx: Arc<Ctx>) -> Outcome {
     let status = match ctx.call("replication_status", ctx.providers.replication.status(db)).await {
         Ok(s) => s,
         Err(e) => {
-            out.checks.push(CheckResult::new(
-                id,
-                Cat::Replication,
-                S::Fail,
-                e.kind().as_str(),
-                "a replication status",
-                e.to_string(),
-            ));
+            out.checks.push(CheckResult::failed_call(id, Cat::Replication, "a replication status", &e));
             return out;
         }
     };
@@ -215,7 +208,7 @@ pub(crate) async fn dns(ctx: Arc<Ctx>, index: usize) -> Outcome {
             expected,
             "the record does not exist at the DNS provider",
         ),
-        Err(e) => CheckResult::new(id, Cat::Dns, S::Fail, e.kind().as_str(), expected, e.to_string()),
+        Err(e) => CheckResult::failed_call(id, Cat::Dns, expected, &e),
         Ok(cur) => {
             let observed = format!("-> {} TTL {}", cur.target, human(cur.ttl));
             let mut problems: Vec<(S, String)> = Vec::new();
@@ -299,19 +292,12 @@ pub(crate) async fn environment(ctx: Arc<Ctx>, index: usize) -> Outcome {
                 CheckResult::new(id, Cat::Environment, S::Pass, s.raw_state.clone(), expected, "deployable on failover")
             }
         }
-        Err(e) => CheckResult::new(id, Cat::Environment, S::Fail, e.kind().as_str(), expected, e.to_string()),
+        Err(e) => CheckResult::failed_call(id, Cat::Environment, expected, &e),
     });
     let dr_services = match ctx.call("list_services", p.cluster.list_services(&env)).await {
         Ok(s) => s,
         Err(e) => {
-            out.checks.push(CheckResult::new(
-                format!("images:{env}"),
-                Cat::Images,
-                S::Fail,
-                e.kind().as_str(),
-                "the DR services",
-                e.to_string(),
-            ));
+            out.checks.push(CheckResult::failed_call(format!("images:{env}"), Cat::Images, "the DR services", &e));
             return out;
         }
     };
@@ -379,7 +365,7 @@ pub(crate) async fn environment(ctx: Arc<Ctx>, index: usize) -> Outcome {
                     "the tag moved: re-sync the image",
                 )
             }
-            Err(e) => CheckResult::new(id, Cat::Images, S::Fail, e.kind().as_str(), expected, e.to_string()),
+            Err(e) => CheckResult::failed_call(id, Cat::Images, expected, &e),
         });
     }
     // 3. Cross-AZ resilience.

@@ -112,12 +112,7 @@ impl Client {
             ProviderError::new(kind, PROVIDER, operation, format!("{path}: {e}: {hint}")).with_source(e)
         })?;
         let status = resp.status();
-        let retry_after = resp
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = crate::http::retry_after(&resp);
         let bytes = resp.bytes().await.map_err(|e| {
             let kind = if write { ErrorKind::Indeterminate } else { ErrorKind::Transient };
             ProviderError::new(kind, PROVIDER, operation, format!("{path}: reading the answer: {e}")).with_source(e)

@@ -88,12 +88,7 @@ impl Http {
             let (retryable, error) = match outcome {
                 Ok(resp) => {
                     let status = resp.status();
-                    let retry_after = resp
-                        .headers()
-                        .get(reqwest::header::RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.trim().parse::<u64>().ok())
-                        .map(Duration::from_secs);
+                    let retry_after = crate::http::retry_after(&resp);
                     let text = resp.text().await.unwrap_or_default();
                     if status.is_success() {
                         return Ok((status, text));

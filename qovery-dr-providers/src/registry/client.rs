@@ -226,11 +226,7 @@ struct ErrorItem {
 /// Maps a registry error answer (`{"errors":[{"code":…}]}`) to a kind.
 pub(crate) async fn status_error(op: &str, resp: Response) -> ProviderError {
     let status = resp.status();
-    let retry_after = resp
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let retry_after = crate::http::retry_after(&resp);
     let text = resp.text().await.unwrap_or_default();
     let first = serde_json::from_str::<ErrorsBody>(&text).ok().and_then(|b| b.errors.into_iter().next());
     let code = first.as_ref().map(|e| e.code.as_str()).unwrap_or("");
@@ -250,7 +246,7 @@ pub(crate) async fn status_error(op: &str, resp: Response) -> ProviderError {
         first.map(|e| format!("{}: {}", e.code, e.message)).unwrap_or_else(|| text.chars().take(200).collect());
     let e = err(kind, op, format!("HTTP {status}: {detail}"));
     match retry_after {
-        Some(s) => e.with_retry_after(Duration::from_secs(s)),
+        Some(d) => e.with_retry_after(d),
         None => e,
     }
 }

@@ -274,8 +274,10 @@ fn change(action: ChangeAction, set: ResourceRecordSet) -> ProviderResult<Change
 }
 
 /// The weighted set receiving the most traffic (ties: the smallest set identifier).
-fn dominant(sets: &[ResourceRecordSet]) -> Option<&ResourceRecordSet> {
-    sets.iter().max_by(|a, b| a.weight().cmp(&b.weight()).then_with(|| b.set_identifier().cmp(&a.set_identifier())))
+fn dominant<'a>(sets: impl IntoIterator<Item = &'a ResourceRecordSet>) -> Option<&'a ResourceRecordSet> {
+    sets.into_iter()
+        .filter(|s| s.weight().is_some())
+        .max_by(|a, b| a.weight().cmp(&b.weight()).then_with(|| b.set_identifier().cmp(&a.set_identifier())))
 }
 
 /// A DNS name compared the Route53 way: lower case, no final dot.
@@ -345,16 +347,14 @@ impl DnsSwitcher for Route53DnsSwitcher {
         let sets = self.address_sets(record, "current").await?;
         let set = match sets.iter().find(|s| s.set_identifier().is_none()) {
             Some(simple) => simple,
-            None => dominant(&sets.iter().filter(|s| s.weight().is_some()).cloned().collect::<Vec<_>>())
-                .and_then(|d| sets.iter().find(|s| s.set_identifier() == d.set_identifier()))
-                .ok_or_else(|| {
-                    ProviderError::new(
-                        ErrorKind::NotSupported,
-                        PROVIDER,
-                        "current",
-                        format!("{record} uses a routing policy this switcher does not read (failover/latency/geo)"),
-                    )
-                })?,
+            None => dominant(&sets).ok_or_else(|| {
+                ProviderError::new(
+                    ErrorKind::NotSupported,
+                    PROVIDER,
+                    "current",
+                    format!("{record} uses a routing policy this switcher does not read (failover/latency/geo)"),
+                )
+            })?,
         };
         Ok(DnsRecordState {
             record: record.clone(),

@@ -135,12 +135,7 @@ impl Notifier for WebhookNotifier {
                 Ok(resp) if resp.status().is_success() => return Ok(()),
                 Ok(resp) => {
                     let status = resp.status();
-                    let retry_after = resp
-                        .headers()
-                        .get(reqwest::header::RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.trim().parse::<u64>().ok())
-                        .map(Duration::from_secs);
+                    let retry_after = crate::http::retry_after(&resp);
                     let text: String = resp.text().await.unwrap_or_default().chars().take(200).collect();
                     last = format!("HTTP {status}: {text}");
                     if !(status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS) {

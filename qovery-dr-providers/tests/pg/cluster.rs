@@ -227,46 +227,25 @@ impl PgServer {
     }
 
     pub fn sql_in(&self, db: &str, sql: &str) -> String {
-        let out = Command::new(bin("psql"))
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "postgres",
-                "-d",
-                db,
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-Atqc",
-                sql,
-            ])
-            .output()
-            .unwrap();
+        let out = self.psql(db, sql);
         assert!(out.status.success(), "psql {sql:?} on port {}: {}", self.port, String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
     /// Runs SQL expecting an error; returns its message.
     pub fn sql_err(&self, sql: &str) -> String {
-        let out = Command::new(bin("psql"))
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "postgres",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-Atqc",
-                sql,
-            ])
-            .output()
-            .unwrap();
+        let out = self.psql("postgres", sql);
         assert!(!out.status.success(), "{sql:?} unexpectedly succeeded");
         String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// One psql invocation against this server, stopping at the first error.
+    fn psql(&self, db: &str, sql: &str) -> std::process::Output {
+        Command::new(bin("psql"))
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres", "-d", db])
+            .args(["-v", "ON_ERROR_STOP=1", "-Atqc", sql])
+            .output()
+            .unwrap()
     }
 }
 

@@ -76,16 +76,7 @@ async fn rate_limits_are_retried_after_the_given_delay() {
         .up_to_n_times(1)
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path("/environment/e1/container"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"results": []})))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/environment/e1/application"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"results": []})))
-        .mount(&server)
-        .await;
+    mount_empty_service_lists(&server).await;
     let t0 = std::time::Instant::now();
     provider(&server).list_services(&env()).await.unwrap();
     assert!(t0.elapsed() >= Duration::from_secs(1), "honoured Retry-After");
@@ -104,16 +95,7 @@ async fn rate_limits_are_retried_after_the_given_delay() {
 async fn server_errors_retry_reads_and_never_replay_writes() {
     let server = MockServer::start().await;
     Mock::given(method("GET")).respond_with(ResponseTemplate::new(500)).up_to_n_times(2).mount(&server).await;
-    Mock::given(method("GET"))
-        .and(path("/environment/e1/container"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"results": []})))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/environment/e1/application"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"results": []})))
-        .mount(&server)
-        .await;
+    mount_empty_service_lists(&server).await;
     provider(&server).list_services(&env()).await.unwrap();
 
     let server = MockServer::start().await;
@@ -173,4 +155,15 @@ async fn a_missing_token_is_a_configuration_error() {
     let e = QoveryClusterProvider::builder("org-1").build().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidConfig);
     assert!(e.to_string().contains("QOVERY_API_TOKEN"), "{e}");
+}
+
+/// Environment e1 lists no containers and no applications.
+async fn mount_empty_service_lists(server: &MockServer) {
+    for kind in ["container", "application"] {
+        Mock::given(method("GET"))
+            .and(path(format!("/environment/e1/{kind}")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"results": []})))
+            .mount(server)
+            .await;
+    }
 }
