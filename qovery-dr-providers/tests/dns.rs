@@ -23,4 +23,6 @@ mod dns {
     mod rfc2136;
     #[cfg(feature = "route53")]
     mod route53;
+    #[cfg(feature = "route53")]
+    mod route53_failover;
 }

@@ -76,6 +76,7 @@ fn by_code(code: &str) -> (ErrorKind, &'static str) {
         }
         "NoSuchHostedZone" | "NoSuchChange" | "NoSuchHealthCheck" => (ErrorKind::NotFound, "check the identifier"),
         "InvalidChangeBatch" => (ErrorKind::Conflict, "Route53 refused the change batch (the record changed?)"),
+        "HealthCheckVersionMismatch" => (ErrorKind::Conflict, "the health check changed since it was read"),
         "InvalidInput" | "InvalidArgument" => (ErrorKind::InvalidInput, "Route53 rejected an argument"),
         _ => (ErrorKind::Transient, "unexpected Route53 error; retry, and report it if it persists"),
     }

@@ -3,12 +3,21 @@
 //! SigV4 signing by the SDK, retries of `Throttling` and
 //! `PriorRequestNotComplete` by the SDK's standard retry strategy.
 //!
-//! [`Route53DnsSwitcher`] does guarded record swaps and weighted shifts. The guard is enforced by
+//! [`Route53DnsSwitcher`] does guarded record swaps, weighted shifts and failover routing
+//! (see below). For swaps and shifts the guard is enforced by
 //! Route53 itself: the change batch DELETEs the record set exactly as read
 //! (values and TTL) and CREATEs the new one, atomically; if anyone changed the
 //! record in between, Route53 rejects the whole batch (`InvalidChangeBatch`),
 //! the switcher re-reads, and reports a `Conflict` naming both values unless
 //! the record already holds the new one (a retried switch).
+//!
+//! Failover routing (a PRIMARY and a SECONDARY record set, the primary watched by a
+//! health check) is switched by setting `Inverted=true` on the primary's health check,
+//! which makes Route53 count a healthy primary as unhealthy and answer with the
+//! secondary. (`Disabled=true` would not move traffic: a disabled check counts as
+//! healthy.) The update carries the `HealthCheckVersion` read just before, so a check
+//! edited by someone else in between is re-read, never overwritten blindly. Failing back
+//! to a primary whose checkers report it failing is refused.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -21,6 +30,7 @@
 
 mod config;
 mod error;
+mod failover;
 mod switcher;
 
 pub use config::Route53Config;

@@ -17,6 +17,7 @@ use qovery_dr_core::{ChangeId, DnsRecordId, DnsTarget, ErrorKind, ProviderError,
 
 use super::config::Route53Config;
 use super::error::{PROVIDER, map};
+use super::failover::failover_pair;
 
 /// Alias targets are written `alias:<hosted zone id of the target>/<dns name>`.
 const ALIAS_PREFIX: &str = "alias:";
@@ -28,8 +29,8 @@ const ALIAS_PREFIX: &str = "alias:";
 /// checkers report success (Route53's own rule); `Unknown` without one.
 #[derive(Debug, Clone)]
 pub struct Route53DnsSwitcher {
-    client: Client,
-    config: Route53Config,
+    pub(super) client: Client,
+    pub(super) config: Route53Config,
 }
 
 impl Route53DnsSwitcher {
@@ -78,7 +79,11 @@ impl Route53DnsSwitcher {
     }
 
     /// Every A, AAAA and CNAME record set at `record` (all routing policies), following pagination.
-    async fn address_sets(&self, record: &DnsRecordId, operation: &str) -> ProviderResult<Vec<ResourceRecordSet>> {
+    pub(super) async fn address_sets(
+        &self,
+        record: &DnsRecordId,
+        operation: &str,
+    ) -> ProviderResult<Vec<ResourceRecordSet>> {
         let wanted = normalize(record.as_str());
         let mut start_name = format!("{wanted}.");
         let mut start_type: Option<RrType> = None;
@@ -281,12 +286,12 @@ fn dominant<'a>(sets: impl IntoIterator<Item = &'a ResourceRecordSet>) -> Option
 }
 
 /// A DNS name compared the Route53 way: lower case, no final dot.
-fn normalize(name: &str) -> String {
+pub(super) fn normalize(name: &str) -> String {
     name.trim_end_matches('.').to_ascii_lowercase()
 }
 
 /// The target a record set points at, as users write it.
-fn target_of(set: &ResourceRecordSet) -> DnsTarget {
+pub(super) fn target_of(set: &ResourceRecordSet) -> DnsTarget {
     if let Some(alias) = set.alias_target() {
         return DnsTarget::new(format!("{ALIAS_PREFIX}{}/{}", alias.hosted_zone_id(), normalize(alias.dns_name())));
     }
@@ -340,19 +345,31 @@ impl DnsSwitcher for Route53DnsSwitcher {
     }
 
     fn capabilities(&self) -> DnsCapabilities {
-        DnsCapabilities { record_swap: true, weighted: true, health_checks: true, ..DnsCapabilities::default() }
+        DnsCapabilities {
+            record_swap: true,
+            weighted: true,
+            failover_routing: true,
+            health_checks: true,
+            load_balancer_pools: false,
+        }
     }
 
     async fn current(&self, record: &DnsRecordId) -> ProviderResult<DnsRecordState> {
         let sets = self.address_sets(record, "current").await?;
-        let set = match sets.iter().find(|s| s.set_identifier().is_none()) {
-            Some(simple) => simple,
-            None => dominant(&sets).ok_or_else(|| {
+        let check;
+        let pair = failover_pair(record, &sets, "current")?;
+        let set = match (sets.iter().find(|s| s.set_identifier().is_none()), &pair) {
+            (Some(simple), _) => simple,
+            (None, Some(pair)) => {
+                check = self.primary_check(pair.health_check_id(), "current").await?;
+                pair.serving(&check)
+            }
+            (None, None) => dominant(&sets).ok_or_else(|| {
                 ProviderError::new(
                     ErrorKind::NotSupported,
                     PROVIDER,
                     "current",
-                    format!("{record} uses a routing policy this switcher does not read (failover/latency/geo)"),
+                    format!("{record} uses a routing policy this switcher does not read (latency/geo/multivalue)"),
                 )
             })?,
         };
@@ -367,11 +384,12 @@ impl DnsSwitcher for Route53DnsSwitcher {
         match request.strategy {
             SwitchStrategy::RecordSwap => self.record_swap(request).await,
             SwitchStrategy::WeightedShift { percent } => self.weighted_shift(request, percent).await,
+            SwitchStrategy::FailoverRouting => self.failover_routing(request).await,
             other => Err(ProviderError::new(
                 ErrorKind::NotSupported,
                 PROVIDER,
                 "switch",
-                format!("{other} is not built yet for Route53; use record-swap or weighted-shift"),
+                format!("{other} does not exist in Route53; use record-swap, weighted-shift or failover-routing"),
             )),
         }
     }
@@ -379,6 +397,9 @@ impl DnsSwitcher for Route53DnsSwitcher {
     async fn change_status(&self, change: &ChangeId) -> ProviderResult<ChangeStatus> {
         if change.as_str().starts_with(NOOP_PREFIX) {
             return Ok(ChangeStatus::InSync);
+        }
+        if let Some(status) = self.failover_change_status(change).await {
+            return status;
         }
         let id = change.as_str().trim_start_matches("/change/");
         if id.is_empty() || id.len() > 32 || !id.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) {
@@ -421,10 +442,10 @@ impl DnsSwitcher for Route53DnsSwitcher {
 }
 
 /// Change ids for switches that found the record already switched.
-const NOOP_PREFIX: &str = "qdr-noop:";
+pub(super) const NOOP_PREFIX: &str = "qdr-noop:";
 
 /// Route53's rule: healthy when more than 18 % of the checkers report success.
-fn health_from_observations<'a>(statuses: impl Iterator<Item = &'a str>) -> TargetHealth {
+pub(super) fn health_from_observations<'a>(statuses: impl Iterator<Item = &'a str>) -> TargetHealth {
     let (mut total, mut ok) = (0u32, 0u32);
     for s in statuses {
         total += 1;

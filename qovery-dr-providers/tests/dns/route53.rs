@@ -17,11 +17,11 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use super::moto::{moto, moto_signed};
 
-const PRIMARY: &str = "203.0.113.10";
-const DR: &str = "198.51.100.20";
-static NEXT: AtomicU32 = AtomicU32::new(0);
+pub(super) const PRIMARY: &str = "203.0.113.10";
+pub(super) const DR: &str = "198.51.100.20";
+pub(super) static NEXT: AtomicU32 = AtomicU32::new(0);
 
-async fn sdk(endpoint: &str, key: &str, secret: &str) -> aws_config::SdkConfig {
+pub(super) async fn sdk(endpoint: &str, key: &str, secret: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new(key, secret, None, None, "qdr-test"))
