@@ -15,6 +15,8 @@ mod dns {
     mod cloudflare;
     #[cfg(feature = "cloudflare")]
     mod cloudflare_contract;
+    #[cfg(feature = "cloudflare")]
+    mod cloudflare_lb;
     #[cfg(feature = "rfc2136")]
     pub mod knot;
     #[cfg(feature = "route53")]

@@ -48,6 +48,11 @@ impl Client {
         &self.config.zone_id
     }
 
+    /// The account of the pools, when load balancers are enabled.
+    pub(crate) fn account_id(&self) -> Option<&str> {
+        self.config.account_id.as_deref()
+    }
+
     /// Waits for a request slot (token bucket refilled at the window's rate);
     /// fails fast with `RateLimited` while Cloudflare blocks the token.
     async fn slot(&self, operation: &str) -> ProviderResult<()> {
@@ -161,8 +166,10 @@ fn api_error(status: StatusCode, errors: &[ApiMessage], path: &str, operation: &
         _ if has(10000) || has(9109) || has(6003) || status == StatusCode::UNAUTHORIZED => {
             (ErrorKind::Unauthenticated, "the API token is invalid or expired")
         }
-        403 => (ErrorKind::PermissionDenied, "the token lacks DNS edit permission on this zone"),
-        404 => (ErrorKind::NotFound, "check the zone id and record"),
+        403 => {
+            (ErrorKind::PermissionDenied, "the token lacks the permission (DNS edit, or Load Balancing edit for pools)")
+        }
+        404 => (ErrorKind::NotFound, "check the zone, account, record, load balancer or pool id"),
         409 => (ErrorKind::Conflict, "the record conflicts with another"),
         400 | 422 => (ErrorKind::InvalidInput, "Cloudflare rejected the request"),
         s if s >= 500 => (ErrorKind::Transient, "Cloudflare failed; retry"),

@@ -13,6 +13,7 @@ pub struct CloudflareConfig {
     pub(crate) requests_per_window: u32,
     pub(crate) window: Duration,
     pub(crate) timeout: Duration,
+    pub(crate) account_id: Option<String>,
 }
 
 impl CloudflareConfig {
@@ -25,6 +26,7 @@ impl CloudflareConfig {
             requests_per_window: 1200,
             window: Duration::from_secs(300),
             timeout: Duration::from_secs(30),
+            account_id: None,
         }
     }
 
@@ -38,6 +40,17 @@ impl CloudflareConfig {
     pub fn rate_limit(mut self, requests: u32, window: Duration) -> Self {
         self.requests_per_window = requests.max(1);
         self.window = window;
+        self
+    }
+
+    /// Enables load balancers: records that are the hostname of a zone load balancer are
+    /// switched by pool ([`SwitchStrategy::LoadBalancerPool`]), and pool ids get health from
+    /// Cloudflare's monitors. Pools live in the account `account_id`; the token then also
+    /// needs Load Balancing edit permission.
+    ///
+    /// [`SwitchStrategy::LoadBalancerPool`]: qovery_dr_core::provider::SwitchStrategy::LoadBalancerPool
+    pub fn load_balancers(mut self, account_id: impl Into<String>) -> Self {
+        self.account_id = Some(account_id.into());
         self
     }
 

@@ -8,6 +8,14 @@
 //! 429 every call fails fast with `RateLimited` until `retry-after` has passed,
 //! since Cloudflare blocks the token for that long anyway.
 //!
+//! With [`CloudflareConfig::load_balancers`], a record that is a load balancer's
+//! hostname is switched with `SwitchStrategy::LoadBalancerPool`: targets are pool
+//! ids, the current target is the first enabled pool of `default_pools`, and a
+//! switch enables the new pool if needed, puts it first, moves `fallback_pool` off
+//! the old pool, then re-reads to verify. [`CloudflareDnsSwitcher::pool_health`]
+//! and [`CloudflareDnsSwitcher::set_pool_enabled`] are there for runbooks that
+//! need them directly.
+//!
 //! ```no_run
 //! # fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use qovery_dr_providers::cloudflare::{CloudflareConfig, CloudflareDnsSwitcher};
@@ -20,6 +28,7 @@
 
 mod client;
 mod config;
+mod load_balancer;
 mod models;
 mod switcher;
 

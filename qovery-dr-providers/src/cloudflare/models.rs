@@ -1,4 +1,6 @@
-//! Typed Cloudflare API models: the envelope and DNS records.
+//! Typed Cloudflare API models: the envelope, DNS records, load balancers and pools.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -48,4 +50,59 @@ pub(crate) struct DnsRecordPatch<'a> {
     #[serde(rename = "type")]
     pub(crate) record_type: &'a str,
     pub(crate) content: &'a str,
+}
+
+/// A zone load balancer (the fields this crate uses).
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct LoadBalancer {
+    pub(crate) id: String,
+    /// The DNS hostname it answers for.
+    pub(crate) name: String,
+    /// Pool ids in failover priority order.
+    #[serde(default)]
+    pub(crate) default_pools: Vec<String>,
+    /// The pool used when every other pool is unhealthy.
+    #[serde(default)]
+    pub(crate) fallback_pool: Option<String>,
+}
+
+/// The body of a load balancer PATCH: only the pool order and the fallback change.
+#[derive(Debug, Serialize)]
+pub(crate) struct LoadBalancerPatch<'a> {
+    pub(crate) default_pools: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) fallback_pool: Option<&'a str>,
+}
+
+/// An account pool (the fields this crate uses).
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct Pool {
+    pub(crate) id: String,
+    /// Disabled pools receive no traffic; load balancers fail over to the next pool.
+    #[serde(default = "enabled_by_default")]
+    pub(crate) enabled: bool,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+/// The body of a pool PATCH.
+#[derive(Debug, Serialize)]
+pub(crate) struct PoolPatch {
+    pub(crate) enabled: bool,
+}
+
+/// `GET .../pools/{id}/health`: the pool's health as seen from each Cloudflare PoP.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct PoolHealth {
+    #[serde(default)]
+    pub(crate) pop_health: BTreeMap<String, PopHealth>,
+}
+
+/// One PoP's view of a pool.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct PopHealth {
+    #[serde(default)]
+    pub(crate) healthy: bool,
 }

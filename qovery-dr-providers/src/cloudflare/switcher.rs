@@ -12,9 +12,12 @@ use reqwest::Method;
 
 use super::client::{Client, PROVIDER};
 use super::config::CloudflareConfig;
+use super::load_balancer::LB_CHANGE_PREFIX;
 use super::models::{DnsRecord, DnsRecordPatch};
 
-/// A `DnsSwitcher` for Cloudflare DNS records (A, AAAA, CNAME; one record per name).
+/// A `DnsSwitcher` for Cloudflare DNS records (A, AAAA, CNAME; one record per name) and,
+/// with [`CloudflareConfig::load_balancers`], load balancers (targets are pool ids; see the
+/// [module docs](super)).
 ///
 /// The API has no conditional write: the switcher reads, refuses a foreign value,
 /// PATCHes, and re-reads to verify; a value changed in between is reported as a
@@ -23,7 +26,7 @@ use super::models::{DnsRecord, DnsRecordPatch};
 /// `verify_propagation` against the zone's nameservers to see it served).
 #[derive(Debug)]
 pub struct CloudflareDnsSwitcher {
-    client: Client,
+    pub(super) client: Client,
 }
 
 const CHANGE_PREFIX: &str = "cf:";
@@ -111,10 +114,20 @@ impl DnsSwitcher for CloudflareDnsSwitcher {
     }
 
     fn capabilities(&self) -> DnsCapabilities {
-        DnsCapabilities { record_swap: true, ..DnsCapabilities::default() }
+        let lb = self.client.account_id().is_some();
+        DnsCapabilities {
+            record_swap: true,
+            load_balancer_pools: lb,
+            health_checks: lb,
+            failover_routing: false,
+            weighted: false,
+        }
     }
 
     async fn current(&self, record: &DnsRecordId) -> ProviderResult<DnsRecordState> {
+        if let Some(lb) = self.load_balancer(record, "current").await? {
+            return Ok(Self::lb_record_state(record, &lb));
+        }
         let r = self.record(record, "current").await?;
         Ok(DnsRecordState {
             record: record.clone(),
@@ -125,6 +138,17 @@ impl DnsSwitcher for CloudflareDnsSwitcher {
     }
 
     async fn switch(&self, request: &SwitchRequest) -> ProviderResult<ChangeId> {
+        if request.strategy == SwitchStrategy::LoadBalancerPool && self.client.account_id().is_some() {
+            let lb = self.load_balancer(&request.record, "switch").await?.ok_or_else(|| {
+                ProviderError::new(
+                    ErrorKind::NotFound,
+                    PROVIDER,
+                    "switch",
+                    format!("no load balancer answers for {} in zone {}", request.record, self.client.zone_id()),
+                )
+            })?;
+            return self.lb_switch(request, lb).await;
+        }
         request.require_strategy(PROVIDER, SwitchStrategy::RecordSwap)?;
         let new_type = record_type(&request.new_target)?;
         let r = self.record(&request.record, "switch").await?;
@@ -145,6 +169,14 @@ impl DnsSwitcher for CloudflareDnsSwitcher {
     }
 
     async fn change_status(&self, change: &ChangeId) -> ProviderResult<ChangeStatus> {
+        if let Some(lb) = change.as_str().strip_prefix(LB_CHANGE_PREFIX)
+            && !lb.is_empty()
+            && lb.len() <= 64
+            && lb.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            self.lb_change_exists(lb).await?;
+            return Ok(ChangeStatus::InSync);
+        }
         let id = change
             .as_str()
             .strip_prefix(CHANGE_PREFIX)
@@ -161,7 +193,7 @@ impl DnsSwitcher for CloudflareDnsSwitcher {
         Ok(ChangeStatus::InSync)
     }
 
-    async fn target_health(&self, _target: &DnsTarget) -> ProviderResult<TargetHealth> {
-        Ok(TargetHealth::Unknown)
+    async fn target_health(&self, target: &DnsTarget) -> ProviderResult<TargetHealth> {
+        self.lb_target_health(target).await
     }
 }
