@@ -135,6 +135,11 @@ pub struct EngineOptions {
     /// Whether the run ends by waiting out the old DNS TTL (so resolvers have
     /// moved clients). Only simulations and tests should turn it off.
     pub drain_ttl: bool,
+    /// How long a run or resume waits for a failover lock held by someone else before
+    /// refusing (default: not at all). Set it above a distributed lock's lease TTL to take
+    /// over a run whose holder died: its lease expires, the lock frees, and the resume
+    /// continues from the shared journal.
+    pub lock_wait: Duration,
 }
 
 impl Default for EngineOptions {
@@ -146,6 +151,7 @@ impl Default for EngineOptions {
             max_concurrency: 32,
             retry: RetryPolicy::default(),
             drain_ttl: true,
+            lock_wait: Duration::ZERO,
         }
     }
 }
@@ -318,14 +324,23 @@ impl Engine {
         let run_id = format!("run-{}", self.parts.clock.now().unix_millis());
         let facts = self.facts(&self.providers, mode).await.map_err(|e| self.early(mode, e))?;
         let runbook = Runbook::build(&self.plan, mode, &facts, &self.parts.options);
+        // The lock before the first journal write: a shared journal is written by its holder only.
+        let took_over = self.take_lock(&run_id, mode).await?;
         let run = self.new_run(run_id, mode, runbook, &entries);
-        run.journal(journal::JournalEvent::RunStarted {
-            mode,
-            plan: self.plan.name.clone(),
-            operator: self.parts.options.operator.clone(),
-        })
-        .await
-        .map_err(|e| self.early(mode, e))?;
+        if let Err(e) = run
+            .journal(journal::JournalEvent::RunStarted {
+                mode,
+                plan: self.plan.name.clone(),
+                operator: self.parts.options.operator.clone(),
+            })
+            .await
+        {
+            let _ = self.parts.lock.release(&self.plan.name, &run.run_id).await;
+            return Err(self.early(mode, e));
+        }
+        if let Some(evidence) = took_over {
+            journal_takeover(&run, evidence).await.map_err(|e| self.early(mode, e))?;
+        }
         drive(run).await
     }
 
@@ -349,12 +364,58 @@ impl Engine {
         }) {
             return Ok(*report);
         }
+        // Only the lock holder continues the run (and writes the journal); a holder that died
+        // keeps it until its lease expires (see `EngineOptions::lock_wait`).
+        let took_over = self.take_lock(&run_id, mode).await?;
+        // The journal as it is now that we hold the lock (the previous holder may have written more).
+        let entries = self.parts.journal.entries().await.map_err(|e| self.early(mode, e.into()))?;
         // The runbook is rebuilt the same way: services of the target environments.
         let facts = self.facts(&self.providers, mode).await.map_err(|e| self.early(mode, e))?;
         let runbook = Runbook::build(&self.plan, mode, &facts, &self.parts.options);
         tracing::info!(%run_id, %mode, entries = entries.len(), "resuming from the journal");
         let run = self.new_run(run_id, mode, runbook, &entries);
+        if let Some(evidence) = took_over {
+            journal_takeover(&run, evidence).await.map_err(|e| self.early(mode, e))?;
+        }
         drive(run).await
+    }
+
+    /// Takes the failover lock for `run_id`, waiting up to `lock_wait` while someone else
+    /// holds it. A `LockHeld` override takes it over from a holder the operator declared
+    /// dead: returns the evidence to journal with the override once the run has started.
+    async fn take_lock(&self, run_id: &str, mode: RunMode) -> Result<Option<String>, Box<RunFailed>> {
+        let plan = &self.plan.name;
+        let holder = LockHolder {
+            run_id: run_id.to_owned(),
+            owner: self.parts.options.operator.clone(),
+            acquired_at: self.parts.clock.now(),
+        };
+        let deadline = tokio::time::Instant::now() + self.parts.options.lock_wait;
+        loop {
+            let other = match self.parts.lock.acquire(plan, &holder).await {
+                Ok(()) => return Ok(None),
+                Err(LockError::Held { holder: other, .. }) => other,
+                Err(e) => return Err(self.early(mode, e.into())),
+            };
+            let evidence =
+                format!("run {} by {} holds the lock since {}", other.run_id, other.owner, other.acquired_at);
+            if self.parts.options.overrides.iter().any(|o| o.rule == Interlock::LockHeld) {
+                self.parts.lock.release(plan, &other.run_id).await.map_err(|e| self.early(mode, e.into()))?;
+                self.parts.lock.acquire(plan, &holder).await.map_err(|e| self.early(mode, e.into()))?;
+                tracing::warn!(%evidence, "failover lock taken over by operator override");
+                return Ok(Some(evidence));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(%evidence, "the failover lock is held by another run");
+                return Err(self.early(
+                    mode,
+                    EngineError::Refused { step: "lock".to_owned(), rule: Interlock::LockHeld, evidence },
+                ));
+            }
+            tracing::info!(%evidence, "waiting for the failover lock");
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            tokio::time::sleep(self.parts.options.poll_interval.min(left)).await;
+        }
     }
 
     fn new_run(&self, run_id: String, mode: RunMode, runbook: Runbook, entries: &[JournalEntry]) -> Arc<Run> {
@@ -385,6 +446,18 @@ impl Engine {
             rto_stage: runbook.rto_stage(),
         });
         Box::new(RunFailed { error, report })
+    }
+}
+
+/// Journals the operator's override that took the lock over (the lock step then re-enters it).
+async fn journal_takeover(run: &Run, evidence: String) -> Result<(), EngineError> {
+    match run.interlock("lock", Interlock::LockHeld, false, evidence).await {
+        Ok(()) => Ok(()),
+        Err(steps::StepError::Engine(e)) => Err(e),
+        Err(_) => Err(EngineError::NotReady {
+            step: "lock".to_owned(),
+            reason: "the LockHeld override was not found while journaling the takeover".to_owned(),
+        }),
     }
 }
 

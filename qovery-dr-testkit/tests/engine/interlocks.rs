@@ -279,6 +279,48 @@ async fn one_failover_at_a_time() {
     assert_eq!(lock.holder(&pw.plan.name).await.unwrap(), None, "released after success");
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_refused_lock_journals_nothing_and_lock_wait_takes_over_when_freed() {
+    let pw = aws();
+    let lock = InProcessLock::new();
+    let other =
+        LockHolder { run_id: "run-other".into(), owner: "bob@ci".into(), acquired_at: Timestamp::from_unix_millis(0) };
+    lock.acquire(&pw.plan.name, &other).await.unwrap();
+    // Refused: nothing is journaled, so a shared journal is never written by a non-holder.
+    let journal = MemoryJournal::new();
+    let engine = pw
+        .engine_builder()
+        .lock(lock.clone())
+        .journal(journal.clone())
+        .approver(AutoApprove::new("oncall-sre"))
+        .options(options())
+        .build();
+    let failed = engine.run(RunMode::Switchover).await.unwrap_err();
+    assert_eq!(refused_rule(&failed.error), Some(Interlock::LockHeld));
+    assert!(journal.snapshot().is_empty(), "{:?}", journal.snapshot());
+
+    // With lock_wait, the run waits for the holder's lock to go (its lease expired) and runs.
+    let freed = {
+        let (lock, plan) = (lock.clone(), pw.plan.name.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(20)).await;
+            lock.release(&plan, "run-other").await.unwrap();
+        })
+    };
+    let engine = pw
+        .engine_builder()
+        .lock(lock.clone())
+        .journal(journal.clone())
+        .approver(AutoApprove::new("oncall-sre"))
+        .options(qovery_dr_core::engine::EngineOptions { lock_wait: Duration::from_secs(60), ..options() })
+        .build();
+    let start = tokio::time::Instant::now();
+    engine.run(RunMode::Switchover).await.unwrap_or_else(|f| panic!("{}", f.error));
+    assert!(start.elapsed() >= Duration::from_secs(20), "waited for the lock: {:?}", start.elapsed());
+    freed.await.unwrap();
+    assert!(matches!(journal.snapshot()[0].event, JournalEvent::RunStarted { .. }));
+}
+
 #[derive(Debug)]
 struct Refuse;
 
