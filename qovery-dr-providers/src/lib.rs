@@ -6,15 +6,15 @@
 //! | feature      | implements           | status        |
 //! |--------------|----------------------|---------------|
 //! | `qovery`     | `ClusterProvider`    | Qovery REST API, checked against the official OpenAPI spec |
-//! | `route53`    | `DnsSwitcher`        | official AWS SDK: guarded record swaps, change sync, health checks |
-//! | `cloudflare` | `DnsSwitcher`        | v4 API: guarded DNS record swaps, client-side pacing, 429 block |
+//! | `route53`    | `DnsSwitcher`        | official AWS SDK: guarded record swaps, weighted shifts, failover routing, change sync, health checks |
+//! | `cloudflare` | `DnsSwitcher`        | v4 API: guarded DNS record swaps and load-balancer pools, client-side pacing, 429 block |
+//! | `etcd`       | `FailoverLock`, `Journal` | lease-backed lock and a journal fenced by the lock's create revision (needs `protoc` to build) |
 //! | `postgres`   | `ReplicationManager` | physical, logical and dump strategies on tokio-postgres (`postgres-tls` adds rustls) |
 //! | `registry`   | `RegistrySync`       | OCI distribution API: parity by digest, streaming copies |
 //! | `rfc2136`    | `DnsSwitcher`, `AuthoritativeResolver` | TSIG-signed dynamic updates (BIND, Knot, PowerDNS); direct queries to each authoritative server |
 //! | `webhook`    | monitor `Notifier`   | generic JSON, Slack, PagerDuty Events v2 |
 //!
-//! The features exist now so that the public feature list is stable; each
-//! provider lands with its own issue and its tests against a real peer.
+//! Each provider is tested against a real peer (see the README).
 
 pub use qovery_dr_core as core;
 
@@ -41,3 +41,6 @@ pub mod route53;
 
 #[cfg(feature = "cloudflare")]
 pub mod cloudflare;
+
+#[cfg(feature = "etcd")]
+pub mod etcd;

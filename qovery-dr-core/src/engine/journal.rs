@@ -61,7 +61,8 @@ pub enum JournalEvent {
         /// The holder.
         holder: LockHolder,
     },
-    /// The lock was released.
+    /// The run releases its lock as it finishes (written just before `RunFinished`; the release
+    /// itself follows, since a shared journal accepts writes from the holder only).
     LockReleased,
     /// An interlock refused a step.
     InterlockRefused {

@@ -522,13 +522,11 @@ async fn drive(run: Arc<Run>) -> Result<RunReport, Box<RunFailed>> {
         }
     };
     // Release the lock unless production is half-way: then only a resume of this run may continue.
+    // The journal is written first: a shared journal accepts writes from the lock holder only.
     let halfway = failure.is_some() && run.mode.moves_production() && run.output("fence-primary").is_some();
-    if !halfway && run.output("lock").is_some() {
-        if let Err(e) = run.parts.lock.release(&run.plan.name, &run.run_id).await {
-            tracing::warn!(error = %e, "could not release the failover lock");
-        } else {
-            let _ = run.journal(JournalEvent::LockReleased).await;
-        }
+    let release = !halfway && run.output("lock").is_some();
+    if release {
+        let _ = run.journal(JournalEvent::LockReleased).await;
     }
     let entries = match run.parts.journal.entries().await {
         Ok(e) => e,
@@ -548,6 +546,9 @@ async fn drive(run: Arc<Run>) -> Result<RunReport, Box<RunFailed>> {
         rto_stage: run.runbook.rto_stage(),
     });
     let journaled = run.journal(JournalEvent::RunFinished { outcome, report: Box::new(report.clone()) }).await;
+    if release && let Err(e) = run.parts.lock.release(&run.plan.name, &run.run_id).await {
+        tracing::warn!(error = %e, "could not release the failover lock (a lease-backed lock expires by itself)");
+    }
     match (failure, journaled) {
         (None, Ok(())) => Ok(report),
         (None, Err(e)) | (Some(e), _) => Err(Box::new(RunFailed { error: e, report })),
