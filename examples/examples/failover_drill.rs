@@ -13,6 +13,13 @@
 //!   --resume               resume the run in --journal (after a crash or a refusal)
 //!   --primary-db-down      failover scenario: the primary database crashed too
 //!   --override RULE=WHY    override an interlock with a reason (journaled)
+//!   --world PATH           where the simulated world is saved (default: beside --journal); a
+//!                          world already there is loaded, so several processes share it
+//! With the `distributed` feature (needs protoc), one failover at a time across processes:
+//!   --etcd URL[,URL...]    failover lock and journal in etcd (instead of --journal)
+//!   --lease-ttl DURATION   how long the lock outlives a dead holder (default 10s)
+//!   --lock-wait DURATION   wait this long for a lock held by someone else (default 0s);
+//!                          with --resume, takes over the run of a holder that died
 //! ```
 //!
 //! The simulated world runs in real time, faster than life: deployments take
@@ -43,6 +50,10 @@ struct Args {
     resume: bool,
     primary_db_down: bool,
     overrides: Vec<Override>,
+    world: Option<PathBuf>,
+    etcd: Vec<String>,
+    lease_ttl: Duration,
+    lock_wait: Duration,
 }
 
 fn usage(error: &str) -> ExitCode {
@@ -63,6 +74,10 @@ fn parse() -> Result<Args, String> {
         resume: false,
         primary_db_down: false,
         overrides: Vec::new(),
+        world: None,
+        etcd: Vec::new(),
+        lease_ttl: Duration::from_secs(10),
+        lock_wait: Duration::ZERO,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -71,6 +86,10 @@ fn parse() -> Result<Args, String> {
             "--mode" => args.mode = value("--mode")?.parse()?,
             "--plan" => args.plan = PathBuf::from(value("--plan")?),
             "--journal" => args.journal = Some(PathBuf::from(value("--journal")?)),
+            "--world" => args.world = Some(PathBuf::from(value("--world")?)),
+            "--etcd" => args.etcd = value("--etcd")?.split(',').map(str::to_owned).collect(),
+            "--lease-ttl" => args.lease_ttl = duration(&value("--lease-ttl")?)?,
+            "--lock-wait" => args.lock_wait = duration(&value("--lock-wait")?)?,
             "--override" => {
                 let v = value("--override")?;
                 let (rule, why) = v.split_once('=').ok_or("--override takes RULE=WHY")?;
@@ -87,10 +106,20 @@ fn parse() -> Result<Args, String> {
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
-    if args.resume && args.journal.is_none() {
-        return Err("--resume needs --journal PATH".into());
+    if args.resume && args.journal.is_none() && args.etcd.is_empty() {
+        return Err("--resume needs --journal PATH or --etcd URL".into());
+    }
+    if !args.etcd.is_empty() && args.world.is_none() {
+        return Err("--etcd needs --world PATH (the simulated world every process shares)".into());
+    }
+    if !args.etcd.is_empty() && !cfg!(feature = "distributed") {
+        return Err("--etcd needs the example built with --features distributed (and protoc installed)".into());
     }
     Ok(args)
+}
+
+fn duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim()).map_err(|e| format!("{text:?}: {e} (e.g. 500ms, 3s, 2m)"))
 }
 
 /// Asks on the terminal.
@@ -200,16 +229,20 @@ async fn readiness(pw: &PlanWorld, providers: &Providers, json: bool) {
     }
 }
 
+fn load_world(path: &std::path::Path, plan: &DrPlan) -> Result<PlanWorld, String> {
+    let json =
+        std::fs::read_to_string(path).map_err(|e| format!("cannot read the saved world {}: {e}", path.display()))?;
+    let world =
+        World::from_json(&json, fast()).map_err(|e| format!("cannot load the saved world {}: {e}", path.display()))?;
+    world.persist_to(path);
+    Ok(PlanWorld { world, plan: plan.clone() })
+}
+
 async fn build_world(args: &Args, plan: &DrPlan) -> Result<PlanWorld, String> {
-    let snapshot = args.journal.as_ref().map(|j| j.with_extension("world.json"));
-    if args.resume {
-        let Some(path) = &snapshot else { return Err("--resume needs --journal".into()) };
-        let json = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read the saved world {}: {e}", path.display()))?;
-        let world = World::from_json(&json, fast())
-            .map_err(|e| format!("cannot load the saved world {}: {e}", path.display()))?;
-        world.persist_to(path);
-        return Ok(PlanWorld { world, plan: plan.clone() });
+    let snapshot = args.world.clone().or_else(|| args.journal.as_ref().map(|j| j.with_extension("world.json")));
+    if args.resume || (args.world.is_some() && snapshot.as_ref().is_some_and(|p| p.exists())) {
+        let Some(path) = &snapshot else { return Err("--resume needs --journal or --world".into()) };
+        return load_world(path, plan);
     }
     let pw = World::from_plan(plan);
     pw.world.set_config(fast());
@@ -254,9 +287,26 @@ async fn build_world(args: &Args, plan: &DrPlan) -> Result<PlanWorld, String> {
         _ => {}
     }
     drop(hb);
-    if let Some(path) = &snapshot {
-        pw.world.persist_to(path);
-        pw.world.save().await;
+    match (&snapshot, &args.world) {
+        // A shared world: publish ours only if nobody did (several processes may start at once),
+        // otherwise use theirs, so that every process sees the same world.
+        (Some(path), Some(_)) => {
+            let candidate = path.with_extension(format!("{}.candidate.json", std::process::id()));
+            pw.world.persist_to(&candidate);
+            pw.world.save().await;
+            let published = std::fs::hard_link(&candidate, path);
+            let _ = std::fs::remove_file(&candidate);
+            match published {
+                Ok(()) => pw.world.persist_to(path),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return load_world(path, plan),
+                Err(e) => return Err(format!("cannot publish the world at {}: {e}", path.display())),
+            }
+        }
+        (Some(path), None) => {
+            pw.world.persist_to(path);
+            pw.world.save().await;
+        }
+        _ => {}
     }
     Ok(pw)
 }
@@ -290,10 +340,15 @@ async fn main() -> ExitCode {
     readiness(&pw, &providers, args.json).await;
 
     let options = EngineOptions {
-        operator: format!("{}@failover_drill", std::env::var("USER").unwrap_or_else(|_| "operator".into())),
+        operator: format!(
+            "{}@failover_drill[pid {}]",
+            std::env::var("USER").unwrap_or_else(|_| "operator".into()),
+            std::process::id()
+        ),
         overrides: args.overrides.clone(),
         poll_interval: Duration::from_millis(250),
         drain_ttl: false,
+        lock_wait: args.lock_wait,
         ..EngineOptions::default()
     };
     let mut builder = Engine::builder(plan.clone(), providers).clock(pw.world.clone()).options(options);
@@ -301,6 +356,19 @@ async fn main() -> ExitCode {
         Some(path) => builder.journal(FileJournal::new(path)),
         None => builder.journal(MemoryJournal::new()),
     };
+    #[cfg(feature = "distributed")]
+    if !args.etcd.is_empty() {
+        use qovery_dr_providers::etcd::{EtcdConfig, EtcdFailoverLock};
+        let config = EtcdConfig::new(args.etcd.clone()).lease_ttl(args.lease_ttl);
+        let lock = match EtcdFailoverLock::connect(config).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        builder = builder.journal(lock.journal(&plan.name)).lock(lock);
+    }
     builder = if args.yes {
         builder.approver(AutoApprove::new(approver_name()))
     } else {
@@ -370,6 +438,13 @@ async fn main() -> ExitCode {
                 eprintln!(
                     "resume it with: --journal {} --resume (add --override RULE=WHY to override an interlock)",
                     j.display()
+                );
+            }
+            if let (false, Some(w)) = (args.etcd.is_empty(), &args.world) {
+                eprintln!(
+                    "take it over with: --etcd {} --world {} --resume --lock-wait <longer than the lease TTL>",
+                    args.etcd.join(","),
+                    w.display()
                 );
             }
             (f.report, false)

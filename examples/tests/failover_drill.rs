@@ -16,6 +16,9 @@ fn example() -> PathBuf {
             std::env::current_exe().unwrap().parent().and_then(|d| d.parent()).is_some_and(|d| d.ends_with("release"));
         let mut build = Command::new(cargo);
         build.args(["build", "-q", "-p", "qovery-dr-examples", "--examples"]);
+        if cfg!(feature = "distributed") {
+            build.args(["--features", "distributed"]);
+        }
         if release {
             build.arg("--release");
         }
@@ -242,5 +245,104 @@ fn the_html_drill_report_renders_in_a_real_browser() {
     assert!(ink * 100 > pixels.len(), "more than 1% of the page is drawn ({ink} of {})", pixels.len());
     let green = pixels.iter().filter(|p| p.len() >= 3 && p[0] == 0x2e && p[1] == 0x7d && p[2] == 0x32).count();
     assert!(green > 100, "the step bars are drawn ({green} green pixels)");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Two orchestrators against one etcd: exactly one runs; the holder is killed with
+/// SIGKILL mid-run; a third process takes over once the lease expires and finishes
+/// from the shared journal, with each non-idempotent action done exactly once.
+#[cfg(feature = "distributed")]
+#[test]
+fn two_orchestrators_one_etcd_one_runs_and_a_successor_takes_over_after_sigkill() {
+    use std::io::{BufRead, BufReader};
+    use std::sync::mpsc;
+
+    let etcd = qovery_dr_testkit::etcd_server::EtcdServer::single().unwrap();
+    let endpoints = etcd.endpoints().join(",");
+    let dir = std::env::temp_dir().join(format!("qdr-example-etcd-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let world = dir.join("shared.world.json");
+    let w = world.to_str().unwrap();
+    let common = ["--mode", "switchover", "--yes", "--json", "--etcd", &endpoints, "--world", w, "--lease-ttl", "3s"];
+    // Both at once; each process's stderr (progress) goes line by line to the test.
+    let (tx, rx) = mpsc::channel::<(usize, String)>();
+    let mut children: Vec<std::process::Child> = (0..2)
+        .map(|i| {
+            let mut child = Command::new(example())
+                .args(common)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let stderr = child.stderr.take().unwrap();
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    let _ = tx.send((i, line));
+                }
+            });
+            child
+        })
+        .collect();
+    drop(tx);
+    let mut lines: Vec<Vec<String>> = vec![Vec::new(), Vec::new()];
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let holder = loop {
+        let (i, line) = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|_| panic!("no process reached the deploy stage:\n{lines:#?}"));
+        let started_deploying = line.contains("    deploy:") && line.ends_with("...");
+        lines[i].push(line);
+        if started_deploying {
+            break i;
+        }
+    };
+    // The holder is mid-run (past the point of no return): kill it.
+    children[holder].kill().unwrap();
+    children[holder].wait().unwrap();
+    let other = 1 - holder;
+    let status = children[other].wait().unwrap();
+    while let Ok((i, line)) = rx.recv_timeout(Duration::from_millis(200)) {
+        lines[i].push(line);
+    }
+    let refused = lines[other].join("\n");
+    assert!(!status.success(), "the second orchestrator must not run:\n{refused}");
+    assert!(refused.contains("holds the lock"), "it names the holder:\n{refused}");
+    assert!(refused.contains(&format!("pid {}", children[holder].id())), "the holder's identity:\n{refused}");
+
+    // A successor takes over after the 3 s lease expires, from the shared journal.
+    let started = Instant::now();
+    let out = Command::new(example())
+        .args(["--yes", "--json", "--etcd", &endpoints, "--world", w, "--lease-ttl", "3s", "--resume"])
+        .args(["--lock-wait", "30s"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "takeover failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_report(&v, "switchover");
+    assert!(started.elapsed() >= Duration::from_secs(1), "it waited for the lease");
+
+    // Exactly once: one promotion in the shared journal, one deployment per service in the world.
+    let journal = Command::new("etcdctl")
+        .env("ETCDCTL_API", "3")
+        .args(["--endpoints", &endpoints, "get", "--prefix", "/qovery-dr/journal/", "--print-value-only"])
+        .output()
+        .unwrap();
+    let journal = String::from_utf8_lossy(&journal.stdout);
+    assert_eq!(journal.matches("\"event\":\"run_started\"").count(), 1, "one run, taken over:\n{journal}");
+    assert_eq!(journal.matches("\"step\":\"promote-database\",\"output\"").count(), 1, "promoted once");
+    let world: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&world).unwrap()).unwrap();
+    let mut per_service = std::collections::BTreeMap::<String, usize>::new();
+    for d in world["state"]["deployments"].as_object().unwrap().values() {
+        for s in d["services"].as_array().unwrap() {
+            *per_service.entry(s.as_str().unwrap().to_owned()).or_default() += 1;
+        }
+    }
+    assert_eq!(per_service.len(), 3, "{per_service:?}");
+    assert!(per_service.values().all(|n| *n == 1), "each service deployed exactly once: {per_service:?}");
+    drop(etcd);
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -25,6 +25,7 @@
 #[cfg(feature = "wiremock")]
 pub mod cloudflare_fake;
 pub mod conformance;
+pub mod etcd_server;
 pub mod fault;
 pub mod memory;
 #[cfg(feature = "wiremock")]

@@ -319,6 +319,17 @@ impl Engine {
     pub async fn run(&self, mode: RunMode) -> Result<RunReport, Box<RunFailed>> {
         let entries = self.parts.journal.entries().await.map_err(|e| self.early(mode, e.into()))?;
         if let Some(run_id) = unfinished(&entries) {
+            // Someone may be driving it right now (a shared journal): name them.
+            if let Ok(Some(other)) = self.parts.lock.holder(&self.plan.name).await {
+                let evidence = format!(
+                    "run {} by {} holds the lock since {} (the journal's unfinished run is {run_id}: wait for                      it, or resume it once its holder is gone)",
+                    other.run_id, other.owner, other.acquired_at
+                );
+                return Err(self.early(
+                    mode,
+                    EngineError::Refused { step: "lock".to_owned(), rule: Interlock::LockHeld, evidence },
+                ));
+            }
             return Err(self.early(mode, EngineError::UnfinishedRun { run_id }));
         }
         let run_id = format!("run-{}", self.parts.clock.now().unix_millis());

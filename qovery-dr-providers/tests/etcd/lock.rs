@@ -12,7 +12,7 @@ use qovery_dr_core::plan::{DrPlan, PlanFormat};
 use qovery_dr_providers::etcd::{EtcdConfig, EtcdFailoverLock};
 use qovery_dr_testkit::{World, WorldConfig};
 
-use super::server::Etcd;
+use qovery_dr_testkit::etcd_server::EtcdServer as Etcd;
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
@@ -46,7 +46,7 @@ async fn connect(etcd: &Etcd, ttl: Duration) -> EtcdFailoverLock {
 
 #[tokio::test]
 async fn one_holder_at_a_time_and_the_refused_one_names_it() {
-    let etcd = Etcd::single();
+    let etcd = Etcd::single().unwrap();
     let plan = plan_name();
     // Two orchestrators: separate connections, as on two machines.
     let (a, b) = (connect(&etcd, Duration::from_secs(10)).await, connect(&etcd, Duration::from_secs(10)).await);
@@ -73,7 +73,7 @@ async fn one_holder_at_a_time_and_the_refused_one_names_it() {
 
 #[tokio::test]
 async fn the_journal_round_trips_in_order_and_never_overwrites() {
-    let etcd = Etcd::single();
+    let etcd = Etcd::single().unwrap();
     let plan = plan_name();
     let lock = connect(&etcd, Duration::from_secs(10)).await;
     lock.acquire(&plan, &holder("run-1", "alice")).await.unwrap();
@@ -101,7 +101,7 @@ async fn the_journal_round_trips_in_order_and_never_overwrites() {
 
 #[test]
 fn a_holder_paused_past_its_lease_is_fenced_out_of_the_journal() {
-    let etcd = Etcd::single();
+    let etcd = Etcd::single().unwrap();
     let plan = plan_name();
     // The first holder runs on its own single-threaded runtime: its tasks (the lease
     // keep-alive included) only run while we drive it, so not driving it is a real pause.
@@ -145,7 +145,7 @@ fn plan() -> DrPlan {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_switchover_survives_losing_one_of_three_members() {
-    let mut etcd = Etcd::cluster(3);
+    let mut etcd = Etcd::cluster(3).unwrap();
     let plan = plan();
     let sim = World::from_plan(&plan);
     sim.world.set_config(WorldConfig {
