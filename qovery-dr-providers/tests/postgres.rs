@@ -9,6 +9,7 @@ mod pg {
     mod conformance;
     mod dump;
     mod engine;
+    mod lock;
     mod manager;
     pub mod setup;
 }

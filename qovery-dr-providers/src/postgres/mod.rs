@@ -16,12 +16,17 @@
 //!   captured and the subscriber's own data; a slot left on a dead publisher is
 //!   reported.
 //!
+//! One failover at a time across machines, for teams that run a PostgreSQL outside both
+//! sites: [`PgFailoverLock`] (a session advisory lock, the holder readable in a table) and
+//! [`PgJournal`] (the engine's journal in a table, fenced by the lock).
+//!
 //! TLS: with the `postgres-tls` feature, [`PgEndpoint::tls`] requires TLS and
 //! verifies the server's certificate against a CA file (rustls). Without the
 //! feature, asking for TLS is an error, never a silent plain-text connection.
 
 mod dump;
 mod endpoint;
+mod lock;
 mod manager;
 mod sql;
 #[cfg(feature = "postgres-tls")]
@@ -29,4 +34,5 @@ mod tls;
 
 pub use dump::{BackupRecord, PgDumpBackup, Verification};
 pub use endpoint::{PROVIDER, PgEndpoint};
+pub use lock::{PgFailoverLock, PgJournal};
 pub use manager::{HeartbeatSetup, PostgresReplicationManager, SenderInfo};

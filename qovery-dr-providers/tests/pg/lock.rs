@@ -1,0 +1,149 @@
+//! PgFailoverLock and PgJournal against a real PostgreSQL 15 server.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use qovery_dr_core::Timestamp;
+use qovery_dr_core::engine::{
+    AutoApprove, EngineOptions, FailoverLock, Interlock, Journal, JournalEntry, JournalError, JournalEvent, LockError,
+    LockHolder, Outcome, RunMode, SystemClock,
+};
+use qovery_dr_core::plan::{DrPlan, PlanFormat};
+use qovery_dr_providers::postgres::PgFailoverLock;
+use qovery_dr_testkit::{World, WorldConfig};
+
+use super::cluster::PgServer;
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+fn plan_name() -> String {
+    format!("shop-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst))
+}
+
+fn holder(run_id: &str, owner: &str) -> LockHolder {
+    LockHolder {
+        run_id: run_id.into(),
+        owner: owner.into(),
+        acquired_at: Timestamp::from_unix_millis(1_700_000_000_000),
+    }
+}
+
+fn entry(seq: u64, run_id: &str) -> JournalEntry {
+    JournalEntry {
+        seq,
+        at: Timestamp::from_unix_millis(1_700_000_000_000 + seq),
+        run_id: run_id.into(),
+        event: JournalEvent::LockReleased,
+    }
+}
+
+#[tokio::test]
+async fn one_holder_at_a_time_readable_by_others_and_a_fenced_journal() {
+    let pg = PgServer::primary();
+    let plan = plan_name();
+    let (a, b) =
+        (PgFailoverLock::connect(pg.endpoint()).await.unwrap(), PgFailoverLock::connect(pg.endpoint()).await.unwrap());
+    a.acquire(&plan, &holder("run-a", "alice@laptop")).await.unwrap();
+    a.acquire(&plan, &holder("run-a", "alice@laptop")).await.expect("re-entrant");
+    match b.acquire(&plan, &holder("run-b", "bob@ci")).await {
+        Err(LockError::Held { holder, .. }) => assert_eq!(holder.owner, "alice@laptop"),
+        other => panic!("expected Held, got {other:?}"),
+    }
+    assert_eq!(b.holder(&plan).await.unwrap().unwrap().run_id, "run-a", "readable by others");
+    let refused = b.journal(&plan).append(&entry(0, "run-b")).await.unwrap_err();
+    assert!(matches!(refused, JournalError::Refused(_)), "{refused}");
+
+    let ja = a.journal(&plan);
+    for i in 0..12 {
+        ja.append(&entry(i, "run-a")).await.unwrap();
+    }
+    ja.append(&entry(5, "run-a")).await.expect("a retried append is a no-op");
+    assert!(matches!(ja.append(&entry(5, "run-x")).await, Err(JournalError::Refused(_))), "never overwritten");
+    let read = b.journal(&plan).entries().await.unwrap();
+    assert_eq!(read.iter().map(|e| e.seq).collect::<Vec<_>>(), (0..12).collect::<Vec<_>>());
+
+    a.release(&plan, "run-a").await.unwrap();
+    assert_eq!(b.holder(&plan).await.unwrap(), None);
+    b.acquire(&plan, &holder("run-b", "bob@ci")).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_holder_whose_session_ended_is_fenced_out_of_the_journal() {
+    let pg = PgServer::primary();
+    let plan = plan_name();
+    let a = PgFailoverLock::connect(pg.endpoint()).await.unwrap();
+    a.acquire(&plan, &holder("run-a", "alice@laptop")).await.unwrap();
+    let ja = a.journal(&plan);
+    ja.append(&entry(0, "run-a")).await.unwrap();
+    // The lock session ends under the holder, as when the server drops a stalled client
+    // (TCP keepalive, a network partition): its advisory lock goes with it.
+    let ended = pg.sql(&format!("SELECT pg_terminate_backend(backend_pid) FROM qovery_dr_locks WHERE plan = '{plan}'"));
+    assert!(ended.contains('t'), "{ended}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let b = PgFailoverLock::connect(pg.endpoint()).await.unwrap();
+    b.acquire(&plan, &holder("run-a", "bob@ci")).await.expect("the dead session's lock is free");
+    b.journal(&plan).append(&entry(1, "run-a")).await.unwrap();
+    // The first holder's journal connection is still alive, but its token is refused.
+    let err = ja.append(&entry(2, "run-a")).await.unwrap_err();
+    match &err {
+        JournalError::Refused(m) => assert!(m.contains("fencing token"), "{m}"),
+        other => panic!("expected a refusal, got {other}"),
+    }
+    assert_eq!(ja.entries().await.unwrap().len(), 2, "nothing written after the session ended");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_engine_runs_with_a_postgres_lock_and_journal_and_an_override_takes_over() {
+    let pg = PgServer::primary();
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/plans/aws-cross-region.toml"))
+        .unwrap();
+    let mut plan = DrPlan::parse(&text, PlanFormat::Toml).unwrap();
+    plan.name = plan_name();
+    // A run "on another machine" that died without its session ending: the operator overrides.
+    let other = PgFailoverLock::connect(pg.endpoint()).await.unwrap();
+    other.acquire(&plan.name, &holder("run-dead", "carol@old-laptop")).await.unwrap();
+
+    let sim = World::from_plan(&plan);
+    sim.world.set_config(WorldConfig {
+        queue_delay: Duration::from_millis(50),
+        deploy_duration: Duration::from_millis(200),
+        stop_duration: Duration::from_millis(50),
+        dns_propagation: Duration::from_millis(100),
+        poll_step: Duration::from_millis(20),
+    });
+    sim.world.use_real_wall_clock();
+    let lock = PgFailoverLock::connect(pg.endpoint()).await.unwrap();
+    let journal = lock.journal(&plan.name);
+    let build = |overrides: bool| {
+        let mut b = sim
+            .engine_builder()
+            .clock(SystemClock)
+            .lock(lock.clone())
+            .journal(journal.clone())
+            .approver(AutoApprove::new("oncall-sre"))
+            .options(EngineOptions {
+                operator: "pg-lock-test".into(),
+                poll_interval: Duration::from_millis(50),
+                drain_ttl: false,
+                ..EngineOptions::default()
+            });
+        if overrides {
+            b = b.override_interlock(Interlock::LockHeld, "carol's laptop is in the river");
+        }
+        b.build()
+    };
+    let refused = build(false).run(RunMode::Switchover).await.unwrap_err();
+    assert!(refused.error.to_string().contains("carol@old-laptop"), "{}", refused.error);
+    assert!(journal.entries().await.unwrap().is_empty(), "nothing journaled by the refused run");
+
+    let report = build(true).run(RunMode::Switchover).await.unwrap_or_else(|f| panic!("{}", f.error));
+    assert_eq!(report.outcome, Outcome::Succeeded);
+    let entries = journal.entries().await.unwrap();
+    assert!(
+        entries.iter().any(
+            |e| matches!(&e.event, JournalEvent::InterlockOverridden { rule, .. } if *rule == Interlock::LockHeld)
+        )
+    );
+    assert!(matches!(entries.last().unwrap().event, JournalEvent::RunFinished { .. }));
+    assert_eq!(lock.holder(&plan.name).await.unwrap(), None, "released at the end");
+}
