@@ -17,6 +17,8 @@
 //!                          world already there is loaded, so several processes share it
 //! With the `distributed` feature (needs protoc), one failover at a time across processes:
 //!   --etcd URL[,URL...]    failover lock and journal in etcd (instead of --journal)
+//!   --pg-lock HOST:PORT/DB failover lock and journal in PostgreSQL (user $PGUSER or postgres,
+//!                          password $PGPASSWORD)
 //!   --lease-ttl DURATION   how long the lock outlives a dead holder (default 10s)
 //!   --lock-wait DURATION   wait this long for a lock held by someone else (default 0s);
 //!                          with --resume, takes over the run of a holder that died
@@ -52,6 +54,7 @@ struct Args {
     overrides: Vec<Override>,
     world: Option<PathBuf>,
     etcd: Vec<String>,
+    pg_lock: Option<String>,
     lease_ttl: Duration,
     lock_wait: Duration,
 }
@@ -76,6 +79,7 @@ fn parse() -> Result<Args, String> {
         overrides: Vec::new(),
         world: None,
         etcd: Vec::new(),
+        pg_lock: None,
         lease_ttl: Duration::from_secs(10),
         lock_wait: Duration::ZERO,
     };
@@ -88,6 +92,7 @@ fn parse() -> Result<Args, String> {
             "--journal" => args.journal = Some(PathBuf::from(value("--journal")?)),
             "--world" => args.world = Some(PathBuf::from(value("--world")?)),
             "--etcd" => args.etcd = value("--etcd")?.split(',').map(str::to_owned).collect(),
+            "--pg-lock" => args.pg_lock = Some(value("--pg-lock")?),
             "--lease-ttl" => args.lease_ttl = duration(&value("--lease-ttl")?)?,
             "--lock-wait" => args.lock_wait = duration(&value("--lock-wait")?)?,
             "--override" => {
@@ -106,14 +111,15 @@ fn parse() -> Result<Args, String> {
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
-    if args.resume && args.journal.is_none() && args.etcd.is_empty() {
-        return Err("--resume needs --journal PATH or --etcd URL".into());
+    let shared = !args.etcd.is_empty() || args.pg_lock.is_some();
+    if args.resume && args.journal.is_none() && !shared {
+        return Err("--resume needs --journal PATH, --etcd URL or --pg-lock HOST:PORT/DB".into());
     }
-    if !args.etcd.is_empty() && args.world.is_none() {
-        return Err("--etcd needs --world PATH (the simulated world every process shares)".into());
+    if shared && args.world.is_none() {
+        return Err("--etcd and --pg-lock need --world PATH (the simulated world every process shares)".into());
     }
-    if !args.etcd.is_empty() && !cfg!(feature = "distributed") {
-        return Err("--etcd needs the example built with --features distributed (and protoc installed)".into());
+    if shared && !cfg!(feature = "distributed") {
+        return Err("--etcd and --pg-lock need the example built with --features distributed (and protoc)".into());
     }
     Ok(args)
 }
@@ -369,6 +375,30 @@ async fn main() -> ExitCode {
         };
         builder = builder.journal(lock.journal(&plan.name)).lock(lock);
     }
+    #[cfg(feature = "distributed")]
+    if let Some(target) = &args.pg_lock {
+        use qovery_dr_providers::postgres::{PgEndpoint, PgFailoverLock};
+        let parsed = target.split_once('/').and_then(|(hp, db)| {
+            let (host, port) = hp.rsplit_once(':')?;
+            Some((host.to_owned(), port.parse::<u16>().ok()?, db.to_owned()))
+        });
+        let Some((host, port, db)) = parsed else {
+            return usage(&format!("--pg-lock {target:?}: write HOST:PORT/DBNAME"));
+        };
+        let user = std::env::var("PGUSER").unwrap_or_else(|_| "postgres".into());
+        let mut endpoint = PgEndpoint::new(host, port, user, db);
+        if let Ok(p) = std::env::var("PGPASSWORD") {
+            endpoint = endpoint.password(p);
+        }
+        let lock = match PgFailoverLock::connect(endpoint).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        builder = builder.journal(lock.journal(&plan.name)).lock(lock);
+    }
     builder = if args.yes {
         builder.approver(AutoApprove::new(approver_name()))
     } else {
@@ -446,6 +476,9 @@ async fn main() -> ExitCode {
                     args.etcd.join(","),
                     w.display()
                 );
+            }
+            if let (Some(pg), Some(w)) = (&args.pg_lock, &args.world) {
+                eprintln!("take it over with: --pg-lock {pg} --world {} --resume --lock-wait 30s", w.display());
             }
             (f.report, false)
         }

@@ -249,27 +249,66 @@ fn the_html_drill_report_renders_in_a_real_browser() {
 }
 
 /// Two orchestrators against one etcd: exactly one runs; the holder is killed with
-/// SIGKILL mid-run; a third process takes over once the lease expires and finishes
+/// SIGKILL mid-run; a third process takes over once the 3 s lease expires and finishes
 /// from the shared journal, with each non-idempotent action done exactly once.
 #[cfg(feature = "distributed")]
 #[test]
 fn two_orchestrators_one_etcd_one_runs_and_a_successor_takes_over_after_sigkill() {
+    let etcd = qovery_dr_testkit::etcd_server::EtcdServer::single().unwrap();
+    let endpoints = etcd.endpoints().join(",");
+    let journal = || {
+        let out = Command::new("etcdctl")
+            .env("ETCDCTL_API", "3")
+            .args(["--endpoints", &endpoints, "get", "--prefix", "/qovery-dr/journal/", "--print-value-only"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    one_runs_then_a_successor_takes_over("etcd", &["--etcd", &endpoints, "--lease-ttl", "3s"], journal);
+    drop(etcd);
+}
+
+/// The same with the lock and journal in PostgreSQL: the killed holder's session ends
+/// with its process, which frees the advisory lock.
+#[cfg(feature = "distributed")]
+#[test]
+fn two_orchestrators_one_postgres_one_runs_and_a_successor_takes_over_after_sigkill() {
+    let pg = qovery_dr_testkit::pg_server::PgInstance::start("").unwrap();
+    let target = format!("127.0.0.1:{}/postgres", pg.port());
+    let port = pg.port().to_string();
+    let journal = || {
+        let sql = "SELECT entry FROM qovery_dr_journal ORDER BY plan, seq";
+        let out = qovery_dr_testkit::pg_server::run(
+            "psql",
+            &["-h", "127.0.0.1", "-p", &port, "-U", "postgres", "-At", "-c", sql, "postgres"],
+        )
+        .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    one_runs_then_a_successor_takes_over("pg", &["--pg-lock", &target], journal);
+    drop(pg);
+}
+
+/// Two `failover_drill` processes started at once with `backend` args: exactly one runs and
+/// the other exits naming it; the holder is killed with SIGKILL mid-deploy; a successor
+/// resumes with `--lock-wait` and finishes; `journal()` returns the shared journal's entries.
+#[cfg(feature = "distributed")]
+fn one_runs_then_a_successor_takes_over(tag: &str, backend: &[&str], journal: impl Fn() -> String) {
     use std::io::{BufRead, BufReader};
     use std::sync::mpsc;
 
-    let etcd = qovery_dr_testkit::etcd_server::EtcdServer::single().unwrap();
-    let endpoints = etcd.endpoints().join(",");
-    let dir = std::env::temp_dir().join(format!("qdr-example-etcd-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("qdr-example-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let world = dir.join("shared.world.json");
     let w = world.to_str().unwrap();
-    let common = ["--mode", "switchover", "--yes", "--json", "--etcd", &endpoints, "--world", w, "--lease-ttl", "3s"];
+    let mut common = vec!["--mode", "switchover", "--yes", "--json", "--world", w];
+    common.extend_from_slice(backend);
     // Both at once; each process's stderr (progress) goes line by line to the test.
     let (tx, rx) = mpsc::channel::<(usize, String)>();
     let mut children: Vec<std::process::Child> = (0..2)
         .map(|i| {
             let mut child = Command::new(example())
-                .args(common)
+                .args(&common)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
@@ -312,10 +351,9 @@ fn two_orchestrators_one_etcd_one_runs_and_a_successor_takes_over_after_sigkill(
     assert!(refused.contains(&format!("pid {}", children[holder].id())), "the holder's identity:\n{refused}");
 
     // A successor takes over after the 3 s lease expires, from the shared journal.
-    let started = Instant::now();
     let out = Command::new(example())
-        .args(["--yes", "--json", "--etcd", &endpoints, "--world", w, "--lease-ttl", "3s", "--resume"])
-        .args(["--lock-wait", "30s"])
+        .args(["--yes", "--json", "--world", w, "--resume", "--lock-wait", "30s"])
+        .args(backend)
         .stdin(Stdio::null())
         .output()
         .unwrap();
@@ -323,15 +361,9 @@ fn two_orchestrators_one_etcd_one_runs_and_a_successor_takes_over_after_sigkill(
     assert!(out.status.success(), "takeover failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_report(&v, "switchover");
-    assert!(started.elapsed() >= Duration::from_secs(1), "it waited for the lease");
 
     // Exactly once: one promotion in the shared journal, one deployment per service in the world.
-    let journal = Command::new("etcdctl")
-        .env("ETCDCTL_API", "3")
-        .args(["--endpoints", &endpoints, "get", "--prefix", "/qovery-dr/journal/", "--print-value-only"])
-        .output()
-        .unwrap();
-    let journal = String::from_utf8_lossy(&journal.stdout);
+    let journal = journal();
     assert_eq!(journal.matches("\"event\":\"run_started\"").count(), 1, "one run, taken over:\n{journal}");
     assert_eq!(journal.matches("\"step\":\"promote-database\",\"output\"").count(), 1, "promoted once");
     let world: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&world).unwrap()).unwrap();
@@ -343,6 +375,5 @@ fn two_orchestrators_one_etcd_one_runs_and_a_successor_takes_over_after_sigkill(
     }
     assert_eq!(per_service.len(), 3, "{per_service:?}");
     assert!(per_service.values().all(|n| *n == 1), "each service deployed exactly once: {per_service:?}");
-    drop(etcd);
     std::fs::remove_dir_all(&dir).unwrap();
 }

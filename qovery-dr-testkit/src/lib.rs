@@ -28,6 +28,7 @@ pub mod conformance;
 pub mod etcd_server;
 pub mod fault;
 pub mod memory;
+pub mod pg_server;
 #[cfg(feature = "wiremock")]
 pub mod qovery_fake;
 pub mod recorder;

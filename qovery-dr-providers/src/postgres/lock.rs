@@ -15,7 +15,11 @@ use super::endpoint::PgEndpoint;
 /// The first key of every qovery-dr advisory lock ("QDR"): the second is `hashtext(plan)`.
 const LOCK_CLASS: i32 = 0x0051_4452;
 
+/// Created on connect; the transaction-level advisory lock (`LOCK_CLASS`, 0) serialises orchestrators that
+/// start at once (concurrent `CREATE ... IF NOT EXISTS` can fail on the catalog).
 const SCHEMA: &str = "
+BEGIN;
+SELECT pg_advisory_xact_lock(5325906, 0);
 CREATE TABLE IF NOT EXISTS qovery_dr_locks (
     plan text PRIMARY KEY,
     run_id text NOT NULL,
@@ -30,7 +34,8 @@ CREATE TABLE IF NOT EXISTS qovery_dr_journal (
     seq bigint NOT NULL,
     entry text NOT NULL,
     PRIMARY KEY (plan, seq)
-);";
+);
+COMMIT;";
 
 /// The holding is alive: the session that registered it still holds the advisory lock.
 const ALIVE: &str = "EXISTS (SELECT 1 FROM pg_locks p WHERE p.locktype = 'advisory' AND p.granted \
@@ -39,6 +44,14 @@ const ALIVE: &str = "EXISTS (SELECT 1 FROM pg_locks p WHERE p.locktype = 'adviso
 
 fn backend(plan: &str, what: &str, e: impl std::fmt::Display) -> LockError {
     LockError::Backend { plan: plan.to_owned(), message: format!("{what}: {e}") }
+}
+
+/// A tokio-postgres error with the server's message and SQLSTATE (its `Display` is just "db error").
+fn db(e: tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(d) => format!("{} (SQLSTATE {})", d.message(), d.code().code()),
+        None => e.to_string(),
+    }
 }
 
 #[derive(Debug)]
@@ -73,7 +86,7 @@ impl PgFailoverLock {
     /// Connects the lock's dedicated session and creates the tables if needed.
     pub async fn connect(endpoint: PgEndpoint) -> Result<Self, LockError> {
         let client = endpoint.connect("lock").await.map_err(|e| backend("*", "connecting the lock session", e))?;
-        client.batch_execute(SCHEMA).await.map_err(|e| backend("*", "creating the lock and journal tables", e))?;
+        client.batch_execute(SCHEMA).await.map_err(|e| backend("*", "creating the lock and journal tables", db(e)))?;
         Ok(Self { endpoint, session: Arc::new(Mutex::new(Some(client))), shared: Arc::new(Shared::default()) })
     }
 
@@ -90,8 +103,10 @@ impl PgFailoverLock {
         let sql = format!(
             "SELECT run_id, owner, acquired_at, backend_pid FROM qovery_dr_locks l WHERE plan = $1 AND {ALIVE}"
         );
-        let row =
-            client.query_opt(&sql, &[&plan, &LOCK_CLASS]).await.map_err(|e| backend(plan, "reading the holder", e))?;
+        let row = client
+            .query_opt(&sql, &[&plan, &LOCK_CLASS])
+            .await
+            .map_err(|e| backend(plan, "reading the holder", db(e)))?;
         let Some(row) = row else { return Ok(None) };
         let at: String = row.get(2);
         let holder = LockHolder {
@@ -129,13 +144,21 @@ impl FailoverLock for PgFailoverLock {
         let got: bool = client
             .query_one("SELECT pg_try_advisory_lock($1, hashtext($2))", &[&LOCK_CLASS, &plan])
             .await
-            .map_err(|e| backend(plan, "taking the advisory lock", e))?
+            .map_err(|e| backend(plan, "taking the advisory lock", db(e)))?
             .get(0);
         if !got {
-            return match Self::read_holder(client, plan).await? {
-                Some((other, _)) => Err(LockError::Held { plan: plan.to_owned(), holder: other }),
-                None => Err(backend(plan, "the lock is held by a session that registered no holder", "retry")),
-            };
+            // The holder registers itself just after taking the advisory lock: give it a moment.
+            for _ in 0..40 {
+                if let Some((other, _)) = Self::read_holder(client, plan).await? {
+                    return Err(LockError::Held { plan: plan.to_owned(), holder: other });
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            return Err(backend(
+                plan,
+                "the advisory lock is held by a session that registered no holder for 2 s",
+                "another program uses the same advisory lock key? retry",
+            ));
         }
         let at = serde_json::to_value(holder.acquired_at)
             .ok()
@@ -151,7 +174,7 @@ impl FailoverLock for PgFailoverLock {
                 &[&plan, &holder.run_id, &holder.owner, &at],
             )
             .await
-            .map_err(|e| backend(plan, "registering the holder", e))?
+            .map_err(|e| backend(plan, "registering the holder", db(e)))?
             .get(0);
         self.shared
             .held
@@ -176,11 +199,11 @@ impl FailoverLock for PgFailoverLock {
             client
                 .execute("DELETE FROM qovery_dr_locks WHERE plan = $1 AND token = $2", &[&plan, &h.token])
                 .await
-                .map_err(|e| backend(plan, "unregistering the holder", e))?;
+                .map_err(|e| backend(plan, "unregistering the holder", db(e)))?;
             client
                 .query_one("SELECT pg_advisory_unlock($1, hashtext($2))", &[&LOCK_CLASS, &plan])
                 .await
-                .map_err(|e| backend(plan, "releasing the advisory lock", e))?;
+                .map_err(|e| backend(plan, "releasing the advisory lock", db(e)))?;
             return Ok(());
         }
         // Another run's holding, declared dead by an operator override: end its session.
@@ -190,7 +213,7 @@ impl FailoverLock for PgFailoverLock {
             client
                 .query_one("SELECT pg_terminate_backend($1)", &[&pid])
                 .await
-                .map_err(|e| backend(plan, "terminating the dead holder's session (needs pg_signal_backend)", e))?;
+                .map_err(|e| backend(plan, "terminating the dead holder's session (needs pg_signal_backend)", db(e)))?;
             // Its advisory lock goes with its session, shortly after.
             for _ in 0..50 {
                 if Self::read_holder(client, plan).await?.is_none() {
@@ -244,7 +267,7 @@ impl PgJournal {
             *conn = Some(self.lock.endpoint.connect("journal").await.map_err(|e| self.io("connecting", e))?);
         }
         let Some(client) = conn.as_ref() else { return Err(self.io(what, "no connection")) };
-        f(client).await.map_err(|e| self.io(what, e))
+        f(client).await.map_err(|e| self.io(what, db(e)))
     }
 }
 

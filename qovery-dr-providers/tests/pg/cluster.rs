@@ -5,65 +5,28 @@
 //! `postgres` user. The binaries come from `QDR_PG_BIN` or
 //! `/usr/lib/postgresql/15/bin`; a missing binary fails the test loudly.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use qovery_dr_providers::postgres::PgEndpoint;
-
-static NEXT: AtomicU32 = AtomicU32::new(0);
+use qovery_dr_testkit::pg_server;
 
 pub fn bin(name: &str) -> PathBuf {
-    let dir = std::env::var_os("QDR_PG_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/lib/postgresql/15/bin"));
-    let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "PostgreSQL 15 binary {} is missing: run ./scripts/test (it installs postgresql-15) or set QDR_PG_BIN",
-        path.display()
-    );
-    path
-}
-
-fn is_root() -> bool {
-    Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
+    pg_server::bin(name).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Runs a server tool, as `postgres` when we are root.
 pub fn run(tool: &str, args: &[&str]) -> Output {
-    let mut cmd = if is_root() {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--"]).arg(bin(tool));
-        c
-    } else {
-        Command::new(bin(tool))
-    };
-    let out = cmd.args(args).stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("cannot run {tool}: {e}"));
-    assert!(
-        out.status.success(),
-        "{tool} {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    pg_server::run(tool, args).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    pg_server::free_port().unwrap()
 }
 
 fn scratch() -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("qdr-pg-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst)));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    if is_root() {
-        let ok = Command::new("chown").args(["-R", "postgres:postgres"]).arg(&dir).status().unwrap().success();
-        assert!(ok, "chown postgres {}", dir.display());
-    }
-    dir
+    pg_server::scratch_dir().unwrap()
 }
 
 #[derive(Debug)]
@@ -92,24 +55,7 @@ impl PgServer {
     pub fn primary() -> PgServer {
         let root = scratch();
         let data = root.join("data");
-        run(
-            "initdb",
-            &[
-                "-D",
-                data.to_str().unwrap(),
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "--data-checksums",
-                "-E",
-                "UTF8",
-                "--no-sync",
-            ],
-        );
-        let conf = data.join("postgresql.conf");
-        let mut text = std::fs::read_to_string(&conf).unwrap();
-        text.push_str(CONF);
-        std::fs::write(&conf, text).unwrap();
+        pg_server::initdb(&data, CONF).unwrap();
         let s = PgServer { root, data, port: free_port(), stopped: AtomicBool::new(true) };
         s.start();
         s
@@ -140,7 +86,7 @@ impl PgServer {
         for f in ["server.crt", "server.key"] {
             std::fs::copy(dir.join(f), s.data.join(f)).unwrap();
         }
-        if is_root() {
+        if pg_server::is_root() {
             let ok = Command::new("chown")
                 .args(["postgres:postgres"])
                 .arg(s.data.join("server.crt"))
@@ -252,13 +198,7 @@ impl PgServer {
 impl Drop for PgServer {
     fn drop(&mut self) {
         if !self.stopped.load(Ordering::SeqCst) {
-            let mut cmd = if is_root() {
-                let mut c = Command::new("runuser");
-                c.args(["-u", "postgres", "--"]).arg(bin("pg_ctl"));
-                c
-            } else {
-                Command::new(bin("pg_ctl"))
-            };
+            let Ok(mut cmd) = pg_server::command("pg_ctl") else { return };
             let _ = cmd
                 .args(["-D", self.data.to_str().unwrap_or(""), "-m", "immediate", "-w", "stop"])
                 .stdout(Stdio::null())

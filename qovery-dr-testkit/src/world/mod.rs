@@ -58,6 +58,9 @@ struct Shared {
     wall_base: Mutex<Timestamp>,
     reported_split_brain: Mutex<BTreeSet<DatabaseId>>,
     persist_to: Mutex<Option<std::path::PathBuf>>,
+    /// Held while a snapshot is serialised and written: concurrent mutations must not
+    /// interleave their writes of the same file, and the newest state must land last.
+    persisting: tokio::sync::Mutex<()>,
 }
 
 /// A simulated world: clusters, environments, databases, registries and DNS,
@@ -104,6 +107,7 @@ impl World {
                 wall_base: Mutex::new(Timestamp::from_unix_millis(1_780_000_000_000)),
                 reported_split_brain: Mutex::new(BTreeSet::new()),
                 persist_to: Mutex::new(None),
+                persisting: tokio::sync::Mutex::new(()),
             }),
         }
     }

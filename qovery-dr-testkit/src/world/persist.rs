@@ -141,6 +141,7 @@ impl World {
             wall_base: std::sync::Mutex::new(snapshot.wall_base),
             reported_split_brain: Default::default(),
             persist_to: std::sync::Mutex::new(None),
+            persisting: tokio::sync::Mutex::new(()),
         };
         drop(world);
         Ok(World { shared: Arc::new(shared) })
@@ -165,6 +166,8 @@ impl World {
     pub(crate) async fn persist(&self) {
         let path = self.shared.persist_to.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         let Some(path) = path else { return };
+        // One write at a time, each of the state as it is once its turn comes.
+        let _turn = self.shared.persisting.lock().await;
         let json = match self.to_json() {
             Ok(j) => j,
             Err(e) => {
