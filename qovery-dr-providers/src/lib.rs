@@ -20,6 +20,10 @@ pub use qovery_dr_core as core;
 
 #[cfg(any(feature = "webhook", feature = "qovery", feature = "registry", feature = "cloudflare"))]
 mod http;
+#[cfg(any(feature = "webhook", feature = "qovery", feature = "registry", feature = "cloudflare"))]
+mod rate_limit;
+#[cfg(any(feature = "webhook", feature = "qovery", feature = "registry", feature = "cloudflare"))]
+pub use rate_limit::RateLimiter;
 
 #[cfg(feature = "webhook")]
 pub mod webhook;

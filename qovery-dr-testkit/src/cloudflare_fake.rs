@@ -22,7 +22,6 @@
 //! assert_eq!(fake.pool_enabled(&b), Some(false));
 //! # let _ = fake.account_id();
 //! # });
-//! # });
 //! ```
 
 use std::collections::BTreeMap;

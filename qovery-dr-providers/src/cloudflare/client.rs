@@ -1,13 +1,11 @@
 //! HTTP to Cloudflare: pacing, the 429 block, the envelope, error mapping.
 
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use qovery_dr_core::{ErrorKind, ProviderError, ProviderResult};
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::time::Instant;
 
 use super::config::CloudflareConfig;
 use super::models::{ApiMessage, Envelope, ResultInfo};
@@ -17,21 +15,11 @@ pub(crate) const PROVIDER: &str = "cloudflare";
 /// How long Cloudflare blocks a token after a 429 when it sends no `retry-after`.
 const DEFAULT_BLOCK: Duration = Duration::from_secs(300);
 
-#[derive(Debug)]
-struct Pace {
-    /// Tokens available now (a request spends one).
-    tokens: f64,
-    last: Instant,
-    /// After a 429: no request before this instant.
-    blocked_until: Option<Instant>,
-}
-
 /// A paced Cloudflare API client.
 #[derive(Debug)]
 pub(crate) struct Client {
     http: reqwest::Client,
     config: CloudflareConfig,
-    pace: Mutex<Pace>,
 }
 
 impl Client {
@@ -40,8 +28,7 @@ impl Client {
             ProviderError::new(ErrorKind::InvalidConfig, PROVIDER, "configure", format!("HTTP client: {e}"))
                 .with_source(e)
         })?;
-        let tokens = f64::from(config.requests_per_window);
-        Ok(Self { http, config, pace: Mutex::new(Pace { tokens, last: Instant::now(), blocked_until: None }) })
+        Ok(Self { http, config })
     }
 
     pub(crate) fn zone_id(&self) -> &str {
@@ -51,43 +38,6 @@ impl Client {
     /// The account of the pools, when load balancers are enabled.
     pub(crate) fn account_id(&self) -> Option<&str> {
         self.config.account_id.as_deref()
-    }
-
-    /// Waits for a request slot (token bucket refilled at the window's rate);
-    /// fails fast with `RateLimited` while Cloudflare blocks the token.
-    async fn slot(&self, operation: &str) -> ProviderResult<()> {
-        loop {
-            let wait = {
-                let mut p = self.pace.lock().unwrap_or_else(PoisonError::into_inner);
-                let now = Instant::now();
-                if let Some(until) = p.blocked_until {
-                    if now < until {
-                        let left = until - now;
-                        return Err(ProviderError::new(
-                            ErrorKind::RateLimited,
-                            PROVIDER,
-                            operation,
-                            format!(
-                                "Cloudflare rate-limited this token; not sending anything for another {}s (a request now would extend the block)",
-                                left.as_secs()
-                            ),
-                        )
-                        .with_retry_after(left));
-                    }
-                    p.blocked_until = None;
-                }
-                let capacity = f64::from(self.config.requests_per_window);
-                let rate = capacity / self.config.window.as_secs_f64().max(0.001);
-                p.tokens = (p.tokens + (now - p.last).as_secs_f64() * rate).min(capacity);
-                p.last = now;
-                if p.tokens >= 1.0 {
-                    p.tokens -= 1.0;
-                    return Ok(());
-                }
-                Duration::from_secs_f64((1.0 - p.tokens) / rate)
-            };
-            tokio::time::sleep(wait).await;
-        }
     }
 
     /// Sends a request and unwraps the envelope. `write` marks requests whose lost answer may mean "applied".
@@ -100,7 +50,7 @@ impl Client {
         operation: &str,
         write: bool,
     ) -> ProviderResult<(T, Option<ResultInfo>)> {
-        self.slot(operation).await?;
+        self.config.limiter.acquire(PROVIDER, operation).await?;
         let url = format!("{}{path}", self.config.api_base);
         let mut req = self.http.request(method, &url).bearer_auth(self.config.token.expose()).query(query);
         if let Some(b) = body {
@@ -124,7 +74,7 @@ impl Client {
         })?;
         if status == StatusCode::TOO_MANY_REQUESTS {
             let block = retry_after.unwrap_or(DEFAULT_BLOCK);
-            self.pace.lock().unwrap_or_else(PoisonError::into_inner).blocked_until = Some(Instant::now() + block);
+            self.config.limiter.block_for(block);
             return Err(ProviderError::new(
                 ErrorKind::RateLimited,
                 PROVIDER,

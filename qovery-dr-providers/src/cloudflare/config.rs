@@ -4,14 +4,15 @@ use std::time::Duration;
 
 use qovery_dr_core::SecretString;
 
+use crate::RateLimiter;
+
 /// The zone, the API token and the limits. `Debug` never shows the token.
 #[derive(Debug, Clone)]
 pub struct CloudflareConfig {
     pub(crate) zone_id: String,
     pub(crate) token: SecretString,
     pub(crate) api_base: String,
-    pub(crate) requests_per_window: u32,
-    pub(crate) window: Duration,
+    pub(crate) limiter: RateLimiter,
     pub(crate) timeout: Duration,
     pub(crate) account_id: Option<String>,
 }
@@ -23,8 +24,7 @@ impl CloudflareConfig {
             zone_id: zone_id.into(),
             token,
             api_base: "https://api.cloudflare.com/client/v4".to_owned(),
-            requests_per_window: 1200,
-            window: Duration::from_secs(300),
+            limiter: RateLimiter::new(1200, Duration::from_secs(300)),
             timeout: Duration::from_secs(30),
             account_id: None,
         }
@@ -38,8 +38,13 @@ impl CloudflareConfig {
 
     /// Client-side pacing: at most `requests` per `window` (default Cloudflare's 1,200 per 5 minutes).
     pub fn rate_limit(mut self, requests: u32, window: Duration) -> Self {
-        self.requests_per_window = requests.max(1);
-        self.window = window;
+        self.limiter = RateLimiter::new(requests, window);
+        self
+    }
+
+    /// Shares one budget between clients of the same token (Cloudflare counts per token).
+    pub fn rate_limiter(mut self, limiter: RateLimiter) -> Self {
+        self.limiter = limiter;
         self
     }
 

@@ -43,6 +43,7 @@ pub(crate) struct Http {
     pub client: reqwest::Client,
     pub attempts: u32,
     pub backoff: Duration,
+    pub limiter: crate::RateLimiter,
 }
 
 fn jitter() -> f64 {
@@ -83,6 +84,7 @@ impl Http {
             if let Some(b) = body {
                 req = req.json(b);
             }
+            self.limiter.acquire(PROVIDER, op).await?;
             tracing::debug!(op, %method, path, attempt, "qovery request");
             let outcome = req.send().await;
             let (retryable, error) = match outcome {

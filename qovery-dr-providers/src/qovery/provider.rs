@@ -139,6 +139,7 @@ pub struct QoveryBuilder {
     backoff: Duration,
     client: Option<reqwest::Client>,
     registry_ids: std::collections::BTreeMap<String, String>,
+    limiter: Option<crate::RateLimiter>,
 }
 
 impl QoveryBuilder {
@@ -181,6 +182,14 @@ impl QoveryBuilder {
         self
     }
 
+    /// The client-side request budget (default: 50 requests per second, bursts of 50; Qovery
+    /// publishes no limit, so set yours). Give the same limiter to every provider using one
+    /// token so that together they stay under it.
+    pub fn rate_limiter(mut self, limiter: crate::RateLimiter) -> Self {
+        self.limiter = Some(limiter);
+        self
+    }
+
     /// A shared reqwest client (its own timeouts apply).
     pub fn client(mut self, client: reqwest::Client) -> Self {
         self.client = Some(client);
@@ -204,7 +213,14 @@ impl QoveryBuilder {
                 .map_err(|e| err(ErrorKind::InvalidConfig, "build", format!("HTTP client: {e}")))?,
         };
         Ok(QoveryClusterProvider {
-            http: Http { base, token, client, attempts: self.attempts, backoff: self.backoff },
+            http: Http {
+                base,
+                token,
+                client,
+                attempts: self.attempts,
+                backoff: self.backoff,
+                limiter: self.limiter.unwrap_or_else(|| crate::RateLimiter::new(50, Duration::from_secs(1))),
+            },
             organization: self.organization,
             registry_ids: self.registry_ids,
         })
@@ -311,6 +327,7 @@ impl QoveryClusterProvider {
             backoff: Duration::from_millis(500),
             client: None,
             registry_ids: std::collections::BTreeMap::new(),
+            limiter: None,
         }
     }
 

@@ -39,6 +39,7 @@ pub struct Registry {
     pub(crate) client: reqwest::Client,
     /// Bearer tokens by scope.
     tokens: Mutex<BTreeMap<String, SecretString>>,
+    limiter: crate::RateLimiter,
 }
 
 #[derive(Debug, Deserialize)]
@@ -79,7 +80,12 @@ pub(crate) fn parse_challenge(header: &str) -> Option<BTreeMap<String, String>> 
 impl Registry {
     /// A registry at `base` with `auth`, using `client`.
     pub fn new(base: url::Url, auth: RegistryAuth, client: reqwest::Client) -> Self {
-        Self { base, auth, client, tokens: Mutex::new(BTreeMap::new()) }
+        Self { base, auth, client, tokens: Mutex::new(BTreeMap::new()), limiter: crate::RateLimiter::unlimited() }
+    }
+
+    /// The same registry with a client-side request budget.
+    pub(crate) fn with_limiter(&self, limiter: crate::RateLimiter) -> Self {
+        Self { limiter, ..Self::new(self.base.clone(), self.auth.clone(), self.client.clone()) }
     }
 
     pub(crate) fn url(&self, path: &str) -> ProviderResult<url::Url> {
@@ -119,6 +125,7 @@ impl Registry {
         make: impl Fn() -> RequestBuilder,
     ) -> ProviderResult<Response> {
         for round in 0..2 {
+            self.limiter.acquire(PROVIDER, op).await?;
             let resp = self.authorize(make(), scope).send().await.map_err(|e| transport(op, e))?;
             if resp.status() == StatusCode::UNAUTHORIZED && round == 0 {
                 let challenge = resp

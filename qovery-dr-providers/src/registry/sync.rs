@@ -113,6 +113,16 @@ impl OciRegistrySync {
         }
     }
 
+    /// Client-side request budgets for the source and destination registries (default: none).
+    /// Docker Hub limits pulls per account and period; ECR and Artifact Registry limit API
+    /// calls per second: give each registry its limit, and share a limiter between syncs
+    /// that use the same registry.
+    pub fn with_rate_limits(mut self, source: crate::RateLimiter, dest: crate::RateLimiter) -> Self {
+        self.source = Arc::new(self.source.with_limiter(source));
+        self.dest = Arc::new(self.dest.with_limiter(dest));
+        self
+    }
+
     /// Blobs copied at once (default 8).
     pub fn with_concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);

@@ -47,6 +47,7 @@ pub struct WebhookNotifier {
     client: reqwest::Client,
     attempts: u32,
     backoff: Duration,
+    limiter: crate::RateLimiter,
 }
 
 impl std::fmt::Debug for WebhookNotifier {
@@ -73,7 +74,16 @@ impl WebhookNotifier {
             .user_agent(concat!("qovery-dr/", env!("CARGO_PKG_VERSION")))
             .build()
             .unwrap_or_default();
-        Self { url, format, client, attempts: 4, backoff: Duration::from_secs(1) }
+        // Slack incoming webhooks take about one message per second; PagerDuty Events v2
+        // about 120 per minute per integration key: one per second suits both.
+        let limiter = crate::RateLimiter::new(1, Duration::from_secs(1)).burst(5);
+        Self { url, format, client, attempts: 4, backoff: Duration::from_secs(1), limiter }
+    }
+
+    /// The client-side request budget (default: one per second, bursts of five).
+    pub fn rate_limiter(mut self, limiter: crate::RateLimiter) -> Self {
+        self.limiter = limiter;
+        self
     }
 
     /// Attempts in all (at least 1) and the first backoff (doubling).
@@ -131,6 +141,9 @@ impl Notifier for WebhookNotifier {
         let mut delay = self.backoff;
         let mut last = String::new();
         for attempt in 1..=self.attempts {
+            if let Err(e) = self.limiter.acquire("webhook", "notify").await {
+                return Err(self.error(e.to_string()));
+            }
             match self.client.post(self.url.clone()).json(&body).send().await {
                 Ok(resp) if resp.status().is_success() => return Ok(()),
                 Ok(resp) => {

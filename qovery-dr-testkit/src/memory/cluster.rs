@@ -334,7 +334,9 @@ impl ClusterProvider for InMemoryCluster {
         }
         let (value, secret) = match value {
             VariableValue::Plain(v) => (v.clone(), false),
-            VariableValue::Secret(v) => (v.expose().to_owned(), true),
+            // The world keeps a fingerprint, not the value: secrets are write-only, and the
+            // world is saved to disk (the main example's snapshot), where a secret must not be.
+            VariableValue::Secret(v) => (secret_fingerprint(v.expose()), true),
         };
         // The detail never carries a secret's value.
         let detail = if secret { format!("{scope:?} {key}=[redacted]") } else { format!("{scope:?} {key}={value}") };
@@ -459,4 +461,13 @@ impl ClusterProvider for InMemoryCluster {
             })
             .await
     }
+}
+
+/// What the simulated world stores for a secret value: equal values give equal
+/// fingerprints (so a repeated write is recognised), the value itself is not kept.
+fn secret_fingerprint(value: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    value.hash(&mut h);
+    format!("[secret, fingerprint {:016x}]", h.finish())
 }

@@ -82,6 +82,18 @@ impl QoveryFake {
         self.with(|s| s.faults.push(state::Fault { prefix: path_prefix.to_owned(), times, status, retry_after }));
     }
 
+    /// Enforces a server-side limit, as the real API would: at most `requests` in any
+    /// `window` (sliding, real time); requests over it get 429 with `Retry-After: 1` and are
+    /// counted in [`rate_limited`](Self::rate_limited).
+    pub fn set_rate_limit(&self, requests: usize, window: Duration) {
+        self.with(|s| s.rate_limit = Some((requests, window)));
+    }
+
+    /// Requests answered 429 for being over the limit.
+    pub fn rate_limited(&self) -> u64 {
+        self.with(|s| s.rate_limited)
+    }
+
     /// Every request received so far: (method, path, Authorization header).
     pub async fn requests(&self) -> Vec<(String, String, Option<String>)> {
         self.server

@@ -36,6 +36,9 @@ impl Respond for Router {
             return problem(401, "missing or malformed Authorization header");
         }
         let path = req.url.path().to_owned();
+        if !s.admit() {
+            return problem(429, "rate limit exceeded").insert_header("retry-after", "1");
+        }
         if let Some(f) = s.take_fault(&path) {
             let mut t = problem(f.status, "scripted failure");
             if let Some(ra) = f.retry_after {

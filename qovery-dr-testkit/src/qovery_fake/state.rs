@@ -85,6 +85,12 @@ pub struct FakeState {
     pub deploying: Duration,
     pub(crate) faults: Vec<Fault>,
     next: u64,
+    /// Server-side limit: at most this many requests per window (sliding), else 429.
+    pub(crate) rate_limit: Option<(usize, Duration)>,
+    /// When the requests of the current window were accepted.
+    pub(crate) accepted: std::collections::VecDeque<std::time::Instant>,
+    /// Requests answered 429 because they were over the limit.
+    pub rate_limited: u64,
 }
 
 impl FakeState {
@@ -99,7 +105,25 @@ impl FakeState {
             deploying: Duration::from_millis(300),
             faults: Vec::new(),
             next: 0,
+            rate_limit: None,
+            accepted: std::collections::VecDeque::new(),
+            rate_limited: 0,
         }
+    }
+
+    /// Whether one more request fits the server-side limit now (and counts it if so).
+    pub(crate) fn admit(&mut self) -> bool {
+        let Some((limit, window)) = self.rate_limit else { return true };
+        let now = std::time::Instant::now();
+        while self.accepted.front().is_some_and(|t| now.duration_since(*t) >= window) {
+            self.accepted.pop_front();
+        }
+        if self.accepted.len() >= limit {
+            self.rate_limited += 1;
+            return false;
+        }
+        self.accepted.push_back(now);
+        true
     }
 
     pub(crate) fn id(&mut self, kind: &str) -> String {

@@ -1,0 +1,19 @@
+//! Hardening: no secret reaches logs, journals, reports or `Debug` output
+//! (the secrets audit), and the client-side rate limiter keeps a readiness run
+//! over 500 environments under the API's limit.
+#![cfg(all(
+    feature = "qovery",
+    feature = "cloudflare",
+    feature = "postgres",
+    feature = "registry",
+    feature = "rfc2136",
+    feature = "route53",
+    feature = "etcd",
+    feature = "webhook"
+))]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod hardening {
+    mod rate_limits;
+    mod secrets;
+}

@@ -1,0 +1,240 @@
+//! The secrets audit: a sentinel planted in every secret input (API tokens,
+//! database passwords, registry credentials, TSIG and etcd secrets, webhook
+//! routing keys, Qovery secret values) must appear nowhere: not in the TRACE
+//! logs of a full drill and of real provider calls against local peers, not in
+//! the journal, not in any report, not in any `Debug` output, not in errors.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use qovery_dr_core::engine::{AutoApprove, Engine, EngineOptions, FileJournal, Journal, RunMode};
+use qovery_dr_core::plan::{DrPlan, PlanFormat};
+use qovery_dr_core::provider::{ClusterProvider, DnsSwitcher, VariableScope, VariableValue};
+use qovery_dr_core::readiness::Readiness;
+use qovery_dr_core::{DnsRecordId, SecretString};
+use qovery_dr_providers::cloudflare::{CloudflareConfig, CloudflareDnsSwitcher};
+use qovery_dr_providers::etcd::{EtcdConfig, EtcdFailoverLock};
+use qovery_dr_providers::postgres::PgEndpoint;
+use qovery_dr_providers::qovery::QoveryClusterProvider;
+use qovery_dr_providers::registry::{OciRegistrySync, RegistryAuth};
+use qovery_dr_providers::rfc2136::{Rfc2136Config, TsigAlgorithm, TsigKey};
+use qovery_dr_providers::webhook::{WebhookFormat, WebhookNotifier};
+use qovery_dr_testkit::World;
+use qovery_dr_testkit::cloudflare_fake::CloudflareFake;
+use qovery_dr_testkit::qovery_fake::QoveryFake;
+
+/// In every secret; found nowhere else.
+const SENTINEL: &str = "QDRSENTINEL7f3a9c";
+
+fn secret(what: &str) -> String {
+    format!("{SENTINEL}-{what}")
+}
+
+/// Everything any test of this binary logs, at TRACE, for every crate.
+fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&buffer);
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || Sink(Arc::clone(&sink)))
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        buffer
+    })
+}
+
+struct Sink(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Sink {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Fails naming where the sentinel was found, with context around it.
+fn assert_clean(place: &str, text: &str) {
+    if let Some(i) = text.find(SENTINEL) {
+        let before: String = text[..i].chars().rev().take(120).collect::<Vec<_>>().into_iter().rev().collect();
+        let after: String = text[i..].chars().take(160).collect();
+        panic!("a secret leaked into {place}: …{before}{after}…");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_logs_journals_reports_debug_or_errors() {
+    let logs = logs();
+    let dir = std::env::temp_dir().join(format!("qdr-secrets-audit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut debug = Vec::<(String, String)>::new();
+    let mut errors = Vec::<(String, String)>::new();
+
+    // The plan (its credentials are references, `env:NAME`), and secrets as a program holds them.
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/plans/aws-cross-region.toml"))
+        .unwrap();
+    let plan = DrPlan::parse(&text, PlanFormat::Toml).unwrap();
+    let qovery_token = SecretString::new(secret("qovery-token"));
+    let db_password = SecretString::new(secret("db-password"));
+    debug.push(("DrPlan".into(), format!("{plan:?}")));
+
+    // 1. A full drill on the simulated world, with a secret variable in the DR environment,
+    //    journaled to a file, and every report rendered.
+    let sim = World::from_plan(&plan);
+    sim.world.set_config(qovery_dr_testkit::WorldConfig {
+        queue_delay: Duration::from_millis(50),
+        deploy_duration: Duration::from_millis(200),
+        stop_duration: Duration::from_millis(50),
+        dns_propagation: Duration::from_millis(100),
+        poll_step: Duration::from_millis(20),
+    });
+    let providers = sim.providers();
+    let env = plan.dr.environments[0].clone();
+    providers
+        .cluster
+        .set_variable(
+            &VariableScope::Environment(env.clone()),
+            "STRIPE_SECRET_KEY",
+            &VariableValue::Secret(SecretString::new(secret("qovery-secret-value"))),
+        )
+        .await
+        .unwrap();
+    let listed = providers.cluster.list_variables(&VariableScope::Environment(env)).await.unwrap();
+    debug.push(("listed variables".into(), format!("{listed:?}")));
+    let journal_path = dir.join("drill.jsonl");
+    let engine = Engine::builder(plan.clone(), providers.clone())
+        .clock(sim.world.clone())
+        .journal(FileJournal::new(&journal_path))
+        .approver(AutoApprove::new("oncall-sre"))
+        .options(EngineOptions {
+            drain_ttl: false,
+            poll_interval: Duration::from_millis(50),
+            ..EngineOptions::default()
+        })
+        .build();
+    let runbook = engine.plan(RunMode::Drill).await.unwrap();
+    let report = engine.run(RunMode::Drill).await.unwrap_or_else(|f| panic!("{}", f.error));
+    let entries = FileJournal::new(&journal_path).entries().await.unwrap();
+    let timeline = qovery_dr_core::document::Timeline::from_journal(&entries, None).unwrap();
+    let readiness = Readiness::new(plan.clone(), providers).evaluate().await;
+    let mut outputs = vec![
+        ("journal file".to_owned(), std::fs::read_to_string(&journal_path).unwrap()),
+        ("report text".to_owned(), report.to_text()),
+        ("report JSON".to_owned(), serde_json::to_string(&report).unwrap()),
+        ("runbook table".to_owned(), runbook.to_table()),
+        ("runbook markdown".to_owned(), qovery_dr_core::document::runbook_markdown(&plan, &runbook)),
+        ("drill report HTML".to_owned(), timeline.to_html()),
+        ("drill report markdown".to_owned(), timeline.to_markdown()),
+        ("drill report JSON".to_owned(), timeline.to_json()),
+        ("readiness table".to_owned(), readiness.to_table()),
+        ("readiness metrics".to_owned(), readiness.to_prometheus()),
+        ("simulated world".to_owned(), sim.world.to_json().unwrap()),
+    ];
+
+    // 2. Real providers with the secrets, against local peers.
+    let qovery_fake = QoveryFake::start("org-1").await;
+    let cluster = qovery_fake.add_cluster("frankfurt");
+    let qenv = qovery_fake.add_environment("project-1", "dr", &cluster);
+    let qovery = QoveryClusterProvider::builder("org-1")
+        .token(qovery_token.expose())
+        .endpoint(qovery_fake.uri())
+        .build()
+        .unwrap();
+    debug.push(("QoveryClusterProvider".into(), format!("{qovery:?}")));
+    let scope = VariableScope::Environment(qenv.as_str().into());
+    qovery
+        .set_variable(&scope, "STRIPE_SECRET_KEY", &VariableValue::Secret(SecretString::new(secret("qovery-secret"))))
+        .await
+        .unwrap();
+    debug.push(("Qovery variables".into(), format!("{:?}", qovery.list_variables(&scope).await.unwrap())));
+    let e = qovery.list_services(&"no-such-environment".into()).await.unwrap_err();
+    errors.push(("qovery".into(), format!("{e} {e:?}")));
+
+    let cf_token = secret("cloudflare-token");
+    let cf_fake = CloudflareFake::start("zone-1", &cf_token).await;
+    cf_fake.add_record("app.example.com", "A", "203.0.113.10", 60);
+    let cf_config = CloudflareConfig::new("zone-1", SecretString::new(&cf_token)).api_base(cf_fake.api_base());
+    debug.push(("CloudflareConfig".into(), format!("{cf_config:?}")));
+    let cf = CloudflareDnsSwitcher::new(cf_config).unwrap();
+    cf.current(&DnsRecordId::new("app.example.com")).await.unwrap();
+    let wrong = CloudflareDnsSwitcher::new(
+        CloudflareConfig::new("zone-1", SecretString::new(secret("wrong-cloudflare-token")))
+            .api_base(cf_fake.api_base()),
+    )
+    .unwrap();
+    let e = wrong.current(&DnsRecordId::new("app.example.com")).await.unwrap_err();
+    errors.push(("cloudflare".into(), format!("{e} {e:?}")));
+
+    let pg = PgEndpoint::new("127.0.0.1", 1, "dr_orchestrator", "shop").password(db_password.expose());
+    debug.push(("PgEndpoint".into(), format!("{pg:?}")));
+    debug.push(("PgEndpoint conninfo".into(), format!("{:?} {}", pg.conninfo(), pg.conninfo())));
+    let lock = qovery_dr_providers::postgres::PgFailoverLock::connect(pg.clone()).await.unwrap_err();
+    errors.push(("postgres".into(), format!("{lock} {lock:?}")));
+
+    let registry_auth = RegistryAuth::Basic { username: "AWS".into(), password: SecretString::new(secret("registry")) };
+    debug.push(("RegistryAuth".into(), format!("{registry_auth:?}")));
+    let sync = OciRegistrySync::new(
+        "http://127.0.0.1:1".parse().unwrap(),
+        registry_auth.clone(),
+        "http://127.0.0.1:2".parse().unwrap(),
+        registry_auth,
+        plan.registry_mapping.clone(),
+    );
+    debug.push(("OciRegistrySync".into(), format!("{sync:?}")));
+    let image = "127.0.0.1:1/shop/api:v1".parse::<qovery_dr_core::ImageRef>().unwrap();
+    let e = qovery_dr_core::provider::RegistrySync::parity(&sync, &image).await.unwrap_err();
+    errors.push(("registry".into(), format!("{e} {e:?}")));
+
+    let tsig = TsigKey::new("dr-key", TsigAlgorithm::HmacSha256, SecretString::new(secret("tsig")));
+    let rfc = Rfc2136Config::new("127.0.0.1:53".parse().unwrap(), "example.com").tsig(tsig);
+    debug.push(("Rfc2136Config".into(), format!("{rfc:?}")));
+
+    let etcd = EtcdConfig::new(["http://127.0.0.1:1"])
+        .credentials("dr", SecretString::new(secret("etcd")))
+        .timeout(Duration::from_millis(300));
+    debug.push(("EtcdConfig".into(), format!("{etcd:?}")));
+    let e = EtcdFailoverLock::connect(etcd).await.unwrap_err();
+    errors.push(("etcd".into(), format!("{e} {e:?}")));
+
+    let hook = WebhookNotifier::new(
+        format!("http://127.0.0.1:1/hooks/{}", secret("webhook-path")).parse().unwrap(),
+        WebhookFormat::PagerDuty { routing_key: SecretString::new(secret("pagerduty")) },
+    )
+    .retries(1, Duration::from_millis(1));
+    debug.push(("WebhookNotifier".into(), format!("{hook:?}")));
+    let note = qovery_dr_core::monitor::Notification {
+        plan: plan.name.clone(),
+        check: "verdict".into(),
+        from: qovery_dr_core::readiness::CheckStatus::Pass,
+        to: qovery_dr_core::readiness::CheckStatus::Fail,
+        observed: "x".into(),
+        expected: "y".into(),
+        detail: "z".into(),
+        at: qovery_dr_core::Timestamp::now(),
+    };
+    let e = qovery_dr_core::monitor::Notifier::notify(&hook, &note).await.unwrap_err();
+    errors.push(("webhook".into(), format!("{e} {e:?}")));
+
+    let aws = aws_sdk_route53::config::Credentials::new("AKIDEXAMPLE", secret("aws"), None, None, "audit");
+    debug.push(("AWS credentials".into(), format!("{aws:?}")));
+
+    // 3. Nothing of it anywhere.
+    outputs.push(("TRACE logs".to_owned(), String::from_utf8_lossy(&logs.lock().unwrap()).into_owned()));
+    for (place, text) in outputs.iter().chain(&debug).chain(&errors) {
+        assert_clean(place, text);
+    }
+    // The audit looked at real material: the logs are TRACE-rich and the drill ran.
+    let log_text = &outputs.last().unwrap().1;
+    assert!(log_text.contains("TRACE"), "TRACE events were captured");
+    assert!(log_text.len() > 10_000, "{} bytes of logs", log_text.len());
+    assert!(outputs[0].1.contains("run_finished"));
+    // And the secrets did reach their destinations (they were not simply dropped).
+    assert!(qovery_fake.with(|s| format!("{:?}", s.envs).contains(SENTINEL)), "the Qovery secret was stored");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
