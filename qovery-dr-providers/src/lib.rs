@@ -48,3 +48,22 @@ pub mod cloudflare;
 
 #[cfg(feature = "etcd")]
 pub mod etcd;
+
+/// Entry points for `cargo fuzz` (built only with `--cfg fuzzing`): the decoders of
+/// untrusted input, called the way the providers call them.
+#[cfg(all(fuzzing, feature = "qovery", feature = "cloudflare", feature = "registry"))]
+#[doc(hidden)]
+pub mod fuzz {
+    /// Qovery API bodies.
+    pub fn qovery_bodies(bytes: &[u8]) {
+        crate::qovery::fuzz_bodies(bytes);
+    }
+    /// Cloudflare envelopes.
+    pub fn cloudflare_envelopes(bytes: &[u8]) {
+        crate::cloudflare::fuzz_envelopes(bytes);
+    }
+    /// OCI manifests.
+    pub fn oci_manifest(bytes: &[u8]) {
+        crate::registry::fuzz_manifest(bytes);
+    }
+}

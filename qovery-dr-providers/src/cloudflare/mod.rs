@@ -34,3 +34,6 @@ mod switcher;
 
 pub use config::CloudflareConfig;
 pub use switcher::CloudflareDnsSwitcher;
+
+#[cfg(fuzzing)]
+pub(crate) use models::fuzz_envelopes;

@@ -106,3 +106,13 @@ pub(crate) struct PopHealth {
     #[serde(default)]
     pub(crate) healthy: bool,
 }
+
+/// Fuzzing entry: every answer the Cloudflare client decodes, from arbitrary bytes.
+#[cfg(fuzzing)]
+pub(crate) fn fuzz_envelopes(bytes: &[u8]) {
+    let _ = serde_json::from_slice::<Envelope<Vec<DnsRecord>>>(bytes);
+    let _ = serde_json::from_slice::<Envelope<DnsRecord>>(bytes);
+    let _ = serde_json::from_slice::<Envelope<Vec<LoadBalancer>>>(bytes);
+    let _ = serde_json::from_slice::<Envelope<Pool>>(bytes);
+    let _ = serde_json::from_slice::<Envelope<PoolHealth>>(bytes);
+}

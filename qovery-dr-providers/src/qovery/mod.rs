@@ -25,3 +25,6 @@ pub mod states;
 
 pub use client::{PROVIDER, QoveryToken};
 pub use provider::{DEFAULT_API_URL, OPERATIONS, QoveryBuilder, QoveryClusterProvider};
+
+#[cfg(fuzzing)]
+pub(crate) use provider::fuzz_bodies;

@@ -759,3 +759,22 @@ fn urlencode(s: &str) -> String {
         })
         .collect()
 }
+
+/// Fuzzing entry: every body this provider decodes, from arbitrary bytes, through the
+/// same conversions the provider applies.
+#[cfg(fuzzing)]
+pub(crate) fn fuzz_bodies(bytes: &[u8]) {
+    if let Ok(r) = serde_json::from_slice::<Results<ContainerBody>>(bytes) {
+        let _: Vec<Option<ImageRef>> = r.results.iter().map(image_of).collect();
+    }
+    if let Ok(s) = serde_json::from_slice::<StatusBody>(bytes) {
+        let _ = service_status(&s);
+    }
+    let _ = serde_json::from_slice::<StatusesBody>(bytes);
+    let _ = serde_json::from_slice::<ClusterStatusBody>(bytes);
+    let _ = serde_json::from_slice::<Results<EnvBody>>(bytes);
+    let _ = serde_json::from_slice::<Results<ApplicationBody>>(bytes);
+    let _ = serde_json::from_slice::<Results<VariableBody>>(bytes);
+    let _ = serde_json::from_slice::<DeploymentStatusBody>(bytes);
+    let _ = serde_json::from_slice::<Results<RegistryBody>>(bytes);
+}

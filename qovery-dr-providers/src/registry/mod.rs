@@ -22,3 +22,6 @@ mod sync;
 
 pub use client::{MANIFEST_ACCEPT, PROVIDER, RegistryAuth};
 pub use sync::{OciRegistrySync, SyncReport};
+
+#[cfg(fuzzing)]
+pub(crate) use sync::fuzz_manifest;

@@ -27,6 +27,13 @@ struct Manifest {
 }
 
 impl Manifest {
+    /// A manifest from the bytes a registry served (already checked against `digest`).
+    fn parse(bytes: Vec<u8>, media_type: String, digest: Digest) -> Result<Manifest, serde_json::Error> {
+        let json: Value = serde_json::from_slice(&bytes)?;
+        let media_type = json["mediaType"].as_str().map(str::to_owned).unwrap_or(media_type);
+        Ok(Manifest { bytes, media_type, digest, json })
+    }
+
     fn is_index(&self) -> bool {
         self.media_type.contains("index")
             || self.media_type.contains("manifest.list")
@@ -186,10 +193,8 @@ impl OciRegistrySync {
                 ));
             }
         }
-        let json: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| err(ErrorKind::InvalidInput, op, format!("manifest {repo}@{reference} is not JSON: {e}")))?;
-        let media_type = json["mediaType"].as_str().map(str::to_owned).unwrap_or(media_type);
-        Ok(Manifest { bytes, media_type, digest, json })
+        Manifest::parse(bytes, media_type, digest)
+            .map_err(|e| err(ErrorKind::InvalidInput, op, format!("manifest {repo}@{reference} is not JSON: {e}")))
     }
 
     async fn blob_exists(reg: &Registry, repo: &str, digest: &Digest, op: &str) -> ProviderResult<bool> {
@@ -474,5 +479,14 @@ impl RegistrySync for OciRegistrySync {
 
     fn remap(&self, image: &ImageRef) -> ProviderResult<ImageRef> {
         self.mapping.remap(image)
+    }
+}
+
+/// Fuzzing entry: a manifest from arbitrary bytes, walked as a sync walks it.
+#[cfg(fuzzing)]
+pub(crate) fn fuzz_manifest(bytes: &[u8]) {
+    let digest = sha256_digest(bytes);
+    if let Ok(m) = Manifest::parse(bytes.to_vec(), "application/vnd.oci.image.manifest.v1+json".into(), digest) {
+        let _ = (m.is_index(), m.children(), m.blobs(), m.bytes.len());
     }
 }
