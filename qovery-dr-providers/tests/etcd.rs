@@ -4,6 +4,9 @@
 #![cfg(feature = "etcd")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "common/lock_fixtures.rs"]
+mod lock_fixtures;
+
 mod etcd {
     mod lock;
 }

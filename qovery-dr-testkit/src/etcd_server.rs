@@ -40,19 +40,6 @@ fn free_ports(n: usize) -> Result<Vec<u16>, String> {
     held.iter().map(|l| l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())).collect()
 }
 
-/// Kills `pid` once the current process has exited.
-fn kill_when_parent_exits(pid: u32) {
-    let me = std::process::id();
-    let script = format!("while kill -0 {me} 2>/dev/null; do sleep 1; done; kill {pid} 2>/dev/null");
-    let _ = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
-}
-
 #[derive(Debug)]
 struct Member {
     child: Option<Child>,
@@ -104,7 +91,7 @@ impl EtcdServer {
                 .stderr(stderr)
                 .spawn()
                 .map_err(|e| format!("starting {}: {e}", etcd.display()))?;
-            kill_when_parent_exits(child.id());
+            crate::reaper::kill_when_tests_exit(child.id());
             server.members.push(Member { child: Some(child), client_url, log });
         }
         for i in 0..n {

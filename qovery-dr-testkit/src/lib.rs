@@ -31,6 +31,7 @@ pub mod memory;
 pub mod pg_server;
 #[cfg(feature = "wiremock")]
 pub mod qovery_fake;
+pub mod reaper;
 pub mod recorder;
 #[cfg(feature = "wiremock")]
 pub mod route53_fake;

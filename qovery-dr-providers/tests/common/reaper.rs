@@ -1,18 +1,3 @@
-//! Servers a test binary starts must not outlive it. Fixtures shared through a
-//! whole test binary are leaked on purpose (their `Drop` never runs), so each
-//! server gets a watchdog: a shell loop that kills it once the test process is gone.
+//! Every server a test starts is killed when the test process exits (see the testkit's reaper).
 
-use std::process::{Command, Stdio};
-
-/// Kills `server_pid` (and only it) when this test process exits.
-pub fn kill_when_tests_exit(server_pid: u32) {
-    let me = std::process::id();
-    let script = format!("while kill -0 {me} 2>/dev/null; do sleep 1; done; kill {server_pid} 2>/dev/null");
-    let _ = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
-}
+pub use qovery_dr_testkit::reaper::kill_when_tests_exit;

@@ -76,6 +76,12 @@ fn derived_spec() -> PathBuf {
     out
 }
 
+/// What Prism answers to a GET of `path` (the schema's example), to pick real values from.
+async fn example(prism: &Prism, path: &str) -> Value {
+    let resp = reqwest::Client::new().get(format!("{}{path}", prism.url())).bearer_auth("prism-token").send().await;
+    resp.unwrap().json().await.unwrap()
+}
+
 #[tokio::test]
 async fn every_request_the_switcher_sends_is_accepted_by_the_schema() {
     let prism = Prism::start(&derived_spec());
@@ -84,15 +90,7 @@ async fn every_request_the_switcher_sends_is_accepted_by_the_schema() {
         CloudflareDnsSwitcher::new(CloudflareConfig::new(zone, SecretString::new("prism-token")).api_base(prism.url()))
             .unwrap();
     // Prism answers the schema's example records: switch the example's record.
-    let listed: Value = reqwest::Client::new()
-        .get(format!("{}/zones/{zone}/dns_records", prism.url()))
-        .bearer_auth("prism-token")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = example(&prism, &format!("/zones/{zone}/dns_records")).await;
     let example = &listed["result"][0];
     assert!(
         matches!(example["type"].as_str(), Some("A" | "AAAA" | "CNAME")),
@@ -131,15 +129,7 @@ async fn every_load_balancer_request_the_switcher_sends_is_accepted_by_the_schem
         CloudflareConfig::new(zone, SecretString::new("prism-token")).api_base(prism.url()).load_balancers(account);
     let s = CloudflareDnsSwitcher::new(config).unwrap();
     // Prism answers the schema's example load balancer.
-    let listed: Value = reqwest::Client::new()
-        .get(format!("{}/zones/{zone}/load_balancers", prism.url()))
-        .bearer_auth("prism-token")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = example(&prism, &format!("/zones/{zone}/load_balancers")).await;
     let example = &listed["result"][0];
     let record = DnsRecordId::new(example["name"].as_str().unwrap());
     let pools: Vec<&str> = example["default_pools"].as_array().unwrap().iter().filter_map(Value::as_str).collect();

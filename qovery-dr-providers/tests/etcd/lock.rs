@@ -1,42 +1,16 @@
 //! EtcdFailoverLock and EtcdJournal against real etcd.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use qovery_dr_core::Timestamp;
 use qovery_dr_core::engine::{
-    AutoApprove, EngineOptions, FailoverLock, Journal, JournalEntry, JournalError, JournalEvent, LockError, LockHolder,
-    Outcome, RunMode, SystemClock,
+    FailoverLock, Journal, JournalEntry, JournalError, JournalEvent, LockError, Outcome, RunMode,
 };
-use qovery_dr_core::plan::{DrPlan, PlanFormat};
 use qovery_dr_providers::etcd::{EtcdConfig, EtcdFailoverLock};
 use qovery_dr_testkit::{World, WorldConfig};
 
 use qovery_dr_testkit::etcd_server::EtcdServer as Etcd;
 
-static NEXT: AtomicU32 = AtomicU32::new(0);
-
-/// A plan name no other test uses.
-fn plan_name() -> String {
-    format!("shop-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst))
-}
-
-fn holder(run_id: &str, owner: &str) -> LockHolder {
-    LockHolder {
-        run_id: run_id.into(),
-        owner: owner.into(),
-        acquired_at: Timestamp::from_unix_millis(1_700_000_000_000),
-    }
-}
-
-fn entry(seq: u64, run_id: &str) -> JournalEntry {
-    JournalEntry {
-        seq,
-        at: Timestamp::from_unix_millis(1_700_000_000_000 + seq),
-        run_id: run_id.into(),
-        event: JournalEvent::LockReleased,
-    }
-}
+use crate::lock_fixtures::{engine_with, entry, example_plan, holder, plan_name};
 
 async fn connect(etcd: &Etcd, ttl: Duration) -> EtcdFailoverLock {
     EtcdFailoverLock::connect(EtcdConfig::new(etcd.endpoints()).lease_ttl(ttl).timeout(Duration::from_secs(1)))
@@ -135,42 +109,17 @@ fn a_holder_paused_past_its_lease_is_fenced_out_of_the_journal() {
     assert_eq!(entries.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![0, 1], "nothing written after the pause");
 }
 
-fn plan() -> DrPlan {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/plans/aws-cross-region.toml"))
-        .unwrap();
-    let mut plan = DrPlan::parse(&text, PlanFormat::Toml).unwrap();
-    plan.name = plan_name();
-    plan
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_switchover_survives_losing_one_of_three_members() {
     let mut etcd = Etcd::cluster(3).unwrap();
-    let plan = plan();
+    let plan = example_plan();
     let sim = World::from_plan(&plan);
-    sim.world.set_config(WorldConfig {
-        queue_delay: Duration::from_millis(50),
-        deploy_duration: Duration::from_millis(600),
-        stop_duration: Duration::from_millis(50),
-        dns_propagation: Duration::from_millis(100),
-        poll_step: Duration::from_millis(20),
-    });
+    // Deployments of 600 ms leave time to kill a member mid-run.
+    sim.world.set_config(WorldConfig { deploy_duration: Duration::from_millis(600), ..WorldConfig::real_time_fast() });
     sim.world.use_real_wall_clock();
     let lock = connect(&etcd, Duration::from_secs(4)).await;
     let journal = lock.journal(&plan.name);
-    let engine = sim
-        .engine_builder()
-        .clock(SystemClock)
-        .lock(lock.clone())
-        .journal(journal.clone())
-        .approver(AutoApprove::new("oncall-sre"))
-        .options(EngineOptions {
-            operator: "etcd-test".into(),
-            poll_interval: Duration::from_millis(50),
-            drain_ttl: false,
-            ..EngineOptions::default()
-        })
-        .build();
+    let engine = engine_with(&sim, lock.clone(), journal.clone(), "etcd-test").build();
     let run = tokio::spawn(async move { engine.run(RunMode::Switchover).await });
     // Once the run is under way, stop one member (whichever the client may be using).
     let deadline = std::time::Instant::now() + Duration::from_secs(30);

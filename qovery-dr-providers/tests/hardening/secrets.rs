@@ -87,13 +87,7 @@ async fn no_secret_reaches_logs_journals_reports_debug_or_errors() {
     // 1. A full drill on the simulated world, with a secret variable in the DR environment,
     //    journaled to a file, and every report rendered.
     let sim = World::from_plan(&plan);
-    sim.world.set_config(qovery_dr_testkit::WorldConfig {
-        queue_delay: Duration::from_millis(50),
-        deploy_duration: Duration::from_millis(200),
-        stop_duration: Duration::from_millis(50),
-        dns_propagation: Duration::from_millis(100),
-        poll_step: Duration::from_millis(20),
-    });
+    sim.world.set_config(qovery_dr_testkit::WorldConfig::real_time_fast());
     let providers = sim.providers();
     let env = plan.dr.environments[0].clone();
     providers

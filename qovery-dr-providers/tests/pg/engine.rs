@@ -33,13 +33,7 @@ fn plan(rpo: &str) -> DrPlan {
 /// An engine whose replication manager is the real pair; everything else simulated and fast.
 fn engine(plan: &DrPlan, pair: Arc<Pair>, overrides: &[(Interlock, &str)]) -> Engine {
     let sim = World::from_plan(plan);
-    sim.world.set_config(WorldConfig {
-        queue_delay: Duration::from_millis(50),
-        deploy_duration: Duration::from_millis(200),
-        stop_duration: Duration::from_millis(50),
-        dns_propagation: Duration::from_millis(100),
-        poll_step: Duration::from_millis(20),
-    });
+    sim.world.set_config(WorldConfig::real_time_fast());
     sim.world.use_real_wall_clock();
     let mut providers = sim.providers();
     providers.replication = pair;

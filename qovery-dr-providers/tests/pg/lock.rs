@@ -1,41 +1,15 @@
 //! PgFailoverLock and PgJournal against a real PostgreSQL 15 server.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use qovery_dr_core::Timestamp;
 use qovery_dr_core::engine::{
-    AutoApprove, EngineOptions, FailoverLock, Interlock, Journal, JournalEntry, JournalError, JournalEvent, LockError,
-    LockHolder, Outcome, RunMode, SystemClock,
+    FailoverLock, Interlock, Journal, JournalError, JournalEvent, LockError, Outcome, RunMode,
 };
-use qovery_dr_core::plan::{DrPlan, PlanFormat};
 use qovery_dr_providers::postgres::PgFailoverLock;
 use qovery_dr_testkit::{World, WorldConfig};
 
 use super::cluster::PgServer;
-
-static NEXT: AtomicU32 = AtomicU32::new(0);
-
-fn plan_name() -> String {
-    format!("shop-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst))
-}
-
-fn holder(run_id: &str, owner: &str) -> LockHolder {
-    LockHolder {
-        run_id: run_id.into(),
-        owner: owner.into(),
-        acquired_at: Timestamp::from_unix_millis(1_700_000_000_000),
-    }
-}
-
-fn entry(seq: u64, run_id: &str) -> JournalEntry {
-    JournalEntry {
-        seq,
-        at: Timestamp::from_unix_millis(1_700_000_000_000 + seq),
-        run_id: run_id.into(),
-        event: JournalEvent::LockReleased,
-    }
-}
+use crate::lock_fixtures::{engine_with, entry, example_plan, holder, plan_name};
 
 #[tokio::test]
 async fn one_holder_at_a_time_readable_by_others_and_a_fenced_journal() {
@@ -95,38 +69,18 @@ async fn a_holder_whose_session_ended_is_fenced_out_of_the_journal() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_engine_runs_with_a_postgres_lock_and_journal_and_an_override_takes_over() {
     let pg = PgServer::primary();
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/plans/aws-cross-region.toml"))
-        .unwrap();
-    let mut plan = DrPlan::parse(&text, PlanFormat::Toml).unwrap();
-    plan.name = plan_name();
+    let plan = example_plan();
     // A run "on another machine" that died without its session ending: the operator overrides.
     let other = PgFailoverLock::connect(pg.endpoint()).await.unwrap();
     other.acquire(&plan.name, &holder("run-dead", "carol@old-laptop")).await.unwrap();
 
     let sim = World::from_plan(&plan);
-    sim.world.set_config(WorldConfig {
-        queue_delay: Duration::from_millis(50),
-        deploy_duration: Duration::from_millis(200),
-        stop_duration: Duration::from_millis(50),
-        dns_propagation: Duration::from_millis(100),
-        poll_step: Duration::from_millis(20),
-    });
+    sim.world.set_config(WorldConfig::real_time_fast());
     sim.world.use_real_wall_clock();
     let lock = PgFailoverLock::connect(pg.endpoint()).await.unwrap();
     let journal = lock.journal(&plan.name);
     let build = |overrides: bool| {
-        let mut b = sim
-            .engine_builder()
-            .clock(SystemClock)
-            .lock(lock.clone())
-            .journal(journal.clone())
-            .approver(AutoApprove::new("oncall-sre"))
-            .options(EngineOptions {
-                operator: "pg-lock-test".into(),
-                poll_interval: Duration::from_millis(50),
-                drain_ttl: false,
-                ..EngineOptions::default()
-            });
+        let mut b = engine_with(&sim, lock.clone(), journal.clone(), "pg-lock-test");
         if overrides {
             b = b.override_interlock(Interlock::LockHeld, "carol's laptop is in the river");
         }

@@ -36,6 +36,20 @@ pub struct WorldConfig {
     pub poll_step: Duration,
 }
 
+impl WorldConfig {
+    /// Durations for worlds that run in real time next to real servers (tests of real
+    /// providers, processes killed mid-run): deployments of 200 ms, DNS in 100 ms.
+    pub fn real_time_fast() -> Self {
+        Self {
+            queue_delay: Duration::from_millis(50),
+            deploy_duration: Duration::from_millis(200),
+            stop_duration: Duration::from_millis(50),
+            dns_propagation: Duration::from_millis(100),
+            poll_step: Duration::from_millis(20),
+        }
+    }
+}
+
 impl Default for WorldConfig {
     fn default() -> Self {
         Self {
