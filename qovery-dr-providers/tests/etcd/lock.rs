@@ -110,7 +110,7 @@ fn a_holder_paused_past_its_lease_is_fenced_out_of_the_journal() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_switchover_survives_losing_one_of_three_members() {
+async fn a_failover_survives_losing_one_of_three_members() {
     let mut etcd = Etcd::cluster(3).unwrap();
     let plan = example_plan();
     let sim = World::from_plan(&plan);
@@ -120,7 +120,7 @@ async fn a_switchover_survives_losing_one_of_three_members() {
     let lock = connect(&etcd, Duration::from_secs(4)).await;
     let journal = lock.journal(&plan.name);
     let engine = engine_with(&sim, lock.clone(), journal.clone(), "etcd-test").build();
-    let run = tokio::spawn(async move { engine.run(RunMode::Switchover).await });
+    let run = tokio::spawn(async move { engine.run(RunMode::Failover).await });
     // Once the run is under way, stop one member (whichever the client may be using).
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while journal.entries().await.unwrap().len() < 4 {

@@ -31,18 +31,20 @@ fn secret(what: &str) -> String {
     format!("{SENTINEL}-{what}")
 }
 
-/// Everything any test of this binary logs, at TRACE, for every crate.
+/// Everything any test of this binary logs, at TRACE, for every crate (`tracing` events and
+/// `log` records).
 fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
     static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
     LOGS.get_or_init(|| {
         let buffer = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&buffer);
-        let subscriber = tracing_subscriber::fmt()
+        // `try_init` also routes the `log` crate's records (reqwest, hyper, tokio-postgres) here.
+        tracing_subscriber::fmt()
             .with_max_level(tracing::Level::TRACE)
             .with_ansi(false)
             .with_writer(move || Sink(Arc::clone(&sink)))
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).unwrap();
+            .try_init()
+            .unwrap();
         buffer
     })
 }
@@ -141,6 +143,9 @@ async fn no_secret_reaches_logs_journals_reports_debug_or_errors() {
         .build()
         .unwrap();
     debug.push(("QoveryClusterProvider".into(), format!("{qovery:?}")));
+    let jwt =
+        qovery_dr_providers::qovery::QoveryToken::from_secret(SecretString::new(format!("ey{}.a.b", secret("jwt"))));
+    debug.push(("QoveryToken".into(), format!("{jwt:?}")));
     let scope = VariableScope::Environment(qenv.as_str().into());
     qovery
         .set_variable(&scope, "STRIPE_SECRET_KEY", &VariableValue::Secret(SecretString::new(secret("qovery-secret"))))
@@ -168,6 +173,14 @@ async fn no_secret_reaches_logs_journals_reports_debug_or_errors() {
     let pg = PgEndpoint::new("127.0.0.1", 1, "dr_orchestrator", "shop").password(db_password.expose());
     debug.push(("PgEndpoint".into(), format!("{pg:?}")));
     debug.push(("PgEndpoint conninfo".into(), format!("{:?} {}", pg.conninfo(), pg.conninfo())));
+    let manager = qovery_dr_providers::postgres::PostgresReplicationManager::physical(
+        plan.primary.database.id.clone(),
+        pg.clone(),
+        pg.with_dbname("postgres"),
+    );
+    debug.push(("PostgresReplicationManager".into(), format!("{manager:?}")));
+    let dump = qovery_dr_providers::postgres::PgDumpBackup::new(pg.clone(), pg.clone(), dir.join("dump"));
+    debug.push(("PgDumpBackup".into(), format!("{dump:?}")));
     let lock = qovery_dr_providers::postgres::PgFailoverLock::connect(pg.clone()).await.unwrap_err();
     errors.push(("postgres".into(), format!("{lock} {lock:?}")));
 
@@ -227,6 +240,9 @@ async fn no_secret_reaches_logs_journals_reports_debug_or_errors() {
     let log_text = &outputs.last().unwrap().1;
     assert!(log_text.contains("TRACE"), "TRACE events were captured");
     assert!(log_text.len() > 10_000, "{} bytes of logs", log_text.len());
+    for source in ["qovery_dr_core", "qovery_dr_providers", "reqwest", "hyper_util"] {
+        assert!(log_text.contains(source), "the logs include {source}'s");
+    }
     assert!(outputs[0].1.contains("run_finished"));
     // And the secrets did reach their destinations (they were not simply dropped).
     assert!(qovery_fake.with(|s| format!("{:?}", s.envs).contains(SENTINEL)), "the Qovery secret was stored");
