@@ -20,9 +20,21 @@ pub use qovery_dr_core as core;
 
 #[cfg(any(feature = "webhook", feature = "qovery", feature = "registry", feature = "cloudflare"))]
 mod http;
-#[cfg(any(feature = "webhook", feature = "qovery", feature = "registry", feature = "cloudflare"))]
+#[cfg(any(
+    feature = "webhook",
+    feature = "qovery",
+    feature = "registry",
+    feature = "cloudflare",
+    feature = "route53"
+))]
 mod rate_limit;
-#[cfg(any(feature = "webhook", feature = "qovery", feature = "registry", feature = "cloudflare"))]
+#[cfg(any(
+    feature = "webhook",
+    feature = "qovery",
+    feature = "registry",
+    feature = "cloudflare",
+    feature = "route53"
+))]
 pub use rate_limit::RateLimiter;
 
 #[cfg(feature = "webhook")]

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use qovery_dr_core::DnsTarget;
 
+use crate::RateLimiter;
+
 /// The hosted zone, and optional overrides for tests and tuning.
 #[derive(Debug, Clone)]
 pub struct Route53Config {
@@ -13,6 +15,7 @@ pub struct Route53Config {
     pub(crate) max_attempts: u32,
     pub(crate) initial_backoff: Duration,
     pub(crate) health_checks: BTreeMap<DnsTarget, String>,
+    pub(crate) limiter: RateLimiter,
 }
 
 impl Route53Config {
@@ -25,6 +28,8 @@ impl Route53Config {
             max_attempts: 5,
             initial_backoff: Duration::from_millis(500),
             health_checks: BTreeMap::new(),
+            // Route53 allows five API requests per second per account.
+            limiter: RateLimiter::new(5, Duration::from_secs(1)),
         }
     }
 
@@ -39,6 +44,13 @@ impl Route53Config {
     pub fn retries(mut self, max_attempts: u32, initial_backoff: Duration) -> Self {
         self.max_attempts = max_attempts.max(1);
         self.initial_backoff = initial_backoff;
+        self
+    }
+
+    /// The client-side request budget (default Route53's 5 requests per second per account;
+    /// share one limiter between the switchers of one account).
+    pub fn rate_limiter(mut self, limiter: RateLimiter) -> Self {
+        self.limiter = limiter;
         self
     }
 

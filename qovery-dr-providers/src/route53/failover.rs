@@ -104,6 +104,7 @@ pub(super) fn failover_pair(
 impl Route53DnsSwitcher {
     /// Reads the primary's health check configuration and what its checkers observe.
     pub(super) async fn primary_check(&self, health_check_id: &str, operation: &str) -> ProviderResult<PrimaryCheck> {
+        self.config.limiter.acquire(PROVIDER, operation).await?;
         let out = self
             .client
             .get_health_check()
@@ -120,6 +121,7 @@ impl Route53DnsSwitcher {
             )
         })?;
         let config = check.health_check_config();
+        self.config.limiter.acquire(PROVIDER, operation).await?;
         let status = self
             .client
             .get_health_check_status()
@@ -200,6 +202,7 @@ impl Route53DnsSwitcher {
                     ),
                 ));
             };
+            self.config.limiter.acquire(PROVIDER, "switch").await?;
             let sent = self
                 .client
                 .update_health_check()

@@ -90,6 +90,7 @@ impl Route53DnsSwitcher {
         let mut start_id: Option<String> = None;
         let mut found = Vec::new();
         loop {
+            self.config.limiter.acquire(PROVIDER, operation).await?;
             let out = self
                 .client
                 .list_resource_record_sets()
@@ -168,6 +169,7 @@ impl Route53DnsSwitcher {
             .set_changes(Some(changes))
             .build()
             .map_err(|e| ProviderError::new(ErrorKind::InvalidInput, PROVIDER, "switch", format!("batch: {e}")))?;
+        self.config.limiter.acquire(PROVIDER, "switch").await?;
         let sent = self
             .client
             .change_resource_record_sets()
@@ -411,6 +413,7 @@ impl DnsSwitcher for Route53DnsSwitcher {
                 format!("{change} is not a Route53 change id, so no such change exists"),
             ));
         }
+        self.config.limiter.acquire(PROVIDER, "change_status").await?;
         let out = self.client.get_change().id(id).send().await.map_err(|e| map("change_status", false, e))?;
         match out.change_info().map(|c| c.status()) {
             Some(AwsChangeStatus::Insync) => Ok(ChangeStatus::InSync),
@@ -426,6 +429,7 @@ impl DnsSwitcher for Route53DnsSwitcher {
 
     async fn target_health(&self, target: &DnsTarget) -> ProviderResult<TargetHealth> {
         let Some(id) = self.config.health_checks.get(target) else { return Ok(TargetHealth::Unknown) };
+        self.config.limiter.acquire(PROVIDER, "target_health").await?;
         let out = self
             .client
             .get_health_check_status()
