@@ -20,13 +20,7 @@ pub use qovery_dr_core as core;
 
 #[cfg(any(feature = "webhook", feature = "qovery", feature = "registry", feature = "cloudflare"))]
 mod http;
-#[cfg(any(
-    feature = "webhook",
-    feature = "qovery",
-    feature = "registry",
-    feature = "cloudflare",
-    feature = "route53"
-))]
+#[cfg(any(feature = "webhook", feature = "qovery", feature = "registry", feature = "cloudflare", feature = "route53"))]
 mod rate_limit;
 #[cfg(any(
     feature = "webhook",
