@@ -75,6 +75,7 @@ async fn readiness_over_500_environments_stays_under_the_api_limit() {
     // 360 per second in bursts of at most 20: no one-second window can exceed 380 < 400.
     let limiter = RateLimiter::new(360, Duration::from_secs(1)).burst(20);
     let (sent, throttled) = evaluate(&fake, &plan, limiter).await;
+    eprintln!("paced: {sent} Qovery requests, {} answered 429", fake.rate_limited());
     assert!(sent >= 2 * ENVIRONMENTS, "the run reached every environment: {sent} requests");
     assert_eq!(fake.rate_limited(), 0, "zero 429s over {sent} requests");
     assert_eq!(throttled, 0);
@@ -82,5 +83,6 @@ async fn readiness_over_500_environments_stays_under_the_api_limit() {
     // The control: without the limiter the same run does hit the server's limit.
     let (fake, plan) = world().await;
     let (sent, _) = evaluate(&fake, &plan, RateLimiter::unlimited()).await;
+    eprintln!("unpaced: {sent} Qovery requests, {} answered 429", fake.rate_limited());
     assert!(fake.rate_limited() > 0, "the fake enforces its limit ({sent} requests sent unpaced)");
 }
