@@ -322,7 +322,8 @@ impl Engine {
             // Someone may be driving it right now (a shared journal): name them.
             if let Ok(Some(other)) = self.parts.lock.holder(&self.plan.name).await {
                 let evidence = format!(
-                    "run {} by {} holds the lock since {} (the journal's unfinished run is {run_id}: wait for                      it, or resume it once its holder is gone)",
+                    "run {} by {} holds the lock since {} (the journal's unfinished run is {run_id}: wait for \
+                     it, or resume it once its holder is gone)",
                     other.run_id, other.owner, other.acquired_at
                 );
                 return Err(self.early(
