@@ -317,6 +317,13 @@ async fn build_world(args: &Args, plan: &DrPlan) -> Result<PlanWorld, String> {
     Ok(pw)
 }
 
+/// The shared lock's store cannot be reached: nothing was done.
+#[cfg(feature = "distributed")]
+fn lock_unavailable(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(2)
+}
+
 fn approver_name() -> String {
     std::env::var("QDR_APPROVER").unwrap_or_else(|_| "oncall-sre".to_owned())
 }
@@ -368,10 +375,7 @@ async fn main() -> ExitCode {
         let config = EtcdConfig::new(args.etcd.clone()).lease_ttl(args.lease_ttl);
         let lock = match EtcdFailoverLock::connect(config).await {
             Ok(l) => l,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(2);
-            }
+            Err(e) => return lock_unavailable(e),
         };
         builder = builder.journal(lock.journal(&plan.name)).lock(lock);
     }
@@ -392,10 +396,7 @@ async fn main() -> ExitCode {
         }
         let lock = match PgFailoverLock::connect(endpoint).await {
             Ok(l) => l,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(2);
-            }
+            Err(e) => return lock_unavailable(e),
         };
         builder = builder.journal(lock.journal(&plan.name)).lock(lock);
     }

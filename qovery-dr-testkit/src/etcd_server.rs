@@ -33,8 +33,9 @@ pub fn binary() -> Result<PathBuf, String> {
     }
 }
 
-/// `n` distinct free ports (the listeners are held until all are chosen, so none repeats).
-fn free_ports(n: usize) -> Result<Vec<u16>, String> {
+/// `n` distinct free ports on 127.0.0.1 (the listeners are held until all are chosen, so
+/// none repeats).
+pub fn free_ports(n: usize) -> Result<Vec<u16>, String> {
     let held = (0..n).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<Result<Vec<_>, _>>();
     let held = held.map_err(|e| format!("no free port: {e}"))?;
     held.iter().map(|l| l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())).collect()

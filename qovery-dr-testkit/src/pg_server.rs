@@ -14,7 +14,6 @@
 //! println!("postgres on 127.0.0.1:{}", pg.port());
 //! ```
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -70,8 +69,7 @@ pub fn run(tool: &str, args: &[&str]) -> Result<Output, String> {
 
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> Result<u16, String> {
-    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
-    l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
+    crate::etcd_server::free_ports(1)?.pop().ok_or_else(|| "no free port".to_owned())
 }
 
 /// An empty scratch directory owned by the user the server runs as.

@@ -112,14 +112,19 @@ impl CloudflareDnsSwitcher {
         let (all, _): (Vec<LoadBalancer>, _) =
             self.client.call(Method::GET, &path, &[], None::<&()>, operation, false).await?;
         let wanted = record.as_str().trim_end_matches('.');
-        let Some(lb) = all.into_iter().find(|lb| lb.name.trim_end_matches('.').eq_ignore_ascii_case(wanted)) else {
-            return Ok(None);
-        };
+        match all.into_iter().find(|lb| lb.name.trim_end_matches('.').eq_ignore_ascii_case(wanted)) {
+            Some(lb) => Ok(Some(self.with_pools(lb, operation).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// `lb` with the enabled state of its default pools.
+    async fn with_pools(&self, lb: LoadBalancer, operation: &str) -> ProviderResult<LoadBalancerState> {
         let mut pools = Vec::with_capacity(lb.default_pools.len());
         for id in &lb.default_pools {
             pools.push(self.pool(id, operation).await?);
         }
-        Ok(Some(LoadBalancerState { lb, pools }))
+        Ok(LoadBalancerState { lb, pools })
     }
 
     async fn load_balancer_by_id(&self, id: &str, operation: &str) -> ProviderResult<LoadBalancer> {
@@ -170,9 +175,8 @@ impl CloudflareDnsSwitcher {
         let patch = LoadBalancerPatch { default_pools: &order, fallback_pool: fallback };
         let _: (LoadBalancer, _) = self.client.call(Method::PATCH, &path, &[], Some(&patch), "switch", true).await?;
         // Re-verify: another writer may have raced us between the read and the PATCH.
-        let after = self.load_balancer(&request.record, "switch").await?;
-        let now =
-            after.as_ref().map(LoadBalancerState::preferred).unwrap_or_else(|| DnsTarget::new("(load balancer gone)"));
+        let after = self.load_balancer_by_id(&state.lb.id, "switch").await?;
+        let now = self.with_pools(after, "switch").await?.preferred();
         if now != request.new_target {
             return Err(request.conflict(PROVIDER, &now));
         }

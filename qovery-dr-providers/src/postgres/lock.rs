@@ -288,10 +288,13 @@ impl Journal for PgJournal {
              INSERT INTO qovery_dr_journal (plan, seq, entry) SELECT $1, $3, $5 FROM l \
              ON CONFLICT (plan, seq) DO NOTHING"
         );
-        let (inserted, fenced_ok, existing) = self
+        // One statement when the append goes through; the reads below only explain a refusal.
+        let refusal = self
             .with_conn(
                 async |c| {
-                    let n = c.execute(&sql, &[&plan, &LOCK_CLASS, &seq, &token, &text]).await?;
+                    if c.execute(&sql, &[&plan, &LOCK_CLASS, &seq, &token, &text]).await? == 1 {
+                        return Ok(None);
+                    }
                     let alive = c
                         .query_opt(
                             &format!("SELECT 1 FROM qovery_dr_locks l WHERE plan = $1 AND token = $3 AND {ALIVE}"),
@@ -303,20 +306,20 @@ impl Journal for PgJournal {
                         .query_opt("SELECT entry FROM qovery_dr_journal WHERE plan = $1 AND seq = $2", &[&plan, &seq])
                         .await?
                         .map(|r| r.get(0));
-                    Ok((n, alive, existing))
+                    Ok(Some((alive, existing)))
                 },
                 "writing the entry",
             )
             .await?;
-        match (inserted, fenced_ok, existing) {
-            (1, _, _) => Ok(()),
+        match refusal {
+            None => Ok(()),
             // A retried append whose first attempt was applied.
-            (_, true, Some(e)) if e == text => Ok(()),
-            (_, true, _) => Err(JournalError::Refused(format!(
+            Some((true, Some(e))) if e == text => Ok(()),
+            Some((true, _)) => Err(JournalError::Refused(format!(
                 "entry {} of plan {} already exists with other content; the journal is never overwritten",
                 entry.seq, self.plan
             ))),
-            (_, false, _) => Err(JournalError::Refused(format!(
+            Some((false, _)) => Err(JournalError::Refused(format!(
                 "fencing token {token} refused for plan {}: this process's lock session ended (it lost the \
                  failover lock); this run must stop",
                 self.plan
