@@ -5,10 +5,16 @@
 # Needs: the Rust toolchain; Debian's chromium for the HTML report test and
 # PostgreSQL 15 for the replication tests (both installed here with apt-get
 # when missing and we are root; otherwise set QDR_CHROMIUM / QDR_PG_BIN);
-# docker-registry and skopeo (apt); Knot DNS (apt); etcd and protoc (apt; protoc
-# builds etcd-client's protobuf definitions); moto[server] (pip, into .tools/moto);
+# docker-registry and skopeo (apt); Knot DNS (apt); etcd, protoc and the protobuf
+# well-known .proto files (apt: protobuf-compiler only *recommends* libprotobuf-dev,
+# and recommends are not installed here, so both are named); moto[server] (pip,
+# into .tools/moto);
 # Node.js/npm for Prism (installed into .tools/prism); the official specs in
 # ../shared/specs (QDR_QOVERY_SPEC and QDR_CLOUDFLARE_SPEC override them).
+#
+# Packages are installed with --no-install-recommends, so every package a build or a
+# test needs is named explicitly; the last section checks each file and binary the
+# build and the tests rely on and stops naming the package that provides it.
 
 # apt_install WHAT PACKAGE...: installs Debian packages, or fails naming what is missing.
 apt_install() {
@@ -58,9 +64,12 @@ echo "knot: $("$QDR_KNOTD" --version | head -1)"
 
 # etcd (members started by the tests on 127.0.0.1) for the distributed lock and journal,
 # and protoc, which etcd-client needs at build time (clippy --all-features too).
+# protoc resolves `import "google/protobuf/…"` from libprotobuf-dev's include folder.
 export QDR_ETCD="${QDR_ETCD:-/usr/bin/etcd}"
-if [ ! -x "$QDR_ETCD" ] || ! command -v protoc >/dev/null 2>&1; then
-    apt_install "etcd and protoc (or set QDR_ETCD)" etcd-server etcd-client protobuf-compiler
+if [ ! -x "$QDR_ETCD" ] || ! command -v etcdctl >/dev/null 2>&1 || ! command -v protoc >/dev/null 2>&1 \
+    || [ ! -f /usr/include/google/protobuf/descriptor.proto ]; then
+    apt_install "etcd, etcdctl, protoc and the protobuf includes (or set QDR_ETCD)" \
+        etcd-server etcd-client protobuf-compiler libprotobuf-dev
 fi
 echo "etcd: $("$QDR_ETCD" --version | head -1); $(protoc --version)"
 
@@ -89,3 +98,34 @@ export QDR_QOVERY_SPEC="${QDR_QOVERY_SPEC:-$PWD/../shared/specs/qovery/openapi.y
 export QDR_CLOUDFLARE_SPEC="${QDR_CLOUDFLARE_SPEC:-$PWD/../shared/specs/cloudflare/openapi.json}"
 [ -f "$QDR_CLOUDFLARE_SPEC" ] || { echo "error: the Cloudflare schema is not at $QDR_CLOUDFLARE_SPEC (set QDR_CLOUDFLARE_SPEC)" >&2; exit 1; }
 
+
+# Every file and binary the build and the tests rely on, checked after installing, so a
+# package that did not bring what it should stops here with its name, not in a build
+# script or a test twenty minutes later.
+require_file() { # PATH PACKAGE WHAT
+    if [ ! -e "$1" ]; then
+        echo "error: $3 is missing ($1); install the Debian package $2" >&2
+        exit 1
+    fi
+}
+require_cmd() { # COMMAND PACKAGE WHAT
+    if ! command -v "$1" >/dev/null 2>&1; then
+        echo "error: $3 is missing (no \`$1\` on PATH); install the Debian package $2" >&2
+        exit 1
+    fi
+}
+require_file "$QDR_CHROMIUM" chromium "the headless browser for the HTML report test"
+for tool in initdb pg_ctl postgres pg_basebackup pg_rewind pgbench psql pg_dump pg_restore; do
+    require_file "$QDR_PG_BIN/$tool" "postgresql-15 / postgresql-client-15" "PostgreSQL's $tool"
+done
+require_cmd docker-registry docker-registry "the OCI registry server for the registry tests"
+require_cmd skopeo skopeo "skopeo, the registry benchmark's reference"
+require_file "$QDR_KNOTD" knot "the Knot DNS server for the RFC 2136 tests"
+require_file "$QDR_ETCD" etcd-server "the etcd server for the lock and journal tests"
+require_cmd etcdctl etcd-client "etcdctl, used by the etcd tests"
+require_cmd protoc protobuf-compiler "protoc, which builds etcd-client"
+require_file /usr/include/google/protobuf/descriptor.proto libprotobuf-dev \
+    "the protobuf well-known types that etcd-client's .proto files import"
+require_cmd curl curl "curl, used by the Prism contract test"
+require_cmd runuser util-linux "runuser, which starts PostgreSQL as the postgres user"
+echo "ok: every tool the build and the tests need is here"
