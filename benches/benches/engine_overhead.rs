@@ -1,24 +1,36 @@
 //! Engine overhead: a switchover whose DR environment has 20 services,
 //! redeployed in one stage, with every provider operation taking 20 ms of
-//! real time (simulated world, latency injected on every call).
+//! real time (simulated world, latency injected on every call), journaled to
+//! a `FileJournal` (fsync on every append, as a user gets it).
+//!
+//! Each repetition runs the same plan twice on fresh worlds, concurrently
+//! (`max_concurrency` 32) and one step at a time, alternating which goes first.
+//! Everything below is measured inside the run it describes:
 //!
 //! - `engine_overhead_ratio` = wall time of the concurrent run / its critical
-//!   path. The critical path is the sum, stage by stage, of the slowest step's
-//!   provider-call time (plus the calls made before the first step), measured
-//!   from the call log of a sequential run of the same plan, where each call
-//!   belongs to exactly one step.
-//! - `engine_speedup_vs_sequential` = wall time of the same plan run one step
-//!   at a time / wall time of the concurrent run.
-//!
-//! Runs alternate (sequential, concurrent) for several repetitions and the
-//! medians are reported.
+//!   path. The critical path is the provider-busy time of that same run, stage
+//!   by stage: each call is attributed to the step that made it (the recorder
+//!   reads [`current_step`](qovery_dr_core::engine::current_step)), a step's
+//!   busy time is the union of its calls' intervals, a stage costs its slowest
+//!   step, and calls made outside any step (preflight reads) add their busy time.
+//!   What is left over is the engine's own cost: journaling, scheduling, polling.
+//! - `engine_overhead_journal_ms`: time spent inside `Journal::append` during
+//!   the concurrent run (summed over appends; appends of one stage's steps
+//!   overlap, so this can exceed their share of the wall time).
+//! - `engine_speedup_vs_sequential` = sequential wall / concurrent wall, per
+//!   repetition.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use qovery_dr_core::engine::{AutoApprove, EngineOptions, JournalEvent, MemoryJournal, RunMode};
+use qovery_dr_benches::{a_first, figure, note, setting};
+use qovery_dr_core::async_trait;
+use qovery_dr_core::engine::{AutoApprove, EngineOptions, FileJournal, Journal, JournalEntry, JournalError, RunMode};
 use qovery_dr_core::plan::{DrPlan, PlanFormat};
-use qovery_dr_core::{ImageRef, ServiceId, Timestamp};
+use qovery_dr_core::{ImageRef, ServiceId};
+use qovery_dr_testkit::recorder::Call;
 use qovery_dr_testkit::state::{ServiceConfig, ServiceSim};
 use qovery_dr_testkit::world::build::digest_of;
 use qovery_dr_testkit::{FaultAction, PlanWorld, Trigger, World, WorldConfig};
@@ -83,18 +95,53 @@ fn world(plan: &DrPlan) -> PlanWorld {
     pw
 }
 
-struct Measured {
-    wall: Duration,
-    /// Per step: total provider-call time (sequential runs only).
-    critical_path: Duration,
+/// A journal that measures the time its appends take.
+#[derive(Debug)]
+struct TimedJournal {
+    inner: FileJournal,
+    append_nanos: Arc<AtomicU64>,
+    appends: Arc<AtomicU64>,
 }
 
-async fn run(plan: &DrPlan, max_concurrency: usize, stage_of: &BTreeMap<String, String>) -> Measured {
+#[async_trait]
+impl Journal for TimedJournal {
+    async fn append(&self, entry: &JournalEntry) -> Result<(), JournalError> {
+        let t0 = Instant::now();
+        let r = self.inner.append(entry).await;
+        let took = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.append_nanos.fetch_add(took, Ordering::Relaxed);
+        self.appends.fetch_add(1, Ordering::Relaxed);
+        r
+    }
+    async fn entries(&self) -> Result<Vec<JournalEntry>, JournalError> {
+        self.inner.entries().await
+    }
+}
+
+struct Measured {
+    wall: Duration,
+    critical_path: Duration,
+    journal: Duration,
+    appends: u64,
+    steps: usize,
+    calls: usize,
+    calls_outside_steps: usize,
+}
+
+async fn run(plan: &DrPlan, max_concurrency: usize, dir: &std::path::Path, label: &str) -> Measured {
     let pw = world(plan);
-    let journal = MemoryJournal::new();
+    let path = dir.join(format!("{label}.jsonl"));
+    let _ = std::fs::remove_file(&path);
+    let append_nanos = Arc::new(AtomicU64::new(0));
+    let appends = Arc::new(AtomicU64::new(0));
+    let journal = TimedJournal {
+        inner: FileJournal::new(&path),
+        append_nanos: Arc::clone(&append_nanos),
+        appends: Arc::clone(&appends),
+    };
     let engine = pw
         .engine_builder()
-        .journal(journal.clone())
+        .journal(journal)
         .approver(AutoApprove::new("oncall-sre"))
         .options(EngineOptions {
             operator: "bench".into(),
@@ -105,101 +152,119 @@ async fn run(plan: &DrPlan, max_concurrency: usize, stage_of: &BTreeMap<String, 
         })
         .build();
     let t0 = Instant::now();
-    if let Err(f) = engine.run(RunMode::Switchover).await {
-        eprintln!("run failed: {}\n{}", f.error, f.report.to_text());
-        std::process::exit(1);
-    }
-    let wall = t0.elapsed();
-    Measured { wall, critical_path: critical_path(&pw, &journal, stage_of) }
-}
-
-/// Step id → stage name, from a dry run on a separate world of the same shape.
-async fn stages(plan: &DrPlan) -> BTreeMap<String, String> {
-    let pw = world(plan);
-    pw.world.faults().clear();
-    let engine = pw.engine_builder().options(EngineOptions { drain_ttl: false, ..EngineOptions::default() }).build();
-    match engine.plan(RunMode::Switchover).await {
-        Ok(runbook) => {
-            runbook.stages.iter().flat_map(|s| s.steps.iter().map(|st| (st.id.clone(), s.name.clone()))).collect()
-        }
-        Err(e) => {
-            eprintln!("dry run failed: {e}");
+    let report = match engine.run(RunMode::Switchover).await {
+        Ok(r) => r,
+        Err(f) => {
+            eprintln!("run failed: {}\n{}", f.error, f.report.to_text());
             std::process::exit(1);
         }
+    };
+    let wall = t0.elapsed();
+    let stage_of: BTreeMap<String, String> = report.steps.iter().map(|s| (s.name.clone(), s.stage.clone())).collect();
+    let _ = std::fs::remove_file(&path);
+    let calls = pw.world.recorder().calls();
+    Measured {
+        wall,
+        critical_path: critical_path(&calls, &stage_of),
+        calls: calls.len(),
+        calls_outside_steps: calls.iter().filter(|c| c.step.is_none()).count(),
+        journal: Duration::from_nanos(append_nanos.load(Ordering::Relaxed)),
+        appends: appends.load(Ordering::Relaxed),
+        steps: report.steps.len(),
     }
 }
 
-/// Attributes each call to the step whose window contains it (exact when
-/// steps run one at a time) and sums stage by stage the slowest step.
-fn critical_path(pw: &PlanWorld, journal: &MemoryJournal, stage_of: &BTreeMap<String, String>) -> Duration {
-    let base = Timestamp::from_unix_millis(0)
-        .plus(Duration::from_millis(pw.world.wall_now().unix_millis()).saturating_sub(pw.world.elapsed()));
-    let since_start = |t: Timestamp| t.saturating_since(base);
-    let mut windows: BTreeMap<String, (Duration, Duration)> = BTreeMap::new();
-    for e in journal.snapshot() {
-        match e.event {
-            JournalEvent::StepStarted { step, .. } => {
-                windows.entry(step).or_insert((since_start(e.at), Duration::MAX)).0 = since_start(e.at);
+/// Total length of the union of the intervals (overlapping calls count once).
+fn busy(mut intervals: Vec<(Duration, Duration)>) -> Duration {
+    intervals.sort();
+    let mut total = Duration::ZERO;
+    let mut current: Option<(Duration, Duration)> = None;
+    for (s, e) in intervals {
+        match current {
+            Some((cs, ce)) if s <= ce => current = Some((cs, ce.max(e))),
+            Some((cs, ce)) => {
+                total += ce - cs;
+                current = Some((s, e));
             }
-            JournalEvent::StepFinished { step, .. } => {
-                if let Some(w) = windows.get_mut(&step) {
-                    w.1 = since_start(e.at);
-                }
-            }
-            _ => {}
+            None => current = Some((s, e)),
         }
     }
-    let first_step = windows.values().map(|w| w.0).min().unwrap_or_default();
-    let mut per_step: BTreeMap<String, Duration> = BTreeMap::new();
-    let mut before = Duration::ZERO;
-    for call in pw.world.recorder().calls() {
-        let d = call.at.saturating_sub(call.started);
-        if call.at <= first_step {
-            before += d;
-            continue;
-        }
-        if let Some((step, _)) = windows.iter().find(|(_, (s, e))| {
-            call.started + Duration::from_millis(1) >= *s && call.at <= *e + Duration::from_millis(1)
-        }) {
-            *per_step.entry(step.clone()).or_default() += d;
+    total + current.map(|(s, e)| e - s).unwrap_or_default()
+}
+
+/// Provider-busy time outside steps, plus each stage's slowest step.
+fn critical_path(calls: &[Call], stage_of: &BTreeMap<String, String>) -> Duration {
+    let mut outside = Vec::new();
+    let mut per_step: BTreeMap<&str, Vec<(Duration, Duration)>> = BTreeMap::new();
+    for call in calls {
+        let interval = (call.started, call.at.max(call.started));
+        match call.step.as_deref() {
+            Some(step) => per_step.entry(step).or_default().push(interval),
+            None => outside.push(interval),
         }
     }
     let mut per_stage: BTreeMap<String, Duration> = BTreeMap::new();
-    for (step, d) in per_step {
-        let stage = stage_of.get(&step).cloned().unwrap_or(step);
+    for (step, intervals) in per_step {
+        let stage = stage_of.get(step).cloned().unwrap_or_else(|| step.to_owned());
         let slot = per_stage.entry(stage).or_default();
-        *slot = (*slot).max(d);
+        *slot = (*slot).max(busy(intervals));
     }
-    before + per_stage.values().sum::<Duration>()
+    busy(outside) + per_stage.values().sum::<Duration>()
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let plan = plan();
-    let stage_of = stages(&plan).await;
-    let mut seq = Vec::new();
-    let mut conc = Vec::new();
-    let mut critical = Vec::new();
-    // Warm-up, then alternate.
-    let _ = run(&plan, 32, &stage_of).await;
-    for _ in 0..REPETITIONS {
-        let s = run(&plan, 1, &stage_of).await;
-        critical.push(s.critical_path);
-        seq.push(s.wall);
-        conc.push(run(&plan, 32, &stage_of).await.wall);
+    let dir = std::env::temp_dir().join(format!("qdr-bench-engine-{}", std::process::id()));
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        eprintln!("cannot create {}: {e}", dir.display());
+        std::process::exit(1);
     }
-    let (s, c, cp) = (median(seq), median(conc), median(critical));
-    println!("services = {SERVICES}");
-    println!("provider_latency_ms = {}", LATENCY.as_millis());
-    println!("repetitions = {REPETITIONS}");
-    println!("critical_path_ms = {:.1}", cp.as_secs_f64() * 1e3);
-    println!("concurrent_wall_ms = {:.1}", c.as_secs_f64() * 1e3);
-    println!("sequential_wall_ms = {:.1}", s.as_secs_f64() * 1e3);
-    println!("engine_overhead_ratio = {:.3}", c.as_secs_f64() / cp.as_secs_f64());
-    println!("engine_speedup_vs_sequential = {:.2}", s.as_secs_f64() / c.as_secs_f64());
+    // Warm-up (page cache, allocator), not counted.
+    let _ = run(&plan, 32, &dir, "warmup").await;
+    let (mut ratio, mut speedup, mut journal, mut cp, mut conc_wall, mut seq_wall) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut appends, mut steps, mut calls, mut outside) = (0, 0, 0, 0);
+    for rep in 0..REPETITIONS {
+        let (c, s) = if a_first(rep) {
+            let c = run(&plan, 32, &dir, "concurrent").await;
+            (c, run(&plan, 1, &dir, "sequential").await)
+        } else {
+            let s = run(&plan, 1, &dir, "sequential").await;
+            (run(&plan, 32, &dir, "concurrent").await, s)
+        };
+        ratio.push(c.wall.as_secs_f64() / c.critical_path.as_secs_f64());
+        speedup.push(s.wall.as_secs_f64() / c.wall.as_secs_f64());
+        journal.push(ms(c.journal));
+        cp.push(ms(c.critical_path));
+        conc_wall.push(ms(c.wall));
+        seq_wall.push(ms(s.wall));
+        appends = c.appends;
+        steps = c.steps;
+        calls = c.calls;
+        outside = c.calls_outside_steps;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    note("simulated world (in-memory providers with 20 ms of injected latency per call), real FileJournal with fsync");
+    note(
+        "critical_path_ms: measured in the concurrent run itself (per-step provider busy time, slowest step per stage)",
+    );
+    note("each ratio is computed per repetition from two measurements of that repetition; min/median/max across them");
+    setting("services", SERVICES);
+    setting("provider_latency_ms", LATENCY.as_millis());
+    setting("repetitions", REPETITIONS);
+    setting("steps", steps);
+    setting("journal_appends", appends);
+    setting("provider_calls", calls);
+    setting("provider_calls_outside_steps", outside);
+    figure("critical_path_ms", &cp, 1);
+    figure("concurrent_wall_ms", &conc_wall, 1);
+    figure("sequential_wall_ms", &seq_wall, 1);
+    figure("engine_overhead_journal_ms", &journal, 1);
+    figure("engine_overhead_ratio", &ratio, 3);
+    figure("engine_speedup_vs_sequential", &speedup, 2);
 }

@@ -2,16 +2,19 @@
 //! production twin), every provider call taking 20 ms of real time, checks
 //! bounded to 32 calls at once.
 //!
-//! - `readiness_ratio` = wall time / (calls × 20 ms / 32): 1.0 means the
-//!   bound is used completely.
+//! - `readiness_ratio` = measured wall time / a *computed* lower bound,
+//!   `calls × 20 ms / 32` (the time the calls of that same evaluation would take
+//!   with the concurrency bound used completely): 1.0 means no time is lost.
 //! - `readiness_over_rate_requests`: the same evaluation with a rate limit of
 //!   100 requests/s configured; the simulated world counts the calls that
 //!   started while more than 100 had started in the preceding second.
 //!
-//! Unlimited and rate-limited evaluations alternate; medians are reported.
+//! Unlimited and rate-limited evaluations alternate (which goes first alternates
+//! too); medians are the values, with min and max beside them.
 
 use std::time::{Duration, Instant};
 
+use qovery_dr_benches::{a_first, figure, note, setting};
 use qovery_dr_core::EnvironmentId;
 use qovery_dr_core::plan::{DrPlan, PlanFormat};
 use qovery_dr_core::readiness::{Readiness, ReadinessOptions};
@@ -76,39 +79,45 @@ async fn evaluate(plan: &DrPlan, rate: Option<f64>) -> Run {
     Run { wall, calls: calls.len(), checks: report.checks.len(), over_rate }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let plan = plan();
-    let mut ratios = Vec::new();
-    let mut walls = Vec::new();
-    let mut over = Vec::new();
-    let mut limited_walls = Vec::new();
+    let (mut ratios, mut walls, mut ideals, mut over, mut limited_walls) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut calls, mut checks) = (0, 0);
-    for _ in 0..REPETITIONS {
-        let r = evaluate(&plan, None).await;
+    for rep in 0..REPETITIONS {
+        let (r, l) = if a_first(rep) {
+            let r = evaluate(&plan, None).await;
+            (r, evaluate(&plan, Some(RATE)).await)
+        } else {
+            let l = evaluate(&plan, Some(RATE)).await;
+            (evaluate(&plan, None).await, l)
+        };
         let ideal = LATENCY.as_secs_f64() * r.calls as f64 / CONCURRENCY as f64;
         ratios.push(r.wall.as_secs_f64() / ideal);
-        walls.push(r.wall.as_secs_f64());
+        walls.push(r.wall.as_secs_f64() * 1e3);
+        ideals.push(ideal * 1e3);
         calls = r.calls;
         checks = r.checks;
-        let l = evaluate(&plan, Some(RATE)).await;
         over.push(l.over_rate as f64);
-        limited_walls.push(l.wall.as_secs_f64());
+        limited_walls.push(l.wall.as_secs_f64() * 1e3);
     }
-    println!("environments = {ENVIRONMENTS}");
-    println!("checks = {checks}");
-    println!("calls = {calls}");
-    println!("provider_latency_ms = {}", LATENCY.as_millis());
-    println!("concurrency = {CONCURRENCY}");
-    println!("repetitions = {REPETITIONS}");
-    println!("readiness_wall_ms = {:.0}", median(walls) * 1e3);
-    println!("readiness_ratio = {:.3}", median(ratios));
-    println!("rate_limit_per_second = {RATE}");
-    println!("rate_limited_wall_ms = {:.0}", median(limited_walls) * 1e3);
-    println!("readiness_over_rate_requests = {}", over.iter().copied().fold(0.0_f64, f64::max) as u64);
+    note("simulated world (in-memory providers, 20 ms of injected latency per call)");
+    note("readiness_ideal_ms is COMPUTED, not measured: calls x provider_latency_ms / concurrency");
+    note("readiness_ratio = measured readiness_wall_ms / computed readiness_ideal_ms, per repetition");
+    note(
+        "readiness_over_rate_requests: calls the world saw start while more than the rate had started in the second before",
+    );
+    setting("environments", ENVIRONMENTS);
+    setting("checks", checks);
+    setting("calls", calls);
+    setting("provider_latency_ms", LATENCY.as_millis());
+    setting("concurrency", CONCURRENCY);
+    setting("repetitions", REPETITIONS);
+    setting("rate_limit_per_second", RATE);
+    figure("readiness_wall_ms", &walls, 0);
+    figure("readiness_ideal_ms", &ideals, 0);
+    figure("readiness_ratio", &ratios, 3);
+    figure("rate_limited_wall_ms", &limited_walls, 0);
+    figure("readiness_over_rate_requests", &over, 0);
 }

@@ -3,8 +3,15 @@
 //! and `skopeo sync` alternating on the same data. Starts its own registries
 //! (Debian's docker-registry) on 127.0.0.1.
 //!
-//! Prints `registry_ratio_vs_skopeo` (ours / skopeo, median wall time),
-//! `registry_bytes_moved_over_missing` (bytes we streamed / bytes B lacked) and
+//! Every fresh destination B sits behind a byte-counting TCP proxy (for both
+//! tools alike), so what B received is counted on B's side of the wire, not by
+//! the SDK; what B lacked is what B stores once the sync is done (the sizes of
+//! the blob files in its storage: it started empty).
+//!
+//! Prints `registry_ratio_vs_skopeo` (ours / skopeo wall time, per repetition),
+//! `registry_bytes_moved_over_missing` (request bytes B received from us / bytes B
+//! stores afterwards, summed over all repetitions; headers and HEAD requests
+//! included, so 1.00 is the floor), the same for skopeo, and
 //! `registry_peak_rss_mib` (peak RSS of a process copying one 1 GiB layer).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -15,44 +22,159 @@ mod reaper;
 #[allow(dead_code)]
 mod server;
 
+use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use qovery_dr_benches::{a_first, figure, note, setting};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use futures_util::StreamExt;
 use qovery_dr_core::ImageRef;
 use qovery_dr_core::provider::{RegistryLocation, RegistryMapping};
 use qovery_dr_providers::registry::{OciRegistrySync, RegistryAuth};
-use server::{RegistryServer, layer, push_image, sha};
+use server::{RegistryServer, layer, push_image};
 
 const TAGS: usize = 10;
 const LAYER: usize = 20 << 20;
 const REPETITIONS: usize = 3;
 
-fn sync(a: &RegistryServer, b: &RegistryServer) -> OciRegistrySync {
-    let mapping = RegistryMapping::new(
-        RegistryLocation { host: a.host(), prefix: None },
-        RegistryLocation { host: b.host(), prefix: Some("mirror".into()) },
-    );
-    OciRegistrySync::new(a.url(), RegistryAuth::Anonymous, b.url(), RegistryAuth::Anonymous, mapping)
+/// A TCP proxy in front of a registry that counts the bytes clients send it.
+struct CountingProxy {
+    port: u16,
+    received: Arc<AtomicU64>,
+    accept: tokio::task::JoinHandle<()>,
 }
 
-fn skopeo(a: &RegistryServer, b: &RegistryServer) -> Duration {
+impl CountingProxy {
+    async fn start(target_port: u16) -> CountingProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let received = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&received);
+        let accept = tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let counter = Arc::clone(&counter);
+                tokio::spawn(async move {
+                    let Ok(outbound) = tokio::net::TcpStream::connect(("127.0.0.1", target_port)).await else {
+                        return;
+                    };
+                    let (mut in_read, mut in_write) = inbound.into_split();
+                    let (mut out_read, mut out_write) = outbound.into_split();
+                    let upstream = async {
+                        let mut buf = vec![0u8; 256 << 10];
+                        loop {
+                            let n = match in_read.read(&mut buf).await {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => n,
+                            };
+                            // Counted as it arrives: the registry answers a request only after its body.
+                            counter.fetch_add(n as u64, Ordering::SeqCst);
+                            if out_write.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                        let _ = out_write.shutdown().await;
+                    };
+                    let downstream = async {
+                        let _ = tokio::io::copy(&mut out_read, &mut in_write).await;
+                        let _ = in_write.shutdown().await;
+                    };
+                    tokio::join!(upstream, downstream);
+                });
+            }
+        });
+        CountingProxy { port, received, accept }
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn url(&self) -> url::Url {
+        format!("http://127.0.0.1:{}", self.port).parse().unwrap()
+    }
+
+    fn received(&self) -> u64 {
+        self.received.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for CountingProxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+/// What a registry stores: the sizes of its blob files (layers, configs, manifests).
+fn stored_bytes(root: &Path) -> u64 {
+    fn walk(dir: &Path, total: &mut u64) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, total);
+            } else if path.file_name().is_some_and(|n| n == "data") {
+                *total += entry.metadata().map(|m| m.len()).unwrap_or(0);
+            }
+        }
+    }
+    let mut total = 0;
+    walk(&root.join("data/docker/registry/v2/blobs"), &mut total);
+    total
+}
+
+fn sync_to(a: &RegistryServer, dest_host: String, dest_url: url::Url) -> OciRegistrySync {
+    let mapping = RegistryMapping::new(
+        RegistryLocation { host: a.host(), prefix: None },
+        RegistryLocation { host: dest_host, prefix: Some("mirror".into()) },
+    );
+    OciRegistrySync::new(a.url(), RegistryAuth::Anonymous, dest_url, RegistryAuth::Anonymous, mapping)
+}
+
+fn sync(a: &RegistryServer, b: &RegistryServer) -> OciRegistrySync {
+    sync_to(a, b.host(), b.url())
+}
+
+async fn skopeo(a: &RegistryServer, dest_host: &str) -> Duration {
     let _ = std::fs::remove_file("/var/lib/containers/cache/blob-info-cache-v1.boltdb");
     let t0 = Instant::now();
-    let out = Command::new("skopeo")
+    let out = tokio::process::Command::new("skopeo")
         .args(["sync", "--src", "docker", "--dest", "docker", "--src-tls-verify=false", "--dest-tls-verify=false"])
         .arg(format!("{}/bench", a.host()))
-        .arg(format!("{}/mirror", b.host()))
+        .arg(format!("{dest_host}/mirror"))
         .stdout(Stdio::null())
         .output()
+        .await
         .expect("skopeo is installed (scripts/test installs it)");
     assert!(out.status.success(), "skopeo sync: {}", String::from_utf8_lossy(&out.stderr));
     t0.elapsed()
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
+/// One tool's run into a fresh registry behind a counting proxy.
+struct Side {
+    wall: Duration,
+    received: u64,
+    stored: u64,
+}
+
+async fn ours(a: &RegistryServer, images: &[ImageRef]) -> Side {
+    let b = RegistryServer::start();
+    let proxy = CountingProxy::start(b.port).await;
+    let t0 = Instant::now();
+    let report = sync_to(a, proxy.host(), proxy.url()).sync_all(images).await.unwrap();
+    let wall = t0.elapsed();
+    assert!(report.bytes_copied > 0, "the sync copied something");
+    Side { wall, received: proxy.received(), stored: stored_bytes(&b.root) }
+}
+
+async fn theirs(a: &RegistryServer) -> Side {
+    let b = RegistryServer::start();
+    let proxy = CountingProxy::start(b.port).await;
+    let wall = skopeo(a, &proxy.host()).await;
+    Side { wall, received: proxy.received(), stored: stored_bytes(&b.root) }
 }
 
 /// Child mode: push one 1 GiB layer (streamed) and sync it, then report peak RSS.
@@ -111,48 +233,64 @@ async fn main() {
     let a = RegistryServer::start();
     let layers: Vec<Vec<u8>> = (0..12).map(|i| layer(i, LAYER)).collect();
     let mut images = Vec::new();
-    let mut unique: u64 = layers.iter().map(|l| l.len() as u64).sum();
     for i in 0..TAGS {
         let tag = format!("v{i}");
         push_image(&a.url(), "bench", &tag, &[layers[0].clone(), layers[1].clone(), layers[2 + i].clone()]).await;
         images.push(format!("{}/bench:{tag}", a.host()).parse::<ImageRef>().unwrap());
     }
-    // The configs are blobs B lacks too (small, one per tag).
-    unique += (0..TAGS).map(|i| format!(r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":[]}},"config":{{}},"created":"2026-01-01T00:00:00Z","tag":"v{i}"}}"#).len() as u64).sum::<u64>();
-    let _ = sha(b"");
-    let (mut ours, mut theirs, mut ratio_bytes) = (Vec::new(), Vec::new(), 0.0);
+    let (mut ours_ms, mut skopeo_ms, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut ours_moved, mut ours_missing, mut skopeo_moved, mut skopeo_missing) = (0u64, 0u64, 0u64, 0u64);
+    let (mut ours_per_rep, mut skopeo_per_rep) = (Vec::new(), Vec::new());
     for rep in 0..REPETITIONS {
-        let run_ours = |b: RegistryServer| {
-            let images = images.clone();
-            let a = &a;
-            async move {
-                let t0 = Instant::now();
-                let report = sync(a, &b).sync_all(&images).await.unwrap();
-                (t0.elapsed(), report.bytes_copied)
-            }
-        };
-        if rep % 2 == 0 {
-            let (t, bytes) = run_ours(RegistryServer::start()).await;
-            ours.push(t);
-            ratio_bytes = bytes as f64 / unique as f64;
-            theirs.push(skopeo(&a, &RegistryServer::start()));
+        let (o, t) = if a_first(rep) {
+            let o = ours(&a, &images).await;
+            (o, theirs(&a).await)
         } else {
-            theirs.push(skopeo(&a, &RegistryServer::start()));
-            let (t, bytes) = run_ours(RegistryServer::start()).await;
-            ours.push(t);
-            ratio_bytes = bytes as f64 / unique as f64;
-        }
+            let t = theirs(&a).await;
+            (ours(&a, &images).await, t)
+        };
+        assert!(o.stored > 0 && t.stored > 0, "both destinations hold the images");
+        ours_ms.push(o.wall.as_secs_f64() * 1e3);
+        skopeo_ms.push(t.wall.as_secs_f64() * 1e3);
+        ratio.push(o.wall.as_secs_f64() / t.wall.as_secs_f64());
+        ours_moved += o.received;
+        ours_missing += o.stored;
+        skopeo_moved += t.received;
+        skopeo_missing += t.stored;
+        ours_per_rep.push(o.received as f64 / o.stored as f64);
+        skopeo_per_rep.push(t.received as f64 / t.stored as f64);
     }
-    let (o, s) = (median(ours), median(theirs));
-    println!("tags = {TAGS}");
-    println!("unique_layers = 12");
-    println!("layer_mib = {}", LAYER >> 20);
-    println!("repetitions = {REPETITIONS}");
-    println!("ours_ms = {:.0}", o.as_secs_f64() * 1e3);
-    println!("skopeo_ms = {:.0}", s.as_secs_f64() * 1e3);
-    println!("registry_ratio_vs_skopeo = {:.3}", o.as_secs_f64() / s.as_secs_f64());
-    println!("registry_bytes_moved_over_missing = {ratio_bytes:.2}");
-    let child = Command::new(std::env::current_exe().unwrap()).env("QDR_BENCH_PEAK_RSS", "1").output().unwrap();
-    assert!(child.status.success(), "{}", String::from_utf8_lossy(&child.stderr));
-    print!("{}", String::from_utf8_lossy(&child.stdout));
+    note(
+        "real docker-registry servers on 127.0.0.1; each destination is fresh and behind a byte-counting proxy (both tools)",
+    );
+    note(
+        "bytes moved = request bytes the destination received (counted at its proxy); missing = bytes it stores afterwards",
+    );
+    note("registry_bytes_moved_over_missing is over all repetitions; its _min/_max are the per-repetition values");
+    setting("tags", TAGS);
+    setting("unique_layers", 12);
+    setting("layer_mib", LAYER >> 20);
+    setting("repetitions", REPETITIONS);
+    figure("ours_ms", &ours_ms, 0);
+    figure("skopeo_ms", &skopeo_ms, 0);
+    figure("registry_ratio_vs_skopeo", &ratio, 3);
+    let spread = |v: &[f64]| qovery_dr_benches::Spread::of(v).unwrap();
+    let (so, ss) = (spread(&ours_per_rep), spread(&skopeo_per_rep));
+    println!("registry_bytes_moved_over_missing = {:.4}", ours_moved as f64 / ours_missing as f64);
+    println!("registry_bytes_moved_over_missing_min = {:.4}", so.min);
+    println!("registry_bytes_moved_over_missing_max = {:.4}", so.max);
+    println!("skopeo_bytes_moved_over_missing = {:.4}", skopeo_moved as f64 / skopeo_missing as f64);
+    println!("skopeo_bytes_moved_over_missing_min = {:.4}", ss.min);
+    println!("skopeo_bytes_moved_over_missing_max = {:.4}", ss.max);
+    setting("destination_stored_bytes_per_repetition", ours_missing / REPETITIONS as u64);
+    // Peak RSS: each in a child process of its own, so this process's buffers do not count.
+    let mut rss = Vec::new();
+    for _ in 0..REPETITIONS {
+        let child = Command::new(std::env::current_exe().unwrap()).env("QDR_BENCH_PEAK_RSS", "1").output().unwrap();
+        assert!(child.status.success(), "{}", String::from_utf8_lossy(&child.stderr));
+        let out = String::from_utf8_lossy(&child.stdout);
+        let value = out.lines().find_map(|l| l.strip_prefix("registry_peak_rss_mib = ")).and_then(|v| v.parse().ok());
+        rss.push(value.unwrap_or_else(|| panic!("the child printed no figure: {out}")));
+    }
+    figure("registry_peak_rss_mib", &rss, 1);
 }

@@ -25,6 +25,9 @@ pub struct Call {
     pub at: Duration,
     /// When the call began (before any injected latency).
     pub started: Duration,
+    /// The runbook step that made the call
+    /// ([`current_step`](qovery_dr_core::engine::current_step)), `None` outside steps.
+    pub step: Option<String>,
 }
 
 /// A broken safety invariant.

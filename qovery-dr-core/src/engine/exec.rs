@@ -190,7 +190,8 @@ impl Run {
             set.spawn(
                 async move {
                     let _permit = permits.acquire_owned().await;
-                    (index, run.execute(&stage, &spec).await)
+                    let step = spec.id.clone();
+                    (index, super::context::in_step(step, run.execute(&stage, &spec)).await)
                 }
                 .instrument(span),
             );

@@ -52,6 +52,7 @@
 
 mod approval;
 mod clock;
+mod context;
 mod error;
 mod events;
 mod exec;
@@ -71,6 +72,7 @@ use std::time::Duration;
 
 pub use approval::{Approval, ApprovalDenied, ApprovalRequest, Approver, AutoApprove, DenyAll};
 pub use clock::{Clock, SystemClock};
+pub use context::current_step;
 pub use error::{EngineError, RunFailed};
 pub use events::Event;
 pub use heartbeat::HeartbeatWriter;

@@ -257,6 +257,7 @@ impl World {
             error,
             at: self.elapsed(),
             started,
+            step: qovery_dr_core::engine::current_step(),
         });
     }
 
