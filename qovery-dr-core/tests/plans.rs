@@ -341,3 +341,41 @@ fn reversed_plan_swaps_the_sites() {
     assert_eq!(back.dns[0].primary_target, plan.dns[0].dr_target);
     assert_eq!(back.registry_mapping.from, plan.registry_mapping.to);
 }
+
+#[test]
+fn a_type_error_does_not_hide_the_other_problems() {
+    // The README's sample: a port of the wrong type and a TTL above the RTO, together.
+    let issues = invalid(|v| {
+        set(v, "/sites/dr/database/port", json!("abc"));
+        set(v, "/dns/0/ttl", json!(3600));
+    });
+    assert_issue(&issues, "sites.dr.database.port", r#"expected an integer 1-65535, got "abc""#);
+    assert_issue(&issues, "dns[0].ttl", "expected a TTL at most the RTO (15m), got 1h");
+    assert_eq!(issues.len(), 2, "{issues:#?}");
+}
+
+#[test]
+fn every_kind_of_problem_is_reported_in_one_pass_without_echoing_secrets() {
+    let issues = invalid(|v| {
+        set(v, "/tier", json!("platinum"));
+        set(v, "/sites/primary/database/password", json!("hunter2-inline"));
+        set(v, "/sites/dr/database/port", json!(0));
+        set(v, "/dns/0/strategy", json!("teleport"));
+        v["dns"][0].as_object_mut().unwrap().insert("health_check".into(), json!("yes"));
+        v["sites"]["dr"]["registry"].as_object_mut().unwrap().insert("hots".into(), json!("typo"));
+        v["sites"]["dr"]["database"].as_object_mut().unwrap().remove("user");
+        set(v, "/sites/dr/cluster", json!("c1"));
+    });
+    assert_issue(&issues, "tier", "unknown variant `platinum`");
+    assert_issue(&issues, "sites.primary.database.password", "expected a secret reference");
+    assert_issue(&issues, "sites.dr.database.port", "expected an integer 1-65535, got 0");
+    assert_issue(&issues, "dns[0].strategy", "unknown variant `teleport`");
+    assert_issue(&issues, "dns[0].health_check", "invalid type");
+    assert_issue(&issues, "sites.dr.registry.hots", "unknown field `hots`");
+    assert_issue(&issues, "sites.dr.database", "missing field `user`");
+    // The cross-field rules still run on what is left.
+    assert_issue(&issues, "sites.dr.cluster", "expected a cluster different from sites.primary.cluster");
+    assert!(!issues.iter().any(|i| i.contains("hunter2")), "{issues:#?}");
+    // Placeholders for reported values do not produce problems of their own.
+    assert_eq!(issues.len(), 8, "{issues:#?}");
+}

@@ -8,6 +8,7 @@
 mod error;
 mod fields;
 mod raw;
+mod repair;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -169,12 +170,33 @@ impl DrPlan {
     }
 
     /// Validates a plan already parsed into a JSON value.
-    pub fn from_value(value: serde_json::Value) -> Result<Self, PlanError> {
-        let raw: raw::RawPlan = serde_path_to_error::deserialize(value).map_err(|e| {
-            let path = e.path().to_string();
-            PlanError::Invalid(vec![FieldIssue::new(path, e.into_inner().to_string())])
-        })?;
-        validate::validate(raw)
+    ///
+    /// Every problem is reported, not only the first: a value of the wrong type is
+    /// reported and replaced by a marker that its field accepts, an unknown field is
+    /// reported and removed, a missing one reported and filled with the marker, and
+    /// deserialisation starts again, until the plan deserialises; then the rules
+    /// between fields run on what is left.
+    pub fn from_value(mut value: serde_json::Value) -> Result<Self, PlanError> {
+        // Each round fixes one value; a plan has far fewer fields than this.
+        const MAX_ROUNDS: usize = 256;
+        let mut reported: Vec<FieldIssue> = Vec::new();
+        for _ in 0..MAX_ROUNDS {
+            let e = match serde_path_to_error::deserialize::<_, raw::RawPlan>(&value) {
+                Ok(raw) => return validate::validate(raw, reported),
+                Err(e) => e,
+            };
+            let segments: Vec<serde_path_to_error::Segment> = e.path().iter().cloned().collect();
+            let issue = FieldIssue::new(e.path().to_string(), e.into_inner().to_string());
+            if reported.contains(&issue) || !repair::repair(&mut value, &segments, &issue.message) {
+                // No way round this one: report it with the others found so far.
+                if !reported.contains(&issue) {
+                    reported.push(issue);
+                }
+                break;
+            }
+            reported.push(issue);
+        }
+        Err(PlanError::Invalid(reported))
     }
 
     /// Reads and validates a plan file; the format comes from the extension.

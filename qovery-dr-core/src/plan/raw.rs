@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::fields::{HumanDuration, NonEmpty, Port, SecretField, TtlSeconds};
+use super::fields::{Choice, HumanDuration, NonEmpty, Port, SecretField, TtlSeconds};
 use crate::model::{ResilienceLevel, Tier};
 use crate::provider::ReplicationMode;
 
@@ -14,8 +14,8 @@ pub(crate) struct RawPlan {
     pub name: NonEmpty,
     #[serde(default)]
     pub description: Option<String>,
-    pub tier: Tier,
-    pub resilience: ResilienceLevel,
+    pub tier: Choice<Tier>,
+    pub resilience: Choice<ResilienceLevel>,
     pub objectives: RawObjectives,
     pub replication: RawReplication,
     pub sites: RawSites,
@@ -37,7 +37,7 @@ pub(crate) struct RawObjectives {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawReplication {
-    pub mode: ReplicationMode,
+    pub mode: Choice<ReplicationMode>,
     #[serde(default)]
     pub dump_interval: Option<HumanDuration>,
     #[serde(default)]
@@ -105,30 +105,34 @@ pub(crate) struct RawDnsRecord {
     #[serde(default)]
     pub zone: Option<NonEmpty>,
     pub ttl: TtlSeconds,
-    pub strategy: RawStrategy,
+    pub strategy: Choice<RawStrategy>,
     pub primary_target: NonEmpty,
     pub dr_target: NonEmpty,
     #[serde(default = "yes")]
-    pub health_check: bool,
+    pub health_check: Choice<bool>,
 }
 
-fn yes() -> bool {
-    true
+fn yes() -> Choice<bool> {
+    Choice(Some(true))
+}
+
+fn no() -> Choice<bool> {
+    Choice(Some(false))
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawApproval {
     #[serde(default = "yes")]
-    pub required: bool,
+    pub required: Choice<bool>,
     #[serde(default)]
     pub approvers: Vec<NonEmpty>,
-    #[serde(default)]
-    pub drill_auto_approve: bool,
+    #[serde(default = "no")]
+    pub drill_auto_approve: Choice<bool>,
 }
 
 impl Default for RawApproval {
     fn default() -> Self {
-        Self { required: true, approvers: Vec::new(), drill_auto_approve: false }
+        Self { required: yes(), approvers: Vec::new(), drill_auto_approve: no() }
     }
 }

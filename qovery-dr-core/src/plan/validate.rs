@@ -99,50 +99,54 @@ fn registry_location(host: &str, prefix: Option<&str>, path: &str, check: &mut C
     RegistryLocation { host: host.to_owned(), prefix: prefix.map(|p| p.trim_matches('/').to_owned()) }
 }
 
-pub(crate) fn validate(raw: RawPlan) -> Result<DrPlan, PlanError> {
-    let mut check = Check { errors: Vec::new(), warnings: Vec::new() };
+/// Validates `raw`; `reported` are the problems found while deserialising it (their
+/// values were replaced by placeholders), listed first.
+pub(crate) fn validate(raw: RawPlan, reported: Vec<FieldIssue>) -> Result<DrPlan, PlanError> {
+    let mut check = Check { errors: reported, warnings: Vec::new() };
     let objectives = Objectives::new(raw.objectives.rto.0, raw.objectives.rpo.0);
-    let tier = raw.tier;
+    let tier = raw.tier.0;
 
-    // Objectives against the tier.
-    let rto_range = tier.achievable_rto();
-    if objectives.rto < rto_range.min {
-        check.error(
-            "objectives.rto",
-            format!(
-                "expected at least {} for tier {tier} (it achieves an RTO of {rto_range}), got {}; choose a faster tier or relax the RTO",
-                human(rto_range.min),
-                human(objectives.rto)
-            ),
-        );
-    } else if objectives.rto > rto_range.max {
-        check.warn(
-            "objectives.rto",
-            format!(
-                "an RTO of {} is looser than tier {tier} needs ({rto_range}); a cheaper tier may do",
-                human(objectives.rto)
-            ),
-        );
-    }
-    let rpo_range = tier.achievable_rpo();
-    if objectives.rpo < rpo_range.min {
-        check.error(
-            "objectives.rpo",
-            format!(
-                "expected at least {} for tier {tier} (it achieves an RPO of {rpo_range}), got {}; choose a faster tier or relax the RPO",
-                human(rpo_range.min),
-                human(objectives.rpo)
-            ),
-        );
+    // Objectives against the tier (skipped when the tier itself is invalid, already reported).
+    if let Some(tier) = tier {
+        let rto_range = tier.achievable_rto();
+        if objectives.rto < rto_range.min {
+            check.error(
+                "objectives.rto",
+                format!(
+                    "expected at least {} for tier {tier} (it achieves an RTO of {rto_range}), got {}; choose a faster tier or relax the RTO",
+                    human(rto_range.min),
+                    human(objectives.rto)
+                ),
+            );
+        } else if objectives.rto > rto_range.max {
+            check.warn(
+                "objectives.rto",
+                format!(
+                    "an RTO of {} is looser than tier {tier} needs ({rto_range}); a cheaper tier may do",
+                    human(objectives.rto)
+                ),
+            );
+        }
+        let rpo_range = tier.achievable_rpo();
+        if objectives.rpo < rpo_range.min {
+            check.error(
+                "objectives.rpo",
+                format!(
+                    "expected at least {} for tier {tier} (it achieves an RPO of {rpo_range}), got {}; choose a faster tier or relax the RPO",
+                    human(rpo_range.min),
+                    human(objectives.rpo)
+                ),
+            );
+        }
     }
 
     // Replication.
-    let mode = raw.replication.mode;
+    let mode = raw.replication.mode.0;
     let dump_interval = raw.replication.dump_interval.map(|d| d.0);
     match (mode, dump_interval) {
-        (ReplicationMode::Dump, None) => check
+        (Some(ReplicationMode::Dump), None) => check
             .error("replication.dump_interval", "expected a dump interval (e.g. \"1h\") for mode dump, got nothing"),
-        (ReplicationMode::Dump, Some(i)) if i > objectives.rpo => check.error(
+        (Some(ReplicationMode::Dump), Some(i)) if i > objectives.rpo => check.error(
             "replication.dump_interval",
             format!(
                 "expected at most the RPO ({}), got {}: a dump every {} can lose up to {} of data",
@@ -152,10 +156,10 @@ pub(crate) fn validate(raw: RawPlan) -> Result<DrPlan, PlanError> {
                 human(i)
             ),
         ),
-        (ReplicationMode::Dump, Some(i)) if i.is_zero() => {
+        (Some(ReplicationMode::Dump), Some(i)) if i.is_zero() => {
             check.error("replication.dump_interval", "expected a positive interval, got 0s")
         }
-        (ReplicationMode::Physical | ReplicationMode::Logical, Some(_)) => check.error(
+        (Some(mode @ (ReplicationMode::Physical | ReplicationMode::Logical)), Some(_)) => check.error(
             "replication.dump_interval",
             format!("expected no dump interval for mode {mode} (it applies to mode dump only)"),
         ),
@@ -164,7 +168,10 @@ pub(crate) fn validate(raw: RawPlan) -> Result<DrPlan, PlanError> {
     let heartbeat_interval = raw.replication.heartbeat_interval.map_or(DEFAULT_HEARTBEAT, |d| d.0);
     if heartbeat_interval.is_zero() {
         check.error("replication.heartbeat_interval", "expected a positive interval, got 0s");
-    } else if mode != ReplicationMode::Dump && heartbeat_interval > objectives.rpo && !objectives.rpo.is_zero() {
+    } else if mode.is_some_and(|m| m != ReplicationMode::Dump)
+        && heartbeat_interval > objectives.rpo
+        && !objectives.rpo.is_zero()
+    {
         check.error(
             "replication.heartbeat_interval",
             format!(
@@ -174,7 +181,8 @@ pub(crate) fn validate(raw: RawPlan) -> Result<DrPlan, PlanError> {
             ),
         );
     }
-    if raw.resilience == ResilienceLevel::CrossCloud && mode == ReplicationMode::Logical {
+    let resilience = raw.resilience.0;
+    if resilience == Some(ResilienceLevel::CrossCloud) && mode == Some(ReplicationMode::Logical) {
         check.warn(
             "replication.mode",
             "logical replication across clouds needs a network path between providers and does not carry sequences or DDL; periodic dumps are the usual cross-cloud strategy",
@@ -205,7 +213,7 @@ pub(crate) fn validate(raw: RawPlan) -> Result<DrPlan, PlanError> {
                 format!("expected a target different from primary_target, both are {:?}", r.dr_target.0),
             );
         }
-        if !r.health_check {
+        if r.health_check.0 == Some(false) {
             check.warn(
                 format!("{path}.health_check"),
                 "without health checks the engine cannot refuse to point DNS at an unhealthy target from the DNS provider's view",
@@ -215,15 +223,16 @@ pub(crate) fn validate(raw: RawPlan) -> Result<DrPlan, PlanError> {
             record: DnsRecordId::new(r.name.0.clone()),
             zone: r.zone.as_ref().map(|z| z.0.clone()),
             ttl: r.ttl.0,
-            strategy: match r.strategy {
-                RawStrategy::RecordSwap => SwitchStrategy::RecordSwap,
-                RawStrategy::FailoverRouting => SwitchStrategy::FailoverRouting,
-                RawStrategy::Weighted => SwitchStrategy::WeightedShift { percent: 100 },
-                RawStrategy::LoadBalancerPool => SwitchStrategy::LoadBalancerPool,
+            strategy: match r.strategy.0 {
+                // Invalid (already reported): the plan is refused, the placeholder is never seen.
+                None | Some(RawStrategy::RecordSwap) => SwitchStrategy::RecordSwap,
+                Some(RawStrategy::FailoverRouting) => SwitchStrategy::FailoverRouting,
+                Some(RawStrategy::Weighted) => SwitchStrategy::WeightedShift { percent: 100 },
+                Some(RawStrategy::LoadBalancerPool) => SwitchStrategy::LoadBalancerPool,
             },
             primary_target: DnsTarget::new(r.primary_target.0.clone()),
             dr_target: DnsTarget::new(r.dr_target.0.clone()),
-            health_check: r.health_check,
+            health_check: r.health_check.0.unwrap_or(true),
         });
     }
     if dns.is_empty() {
@@ -243,31 +252,31 @@ pub(crate) fn validate(raw: RawPlan) -> Result<DrPlan, PlanError> {
         "sites.dr.registry",
         &mut check,
     );
-    if from == to && raw.resilience != ResilienceLevel::CrossAz {
+    if let Some(level) = resilience.filter(|r| from == to && *r != ResilienceLevel::CrossAz) {
         check.error(
             "sites.dr.registry.host",
             format!(
                 "expected a DR registry different from the primary one for {} resilience, both are {}: the registry would fail with the primary site",
-                raw.resilience, from.host
+                level, from.host
             ),
         );
     }
 
     // Approval.
-    if !raw.approval.required {
+    let required = raw.approval.required.0.unwrap_or(true);
+    if raw.approval.required.0 == Some(false) {
         check.warn(
             "approval.required",
             "failover will run without a human approval; keep a manual approval on the trigger",
         );
     }
     let approval = ApprovalPolicy {
-        required: raw.approval.required,
+        required,
         approvers: raw.approval.approvers.into_iter().map(|a| a.0).collect(),
-        drill_auto_approve: raw.approval.drill_auto_approve,
+        drill_auto_approve: raw.approval.drill_auto_approve.0.unwrap_or(false),
     };
 
     let credentials: BTreeMap<_, _> = raw.credentials.into_iter().map(|(k, v)| (k, v.0)).collect();
-    let resilience = raw.resilience;
     let primary = site(raw.sites.primary, SiteRole::Primary, &raw.dns, &mut check);
     let dr = site(raw.sites.dr, SiteRole::Dr, &raw.dns, &mut check);
 
@@ -306,25 +315,25 @@ pub(crate) fn validate(raw: RawPlan) -> Result<DrPlan, PlanError> {
         }
     }
     match resilience {
-        ResilienceLevel::CrossRegion if primary.cloud == dr.cloud && primary.region == dr.region => check.error(
+        Some(ResilienceLevel::CrossRegion) if primary.cloud == dr.cloud && primary.region == dr.region => check.error(
             "sites.dr.region",
             format!(
                 "expected a region different from the primary's for cross-region resilience, both are {}",
                 dr.region
             ),
         ),
-        ResilienceLevel::CrossRegion if primary.cloud != dr.cloud => check.warn(
+        Some(ResilienceLevel::CrossRegion) if primary.cloud != dr.cloud => check.warn(
             "resilience",
             format!(
                 "the sites are on different clouds ({} and {}): this is cross-cloud resilience",
                 primary.cloud, dr.cloud
             ),
         ),
-        ResilienceLevel::CrossCloud if primary.cloud == dr.cloud => check.error(
+        Some(ResilienceLevel::CrossCloud) if primary.cloud == dr.cloud => check.error(
             "sites.dr.cloud",
             format!("expected a cloud different from the primary's for cross-cloud resilience, both are {}", dr.cloud),
         ),
-        ResilienceLevel::CrossAz if primary.region != dr.region || primary.cloud != dr.cloud => check.warn(
+        Some(ResilienceLevel::CrossAz) if primary.region != dr.region || primary.cloud != dr.cloud => check.warn(
             "resilience",
             "cross-az resilience, but the sites are in different regions: cross-region describes this plan better",
         ),
@@ -337,9 +346,10 @@ pub(crate) fn validate(raw: RawPlan) -> Result<DrPlan, PlanError> {
         );
     }
 
-    if !check.errors.is_empty() {
+    // Values invalid at the type level were reported before this function ran.
+    let (Some(tier), Some(resilience), Some(mode), true) = (tier, resilience, mode, check.errors.is_empty()) else {
         return Err(PlanError::Invalid(check.errors));
-    }
+    };
     Ok(DrPlan {
         name: raw.name.0,
         description: raw.description,
