@@ -379,3 +379,110 @@ fn every_kind_of_problem_is_reported_in_one_pass_without_echoing_secrets() {
     // Placeholders for reported values do not produce problems of their own.
     assert_eq!(issues.len(), 8, "{issues:#?}");
 }
+
+fn live(v: &mut Value) {
+    let o = v.as_object_mut().unwrap();
+    o.insert(
+        "qovery".into(),
+        json!({ "api_url": "http://127.0.0.1:8080", "organization": "org-1", "token": "env:QOVERY_API_TOKEN" }),
+    );
+    o.insert("state".into(), json!({ "url": "etcd://127.0.0.1:2379,127.0.0.1:2381/qdr" }));
+    v["dns"][0].as_object_mut().unwrap().insert(
+        "rfc2136".into(),
+        json!({ "server": "127.0.0.1:5300", "zone": "example.com.", "nameservers": ["127.0.0.1:5300", "127.0.0.1:5301"],
+                "tsig_key_name": "qdr", "tsig_secret": "file:/run/secrets/tsig" }),
+    );
+    v["dns"].as_array_mut().unwrap().push(json!({
+        "name": "api.example.com", "ttl": 60, "strategy": "record-swap", "primary_target": "1.1.1.1", "dr_target": "2.2.2.2",
+        "cloudflare": { "zone_id": "z1", "token": "env:CF_TOKEN", "api_base": "http://127.0.0.1:9000/client/v4" }
+    }));
+    let dr = v["sites"]["dr"].as_object_mut().unwrap();
+    dr["registry"]["url"] = json!("http://127.0.0.1:5001");
+    dr["registry"]["auth"] = json!({ "kind": "basic", "username": "dr", "password": "env:DR_REGISTRY_PASSWORD" });
+    dr["database"]["tls_ca_file"] = json!("/etc/ssl/db-ca.pem");
+    dr["database"]["subscription"] = json!("qdr_sub");
+    v["sites"]["primary"]["registry"]["credentials"] = json!("env:PRIMARY_REGISTRY_CREDENTIALS");
+}
+
+#[test]
+fn a_plan_describes_real_infrastructure_with_references_only() {
+    use qovery_dr_core::plan::{DnsProviderPlan, RegistryAuthPlan, StateBackend};
+    let mut v = base();
+    live(&mut v);
+    let plan = DrPlan::from_value(v).unwrap_or_else(|e| panic!("{e}"));
+    let q = plan.qovery.as_ref().unwrap();
+    assert_eq!((q.api_url.as_deref(), q.organization.as_str()), (Some("http://127.0.0.1:8080"), "org-1"));
+    assert_eq!(q.token, SecretRef::Env("QOVERY_API_TOKEN".into()));
+    assert_eq!(
+        plan.state,
+        Some(StateBackend::Etcd {
+            endpoints: vec!["http://127.0.0.1:2379".into(), "http://127.0.0.1:2381".into()],
+            prefix: "qdr".into(),
+            user: None,
+            password: None
+        })
+    );
+    match plan.dns[0].provider.as_ref().unwrap() {
+        DnsProviderPlan::Rfc2136 { server, zone, nameservers, tsig } => {
+            assert_eq!((server.as_str(), zone.as_str(), nameservers.len()), ("127.0.0.1:5300", "example.com.", 2));
+            let tsig = tsig.as_ref().unwrap();
+            assert_eq!((tsig.name.as_str(), tsig.algorithm.as_str()), ("qdr", "hmac-sha256"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(plan.dns[1].provider.as_ref().map(|p| p.kind()), Some("cloudflare"));
+    assert_eq!(plan.dr.registry.url.as_deref(), Some("http://127.0.0.1:5001"));
+    assert_eq!(plan.dr.registry.auth.kind(), "basic");
+    assert_eq!(
+        plan.primary.registry.auth,
+        RegistryAuthPlan::BasicPair { credentials: SecretRef::Env("PRIMARY_REGISTRY_CREDENTIALS".into()) }
+    );
+    assert_eq!(plan.dr.database.subscription.as_deref(), Some("qdr_sub"));
+    assert_eq!(plan.replication.heartbeat_schema, "qovery_dr");
+    // Failback swaps the sites' connection details with the sites.
+    assert_eq!(plan.reversed().primary.registry.auth.kind(), "basic");
+}
+
+#[test]
+fn plans_of_the_first_version_still_load() {
+    let plan = DrPlan::from_value(base()).unwrap();
+    assert!(plan.qovery.is_none() && plan.state.is_none() && plan.dns[0].provider.is_none());
+}
+
+#[test]
+fn connection_details_are_validated_with_their_paths_and_secrets_stay_hidden() {
+    let issues = invalid(|v| {
+        live(v);
+        set(v, "/qovery/api_url", json!("ftp://x"));
+        set(v, "/state/url", json!("postgres://admin:hunter2pw@db.example.com/qdr"));
+        set(v, "/dns/0/rfc2136/server", json!("ns1.example.com"));
+        v["dns"][0]["rfc2136"]["tsig_algorithm"] = json!("hmac-md5");
+        v["dns"][1]["route53"] = json!({ "hosted_zone_id": "Z1" });
+        v["sites"]["dr"]["registry"]["auth"] = json!({ "kind": "bearer" });
+        v["sites"]["primary"]["registry"]["auth"] = json!({ "kind": "anonymous" });
+    });
+    assert_issue(&issues, "qovery.api_url", "expected an http:// or https:// URL");
+    assert_issue(&issues, "state.url", "expected no password in the URL");
+    assert_issue(&issues, "dns[0].rfc2136.server", "expected an IP address and port");
+    assert_issue(&issues, "dns[0].rfc2136.tsig_algorithm", "expected hmac-sha256");
+    assert_issue(&issues, "dns[1]", "expected one provider block");
+    assert_issue(&issues, "sites.dr.registry.auth.token", "expected a token for kind bearer");
+    assert_issue(&issues, "sites.primary.registry.credentials", "expected credentials or auth, not both");
+    assert!(!issues.iter().any(|i| i.contains("hunter2pw")), "{issues:#?}");
+
+    let issues = invalid(|v| {
+        v["dns"][0]["strategy"] = json!("failover-routing");
+        v["dns"][0]["route53"] = json!({});
+    });
+    assert_issue(&issues, "dns[0].route53.hosted_zone_id", "expected the hosted zone id");
+    let issues = invalid(|v| {
+        v["dns"][0]["strategy"] = json!("failover-routing");
+        v["dns"][0]["zone"] = json!("Z1");
+        v["dns"][0]["route53"] = json!({});
+    });
+    assert_issue(&issues, "dns[0].route53.primary_health_check", "failover routing moves traffic by inverting it");
+    let issues = invalid(|v| {
+        v.as_object_mut().unwrap().insert("state".into(), json!({ "url": "s3://bucket/x" }));
+    });
+    assert_issue(&issues, "state.url", "got scheme \"s3\"");
+}

@@ -57,6 +57,18 @@ pub enum EngineError {
     /// `resume` found no run in the journal.
     #[error("the journal holds no run to resume")]
     NothingToResume,
+    /// The engine's clock and the providers' clock disagreed when the engine was
+    /// built, so every measured data loss (heartbeat time against the engine's
+    /// time) would be wrong.
+    #[error(
+        "the engine's clock reads {engine} but the providers' clock reads {providers}: measured RPO and loss estimates compare the two, so nothing runs; build the engine without .clock(...) to use the providers' clock (the testkit world sets it), or give it the same clock"
+    )]
+    ClockMismatch {
+        /// The engine's time.
+        engine: crate::model::Timestamp,
+        /// The providers' time.
+        providers: crate::model::Timestamp,
+    },
     /// `run` found an unfinished run in the journal.
     #[error("the journal holds unfinished run {run_id}: resume it, or start the new run with another journal")]
     UnfinishedRun {

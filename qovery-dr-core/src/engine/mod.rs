@@ -103,6 +103,12 @@ pub struct Providers {
     pub registry: Arc<dyn RegistrySync>,
     /// DR registry → primary registry, for failback (images are not synced back without it).
     pub registry_back: Option<Arc<dyn RegistrySync>>,
+    /// The clock these providers stamp time with (heartbeats), when it is not the
+    /// system's: the testkit's simulated world sets its own. An engine or a readiness
+    /// evaluation over these providers uses it unless told otherwise, and an engine
+    /// given a clock that disagrees with it refuses to run (see [`EngineError::ClockMismatch`]),
+    /// since every data-loss figure compares the two. `None` for real providers.
+    pub clock: Option<Arc<dyn Clock>>,
 }
 
 impl Providers {
@@ -117,6 +123,7 @@ impl Providers {
                 .registry_back
                 .as_ref()
                 .map(|r| Arc::new(ReadOnly(Arc::clone(r))) as Arc<dyn RegistrySync>),
+            clock: self.clock.clone(),
         }
     }
 }
@@ -177,9 +184,12 @@ pub struct EngineBuilder {
     journal: Arc<dyn Journal>,
     lock: Arc<dyn FailoverLock>,
     approver: Arc<dyn Approver>,
-    clock: Arc<dyn Clock>,
+    clock: Option<Arc<dyn Clock>>,
     options: EngineOptions,
 }
+
+/// How far apart the engine's clock and the providers' clock may be.
+const CLOCK_TOLERANCE: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl EngineBuilder {
     /// The journal (default: in memory, no resume across processes).
@@ -200,9 +210,11 @@ impl EngineBuilder {
         self
     }
 
-    /// The wall clock (default: the system clock).
+    /// The wall clock (default: the providers' clock, [`Providers::clock`], else the
+    /// system clock). One that disagrees with the providers' clock by more than a
+    /// second makes every run refuse with [`EngineError::ClockMismatch`].
     pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
+        self.clock = Some(Arc::new(clock));
         self
     }
 
@@ -221,14 +233,26 @@ impl EngineBuilder {
     /// The engine.
     pub fn build(self) -> Engine {
         let (events, _) = broadcast::channel(1024);
+        let (clock, clock_mismatch) = match (self.clock, self.providers.clock.clone()) {
+            (Some(engine), Some(providers)) => {
+                let (e, p) = (engine.now(), providers.now());
+                let apart = e.saturating_since(p).max(p.saturating_since(e));
+                let mismatch = (apart > CLOCK_TOLERANCE).then_some((e, p));
+                (engine, mismatch)
+            }
+            (Some(engine), None) => (engine, None),
+            (None, Some(providers)) => (providers, None),
+            (None, None) => (Arc::new(SystemClock) as Arc<dyn Clock>, None),
+        };
         Engine {
             plan: self.plan,
             providers: self.providers,
+            clock_mismatch,
             parts: EngineParts {
                 journal: self.journal,
                 lock: self.lock,
                 approver: self.approver,
-                clock: self.clock,
+                clock,
                 options: self.options,
                 events,
             },
@@ -241,12 +265,15 @@ impl EngineBuilder {
 pub struct Engine {
     plan: DrPlan,
     providers: Providers,
+    /// (engine, providers) readings when the two clocks disagreed at build: every run refuses.
+    clock_mismatch: Option<(crate::model::Timestamp, crate::model::Timestamp)>,
     parts: EngineParts,
 }
 
 impl Engine {
-    /// A builder with an in-memory journal, an in-process lock, the system
-    /// clock, and an approver that refuses everything.
+    /// A builder with an in-memory journal, an in-process lock, the providers'
+    /// clock (the system clock for real providers), and an approver that refuses
+    /// everything.
     pub fn builder(plan: DrPlan, providers: Providers) -> EngineBuilder {
         EngineBuilder {
             plan,
@@ -254,8 +281,16 @@ impl Engine {
             journal: Arc::new(MemoryJournal::new()),
             lock: Arc::new(InProcessLock::new()),
             approver: Arc::new(DenyAll),
-            clock: Arc::new(SystemClock),
+            clock: None,
             options: EngineOptions::default(),
+        }
+    }
+
+    /// Refuses when the engine's clock and the providers' disagree (set at build).
+    fn check_clock(&self) -> Result<(), EngineError> {
+        match self.clock_mismatch {
+            Some((engine, providers)) => Err(EngineError::ClockMismatch { engine, providers }),
+            None => Ok(()),
         }
     }
 
@@ -307,6 +342,7 @@ impl Engine {
     /// and interlocks evaluated against live state. Makes no mutating call
     /// (providers are behind read-only guards).
     pub async fn plan(&self, mode: RunMode) -> Result<Runbook, EngineError> {
+        self.check_clock()?;
         let ro = self.providers.read_only();
         let facts = self.facts(&ro, mode).await?;
         let mut runbook = Runbook::build(&self.plan, mode, &facts, &self.parts.options);
@@ -319,6 +355,7 @@ impl Engine {
     /// a run that stopped (failed, refused, denied) is continued with
     /// [`resume`](Self::resume), never restarted from scratch.
     pub async fn run(&self, mode: RunMode) -> Result<RunReport, Box<RunFailed>> {
+        self.check_clock().map_err(|e| self.early(mode, e))?;
         let entries = self.parts.journal.entries().await.map_err(|e| self.early(mode, e.into()))?;
         if let Some(run_id) = unfinished(&entries) {
             // Someone may be driving it right now (a shared journal): name them.
@@ -362,6 +399,7 @@ impl Engine {
     /// that started without an outcome is reconciled against live state.
     /// Returns the recorded report if that run already succeeded.
     pub async fn resume(&self) -> Result<RunReport, Box<RunFailed>> {
+        self.check_clock().map_err(|e| self.early(RunMode::Failover, e))?;
         let entries = self.parts.journal.entries().await.map_err(|e| self.early(RunMode::Failover, e.into()))?;
         let Some((run_id, mode)) = entries.iter().rev().find_map(|e| match &e.event {
             JournalEvent::RunStarted { mode, .. } => Some((e.run_id.clone(), *mode)),

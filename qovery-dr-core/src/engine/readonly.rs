@@ -90,6 +90,9 @@ impl DnsSwitcher for ReadOnly<dyn DnsSwitcher> {
     fn capabilities(&self) -> DnsCapabilities {
         self.0.capabilities()
     }
+    fn capabilities_for(&self, r: &DnsRecordId) -> DnsCapabilities {
+        self.0.capabilities_for(r)
+    }
     async fn current(&self, r: &DnsRecordId) -> ProviderResult<DnsRecordState> {
         self.0.current(r).await
     }

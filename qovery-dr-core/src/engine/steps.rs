@@ -81,7 +81,7 @@ pub(crate) async fn run(run: &Arc<Run>, spec: &StepSpec, reconcile: bool) -> Ste
             deploy(run, id, &env, None, reconcile).await
         }
         StepKind::VerifyEnvironment { environment } => verify_environment(run, id, environment).await,
-        StepKind::VerifyTargetHealth { target, .. } => verify_health(run, id, target).await,
+        StepKind::VerifyTargetHealth { record, target } => verify_health(run, id, record, target).await,
         StepKind::SwitchDns { record, from, to } => switch_dns(run, id, record, from, to).await,
         StepKind::VerifyDns { record, target } => {
             let cur = run.providers.dns.current(record).await?;
@@ -700,12 +700,12 @@ async fn verify_environment(run: &Arc<Run>, id: &str, env: &EnvRef) -> StepResul
     }
 }
 
-async fn verify_health(run: &Arc<Run>, id: &str, target: &DnsTarget) -> StepResult {
+async fn verify_health(run: &Arc<Run>, id: &str, record: &DnsRecordId, target: &DnsTarget) -> StepResult {
     let dns = &run.providers.dns;
     loop {
         match dns.target_health(target).await? {
             TargetHealth::Healthy => return Ok(json!({ "health": "healthy" })),
-            TargetHealth::Unknown if !dns.capabilities().health_checks => {
+            TargetHealth::Unknown if !dns.capabilities_for(record).health_checks => {
                 return Ok(json!({ "health": "unknown", "note": "the DNS provider has no health checks" }));
             }
             h => {
@@ -721,7 +721,7 @@ async fn switch_dns(run: &Arc<Run>, id: &str, record: &DnsRecordId, from: &DnsTa
     let plan_record = run.plan.dns.iter().find(|r| &r.record == record);
     let strategy = plan_record.map_or(crate::provider::SwitchStrategy::RecordSwap, |r| r.strategy);
     let health = dns.target_health(to).await?;
-    let checked = dns.capabilities().health_checks && plan_record.is_some_and(|r| r.health_check);
+    let checked = dns.capabilities_for(record).health_checks && plan_record.is_some_and(|r| r.health_check);
     let healthy = match health {
         TargetHealth::Healthy => true,
         TargetHealth::Unknown => !checked,

@@ -54,6 +54,15 @@ pub struct DatabaseEndpoint {
     pub user: String,
     /// Where the password is found at run time.
     pub password: Option<SecretRef>,
+    /// Require TLS and verify the server against this CA file.
+    #[serde(default)]
+    pub tls_ca_file: Option<std::path::PathBuf>,
+    /// The logical replication publication on this site's database (when it publishes).
+    #[serde(default)]
+    pub publication: Option<String>,
+    /// The logical replication subscription on this site's database (when it subscribes).
+    #[serde(default)]
+    pub subscription: Option<String>,
 }
 
 /// A site's container registry.
@@ -61,8 +70,12 @@ pub struct DatabaseEndpoint {
 pub struct RegistryEndpoint {
     /// Host with optional port, e.g. `123456789012.dkr.ecr.eu-west-3.amazonaws.com`.
     pub host: String,
-    /// Where the credentials (`user:password` or a token) are found, if any.
-    pub credentials: Option<SecretRef>,
+    /// The API's base URL when it is not `https://{host}` (e.g. `http://127.0.0.1:5000`).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// How the orchestrator authenticates.
+    #[serde(default)]
+    pub auth: crate::plan::RegistryAuthPlan,
 }
 
 /// One site: where it runs and what of the application lives there.

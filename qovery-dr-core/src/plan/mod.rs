@@ -7,15 +7,18 @@
 
 mod error;
 mod fields;
+mod live;
 mod raw;
 mod repair;
 mod validate;
+mod validate_live;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
 pub use error::{FieldIssue, PlanError};
+pub use live::{DnsProviderPlan, QoveryPlan, RegistryAuthPlan, StateBackend, TsigPlan};
 
 use crate::model::{DnsRecordId, DnsTarget, Objectives, ResilienceLevel, SecretRef, Site, SiteRole, Tier};
 use crate::provider::{RegistryMapping, ReplicationMode, SwitchStrategy};
@@ -54,6 +57,8 @@ pub struct ReplicationPlan {
     /// How often the heartbeat row is written (bounds the measured RPO's precision).
     #[serde(with = "crate::model::duration_serde")]
     pub heartbeat_interval: Duration,
+    /// The schema holding the heartbeat table (default `qovery_dr`).
+    pub heartbeat_schema: String,
 }
 
 /// One DNS record the failover switches.
@@ -74,6 +79,9 @@ pub struct DnsRecordPlan {
     pub dr_target: DnsTarget,
     /// Whether both targets have DNS health checks.
     pub health_check: bool,
+    /// The DNS provider serving the record (`None` in plans of the first version:
+    /// connecting to real infrastructure then says what to add).
+    pub provider: Option<DnsProviderPlan>,
 }
 
 /// Who must approve a failover.
@@ -150,6 +158,10 @@ pub struct DrPlan {
     pub approval: ApprovalPolicy,
     /// Named credential references (e.g. `qovery_token`), resolved at run time.
     pub credentials: BTreeMap<String, SecretRef>,
+    /// The Qovery API (`None`: the plan runs on simulated or user-built providers only).
+    pub qovery: Option<QoveryPlan>,
+    /// Where the failover lock and journal live (`None`: the caller decides).
+    pub state: Option<StateBackend>,
     /// Things allowed but worth a second look.
     pub warnings: Vec<PlanWarning>,
 }

@@ -25,6 +25,27 @@ pub(crate) struct RawPlan {
     pub approval: RawApproval,
     #[serde(default)]
     pub credentials: BTreeMap<String, SecretField>,
+    #[serde(default)]
+    pub qovery: Option<RawQovery>,
+    #[serde(default)]
+    pub state: Option<RawState>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawQovery {
+    #[serde(default)]
+    pub api_url: Option<NonEmpty>,
+    pub organization: NonEmpty,
+    pub token: SecretField,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawState {
+    pub url: NonEmpty,
+    #[serde(default)]
+    pub password: Option<SecretField>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -42,6 +63,8 @@ pub(crate) struct RawReplication {
     pub dump_interval: Option<HumanDuration>,
     #[serde(default)]
     pub heartbeat_interval: Option<HumanDuration>,
+    #[serde(default)]
+    pub heartbeat_schema: Option<NonEmpty>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -77,6 +100,12 @@ pub(crate) struct RawDatabase {
     pub user: NonEmpty,
     #[serde(default)]
     pub password: Option<SecretField>,
+    #[serde(default)]
+    pub tls_ca_file: Option<NonEmpty>,
+    #[serde(default)]
+    pub publication: Option<NonEmpty>,
+    #[serde(default)]
+    pub subscription: Option<NonEmpty>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -87,6 +116,38 @@ pub(crate) struct RawRegistry {
     pub prefix: Option<NonEmpty>,
     #[serde(default)]
     pub credentials: Option<SecretField>,
+    #[serde(default)]
+    pub url: Option<NonEmpty>,
+    #[serde(default)]
+    pub auth: Option<RawRegistryAuth>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum RawAuthKind {
+    Anonymous,
+    Basic,
+    Bearer,
+    Ecr,
+    DockerConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRegistryAuth {
+    pub kind: Choice<RawAuthKind>,
+    #[serde(default)]
+    pub username: Option<NonEmpty>,
+    #[serde(default)]
+    pub password: Option<SecretField>,
+    #[serde(default)]
+    pub token: Option<SecretField>,
+    #[serde(default)]
+    pub region: Option<NonEmpty>,
+    #[serde(default)]
+    pub endpoint_url: Option<NonEmpty>,
+    #[serde(default)]
+    pub path: Option<NonEmpty>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -110,6 +171,55 @@ pub(crate) struct RawDnsRecord {
     pub dr_target: NonEmpty,
     #[serde(default = "yes")]
     pub health_check: Choice<bool>,
+    #[serde(default)]
+    pub route53: Option<RawRoute53>,
+    #[serde(default)]
+    pub cloudflare: Option<RawCloudflare>,
+    #[serde(default)]
+    pub rfc2136: Option<RawRfc2136>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRoute53 {
+    #[serde(default)]
+    pub hosted_zone_id: Option<NonEmpty>,
+    #[serde(default)]
+    pub endpoint_url: Option<NonEmpty>,
+    #[serde(default)]
+    pub region: Option<NonEmpty>,
+    #[serde(default)]
+    pub primary_health_check: Option<NonEmpty>,
+    #[serde(default)]
+    pub dr_health_check: Option<NonEmpty>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCloudflare {
+    #[serde(default)]
+    pub zone_id: Option<NonEmpty>,
+    pub token: SecretField,
+    #[serde(default)]
+    pub account_id: Option<NonEmpty>,
+    #[serde(default)]
+    pub api_base: Option<NonEmpty>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRfc2136 {
+    pub server: NonEmpty,
+    #[serde(default)]
+    pub zone: Option<NonEmpty>,
+    #[serde(default)]
+    pub nameservers: Vec<NonEmpty>,
+    #[serde(default)]
+    pub tsig_key_name: Option<NonEmpty>,
+    #[serde(default)]
+    pub tsig_algorithm: Option<NonEmpty>,
+    #[serde(default)]
+    pub tsig_secret: Option<SecretField>,
 }
 
 fn yes() -> Choice<bool> {

@@ -16,13 +16,13 @@ use crate::provider::{RegistryLocation, RegistryMapping, ReplicationMode, Switch
 /// The heartbeat interval when the plan sets none.
 pub(crate) const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(1);
 
-struct Check {
+pub(super) struct Check {
     errors: Vec<FieldIssue>,
     warnings: Vec<FieldIssue>,
 }
 
 impl Check {
-    fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.errors.push(FieldIssue::new(path, message));
     }
     fn warn(&mut self, path: impl Into<String>, message: impl Into<String>) {
@@ -32,6 +32,17 @@ impl Check {
 
 fn site(raw: RawSite, role: SiteRole, dns: &[RawDnsRecord], check: &mut Check) -> Site {
     let prefix = format!("sites.{role}");
+    let auth = super::validate_live::registry_auth(&raw.registry, &format!("{prefix}.registry"), check);
+    let registry_url = raw.registry.url.as_ref().and_then(|u| {
+        let path = format!("{prefix}.registry.url");
+        match url::Url::parse(&u.0) {
+            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => Some(u.0.trim_end_matches('/').to_owned()),
+            _ => {
+                check.error(path, format!("expected an http:// or https:// URL, got {:?}", u.0));
+                None
+            }
+        }
+    });
     let mut seen = BTreeSet::new();
     for (i, e) in raw.environments.iter().enumerate() {
         if !seen.insert(e.0.clone()) {
@@ -75,8 +86,11 @@ fn site(raw: RawSite, role: SiteRole, dns: &[RawDnsRecord], check: &mut Check) -
             dbname: raw.database.dbname.0,
             user: raw.database.user.0,
             password: raw.database.password.map(|s| s.0),
+            tls_ca_file: raw.database.tls_ca_file.map(|f| std::path::PathBuf::from(f.0)),
+            publication: raw.database.publication.map(|x| x.0),
+            subscription: raw.database.subscription.map(|x| x.0),
         },
-        registry: RegistryEndpoint { host: raw.registry.host.0, credentials: raw.registry.credentials.map(|s| s.0) },
+        registry: RegistryEndpoint { host: raw.registry.host.0, url: registry_url, auth },
         dns_targets,
         parameters: raw.parameters,
     }
@@ -233,6 +247,7 @@ pub(crate) fn validate(raw: RawPlan, reported: Vec<FieldIssue>) -> Result<DrPlan
             primary_target: DnsTarget::new(r.primary_target.0.clone()),
             dr_target: DnsTarget::new(r.dr_target.0.clone()),
             health_check: r.health_check.0.unwrap_or(true),
+            provider: super::validate_live::dns_provider(r, &path, r.strategy.0, &mut check),
         });
     }
     if dns.is_empty() {
@@ -277,6 +292,9 @@ pub(crate) fn validate(raw: RawPlan, reported: Vec<FieldIssue>) -> Result<DrPlan
     };
 
     let credentials: BTreeMap<_, _> = raw.credentials.into_iter().map(|(k, v)| (k, v.0)).collect();
+    let qovery = super::validate_live::qovery(raw.qovery, &mut check);
+    let state = super::validate_live::state(raw.state, &mut check);
+    let heartbeat_schema = raw.replication.heartbeat_schema.map_or_else(|| "qovery_dr".to_owned(), |s| s.0);
     let primary = site(raw.sites.primary, SiteRole::Primary, &raw.dns, &mut check);
     let dr = site(raw.sites.dr, SiteRole::Dr, &raw.dns, &mut check);
 
@@ -356,13 +374,15 @@ pub(crate) fn validate(raw: RawPlan, reported: Vec<FieldIssue>) -> Result<DrPlan
         tier,
         resilience,
         objectives,
-        replication: ReplicationPlan { mode, dump_interval, heartbeat_interval },
+        replication: ReplicationPlan { mode, dump_interval, heartbeat_interval, heartbeat_schema },
         primary,
         dr,
         dns,
         registry_mapping: RegistryMapping::new(from, to),
         approval,
         credentials,
+        qovery,
+        state,
         warnings: check.warnings,
     })
 }

@@ -201,6 +201,14 @@ pub trait DnsSwitcher: Send + Sync + Debug + 'static {
     /// The strategies and checks this implementation supports.
     fn capabilities(&self) -> DnsCapabilities;
 
+    /// The capabilities that apply to one record: the same as
+    /// [`capabilities`](Self::capabilities) unless the implementation routes
+    /// records to different providers (see [`DnsRouter`](crate::provider::DnsRouter)).
+    fn capabilities_for(&self, record: &DnsRecordId) -> DnsCapabilities {
+        let _ = record;
+        self.capabilities()
+    }
+
     /// The record as served now.
     ///
     /// # Contract
@@ -241,6 +249,9 @@ macro_rules! forward_dns_switcher {
             }
             fn capabilities(&self) -> DnsCapabilities {
                 (**self).capabilities()
+            }
+            fn capabilities_for(&self, r: &DnsRecordId) -> DnsCapabilities {
+                (**self).capabilities_for(r)
             }
             async fn current(&self, r: &DnsRecordId) -> ProviderResult<DnsRecordState> {
                 (**self).current(r).await

@@ -7,6 +7,7 @@
 
 mod cluster;
 mod dns;
+mod dns_router;
 mod propagation;
 mod registry;
 mod replication;
@@ -19,6 +20,7 @@ pub use dns::{
     ChangeStatus, DnsCapabilities, DnsRecordState, DnsSwitcher, GuardDecision, SwitchRequest, SwitchStrategy,
     TargetHealth,
 };
+pub use dns_router::DnsRouter;
 pub use propagation::{
     AuthoritativeResolver, PropagationOptions, PropagationReport, ServerPropagation, verify_propagation,
 };

@@ -85,14 +85,8 @@ pub struct Readiness {
 impl Readiness {
     /// Readiness of `plan` through `providers`, with default bounds.
     pub fn new(plan: DrPlan, providers: Providers) -> Self {
-        Self {
-            plan,
-            providers,
-            lock: None,
-            history: Vec::new(),
-            clock: Arc::new(SystemClock),
-            options: ReadinessOptions::default(),
-        }
+        let clock = providers.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
+        Self { plan, providers, lock: None, history: Vec::new(), clock, options: ReadinessOptions::default() }
     }
 
     /// Also checks that this lock is free.
@@ -107,7 +101,8 @@ impl Readiness {
         self
     }
 
-    /// The wall clock (for ages).
+    /// The wall clock for ages (default: the providers' clock, [`Providers::clock`],
+    /// else the system clock).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self

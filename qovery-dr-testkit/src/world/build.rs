@@ -397,12 +397,13 @@ impl PlanWorld {
             replication: std::sync::Arc::new(InMemoryReplication::new(&self.world)),
             registry: std::sync::Arc::new(InMemoryRegistry::new(&self.world, self.plan.registry_mapping.clone())),
             registry_back: Some(std::sync::Arc::new(InMemoryRegistry::new(&self.world, back))),
+            clock: Some(std::sync::Arc::new(self.world.clone())),
         }
     }
 
     /// An engine over this world's providers and clock, with the given journal.
     pub fn engine_builder(&self) -> qovery_dr_core::engine::EngineBuilder {
-        qovery_dr_core::engine::Engine::builder(self.plan.clone(), self.providers()).clock(self.world.clone())
+        qovery_dr_core::engine::Engine::builder(self.plan.clone(), self.providers())
     }
 
     /// A regional outage of the primary site: its cluster in error and its

@@ -222,3 +222,31 @@ async fn pilot_light_cross_cloud_failover_restores_from_the_last_dump() {
     let repl = InMemoryReplication::new(&pw.world);
     assert!(repl.status(&pw.plan.primary.database.id).await.is_ok());
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_engine_on_another_clock_than_the_world_refuses_before_acting() {
+    use qovery_dr_core::engine::{AutoApprove, Engine, SystemClock};
+    let pw = aws();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    // The simulated world stamps heartbeats on its own clock (a fixed epoch under paused
+    // time); an engine on the system clock would report months of data loss.
+    let engine = Engine::builder(pw.plan.clone(), pw.providers())
+        .clock(SystemClock)
+        .approver(AutoApprove::new("oncall-sre"))
+        .journal(MemoryJournal::new())
+        .build();
+    let failed = engine.run(RunMode::Drill).await.expect_err("a clock mismatch must refuse");
+    assert!(matches!(failed.error, EngineError::ClockMismatch { .. }), "{}", failed.error);
+    let message = failed.error.to_string();
+    assert!(message.contains("build the engine without .clock(...)"), "{message}");
+    assert!(engine.plan(RunMode::Drill).await.is_err(), "dry runs refuse too");
+    pw.world.recorder().assert_no_mutations();
+
+    // Without .clock(..), the engine takes the providers' clock and the drill runs.
+    let engine = Engine::builder(pw.plan.clone(), pw.providers())
+        .approver(AutoApprove::new("oncall-sre"))
+        .journal(MemoryJournal::new())
+        .build();
+    let report = engine.run(RunMode::Drill).await.unwrap_or_else(|f| panic!("{}\n{}", f.error, f.report.to_text()));
+    assert_eq!(report.outcome, Outcome::Succeeded);
+}
