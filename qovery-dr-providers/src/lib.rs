@@ -18,6 +18,8 @@
 
 pub use qovery_dr_core as core;
 
+pub mod connect;
+
 #[cfg(any(feature = "webhook", feature = "qovery", feature = "registry", feature = "cloudflare"))]
 mod http;
 #[cfg(any(feature = "webhook", feature = "qovery", feature = "registry", feature = "cloudflare", feature = "route53"))]

@@ -18,6 +18,7 @@ pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, appl
 
 /// Credentials for a registry (secrets never print).
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub enum RegistryAuth {
     /// No credentials (public or local registries).
     #[default]
@@ -28,6 +29,11 @@ pub enum RegistryAuth {
         username: String,
         /// Password or access token.
         password: SecretString,
+    },
+    /// A static bearer token (a registry access token), sent as `Authorization: Bearer`.
+    Bearer {
+        /// The token.
+        token: SecretString,
     },
 }
 
@@ -104,6 +110,7 @@ impl Registry {
                 let _ = write!(b64, "{}", base64(&raw));
                 Some(format!("Basic {b64}"))
             }
+            (None, RegistryAuth::Bearer { token }) => Some(format!("Bearer {}", token.expose())),
             (None, RegistryAuth::Anonymous) => None,
         }
     }
@@ -113,6 +120,7 @@ impl Registry {
         match (token, &self.auth) {
             (Some(t), _) => req.bearer_auth(t.expose()),
             (None, RegistryAuth::Basic { username, password }) => req.basic_auth(username, Some(password.expose())),
+            (None, RegistryAuth::Bearer { token }) => req.bearer_auth(token.expose()),
             (None, RegistryAuth::Anonymous) => req,
         }
     }

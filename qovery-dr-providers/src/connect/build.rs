@@ -1,0 +1,312 @@
+//! Building each provider from its plan block, behind its cargo feature.
+
+#[cfg(any(feature = "route53", feature = "cloudflare", feature = "rfc2136"))]
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use qovery_dr_core::engine::{FailoverLock, FileJournal, FileLock, HeartbeatWriter, Journal, Providers};
+#[cfg(any(feature = "postgres", feature = "registry"))]
+use qovery_dr_core::model::Site;
+use qovery_dr_core::plan::{DrPlan, StateBackend};
+use qovery_dr_core::provider::{ClusterProvider, DnsRouter, DnsSwitcher, RegistrySync, ReplicationManager};
+
+use super::secrets::Secrets;
+use super::{ConnectError, ConnectOptions, Connected};
+
+fn missing(path: impl Into<String>, what: impl Into<String>) -> ConnectError {
+    ConnectError::Missing { path: path.into(), what: what.into() }
+}
+
+#[allow(dead_code)] // Used only by the providers a build leaves out.
+fn feature(path: impl Into<String>, provider: &'static str, feature: &'static str) -> ConnectError {
+    ConnectError::FeatureMissing { path: path.into(), provider, feature }
+}
+
+#[allow(dead_code)]
+fn provider_error(path: impl Into<String>) -> impl FnOnce(qovery_dr_core::ProviderError) -> ConnectError {
+    let path = path.into();
+    move |source| ConnectError::Provider { path, source: Box::new(source) }
+}
+
+pub(super) async fn connect(plan: &DrPlan, options: &ConnectOptions) -> Result<Connected, ConnectError> {
+    let mut secrets = Secrets::default();
+    let cluster = cluster(plan, &mut secrets).await?;
+    let (replication, heartbeat) = replication(plan, options, &mut secrets).await?;
+    let (registry, registry_back) = registries(plan, &mut secrets).await?;
+    let router = dns(plan, &mut secrets).await?;
+    let state = state(plan, &mut secrets).await?;
+    Ok(Connected {
+        providers: Providers {
+            cluster,
+            dns: Arc::new(router.clone()) as Arc<dyn DnsSwitcher>,
+            replication,
+            registry,
+            registry_back: Some(registry_back),
+            clock: None,
+        },
+        state,
+        router,
+        heartbeat,
+    })
+}
+
+// ---------------------------------------------------------------- cluster
+
+#[cfg(feature = "qovery")]
+async fn cluster(plan: &DrPlan, secrets: &mut Secrets) -> Result<Arc<dyn ClusterProvider>, ConnectError> {
+    use crate::qovery::{QoveryClusterProvider, QoveryToken};
+    let q = plan.qovery.as_ref().ok_or_else(no_qovery)?;
+    let token = secrets.get("qovery.token", &q.token).await?;
+    let mut builder = QoveryClusterProvider::builder(&q.organization).credential(QoveryToken::from_secret(token));
+    if let Some(url) = &q.api_url {
+        builder = builder.endpoint(url);
+    }
+    Ok(Arc::new(builder.build().map_err(provider_error("qovery"))?))
+}
+
+#[cfg(not(feature = "qovery"))]
+async fn cluster(plan: &DrPlan, _: &mut Secrets) -> Result<Arc<dyn ClusterProvider>, ConnectError> {
+    Err(match plan.qovery {
+        Some(_) => feature("qovery", "Qovery", "qovery"),
+        None => no_qovery(),
+    })
+}
+
+fn no_qovery() -> ConnectError {
+    missing(
+        "qovery",
+        "the Qovery API the clusters live in: add [qovery] organization = \"<organization id>\" and token = \"env:QOVERY_API_TOKEN\" \
+         (and api_url for another endpoint); a `credentials.qovery_token` entry of the first plan version moves to qovery.token",
+    )
+}
+
+// ------------------------------------------------------------ replication
+
+/// Where the heartbeat comes from, for [`Connected::start_heartbeat`].
+#[derive(Debug)]
+pub(super) struct HeartbeatSource {
+    #[cfg(feature = "postgres")]
+    postgres: Option<Arc<crate::postgres::PostgresReplicationManager>>,
+    publication: Option<String>,
+    database: qovery_dr_core::DatabaseId,
+    interval: std::time::Duration,
+}
+
+impl HeartbeatSource {
+    pub(super) async fn start(&self, providers: &Providers) -> Result<HeartbeatWriter, ConnectError> {
+        #[cfg(feature = "postgres")]
+        if let Some(pg) = &self.postgres {
+            pg.setup_heartbeat(self.publication.as_deref())
+                .await
+                .map_err(provider_error("replication.heartbeat_schema"))?;
+        }
+        let _ = &self.publication;
+        Ok(HeartbeatWriter::spawn(Arc::clone(&providers.replication), self.database.clone(), self.interval))
+    }
+}
+
+#[cfg(feature = "postgres")]
+async fn pg_endpoint(site: &Site, secrets: &mut Secrets) -> Result<crate::postgres::PgEndpoint, ConnectError> {
+    let prefix = format!("sites.{}.database", site.role);
+    let d = &site.database;
+    let mut e = crate::postgres::PgEndpoint::new(&d.host, d.port, &d.user, &d.dbname);
+    if let Some(p) = &d.password {
+        e = e.password(secrets.get(&format!("{prefix}.password"), p).await?.expose());
+    }
+    if let Some(ca) = &d.tls_ca_file {
+        if !cfg!(feature = "postgres-tls") {
+            return Err(feature(format!("{prefix}.tls_ca_file"), "PostgreSQL TLS", "postgres-tls"));
+        }
+        e = e.tls(ca);
+    }
+    Ok(e)
+}
+
+#[cfg(feature = "postgres")]
+async fn replication(
+    plan: &DrPlan,
+    options: &ConnectOptions,
+    secrets: &mut Secrets,
+) -> Result<(Arc<dyn ReplicationManager>, HeartbeatSource), ConnectError> {
+    use crate::postgres::{HeartbeatSetup, PgDumpBackup, PostgresReplicationManager};
+    use qovery_dr_core::provider::ReplicationMode;
+    let primary = pg_endpoint(&plan.primary, secrets).await?;
+    let standby = pg_endpoint(&plan.dr, secrets).await?;
+    let id = plan.primary.database.id.clone();
+    let manager = match plan.replication.mode {
+        ReplicationMode::Physical => PostgresReplicationManager::physical(id.clone(), primary, standby),
+        ReplicationMode::Logical => {
+            let Some(subscription) = &plan.dr.database.subscription else {
+                return Err(missing(
+                    "sites.dr.database.subscription",
+                    "logical replication needs the subscription's name on the DR database, e.g. subscription = \"qovery_dr_sub\"",
+                ));
+            };
+            PostgresReplicationManager::logical(id.clone(), primary, standby, subscription)
+        }
+        ReplicationMode::Dump => {
+            let Some(dir) = &options.dump_dir else {
+                return Err(missing(
+                    "replication.mode",
+                    "the dump strategy needs a folder for dumps: ConnectOptions::with_dump_dir(..)",
+                ));
+            };
+            let mut backup = PgDumpBackup::new(primary.clone(), standby, dir);
+            if let Some(bin) = &options.pg_bin_dir {
+                backup = backup.bin_dir(bin);
+            }
+            PostgresReplicationManager::dump(id.clone(), backup, primary)
+        }
+    }
+    .heartbeat_setup(HeartbeatSetup { schema: plan.replication.heartbeat_schema.clone() });
+    let manager = Arc::new(manager);
+    let source = HeartbeatSource {
+        postgres: Some(Arc::clone(&manager)),
+        publication: plan.primary.database.publication.clone(),
+        database: id,
+        interval: plan.replication.heartbeat_interval,
+    };
+    Ok((manager, source))
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn replication(
+    _: &DrPlan,
+    _: &ConnectOptions,
+    _: &mut Secrets,
+) -> Result<(Arc<dyn ReplicationManager>, HeartbeatSource), ConnectError> {
+    Err(feature("sites.primary.database", "PostgreSQL", "postgres"))
+}
+
+// --------------------------------------------------------------- registry
+
+#[cfg(feature = "registry")]
+async fn registries(
+    plan: &DrPlan,
+    secrets: &mut Secrets,
+) -> Result<(Arc<dyn RegistrySync>, Arc<dyn RegistrySync>), ConnectError> {
+    use crate::registry::OciRegistrySync;
+    use qovery_dr_core::provider::RegistryMapping;
+    let (src_url, src_auth) = (registry_url(&plan.primary)?, super::registry_auth::auth(&plan.primary, secrets).await?);
+    let (dst_url, dst_auth) = (registry_url(&plan.dr)?, super::registry_auth::auth(&plan.dr, secrets).await?);
+    let forward = OciRegistrySync::new(
+        src_url.clone(),
+        src_auth.clone(),
+        dst_url.clone(),
+        dst_auth.clone(),
+        plan.registry_mapping.clone(),
+    );
+    let back_mapping = RegistryMapping::new(plan.registry_mapping.to.clone(), plan.registry_mapping.from.clone());
+    let back = OciRegistrySync::new(dst_url, dst_auth, src_url, src_auth, back_mapping);
+    Ok((Arc::new(forward), Arc::new(back)))
+}
+
+#[cfg(feature = "registry")]
+fn registry_url(site: &Site) -> Result<url::Url, ConnectError> {
+    let text = site.registry.url.clone().unwrap_or_else(|| format!("https://{}", site.registry.host));
+    text.parse().map_err(|e| {
+        missing(format!("sites.{}.registry.url", site.role), format!("expected the registry's URL, got {text:?}: {e}"))
+    })
+}
+
+#[cfg(not(feature = "registry"))]
+async fn registries(
+    _: &DrPlan,
+    _: &mut Secrets,
+) -> Result<(Arc<dyn RegistrySync>, Arc<dyn RegistrySync>), ConnectError> {
+    Err(feature("sites.dr.registry", "OCI registry", "registry"))
+}
+
+// -------------------------------------------------------------------- DNS
+
+async fn dns(plan: &DrPlan, secrets: &mut Secrets) -> Result<DnsRouter, ConnectError> {
+    let mut router = DnsRouter::new();
+    #[cfg(any(feature = "route53", feature = "cloudflare", feature = "rfc2136"))]
+    let mut shared: BTreeMap<String, Arc<dyn DnsSwitcher>> = BTreeMap::new();
+    for (i, r) in plan.dns.iter().enumerate() {
+        let path = format!("dns[{i}]");
+        let Some(provider) = &r.provider else {
+            return Err(missing(
+                path,
+                format!(
+                    "{} names no DNS provider: add one block, e.g. [dns.route53] hosted_zone_id = \"Z…\", [dns.cloudflare] zone_id = \"…\" \
+                     token = \"env:CLOUDFLARE_API_TOKEN\", or [dns.rfc2136] server = \"192.0.2.53:53\" zone = \"example.com.\"",
+                    r.record
+                ),
+            ));
+        };
+        #[cfg(any(feature = "route53", feature = "cloudflare", feature = "rfc2136"))]
+        {
+            // One switcher per provider and zone, shared by the records it serves.
+            let key = serde_json::to_string(provider).unwrap_or_else(|_| path.clone());
+            let switcher = match shared.get(&key) {
+                Some(s) => Arc::clone(s),
+                None => {
+                    let s = super::dns::switcher(&path, provider, secrets).await?;
+                    shared.insert(key, Arc::clone(&s));
+                    s
+                }
+            };
+            router = router.route(r.record.clone(), [r.primary_target.clone(), r.dr_target.clone()], switcher);
+        }
+        #[cfg(not(any(feature = "route53", feature = "cloudflare", feature = "rfc2136")))]
+        {
+            let _ = (&mut router, &mut *secrets);
+            return Err(feature(format!("{path}.{}", provider.kind()), provider.kind(), provider.kind()));
+        }
+    }
+    Ok(router)
+}
+
+// ------------------------------------------------------------------ state
+
+async fn state(
+    plan: &DrPlan,
+    secrets: &mut Secrets,
+) -> Result<Option<(Arc<dyn FailoverLock>, Arc<dyn Journal>)>, ConnectError> {
+    let Some(backend) = &plan.state else { return Ok(None) };
+    match backend {
+        StateBackend::File { dir } => {
+            let safe: String = plan
+                .name
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+                .collect();
+            let journal = FileJournal::new(dir.join(format!("{safe}.journal.jsonl")));
+            Ok(Some((Arc::new(FileLock::new(dir)), Arc::new(journal))))
+        }
+        #[cfg(feature = "etcd")]
+        StateBackend::Etcd { endpoints, prefix, user, password } => {
+            use crate::etcd::{EtcdConfig, EtcdFailoverLock};
+            let mut config = EtcdConfig::new(endpoints.clone()).prefix(prefix);
+            if let (Some(u), Some(p)) = (user, password) {
+                config = config.credentials(u, secrets.get("state.password", p).await?);
+            }
+            let lock = EtcdFailoverLock::connect(config)
+                .await
+                .map_err(|source| ConnectError::State { source: Box::new(source) })?;
+            let journal = lock.journal(&plan.name);
+            Ok(Some((Arc::new(lock), Arc::new(journal))))
+        }
+        #[cfg(feature = "postgres")]
+        StateBackend::Postgres { host, port, dbname, user, password } => {
+            use crate::postgres::{PgEndpoint, PgFailoverLock};
+            let mut e = PgEndpoint::new(host, *port, user, dbname);
+            if let Some(p) = password {
+                e = e.password(secrets.get("state.password", p).await?.expose());
+            }
+            let lock =
+                PgFailoverLock::connect(e).await.map_err(|source| ConnectError::State { source: Box::new(source) })?;
+            let journal = lock.journal(&plan.name);
+            Ok(Some((Arc::new(lock), Arc::new(journal))))
+        }
+        #[allow(unreachable_patterns)]
+        other => {
+            let _ = secrets;
+            Err(match other {
+                StateBackend::Etcd { .. } => feature("state.url", "etcd", "etcd"),
+                _ => feature("state.url", "PostgreSQL", "postgres"),
+            })
+        }
+    }
+}
