@@ -127,5 +127,6 @@ require_cmd protoc protobuf-compiler "protoc, which builds etcd-client"
 require_file /usr/include/google/protobuf/descriptor.proto libprotobuf-dev \
     "the protobuf well-known types that etcd-client's .proto files import"
 require_cmd curl curl "curl, used by the Prism contract test"
+require_cmd kdig knot-dnsutils "kdig, which the end-to-end tests use to ask Knot directly"
 require_cmd runuser util-linux "runuser, which starts PostgreSQL as the postgres user"
 echo "ok: every tool the build and the tests need is here"

@@ -32,6 +32,23 @@ fn binary() -> PathBuf {
 
 impl RegistryServer {
     pub fn start() -> RegistryServer {
+        Self::start_with("")
+    }
+
+    #[allow(dead_code)] // used by the live tests only
+    /// A registry that requires HTTP basic authentication (htpasswd; `bcrypt` is the
+    /// password's bcrypt hash): anonymous requests get 401 with a Basic challenge.
+    pub fn start_with_basic_auth(user: &str, bcrypt: &str) -> RegistryServer {
+        let file = std::env::temp_dir().join(format!(
+            "qdr-htpasswd-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::write(&file, format!("{user}:{bcrypt}\n")).unwrap();
+        Self::start_with(&format!("auth:\n  htpasswd:\n    realm: qdr\n    path: {}\n", file.display()))
+    }
+
+    fn start_with(extra_config: &str) -> RegistryServer {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let root = std::env::temp_dir().join(format!(
             "qdr-registry-{}-{}",
@@ -44,7 +61,7 @@ impl RegistryServer {
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{extra_config}",
                 root.join("data").display()
             ),
         )

@@ -89,6 +89,11 @@ impl QoveryFake {
         self.with(|s| s.rate_limit = Some((requests, window)));
     }
 
+    /// Accepts only this token (sent as `Token …` or `Bearer …`); others get 401, as the API answers.
+    pub fn require_token(&self, token: &str) {
+        self.with(|s| s.required_token = Some(token.to_owned()));
+    }
+
     /// Requests answered 429 for being over the limit.
     pub fn rate_limited(&self) -> u64 {
         self.with(|s| s.rate_limited)

@@ -35,6 +35,12 @@ impl Respond for Router {
         if !(auth.starts_with("Token ") || auth.starts_with("Bearer ")) || auth.len() < 8 {
             return problem(401, "missing or malformed Authorization header");
         }
+        if let Some(required) = &s.required_token {
+            let given = auth.strip_prefix("Token ").or_else(|| auth.strip_prefix("Bearer ")).unwrap_or("");
+            if given != required {
+                return problem(401, "invalid token");
+            }
+        }
         let path = req.url.path().to_owned();
         if !s.admit() {
             return problem(429, "rate limit exceeded").insert_header("retry-after", "1");

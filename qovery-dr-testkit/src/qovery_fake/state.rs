@@ -91,6 +91,8 @@ pub struct FakeState {
     pub(crate) accepted: std::collections::VecDeque<std::time::Instant>,
     /// Requests answered 429 because they were over the limit.
     pub rate_limited: u64,
+    /// The only credential accepted (`Token …` or `Bearer …` value), when set.
+    pub required_token: Option<String>,
 }
 
 impl FakeState {
@@ -108,6 +110,7 @@ impl FakeState {
             rate_limit: None,
             accepted: std::collections::VecDeque::new(),
             rate_limited: 0,
+            required_token: None,
         }
     }
 

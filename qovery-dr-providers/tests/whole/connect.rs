@@ -1,0 +1,205 @@
+//! `connect` from a plan file pointing at real peers: readiness passes through the
+//! providers it builds, records in two DNS providers switch each through its own,
+//! and every bad input is named without its secret.
+
+use std::time::Duration;
+
+use qovery_dr_core::plan::DrPlan;
+use qovery_dr_core::provider::{ChangeStatus, SwitchRequest, SwitchStrategy};
+use qovery_dr_core::readiness::Readiness;
+use qovery_dr_core::{DnsRecordId, DnsTarget, ErrorKind};
+use qovery_dr_providers::connect::{ConnectError, ConnectOptions, connect, inspect};
+
+use super::stack::*;
+
+const SENTINELS: [&str; 3] = [QOVERY_TOKEN, CF_TOKEN, PG_PASSWORD];
+
+fn assert_no_secret(text: &str) {
+    for s in SENTINELS {
+        assert!(!text.contains(s), "a secret value leaked into: {text}");
+    }
+}
+
+async fn load(stack: &Stack, text: &str) -> DrPlan {
+    DrPlan::load(stack.write_plan(text)).await.unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn providers_built_from_a_plan_file_pass_readiness_against_the_real_peers() {
+    let stack = Stack::start().await;
+    let plan = load(&stack, &stack.plan_toml()).await;
+    let connected = connect(&plan, ConnectOptions::new()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_no_secret(&format!("{connected:?}"));
+    let heartbeat = connected.start_heartbeat().await.unwrap_or_else(|e| panic!("{e}"));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (lock, _journal) = connected.state.clone().expect("[state] gives a lock and a journal");
+    let report = Readiness::new(plan.clone(), connected.providers.clone()).lock(lock).evaluate().await;
+    drop(heartbeat);
+    let table = report.to_table();
+    assert!(report.ready, "not ready against the real stack:\n{table}");
+    assert_no_secret(&table);
+    // What the peers saw: the Qovery fake got the token from the file, and only reads.
+    let requests = stack.qovery.requests().await;
+    assert!(!requests.is_empty(), "readiness asked the Qovery fake");
+    assert!(requests.iter().all(|(_, _, auth)| auth.as_deref() == Some(&format!("Token {QOVERY_TOKEN}")[..])));
+    assert!(requests.iter().all(|(m, _, _)| m == "GET"), "readiness only reads: {requests:?}");
+    // The heartbeat flowed: rows on the primary, replayed on the standby.
+    let on_primary: u64 = stack.primary.sql("SELECT count(*) FROM qovery_dr.heartbeat").parse().unwrap();
+    let on_standby: u64 = stack.standby.sql("SELECT count(*) FROM qovery_dr.heartbeat").parse().unwrap();
+    assert!(on_primary >= 2 && on_standby >= 1, "heartbeats: {on_primary} on the primary, {on_standby} replayed");
+    // DNS is untouched by readiness.
+    assert_eq!(stack.knot_answer(APP), APP_PRIMARY);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_in_two_dns_providers_switch_each_through_its_own() {
+    let stack = Stack::start().await;
+    let plan = load(&stack, &stack.plan_toml()).await;
+    let connected = connect(&plan, ConnectOptions::new()).await.unwrap_or_else(|e| panic!("{e}"));
+    let dns = &connected.providers.dns;
+    let router = connected.dns_router();
+    assert_eq!(router.switcher_for(&DnsRecordId::new(APP)).unwrap().name(), "rfc2136");
+    assert_eq!(router.switcher_for(&DnsRecordId::new(API)).unwrap().name(), "cloudflare");
+    let requests_before = stack.cloudflare.requests();
+    let mut changes = Vec::new();
+    for (record, from, to) in [(APP, APP_PRIMARY, APP_DR), (API, API_PRIMARY, API_DR)] {
+        let request = SwitchRequest {
+            record: DnsRecordId::new(record),
+            strategy: SwitchStrategy::RecordSwap,
+            expected_current: DnsTarget::new(from),
+            new_target: DnsTarget::new(to),
+        };
+        changes.push(dns.switch(&request).await.unwrap_or_else(|e| panic!("{record}: {e}")));
+    }
+    for change in &changes {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while dns.change_status(change).await.unwrap() != ChangeStatus::InSync {
+            assert!(tokio::time::Instant::now() < deadline, "{change} never in sync");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    // At the peers: Knot answers the DR target over DNS, the Cloudflare fake holds it.
+    assert_eq!(stack.knot_answer(APP), APP_DR);
+    assert!(stack.cloudflare.requests() > requests_before, "the Cloudflare record went through Cloudflare");
+    assert_eq!(dns.current(&DnsRecordId::new(API)).await.unwrap().target, DnsTarget::new(API_DR));
+    // A record no provider serves is named.
+    let e = dns.current(&DnsRecordId::new("nope.example.org")).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+    assert!(e.to_string().contains(APP) && e.to_string().contains(API), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_bad_input_names_the_field_or_reference_and_never_the_secret() {
+    let stack = Stack::start().await;
+    let good = stack.plan_toml();
+    let d = stack.dir.display().to_string();
+
+    // An unreadable secret file.
+    let plan = load(&stack, &good.replace(&format!("file:{d}/cf-token"), &format!("file:{d}/no-such-file"))).await;
+    let e = connect(&plan, ConnectOptions::new()).await.unwrap_err();
+    assert!(matches!(e, ConnectError::Secret { .. }), "{e}");
+    assert_eq!(e.path(), "dns[1].cloudflare.token");
+    assert!(e.to_string().contains("no-such-file"), "{e}");
+
+    // A missing environment variable.
+    let plan = load(&stack, &good.replace(&format!("file:{d}/qovery-token"), "env:QDR_LIVE_SURELY_UNSET_TOKEN")).await;
+    let e = connect(&plan, ConnectOptions::new()).await.unwrap_err();
+    assert_eq!(e.path(), "qovery.token");
+    assert!(e.to_string().contains("env:QDR_LIVE_SURELY_UNSET_TOKEN") && e.to_string().contains("not set"), "{e}");
+
+    // A wrong token: the peer refuses it, Unauthenticated, and the token is not echoed.
+    std::fs::write(stack.dir.join("wrong-qovery"), "qovery-token-WRONG-value").unwrap();
+    std::fs::write(stack.dir.join("wrong-cf"), "cloudflare-token-WRONG-value").unwrap();
+    let plan = load(
+        &stack,
+        &good
+            .replace(&format!("file:{d}/qovery-token"), &format!("file:{d}/wrong-qovery"))
+            .replace(&format!("file:{d}/cf-token"), &format!("file:{d}/wrong-cf")),
+    )
+    .await;
+    let connected = connect(&plan, ConnectOptions::new()).await.unwrap();
+    let e = connected.providers.cluster.cluster_status(&plan.dr.cluster).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unauthenticated, "{e}");
+    assert!(!e.to_string().contains("WRONG"), "{e}");
+    let e = connected.providers.dns.current(&DnsRecordId::new(API)).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unauthenticated, "{e}");
+    assert!(!e.to_string().contains("WRONG"), "{e}");
+
+    // credentials that are not user:password.
+    std::fs::write(stack.dir.join("pair"), "just-a-token-sentinel").unwrap();
+    let plan = load(
+        &stack,
+        &good.replace("[sites.dr.registry]\n", &format!("[sites.dr.registry]\ncredentials = \"file:{d}/pair\"\n")),
+    )
+    .await;
+    let e = connect(&plan, ConnectOptions::new()).await.unwrap_err();
+    assert_eq!(e.path(), "sites.dr.registry.credentials");
+    assert!(e.to_string().contains("user:password") && !e.to_string().contains("just-a-token"), "{e}");
+
+    // A record of the first plan version, without a provider block.
+    let old = good.replace(
+        &format!(
+            "\n[dns.cloudflare]\nzone_id = \"{CF_ZONE}\"\ntoken = \"file:{d}/cf-token\"\napi_base = \"{}\"\n",
+            stack.cloudflare.api_base()
+        ),
+        "\n",
+    );
+    let plan = load(&stack, &old).await;
+    let e = connect(&plan, ConnectOptions::new()).await.unwrap_err();
+    assert_eq!(e.path(), "dns[1]");
+    assert!(e.to_string().contains("[dns.cloudflare]"), "{e}");
+
+    // No [qovery] section: the plan loads, connecting says what to add.
+    let start = good.find("[qovery]").unwrap();
+    let end = good[start..].find("[state]").unwrap() + start;
+    let plan = load(&stack, &format!("{}{}", &good[..start], &good[end..])).await;
+    let e = connect(&plan, ConnectOptions::new()).await.unwrap_err();
+    assert_eq!(e.path(), "qovery");
+    assert!(e.to_string().contains("organization") && e.to_string().contains("token"), "{e}");
+
+    // inspect: what would be built, and whether each secret resolves, contacting nothing.
+    let plan = load(&stack, &good).await;
+    let report = inspect(&plan).await;
+    assert!(report.ready(), "{}", report.to_text());
+    assert_no_secret(&report.to_text());
+    assert_eq!(report.secrets.len(), 5, "{}", report.to_text());
+    let plan = load(&stack, &good.replace(&format!("file:{d}/tsig"), "env:QDR_LIVE_NO_TSIG")).await;
+    let report = inspect(&plan).await;
+    assert!(!report.ready());
+    assert!(
+        report.to_text().contains("dns[0].rfc2136.tsig_secret") && report.to_text().contains("env:QDR_LIVE_NO_TSIG")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_whose_auth_kind_does_not_match_the_server_is_refused_by_name() {
+    use crate::reg::server::RegistryServer;
+    // htpasswd for user dr, password qdr-registry-pw-42.
+    const BCRYPT: &str = "$2b$12$YR0paBaq/FZn5JsjbYyPm.lw8K6WpaHHnnaFZ/mN/kCBTALpy0/Dy";
+    let stack = Stack::start().await;
+    let locked = RegistryServer::start_with_basic_auth("dr", BCRYPT);
+    std::fs::write(stack.dir.join("registry-pw"), "qdr-registry-pw-42").unwrap();
+    let d = stack.dir.display().to_string();
+    let with_dr_registry = |auth: &str| {
+        stack.plan_toml().replace(
+            &format!("host = \"{rb}\"\nprefix = \"mirror\"\nurl = \"http://{rb}\"\n", rb = stack.registry_b.host()),
+            &format!("host = \"{h}\"\nprefix = \"mirror\"\nurl = \"http://{h}\"\n{auth}", h = locked.host()),
+        )
+    };
+    let image: qovery_dr_core::ImageRef = format!("{}/shop/api:v1", stack.registry_a.host()).parse().unwrap();
+
+    // Anonymous against a registry that wants basic: Unauthenticated, naming the registry.
+    let plan = load(&stack, &with_dr_registry("")).await;
+    let connected = connect(&plan, ConnectOptions::new()).await.unwrap();
+    let e = connected.providers.registry.parity(&image).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unauthenticated, "{e}");
+
+    // The right kind and password: the same call works.
+    let auth = format!("auth = {{ kind = \"basic\", username = \"dr\", password = \"file:{d}/registry-pw\" }}\n");
+    let plan = load(&stack, &with_dr_registry(&auth)).await;
+    let connected = connect(&plan, ConnectOptions::new()).await.unwrap();
+    let parity = connected.providers.registry.parity(&image).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(!parity.is_present(), "the locked registry does not hold the image yet: {parity:?}");
+    let e = format!("{connected:?}");
+    assert!(!e.contains("qdr-registry-pw-42"), "{e}");
+}
