@@ -1,4 +1,5 @@
-//! The main example: a DR plan run end to end on the built-in simulated world.
+//! The main example: a DR plan run end to end on the built-in simulated world,
+//! or, with `--live`, on the infrastructure the plan names.
 //!
 //! It prints the readiness summary, the dry-run runbook, live progress, and the
 //! report with the measured RTO/RPO against the plan's objectives.
@@ -7,6 +8,10 @@
 //! cargo run -p qovery-dr-examples --example failover_drill -- [options]
 //!   --mode switchover|failover|drill|failback   (default: switchover)
 //!   --plan PATH            a plan file (default: examples/plans/aws-cross-region.toml)
+//!   --live                 run against the plan's real services (built with --features live):
+//!                          providers, lock and journal from qovery_dr_providers::connect; the
+//!                          heartbeat is started from the plan; --resume resumes from [state];
+//!                          the run waits out the records' old TTL unless --no-ttl-drain
 //!   --yes                  approve without asking (otherwise asks on the terminal)
 //!   --json                 the report as JSON on stdout (progress goes to stderr)
 //!   --journal PATH         a file journal (the simulated world is saved beside it)
@@ -57,6 +62,8 @@ struct Args {
     pg_lock: Option<String>,
     lease_ttl: Duration,
     lock_wait: Duration,
+    live: bool,
+    no_ttl_drain: bool,
 }
 
 fn usage(error: &str) -> ExitCode {
@@ -82,6 +89,8 @@ fn parse() -> Result<Args, String> {
         pg_lock: None,
         lease_ttl: Duration::from_secs(10),
         lock_wait: Duration::ZERO,
+        live: false,
+        no_ttl_drain: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -106,12 +115,29 @@ fn parse() -> Result<Args, String> {
             "--yes" | "-y" => args.yes = true,
             "--json" => args.json = true,
             "--resume" => args.resume = true,
+            "--live" => args.live = true,
+            "--no-ttl-drain" => args.no_ttl_drain = true,
             "--primary-db-down" => args.primary_db_down = true,
             "--help" | "-h" => return Err("help".into()),
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
     let shared = !args.etcd.is_empty() || args.pg_lock.is_some();
+    if args.live {
+        for (given, flag) in [
+            (args.journal.is_some(), "--journal"),
+            (args.world.is_some(), "--world"),
+            (shared, "--etcd/--pg-lock"),
+            (args.primary_db_down, "--primary-db-down"),
+        ] {
+            if given {
+                return Err(format!(
+                    "{flag} is for the simulated world; with --live the plan's [state] url holds the lock and journal"
+                ));
+            }
+        }
+        return Ok(args);
+    }
     if args.resume && args.journal.is_none() && !shared {
         return Err("--resume needs --journal PATH, --etcd URL or --pg-lock HOST:PORT/DB".into());
     }
@@ -179,8 +205,7 @@ fn progress(json: bool, line: String) {
     }
 }
 
-async fn readiness(pw: &PlanWorld, providers: &Providers, json: bool) {
-    let plan = &pw.plan;
+async fn readiness(plan: &DrPlan, providers: &Providers, json: bool) {
     let mut lines =
         vec![format!("readiness of plan {} ({}, {}, {})", plan.name, plan.tier, plan.resilience, plan.objectives)];
     for (role, site) in [("primary", &plan.primary), ("DR", &plan.dr)] {
@@ -324,6 +349,16 @@ fn lock_unavailable(e: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// This machine's name, for the lock holder (an operator across machines needs it).
+fn host_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_owned()))
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "failover_drill".to_owned())
+}
+
 fn approver_name() -> String {
     std::env::var("QDR_APPROVER").unwrap_or_else(|_| "oncall-sre".to_owned())
 }
@@ -342,32 +377,61 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let pw = match build_world(&args, &plan).await {
-        Ok(pw) => pw,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let providers = pw.providers();
-    readiness(&pw, &providers, args.json).await;
-
     let options = EngineOptions {
         operator: format!(
-            "{}@failover_drill[pid {}]",
+            "{}@{}[pid {}]",
             std::env::var("USER").unwrap_or_else(|_| "operator".into()),
+            host_name(),
             std::process::id()
         ),
         overrides: args.overrides.clone(),
         poll_interval: Duration::from_millis(250),
-        drain_ttl: false,
+        drain_ttl: args.live && !args.no_ttl_drain,
         lock_wait: args.lock_wait,
         ..EngineOptions::default()
     };
-    let mut builder = Engine::builder(plan.clone(), providers).clock(pw.world.clone()).options(options);
-    builder = match &args.journal {
-        Some(path) => builder.journal(FileJournal::new(path)),
-        None => builder.journal(MemoryJournal::new()),
+    // The heartbeat writer lives as long as the run (live mode).
+    let mut _heartbeat = None;
+    let mut builder = if args.live {
+        let connected = match qovery_dr_examples::connect_live(&plan).await {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        readiness(&plan, &connected.providers, args.json).await;
+        match connected.start_heartbeat().await {
+            Ok(h) => _heartbeat = Some(h),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        }
+        match connected.engine_builder(plan.clone()) {
+            Ok(b) => b.options(options),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        let pw = match build_world(&args, &plan).await {
+            Ok(pw) => pw,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let providers = pw.providers();
+        readiness(&plan, &providers, args.json).await;
+        // The engine takes the world's clock from its providers.
+        let mut builder = Engine::builder(plan.clone(), providers).options(options);
+        builder = match &args.journal {
+            Some(path) => builder.journal(FileJournal::new(path)),
+            None => builder.journal(MemoryJournal::new()),
+        };
+        builder
     };
     #[cfg(feature = "distributed")]
     if !args.etcd.is_empty() {
@@ -465,6 +529,12 @@ async fn main() -> ExitCode {
         Ok(r) => (r, true),
         Err(f) => {
             eprintln!("\nthe run stopped: {}", f.error);
+            if args.live {
+                eprintln!(
+                    "resume it with: --live --plan {} --resume (add --override RULE=WHY to override an interlock)",
+                    args.plan.display()
+                );
+            }
             if let Some(j) = &args.journal {
                 eprintln!(
                     "resume it with: --journal {} --resume (add --override RULE=WHY to override an interlock)",

@@ -1,5 +1,7 @@
-//! Loads a DR plan, prints what it says and what it warns about, then looks at
-//! the simulated world built from it through the four provider traits.
+//! Loads a DR plan, prints what it says and what it warns about, what
+//! `qovery_dr_providers::connect` would build for it (providers, cargo features,
+//! secrets referenced and whether each resolves; nothing is contacted), then
+//! looks at the simulated world built from it through the four provider traits.
 //!
 //! ```text
 //! cargo run -p qovery-dr-examples --example plan_check [-- path/to/plan.{toml,yaml,json}]
@@ -38,6 +40,17 @@ async fn main() -> ExitCode {
     for w in &plan.warnings {
         println!("  warning: {w}");
     }
+    let connections = qovery_dr_providers::connect::inspect(&plan).await;
+    println!();
+    print!("{}", connections.to_text());
+    println!(
+        "  {}",
+        if connections.ready() {
+            "ready to connect (run the examples with --live)"
+        } else {
+            "not ready to connect: see above"
+        }
+    );
 
     let pw = World::from_plan(&plan);
     let cluster = InMemoryCluster::new(&pw.world);

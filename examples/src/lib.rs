@@ -1,1 +1,21 @@
 //! Shared helpers for the examples.
+
+use qovery_dr_core::plan::DrPlan;
+use qovery_dr_providers::connect::Connected;
+
+/// Connects to the infrastructure `plan` names (`--live`), through
+/// [`qovery_dr_providers::connect`]; the examples need the `live` feature for it.
+pub async fn connect_live(plan: &DrPlan) -> Result<Connected, String> {
+    #[cfg(feature = "live")]
+    {
+        use qovery_dr_providers::connect::{ConnectOptions, connect};
+        connect(plan, ConnectOptions::new()).await.map_err(|e| format!("cannot connect the plan's infrastructure: {e}"))
+    }
+    #[cfg(not(feature = "live"))]
+    {
+        let _ = plan;
+        Err("--live needs the examples built with the real providers: \
+             cargo run -p qovery-dr-examples --features live --example <name> -- --live ..."
+            .to_owned())
+    }
+}
