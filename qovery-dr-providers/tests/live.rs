@@ -7,7 +7,8 @@
     feature = "registry",
     feature = "rfc2136",
     feature = "cloudflare",
-    feature = "route53"
+    feature = "route53",
+    feature = "ecr"
 ))]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

@@ -32,8 +32,8 @@ pub(super) async fn connect(plan: &DrPlan, options: &ConnectOptions) -> Result<C
     let mut secrets = Secrets::default();
     let cluster = cluster(plan, &mut secrets).await?;
     let (replication, heartbeat) = replication(plan, options, &mut secrets).await?;
-    let (registry, registry_back) = registries(plan, &mut secrets).await?;
-    let router = dns(plan, &mut secrets).await?;
+    let (registry, registry_back) = registries(plan, options, &mut secrets).await?;
+    let router = dns(plan, options, &mut secrets).await?;
     let state = state(plan, &mut secrets).await?;
     Ok(Connected {
         providers: Providers {
@@ -183,12 +183,14 @@ async fn replication(
 #[cfg(feature = "registry")]
 async fn registries(
     plan: &DrPlan,
+    options: &ConnectOptions,
     secrets: &mut Secrets,
 ) -> Result<(Arc<dyn RegistrySync>, Arc<dyn RegistrySync>), ConnectError> {
     use crate::registry::OciRegistrySync;
     use qovery_dr_core::provider::RegistryMapping;
-    let (src_url, src_auth) = (registry_url(&plan.primary)?, super::registry_auth::auth(&plan.primary, secrets).await?);
-    let (dst_url, dst_auth) = (registry_url(&plan.dr)?, super::registry_auth::auth(&plan.dr, secrets).await?);
+    let (src_url, src_auth) =
+        (registry_url(&plan.primary)?, super::registry_auth::auth(&plan.primary, options, secrets).await?);
+    let (dst_url, dst_auth) = (registry_url(&plan.dr)?, super::registry_auth::auth(&plan.dr, options, secrets).await?);
     let forward = OciRegistrySync::new(
         src_url.clone(),
         src_auth.clone(),
@@ -212,6 +214,7 @@ fn registry_url(site: &Site) -> Result<url::Url, ConnectError> {
 #[cfg(not(feature = "registry"))]
 async fn registries(
     _: &DrPlan,
+    _: &ConnectOptions,
     _: &mut Secrets,
 ) -> Result<(Arc<dyn RegistrySync>, Arc<dyn RegistrySync>), ConnectError> {
     Err(feature("sites.dr.registry", "OCI registry", "registry"))
@@ -219,7 +222,8 @@ async fn registries(
 
 // -------------------------------------------------------------------- DNS
 
-async fn dns(plan: &DrPlan, secrets: &mut Secrets) -> Result<DnsRouter, ConnectError> {
+async fn dns(plan: &DrPlan, options: &ConnectOptions, secrets: &mut Secrets) -> Result<DnsRouter, ConnectError> {
+    let _ = options; // used by the AWS providers only
     let mut router = DnsRouter::new();
     #[cfg(any(feature = "route53", feature = "cloudflare", feature = "rfc2136"))]
     let mut shared: BTreeMap<String, Arc<dyn DnsSwitcher>> = BTreeMap::new();
@@ -242,7 +246,7 @@ async fn dns(plan: &DrPlan, secrets: &mut Secrets) -> Result<DnsRouter, ConnectE
             let switcher = match shared.get(&key) {
                 Some(s) => Arc::clone(s),
                 None => {
-                    let s = super::dns::switcher(&path, provider, secrets).await?;
+                    let s = super::dns::switcher(&path, provider, options, secrets).await?;
                     shared.insert(key, Arc::clone(&s));
                     s
                 }
@@ -251,7 +255,7 @@ async fn dns(plan: &DrPlan, secrets: &mut Secrets) -> Result<DnsRouter, ConnectE
         }
         #[cfg(not(any(feature = "route53", feature = "cloudflare", feature = "rfc2136")))]
         {
-            let _ = (&mut router, &mut *secrets);
+            let _ = (&mut router, &mut *secrets, options);
             return Err(feature(format!("{path}.{}", provider.kind()), provider.kind(), provider.kind()));
         }
     }
@@ -307,6 +311,21 @@ async fn state(
                 StateBackend::Etcd { .. } => feature("state.url", "etcd", "etcd"),
                 _ => feature("state.url", "PostgreSQL", "postgres"),
             })
+        }
+    }
+}
+
+/// The AWS configuration for `region`: the one given in the options (its credentials),
+/// else the standard chain.
+#[cfg(any(feature = "route53", feature = "ecr"))]
+pub(super) async fn aws_config(options: &ConnectOptions, region: String) -> aws_config::SdkConfig {
+    match &options.aws {
+        Some(sdk) => sdk.to_builder().region(aws_config::Region::new(region)).build(),
+        None => {
+            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new(region))
+                .load()
+                .await
         }
     }
 }

@@ -17,9 +17,10 @@ fn feature(path: &str, provider: &'static str, feature: &'static str) -> Connect
 pub(super) async fn switcher(
     path: &str,
     provider: &DnsProviderPlan,
+    options: &super::ConnectOptions,
     secrets: &mut Secrets,
 ) -> Result<Arc<dyn DnsSwitcher>, ConnectError> {
-    let _ = &secrets;
+    let _ = (&secrets, options);
     match provider {
         #[cfg(feature = "route53")]
         DnsProviderPlan::Route53 { hosted_zone_id, endpoint_url, region, health_checks } => {
@@ -31,12 +32,10 @@ pub(super) async fn switcher(
             for (target, id) in health_checks {
                 config = config.health_check(target.clone(), id);
             }
-            let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
             // Route53 is global; the SDK still wants a region. The plan's, else the environment's, else us-east-1.
             let region =
                 region.clone().or_else(|| std::env::var("AWS_REGION").ok()).unwrap_or_else(|| "us-east-1".into());
-            loader = loader.region(aws_config::Region::new(region));
-            let sdk = loader.load().await;
+            let sdk = super::build::aws_config(options, region).await;
             Ok(Arc::new(Route53DnsSwitcher::from_sdk_config(&sdk, config)))
         }
         #[cfg(feature = "cloudflare")]

@@ -86,6 +86,7 @@ fn component(
         "postgres-tls" => cfg!(feature = "postgres-tls"),
         "registry" => cfg!(feature = "registry"),
         "etcd" => cfg!(feature = "etcd"),
+        "ecr" => cfg!(feature = "ecr"),
         _ => true,
     };
     Component { path: path.into(), description, feature, compiled, problem }
@@ -125,6 +126,14 @@ pub async fn inspect(plan: &DrPlan) -> PlanConnections {
             .then(|| "sites.dr.database.subscription is needed for logical replication".to_owned()),
     ));
     for site in [&plan.primary, &plan.dr] {
+        if site.registry.auth.kind() == "ecr" {
+            components.push(component(
+                format!("sites.{}.registry.auth", site.role),
+                format!("Amazon ECR tokens for {}", site.registry.host),
+                "ecr",
+                None,
+            ));
+        }
         if site.database.tls_ca_file.is_some() {
             components.push(component(
                 format!("sites.{}.database.tls_ca_file", site.role),

@@ -60,6 +60,10 @@ pub struct ConnectOptions {
     pub dump_dir: Option<PathBuf>,
     /// PostgreSQL client tools (`pg_dump`, `pg_restore`) folder, when not on `PATH`.
     pub pg_bin_dir: Option<PathBuf>,
+    /// The AWS configuration (credentials, region) for Route53 and ECR instead of the
+    /// standard chain; the plan's region and endpoint overrides still apply.
+    #[cfg(any(feature = "route53", feature = "ecr"))]
+    pub aws: Option<aws_config::SdkConfig>,
 }
 
 impl ConnectOptions {
@@ -71,6 +75,13 @@ impl ConnectOptions {
     /// Where dumps are written (replication mode `dump`).
     pub fn with_dump_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.dump_dir = Some(dir.into());
+        self
+    }
+
+    /// The AWS configuration for Route53 and ECR (default: the standard credential chain).
+    #[cfg(any(feature = "route53", feature = "ecr"))]
+    pub fn with_aws_config(mut self, sdk: aws_config::SdkConfig) -> Self {
+        self.aws = Some(sdk);
         self
     }
 

@@ -11,7 +11,12 @@ use super::ConnectError;
 use super::secrets::Secrets;
 use crate::registry::RegistryAuth;
 
-pub(super) async fn auth(site: &Site, secrets: &mut Secrets) -> Result<RegistryAuth, ConnectError> {
+pub(super) async fn auth(
+    site: &Site,
+    options: &super::ConnectOptions,
+    secrets: &mut Secrets,
+) -> Result<RegistryAuth, ConnectError> {
+    let _ = options; // used by ECR only
     let prefix = format!("sites.{}.registry", site.role);
     match &site.registry.auth {
         RegistryAuthPlan::Anonymous => Ok(RegistryAuth::Anonymous),
@@ -40,13 +45,30 @@ pub(super) async fn auth(site: &Site, secrets: &mut Secrets) -> Result<RegistryA
             let file = path.clone().unwrap_or_else(default_docker_config);
             docker_config(&file, &site.registry.host, &format!("{prefix}.auth")).await
         }
-        RegistryAuthPlan::Ecr { .. } => Err(ConnectError::Missing {
-            path: format!("{prefix}.auth.kind"),
-            what: "Amazon ECR token exchange is not available in this version: use kind = \"docker-config\" with the \
-                   docker-credential-ecr-login helper, or kind = \"basic\" with username AWS and a token from \
-                   `aws ecr get-login-password` (it expires after 12 hours)"
-                .into(),
-        }),
+        #[cfg(feature = "ecr")]
+        RegistryAuthPlan::Ecr { region, endpoint_url } => {
+            // 123456789012.dkr.ecr.eu-west-3.amazonaws.com names its region.
+            let from_host = site.registry.host.split('.').collect::<Vec<_>>();
+            let region = region.clone().or_else(|| {
+                (from_host.len() >= 6 && from_host[1] == "dkr" && from_host[2] == "ecr")
+                    .then(|| from_host[3].to_owned())
+            });
+            let Some(region) = region else {
+                return Err(ConnectError::Missing {
+                    path: format!("{prefix}.auth.region"),
+                    what: format!(
+                        "the ECR region: {} does not name one; add region = \"eu-west-3\"",
+                        site.registry.host
+                    ),
+                });
+            };
+            let sdk = super::build::aws_config(options, region).await;
+            Ok(RegistryAuth::Ecr(crate::registry::EcrCredentials::from_sdk_config(&sdk, endpoint_url.as_deref())))
+        }
+        #[cfg(not(feature = "ecr"))]
+        RegistryAuthPlan::Ecr { .. } => {
+            Err(ConnectError::FeatureMissing { path: format!("{prefix}.auth"), provider: "Amazon ECR", feature: "ecr" })
+        }
         _ => Err(ConnectError::Missing { path: format!("{prefix}.auth"), what: "unknown auth kind".into() }),
     }
 }

@@ -35,6 +35,16 @@ pub enum RegistryAuth {
         /// The token.
         token: SecretString,
     },
+    /// Amazon ECR: basic credentials from `GetAuthorizationToken`, refreshed before expiry.
+    #[cfg(feature = "ecr")]
+    Ecr(super::ecr::EcrCredentials),
+}
+
+/// The credential to send when no bearer token was issued for the scope.
+enum Credential {
+    None,
+    Basic(String, SecretString),
+    Bearer(SecretString),
 }
 
 /// A registry: its base URL (`https://123.dkr.ecr…` or `http://127.0.0.1:5001`) and credentials.
@@ -98,31 +108,41 @@ impl Registry {
         self.base.join(path).map_err(|e| err(ErrorKind::InvalidInput, "url", format!("{path}: {e}")))
     }
 
-    /// The Authorization header value for `scope`, if any.
-    pub(crate) fn auth_header(&self, scope: &str) -> Option<String> {
-        let token = self.tokens.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(scope).cloned();
-        match (token, &self.auth) {
-            (Some(t), _) => Some(format!("Bearer {}", t.expose())),
-            (None, RegistryAuth::Basic { username, password }) => {
-                use std::fmt::Write as _;
-                let raw = format!("{username}:{}", password.expose());
-                let mut b64 = String::new();
-                let _ = write!(b64, "{}", base64(&raw));
-                Some(format!("Basic {b64}"))
+    /// The credential of this registry's auth, fetching an ECR token when needed.
+    async fn credential(&self, op: &str) -> ProviderResult<Credential> {
+        let _ = op; // used by the ECR arm only
+        Ok(match &self.auth {
+            RegistryAuth::Anonymous => Credential::None,
+            RegistryAuth::Basic { username, password } => Credential::Basic(username.clone(), password.clone()),
+            RegistryAuth::Bearer { token } => Credential::Bearer(token.clone()),
+            #[cfg(feature = "ecr")]
+            RegistryAuth::Ecr(ecr) => {
+                let (u, p) = ecr.basic(op).await?;
+                Credential::Basic(u, p)
             }
-            (None, RegistryAuth::Bearer { token }) => Some(format!("Bearer {}", token.expose())),
-            (None, RegistryAuth::Anonymous) => None,
-        }
+        })
     }
 
-    fn authorize(&self, req: RequestBuilder, scope: &str) -> RequestBuilder {
+    /// The Authorization header value for `scope`, if any.
+    pub(crate) async fn auth_header(&self, scope: &str, op: &str) -> ProviderResult<Option<String>> {
         let token = self.tokens.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(scope).cloned();
-        match (token, &self.auth) {
-            (Some(t), _) => req.bearer_auth(t.expose()),
-            (None, RegistryAuth::Basic { username, password }) => req.basic_auth(username, Some(password.expose())),
-            (None, RegistryAuth::Bearer { token }) => req.bearer_auth(token.expose()),
-            (None, RegistryAuth::Anonymous) => req,
+        if let Some(t) = token {
+            return Ok(Some(format!("Bearer {}", t.expose())));
         }
+        Ok(match self.credential(op).await? {
+            Credential::None => None,
+            Credential::Basic(username, password) => {
+                Some(format!("Basic {}", base64(&format!("{username}:{}", password.expose()))))
+            }
+            Credential::Bearer(t) => Some(format!("Bearer {}", t.expose())),
+        })
+    }
+
+    async fn authorize(&self, req: RequestBuilder, scope: &str, op: &str) -> ProviderResult<RequestBuilder> {
+        Ok(match self.auth_header(scope, op).await? {
+            Some(v) => req.header(reqwest::header::AUTHORIZATION, v),
+            None => req,
+        })
     }
 
     /// Sends a request built by `make`, answering a bearer challenge once.
@@ -134,7 +154,7 @@ impl Registry {
     ) -> ProviderResult<Response> {
         for round in 0..2 {
             self.limiter.acquire(PROVIDER, op).await?;
-            let resp = self.authorize(make(), scope).send().await.map_err(|e| transport(op, e))?;
+            let resp = self.authorize(make(), scope, op).await?.send().await.map_err(|e| transport(op, e))?;
             if resp.status() == StatusCode::UNAUTHORIZED && round == 0 {
                 let challenge = resp
                     .headers()
@@ -165,7 +185,7 @@ impl Registry {
             q.append_pair("scope", challenge.get("scope").map_or(scope, String::as_str));
         }
         let mut req = self.client.get(url);
-        if let RegistryAuth::Basic { username, password } = &self.auth {
+        if let Credential::Basic(username, password) = self.credential(op).await? {
             req = req.basic_auth(username, Some(password.expose()));
         }
         let resp = req.send().await.map_err(|e| transport(op, e))?;

@@ -14,13 +14,19 @@
 //!   (POST → PATCH → PUT `?digest=`), concurrently, hashed while streaming:
 //!   a corrupt blob is refused before anything is committed. Layers are never
 //!   re-compressed: digests are preserved. Manifests are pushed last.
-//! - Auth: anonymous, basic, and the bearer token flow (`WWW-Authenticate`
-//!   realm/service/scope) used by ECR, Scaleway, GHCR and Docker Hub.
+//! - Auth: anonymous, basic, a static bearer token, the bearer token flow
+//!   (`WWW-Authenticate` realm/service/scope) used by Scaleway, GHCR and Docker
+//!   Hub, and (feature `ecr`) Amazon ECR tokens from `GetAuthorizationToken`,
+//!   refreshed before they expire.
 
 mod client;
+#[cfg(feature = "ecr")]
+mod ecr;
 mod sync;
 
 pub use client::{MANIFEST_ACCEPT, PROVIDER, RegistryAuth};
+#[cfg(feature = "ecr")]
+pub use ecr::EcrCredentials;
 pub use sync::{OciRegistrySync, SyncReport};
 
 #[cfg(fuzzing)]

@@ -246,7 +246,7 @@ impl OciRegistrySync {
         let body = reqwest::Body::wrap_stream(stream);
         let patch =
             self.dest.client.patch(upload).header(reqwest::header::CONTENT_TYPE, "application/octet-stream").body(body);
-        let patch = match self.dest.auth_header(&scope) {
+        let patch = match self.dest.auth_header(&scope, op).await? {
             Some(v) => patch.header(reqwest::header::AUTHORIZATION, v),
             None => patch,
         };
@@ -271,7 +271,7 @@ impl OciRegistrySync {
         let mut put_url = committed;
         put_url.query_pairs_mut().append_pair("digest", &digest.to_string());
         let put = self.dest.client.put(put_url).header(reqwest::header::CONTENT_LENGTH, "0");
-        let put = match self.dest.auth_header(&scope) {
+        let put = match self.dest.auth_header(&scope, op).await? {
             Some(v) => put.header(reqwest::header::AUTHORIZATION, v),
             None => put,
         };

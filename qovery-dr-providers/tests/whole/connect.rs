@@ -203,3 +203,127 @@ async fn a_registry_whose_auth_kind_does_not_match_the_server_is_refused_by_name
     let e = format!("{connected:?}");
     assert!(!e.contains("qdr-registry-pw-42"), "{e}");
 }
+
+/// The AWS configuration for moto (signature verification off: these credentials are accepted).
+async fn moto_aws() -> aws_config::SdkConfig {
+    let m = crate::dns::moto::moto();
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_route53::config::Credentials::new(
+            &m.access_key,
+            &m.secret_key,
+            None,
+            None,
+            "qdr-test",
+        ))
+        .load()
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ecr_tokens_from_get_authorization_token_open_the_registry_and_are_refreshed() {
+    use crate::reg::server::RegistryServer;
+    use qovery_dr_providers::registry::EcrCredentials;
+    // moto's GetAuthorizationToken answers AWS:123456789012-auth-token (already expired).
+    const BCRYPT: &str = "$2b$12$FpsJ51AbWs2EU8HWzov8c..uXKayBE/7s6rZVj0NE/vZqt7NaKDny";
+    let moto_url = crate::dns::moto::moto().url.clone();
+    let stack = Stack::start().await;
+    let ecr = RegistryServer::start_with_basic_auth("AWS", BCRYPT);
+    let text = stack.plan_toml().replace(
+        &format!("host = \"{rb}\"\nprefix = \"mirror\"\nurl = \"http://{rb}\"\n", rb = stack.registry_b.host()),
+        &format!(
+            "host = \"{h}\"\nprefix = \"mirror\"\nurl = \"http://{h}\"\nauth = {{ kind = \"ecr\", region = \"eu-central-1\", endpoint_url = \"{moto_url}\" }}\n",
+            h = ecr.host()
+        ),
+    );
+    let plan = load(&stack, &text).await;
+    let image: qovery_dr_core::ImageRef = format!("{}/shop/api:v1", stack.registry_a.host()).parse().unwrap();
+
+    // Through connect: the token opens the registry (anonymous would get 401).
+    let options = ConnectOptions::new().with_aws_config(moto_aws().await);
+    let connected = connect(&plan, options).await.unwrap_or_else(|e| panic!("{e}"));
+    let report = connected.providers.registry.copy(&image).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(report.blobs_copied > 0 || report.bytes_copied > 0, "{report:?}");
+    let parity = connected.providers.registry.parity(&image).await.unwrap();
+    assert!(parity.is_present(), "{parity:?}");
+    assert!(!format!("{connected:?}").contains("auth-token"), "the token never prints");
+
+    // Refresh: a token is reused until its refresh time, then fetched again.
+    let creds = EcrCredentials::from_sdk_config(&moto_aws().await, Some(&moto_url))
+        .with_refresh(Duration::from_secs(60), Duration::from_millis(300));
+    let (user, password) = creds.credentials().await.unwrap();
+    assert_eq!((user.as_str(), password.expose()), ("AWS", "123456789012-auth-token"));
+    creds.credentials().await.unwrap();
+    assert_eq!(creds.fetches(), 1, "reused before its refresh time");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    creds.credentials().await.unwrap();
+    assert_eq!(creds.fetches(), 2, "fetched again once due");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_mixing_route53_cloudflare_and_rfc2136_switches_each_at_its_peer() {
+    use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType};
+    let stack = Stack::start().await;
+    let sdk = moto_aws().await;
+    let moto_url = crate::dns::moto::moto().url.clone();
+    let admin = aws_sdk_route53::Client::from_conf(
+        aws_sdk_route53::config::Builder::from(&sdk).endpoint_url(&moto_url).build(),
+    );
+    let zone = format!(
+        "z{}-{}.qdr.test",
+        std::process::id(),
+        std::time::SystemTime::now().elapsed().map(|d| d.subsec_nanos()).unwrap_or(7)
+    );
+    let created = admin.create_hosted_zone().name(&zone).caller_reference(&zone).send().await.unwrap();
+    let zone_id = created.hosted_zone().unwrap().id().trim_start_matches("/hostedzone/").to_owned();
+    let www = format!("www.{zone}");
+    let record = ResourceRecordSet::builder()
+        .name(&www)
+        .r#type(RrType::A)
+        .ttl(60)
+        .resource_records(ResourceRecord::builder().value("203.0.113.12").build().unwrap())
+        .build()
+        .unwrap();
+    admin
+        .change_resource_record_sets()
+        .hosted_zone_id(&zone_id)
+        .change_batch(
+            ChangeBatch::builder()
+                .changes(Change::builder().action(ChangeAction::Create).resource_record_set(record).build().unwrap())
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let text = format!(
+        "{}\n[[dns]]\nname = \"{www}\"\nttl = 60\nstrategy = \"record-swap\"\nprimary_target = \"203.0.113.12\"\ndr_target = \"198.51.100.22\"\nhealth_check = false\n\n[dns.route53]\nhosted_zone_id = \"{zone_id}\"\nendpoint_url = \"{moto_url}\"\n",
+        stack.plan_toml()
+    );
+    let plan = load(&stack, &text).await;
+    let connected = connect(&plan, ConnectOptions::new().with_aws_config(sdk)).await.unwrap_or_else(|e| panic!("{e}"));
+    let router = connected.dns_router();
+    assert_eq!(router.switcher_for(&DnsRecordId::new(&www)).unwrap().name(), "route53");
+    for (record, from, to) in
+        [(APP, APP_PRIMARY, APP_DR), (API, API_PRIMARY, API_DR), (www.as_str(), "203.0.113.12", "198.51.100.22")]
+    {
+        let request = SwitchRequest {
+            record: DnsRecordId::new(record),
+            strategy: SwitchStrategy::RecordSwap,
+            expected_current: DnsTarget::new(from),
+            new_target: DnsTarget::new(to),
+        };
+        connected.providers.dns.switch(&request).await.unwrap_or_else(|e| panic!("{record}: {e}"));
+    }
+    // Each peer holds its record's DR target.
+    assert_eq!(stack.knot_answer(APP), APP_DR);
+    let sets = admin.list_resource_record_sets().hosted_zone_id(&zone_id).send().await.unwrap();
+    let values: Vec<String> = sets
+        .resource_record_sets()
+        .iter()
+        .filter(|s| s.name().trim_end_matches('.') == www && s.r#type() == &RrType::A)
+        .flat_map(|s| s.resource_records().iter().map(|r| r.value().to_owned()))
+        .collect();
+    assert_eq!(values, vec!["198.51.100.22".to_owned()], "moto holds the DR target");
+    assert_eq!(connected.providers.dns.current(&DnsRecordId::new(API)).await.unwrap().target, DnsTarget::new(API_DR));
+}
