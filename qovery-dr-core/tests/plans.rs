@@ -486,3 +486,41 @@ fn connection_details_are_validated_with_their_paths_and_secrets_stay_hidden() {
     });
     assert_issue(&issues, "state.url", "got scheme \"s3\"");
 }
+
+#[tokio::test]
+async fn the_example_plans_describe_real_infrastructure() {
+    use qovery_dr_core::plan::{DnsProviderPlan, RegistryAuthPlan, StateBackend};
+    let aws = DrPlan::load(example("aws-cross-region.toml")).await.unwrap();
+    assert!(aws.qovery.is_some() && matches!(aws.state, Some(StateBackend::File { .. })));
+    assert!(aws.dns.iter().all(|r| matches!(r.provider, Some(DnsProviderPlan::Route53 { .. }))));
+    assert_eq!(aws.dr.database.subscription.as_deref(), Some("qovery_dr_sub"));
+    assert_eq!(aws.dr.registry.auth, RegistryAuthPlan::Ecr { region: None, endpoint_url: None });
+    let scw = DrPlan::load(example("scaleway-to-aws.yaml")).await.unwrap();
+    assert!(matches!(scw.state, Some(StateBackend::Etcd { .. })));
+    assert!(matches!(scw.dns[0].provider, Some(DnsProviderPlan::Cloudflare { .. })));
+    let own = DrPlan::load(example("self-hosted-dns.toml")).await.unwrap();
+    match &own.dns[0].provider {
+        Some(DnsProviderPlan::Rfc2136 { nameservers, tsig, .. }) => {
+            assert_eq!(nameservers.len(), 2);
+            assert!(tsig.is_some());
+        }
+        other => panic!("{other:?}"),
+    }
+    // Self-hosted DNS has no health checks: the plan says so and is warned once.
+    let paths: Vec<&str> = own.warnings.iter().map(|w| w.path.as_str()).collect();
+    assert_eq!(paths, vec!["dns[0].health_check"], "{:?}", own.warnings);
+}
+
+#[test]
+fn the_readme_plan_for_real_infrastructure_loads() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let section = &readme[readme.find("## Running against your infrastructure").expect("the README section")..];
+    let start = section.find("```toml\n").expect("a TOML block") + "```toml\n".len();
+    let block = &section[start..start + section[start..].find("```").unwrap()];
+    let plan = DrPlan::parse(block, PlanFormat::Toml).unwrap_or_else(|e| panic!("the README's plan: {e}"));
+    assert_eq!(
+        plan.dns.iter().filter_map(|r| r.provider.as_ref().map(|p| p.kind())).collect::<Vec<_>>(),
+        ["route53", "cloudflare"]
+    );
+    assert!(plan.qovery.is_some() && plan.state.is_some());
+}

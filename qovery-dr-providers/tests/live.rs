@@ -8,7 +8,8 @@
     feature = "rfc2136",
     feature = "cloudflare",
     feature = "route53",
-    feature = "ecr"
+    feature = "ecr",
+    feature = "etcd"
 ))]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

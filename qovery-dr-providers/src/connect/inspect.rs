@@ -209,5 +209,19 @@ pub async fn inspect(plan: &DrPlan) -> PlanConnections {
         let problem = reference.resolve().await.err().map(|e| e.to_string());
         secrets.push(SecretCheck { path, reference: reference.to_string(), problem });
     }
+    for site in [&plan.primary, &plan.dr] {
+        if let qovery_dr_core::plan::RegistryAuthPlan::DockerConfig { path } = &site.registry.auth {
+            let file = path.clone().unwrap_or_else(super::default_docker_config);
+            let problem = match std::fs::metadata(&file) {
+                Ok(_) => None,
+                Err(e) => Some(format!("cannot be read: {e}")),
+            };
+            secrets.push(SecretCheck {
+                path: format!("sites.{}.registry.auth", site.role),
+                reference: format!("docker-config {}", file.display()),
+                problem,
+            });
+        }
+    }
     PlanConnections { components, secrets }
 }

@@ -136,3 +136,12 @@ impl Connected {
 pub async fn connect(plan: &DrPlan, options: ConnectOptions) -> Result<Connected, ConnectError> {
     build::connect(plan, &options).await
 }
+
+/// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.
+fn default_docker_config() -> PathBuf {
+    if let Some(dir) = std::env::var_os("DOCKER_CONFIG") {
+        return PathBuf::from(dir).join("config.json");
+    }
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
+    home.join(".docker").join("config.json")
+}

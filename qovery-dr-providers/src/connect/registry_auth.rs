@@ -1,7 +1,7 @@
 //! A registry's credentials from the plan: a secret, a Docker `config.json`
 //! (with its credential helpers), or nothing.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use qovery_dr_core::SecretString;
 use qovery_dr_core::model::Site;
@@ -42,7 +42,7 @@ pub(super) async fn auth(
             Ok(RegistryAuth::Bearer { token: secrets.get(&format!("{prefix}.auth.token"), token).await? })
         }
         RegistryAuthPlan::DockerConfig { path } => {
-            let file = path.clone().unwrap_or_else(default_docker_config);
+            let file = path.clone().unwrap_or_else(super::default_docker_config);
             docker_config(&file, &site.registry.host, &format!("{prefix}.auth")).await
         }
         #[cfg(feature = "ecr")]
@@ -71,15 +71,6 @@ pub(super) async fn auth(
         }
         _ => Err(ConnectError::Missing { path: format!("{prefix}.auth"), what: "unknown auth kind".into() }),
     }
-}
-
-/// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.
-fn default_docker_config() -> PathBuf {
-    if let Some(dir) = std::env::var_os("DOCKER_CONFIG") {
-        return PathBuf::from(dir).join("config.json");
-    }
-    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
-    home.join(".docker").join("config.json")
 }
 
 #[derive(serde::Deserialize, Default)]

@@ -27,7 +27,14 @@ async fn load(stack: &Stack, text: &str) -> DrPlan {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn providers_built_from_a_plan_file_pass_readiness_against_the_real_peers() {
     let stack = Stack::start().await;
-    let plan = load(&stack, &stack.plan_toml()).await;
+    // The lock and journal in a real etcd, as several orchestrator machines would share them.
+    let etcd = qovery_dr_testkit::etcd_server::EtcdServer::single().unwrap_or_else(|e| panic!("{e}"));
+    let etcd_url = format!("etcd://{}/qdr-live", etcd.endpoints()[0].trim_start_matches("http://"));
+    let text = stack
+        .plan_toml()
+        .replace(&format!("url = \"file://{}/state\"", stack.dir.display()), &format!("url = \"{etcd_url}\""));
+    let plan = load(&stack, &text).await;
+    assert!(matches!(plan.state, Some(qovery_dr_core::plan::StateBackend::Etcd { .. })), "{:?}", plan.state);
     let connected = connect(&plan, ConnectOptions::new()).await.unwrap_or_else(|e| panic!("{e}"));
     assert_no_secret(&format!("{connected:?}"));
     let heartbeat = connected.start_heartbeat().await.unwrap_or_else(|e| panic!("{e}"));
@@ -202,6 +209,20 @@ async fn a_registry_whose_auth_kind_does_not_match_the_server_is_refused_by_name
     assert!(!parity.is_present(), "the locked registry does not hold the image yet: {parity:?}");
     let e = format!("{connected:?}");
     assert!(!e.contains("qdr-registry-pw-42"), "{e}");
+
+    // The same credentials from a Docker config.json (`auths`, base64 user:password).
+    let config = stack.dir.join("docker-config.json");
+    let encoded = data_encoding::BASE64.encode(b"dr:qdr-registry-pw-42");
+    std::fs::write(&config, format!(r#"{{"auths":{{"{}":{{"auth":"{encoded}"}}}}}}"#, locked.host())).unwrap();
+    let auth = format!("auth = {{ kind = \"docker-config\", path = \"{}\" }}\n", config.display());
+    let plan = load(&stack, &with_dr_registry(&auth)).await;
+    let connected = connect(&plan, ConnectOptions::new()).await.unwrap_or_else(|e| panic!("{e}"));
+    connected.providers.registry.parity(&image).await.unwrap_or_else(|e| panic!("docker config credentials: {e}"));
+    // A config without an entry for the host: anonymous, refused by the registry.
+    std::fs::write(&config, r#"{"auths":{"other.example.com":{"auth":"eDp5"}}}"#).unwrap();
+    let connected = connect(&plan, ConnectOptions::new()).await.unwrap();
+    let e = connected.providers.registry.parity(&image).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unauthenticated, "{e}");
 }
 
 /// The AWS configuration for moto (signature verification off: these credentials are accepted).
@@ -326,4 +347,48 @@ async fn a_plan_mixing_route53_cloudflare_and_rfc2136_switches_each_at_its_peer(
         .collect();
     assert_eq!(values, vec!["198.51.100.22".to_owned()], "moto holds the DR target");
     assert_eq!(connected.providers.dns.current(&DnsRecordId::new(API)).await.unwrap().target, DnsTarget::new(API_DR));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_urls_give_one_lock_for_all_orchestrators_in_etcd_and_postgres() {
+    use qovery_dr_core::Timestamp;
+    use qovery_dr_core::engine::{LockError, LockHolder};
+    let stack = Stack::start().await;
+    let etcd = qovery_dr_testkit::etcd_server::EtcdServer::single().unwrap_or_else(|e| panic!("{e}"));
+    let file_state = format!("url = \"file://{}/state\"", stack.dir.display());
+    let urls = [
+        format!("etcd://{}/qdr-live", etcd.endpoints()[0].trim_start_matches("http://")),
+        format!("postgres://postgres@127.0.0.1:{}/postgres", stack.primary.port),
+        format!("file://{}/state", stack.dir.display()),
+    ];
+    for url in urls {
+        let plan = load(&stack, &stack.plan_toml().replace(&file_state, &format!("url = \"{url}\""))).await;
+        let first = connect(&plan, ConnectOptions::new()).await.unwrap_or_else(|e| panic!("{url}: {e}"));
+        let second = connect(&plan, ConnectOptions::new()).await.unwrap_or_else(|e| panic!("{url}: {e}"));
+        let (lock_a, _) = first.state.clone().unwrap();
+        let (lock_b, _) = second.state.clone().unwrap();
+        let holder = |run: &str| LockHolder {
+            run_id: run.into(),
+            owner: "sre@host-a[pid 1]".into(),
+            acquired_at: Timestamp::now(),
+        };
+        lock_a.acquire(&plan.name, &holder("run-a")).await.unwrap_or_else(|e| panic!("{url}: {e}"));
+        // At the peer, independently of the SDK: the store names the holder.
+        if url.starts_with("postgres") {
+            assert_eq!(stack.primary.sql("SELECT run_id FROM qovery_dr_locks WHERE plan = 'shop-live'"), "run-a");
+        } else if url.starts_with("etcd") {
+            let out = std::process::Command::new("etcdctl")
+                .args(["--endpoints", &etcd.endpoints()[0], "get", "qdr-live/locks/shop-live", "--print-value-only"])
+                .output()
+                .expect("etcdctl (scripts/test installs etcd-client)");
+            assert!(String::from_utf8_lossy(&out.stdout).contains("run-a"), "{}", String::from_utf8_lossy(&out.stdout));
+        }
+        match lock_b.acquire(&plan.name, &holder("run-b")).await {
+            Err(LockError::Held { holder, .. }) => assert_eq!(holder.run_id, "run-a", "{url}"),
+            other => panic!("{url}: a second orchestrator must be refused, got {other:?}"),
+        }
+        lock_a.release(&plan.name, "run-a").await.unwrap();
+        lock_b.acquire(&plan.name, &holder("run-b")).await.unwrap_or_else(|e| panic!("{url}: {e}"));
+        lock_b.release(&plan.name, "run-b").await.unwrap();
+    }
 }
