@@ -93,7 +93,13 @@ async fn scaleway_to_aws_example_loads() {
     assert_eq!(plan.replication.mode, ReplicationMode::Dump);
     assert_eq!(plan.replication.dump_interval, Some(Duration::from_secs(900)));
     assert_eq!(plan.dns[0].strategy, SwitchStrategy::LoadBalancerPool);
-    assert_eq!(plan.credentials["cloudflare_token"], SecretRef::File("/run/secrets/cloudflare-token".into()));
+    match &plan.dns[0].provider {
+        Some(qovery_dr_core::plan::DnsProviderPlan::Cloudflare { token, .. }) => {
+            assert_eq!(token, &SecretRef::File("/run/secrets/cloudflare-token".into()))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(plan.credentials.is_empty());
     let img = "rg.fr-par.scw.cloud/shop-namespace/web:2.3".parse().unwrap();
     assert_eq!(
         plan.registry_mapping.remap(&img).unwrap().to_string(),
@@ -523,4 +529,13 @@ fn the_readme_plan_for_real_infrastructure_loads() {
         ["route53", "cloudflare"]
     );
     assert!(plan.qovery.is_some() && plan.state.is_some());
+}
+
+#[test]
+fn the_first_versions_credentials_table_is_flagged_with_where_each_entry_goes() {
+    let mut v = base();
+    v.as_object_mut().unwrap().insert("credentials".into(), json!({ "qovery_token": "env:QOVERY_API_TOKEN" }));
+    let plan = DrPlan::from_value(v).unwrap();
+    let w = plan.warnings.iter().find(|w| w.path == "credentials.qovery_token").expect("a warning");
+    assert!(w.message.contains("qovery.token"), "{w}");
 }

@@ -292,6 +292,17 @@ pub(crate) fn validate(raw: RawPlan, reported: Vec<FieldIssue>) -> Result<DrPlan
     };
 
     let credentials: BTreeMap<_, _> = raw.credentials.into_iter().map(|(k, v)| (k, v.0)).collect();
+    for key in credentials.keys() {
+        let home = match key.as_str() {
+            "qovery_token" => "qovery.token",
+            k if k.contains("cloudflare") => "dns[].cloudflare.token",
+            _ => "the field that uses it (qovery.token, dns[].cloudflare.token, a registry's auth, state.password)",
+        };
+        check.warn(
+            format!("credentials.{key}"),
+            format!("connecting the plan does not read the credentials table; put this reference in {home}"),
+        );
+    }
     let qovery = super::validate_live::qovery(raw.qovery, &mut check);
     let state = super::validate_live::state(raw.state, &mut check);
     let heartbeat_schema = raw.replication.heartbeat_schema.map_or_else(|| "qovery_dr".to_owned(), |s| s.0);

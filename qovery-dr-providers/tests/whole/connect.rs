@@ -26,6 +26,7 @@ async fn load(stack: &Stack, text: &str) -> DrPlan {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn providers_built_from_a_plan_file_pass_readiness_against_the_real_peers() {
+    capture_logs();
     let stack = Stack::start().await;
     // The lock and journal in a real etcd, as several orchestrator machines would share them.
     let etcd = qovery_dr_testkit::etcd_server::EtcdServer::single().unwrap_or_else(|e| panic!("{e}"));
@@ -56,10 +57,12 @@ async fn providers_built_from_a_plan_file_pass_readiness_against_the_real_peers(
     assert!(on_primary >= 2 && on_standby >= 1, "heartbeats: {on_primary} on the primary, {on_standby} replayed");
     // DNS is untouched by readiness.
     assert_eq!(stack.knot_answer(APP), APP_PRIMARY);
+    assert_logs_clean();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_in_two_dns_providers_switch_each_through_its_own() {
+    capture_logs();
     let stack = Stack::start().await;
     let plan = load(&stack, &stack.plan_toml()).await;
     let connected = connect(&plan, ConnectOptions::new()).await.unwrap_or_else(|e| panic!("{e}"));
@@ -93,6 +96,7 @@ async fn records_in_two_dns_providers_switch_each_through_its_own() {
     let e = dns.current(&DnsRecordId::new("nope.example.org")).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound);
     assert!(e.to_string().contains(APP) && e.to_string().contains(API), "{e}");
+    assert_logs_clean();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
