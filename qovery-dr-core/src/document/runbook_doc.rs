@@ -46,6 +46,7 @@ fn manual(plan: &DrPlan, step: &StepSpec) -> (String, String) {
             format!("Service {service} of {environment} points at {image}."),
             format!("Point {service} back at its primary-registry image."),
         ),
+        StepKind::DeployServices { environment, services } => (format!("Services {} of {environment} are DEPLOYED (not OUT_OF_DATE).", services.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")), "Redeploy the previous version from the deployment history.".into()),
         StepKind::DeployService { environment, service } => (format!("Service {service} of {environment} is DEPLOYED (not OUT_OF_DATE)."), "Redeploy the previous version from the deployment history.".into()),
         StepKind::DeployEnvironment { environment } => (format!("Every service of {environment} is DEPLOYED."), "Stop the environment (drills: deleted by the clean-up).".into()),
         StepKind::VerifyEnvironment { environment } => (format!("Every service of {environment} is DEPLOYED and its health checks pass."), "Nothing to undo (read-only).".into()),

@@ -75,7 +75,17 @@ pub enum StepKind {
         /// The reference in the DR registry.
         image: ImageRef,
     },
-    /// Deploy one service and wait until it is deployed.
+    /// Deploy these services of one environment in one request and wait until
+    /// they are deployed (the platform runs one deployment per environment at a time).
+    DeployServices {
+        /// The environment.
+        environment: EnvironmentId,
+        /// The services.
+        services: Vec<ServiceId>,
+    },
+    /// Deploy one service and wait until it is deployed. No longer built (an
+    /// environment is deployed in one request, [`StepKind::DeployServices`]);
+    /// kept so that runbooks of earlier versions still run.
     DeployService {
         /// The environment.
         environment: EnvironmentId,
@@ -474,17 +484,21 @@ impl Runbook {
             let mut deploys = Vec::new();
             for env in &envs {
                 match facts.services.get(env) {
-                    Some(services) if facts.deploy_services && !services.is_empty() => {
-                        for s in services {
-                            deploys.push(b.step(
-                                format!("deploy:{env}/{}", s.name),
-                                StepKind::DeployService { environment: env.clone(), service: s.id.clone() },
-                                format!("deploy {} of {env} and wait", s.name),
-                                t.deploy,
-                                true,
-                            ));
-                        }
-                    }
+                    // One request per environment: platforms (Qovery among them) refuse a
+                    // second deployment of an environment while one runs.
+                    Some(services) if facts.deploy_services && !services.is_empty() => deploys.push(b.step(
+                        format!("deploy:{env}"),
+                        StepKind::DeployServices {
+                            environment: env.clone(),
+                            services: services.iter().map(|s| s.id.clone()).collect(),
+                        },
+                        format!(
+                            "deploy {} of {env} in one request and wait",
+                            services.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+                        ),
+                        t.deploy,
+                        true,
+                    )),
                     _ => deploys.push(b.step(
                         format!("deploy:{env}"),
                         StepKind::DeployEnvironment { environment: EnvRef::Existing(env.clone()) },

@@ -73,6 +73,9 @@ pub(crate) async fn run(run: &Arc<Run>, spec: &StepSpec, reconcile: bool) -> Ste
         StepKind::SyncImage { image } => sync_image(run, image).await,
         StepKind::ApplyParameters { environment } => apply_parameters(run, environment).await,
         StepKind::SetServiceImage { environment, service, image } => set_image(run, environment, service, image).await,
+        StepKind::DeployServices { environment, services } => {
+            deploy(run, id, environment, Some(services.as_slice()), reconcile).await
+        }
         StepKind::DeployService { environment, service } => {
             deploy(run, id, environment, Some(std::slice::from_ref(service)), reconcile).await
         }
@@ -594,80 +597,133 @@ async fn deploy(
     reconcile: bool,
 ) -> StepResult {
     let c = &run.providers.cluster;
-    let poll = run.parts.options.poll_interval;
-    let targets = |status: &crate::provider::EnvironmentStatus| -> Vec<(DeploymentPhase, bool, String)> {
-        status
-            .services
-            .iter()
-            .filter(|s| services.is_none_or(|list| list.contains(&s.service)))
-            .map(|s| (s.phase, s.out_of_date, s.raw_state.clone()))
-            .collect()
-    };
-    let mut request = true;
     if reconcile {
-        // A previous attempt may have started (or finished) the deployment.
-        let status = c.environment_status(env).await?;
-        let t = targets(&status);
-        if t.iter().any(|(p, _, _)| matches!(p, DeploymentPhase::Queued | DeploymentPhase::InProgress)) {
-            request = false;
-        } else if !t.is_empty() && t.iter().all(|(p, ood, _)| *p == DeploymentPhase::Deployed && !ood) {
+        // A previous attempt may have started (or finished) the deployment: let it end.
+        let status = wait_idle(run, id, env, "the deployment a previous attempt may have started").await?;
+        if up_to_date(&status, services) {
             return Ok(json!({ "deployment": null, "reconciled": "already deployed" }));
         }
     }
-    let mut deployment = None;
-    if request {
+    let mut waited_for_others = 0u32;
+    loop {
         let started = match services {
             Some(list) => c.deploy_services(env, list).await,
             None => c.deploy_environment(env).await,
         };
-        match started {
-            Ok(d) => deployment = Some(d),
-            // 409: a deployment is in progress (ours, from an attempt whose answer was lost): wait for it.
-            Err(e) if e.kind() == ErrorKind::Conflict => {}
+        let deployment = match started {
+            Ok(d) => d,
+            // Another deployment of the environment runs (someone else's, or ours whose answer
+            // was lost): wait for it to end, then deploy only if it did not deploy our configuration.
+            Err(e) if e.kind() == ErrorKind::Conflict => {
+                waited_for_others += 1;
+                let status =
+                    wait_idle(run, id, env, &format!("another deployment of {env} to end (the platform said: {e})"))
+                        .await?;
+                if up_to_date(&status, services) {
+                    return Ok(json!({
+                        "deployment": null,
+                        "reconciled": "deployed by the deployment that was in progress",
+                        "waited_for_other_deployments": waited_for_others,
+                    }));
+                }
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        run.emit(Event::Waiting { step: id.to_owned(), what: format!("deployment {deployment} of {env}") });
+        wait_deployed(run, id, env, &deployment, services).await?;
+        return Ok(json!({ "deployment": deployment, "waited_for_other_deployments": waited_for_others }));
+    }
+}
+
+/// Whether every targeted service is deployed and runs its configured version.
+fn up_to_date(status: &crate::provider::EnvironmentStatus, services: Option<&[crate::model::ServiceId]>) -> bool {
+    let targets: Vec<_> =
+        status.services.iter().filter(|s| services.is_none_or(|list| list.contains(&s.service))).collect();
+    !targets.is_empty() && targets.iter().all(|s| s.phase == DeploymentPhase::Deployed && !s.out_of_date)
+}
+
+/// Polls the environment until no service of it is queued or deploying (a deployment
+/// is environment-wide), and returns that status.
+async fn wait_idle(
+    run: &Arc<Run>,
+    id: &str,
+    env: &EnvironmentId,
+    what: &str,
+) -> Result<crate::provider::EnvironmentStatus, StepError> {
+    let c = &run.providers.cluster;
+    let mut announced = false;
+    loop {
+        match c.environment_status(env).await {
+            Ok(s) if s.services.iter().all(|svc| svc.phase.is_terminal()) => return Ok(s),
+            Ok(_) => {
+                if !announced {
+                    run.emit(Event::Waiting { step: id.to_owned(), what: what.to_owned() });
+                    announced = true;
+                }
+            }
+            Err(e) if e.is_retryable() => {}
             Err(e) => return Err(e.into()),
         }
+        pause(run.parts.options.poll_interval).await;
     }
-    run.emit(Event::Waiting { step: id.to_owned(), what: format!("deployment of {env}") });
+}
+
+/// Waits for `deployment` to end; a deployment reported done is trusted only once the
+/// environment shows its services deployed and up to date.
+async fn wait_deployed(
+    run: &Arc<Run>,
+    id: &str,
+    env: &EnvironmentId,
+    deployment: &crate::model::DeploymentId,
+    services: Option<&[crate::model::ServiceId]>,
+) -> Result<(), StepError> {
+    let c = &run.providers.cluster;
+    let poll = run.parts.options.poll_interval;
+    let mut announced = false;
     loop {
-        let phases: Vec<(DeploymentPhase, String)> = match &deployment {
-            Some(d) => match c.deployment_status(env, d).await {
-                Ok(s) => vec![(s.phase, s.raw_state)],
-                Err(e) if e.is_retryable() => {
-                    pause(poll).await;
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
-            },
-            None => match c.environment_status(env).await {
-                Ok(s) => {
-                    let t = targets(&s);
-                    // Without a request id, "deployed" must also mean "running the configured version":
-                    // an out-of-date service with nothing in progress was never redeployed.
-                    let idle = t.iter().all(|(p, _, _)| p.is_terminal());
-                    if idle && t.iter().any(|(_, ood, _)| *ood) {
-                        return Err(engine_error(
-                            ErrorKind::Transient,
-                            id,
-                            format!("no deployment of {env} is in progress and it runs an out-of-date configuration"),
-                        ));
-                    }
-                    t.into_iter().map(|(p, _, r)| (p, r)).collect()
-                }
-                Err(e) if e.is_retryable() => {
-                    pause(poll).await;
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
-            },
+        let status = match c.deployment_status(env, deployment).await {
+            Ok(s) => s,
+            Err(e) if e.is_retryable() => {
+                pause(poll).await;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
         };
-        if let Some((_, raw)) =
-            phases.iter().find(|(p, _)| matches!(p, DeploymentPhase::Failed | DeploymentPhase::Canceled))
-        {
+        match status.phase {
             // A failed deployment is worth retrying: the retry requests a new one.
-            return Err(engine_error(ErrorKind::Transient, id, format!("deployment of {env} ended {raw}")));
-        }
-        if !phases.is_empty() && phases.iter().all(|(p, _)| *p == DeploymentPhase::Deployed) {
-            return Ok(json!({ "deployment": deployment }));
+            DeploymentPhase::Failed | DeploymentPhase::Canceled => {
+                return Err(engine_error(
+                    ErrorKind::Transient,
+                    id,
+                    format!("deployment {deployment} of {env} ended {}", status.raw_state),
+                ));
+            }
+            DeploymentPhase::Deployed => match c.environment_status(env).await {
+                Ok(e) if up_to_date(&e, services) => return Ok(()),
+                Ok(e) => {
+                    if !announced {
+                        let lagging: Vec<String> = e
+                            .services
+                            .iter()
+                            .filter(|s| services.is_none_or(|l| l.contains(&s.service)))
+                            .filter(|s| s.phase != DeploymentPhase::Deployed || s.out_of_date)
+                            .map(|s| format!("{} {}", s.service, s.raw_state))
+                            .collect();
+                        run.emit(Event::Waiting {
+                            step: id.to_owned(),
+                            what: format!(
+                                "{env}: deployment {deployment} says DEPLOYED but the environment shows {}",
+                                lagging.join(", ")
+                            ),
+                        });
+                        announced = true;
+                    }
+                }
+                Err(e) if e.is_retryable() => {}
+                Err(e) => return Err(e.into()),
+            },
+            _ => {}
         }
         pause(poll).await;
     }

@@ -269,9 +269,11 @@ pub trait ClusterProvider: Send + Sync + Debug + 'static {
     /// Starts deploying only the given services.
     ///
     /// # Contract
-    /// As [`deploy_environment`](Self::deploy_environment); `NotFound` if a
-    /// service is not in the environment; `NotSupported` without the
-    /// `deploy_services` capability.
+    /// As [`deploy_environment`](Self::deploy_environment): one deployment per
+    /// environment at a time, so `Conflict` while any deployment of the
+    /// environment runs, whichever services it covers. `NotFound` if a service is
+    /// not in the environment; `InvalidInput` for an empty list; `NotSupported`
+    /// without the `deploy_services` capability.
     async fn deploy_services(
         &self,
         environment: &EnvironmentId,
@@ -289,7 +291,10 @@ pub trait ClusterProvider: Send + Sync + Debug + 'static {
     /// [`DeploymentPhase::is_terminal`].
     ///
     /// # Contract
-    /// Read-only. `NotFound` if the request is unknown.
+    /// Read-only. `NotFound` if the request is unknown. `Deployed` only once
+    /// [`environment_status`](Self::environment_status) shows every service the
+    /// request covers deployed and running its configured version (not out of date):
+    /// the engine promotes nothing on a deployment that has not rolled out.
     async fn deployment_status(
         &self,
         environment: &EnvironmentId,

@@ -543,6 +543,9 @@ impl ClusterProvider for QoveryClusterProvider {
         services: &[ServiceId],
     ) -> ProviderResult<DeploymentId> {
         const OP: &str = "deploy_services";
+        if services.is_empty() {
+            return Err(err(ErrorKind::InvalidInput, OP, format!("no service given to deploy in {environment}")));
+        }
         let containers = self.containers(OP, environment).await?;
         let applications = self.applications(OP, environment).await?;
         let mut body = json!({ "containers": [], "applications": [] });

@@ -24,7 +24,8 @@ pub struct ClusterFixture<P> {
     pub service: ServiceId,
     /// An image the service may be pointed at.
     pub image: ImageRef,
-    /// How long a deployment may take.
+    /// How long a deployment may take. Deployments must last longer than one
+    /// request (the conflict check deploys twice in a row), as every real platform's do.
     pub deploy_timeout: Duration,
     /// How often to poll.
     pub poll_interval: Duration,
@@ -244,6 +245,122 @@ pub async fn service_scoped_variables_or_not_supported<P: ClusterProvider>(f: &C
     f.provider.delete_variable(&scope, key).await.expect("clean up");
 }
 
+/// Waits until `deployment` is terminal, checking at every poll that a deployment
+/// reported `Deployed` shows in `environment_status` (every service deployed and up to
+/// date), and returns the last phase.
+async fn wait_terminal_consistent<P: ClusterProvider>(
+    f: &ClusterFixture<P>,
+    deployment: &qovery_dr_core::DeploymentId,
+    what: &str,
+) -> DeploymentPhase {
+    let phase = eventually(f.deploy_timeout, f.poll_interval, || async {
+        let s = f.provider.deployment_status(&f.environment, deployment).await.expect("deployment_status");
+        if s.phase == DeploymentPhase::Deployed {
+            let env = f.provider.environment_status(&f.environment).await.expect("environment_status");
+            let lagging: Vec<String> = env
+                .services
+                .iter()
+                .filter(|svc| svc.phase != DeploymentPhase::Deployed || svc.out_of_date)
+                .map(|svc| format!("{} {} (out of date: {})", svc.service, svc.raw_state, svc.out_of_date))
+                .collect();
+            assert!(
+                lagging.is_empty(),
+                "{what}: deployment {deployment} says DEPLOYED while environment_status shows {lagging:?}: \
+                 deployment_status must not run ahead of the environment"
+            );
+        }
+        s.phase.is_terminal().then_some(s.phase)
+    })
+    .await;
+    phase.unwrap_or_else(|| panic!("{what}: deployment {deployment} not terminal within {:?}", f.deploy_timeout))
+}
+
+/// One deployment per environment at a time: a second request while one runs is a
+/// `Conflict` (deploy, redeploy, chosen services and stop alike), and nothing else starts.
+///
+/// Needs deployments that last longer than one request (every real platform's do).
+pub async fn a_second_deployment_during_one_is_a_conflict<P: ClusterProvider>(f: &ClusterFixture<P>) {
+    let first = f.provider.deploy_environment(&f.environment).await.expect("deploy_environment");
+    assert_kind(f.provider.deploy_environment(&f.environment).await, ErrorKind::Conflict, "deploy during a deploy");
+    assert_kind(f.provider.redeploy_environment(&f.environment).await, ErrorKind::Conflict, "redeploy during a deploy");
+    assert_kind(f.provider.stop_environment(&f.environment).await, ErrorKind::Conflict, "stop during a deploy");
+    if f.provider.capabilities().deploy_services {
+        assert_kind(
+            f.provider.deploy_services(&f.environment, std::slice::from_ref(&f.service)).await,
+            ErrorKind::Conflict,
+            "deploy_services during a deploy of the environment",
+        );
+    }
+    let phase = wait_terminal_consistent(f, &first, "the first deployment").await;
+    assert_eq!(phase, DeploymentPhase::Deployed);
+    // The conflict is environment-wide: deploying one service blocks deploying another.
+    let services = f.provider.list_services(&f.environment).await.expect("list_services");
+    if let (true, Some(other)) =
+        (f.provider.capabilities().deploy_services, services.iter().find(|s| s.id != f.service))
+    {
+        let one =
+            f.provider.deploy_services(&f.environment, std::slice::from_ref(&f.service)).await.expect("deploy one");
+        assert_kind(
+            f.provider.deploy_services(&f.environment, std::slice::from_ref(&other.id)).await,
+            ErrorKind::Conflict,
+            "deploy_services of another service while one service deploys (the environment is busy)",
+        );
+        wait_terminal_consistent(f, &one, "a one-service deployment").await;
+    }
+    // Once it ended, the next request is accepted.
+    let next = f.provider.deploy_environment(&f.environment).await.expect("deploy once the first ended");
+    assert_eq!(wait_terminal_consistent(f, &next, "the next deployment").await, DeploymentPhase::Deployed);
+}
+
+/// A deployment reported `Deployed` has rolled out: after pointing the service at a
+/// new image (out of date), the deployment's `Deployed` shows in `environment_status`.
+pub async fn deployed_means_rolled_out<P: ClusterProvider>(f: &ClusterFixture<P>) {
+    f.provider.set_service_image(&f.environment, &f.service, &f.image).await.expect("set_service_image");
+    let id = f.provider.deploy_environment(&f.environment).await.expect("deploy_environment");
+    let phase = wait_terminal_consistent(f, &id, "a deployment of a changed service").await;
+    assert_eq!(phase, DeploymentPhase::Deployed);
+    let env = f.provider.environment_status(&f.environment).await.expect("environment_status");
+    let svc = env.services.iter().find(|s| s.service == f.service).expect("the fixture's service in the status");
+    assert!(!svc.out_of_date && svc.phase == DeploymentPhase::Deployed, "{svc:?}");
+}
+
+/// Stopping ends `Stopped` (and stopping a stopped environment is harmless), a redeploy
+/// brings it back `Deployed`; unknown environments are `NotFound`; an empty service list
+/// is `InvalidInput`.
+pub async fn stop_redeploy_and_invalid_input<P: ClusterProvider>(f: &ClusterFixture<P>) {
+    let stop = f.provider.stop_environment(&f.environment).await.expect("stop_environment");
+    assert_eq!(wait_terminal(f, &stop).await, DeploymentPhase::Stopped, "a stop ends Stopped");
+    let again = f.provider.stop_environment(&f.environment).await.expect("stopping a stopped environment is harmless");
+    assert_eq!(wait_terminal(f, &again).await, DeploymentPhase::Stopped);
+    let redeploy = f.provider.redeploy_environment(&f.environment).await.expect("redeploy_environment");
+    assert_eq!(wait_terminal_consistent(f, &redeploy, "a redeploy after a stop").await, DeploymentPhase::Deployed);
+    for (what, result) in [
+        ("stop_environment(unknown)", f.provider.stop_environment(&EnvironmentId::new(MISSING)).await),
+        ("redeploy_environment(unknown)", f.provider.redeploy_environment(&EnvironmentId::new(MISSING)).await),
+    ] {
+        assert_kind(result, ErrorKind::NotFound, what);
+    }
+    if f.provider.capabilities().deploy_services {
+        assert_kind(
+            f.provider.deploy_services(&f.environment, &[]).await,
+            ErrorKind::InvalidInput,
+            "deploy_services([])",
+        );
+    }
+}
+
+async fn wait_terminal<P: ClusterProvider>(
+    f: &ClusterFixture<P>,
+    id: &qovery_dr_core::DeploymentId,
+) -> DeploymentPhase {
+    eventually(f.deploy_timeout, f.poll_interval, || async {
+        let s = f.provider.deployment_status(&f.environment, id).await.expect("deployment_status");
+        s.phase.is_terminal().then_some(s.phase)
+    })
+    .await
+    .unwrap_or_else(|| panic!("deployment {id} not terminal within {:?}", f.deploy_timeout))
+}
+
 /// Expands to one `#[tokio::test]` per cluster check, in a module named `$name`.
 /// `$setup` is an expression giving a future of a fresh [`ClusterFixture`].
 #[macro_export]
@@ -270,6 +387,9 @@ macro_rules! cluster_provider_conformance {
                 clone_environment_or_not_supported,
                 deploy_services_or_not_supported,
                 service_scoped_variables_or_not_supported,
+                a_second_deployment_during_one_is_a_conflict,
+                deployed_means_rolled_out,
+                stop_redeploy_and_invalid_input,
             ]);
         }
     };

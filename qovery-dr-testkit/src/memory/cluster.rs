@@ -62,6 +62,9 @@ fn start_deployment(
     let config = ctx.config();
     let env = env_mut(s, env_id, op)?;
     let selected: Vec<ServiceId> = match services {
+        Some([]) => {
+            return Err(err(ErrorKind::InvalidInput, op, format!("no service given to deploy in {env_id}")));
+        }
         Some(list) => {
             if let Some(missing) = list.iter().find(|id| !env.services.contains_key(*id)) {
                 return Err(err(ErrorKind::NotFound, op, format!("service {missing} is not in environment {env_id}")));
@@ -70,11 +73,9 @@ fn start_deployment(
         }
         None => env.services.keys().cloned().collect(),
     };
-    // Like Qovery, one operation at a time on a service: a request
-    // overlapping an unfinished one is a 409.
-    let busy = s.deployments.values().any(|d| {
-        &d.environment == env_id && !d.phase(now).0.is_terminal() && d.services.iter().any(|x| selected.contains(x))
-    });
+    // Like Qovery, one deployment at a time per environment: a request while any
+    // deployment of the environment is unfinished is a 409, whichever services it covers.
+    let busy = s.deployments.values().any(|d| &d.environment == env_id && !d.phase(now).0.is_terminal());
     if busy {
         return Err(err(ErrorKind::Conflict, op, format!("a deployment of environment {env_id} is in progress")));
     }

@@ -224,13 +224,9 @@ fn deploy(s: &mut FakeState, env: &str, services: Option<Vec<String>>, action: &
     if let Some(unknown) = targets.iter().find(|t| !e.containers.contains_key(*t)) {
         return problem(400, &format!("unknown service {unknown}"));
     }
-    // 409 while a deployment covering these services is in progress.
-    let busy = s.deployments.values().any(|d| {
-        d.env == env
-            && !d.settled
-            && d.at.elapsed() < s.queued + s.deploying
-            && (d.services.is_empty() || services.is_none() || d.services.iter().any(|x| targets.contains(x)))
-    });
+    // 409 while any deployment of the environment is in progress, as the Qovery API answers
+    // ("an operation is already in progress"), whichever services it covers.
+    let busy = s.deployments.values().any(|d| d.env == env && !d.settled && d.at.elapsed() < s.queued + s.deploying);
     if busy {
         return problem(409, "an operation is already in progress on this environment");
     }

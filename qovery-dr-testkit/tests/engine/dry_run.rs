@@ -47,7 +47,13 @@ async fn the_runbook_follows_the_default_order() {
         ]
     );
     let deploy = runbook.stages.iter().find(|s| s.name == "deploy").unwrap();
-    assert_eq!(deploy.steps.len(), 3, "one step per service, run concurrently");
+    // One request per environment (its three services together): platforms refuse a
+    // second deployment of an environment while one runs.
+    assert_eq!(deploy.steps.len(), 1, "one deploy step per environment");
+    match &deploy.steps[0].kind {
+        qovery_dr_core::engine::StepKind::DeployServices { services, .. } => assert_eq!(services.len(), 3),
+        other => panic!("{other:?}"),
+    }
     let ponr: Vec<&str> = runbook.steps().filter(|s| s.point_of_no_return).map(|s| s.id.as_str()).collect();
     assert_eq!(ponr, ["promote-database"]);
     let failover = engine(&pw, Default::default()).plan(RunMode::Failover).await.unwrap();

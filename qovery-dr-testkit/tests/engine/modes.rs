@@ -250,3 +250,120 @@ async fn an_engine_on_another_clock_than_the_world_refuses_before_acting() {
     let report = engine.run(RunMode::Drill).await.unwrap_or_else(|f| panic!("{}\n{}", f.error, f.report.to_text()));
     assert_eq!(report.outcome, Outcome::Succeeded);
 }
+
+/// The DR environment of `pw` with `n` services, deploys taking `deploy`.
+fn with_services(pw: &qovery_dr_testkit::PlanWorld, n: usize, deploy: Duration) {
+    use qovery_dr_core::ServiceId;
+    use qovery_dr_testkit::WorldConfig;
+    use qovery_dr_testkit::state::{ServiceConfig, ServiceSim};
+    use qovery_dr_testkit::world::build::digest_of;
+    pw.world.set_config(WorldConfig { deploy_duration: deploy, ..WorldConfig::default() });
+    let dr_env = pw.plan.dr.environments[0].clone();
+    let from = &pw.plan.registry_mapping.from;
+    pw.world.with_state(|s| {
+        let env = s.environments.get_mut(&dr_env).unwrap();
+        env.services.clear();
+        for i in 0..n {
+            let img: qovery_dr_core::ImageRef =
+                format!("{}/{}/svc{i}:v1", from.host, from.prefix.clone().unwrap_or_default()).parse().unwrap();
+            let config = ServiceConfig { image: Some(img), variables: Default::default(), min_instances: 2 };
+            env.services.insert(
+                ServiceId::new(format!("svc-{i}")),
+                ServiceSim {
+                    name: format!("svc{i}"),
+                    desired: config.clone(),
+                    running: Some(config),
+                    running_env_vars: env.variables.clone(),
+                    last_deployment: None,
+                },
+            );
+        }
+    });
+    for i in 0..n {
+        let img: qovery_dr_core::ImageRef =
+            format!("{}/{}/svc{i}:v1", from.host, from.prefix.clone().unwrap_or_default()).parse().unwrap();
+        pw.world.add_image(&img, digest_of(&img.to_string()), 1 << 20);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_environment_is_deployed_in_one_request_when_the_platform_allows_one_deployment_at_a_time() {
+    // Reproduces the report: 5 services, 8 s deploys, a cluster that (like Qovery) refuses a
+    // second deployment of an environment while one runs. Per-service deploy steps used to
+    // conflict with each other and fail the switchover after the promotion.
+    let pw = aws();
+    with_services(&pw, 5, Duration::from_secs(8));
+    let engine = engine(&pw, MemoryJournal::new());
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let report =
+        engine.run(RunMode::Switchover).await.unwrap_or_else(|f| panic!("{}\n{}", f.error, f.report.to_text()));
+    assert_eq!(report.outcome, Outcome::Succeeded);
+    let deploys: Vec<_> = report.steps.iter().filter(|s| s.name.starts_with("deploy:")).collect();
+    assert_eq!(deploys.len(), 1, "{deploys:?}");
+    assert_eq!(deploys[0].attempts, 1, "no conflict with ourselves: {deploys:?}");
+    let calls = pw.world.recorder().calls_of("cluster.deploy_services");
+    assert_eq!(calls.len(), 1, "one request for the environment: {calls:?}");
+    assert!(calls.iter().all(|c| c.error.is_none()), "{calls:?}");
+}
+
+/// Runs a switchover while someone else deploys the DR environment as stage `at` starts.
+async fn switchover_with_another_deployment_at(at: &'static str) -> (qovery_dr_testkit::PlanWorld, bool) {
+    use qovery_dr_core::engine::Event;
+    let pw = aws();
+    with_services(&pw, 2, Duration::from_secs(8));
+    let engine = engine(&pw, MemoryJournal::new());
+    let mut events = engine.subscribe();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    // Our request is delayed a second, so theirs goes first and ours gets the platform's 409.
+    pw.world.faults().inject("cluster.deploy_services", Trigger::Nth(1), FaultAction::Latency(Duration::from_secs(1)));
+    let cluster = InMemoryCluster::new(&pw.world);
+    let env = pw.plan.dr.environments[0].clone();
+    let mut stages = engine.subscribe();
+    let other = tokio::spawn(async move {
+        while let Ok(e) = stages.recv().await {
+            if matches!(&e, Event::StageStarted { stage, .. } if stage == at) {
+                return cluster.deploy_environment(&env).await.is_ok();
+            }
+        }
+        false
+    });
+    let report =
+        engine.run(RunMode::Switchover).await.unwrap_or_else(|f| panic!("{}\n{}", f.error, f.report.to_text()));
+    assert_eq!(report.outcome, Outcome::Succeeded, "{}", report.to_text());
+    assert!(other.await.unwrap(), "the other deployment started");
+    let mut waited = false;
+    while let Ok(e) = events.try_recv() {
+        if let Event::Waiting { what, .. } = e {
+            waited |= what.starts_with("another deployment of");
+        }
+    }
+    assert!(waited, "the wait was announced as another deployment");
+    // Whatever deployed last, the DR environment runs the DR configuration: DR-registry images.
+    assert!(pw.world.environment_serving(&pw.plan.dr.environments[0]));
+    let to = pw.plan.registry_mapping.to.host.clone();
+    pw.world.with_state(|s| {
+        for svc in s.environments[&pw.plan.dr.environments[0]].services.values() {
+            let running =
+                svc.running.as_ref().and_then(|c| c.image.as_ref()).map(|i| i.to_string()).unwrap_or_default();
+            assert!(running.starts_with(&to), "{} runs {running}", svc.name);
+        }
+    });
+    let calls = pw.world.recorder().calls_of("cluster.deploy_services");
+    assert_eq!(calls.first().and_then(|c| c.error), Some(qovery_dr_core::ErrorKind::Conflict), "{calls:?}");
+    let ours_ran = calls.iter().any(|c| c.error.is_none() && c.applied);
+    (pw, ours_ran)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deployment_by_someone_else_that_deploys_our_configuration_is_waited_out_and_not_repeated() {
+    // Started as our deploy stage starts: it deploys the DR configuration already applied.
+    let (_, ours_ran) = switchover_with_another_deployment_at("deploy").await;
+    assert!(!ours_ran, "their deployment deployed our configuration: no second one");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deployment_by_someone_else_of_an_older_configuration_is_waited_out_then_ours_runs() {
+    // Started before our configuration was applied: once it ends the services are out of date.
+    let (_, ours_ran) = switchover_with_another_deployment_at("configure").await;
+    assert!(ours_ran, "ours ran once theirs ended");
+}

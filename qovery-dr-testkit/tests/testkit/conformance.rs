@@ -28,12 +28,20 @@ fn cluster_world() -> World {
         name: "prod".into(),
         cluster: ClusterId::new("c1"),
         project: ProjectId::new("p1"),
-        services: vec![ServiceSpec {
-            id: "s1".into(),
-            name: "api".into(),
-            image: Some("r1.io/api:v1".parse().unwrap()),
-            min_instances: 2,
-        }],
+        services: vec![
+            ServiceSpec {
+                id: "s1".into(),
+                name: "api".into(),
+                image: Some("r1.io/api:v1".parse().unwrap()),
+                min_instances: 2,
+            },
+            ServiceSpec {
+                id: "s2".into(),
+                name: "web".into(),
+                image: Some("r1.io/web:v1".parse().unwrap()),
+                min_instances: 2,
+            },
+        ],
         variables: Default::default(),
         secrets: Default::default(),
         deployed: true,
@@ -196,3 +204,150 @@ qovery_dr_testkit::registry_sync_conformance!(
     registry_dyn_check_only(),
     start_paused
 );
+
+// ---- The suite rejects broken providers -------------------------------------------------
+
+use qovery_dr_core::provider::{
+    CloneRequest, ClusterStatus, DeploymentPhase, DeploymentStatus, EnvironmentStatus, EnvironmentSummary, ServiceInfo,
+    Variable, VariableScope, VariableValue,
+};
+use qovery_dr_core::{DeploymentId, EnvironmentId, ErrorKind, ProviderResult, async_trait};
+
+/// How a provider breaks the cluster contract.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Breakage {
+    /// Accepts a second deployment while one runs (answers a fresh id instead of 409).
+    AcceptsSecondDeploy,
+    /// Says `Deployed` as soon as asked, while the environment is still rolling out.
+    DeployedAtOnce,
+    /// Conflicts per service, not per environment (two services deploy side by side).
+    PerServiceConflicts,
+}
+
+#[derive(Debug)]
+struct Broken {
+    inner: InMemoryCluster,
+    breakage: Breakage,
+}
+
+#[async_trait]
+impl ClusterProvider for Broken {
+    fn name(&self) -> &str {
+        "broken"
+    }
+    fn capabilities(&self) -> ClusterCapabilities {
+        self.inner.capabilities()
+    }
+    async fn cluster_status(&self, c: &ClusterId) -> ProviderResult<ClusterStatus> {
+        self.inner.cluster_status(c).await
+    }
+    async fn environment_status(&self, e: &EnvironmentId) -> ProviderResult<EnvironmentStatus> {
+        self.inner.environment_status(e).await
+    }
+    async fn list_environments(&self, p: &ProjectId) -> ProviderResult<Vec<EnvironmentSummary>> {
+        self.inner.list_environments(p).await
+    }
+    async fn list_services(&self, e: &EnvironmentId) -> ProviderResult<Vec<ServiceInfo>> {
+        self.inner.list_services(e).await
+    }
+    async fn deploy_environment(&self, e: &EnvironmentId) -> ProviderResult<DeploymentId> {
+        match self.inner.deploy_environment(e).await {
+            Err(err) if err.kind() == ErrorKind::Conflict && self.breakage == Breakage::AcceptsSecondDeploy => {
+                Ok(DeploymentId::new("accepted-anyway"))
+            }
+            other => other,
+        }
+    }
+    async fn redeploy_environment(&self, e: &EnvironmentId) -> ProviderResult<DeploymentId> {
+        self.inner.redeploy_environment(e).await
+    }
+    async fn deploy_services(&self, e: &EnvironmentId, s: &[ServiceId]) -> ProviderResult<DeploymentId> {
+        match self.inner.deploy_services(e, s).await {
+            Err(err) if err.kind() == ErrorKind::Conflict && self.breakage == Breakage::PerServiceConflicts => {
+                // Only a deployment covering one of these services would conflict.
+                let status = self.inner.environment_status(e).await?;
+                let busy = status.services.iter().any(|x| s.contains(&x.service) && !x.phase.is_terminal());
+                if busy { Err(err) } else { Ok(DeploymentId::new("side-by-side")) }
+            }
+            other => other,
+        }
+    }
+    async fn stop_environment(&self, e: &EnvironmentId) -> ProviderResult<DeploymentId> {
+        self.inner.stop_environment(e).await
+    }
+    async fn deployment_status(&self, e: &EnvironmentId, d: &DeploymentId) -> ProviderResult<DeploymentStatus> {
+        if matches!(d.as_str(), "accepted-anyway" | "side-by-side") {
+            return Ok(DeploymentStatus {
+                deployment: d.clone(),
+                phase: DeploymentPhase::Deployed,
+                raw_state: "DEPLOYED".into(),
+                message: None,
+            });
+        }
+        let mut s = self.inner.deployment_status(e, d).await?;
+        if self.breakage == Breakage::DeployedAtOnce && !s.phase.is_terminal() {
+            s.phase = DeploymentPhase::Deployed;
+            s.raw_state = "DEPLOYED".into();
+        }
+        Ok(s)
+    }
+    async fn list_variables(&self, s: &VariableScope) -> ProviderResult<Vec<Variable>> {
+        self.inner.list_variables(s).await
+    }
+    async fn set_variable(&self, s: &VariableScope, k: &str, v: &VariableValue) -> ProviderResult<()> {
+        self.inner.set_variable(s, k, v).await
+    }
+    async fn delete_variable(&self, s: &VariableScope, k: &str) -> ProviderResult<()> {
+        self.inner.delete_variable(s, k).await
+    }
+    async fn set_service_image(&self, e: &EnvironmentId, s: &ServiceId, i: &ImageRef) -> ProviderResult<()> {
+        self.inner.set_service_image(e, s, i).await
+    }
+    async fn clone_environment(&self, s: &EnvironmentId, r: &CloneRequest) -> ProviderResult<EnvironmentId> {
+        self.inner.clone_environment(s, r).await
+    }
+    async fn delete_environment(&self, e: &EnvironmentId) -> ProviderResult<()> {
+        self.inner.delete_environment(e).await
+    }
+}
+
+/// Runs `check` on a provider broken by `breakage`; returns the suite's failure message.
+async fn rejection<F, Fut>(breakage: Breakage, check: F) -> String
+where
+    F: FnOnce(ClusterFixture<Broken>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let fixture = cluster_fixture(Broken { inner: InMemoryCluster::new(&cluster_world()), breakage });
+    match tokio::spawn(async move { check(fixture).await }).await {
+        Ok(()) => panic!("the suite accepted a provider that {breakage:?}"),
+        Err(e) => {
+            let payload = e.into_panic();
+            payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_default()
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_cluster_suite_rejects_a_provider_that_accepts_a_second_deployment() {
+    use qovery_dr_testkit::conformance::cluster::a_second_deployment_during_one_is_a_conflict as check;
+    let msg = rejection(Breakage::AcceptsSecondDeploy, |f| async move { check(&f).await }).await;
+    assert!(msg.contains("deploy during a deploy"), "{msg}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_cluster_suite_rejects_a_provider_whose_deployment_status_runs_ahead() {
+    use qovery_dr_testkit::conformance::cluster::deployed_means_rolled_out as check;
+    let msg = rejection(Breakage::DeployedAtOnce, |f| async move { check(&f).await }).await;
+    assert!(msg.contains("must not run ahead of the environment"), "{msg}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_cluster_suite_rejects_a_provider_that_conflicts_per_service() {
+    use qovery_dr_testkit::conformance::cluster::a_second_deployment_during_one_is_a_conflict as check;
+    let msg = rejection(Breakage::PerServiceConflicts, |f| async move { check(&f).await }).await;
+    assert!(msg.contains("the environment is busy"), "{msg}");
+}
