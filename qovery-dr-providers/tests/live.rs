@@ -32,5 +32,6 @@ mod dns {
 
 mod whole {
     mod connect;
+    mod e2e;
     pub mod stack;
 }

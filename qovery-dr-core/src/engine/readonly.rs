@@ -77,6 +77,9 @@ impl ClusterProvider for ReadOnly<dyn ClusterProvider> {
     async fn clone_environment(&self, _: &EnvironmentId, _: &CloneRequest) -> ProviderResult<EnvironmentId> {
         Err(refused(self.name(), "clone_environment"))
     }
+    async fn image_source_ready(&self, i: &ImageRef) -> ProviderResult<()> {
+        self.0.image_source_ready(i).await
+    }
     async fn delete_environment(&self, _: &EnvironmentId) -> ProviderResult<()> {
         Err(refused(self.name(), "delete_environment"))
     }

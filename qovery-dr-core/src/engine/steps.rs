@@ -136,6 +136,29 @@ async fn preflight(run: &Arc<Run>) -> StepResult {
     for env in &plan.dr.environments {
         p.cluster.environment_status(env).await?;
     }
+    // Every image the run will point services at must be usable by the platform, checked
+    // now: set_service_image comes after the promotion, past the point of no return.
+    let sources = if run.mode == RunMode::Drill { &plan.primary.environments } else { &plan.dr.environments };
+    let mut checked = std::collections::BTreeSet::new();
+    for env in sources {
+        for svc in p.cluster.list_services(env).await? {
+            let Some(image) = svc.image else { continue };
+            let Ok(target) = plan.registry_mapping.remap(&image) else { continue };
+            if !checked.insert(target.registry().to_owned()) {
+                continue;
+            }
+            if let Err(e) = p.cluster.image_source_ready(&target).await {
+                if e.is_retryable() {
+                    return Err(e.into());
+                }
+                return Err(StepError::NotReady(format!(
+                    "services of {env} will run images from {} ({target}), which {} cannot use: {e}",
+                    target.registry(),
+                    p.cluster.name()
+                )));
+            }
+        }
+    }
     let status = p.replication.status(db).await?;
     let writability = p.replication.primary_writability(db).await?;
     let observed_at = run.parts.clock.now();

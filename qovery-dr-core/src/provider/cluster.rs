@@ -344,6 +344,19 @@ pub trait ClusterProvider: Send + Sync + Debug + 'static {
     /// without the `clone_environment` capability.
     async fn clone_environment(&self, source: &EnvironmentId, request: &CloneRequest) -> ProviderResult<EnvironmentId>;
 
+    /// Whether services can be pointed at `image`'s registry, checked before a run
+    /// changes anything (Qovery: a container registry of the organization must serve
+    /// the host, or `set_service_image` fails after the database was promoted).
+    ///
+    /// # Contract
+    /// Read-only. `Ok` when [`set_service_image`](Self::set_service_image) with this
+    /// image would be accepted as far as the registry goes; `InvalidInput` naming what
+    /// to set up otherwise. The default accepts every image.
+    async fn image_source_ready(&self, image: &ImageRef) -> ProviderResult<()> {
+        let _ = image;
+        Ok(())
+    }
+
     /// Deletes an environment (drill clean-up).
     ///
     /// # Contract
@@ -406,6 +419,9 @@ macro_rules! forward_cluster_provider {
             }
             async fn delete_environment(&self, e: &EnvironmentId) -> ProviderResult<()> {
                 (**self).delete_environment(e).await
+            }
+            async fn image_source_ready(&self, i: &ImageRef) -> ProviderResult<()> {
+                (**self).image_source_ready(i).await
             }
         }
     };

@@ -735,6 +735,10 @@ impl ClusterProvider for QoveryClusterProvider {
         }
     }
 
+    async fn image_source_ready(&self, image: &ImageRef) -> ProviderResult<()> {
+        self.registry_id_for("image_source_ready", image).await.map(|_| ())
+    }
+
     async fn delete_environment(&self, environment: &EnvironmentId) -> ProviderResult<()> {
         const OP: &str = "delete_environment";
         self.http.send(OP, Method::DELETE, &format!("/environment/{environment}"), None).await.map(|_| ())

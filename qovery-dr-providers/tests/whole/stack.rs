@@ -39,10 +39,20 @@ pub struct Stack {
     pub cloudflare: CloudflareFake,
     pub clusters: (String, String),
     pub environments: (String, String),
+    pub api_record: String,
 }
 
+/// The services of each environment in the stack's Qovery fake.
+pub const SERVICES: [&str; 3] = ["api", "web", "worker"];
+
 impl Stack {
+    /// The stack with the DR registry already holding the primary's images.
     pub async fn start() -> Stack {
+        Self::start_with(true).await
+    }
+
+    /// The stack; with `mirrored` false the DR registry starts empty (a failover copies the images).
+    pub async fn start_with(mirrored: bool) -> Stack {
         let dir = std::env::temp_dir().join(format!(
             "qdr-live-{}-{}",
             std::process::id(),
@@ -57,9 +67,16 @@ impl Stack {
 
         let registry_a = RegistryServer::start();
         let registry_b = RegistryServer::start();
-        push_image(&registry_a.url(), "shop/api", "v1", &[layer(1, 64 << 10), layer(2, 32 << 10)]).await;
-        // The DR registry holds the primary's image before the incident (as DR requires).
-        let image: ImageRef = format!("{}/shop/api:v1", registry_a.host()).parse().unwrap();
+        for (i, name) in SERVICES.iter().enumerate() {
+            let seed = 10 * i as u64;
+            push_image(
+                &registry_a.url(),
+                &format!("shop/{name}"),
+                "v1",
+                &[layer(seed + 1, 64 << 10), layer(seed + 2, 32 << 10)],
+            )
+            .await;
+        }
         let mirror = OciRegistrySync::new(
             registry_a.url(),
             RegistryAuth::Anonymous,
@@ -70,7 +87,13 @@ impl Stack {
                 RegistryLocation { host: registry_b.host(), prefix: Some("mirror".into()) },
             ),
         );
-        mirror.copy(&image).await.unwrap();
+        if mirrored {
+            // The DR registry holds the primary's images before the incident (as DR requires).
+            for name in SERVICES {
+                let image: ImageRef = format!("{}/shop/{name}:v1", registry_a.host()).parse().unwrap();
+                mirror.copy(&image).await.unwrap();
+            }
+        }
 
         let qovery = QoveryFake::start(ORG).await;
         qovery.require_token(QOVERY_TOKEN);
@@ -78,15 +101,20 @@ impl Stack {
         let c2 = qovery.add_cluster("frankfurt");
         let e1 = qovery.add_environment("project-1", "prod", &c1);
         let e2 = qovery.add_environment("project-1", "prod-dr", &c2);
-        qovery.add_container(&e1, "api", &format!("http://{}", registry_a.host()), "shop/api", "v1");
-        qovery.add_container(&e2, "api", &format!("http://{}", registry_b.host()), "mirror/shop/api", "v1");
+        // Deploys take real seconds, and one runs per environment at a time (as on Qovery).
+        qovery.set_durations(std::time::Duration::from_millis(300), std::time::Duration::from_millis(1500));
+        for name in SERVICES {
+            qovery.add_container(&e1, name, &format!("http://{}", registry_a.host()), &format!("shop/{name}"), "v1");
+            // The DR environment runs the primary's images until a failover remaps them.
+            qovery.add_container(&e2, name, &format!("http://{}", registry_a.host()), &format!("shop/{name}"), "v1");
+        }
 
         let primary = PgServer::primary();
         let standby = PgServer::standby_of(&primary, "dr_slot");
 
         let knot = KnotServer::start(&[&format!("app 60 A {APP_PRIMARY}")]);
         let cloudflare = CloudflareFake::start(CF_ZONE, CF_TOKEN).await;
-        cloudflare.add_record(API, "A", API_PRIMARY, 60);
+        let api_record = cloudflare.add_record(API, "A", API_PRIMARY, 60);
 
         Stack {
             dir,
@@ -99,6 +127,7 @@ impl Stack {
             cloudflare,
             clusters: (c1, c2),
             environments: (e1, e2),
+            api_record,
         }
     }
 
@@ -149,6 +178,9 @@ password = "file:{d}/pg-password"
 host = "{ra}"
 url = "http://{ra}"
 
+[sites.primary.parameters]
+DATABASE_URL = "postgres://127.0.0.1:{pg1}/postgres"
+
 [sites.dr]
 name = "frankfurt"
 cloud = "aws"
@@ -169,6 +201,9 @@ password = "file:{d}/pg-password"
 host = "{rb}"
 prefix = "mirror"
 url = "http://{rb}"
+
+[sites.dr.parameters]
+DATABASE_URL = "postgres://127.0.0.1:{pg2}/postgres"
 
 [[dns]]
 name = "{APP}"
@@ -216,6 +251,12 @@ api_base = "{cf}"
         let path = self.dir.join("plan.toml");
         std::fs::write(&path, text).unwrap();
         path
+    }
+
+    /// The content the Cloudflare fake holds for the `api.example.com` A record.
+    pub fn cloudflare_content(&self, name: &str) -> Option<String> {
+        assert_eq!(name, API, "the stack's Cloudflare zone holds one record");
+        self.cloudflare.content(&self.api_record)
     }
 
     /// What `kdig` (Knot's client, independent of the SDK) gets from the Knot server for `name`.

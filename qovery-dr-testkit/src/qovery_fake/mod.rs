@@ -68,6 +68,19 @@ impl QoveryFake {
         self.with(|s| s.add_container(env, name, registry_url, image_name, tag))
     }
 
+    /// Adds a container registry to the organization (as the DR registry must be before an
+    /// incident); returns its id, or the existing one's for the same URL.
+    pub fn add_registry(&self, url: &str) -> String {
+        self.with(|s| match s.registries.iter().find(|(_, u)| *u == url) {
+            Some((id, _)) => id.clone(),
+            None => {
+                let id = s.id("registry");
+                s.registries.insert(id.clone(), url.to_owned());
+                id
+            }
+        })
+    }
+
     /// How long deployments stay queued, then deploying.
     pub fn set_durations(&self, queued: Duration, deploying: Duration) {
         self.with(|s| {

@@ -1,0 +1,150 @@
+//! The engine driving every real provider at once, through `connect`, on the stack's
+//! peers; every assertion reads the peers (rows on both PostgreSQL servers, Knot's
+//! answers, the Cloudflare fake, the registries' manifests, the Qovery fake's state),
+//! never the SDK's own report alone.
+
+use std::time::Duration;
+
+use qovery_dr_core::engine::{AutoApprove, EngineOptions, Outcome, RunMode};
+use qovery_dr_core::plan::DrPlan;
+use qovery_dr_providers::connect::{ConnectOptions, Connected, connect};
+
+use super::stack::*;
+use crate::pg::cluster::{Load, pgbench_init};
+
+fn options() -> EngineOptions {
+    EngineOptions {
+        operator: "e2e@127.0.0.1[pid 0]".into(),
+        poll_interval: Duration::from_millis(100),
+        drain_ttl: false,
+        ..EngineOptions::default()
+    }
+}
+
+async fn connected(stack: &Stack) -> (DrPlan, Connected) {
+    let plan = DrPlan::load(stack.write_plan(&stack.plan_toml())).await.unwrap_or_else(|e| panic!("{e}"));
+    let c = connect(&plan, ConnectOptions::new()).await.unwrap_or_else(|e| panic!("{e}"));
+    (plan, c)
+}
+
+/// The digest a registry serves for `repo:tag` (HEAD of the manifest, OCI and Docker types accepted).
+async fn digest(base: &url::Url, repo: &str, tag: &str) -> Option<String> {
+    let r = reqwest::Client::new()
+        .head(base.join(&format!("/v2/{repo}/manifests/{tag}")).unwrap())
+        .header("accept", qovery_dr_providers::registry::MANIFEST_ACCEPT)
+        .send()
+        .await
+        .unwrap();
+    r.status().is_success().then(|| r.headers()["docker-content-digest"].to_str().unwrap().to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_switchover_under_load_through_every_real_provider_loses_nothing_and_moves_everything() {
+    let stack = Stack::start_with(false).await;
+    pgbench_init(&stack.primary);
+    let (plan, connected) = connected(&stack).await;
+    let _heartbeat = connected.start_heartbeat().await.unwrap_or_else(|e| panic!("{e}"));
+    for name in SERVICES {
+        assert_eq!(
+            digest(&stack.registry_b.url(), &format!("mirror/shop/{name}"), "v1").await,
+            None,
+            "DR registry empty"
+        );
+    }
+    let load = Load::start(&stack.primary, 120);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let engine = connected
+        .engine_builder(plan.clone())
+        .unwrap()
+        .approver(AutoApprove::new("oncall-sre"))
+        .options(options())
+        .build();
+
+    // The DR registry is not yet a registry of the Qovery organization: pointing services at
+    // it would fail after the promotion. The run is refused before anything changes.
+    let refused = engine.run(RunMode::Switchover).await.expect_err("the DR registry is unknown to Qovery");
+    let message = refused.error.to_string();
+    assert!(message.contains("no container registry of organization") && message.contains("preflight"), "{message}");
+    assert_eq!(stack.primary.sql("SELECT pg_is_in_recovery()"), "f");
+    assert_eq!(stack.primary.sql("SHOW default_transaction_read_only"), "off", "the primary was not fenced");
+    assert_eq!(stack.standby.sql("SELECT pg_is_in_recovery()"), "t", "nothing was promoted");
+    // As an SRE would: register the DR registry in Qovery, then resume the refused run.
+    stack.qovery.add_registry(&format!("http://{}", stack.registry_b.host()));
+    let report = engine.resume().await.unwrap_or_else(|f| panic!("{}\n{}", f.error, f.report.to_text()));
+    drop(load);
+    assert_eq!(report.outcome, Outcome::Succeeded, "{}", report.to_text());
+
+    // PostgreSQL: every row committed on the old primary is on the new one, which takes writes.
+    let on_old: u64 = stack.primary.sql("SELECT count(*) FROM pgbench_history").parse().unwrap();
+    let on_new: u64 = stack.standby.sql("SELECT count(*) FROM pgbench_history").parse().unwrap();
+    assert!(on_old > 100, "the load committed transactions ({on_old})");
+    assert_eq!(on_new, on_old, "0 committed rows lost");
+    assert_eq!(stack.standby.sql("SELECT pg_is_in_recovery()"), "f", "the DR database is the primary");
+    stack.standby.sql("INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (1, 1, 1, 1, now())");
+
+    // DNS: Knot answers the DR target over DNS; the Cloudflare fake holds it.
+    assert_eq!(stack.knot_answer(APP), APP_DR);
+    assert_eq!(stack.cloudflare_content(API).as_deref(), Some(API_DR));
+
+    // Registries: the DR registry serves the primary's digests.
+    for name in SERVICES {
+        let primary = digest(&stack.registry_a.url(), &format!("shop/{name}"), "v1").await.unwrap();
+        let dr = digest(&stack.registry_b.url(), &format!("mirror/shop/{name}"), "v1").await;
+        assert_eq!(dr.as_deref(), Some(primary.as_str()), "{name} in the DR registry with the primary's digest");
+    }
+
+    // Qovery: the DR environment runs DR-registry images and the DR parameters.
+    let (dr_env, registry_b) = (stack.environments.1.clone(), stack.registry_b.host());
+    stack.qovery.with(|s| {
+        s.settle();
+        let env = &s.envs[&dr_env];
+        assert!(env.deployed, "the DR environment is deployed");
+        for (svc, running) in &env.running {
+            let registry = running["registry"].as_str().unwrap_or_default();
+            let url = s.registries.get(registry).cloned().unwrap_or_default();
+            assert!(url.contains(&registry_b), "{svc} runs from {url}, not the DR registry");
+            assert!(running["image"].as_str().unwrap_or_default().starts_with("mirror/"), "{running}");
+            let vars = running["vars"].to_string();
+            assert!(vars.contains(&format!("postgres://127.0.0.1:{}/postgres", stack.standby.port)), "{svc}: {vars}");
+        }
+        assert_eq!(env.running.len(), SERVICES.len());
+    });
+    assert_eq!(report.measured_rpo_ms, Some(0), "{}", report.to_text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drill_clones_and_deletes_in_the_qovery_fake_and_leaves_production_untouched() {
+    let stack = Stack::start_with(true).await;
+    stack.qovery.add_registry(&format!("http://{}", stack.registry_b.host()));
+    let (plan, connected) = connected(&stack).await;
+    let _heartbeat = connected.start_heartbeat().await.unwrap_or_else(|e| panic!("{e}"));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let envs_before: Vec<String> = stack.qovery.with(|s| s.envs.keys().cloned().collect());
+    let engine = connected
+        .engine_builder(plan.clone())
+        .unwrap()
+        .approver(AutoApprove::new("oncall-sre"))
+        .options(options())
+        .build();
+    let report = engine.run(RunMode::Drill).await.unwrap_or_else(|f| panic!("{}\n{}", f.error, f.report.to_text()));
+    assert_eq!(report.outcome, Outcome::Succeeded, "{}", report.to_text());
+    // Clones were created (requests seen) and deleted (the environments are as before).
+    let requests = stack.qovery.requests().await;
+    assert!(requests.iter().any(|(m, p, _)| m == "POST" && p.ends_with("/clone")), "a clone was requested");
+    assert!(requests.iter().any(|(m, _, _)| m == "DELETE"), "the clone was deleted");
+    let envs_after: Vec<String> = stack.qovery.with(|s| s.envs.keys().cloned().collect());
+    assert_eq!(envs_after, envs_before, "no clone left behind");
+    // Production untouched: DNS, the database roles, no production deployment.
+    assert_eq!(stack.knot_answer(APP), APP_PRIMARY);
+    assert_eq!(stack.cloudflare_content(API).as_deref(), Some(API_PRIMARY));
+    assert_eq!(stack.primary.sql("SELECT pg_is_in_recovery()"), "f");
+    assert_eq!(stack.standby.sql("SELECT pg_is_in_recovery()"), "t", "the standby still replays");
+    stack.primary.sql("CREATE TABLE IF NOT EXISTS drill_probe (x int); INSERT INTO drill_probe VALUES (1)");
+    let prod = [stack.environments.0.clone(), stack.environments.1.clone()];
+    assert!(
+        !requests
+            .iter()
+            .any(|(m, p, _)| m == "POST" && p.contains("/deploy") && prod.iter().any(|e| p.contains(e.as_str()))),
+        "no deployment of a production environment: {requests:?}"
+    );
+}
