@@ -148,3 +148,81 @@ async fn a_drill_clones_and_deletes_in_the_qovery_fake_and_leaves_production_unt
         "no deployment of a production environment: {requests:?}"
     );
 }
+
+/// Milliseconds since the epoch of the newest pgbench_history row on `server` (0 if none).
+fn newest_row_ms(server: &crate::pg::cluster::PgServer) -> i64 {
+    server
+        .sql("SELECT coalesce((extract(epoch FROM max(mtime)) * 1000)::bigint, 0) FROM pgbench_history")
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unplanned_failover_with_the_primary_killed_never_reports_less_loss_than_the_truth() {
+    unplanned_failover(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unplanned_failover_after_the_link_was_down_two_seconds_reports_at_least_the_lost_commits() {
+    let (reported, truth, rows) = unplanned_failover(Some(Duration::from_secs(2))).await;
+    assert!(rows > 0 && truth >= 1500, "the cut link lost commits: {rows} rows over {truth} ms");
+    assert!(reported as i64 >= truth);
+}
+
+/// An unplanned failover after the primary crashed under load (its WAL receiver cut
+/// `link_down_for` before the crash, if given); returns (reported bound ms, true loss ms, rows lost).
+async fn unplanned_failover(link_down_for: Option<Duration>) -> (u64, i64, u64) {
+    use qovery_dr_core::engine::Interlock;
+    let stack = Stack::start_with(true).await;
+    stack.qovery.add_registry(&format!("http://{}", stack.registry_b.host()));
+    pgbench_init(&stack.primary);
+    let (plan, connected) = connected(&stack).await;
+    let heartbeat = connected.start_heartbeat().await.unwrap_or_else(|e| panic!("{e}"));
+    let load = Load::start(&stack.primary, 120);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    if let Some(down) = link_down_for {
+        // The replication link breaks (the standby can no longer reach the primary): writes
+        // go on committing on the primary only.
+        stack.standby.sql("ALTER SYSTEM SET primary_conninfo = 'host=127.0.0.1 port=1 user=postgres'");
+        stack.standby.sql("SELECT pg_reload_conf()");
+        stack.standby.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_wal_receiver");
+        tokio::time::sleep(down).await;
+    }
+    // The primary's host dies under load (an immediate stop: its durable state is what it wrote).
+    stack.primary.crash();
+    drop(load);
+    drop(heartbeat);
+    let engine = connected
+        .engine_builder(plan.clone())
+        .unwrap()
+        .approver(AutoApprove::new("oncall-sre"))
+        .options(options())
+        .override_interlock(Interlock::PrimaryMayAcceptWrites, "the primary's host is powered off (test)")
+        .build();
+    let report = engine.run(RunMode::Failover).await.unwrap_or_else(|f| panic!("{}\n{}", f.error, f.report.to_text()));
+    assert_eq!(report.outcome, Outcome::Succeeded, "{}", report.to_text());
+    assert_eq!(stack.standby.sql("SELECT pg_is_in_recovery()"), "f", "the DR database is the primary");
+    assert_eq!(stack.knot_answer(APP), APP_DR);
+    assert_eq!(stack.cloudflare_content(API).as_deref(), Some(API_DR));
+
+    // The truth, from the old primary's durable state (started again, isolated, to read it).
+    stack.primary.start();
+    let (old_rows, new_rows): (u64, u64) = (
+        stack.primary.sql("SELECT count(*) FROM pgbench_history").parse().unwrap(),
+        stack.standby.sql("SELECT count(*) FROM pgbench_history").parse().unwrap(),
+    );
+    let true_loss_ms = (newest_row_ms(&stack.primary) - newest_row_ms(&stack.standby)).max(0);
+    let reported = report.measured_rpo_ms.expect("an unplanned failover reports its data loss bound");
+    println!(
+        "unplanned failover: reported bound {reported} ms, true loss {true_loss_ms} ms ({} rows)",
+        old_rows.saturating_sub(new_rows)
+    );
+    assert!(old_rows > 100 && new_rows <= old_rows, "{old_rows} rows on the old primary, {new_rows} on the new");
+    assert!(
+        reported as i64 >= true_loss_ms,
+        "reported a loss of at most {reported} ms, but {true_loss_ms} ms of commits ({} rows) never reached the DR site\n{}",
+        old_rows - new_rows,
+        report.to_text()
+    );
+    (reported, true_loss_ms, old_rows.saturating_sub(new_rows))
+}
