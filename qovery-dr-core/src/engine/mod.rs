@@ -109,6 +109,11 @@ pub struct Providers {
     /// given a clock that disagrees with it refuses to run (see [`EngineError::ClockMismatch`]),
     /// since every data-loss figure compares the two. `None` for real providers.
     pub clock: Option<Arc<dyn Clock>>,
+    /// Asks each authoritative server of a record what it answers: the DNS step is done
+    /// only when every one serves the new target (a provider's own "in sync" is not
+    /// enough). `None`, or `NotSupported` for a record, leaves that record verified by
+    /// the provider's change status alone, and the step's output says so.
+    pub resolver: Option<Arc<dyn crate::provider::AuthoritativeResolver>>,
 }
 
 impl Providers {
@@ -124,6 +129,7 @@ impl Providers {
                 .as_ref()
                 .map(|r| Arc::new(ReadOnly(Arc::clone(r))) as Arc<dyn RegistrySync>),
             clock: self.clock.clone(),
+            resolver: self.resolver.clone(),
         }
     }
 }

@@ -836,7 +836,48 @@ async fn switch_dns(run: &Arc<Run>, id: &str, record: &DnsRecordId, from: &DnsTa
         }
         pause(run.parts.options.poll_interval).await;
     }
-    Ok(json!({ "change": change, "in_sync_at": run.parts.clock.now() }))
+    let provider_in_sync_at = run.parts.clock.now();
+    let authoritative = authoritative_servers_serve(run, id, record, to).await?;
+    Ok(json!({
+        "change": change,
+        "provider_in_sync_at": provider_in_sync_at,
+        "in_sync_at": run.parts.clock.now(),
+        "authoritative": authoritative,
+    }))
+}
+
+/// Waits until every authoritative server of `record` answers `to` (asked directly,
+/// through [`Providers::resolver`](super::Providers::resolver)); says so when nothing can ask.
+async fn authoritative_servers_serve(run: &Arc<Run>, id: &str, record: &DnsRecordId, to: &DnsTarget) -> StepResult {
+    use crate::provider::{PropagationOptions, verify_propagation};
+    let Some(resolver) = &run.providers.resolver else {
+        return Ok(
+            json!({ "verified": false, "why": "no authoritative resolver: the DNS provider's change status only" }),
+        );
+    };
+    match resolver.nameservers(record).await {
+        Err(e) if e.kind() == ErrorKind::NotSupported => {
+            return Ok(json!({ "verified": false, "why": e.message() }));
+        }
+        Err(e) => return Err(e.into()),
+        Ok(servers) => run.emit(Event::Waiting {
+            step: id.to_owned(),
+            what: format!("every authoritative server of {record} ({}) to answer {to}", servers.join(", ")),
+        }),
+    }
+    let options = PropagationOptions {
+        poll_interval: run.parts.options.poll_interval,
+        straggler_after: Duration::from_secs(10),
+        // The step's own timeout bounds the wait; this only keeps the verifier from giving up first.
+        deadline: Duration::from_secs(24 * 3600),
+        wait_out_ttl: false,
+    };
+    let report = verify_propagation(resolver.as_ref(), record, to, Duration::ZERO, options).await?;
+    Ok(json!({
+        "verified": true,
+        "servers": report.servers.iter().map(|s| s.server.clone()).collect::<Vec<_>>(),
+        "all_servers_after_ms": u64::try_from(report.all_servers_after.as_millis()).unwrap_or(u64::MAX),
+    }))
 }
 
 async fn record(run: &Arc<Run>) -> StepResult {

@@ -34,6 +34,7 @@ pub(super) async fn connect(plan: &DrPlan, options: &ConnectOptions) -> Result<C
     let (replication, heartbeat) = replication(plan, options, &mut secrets).await?;
     let (registry, registry_back) = registries(plan, options, &mut secrets).await?;
     let router = dns(plan, options, &mut secrets).await?;
+    let resolver = authoritative(plan);
     let state = state(plan, &mut secrets).await?;
     Ok(Connected {
         providers: Providers {
@@ -43,6 +44,7 @@ pub(super) async fn connect(plan: &DrPlan, options: &ConnectOptions) -> Result<C
             registry,
             registry_back: Some(registry_back),
             clock: None,
+            resolver: Some(Arc::new(resolver)),
         },
         state,
         router,
@@ -328,4 +330,32 @@ pub(super) async fn aws_config(options: &ConnectOptions, region: String) -> aws_
                 .await
         }
     }
+}
+
+/// The authoritative servers of each record: a `rfc2136` block's `nameservers` (else
+/// its `server`); other providers' servers are not known yet (the engine then trusts
+/// the provider's change status, and says so in the step's output).
+fn authoritative(plan: &DrPlan) -> super::resolver::RecordResolvers {
+    let mut out = super::resolver::RecordResolvers::default();
+    for r in &plan.dns {
+        match &r.provider {
+            #[cfg(feature = "rfc2136")]
+            Some(qovery_dr_core::plan::DnsProviderPlan::Rfc2136 { server, nameservers, .. }) => {
+                let listed = if nameservers.is_empty() { std::slice::from_ref(server) } else { nameservers.as_slice() };
+                let addrs: Vec<std::net::SocketAddr> = listed.iter().filter_map(|s| s.parse().ok()).collect();
+                let resolver = crate::rfc2136::DnsAuthoritativeResolver::new(addrs, std::time::Duration::from_secs(2));
+                out.route(r.record.clone(), Arc::new(resolver));
+            }
+            Some(p) => out.unknown(
+                r.record.clone(),
+                format!(
+                    "the authoritative servers of {} ({}) are not queried yet: the switch is verified by the provider's change status",
+                    r.record,
+                    p.kind()
+                ),
+            ),
+            None => out.unknown(r.record.clone(), format!("{} has no DNS provider", r.record)),
+        }
+    }
+    out
 }

@@ -40,6 +40,7 @@ mod error;
 mod inspect;
 #[cfg(feature = "registry")]
 mod registry_auth;
+mod resolver;
 mod secrets;
 
 use std::path::PathBuf;

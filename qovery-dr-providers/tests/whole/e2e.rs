@@ -226,3 +226,65 @@ async fn unplanned_failover(link_down_for: Option<Duration>) -> (u64, i64, u64) 
     );
     (reported, true_loss_ms, old_rows.saturating_sub(new_rows))
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dns_step_waits_until_every_authoritative_server_answers_the_dr_target() {
+    use crate::dns::knot::{KEY_NAME, KEY_SECRET, KnotServer, ZONE};
+    use qovery_dr_core::provider::{DnsSwitcher, SwitchRequest, SwitchStrategy};
+    use qovery_dr_core::{DnsRecordId, DnsTarget, SecretString};
+    use qovery_dr_providers::rfc2136::{Rfc2136Config, Rfc2136DnsSwitcher, TsigAlgorithm, TsigKey};
+    let stack = Stack::start_with(true).await;
+    stack.qovery.add_registry(&format!("http://{}", stack.registry_b.host()));
+    // A second authoritative server that lags: it gets the change 3 s after the first.
+    let lagging = KnotServer::start(&[&format!("app 60 A {APP_PRIMARY}")]);
+    let text = stack.plan_toml().replace(
+        &format!("server = \"{}\"\n", stack.knot.addr),
+        &format!("server = \"{}\"\nnameservers = [\"{}\", \"{}\"]\n", stack.knot.addr, stack.knot.addr, lagging.addr),
+    );
+    let plan = DrPlan::load(stack.write_plan(&text)).await.unwrap();
+    let connected = connect(&plan, ConnectOptions::new()).await.unwrap_or_else(|e| panic!("{e}"));
+    let _heartbeat = connected.start_heartbeat().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let engine = connected
+        .engine_builder(plan.clone())
+        .unwrap()
+        .approver(AutoApprove::new("oncall-sre"))
+        .options(options())
+        .build();
+    let mut events = engine.subscribe();
+    let secondary = lagging.addr;
+    let catch_up = tokio::spawn(async move {
+        while let Ok(e) = events.recv().await {
+            // The switch was sent (the step waits for it to be in sync): the secondary lags 3 s.
+            if let qovery_dr_core::engine::Event::Waiting { what, .. } = &e
+                && what.starts_with(&format!("{APP} change "))
+            {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                let key = TsigKey::new(KEY_NAME, TsigAlgorithm::HmacSha256, SecretString::new(KEY_SECRET));
+                let s = Rfc2136DnsSwitcher::new(Rfc2136Config::new(secondary, format!("{ZONE}.")).tsig(key)).unwrap();
+                let request = SwitchRequest {
+                    record: DnsRecordId::new(APP),
+                    strategy: SwitchStrategy::RecordSwap,
+                    expected_current: DnsTarget::new(APP_PRIMARY),
+                    new_target: DnsTarget::new(APP_DR),
+                };
+                s.switch(&request).await.unwrap();
+                return true;
+            }
+        }
+        false
+    });
+    let report =
+        engine.run(RunMode::Switchover).await.unwrap_or_else(|f| panic!("{}\n{}", f.error, f.report.to_text()));
+    assert_eq!(report.outcome, Outcome::Succeeded, "{}", report.to_text());
+    assert!(catch_up.await.unwrap(), "the engine announced the wait for the authoritative servers");
+    let step = report.steps.iter().find(|s| s.name == format!("dns:{APP}")).unwrap();
+    assert!(step.duration_ms >= 2_500, "the step waited for the lagging server: {step:?}");
+    // Both authoritative servers answer the DR target, asked directly.
+    assert_eq!(stack.knot_answer(APP), APP_DR);
+    let out = std::process::Command::new("kdig")
+        .args([&format!("@{}", secondary.ip()), "-p", &secondary.port().to_string(), APP, "A", "+short"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), APP_DR);
+}

@@ -398,6 +398,7 @@ impl PlanWorld {
             registry: std::sync::Arc::new(InMemoryRegistry::new(&self.world, self.plan.registry_mapping.clone())),
             registry_back: Some(std::sync::Arc::new(InMemoryRegistry::new(&self.world, back))),
             clock: Some(std::sync::Arc::new(self.world.clone())),
+            resolver: None,
         }
     }
 

@@ -367,3 +367,58 @@ async fn a_deployment_by_someone_else_of_an_older_configuration_is_waited_out_th
     let (_, ours_ran) = switchover_with_another_deployment_at("configure").await;
     assert!(ours_ran, "ours ran once theirs ended");
 }
+
+/// Two authoritative servers; the second serves the new value only from `lag` after it is first asked.
+#[derive(Debug)]
+struct LaggingServers {
+    since: std::sync::Mutex<Option<tokio::time::Instant>>,
+    lag: Duration,
+    /// Per record: (old, new) targets.
+    targets:
+        std::collections::BTreeMap<qovery_dr_core::DnsRecordId, (qovery_dr_core::DnsTarget, qovery_dr_core::DnsTarget)>,
+}
+
+#[qovery_dr_core::async_trait]
+impl qovery_dr_core::provider::AuthoritativeResolver for LaggingServers {
+    async fn nameservers(&self, _: &qovery_dr_core::DnsRecordId) -> qovery_dr_core::ProviderResult<Vec<String>> {
+        Ok(vec!["ns1".into(), "ns2".into()])
+    }
+    async fn lookup(
+        &self,
+        server: &str,
+        record: &qovery_dr_core::DnsRecordId,
+    ) -> qovery_dr_core::ProviderResult<Option<qovery_dr_core::DnsTarget>> {
+        let since = *self.since.lock().unwrap().get_or_insert_with(tokio::time::Instant::now);
+        let caught_up = server == "ns1" || since.elapsed() >= self.lag;
+        let (old, new) = self.targets[record].clone();
+        Ok(Some(if caught_up { new } else { old }))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_dns_step_waits_for_every_authoritative_server_not_the_providers_in_sync() {
+    let pw = aws();
+    let record = pw.plan.dns[0].clone();
+    let mut providers = pw.providers();
+    providers.resolver = Some(Arc::new(LaggingServers {
+        since: std::sync::Mutex::new(None),
+        lag: Duration::from_secs(90),
+        targets: pw
+            .plan
+            .dns
+            .iter()
+            .map(|r| (r.record.clone(), (r.primary_target.clone(), r.dr_target.clone())))
+            .collect(),
+    }));
+    let engine = qovery_dr_core::engine::Engine::builder(pw.plan.clone(), providers)
+        .journal(MemoryJournal::new())
+        .approver(qovery_dr_core::engine::AutoApprove::new("oncall-sre"))
+        .options(options())
+        .build();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let report =
+        engine.run(RunMode::Switchover).await.unwrap_or_else(|f| panic!("{}\n{}", f.error, f.report.to_text()));
+    assert_eq!(report.outcome, Outcome::Succeeded);
+    let step = report.steps.iter().find(|s| s.name == format!("dns:{}", record.record)).unwrap();
+    assert!(step.duration_ms >= 90_000, "the step waited for ns2, not only the provider's in-sync: {step:?}");
+}
