@@ -29,10 +29,7 @@ use qovery_dr_benches::{a_first, figure, note, setting};
 use qovery_dr_core::async_trait;
 use qovery_dr_core::engine::{AutoApprove, EngineOptions, FileJournal, Journal, JournalEntry, JournalError, RunMode};
 use qovery_dr_core::plan::{DrPlan, PlanFormat};
-use qovery_dr_core::{ImageRef, ServiceId};
 use qovery_dr_testkit::recorder::Call;
-use qovery_dr_testkit::state::{ServiceConfig, ServiceSim};
-use qovery_dr_testkit::world::build::digest_of;
 use qovery_dr_testkit::{FaultAction, PlanWorld, Trigger, World, WorldConfig};
 
 const SERVICES: usize = 20;
@@ -59,34 +56,8 @@ fn world(plan: &DrPlan) -> PlanWorld {
         dns_propagation: Duration::ZERO,
         poll_step: Duration::from_millis(1),
     });
-    let dr_env = plan.dr.environments[0].clone();
-    let from = &plan.registry_mapping.from;
-    let images: Vec<ImageRef> = (0..SERVICES)
-        .filter_map(|i| format!("{}/{}/svc{i}:v1", from.host, from.prefix.clone().unwrap_or_default()).parse().ok())
-        .collect();
-    for img in &images {
-        pw.world.add_image(img, digest_of(&img.to_string()), 1 << 20);
-        if let Ok(dr) = plan.registry_mapping.remap(img) {
-            pw.world.add_image(&dr, digest_of(&img.to_string()), 1 << 20);
-        }
-    }
+    pw.with_dr_services(SERVICES);
     pw.world.with_state(|s| {
-        if let Some(env) = s.environments.get_mut(&dr_env) {
-            env.services.clear();
-            for (i, img) in images.iter().enumerate() {
-                let config = ServiceConfig { image: Some(img.clone()), variables: BTreeMap::new(), min_instances: 2 };
-                env.services.insert(
-                    ServiceId::new(format!("svc-{i:02}")),
-                    ServiceSim {
-                        name: format!("svc{i}"),
-                        desired: config.clone(),
-                        running: Some(config),
-                        running_env_vars: env.variables.clone(),
-                        last_deployment: None,
-                    },
-                );
-            }
-        }
         for db in s.databases.values_mut() {
             db.lag = Duration::ZERO;
         }

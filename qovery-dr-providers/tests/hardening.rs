@@ -13,6 +13,9 @@
 ))]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "common/logs.rs"]
+mod logs;
+
 mod hardening {
     mod rate_limits;
     mod secrets;

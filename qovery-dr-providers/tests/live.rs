@@ -16,6 +16,9 @@
 #[path = "common/reaper.rs"]
 mod reaper;
 
+#[path = "common/logs.rs"]
+mod logs;
+
 #[allow(dead_code)]
 mod pg {
     pub mod cluster;

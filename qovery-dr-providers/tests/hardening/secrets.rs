@@ -4,8 +4,6 @@
 //! logs of a full drill and of real provider calls against local peers, not in
 //! the journal, not in any report, not in any `Debug` output, not in errors.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use qovery_dr_core::engine::{AutoApprove, Engine, EngineOptions, FileJournal, Journal, RunMode};
@@ -31,35 +29,7 @@ fn secret(what: &str) -> String {
     format!("{SENTINEL}-{what}")
 }
 
-/// Everything any test of this binary logs, at TRACE, for every crate (`tracing` events and
-/// `log` records).
-fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let buffer = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&buffer);
-        // `try_init` also routes the `log` crate's records (reqwest, hyper, tokio-postgres) here.
-        tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(move || Sink(Arc::clone(&sink)))
-            .try_init()
-            .unwrap();
-        buffer
-    })
-}
-
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use crate::logs::logs;
 
 /// Fails naming where the sentinel was found, with context around it.
 fn assert_clean(place: &str, text: &str) {
@@ -72,7 +42,7 @@ fn assert_clean(place: &str, text: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_logs_journals_reports_debug_or_errors() {
-    let logs = logs();
+    logs();
     let dir = std::env::temp_dir().join(format!("qdr-secrets-audit-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut debug = Vec::<(String, String)>::new();
@@ -232,7 +202,7 @@ async fn no_secret_reaches_logs_journals_reports_debug_or_errors() {
     debug.push(("AWS credentials".into(), format!("{aws:?}")));
 
     // 3. Nothing of it anywhere.
-    outputs.push(("TRACE logs".to_owned(), String::from_utf8_lossy(&logs.lock().unwrap()).into_owned()));
+    outputs.push(("TRACE logs".to_owned(), crate::logs::text()));
     for (place, text) in outputs.iter().chain(&debug).chain(&errors) {
         assert_clean(place, text);
     }

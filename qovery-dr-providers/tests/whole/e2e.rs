@@ -12,6 +12,11 @@ use qovery_dr_providers::connect::{ConnectOptions, Connected, connect};
 use super::stack::*;
 use crate::pg::cluster::{Load, pgbench_init};
 
+/// An engine over what `connect` built, auto-approving, polling every 100 ms, no TTL drain.
+fn engine(connected: &Connected, plan: &DrPlan) -> qovery_dr_core::engine::EngineBuilder {
+    connected.engine_builder(plan.clone()).unwrap().approver(AutoApprove::new("oncall-sre")).options(options())
+}
+
 fn options() -> EngineOptions {
     EngineOptions {
         operator: "e2e@127.0.0.1[pid 0]".into(),
@@ -53,12 +58,7 @@ async fn a_switchover_under_load_through_every_real_provider_loses_nothing_and_m
     }
     let load = Load::start(&stack.primary, 120);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let engine = connected
-        .engine_builder(plan.clone())
-        .unwrap()
-        .approver(AutoApprove::new("oncall-sre"))
-        .options(options())
-        .build();
+    let engine = engine(&connected, &plan).build();
 
     // The DR registry is not yet a registry of the Qovery organization: pointing services at
     // it would fail after the promotion. The run is refused before anything changes.
@@ -120,12 +120,7 @@ async fn a_drill_clones_and_deletes_in_the_qovery_fake_and_leaves_production_unt
     let _heartbeat = connected.start_heartbeat().await.unwrap_or_else(|e| panic!("{e}"));
     tokio::time::sleep(Duration::from_secs(2)).await;
     let envs_before: Vec<String> = stack.qovery.with(|s| s.envs.keys().cloned().collect());
-    let engine = connected
-        .engine_builder(plan.clone())
-        .unwrap()
-        .approver(AutoApprove::new("oncall-sre"))
-        .options(options())
-        .build();
+    let engine = engine(&connected, &plan).build();
     let report = engine.run(RunMode::Drill).await.unwrap_or_else(|f| panic!("{}\n{}", f.error, f.report.to_text()));
     assert_eq!(report.outcome, Outcome::Succeeded, "{}", report.to_text());
     // Clones were created (requests seen) and deleted (the environments are as before).
@@ -192,11 +187,7 @@ async fn unplanned_failover(link_down_for: Option<Duration>) -> (u64, i64, u64) 
     stack.primary.crash();
     drop(load);
     drop(heartbeat);
-    let engine = connected
-        .engine_builder(plan.clone())
-        .unwrap()
-        .approver(AutoApprove::new("oncall-sre"))
-        .options(options())
+    let engine = engine(&connected, &plan)
         .override_interlock(Interlock::PrimaryMayAcceptWrites, "the primary's host is powered off (test)")
         .build();
     let report = engine.run(RunMode::Failover).await.unwrap_or_else(|f| panic!("{}\n{}", f.error, f.report.to_text()));
@@ -245,12 +236,7 @@ async fn the_dns_step_waits_until_every_authoritative_server_answers_the_dr_targ
     let connected = connect(&plan, ConnectOptions::new()).await.unwrap_or_else(|e| panic!("{e}"));
     let _heartbeat = connected.start_heartbeat().await.unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let engine = connected
-        .engine_builder(plan.clone())
-        .unwrap()
-        .approver(AutoApprove::new("oncall-sre"))
-        .options(options())
-        .build();
+    let engine = engine(&connected, &plan).build();
     let mut events = engine.subscribe();
     let secondary = lagging.addr;
     let catch_up = tokio::spawn(async move {

@@ -279,39 +279,14 @@ impl Drop for Stack {
     }
 }
 
-/// Everything this test binary logs, at TRACE, for every crate (`tracing` events and
-/// `log` records), so tests can prove no secret reached a log.
-pub fn capture_logs() -> &'static std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
-    use std::sync::{Arc, Mutex, OnceLock};
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let buffer = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&buffer);
-        tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(move || Sink(Arc::clone(&sink)))
-            .try_init()
-            .unwrap();
-        buffer
-    })
-}
-
-struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Sink {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+/// Starts capturing this test binary's logs (see `common/logs.rs`).
+pub fn capture_logs() {
+    crate::logs::logs();
 }
 
 /// Fails if a secret of the stack appears in the captured logs, in clear, base64 or hex.
 pub fn assert_logs_clean() {
-    let logs = String::from_utf8_lossy(&capture_logs().lock().unwrap()).into_owned();
+    let logs = crate::logs::text();
     assert!(logs.len() > 1000, "the logs were captured ({} bytes)", logs.len());
     for secret in [QOVERY_TOKEN, CF_TOKEN, PG_PASSWORD] {
         let forms = [

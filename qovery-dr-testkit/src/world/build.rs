@@ -407,6 +407,50 @@ impl PlanWorld {
         qovery_dr_core::engine::Engine::builder(self.plan.clone(), self.providers())
     }
 
+    /// Replaces the services of the first DR environment by `count` container services
+    /// (`svc-0`… named `svc0`…) running images of the primary registry, already deployed,
+    /// and puts those images (with the same digests) in both registries. Returns the images.
+    ///
+    /// ```
+    /// use qovery_dr_testkit::World;
+    /// # let plan = qovery_dr_core::plan::DrPlan::parse(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/plans/aws-cross-region.toml")).unwrap(), qovery_dr_core::plan::PlanFormat::Toml).unwrap();
+    /// let pw = World::from_plan(&plan);
+    /// assert_eq!(pw.with_dr_services(5).len(), 5);
+    /// ```
+    pub fn with_dr_services(&self, count: usize) -> Vec<ImageRef> {
+        let Some(dr_env) = self.plan.dr.environments.first().cloned() else { return Vec::new() };
+        let from = &self.plan.registry_mapping.from;
+        let images: Vec<ImageRef> = (0..count)
+            .filter_map(|i| format!("{}/{}/svc{i}:v1", from.host, from.prefix.clone().unwrap_or_default()).parse().ok())
+            .collect();
+        for img in &images {
+            self.world.add_image(img, digest_of(&img.to_string()), 1 << 20);
+            if let Ok(dr) = self.plan.registry_mapping.remap(img) {
+                self.world.add_image(&dr, digest_of(&img.to_string()), 1 << 20);
+            }
+        }
+        self.world.with_state(|s| {
+            if let Some(env) = s.environments.get_mut(&dr_env) {
+                env.services.clear();
+                for (i, img) in images.iter().enumerate() {
+                    let config =
+                        ServiceConfig { image: Some(img.clone()), variables: BTreeMap::new(), min_instances: 2 };
+                    env.services.insert(
+                        ServiceId::new(format!("svc-{i}")),
+                        ServiceSim {
+                            name: format!("svc{i}"),
+                            desired: config.clone(),
+                            running: Some(config),
+                            running_env_vars: env.variables.clone(),
+                            last_deployment: None,
+                        },
+                    );
+                }
+            }
+        });
+        images
+    }
+
     /// A regional outage of the primary site: its cluster in error and its
     /// database node down (crashed, accepting nothing).
     pub fn primary_outage(&self) {

@@ -253,37 +253,8 @@ async fn an_engine_on_another_clock_than_the_world_refuses_before_acting() {
 
 /// The DR environment of `pw` with `n` services, deploys taking `deploy`.
 fn with_services(pw: &qovery_dr_testkit::PlanWorld, n: usize, deploy: Duration) {
-    use qovery_dr_core::ServiceId;
-    use qovery_dr_testkit::WorldConfig;
-    use qovery_dr_testkit::state::{ServiceConfig, ServiceSim};
-    use qovery_dr_testkit::world::build::digest_of;
-    pw.world.set_config(WorldConfig { deploy_duration: deploy, ..WorldConfig::default() });
-    let dr_env = pw.plan.dr.environments[0].clone();
-    let from = &pw.plan.registry_mapping.from;
-    pw.world.with_state(|s| {
-        let env = s.environments.get_mut(&dr_env).unwrap();
-        env.services.clear();
-        for i in 0..n {
-            let img: qovery_dr_core::ImageRef =
-                format!("{}/{}/svc{i}:v1", from.host, from.prefix.clone().unwrap_or_default()).parse().unwrap();
-            let config = ServiceConfig { image: Some(img), variables: Default::default(), min_instances: 2 };
-            env.services.insert(
-                ServiceId::new(format!("svc-{i}")),
-                ServiceSim {
-                    name: format!("svc{i}"),
-                    desired: config.clone(),
-                    running: Some(config),
-                    running_env_vars: env.variables.clone(),
-                    last_deployment: None,
-                },
-            );
-        }
-    });
-    for i in 0..n {
-        let img: qovery_dr_core::ImageRef =
-            format!("{}/{}/svc{i}:v1", from.host, from.prefix.clone().unwrap_or_default()).parse().unwrap();
-        pw.world.add_image(&img, digest_of(&img.to_string()), 1 << 20);
-    }
+    pw.world.set_config(qovery_dr_testkit::WorldConfig { deploy_duration: deploy, ..Default::default() });
+    assert_eq!(pw.with_dr_services(n).len(), n);
 }
 
 #[tokio::test(start_paused = true)]
