@@ -401,8 +401,13 @@ async fn main() -> ExitCode {
             }
         };
         readiness(&plan, &connected.providers, args.json).await;
+        // The heartbeat bounds the loss of an unplanned failover. It cannot be set up on a
+        // fenced primary (a run that stopped past the fence): a resume goes on without it.
         match connected.start_heartbeat().await {
             Ok(h) => _heartbeat = Some(h),
+            Err(e) if args.resume => {
+                eprintln!("note: no heartbeat for this resume ({e}); the run goes on from its journal");
+            }
             Err(e) => {
                 eprintln!("error: {e}");
                 return ExitCode::from(2);

@@ -36,5 +36,6 @@ mod dns {
 mod whole {
     mod connect;
     mod e2e;
+    mod resume;
     pub mod stack;
 }

@@ -123,6 +123,9 @@ impl Connected {
     /// for logical replication) and starts writing a heartbeat every
     /// `replication.heartbeat_interval`, so that an unplanned failover can bound the
     /// data it lost. The writer stops when the returned handle is dropped.
+    ///
+    /// A fenced primary (a run that stopped past its fence) refuses the table's DDL:
+    /// the error says so, and resuming that run does not need a heartbeat.
     pub async fn start_heartbeat(&self) -> Result<HeartbeatWriter, ConnectError> {
         self.heartbeat.start(&self.providers).await
     }

@@ -1,0 +1,105 @@
+//! The main example with `--live`, killed with SIGKILL mid-deploy against the real
+//! stack, then resumed: the run completes and each mutation reached the peers once.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use super::stack::*;
+
+/// The `failover_drill` example built with the real providers (`live`).
+fn failover_drill() -> PathBuf {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        // The feature set of `cargo test --workspace --all-features` (so, in the suite, a
+        // no-op); `live` is among them.
+        let status =
+            Command::new(cargo).args(["build", "-q", "--workspace", "--all-features", "--examples"]).status().unwrap();
+        assert!(status.success(), "building the examples with the real providers failed");
+    });
+    let exe = std::env::current_exe().unwrap();
+    let path = exe.parent().unwrap().parent().unwrap().join("examples").join("failover_drill");
+    assert!(path.exists(), "{} was built", path.display());
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_example_killed_mid_deploy_resumes_and_applies_each_mutation_once() {
+    let t0 = std::time::Instant::now();
+    let stack = Stack::start_with(true).await;
+    println!("phase: stack up after {:?}", t0.elapsed());
+    stack.qovery.add_registry(&format!("http://{}", stack.registry_b.host()));
+    // Deploys long enough to be killed in the middle of one.
+    stack.qovery.set_durations(Duration::from_millis(500), Duration::from_secs(4));
+    let plan = stack.write_plan(&stack.plan_toml());
+    let bin = failover_drill();
+    println!("phase: example built after {:?}", t0.elapsed());
+    let args = ["--live", "--plan", plan.to_str().unwrap(), "--yes", "--no-ttl-drain"];
+
+    // First process: killed with SIGKILL as soon as it starts deploying the DR environment.
+    let mut child = Command::new(&bin)
+        .args(args)
+        .args(["--mode", "switchover"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = Vec::new();
+    let reader = tokio::task::spawn_blocking(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            let deploying = line.contains(" deploy:") && line.trim_end().ends_with("...");
+            seen.push(line);
+            if deploying {
+                return (true, seen);
+            }
+        }
+        (false, seen)
+    });
+    let Ok(joined) = tokio::time::timeout(Duration::from_secs(120), reader).await else {
+        let _ = child.kill();
+        panic!("the first run did not reach the deploy stage within 120 s");
+    };
+    let (deploying, seen) = joined.unwrap();
+    assert!(deploying, "the first run reached the deploy stage:\n{}", seen.join("\n"));
+    println!("phase: first run deploying after {:?}", t0.elapsed());
+    tokio::time::sleep(Duration::from_millis(800)).await; // the deploy request is in flight or accepted
+    child.kill().unwrap(); // SIGKILL
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "killed");
+    assert_eq!(stack.standby.sql("SELECT pg_is_in_recovery()"), "f", "the first run had promoted the DR database");
+    assert_eq!(stack.knot_answer(APP), APP_PRIMARY, "and had not switched DNS yet");
+
+    // Second process: resumes from the plan's [state] journal and completes.
+    let out = Command::new(&bin).args(args).args(["--resume", "--json"]).stdin(Stdio::null()).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the resume failed\nstdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    for step in report["steps"].as_array().into_iter().flatten() {
+        println!("resumed report: {} {} ms, {} attempt(s)", step["name"], step["duration_ms"], step["attempts"]);
+    }
+    assert_eq!(report["outcome"], "succeeded", "{report:#}");
+    assert_eq!(report["mode"], "switchover");
+
+    // At the peers: everything moved, each mutation once.
+    assert_eq!(stack.knot_answer(APP), APP_DR);
+    assert_eq!(stack.cloudflare_content(API).as_deref(), Some(API_DR));
+    let timeline: u32 = stack.standby.sql("SELECT timeline_id FROM pg_control_checkpoint()").parse().unwrap();
+    assert_eq!(timeline, 2, "promoted exactly once (one timeline switch)");
+    let requests = stack.qovery.requests().await;
+    let dr = &stack.environments.1;
+    let deploys = requests
+        .iter()
+        .filter(|(m, p, _)| m == "POST" && p.starts_with(&format!("/environment/{dr}/")) && p.ends_with("deploy"))
+        .count();
+    assert_eq!(deploys, 1, "the DR environment was deployed once; the resume waited for that deployment");
+    let image_updates = requests.iter().filter(|(m, p, _)| m == "PUT" && p.starts_with("/container/")).count();
+    assert_eq!(image_updates, SERVICES.len(), "each service pointed at the DR registry once");
+}
