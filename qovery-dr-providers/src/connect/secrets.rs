@@ -1,4 +1,16 @@
 //! Resolving a plan's secret references: each once per connection, at run time.
+// A build without any provider feature resolves nothing (connect then only names features).
+#![cfg_attr(
+    not(any(
+        feature = "qovery",
+        feature = "postgres",
+        feature = "registry",
+        feature = "cloudflare",
+        feature = "rfc2136",
+        feature = "etcd"
+    )),
+    allow(dead_code)
+)]
 
 use std::collections::HashMap;
 
@@ -9,32 +21,10 @@ use super::ConnectError;
 
 /// Resolved secrets, by reference; a reference used by several fields is read once.
 #[derive(Debug, Default)]
-#[cfg_attr(
-    not(any(
-        feature = "qovery",
-        feature = "postgres",
-        feature = "registry",
-        feature = "cloudflare",
-        feature = "rfc2136",
-        feature = "etcd"
-    )),
-    allow(dead_code)
-)]
 pub(crate) struct Secrets {
     resolved: HashMap<SecretRef, SecretString>,
 }
 
-#[cfg_attr(
-    not(any(
-        feature = "qovery",
-        feature = "postgres",
-        feature = "registry",
-        feature = "cloudflare",
-        feature = "rfc2136",
-        feature = "etcd"
-    )),
-    allow(dead_code)
-)]
 impl Secrets {
     /// The value of `reference`, used at plan field `path` (named in errors).
     pub(crate) async fn get(&mut self, path: &str, reference: &SecretRef) -> Result<SecretString, ConnectError> {
