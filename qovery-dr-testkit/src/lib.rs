@@ -27,6 +27,8 @@ pub mod cloudflare_fake;
 pub mod conformance;
 pub mod etcd_server;
 pub mod fault;
+#[cfg(feature = "local-stack")]
+pub mod local_stack;
 pub mod memory;
 pub mod pg_server;
 #[cfg(feature = "wiremock")]
