@@ -103,6 +103,12 @@ pub struct Providers {
     pub registry: Arc<dyn RegistrySync>,
     /// DR registry → primary registry, for failback (images are not synced back without it).
     pub registry_back: Option<Arc<dyn RegistrySync>>,
+    /// The database pair the other way round, for failback: the DR database as the primary
+    /// and the original primary as its standby (once re-protected). `None` when
+    /// `replication` serves both directions (a manager that follows the roles, like the
+    /// testkit's); a manager bound to fixed endpoints (PostgreSQL's) needs it, or a
+    /// failback would fence and promote the wrong servers.
+    pub replication_back: Option<Arc<dyn ReplicationManager>>,
     /// The clock these providers stamp time with (heartbeats), when it is not the
     /// system's: the testkit's simulated world sets its own. An engine or a readiness
     /// evaluation over these providers uses it unless told otherwise, and an engine
@@ -128,9 +134,27 @@ impl Providers {
                 .registry_back
                 .as_ref()
                 .map(|r| Arc::new(ReadOnly(Arc::clone(r))) as Arc<dyn RegistrySync>),
+            replication_back: self
+                .replication_back
+                .as_ref()
+                .map(|r| Arc::new(ReadOnly(Arc::clone(r))) as Arc<dyn ReplicationManager>),
             clock: self.clock.clone(),
             resolver: self.resolver.clone(),
         }
+    }
+}
+
+impl Providers {
+    /// The providers a run in `mode` drives: for a failback, [`replication_back`](Self::replication_back)
+    /// (when set) is the replication manager.
+    pub fn for_mode(&self, mode: RunMode) -> Providers {
+        let mut p = self.clone();
+        if mode == RunMode::Failback
+            && let Some(back) = &self.replication_back
+        {
+            p.replication = Arc::clone(back);
+        }
+        p
     }
 }
 
@@ -349,7 +373,7 @@ impl Engine {
     /// (providers are behind read-only guards).
     pub async fn plan(&self, mode: RunMode) -> Result<Runbook, EngineError> {
         self.check_clock()?;
-        let ro = self.providers.read_only();
+        let ro = self.providers.for_mode(mode).read_only();
         let facts = self.facts(&ro, mode).await?;
         let mut runbook = Runbook::build(&self.plan, mode, &facts, &self.parts.options);
         let plan = if mode == RunMode::Failback { self.plan.reversed() } else { self.plan.clone() };
@@ -478,7 +502,7 @@ impl Engine {
 
     fn new_run(&self, run_id: String, mode: RunMode, runbook: Runbook, entries: &[JournalEntry]) -> Arc<Run> {
         let plan = if mode == RunMode::Failback { self.plan.reversed() } else { self.plan.clone() };
-        Arc::new(Run::new(self.parts.clone(), self.providers.clone(), run_id, mode, plan, runbook, entries))
+        Arc::new(Run::new(self.parts.clone(), self.providers.for_mode(mode), run_id, mode, plan, runbook, entries))
     }
 
     fn early(&self, mode: RunMode, error: EngineError) -> Box<RunFailed> {

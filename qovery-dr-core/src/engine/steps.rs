@@ -781,11 +781,18 @@ async fn verify_environment(run: &Arc<Run>, id: &str, env: &EnvRef) -> StepResul
 
 async fn verify_health(run: &Arc<Run>, id: &str, record: &DnsRecordId, target: &DnsTarget) -> StepResult {
     let dns = &run.providers.dns;
+    let provider_checks = dns.capabilities_for(record).health_checks;
+    // The plan can turn health checks off for a record (no health check exists for the
+    // target): then "unknown" is the expected answer, as in the switch step's interlock.
+    let planned = run.plan.dns.iter().find(|r| &r.record == record).is_none_or(|r| r.health_check);
     loop {
         match dns.target_health(target).await? {
             TargetHealth::Healthy => return Ok(json!({ "health": "healthy" })),
-            TargetHealth::Unknown if !dns.capabilities_for(record).health_checks => {
+            TargetHealth::Unknown if !provider_checks => {
                 return Ok(json!({ "health": "unknown", "note": "the DNS provider has no health checks" }));
+            }
+            TargetHealth::Unknown if !planned => {
+                return Ok(json!({ "health": "unknown", "note": "health checks are off for this record in the plan" }));
             }
             h => {
                 run.emit(Event::Waiting { step: id.to_owned(), what: format!("{target} to be healthy (now {h:?})") });

@@ -31,7 +31,7 @@ fn provider_error(path: impl Into<String>) -> impl FnOnce(qovery_dr_core::Provid
 pub(super) async fn connect(plan: &DrPlan, options: &ConnectOptions) -> Result<Connected, ConnectError> {
     let mut secrets = Secrets::default();
     let cluster = cluster(plan, &mut secrets).await?;
-    let (replication, heartbeat) = replication(plan, options, &mut secrets).await?;
+    let (replication, replication_back, heartbeat) = replication(plan, options, &mut secrets).await?;
     let (registry, registry_back) = registries(plan, options, &mut secrets).await?;
     let router = dns(plan, options, &mut secrets).await?;
     let resolver = authoritative(plan);
@@ -43,6 +43,7 @@ pub(super) async fn connect(plan: &DrPlan, options: &ConnectOptions) -> Result<C
             replication,
             registry,
             registry_back: Some(registry_back),
+            replication_back,
             clock: None,
             resolver: Some(Arc::new(resolver)),
         },
@@ -89,21 +90,32 @@ fn no_qovery() -> ConnectError {
 pub(super) struct HeartbeatSource {
     #[cfg(feature = "postgres")]
     postgres: Option<Arc<crate::postgres::PostgresReplicationManager>>,
+    #[cfg(feature = "postgres")]
+    postgres_back: Option<Arc<crate::postgres::PostgresReplicationManager>>,
     publication: Option<String>,
+    publication_back: Option<String>,
     database: qovery_dr_core::DatabaseId,
     interval: std::time::Duration,
 }
 
 impl HeartbeatSource {
-    pub(super) async fn start(&self, providers: &Providers) -> Result<HeartbeatWriter, ConnectError> {
+    /// The writer on the current primary: the plan's primary, or the DR database with `back`.
+    pub(super) async fn start(&self, providers: &Providers, back: bool) -> Result<HeartbeatWriter, ConnectError> {
         #[cfg(feature = "postgres")]
-        if let Some(pg) = &self.postgres {
-            pg.setup_heartbeat(self.publication.as_deref())
-                .await
-                .map_err(provider_error("replication.heartbeat_schema"))?;
+        {
+            let (pg, publication) = if back {
+                (&self.postgres_back, self.publication_back.as_deref())
+            } else {
+                (&self.postgres, self.publication.as_deref())
+            };
+            if let Some(pg) = pg {
+                pg.setup_heartbeat(publication).await.map_err(provider_error("replication.heartbeat_schema"))?;
+            }
         }
-        let _ = &self.publication;
-        Ok(HeartbeatWriter::spawn(Arc::clone(&providers.replication), self.database.clone(), self.interval))
+        let _ = (&self.publication, &self.publication_back);
+        let manager =
+            if back { providers.for_mode(qovery_dr_core::engine::RunMode::Failback) } else { providers.clone() };
+        Ok(HeartbeatWriter::spawn(Arc::clone(&manager.replication), self.database.clone(), self.interval))
     }
 }
 
@@ -124,12 +136,15 @@ async fn pg_endpoint(site: &Site, secrets: &mut Secrets) -> Result<crate::postgr
     Ok(e)
 }
 
+/// The replication manager, the one for failback (the pair the other way round), and the heartbeat.
+type Replication = (Arc<dyn ReplicationManager>, Option<Arc<dyn ReplicationManager>>, HeartbeatSource);
+
 #[cfg(feature = "postgres")]
 async fn replication(
     plan: &DrPlan,
     options: &ConnectOptions,
     secrets: &mut Secrets,
-) -> Result<(Arc<dyn ReplicationManager>, HeartbeatSource), ConnectError> {
+) -> Result<Replication, ConnectError> {
     use crate::postgres::{HeartbeatSetup, PgDumpBackup, PostgresReplicationManager};
     use qovery_dr_core::provider::ReplicationMode;
     let primary = pg_endpoint(&plan.primary, secrets).await?;
@@ -162,21 +177,41 @@ async fn replication(
     }
     .heartbeat_setup(HeartbeatSetup { schema: plan.replication.heartbeat_schema.clone() });
     let manager = Arc::new(manager);
+    // Failback: the same pair the other way round (a re-protected original primary streaming
+    // from, or subscribed to, the DR database). A dump is one-way: nothing to turn round.
+    let back = match plan.replication.mode {
+        ReplicationMode::Physical => {
+            let (dr, primary) = (pg_endpoint(&plan.dr, secrets).await?, pg_endpoint(&plan.primary, secrets).await?);
+            Some(PostgresReplicationManager::physical(id.clone(), dr, primary))
+        }
+        ReplicationMode::Logical => {
+            let (p, d) = (&plan.primary.database, &plan.dr.database);
+            // Re-protection subscribes the original primary under its own name, else the DR's.
+            match p.subscription.as_ref().or(d.subscription.as_ref()) {
+                Some(subscription) => {
+                    let (dr, primary) =
+                        (pg_endpoint(&plan.dr, secrets).await?, pg_endpoint(&plan.primary, secrets).await?);
+                    Some(PostgresReplicationManager::logical(id.clone(), dr, primary, subscription))
+                }
+                None => None,
+            }
+        }
+        ReplicationMode::Dump => None,
+    }
+    .map(|m| Arc::new(m.heartbeat_setup(HeartbeatSetup { schema: plan.replication.heartbeat_schema.clone() })));
     let source = HeartbeatSource {
         postgres: Some(Arc::clone(&manager)),
+        postgres_back: back.clone(),
         publication: plan.primary.database.publication.clone(),
+        publication_back: plan.dr.database.publication.clone().or_else(|| plan.primary.database.publication.clone()),
         database: id,
         interval: plan.replication.heartbeat_interval,
     };
-    Ok((manager, source))
+    Ok((manager, back.map(|b| b as Arc<dyn ReplicationManager>), source))
 }
 
 #[cfg(not(feature = "postgres"))]
-async fn replication(
-    _: &DrPlan,
-    _: &ConnectOptions,
-    _: &mut Secrets,
-) -> Result<(Arc<dyn ReplicationManager>, HeartbeatSource), ConnectError> {
+async fn replication(_: &DrPlan, _: &ConnectOptions, _: &mut Secrets) -> Result<Replication, ConnectError> {
     Err(feature("sites.primary.database", "PostgreSQL", "postgres"))
 }
 

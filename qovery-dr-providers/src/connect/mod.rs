@@ -127,7 +127,14 @@ impl Connected {
     /// A fenced primary (a run that stopped past its fence) refuses the table's DDL:
     /// the error says so, and resuming that run does not need a heartbeat.
     pub async fn start_heartbeat(&self) -> Result<HeartbeatWriter, ConnectError> {
-        self.heartbeat.start(&self.providers).await
+        self.heartbeat.start(&self.providers, false).await
+    }
+
+    /// The heartbeat once the DR database is the primary (after a switchover or a
+    /// failover, with the original primary re-protected as its standby): written on the
+    /// DR database, so that a failback measures its RPO the same way.
+    pub async fn start_heartbeat_back(&self) -> Result<HeartbeatWriter, ConnectError> {
+        self.heartbeat.start(&self.providers, true).await
     }
 
     /// The DNS router (also `providers.dns`), for callers that need the record → provider mapping.

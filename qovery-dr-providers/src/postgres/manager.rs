@@ -215,13 +215,6 @@ impl PostgresReplicationManager {
                             &format!("ALTER PUBLICATION {} ADD TABLE {}", ident(publication), self.table()),
                         )
                         .await?;
-                        exec(
-                            &s,
-                            OP,
-                            &self.standby.label(),
-                            &format!("ALTER SUBSCRIPTION {} REFRESH PUBLICATION", ident(&self.subscription)),
-                        )
-                        .await?;
                     }
                     Some(_) => {}
                     None => {
@@ -231,6 +224,29 @@ impl PostgresReplicationManager {
                             format!("publication {publication} does not exist on {}", self.primary.label()),
                         ));
                     }
+                }
+                // A subscription replicates a table only once it knows it: a table created after
+                // CREATE SUBSCRIPTION (even under a FOR ALL TABLES publication) needs a refresh.
+                let unknown = opt_row(
+                    &s,
+                    OP,
+                    &self.standby.label(),
+                    &format!(
+                        "SELECT 1 FROM pg_subscription sub WHERE sub.subname = {} AND NOT EXISTS \
+                         (SELECT 1 FROM pg_subscription_rel r WHERE r.srsubid = sub.oid AND r.srrelid = to_regclass({}))",
+                        literal(&self.subscription),
+                        literal(&self.table())
+                    ),
+                )
+                .await?;
+                if unknown.is_some() {
+                    exec(
+                        &s,
+                        OP,
+                        &self.standby.label(),
+                        &format!("ALTER SUBSCRIPTION {} REFRESH PUBLICATION", ident(&self.subscription)),
+                    )
+                    .await?;
                 }
             }
         }

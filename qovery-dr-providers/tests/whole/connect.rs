@@ -52,8 +52,8 @@ async fn providers_built_from_a_plan_file_pass_readiness_against_the_real_peers(
     assert!(requests.iter().all(|(_, _, auth)| auth.as_deref() == Some(&format!("Token {QOVERY_TOKEN}")[..])));
     assert!(requests.iter().all(|(m, _, _)| m == "GET"), "readiness only reads: {requests:?}");
     // The heartbeat flowed: rows on the primary, replayed on the standby.
-    let on_primary: u64 = stack.primary.sql("SELECT count(*) FROM qovery_dr.heartbeat").parse().unwrap();
-    let on_standby: u64 = stack.standby.sql("SELECT count(*) FROM qovery_dr.heartbeat").parse().unwrap();
+    let on_primary: u64 = stack.primary.q("SELECT count(*) FROM qovery_dr.heartbeat").parse().unwrap();
+    let on_standby: u64 = stack.standby.q("SELECT count(*) FROM qovery_dr.heartbeat").parse().unwrap();
     assert!(on_primary >= 2 && on_standby >= 1, "heartbeats: {on_primary} on the primary, {on_standby} replayed");
     // DNS is untouched by readiness.
     assert_eq!(stack.knot_answer(APP), APP_PRIMARY);
@@ -70,7 +70,7 @@ async fn records_in_two_dns_providers_switch_each_through_its_own() {
     let router = connected.dns_router();
     assert_eq!(router.switcher_for(&DnsRecordId::new(APP)).unwrap().name(), "rfc2136");
     assert_eq!(router.switcher_for(&DnsRecordId::new(API)).unwrap().name(), "cloudflare");
-    let requests_before = stack.cloudflare.requests();
+    let requests_before = stack.cloudflare().requests();
     let mut changes = Vec::new();
     for (record, from, to) in [(APP, APP_PRIMARY, APP_DR), (API, API_PRIMARY, API_DR)] {
         let request = SwitchRequest {
@@ -89,8 +89,8 @@ async fn records_in_two_dns_providers_switch_each_through_its_own() {
         }
     }
     // At the peers: Knot answers the DR target over DNS, the Cloudflare fake holds it.
-    assert_eq!(stack.knot_answer(APP), APP_DR);
-    assert!(stack.cloudflare.requests() > requests_before, "the Cloudflare record went through Cloudflare");
+    assert_eq!(stack.knot_answer_settled(APP).await, APP_DR);
+    assert!(stack.cloudflare().requests() > requests_before, "the Cloudflare record went through Cloudflare");
     assert_eq!(dns.current(&DnsRecordId::new(API)).await.unwrap().target, DnsTarget::new(API_DR));
     // A record no provider serves is named.
     let e = dns.current(&DnsRecordId::new("nope.example.org")).await.unwrap_err();
@@ -151,7 +151,7 @@ async fn every_bad_input_names_the_field_or_reference_and_never_the_secret() {
     let old = good.replace(
         &format!(
             "\n[dns.cloudflare]\nzone_id = \"{CF_ZONE}\"\ntoken = \"file:{d}/cf-token\"\napi_base = \"{}\"\n",
-            stack.cloudflare.api_base()
+            stack.cloudflare().api_base()
         ),
         "\n",
     );
@@ -341,7 +341,7 @@ async fn a_plan_mixing_route53_cloudflare_and_rfc2136_switches_each_at_its_peer(
         connected.providers.dns.switch(&request).await.unwrap_or_else(|e| panic!("{record}: {e}"));
     }
     // Each peer holds its record's DR target.
-    assert_eq!(stack.knot_answer(APP), APP_DR);
+    assert_eq!(stack.knot_answer_settled(APP).await, APP_DR);
     let sets = admin.list_resource_record_sets().hosted_zone_id(&zone_id).send().await.unwrap();
     let values: Vec<String> = sets
         .resource_record_sets()
@@ -379,10 +379,10 @@ async fn state_urls_give_one_lock_for_all_orchestrators_in_etcd_and_postgres() {
         lock_a.acquire(&plan.name, &holder("run-a")).await.unwrap_or_else(|e| panic!("{url}: {e}"));
         // At the peer, independently of the SDK: the store names the holder.
         if url.starts_with("postgres") {
-            assert_eq!(stack.primary.sql("SELECT run_id FROM qovery_dr_locks WHERE plan = 'shop-live'"), "run-a");
+            assert_eq!(stack.primary.q("SELECT run_id FROM qovery_dr_locks WHERE plan = 'shop-local'"), "run-a");
         } else if url.starts_with("etcd") {
             let out = std::process::Command::new("etcdctl")
-                .args(["--endpoints", &etcd.endpoints()[0], "get", "qdr-live/locks/shop-live", "--print-value-only"])
+                .args(["--endpoints", &etcd.endpoints()[0], "get", "qdr-live/locks/shop-local", "--print-value-only"])
                 .output()
                 .expect("etcdctl (scripts/test installs etcd-client)");
             assert!(String::from_utf8_lossy(&out.stdout).contains("run-a"), "{}", String::from_utf8_lossy(&out.stdout));

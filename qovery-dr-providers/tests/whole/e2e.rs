@@ -5,12 +5,12 @@
 
 use std::time::Duration;
 
+use qovery_dr_core::DnsRecordId;
 use qovery_dr_core::engine::{AutoApprove, EngineOptions, Outcome, RunMode};
 use qovery_dr_core::plan::DrPlan;
 use qovery_dr_providers::connect::{ConnectOptions, Connected, connect};
 
 use super::stack::*;
-use crate::pg::cluster::{Load, pgbench_init};
 
 /// An engine over what `connect` built, auto-approving, polling every 100 ms, no TTL drain.
 fn engine(connected: &Connected, plan: &DrPlan) -> qovery_dr_core::engine::EngineBuilder {
@@ -32,31 +32,20 @@ async fn connected(stack: &Stack) -> (DrPlan, Connected) {
     (plan, c)
 }
 
-/// The digest a registry serves for `repo:tag` (HEAD of the manifest, OCI and Docker types accepted).
-async fn digest(base: &url::Url, repo: &str, tag: &str) -> Option<String> {
-    let r = reqwest::Client::new()
-        .head(base.join(&format!("/v2/{repo}/manifests/{tag}")).unwrap())
-        .header("accept", qovery_dr_providers::registry::MANIFEST_ACCEPT)
-        .send()
-        .await
-        .unwrap();
-    r.status().is_success().then(|| r.headers()["docker-content-digest"].to_str().unwrap().to_owned())
+/// The digest a registry of the stack serves for `repo:tag`.
+async fn digest(registry: &qovery_dr_testkit::local_stack::RegistryServer, repo: &str, tag: &str) -> Option<String> {
+    registry.digest(repo, tag).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_switchover_under_load_through_every_real_provider_loses_nothing_and_moves_everything() {
     let stack = Stack::start_with(false).await;
-    pgbench_init(&stack.primary);
     let (plan, connected) = connected(&stack).await;
     let _heartbeat = connected.start_heartbeat().await.unwrap_or_else(|e| panic!("{e}"));
     for name in SERVICES {
-        assert_eq!(
-            digest(&stack.registry_b.url(), &format!("mirror/shop/{name}"), "v1").await,
-            None,
-            "DR registry empty"
-        );
+        assert_eq!(digest(&stack.registry_b, &format!("mirror/shop/{name}"), "v1").await, None, "DR registry empty");
     }
-    let load = Load::start(&stack.primary, 120);
+    let load = Load::start(&stack.primary, 120).unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let engine = engine(&connected, &plan).build();
 
@@ -65,9 +54,9 @@ async fn a_switchover_under_load_through_every_real_provider_loses_nothing_and_m
     let refused = engine.run(RunMode::Switchover).await.expect_err("the DR registry is unknown to Qovery");
     let message = refused.error.to_string();
     assert!(message.contains("no container registry of organization") && message.contains("preflight"), "{message}");
-    assert_eq!(stack.primary.sql("SELECT pg_is_in_recovery()"), "f");
-    assert_eq!(stack.primary.sql("SHOW default_transaction_read_only"), "off", "the primary was not fenced");
-    assert_eq!(stack.standby.sql("SELECT pg_is_in_recovery()"), "t", "nothing was promoted");
+    assert_eq!(stack.primary.q("SELECT pg_is_in_recovery()"), "f");
+    assert_eq!(stack.primary.q("SHOW default_transaction_read_only"), "off", "the primary was not fenced");
+    assert_eq!(stack.standby.q("SELECT pg_is_in_recovery()"), "t", "nothing was promoted");
     // As an SRE would: register the DR registry in Qovery, then resume the refused run.
     stack.qovery.add_registry(&format!("http://{}", stack.registry_b.host()));
     let report = engine.resume().await.unwrap_or_else(|f| panic!("{}\n{}", f.error, f.report.to_text()));
@@ -75,12 +64,12 @@ async fn a_switchover_under_load_through_every_real_provider_loses_nothing_and_m
     assert_eq!(report.outcome, Outcome::Succeeded, "{}", report.to_text());
 
     // PostgreSQL: every row committed on the old primary is on the new one, which takes writes.
-    let on_old: u64 = stack.primary.sql("SELECT count(*) FROM pgbench_history").parse().unwrap();
-    let on_new: u64 = stack.standby.sql("SELECT count(*) FROM pgbench_history").parse().unwrap();
+    let on_old: u64 = stack.primary.q("SELECT count(*) FROM pgbench_history").parse().unwrap();
+    let on_new: u64 = stack.standby.q("SELECT count(*) FROM pgbench_history").parse().unwrap();
     assert!(on_old > 100, "the load committed transactions ({on_old})");
     assert_eq!(on_new, on_old, "0 committed rows lost");
-    assert_eq!(stack.standby.sql("SELECT pg_is_in_recovery()"), "f", "the DR database is the primary");
-    stack.standby.sql("INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (1, 1, 1, 1, now())");
+    assert_eq!(stack.standby.q("SELECT pg_is_in_recovery()"), "f", "the DR database is the primary");
+    stack.standby.q("INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (1, 1, 1, 1, now())");
 
     // DNS: Knot answers the DR target over DNS; the Cloudflare fake holds it.
     assert_eq!(stack.knot_answer(APP), APP_DR);
@@ -88,8 +77,8 @@ async fn a_switchover_under_load_through_every_real_provider_loses_nothing_and_m
 
     // Registries: the DR registry serves the primary's digests.
     for name in SERVICES {
-        let primary = digest(&stack.registry_a.url(), &format!("shop/{name}"), "v1").await.unwrap();
-        let dr = digest(&stack.registry_b.url(), &format!("mirror/shop/{name}"), "v1").await;
+        let primary = digest(&stack.registry_a, &format!("shop/{name}"), "v1").await.unwrap();
+        let dr = digest(&stack.registry_b, &format!("mirror/shop/{name}"), "v1").await;
         assert_eq!(dr.as_deref(), Some(primary.as_str()), "{name} in the DR registry with the primary's digest");
     }
 
@@ -132,9 +121,9 @@ async fn a_drill_clones_and_deletes_in_the_qovery_fake_and_leaves_production_unt
     // Production untouched: DNS, the database roles, no production deployment.
     assert_eq!(stack.knot_answer(APP), APP_PRIMARY);
     assert_eq!(stack.cloudflare_content(API).as_deref(), Some(API_PRIMARY));
-    assert_eq!(stack.primary.sql("SELECT pg_is_in_recovery()"), "f");
-    assert_eq!(stack.standby.sql("SELECT pg_is_in_recovery()"), "t", "the standby still replays");
-    stack.primary.sql("CREATE TABLE IF NOT EXISTS drill_probe (x int); INSERT INTO drill_probe VALUES (1)");
+    assert_eq!(stack.primary.q("SELECT pg_is_in_recovery()"), "f");
+    assert_eq!(stack.standby.q("SELECT pg_is_in_recovery()"), "t", "the standby still replays");
+    stack.primary.q("CREATE TABLE IF NOT EXISTS drill_probe (x int); INSERT INTO drill_probe VALUES (1)");
     let prod = [stack.environments.0.clone(), stack.environments.1.clone()];
     assert!(
         !requests
@@ -145,9 +134,9 @@ async fn a_drill_clones_and_deletes_in_the_qovery_fake_and_leaves_production_unt
 }
 
 /// Milliseconds since the epoch of the newest pgbench_history row on `server` (0 if none).
-fn newest_row_ms(server: &crate::pg::cluster::PgServer) -> i64 {
+fn newest_row_ms(server: &PgNode) -> i64 {
     server
-        .sql("SELECT coalesce((extract(epoch FROM max(mtime)) * 1000)::bigint, 0) FROM pgbench_history")
+        .q("SELECT coalesce((extract(epoch FROM max(mtime)) * 1000)::bigint, 0) FROM pgbench_history")
         .parse()
         .unwrap()
 }
@@ -170,21 +159,20 @@ async fn unplanned_failover(link_down_for: Option<Duration>) -> (u64, i64, u64) 
     use qovery_dr_core::engine::Interlock;
     let stack = Stack::start_with(true).await;
     stack.qovery.add_registry(&format!("http://{}", stack.registry_b.host()));
-    pgbench_init(&stack.primary);
     let (plan, connected) = connected(&stack).await;
     let heartbeat = connected.start_heartbeat().await.unwrap_or_else(|e| panic!("{e}"));
-    let load = Load::start(&stack.primary, 120);
+    let load = Load::start(&stack.primary, 120).unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
     if let Some(down) = link_down_for {
         // The replication link breaks (the standby can no longer reach the primary): writes
         // go on committing on the primary only.
-        stack.standby.sql("ALTER SYSTEM SET primary_conninfo = 'host=127.0.0.1 port=1 user=postgres'");
-        stack.standby.sql("SELECT pg_reload_conf()");
-        stack.standby.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_wal_receiver");
+        stack.standby.q("ALTER SYSTEM SET primary_conninfo = 'host=127.0.0.1 port=1 user=postgres'");
+        stack.standby.q("SELECT pg_reload_conf()");
+        stack.standby.q("SELECT pg_terminate_backend(pid) FROM pg_stat_wal_receiver");
         tokio::time::sleep(down).await;
     }
     // The primary's host dies under load (an immediate stop: its durable state is what it wrote).
-    stack.primary.crash();
+    stack.primary.crash().unwrap();
     drop(load);
     drop(heartbeat);
     let engine = engine(&connected, &plan)
@@ -192,15 +180,15 @@ async fn unplanned_failover(link_down_for: Option<Duration>) -> (u64, i64, u64) 
         .build();
     let report = engine.run(RunMode::Failover).await.unwrap_or_else(|f| panic!("{}\n{}", f.error, f.report.to_text()));
     assert_eq!(report.outcome, Outcome::Succeeded, "{}", report.to_text());
-    assert_eq!(stack.standby.sql("SELECT pg_is_in_recovery()"), "f", "the DR database is the primary");
+    assert_eq!(stack.standby.q("SELECT pg_is_in_recovery()"), "f", "the DR database is the primary");
     assert_eq!(stack.knot_answer(APP), APP_DR);
     assert_eq!(stack.cloudflare_content(API).as_deref(), Some(API_DR));
 
     // The truth, from the old primary's durable state (started again, isolated, to read it).
-    stack.primary.start();
+    stack.primary.start().unwrap();
     let (old_rows, new_rows): (u64, u64) = (
-        stack.primary.sql("SELECT count(*) FROM pgbench_history").parse().unwrap(),
-        stack.standby.sql("SELECT count(*) FROM pgbench_history").parse().unwrap(),
+        stack.primary.q("SELECT count(*) FROM pgbench_history").parse().unwrap(),
+        stack.standby.q("SELECT count(*) FROM pgbench_history").parse().unwrap(),
     );
     let true_loss_ms = (newest_row_ms(&stack.primary) - newest_row_ms(&stack.standby)).max(0);
     let reported = report.measured_rpo_ms.expect("an unplanned failover reports its data loss bound");
@@ -228,10 +216,12 @@ async fn the_dns_step_waits_until_every_authoritative_server_answers_the_dr_targ
     stack.qovery.add_registry(&format!("http://{}", stack.registry_b.host()));
     // A second authoritative server that lags: it gets the change 3 s after the first.
     let lagging = KnotServer::start(&[&format!("app 60 A {APP_PRIMARY}")]);
+    let [knot_a, knot_b] = stack.knot.servers();
     let text = stack.plan_toml().replace(
-        &format!("server = \"{}\"\n", stack.knot.addr),
-        &format!("server = \"{}\"\nnameservers = [\"{}\", \"{}\"]\n", stack.knot.addr, stack.knot.addr, lagging.addr),
+        &format!("nameservers = [\"{knot_a}\", \"{knot_b}\"]"),
+        &format!("nameservers = [\"{knot_a}\", \"{knot_b}\", \"{}\"]", lagging.addr),
     );
+    assert!(text.contains(&lagging.addr.to_string()), "the lagging server is listed");
     let plan = DrPlan::load(stack.write_plan(&text)).await.unwrap();
     let connected = connect(&plan, ConnectOptions::new()).await.unwrap_or_else(|e| panic!("{e}"));
     let _heartbeat = connected.start_heartbeat().await.unwrap();
@@ -273,4 +263,106 @@ async fn the_dns_step_waits_until_every_authoritative_server_answers_the_dr_targ
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), APP_DR);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failback_after_re_protection_returns_to_the_original_primary() {
+    let stack = Stack::start_options(LocalStackOptions::default()).await;
+    let (plan, connected) = connected(&stack).await;
+    let engine = engine(&connected, &plan).build();
+
+    // Away: a switchover under load.
+    let heartbeat = connected.start_heartbeat().await.unwrap_or_else(|e| panic!("{e}"));
+    let load = Load::start(&stack.primary, 120).unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let away = engine.run(RunMode::Switchover).await.unwrap_or_else(|f| panic!("{}\n{}", f.error, f.report.to_text()));
+    drop((load, heartbeat));
+    assert_eq!(away.outcome, Outcome::Succeeded, "{}", away.to_text());
+    assert_eq!(stack.standby.q("SELECT pg_is_in_recovery()"), "f");
+
+    // Before re-protection the failback is refused, and nothing changes.
+    let refused = engine.run(RunMode::Failback).await.expect_err("the original primary does not stream yet");
+    assert!(refused.error.to_string().contains("re-protection"), "{}", refused.error);
+    assert_eq!(stack.standby.q("SHOW default_transaction_read_only"), "off", "the DR primary was not fenced");
+    assert_eq!(stack.knot_answer(APP), APP_DR);
+
+    // Re-protection (the operator's part): the original primary rewound into a standby of the DR database.
+    stack.primary.reprotect_as_standby_of(&stack.standby, "back_slot").unwrap();
+    let heartbeat = connected.start_heartbeat_back().await.unwrap_or_else(|e| panic!("{e}"));
+    let load = Load::start(&stack.standby, 120).unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // Back: the refused failback is resumed (a stopped run is continued, never restarted).
+    let back = engine.resume().await.unwrap_or_else(|f| panic!("{}\n{}", f.error, f.report.to_text()));
+    drop((load, heartbeat));
+    assert_eq!(back.outcome, Outcome::Succeeded, "{}", back.to_text());
+    assert_eq!(back.mode, RunMode::Failback);
+
+    // PostgreSQL: the original primary takes writes again, with every row committed on the DR one.
+    assert_eq!(stack.primary.q("SELECT pg_is_in_recovery()"), "f", "the original primary is the primary");
+    let on_dr: u64 = stack.standby.q("SELECT count(*) FROM pgbench_history").parse().unwrap();
+    let on_original: u64 = stack.primary.q("SELECT count(*) FROM pgbench_history").parse().unwrap();
+    assert!(on_dr > 200, "both loads committed transactions ({on_dr})");
+    assert_eq!(on_original, on_dr, "0 committed rows lost on the way back");
+    assert_eq!(stack.standby.q("SHOW default_transaction_read_only"), "on", "the DR database is fenced");
+    stack.primary.q("INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (1, 1, 1, 1, now())");
+    assert_eq!(back.measured_rpo_ms, Some(0), "{}", back.to_text());
+
+    // DNS and Qovery: back at the primary site.
+    assert_eq!(stack.knot_answer(APP), APP_PRIMARY);
+    assert_eq!(stack.cloudflare_content(API).as_deref(), Some(API_PRIMARY));
+    let (prod, registry_a) = (stack.environments.0.clone(), stack.registry_a.url());
+    let primary_db = format!("postgres://127.0.0.1:{}/postgres", stack.primary.port);
+    stack.qovery.with(|s| {
+        s.settle();
+        let env = &s.envs[&prod];
+        assert!(env.deployed, "the primary environment is deployed");
+        assert_eq!(env.running.len(), SERVICES.len());
+        for (svc, running) in &env.running {
+            let registry = running["registry"].as_str().unwrap_or_default();
+            assert_eq!(s.registries.get(registry), Some(&registry_a), "{svc} runs from the primary registry");
+            let vars = running["vars"].to_string();
+            assert!(vars.contains(&primary_db), "{svc} points at the original primary: {vars}");
+        }
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_switchover_of_a_logical_pair_with_route53_loses_nothing_and_moves_everything() {
+    let stack = Stack::start_options(LocalStackOptions::default().logical().route53()).await;
+    let plan = DrPlan::load(stack.write_plan(&stack.plan_toml())).await.unwrap_or_else(|e| panic!("{e}"));
+    // moto accepts any key; the SDK needs one (the local_stack example prints these as exports).
+    let env: std::collections::BTreeMap<_, _> = stack.aws_env().into_iter().collect();
+    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(env["AWS_REGION"].clone()))
+        .credentials_provider(aws_sdk_route53::config::Credentials::new(
+            &env["AWS_ACCESS_KEY_ID"],
+            &env["AWS_SECRET_ACCESS_KEY"],
+            None,
+            None,
+            "local-stack",
+        ))
+        .load()
+        .await;
+    let connected = connect(&plan, ConnectOptions::new().with_aws_config(aws)).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(connected.dns_router().switcher_for(&DnsRecordId::new(API)).unwrap().name(), "route53");
+    let _heartbeat = connected.start_heartbeat().await.unwrap_or_else(|e| panic!("{e}"));
+    let load = Load::start(&stack.primary, 120).unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The heartbeat reaches the subscriber (a table created after the subscription needs a refresh).
+    let beats: u64 = stack.standby.q("SELECT count(*) FROM qovery_dr.heartbeat").parse().unwrap();
+    assert!(beats > 0, "the heartbeat is replicated to the subscriber");
+    let engine = engine(&connected, &plan).build();
+    let report =
+        engine.run(RunMode::Switchover).await.unwrap_or_else(|f| panic!("{}\n{}", f.error, f.report.to_text()));
+    drop(load);
+    assert_eq!(report.outcome, Outcome::Succeeded, "{}", report.to_text());
+    let on_old: u64 = stack.primary.q("SELECT count(*) FROM pgbench_history").parse().unwrap();
+    let on_new: u64 = stack.standby.q("SELECT count(*) FROM pgbench_history").parse().unwrap();
+    assert!(on_old > 100, "the load committed transactions ({on_old})");
+    assert_eq!(on_new, on_old, "0 committed rows lost");
+    assert_eq!(stack.standby.q("SELECT count(*) FROM pg_subscription"), "0", "the subscriber is detached");
+    stack.standby.q("INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (1, 1, 1, 1, now())");
+    assert_eq!(stack.knot_answer(APP), APP_DR);
+    assert_eq!(stack.api_content().await.as_deref(), Some(API_DR), "moto's Route53 holds the DR target");
 }

@@ -70,7 +70,7 @@ async fn the_live_example_killed_mid_deploy_resumes_and_applies_each_mutation_on
     child.kill().unwrap(); // SIGKILL
     let status = child.wait().unwrap();
     assert!(!status.success(), "killed");
-    assert_eq!(stack.standby.sql("SELECT pg_is_in_recovery()"), "f", "the first run had promoted the DR database");
+    assert_eq!(stack.standby.q("SELECT pg_is_in_recovery()"), "f", "the first run had promoted the DR database");
     assert_eq!(stack.knot_answer(APP), APP_PRIMARY, "and had not switched DNS yet");
 
     // Second process: resumes from the plan's [state] journal and completes.
@@ -91,7 +91,7 @@ async fn the_live_example_killed_mid_deploy_resumes_and_applies_each_mutation_on
     // At the peers: everything moved, each mutation once.
     assert_eq!(stack.knot_answer(APP), APP_DR);
     assert_eq!(stack.cloudflare_content(API).as_deref(), Some(API_DR));
-    let timeline: u32 = stack.standby.sql("SELECT timeline_id FROM pg_control_checkpoint()").parse().unwrap();
+    let timeline: u32 = stack.standby.q("SELECT timeline_id FROM pg_control_checkpoint()").parse().unwrap();
     assert_eq!(timeline, 2, "promoted exactly once (one timeline switch)");
     let requests = stack.qovery.requests().await;
     let dr = &stack.environments.1;

@@ -111,6 +111,34 @@ impl PgNode {
         Ok(())
     }
 
+    /// Re-protection after a switchover or failover: this old primary becomes a physical
+    /// standby of `new_primary`, as `PostgresReplicationManager::physical_reprotect_steps`
+    /// tells an operator to do: a clean stop, `pg_rewind` from the new primary (with `-R`:
+    /// `standby.signal` and its `primary_conninfo`), a new slot `slot` on the new primary,
+    /// a start, and a wait until it streams.
+    pub fn reprotect_as_standby_of(&self, new_primary: &PgNode, slot: &str) -> Result<(), LocalStackError> {
+        if !self.stopped.load(Ordering::SeqCst) {
+            pg_server::run("pg_ctl", &["-D", &self.data.to_string_lossy(), "-m", "fast", "-w", "stop"]).map_err(pg)?;
+            self.stopped.store(true, Ordering::SeqCst);
+        }
+        let source = format!("host=127.0.0.1 port={} user=postgres dbname=postgres", new_primary.port);
+        let target = format!("--target-pgdata={}", self.data.display());
+        pg_server::run("pg_rewind", &[&target, &format!("--source-server={source}"), "-R"]).map_err(pg)?;
+        new_primary.sql(&format!("SELECT pg_create_physical_replication_slot('{slot}')"))?;
+        let auto = self.data.join("postgresql.auto.conf");
+        let mut text = std::fs::read_to_string(&auto).map_err(|e| LocalStackError::io(&auto, e))?;
+        text.push_str(&format!("primary_slot_name = '{slot}'\n"));
+        std::fs::write(&auto, text).map_err(|e| LocalStackError::io(&auto, e))?;
+        self.start()?;
+        for _ in 0..400 {
+            if self.sql("SELECT count(*) FROM pg_stat_wal_receiver WHERE status = 'streaming'")? == "1" {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(LocalStackError::failed("re-protection", "the old primary does not stream from the new one after 20 s"))
+    }
+
     /// `pg_ctl stop -m immediate`: a crash, as far as the data is concerned.
     pub fn crash(&self) -> Result<(), LocalStackError> {
         pg_server::run("pg_ctl", &["-D", &self.data.to_string_lossy(), "-m", "immediate", "-w", "stop"]).map_err(pg)?;

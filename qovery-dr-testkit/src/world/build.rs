@@ -397,6 +397,8 @@ impl PlanWorld {
             replication: std::sync::Arc::new(InMemoryReplication::new(&self.world)),
             registry: std::sync::Arc::new(InMemoryRegistry::new(&self.world, self.plan.registry_mapping.clone())),
             registry_back: Some(std::sync::Arc::new(InMemoryRegistry::new(&self.world, back))),
+            // The in-memory manager follows the roles: one serves both directions.
+            replication_back: None,
             clock: Some(std::sync::Arc::new(self.world.clone())),
             resolver: None,
         }

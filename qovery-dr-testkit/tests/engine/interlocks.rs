@@ -371,3 +371,25 @@ async fn the_approval_is_journaled_with_who_and_when() {
     assert_eq!(approval.approver, "oncall-sre");
     assert!(approval.at >= before && approval.at <= pw.world.wall_now(), "stamped by the engine's clock");
 }
+
+/// A DNS provider with health checks, and a record the plan says has none (its DR target
+/// answers `Unknown`): the run does not wait for a health that will never come (it did,
+/// until the step timed out, with Route53 on moto).
+#[tokio::test(start_paused = true)]
+async fn a_record_with_health_checks_off_in_the_plan_is_not_waited_on_when_its_health_is_unknown() {
+    use qovery_dr_testkit::state::HealthSource;
+    let mut pw = aws();
+    for r in &mut pw.plan.dns {
+        r.health_check = false;
+        pw.world.set_target_health(r.dr_target.clone(), HealthSource::Fixed(TargetHealth::Unknown));
+    }
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let report =
+        tokio::time::timeout(Duration::from_secs(3600), engine(&pw, MemoryJournal::new()).run(RunMode::Switchover))
+            .await
+            .expect("the run does not hang on an unknown health")
+            .unwrap_or_else(|f| panic!("{}", f.error));
+    assert_eq!(report.outcome, Outcome::Succeeded);
+    assert!(report.steps.iter().any(|s| s.name.starts_with("health:")), "the health steps ran");
+    pw.world.recorder().assert_no_violations();
+}
