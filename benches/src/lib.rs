@@ -5,6 +5,8 @@
 //! beside the figure. Lines starting with `#` explain what was measured and label
 //! anything computed rather than measured.
 
+pub mod timed;
+
 /// Prints `# text` (an explanation, not a figure).
 pub fn note(text: &str) {
     println!("# {text}");
