@@ -403,7 +403,13 @@ async fn main() -> ExitCode {
         readiness(&plan, &connected.providers, args.json).await;
         // The heartbeat bounds the loss of an unplanned failover. It cannot be set up on a
         // fenced primary (a run that stopped past the fence): a resume goes on without it.
-        match connected.start_heartbeat().await {
+        // A failback starts from the DR database: the heartbeat is written there.
+        let heartbeat = if args.mode == RunMode::Failback {
+            connected.start_heartbeat_back().await
+        } else {
+            connected.start_heartbeat().await
+        };
+        match heartbeat {
             Ok(h) => _heartbeat = Some(h),
             Err(e) if args.resume => {
                 eprintln!("note: no heartbeat for this resume ({e}); the run goes on from its journal");

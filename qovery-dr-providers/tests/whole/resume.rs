@@ -103,3 +103,60 @@ async fn the_live_example_killed_mid_deploy_resumes_and_applies_each_mutation_on
     let image_updates = requests.iter().filter(|(m, p, _)| m == "PUT" && p.starts_with("/container/")).count();
     assert_eq!(image_updates, SERVICES.len(), "each service pointed at the DR registry once");
 }
+
+/// The example built with every feature (`local_stack` needs `local-stack`).
+fn example(name: &str) -> PathBuf {
+    let drill = failover_drill();
+    let path = drill.with_file_name(name);
+    assert!(path.exists(), "{} was built", path.display());
+    path
+}
+
+/// README's "Everything on your machine": the `local_stack` example in one process, the
+/// live `failover_drill` against the plan it wrote in another; then Ctrl-C stops the stack.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_live_example_runs_against_the_local_stack_example() {
+    let dir = std::env::temp_dir().join(format!("qdr-readme-stack-{}", std::process::id()));
+    let mut stack = Command::new(example("local_stack"))
+        .args(["--dir", dir.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    qovery_dr_testkit::reaper::kill_when_tests_exit(stack.id());
+    let stdout = BufReader::new(stack.stdout.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let plan = loop {
+        let line = rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()));
+        let line = line.unwrap_or_else(|_| panic!("local_stack did not print its plan within 120 s"));
+        if let Some(p) = line.strip_prefix("plan: ") {
+            break PathBuf::from(p);
+        }
+    };
+    assert_eq!(plan, dir.join("plan.toml"));
+    let out = Command::new(failover_drill())
+        .args(["--live", "--plan", plan.to_str().unwrap(), "--yes", "--no-ttl-drain"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("switchover") && stdout.contains(": succeeded"), "{stdout}");
+    assert!(stdout.contains("measured RPO 0s"), "{stdout}");
+    // Ctrl-C stops every server and the example exits cleanly.
+    let pid = stack.id().to_string();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let status = stack.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut stack.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "local_stack exited with {status}: {stderr}");
+    assert!(stderr.contains("local stack stopped (Ctrl-C)"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
