@@ -73,6 +73,10 @@ pub enum DnsProviderPlan {
         region: Option<String>,
         /// Health check id of each target (failover routing needs the primary's).
         health_checks: BTreeMap<DnsTarget, String>,
+        /// The zone's authoritative servers (`ip:port`) the engine's DNS step asks until each
+        /// answers the new target. Empty: the step relies on the change status
+        /// (`GetChange` INSYNC) and says so in its output.
+        nameservers: Vec<String>,
     },
     /// Cloudflare (v4 API).
     Cloudflare {
@@ -84,6 +88,11 @@ pub enum DnsProviderPlan {
         account_id: Option<String>,
         /// Another API base (tests).
         api_base: Option<String>,
+        /// The zone's authoritative servers (`ip:port`, e.g. the addresses of its two
+        /// `*.ns.cloudflare.com` names on port 53) the engine's DNS step asks until each
+        /// answers the new target. Empty: Cloudflare publishes no propagation status, so
+        /// the step can only rely on the API serving the change, and says so in its output.
+        nameservers: Vec<String>,
     },
     /// A self-hosted authoritative server taking TSIG-signed RFC 2136 updates.
     Rfc2136 {
@@ -91,7 +100,9 @@ pub enum DnsProviderPlan {
         server: String,
         /// The zone, e.g. `example.com.`.
         zone: String,
-        /// Every authoritative server to verify propagation on (`ip:port`; empty: the primary only).
+        /// Every authoritative server to verify propagation on (`ip:port`). Empty: the
+        /// engine's DNS step discovers them from the zone's NS records (asked of `server`,
+        /// each on `server`'s port), and the switcher's change status asks `server` only.
         nameservers: Vec<String>,
         /// The TSIG key, if updates are signed.
         tsig: Option<TsigPlan>,

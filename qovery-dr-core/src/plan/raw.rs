@@ -192,6 +192,8 @@ pub(crate) struct RawRoute53 {
     pub primary_health_check: Option<NonEmpty>,
     #[serde(default)]
     pub dr_health_check: Option<NonEmpty>,
+    #[serde(default)]
+    pub nameservers: Vec<NonEmpty>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -204,6 +206,8 @@ pub(crate) struct RawCloudflare {
     pub account_id: Option<NonEmpty>,
     #[serde(default)]
     pub api_base: Option<NonEmpty>,
+    #[serde(default)]
+    pub nameservers: Vec<NonEmpty>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -174,6 +174,7 @@ pub(super) fn dns_provider(
             endpoint_url,
             region: b.region.as_ref().map(|x| x.0.clone()),
             health_checks,
+            nameservers: sockets(&b.nameservers, &p, check),
         });
     }
     if let Some(b) = &r.cloudflare {
@@ -197,17 +198,13 @@ pub(super) fn dns_provider(
             token: b.token.0.clone(),
             account_id: b.account_id.as_ref().map(|x| x.0.clone()),
             api_base,
+            nameservers: sockets(&b.nameservers, &p, check),
         });
     }
     if let Some(b) = &r.rfc2136 {
         let p = format!("{path}.rfc2136");
         let server = socket(&b.server.0, &format!("{p}.server"), check);
-        let nameservers: Vec<String> = b
-            .nameservers
-            .iter()
-            .enumerate()
-            .filter_map(|(i, n)| socket(&n.0, &format!("{p}.nameservers[{i}]"), check))
-            .collect();
+        let nameservers = sockets(&b.nameservers, &p, check);
         let Some(zone) = b.zone.as_ref().map(|z| z.0.clone()).or(zone) else {
             check.error(format!("{p}.zone"), "expected the zone (e.g. \"example.com.\"), got nothing");
             return None;
@@ -235,6 +232,11 @@ pub(super) fn dns_provider(
         return Some(DnsProviderPlan::Rfc2136 { server: server?, zone, nameservers, tsig });
     }
     None
+}
+
+/// A block's `nameservers`, each an `ip:port` (errors at `<block>.nameservers[i]`).
+fn sockets(listed: &[crate::plan::fields::NonEmpty], block: &str, check: &mut Check) -> Vec<String> {
+    listed.iter().enumerate().filter_map(|(i, n)| socket(&n.0, &format!("{block}.nameservers[{i}]"), check)).collect()
 }
 
 /// The registry's authentication: `auth`, or the first version's `credentials`

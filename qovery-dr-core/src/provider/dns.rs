@@ -227,10 +227,16 @@ pub trait DnsSwitcher: Send + Sync + Debug + 'static {
     /// propagation of the returned change.
     async fn switch(&self, request: &SwitchRequest) -> ProviderResult<ChangeId>;
 
-    /// Whether a change has propagated to every authoritative server.
+    /// Whether a change has propagated to every authoritative server, as far as the
+    /// provider can know: Route53 reports its own `INSYNC`, an RFC 2136 switcher compares
+    /// the SOA serial on every server it lists. A provider that publishes no propagation
+    /// status (Cloudflare) says `InSync` once its API serves the change, and documents it.
+    /// The engine does not stop there: through [`Providers::resolver`](crate::engine::Providers::resolver)
+    /// it asks every authoritative server itself before the DNS step is done.
     ///
     /// # Contract
     /// Read-only. `NotFound` for an unknown change. Once `InSync`, stays `InSync`.
+    /// Never `InSync` before the provider serves the change.
     async fn change_status(&self, change: &ChangeId) -> ProviderResult<ChangeStatus>;
 
     /// The health of a target according to the provider's health checks.

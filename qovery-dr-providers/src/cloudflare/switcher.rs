@@ -21,9 +21,11 @@ use super::models::{DnsRecord, DnsRecordPatch};
 ///
 /// The API has no conditional write: the switcher reads, refuses a foreign value,
 /// PATCHes, and re-reads to verify; a value changed in between is reported as a
-/// `Conflict`. Change ids are `cf:<record id>`: Cloudflare applies a change when
-/// it accepts it, so `change_status` is `InSync` for an existing record (use
-/// `verify_propagation` against the zone's nameservers to see it served).
+/// `Conflict`. Change ids are `cf:<record id>`. Cloudflare publishes no propagation
+/// status: `change_status` is `InSync` once the API serves the record, which says nothing
+/// of its name servers. List them in the plan (`[dns.cloudflare] nameservers`) and the
+/// engine's DNS step asks each one until it answers the new target (or call
+/// `verify_propagation` yourself); without them the step's output says it was not verified.
 #[derive(Debug)]
 pub struct CloudflareDnsSwitcher {
     pub(super) client: Client,

@@ -367,26 +367,50 @@ pub(super) async fn aws_config(options: &ConnectOptions, region: String) -> aws_
     }
 }
 
-/// The authoritative servers of each record: a `rfc2136` block's `nameservers` (else
-/// its `server`); other providers' servers are not known yet (the engine then trusts
-/// the provider's change status, and says so in the step's output).
+/// The authoritative servers of each record: a `rfc2136` block's `nameservers`, else the
+/// zone's NS records (discovered through its `server` when first needed); other
+/// providers' servers are not known yet (the engine then trusts the provider's change
+/// status, and says so in the step's output).
 fn authoritative(plan: &DrPlan) -> super::resolver::RecordResolvers {
     let mut out = super::resolver::RecordResolvers::default();
     for r in &plan.dns {
         match &r.provider {
             #[cfg(feature = "rfc2136")]
-            Some(qovery_dr_core::plan::DnsProviderPlan::Rfc2136 { server, nameservers, .. }) => {
-                let listed = if nameservers.is_empty() { std::slice::from_ref(server) } else { nameservers.as_slice() };
-                let addrs: Vec<std::net::SocketAddr> = listed.iter().filter_map(|s| s.parse().ok()).collect();
+            Some(qovery_dr_core::plan::DnsProviderPlan::Rfc2136 { server, zone, nameservers, .. }) => {
+                let timeout = std::time::Duration::from_secs(2);
+                let addrs: Vec<std::net::SocketAddr> = nameservers.iter().filter_map(|s| s.parse().ok()).collect();
+                let update_server = server.parse::<std::net::SocketAddr>();
+                match (addrs.is_empty(), update_server) {
+                    (false, _) => out.route(
+                        r.record.clone(),
+                        Arc::new(crate::rfc2136::DnsAuthoritativeResolver::new(addrs, timeout)),
+                    ),
+                    // Not listed: the zone's NS records say, asked when the DNS step first needs them.
+                    (true, Ok(server)) => out.route(
+                        r.record.clone(),
+                        Arc::new(crate::rfc2136::DiscoveringResolver::new(server, zone, timeout)),
+                    ),
+                    (true, Err(_)) => out.unknown(r.record.clone(), format!("{server} is not an ip:port")),
+                }
+            }
+            #[cfg(feature = "rfc2136")]
+            Some(
+                qovery_dr_core::plan::DnsProviderPlan::Route53 { nameservers, .. }
+                | qovery_dr_core::plan::DnsProviderPlan::Cloudflare { nameservers, .. },
+            ) if !nameservers.is_empty() => {
+                let addrs: Vec<std::net::SocketAddr> = nameservers.iter().filter_map(|s| s.parse().ok()).collect();
                 let resolver = crate::rfc2136::DnsAuthoritativeResolver::new(addrs, std::time::Duration::from_secs(2));
                 out.route(r.record.clone(), Arc::new(resolver));
             }
             Some(p) => out.unknown(
                 r.record.clone(),
                 format!(
-                    "the authoritative servers of {} ({}) are not queried yet: the switch is verified by the provider's change status",
+                    "the authoritative servers of {} ({}) are not queried: the switch is verified by the provider's change status alone; \
+                     list them in the plan ({}.nameservers = [\"ip:53\", ...]) to have each one checked{}",
                     r.record,
-                    p.kind()
+                    p.kind(),
+                    p.kind(),
+                    if cfg!(feature = "rfc2136") { "" } else { " (the DNS client needs the rfc2136 feature)" }
                 ),
             ),
             None => out.unknown(r.record.clone(), format!("{} has no DNS provider", r.record)),

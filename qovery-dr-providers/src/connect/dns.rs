@@ -23,7 +23,7 @@ pub(super) async fn switcher(
     let _ = (&secrets, options);
     match provider {
         #[cfg(feature = "route53")]
-        DnsProviderPlan::Route53 { hosted_zone_id, endpoint_url, region, health_checks } => {
+        DnsProviderPlan::Route53 { hosted_zone_id, endpoint_url, region, health_checks, .. } => {
             use crate::route53::{Route53Config, Route53DnsSwitcher};
             let mut config = Route53Config::new(hosted_zone_id);
             if let Some(url) = endpoint_url {
@@ -39,7 +39,7 @@ pub(super) async fn switcher(
             Ok(Arc::new(Route53DnsSwitcher::from_sdk_config(&sdk, config)))
         }
         #[cfg(feature = "cloudflare")]
-        DnsProviderPlan::Cloudflare { zone_id, token, account_id, api_base } => {
+        DnsProviderPlan::Cloudflare { zone_id, token, account_id, api_base, .. } => {
             use crate::cloudflare::{CloudflareConfig, CloudflareDnsSwitcher};
             let token = secrets.get(&format!("{path}.cloudflare.token"), token).await?;
             let mut config = CloudflareConfig::new(zone_id, token);

@@ -33,5 +33,6 @@ mod switcher;
 mod wire;
 
 pub use config::{Rfc2136Config, TsigAlgorithm, TsigKey};
+pub(crate) use resolver::DiscoveringResolver;
 pub use resolver::DnsAuthoritativeResolver;
 pub use switcher::Rfc2136DnsSwitcher;

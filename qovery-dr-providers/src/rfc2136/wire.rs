@@ -152,6 +152,28 @@ impl Server {
         Ok(None)
     }
 
+    /// The names in the zone's NS record set, as this server serves it.
+    pub(crate) async fn nameserver_names(&self, zone: &Name, operation: &str) -> ProviderResult<Vec<Name>> {
+        let mut client = self.client(operation).await?;
+        let answers = self.answer(client.query(zone.clone(), DNSClass::IN, RecordType::NS).await, operation)?;
+        Ok(answers.iter().filter_map(|r| r.data().as_ns().map(|ns| ns.0.clone())).collect())
+    }
+
+    /// The A and AAAA addresses this server serves for `name` (glue for in-zone names).
+    pub(crate) async fn addresses(&self, name: &Name, operation: &str) -> ProviderResult<Vec<IpAddr>> {
+        let mut client = self.client(operation).await?;
+        let mut out = Vec::new();
+        for record_type in [RecordType::A, RecordType::AAAA] {
+            let answers = self.answer(client.query(name.clone(), DNSClass::IN, record_type).await, operation)?;
+            out.extend(answers.iter().filter(|r| r.name() == name).filter_map(|r| match r.data() {
+                RData::A(a) => Some(IpAddr::V4(a.0)),
+                RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+                _ => None,
+            }));
+        }
+        Ok(out)
+    }
+
     /// The zone's SOA serial as this server serves it.
     pub(crate) async fn serial(&self, zone: &Name, operation: &str) -> ProviderResult<u32> {
         let mut client = self.client(operation).await?;

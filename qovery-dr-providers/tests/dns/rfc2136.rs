@@ -178,3 +178,19 @@ async fn propagation_times_out_naming_a_server_that_never_switches() {
     assert_eq!(err.kind(), ErrorKind::Timeout);
     assert!(err.message().contains(&format!("{} (serves {PRIMARY})", b.addr)), "{err}");
 }
+
+#[tokio::test]
+async fn discovery_finds_the_zones_name_servers_from_its_ns_records() {
+    use qovery_dr_core::provider::AuthoritativeResolver;
+    // NS: ns1.qdr.test (glue in the zone: 127.0.0.1) and localhost. (outside it: the system resolver).
+    let server = KnotServer::start(&[&format!("app 60 A {PRIMARY}"), "@ NS localhost."]);
+    let found = DnsAuthoritativeResolver::discover(server.addr, ZONE, Duration::from_secs(2)).await.unwrap();
+    let servers = found.nameservers(&app()).await.unwrap();
+    assert_eq!(servers, vec![server.addr.to_string()], "both names resolve to 127.0.0.1, asked on the server's port");
+    assert_eq!(found.lookup(&servers[0], &app()).await.unwrap(), Some(DnsTarget::new(PRIMARY)));
+
+    // A server asked about a zone it does not serve: it refuses, and the error names the server.
+    let e =
+        DnsAuthoritativeResolver::discover(server.addr, "nowhere.invalid", Duration::from_secs(1)).await.unwrap_err();
+    assert!(e.to_string().contains(&server.addr.to_string()), "{e}");
+}

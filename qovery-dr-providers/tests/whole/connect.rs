@@ -396,3 +396,47 @@ async fn state_urls_give_one_lock_for_all_orchestrators_in_etcd_and_postgres() {
         lock_b.release(&plan.name, "run-b").await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_listed_nameservers_the_dns_step_asks_the_servers_in_the_zones_ns_records() {
+    use qovery_dr_core::provider::AuthoritativeResolver as _;
+    let stack = Stack::start().await;
+    let [knot_a, knot_b] = stack.knot.servers();
+    let listed = format!("nameservers = [\"{knot_a}\", \"{knot_b}\"]\n");
+    let text = stack.plan_toml();
+    assert!(text.contains(&listed));
+    let plan = load(&stack, &text.replace(&listed, "")).await;
+    let connected = connect(&plan, ConnectOptions::new()).await.unwrap_or_else(|e| panic!("{e}"));
+    let resolver = connected.providers.resolver.clone().expect("connect wires a resolver");
+    // The zone's NS names (ns1, ns2.qdr.test) have glue 127.0.0.1; asked on the update server's port.
+    let servers = resolver.nameservers(&DnsRecordId::new(APP)).await.unwrap();
+    assert_eq!(servers, vec![knot_a.to_string()]);
+    let served = resolver.lookup(&servers[0], &DnsRecordId::new(APP)).await.unwrap();
+    assert_eq!(served, Some(DnsTarget::new(APP_PRIMARY)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloudflare_records_are_checked_on_the_nameservers_the_plan_lists_and_say_so_when_none_are() {
+    use qovery_dr_core::provider::AuthoritativeResolver as _;
+    let stack = Stack::start().await;
+    let text = stack.plan_toml();
+    // None listed: the resolver says it cannot ask, and how to fix that.
+    let plan = load(&stack, &text).await;
+    let connected = connect(&plan, ConnectOptions::new()).await.unwrap_or_else(|e| panic!("{e}"));
+    let resolver = connected.providers.resolver.clone().unwrap();
+    let e = resolver.nameservers(&DnsRecordId::new(API)).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotSupported);
+    assert!(e.message().contains("cloudflare.nameservers"), "{e}");
+    // Listed: asked directly.
+    let marker = "[dns.cloudflare]\n";
+    assert!(text.contains(marker));
+    let listed = text.replace(marker, "[dns.cloudflare]\nnameservers = [\"127.0.0.1:5399\", \"[::1]:5399\"]\n");
+    let plan = load(&stack, &listed).await;
+    let connected = connect(&plan, ConnectOptions::new()).await.unwrap_or_else(|e| panic!("{e}"));
+    let servers = connected.providers.resolver.clone().unwrap().nameservers(&DnsRecordId::new(API)).await.unwrap();
+    assert_eq!(servers, vec!["127.0.0.1:5399".to_owned(), "[::1]:5399".to_owned()]);
+    // A listed entry that is not ip:port is a plan error at its path.
+    let bad = text.replace(marker, "[dns.cloudflare]\nnameservers = [\"ns1.cloudflare.com\"]\n");
+    let e = DrPlan::load(stack.write_plan(&bad)).await.unwrap_err().to_string();
+    assert!(e.contains("dns[1].cloudflare.nameservers[0]"), "{e}");
+}
