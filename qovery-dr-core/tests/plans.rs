@@ -539,3 +539,14 @@ fn the_first_versions_credentials_table_is_flagged_with_where_each_entry_goes() 
     let w = plan.warnings.iter().find(|w| w.path == "credentials.qovery_token").expect("a warning");
     assert!(w.message.contains("qovery.token"), "{w}");
 }
+
+#[test]
+fn the_fence_defaults_to_logins_and_the_weaker_one_must_be_named() {
+    use qovery_dr_core::provider::FenceKind;
+    assert_eq!(DrPlan::from_value(base()).unwrap().replication.fence, FenceKind::Logins);
+    let mut v = base();
+    v["replication"]["fence"] = json!("read-only");
+    assert_eq!(DrPlan::from_value(v).unwrap().replication.fence, FenceKind::ReadOnly);
+    let issues = invalid(|v| v["replication"]["fence"] = json!("soft"));
+    assert_issue(&issues, "replication.fence", "`logins`");
+}

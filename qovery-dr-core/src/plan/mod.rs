@@ -59,6 +59,8 @@ pub struct ReplicationPlan {
     pub heartbeat_interval: Duration,
     /// The schema holding the heartbeat table (default `qovery_dr`).
     pub heartbeat_schema: String,
+    /// How the old primary is fenced (default: logins, the fence that holds against any client).
+    pub fence: crate::provider::FenceKind,
 }
 
 /// One DNS record the failover switches.

@@ -65,6 +65,8 @@ pub(crate) struct RawReplication {
     pub heartbeat_interval: Option<HumanDuration>,
     #[serde(default)]
     pub heartbeat_schema: Option<NonEmpty>,
+    #[serde(default)]
+    pub fence: Option<Choice<crate::provider::FenceKind>>,
 }
 
 #[derive(Debug, Deserialize)]

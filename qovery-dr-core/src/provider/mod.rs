@@ -26,6 +26,6 @@ pub use propagation::{
 };
 pub use registry::{CopyReport, ImageParity, RegistryCapabilities, RegistryLocation, RegistryMapping, RegistrySync};
 pub use replication::{
-    BackupInfo, FenceOutcome, FixupReport, Heartbeat, LinkState, Node, PromoteOutcome, ReplicationCapabilities,
-    ReplicationManager, ReplicationMode, ReplicationStatus, SlotInfo, Writability,
+    BackupInfo, FenceKind, FenceOutcome, FixupReport, Heartbeat, LinkState, Node, PromoteOutcome,
+    ReplicationCapabilities, ReplicationManager, ReplicationMode, ReplicationStatus, SlotInfo, Writability,
 };

@@ -24,6 +24,29 @@ pub struct ReplicationCapabilities {
     pub heartbeat: bool,
 }
 
+/// How the old primary is fenced before a planned promotion.
+///
+/// ```
+/// use qovery_dr_core::provider::FenceKind;
+/// assert_eq!(FenceKind::default(), FenceKind::Logins);
+/// assert_eq!(serde_json::from_str::<FenceKind>("\"read-only\"").unwrap(), FenceKind::ReadOnly);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FenceKind {
+    /// No client can commit: every login role but the orchestrator's own (and the
+    /// replication roles streaming from it) loses its login and its sessions; the
+    /// databases are made read-only too. Logins come back on the promoted side and
+    /// on unfence.
+    #[default]
+    Logins,
+    /// Weaker, named on purpose: the databases default to read-only and sessions are
+    /// terminated, but a client that asks (`BEGIN READ WRITE`,
+    /// `SET default_transaction_read_only = off`) can still commit. Only when the plan
+    /// chooses it (applications that cannot lose their login, e.g. a shared role).
+    ReadOnly,
+}
+
 /// How the DR copy is kept up to date.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]

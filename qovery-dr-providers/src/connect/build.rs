@@ -175,7 +175,8 @@ async fn replication(
             PostgresReplicationManager::dump(id.clone(), backup, primary)
         }
     }
-    .heartbeat_setup(HeartbeatSetup { schema: plan.replication.heartbeat_schema.clone() });
+    .heartbeat_setup(HeartbeatSetup { schema: plan.replication.heartbeat_schema.clone() })
+    .fence(plan.replication.fence);
     let manager = Arc::new(manager);
     // Failback: the same pair the other way round (a re-protected original primary streaming
     // from, or subscribed to, the DR database). A dump is one-way: nothing to turn round.
@@ -198,7 +199,12 @@ async fn replication(
         }
         ReplicationMode::Dump => None,
     }
-    .map(|m| Arc::new(m.heartbeat_setup(HeartbeatSetup { schema: plan.replication.heartbeat_schema.clone() })));
+    .map(|m| {
+        Arc::new(
+            m.heartbeat_setup(HeartbeatSetup { schema: plan.replication.heartbeat_schema.clone() })
+                .fence(plan.replication.fence),
+        )
+    });
     let source = HeartbeatSource {
         postgres: Some(Arc::clone(&manager)),
         postgres_back: back.clone(),

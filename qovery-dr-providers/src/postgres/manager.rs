@@ -5,8 +5,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use qovery_dr_core::provider::{
-    FenceOutcome, FixupReport, Heartbeat, LinkState, Node, PromoteOutcome, ReplicationCapabilities, ReplicationManager,
-    ReplicationMode, ReplicationStatus, Writability,
+    FenceKind, FenceOutcome, FixupReport, Heartbeat, LinkState, Node, PromoteOutcome, ReplicationCapabilities,
+    ReplicationManager, ReplicationMode, ReplicationStatus, Writability,
 };
 use qovery_dr_core::{DatabaseId, ErrorKind, Lsn, ProviderError, ProviderResult, async_trait};
 use tokio::time::Instant;
@@ -81,6 +81,7 @@ pub struct PostgresReplicationManager {
     orphans: Mutex<Vec<String>>,
     stuck_after: Duration,
     dump: Option<super::dump::PgDumpBackup>,
+    fence: FenceKind,
 }
 
 fn err(kind: ErrorKind, op: &str, msg: impl Into<String>) -> ProviderError {
@@ -122,6 +123,7 @@ impl PostgresReplicationManager {
             orphans: Mutex::new(Vec::new()),
             stuck_after: Duration::from_secs(5),
             dump: None,
+            fence: FenceKind::Logins,
         }
     }
 
@@ -151,6 +153,86 @@ impl PostgresReplicationManager {
     pub fn heartbeat_setup(mut self, setup: HeartbeatSetup) -> Self {
         self.heartbeat = setup;
         self
+    }
+
+    /// How the old primary is fenced (default [`FenceKind::Logins`]).
+    pub fn fence(mut self, kind: FenceKind) -> Self {
+        self.fence = kind;
+        self
+    }
+
+    /// The table recording the roles a logins fence disabled (on the fenced primary,
+    /// replicated physically to the standby, where promotion gives them back).
+    fn fence_table(&self) -> String {
+        format!("{}.fenced_logins", ident(&self.heartbeat.schema))
+    }
+
+    /// Takes the login away from every role but ours and the replication roles streaming
+    /// from this server, recording each in the fence table (one transaction per role).
+    async fn fence_logins(&self, c: &Client, op: &str, label: &str) -> ProviderResult<Vec<String>> {
+        exec(
+            c,
+            op,
+            label,
+            &format!(
+                "CREATE SCHEMA IF NOT EXISTS {}; CREATE TABLE IF NOT EXISTS {} (role text PRIMARY KEY, fenced_at timestamptz NOT NULL DEFAULT now())",
+                ident(&self.heartbeat.schema),
+                self.fence_table()
+            ),
+        )
+        .await?;
+        let rows = c
+            .query(
+                "SELECT rolname::text FROM pg_roles WHERE rolcanlogin AND rolname <> current_user \
+                 AND rolname NOT IN (SELECT usename FROM pg_stat_replication WHERE usename IS NOT NULL) ORDER BY 1",
+                &[],
+            )
+            .await
+            .map_err(|e| super::endpoint::pg_error(op, label, e))?;
+        let roles: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        for role in &roles {
+            exec(
+                c,
+                op,
+                label,
+                &format!(
+                    "BEGIN; INSERT INTO {} (role) VALUES ({}) ON CONFLICT DO NOTHING; ALTER ROLE {} NOLOGIN; COMMIT",
+                    self.fence_table(),
+                    literal(role),
+                    ident(role)
+                ),
+            )
+            .await?;
+        }
+        Ok(roles)
+    }
+
+    /// Gives back the logins a fence took (on `c`'s server), emptying the fence table.
+    async fn restore_logins(&self, c: &Client, op: &str, label: &str) -> ProviderResult<Vec<String>> {
+        let rows = match c.query(&format!("SELECT role FROM {} ORDER BY 1", self.fence_table()), &[]).await {
+            Ok(rows) => rows,
+            Err(e) if e.as_db_error().is_some_and(|d| d.code().code() == "42P01" || d.code().code() == "3F000") => {
+                return Ok(Vec::new());
+            }
+            Err(e) => return Err(super::endpoint::pg_error(op, label, e)),
+        };
+        let roles: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        for role in &roles {
+            exec(
+                c,
+                op,
+                label,
+                &format!(
+                    "BEGIN; DELETE FROM {} WHERE role = {}; DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = {}) THEN ALTER ROLE {} LOGIN; END IF; END $$; COMMIT",
+                    self.fence_table(),
+                    literal(role),
+                    literal(role),
+                    ident(role)
+                ),
+            )
+            .await?;
+        }
+        Ok(roles)
     }
 
     /// How long replay may stand still while WAL waits before the link is reported down.
@@ -271,12 +353,16 @@ impl PostgresReplicationManager {
         Ok(rows.len())
     }
 
-    /// Lifts the soft fence on the old primary (only if the standby was not promoted).
+    /// Lifts the fence on the old primary (only if the standby was not promoted): the
+    /// logins it took come back, exactly those, and the databases take writes again.
     pub async fn unfence_primary(&self) -> ProviderResult<()> {
         const OP: &str = "unfence_primary";
         let c = self.primary.connect(OP).await?;
-        exec(&c, OP, &self.primary.label(), "ALTER SYSTEM RESET default_transaction_read_only").await?;
-        exec(&c, OP, &self.primary.label(), "SELECT pg_reload_conf()").await
+        let label = self.primary.label();
+        exec(&c, OP, &label, "SET default_transaction_read_only = off").await?;
+        self.restore_logins(&c, OP, &label).await?;
+        exec(&c, OP, &label, "ALTER SYSTEM RESET default_transaction_read_only").await?;
+        exec(&c, OP, &label, "SELECT pg_reload_conf()").await
     }
 
     async fn timeline(&self, c: &Client, server: &str, op: &str) -> ProviderResult<i32> {
@@ -658,6 +744,32 @@ impl ReplicationManager for PostgresReplicationManager {
             return Ok(FenceOutcome::AlreadyFenced);
         }
         let was = row.get::<_, String>(1) == "on";
+        // The logins first (a read-only default would refuse the fence's own bookkeeping).
+        let fenced_roles = if self.fence == FenceKind::Logins && self.mode != ReplicationMode::Dump {
+            if was {
+                // A soft fence already in place: lift it for the bookkeeping, then put it back.
+                exec(&c, OP, &label, "SET default_transaction_read_only = off").await?;
+            }
+            self.fence_logins(&c, OP, &label).await?
+        } else {
+            Vec::new()
+        };
+        let shared: i64 = one_row(
+            &c,
+            OP,
+            &label,
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND usename = current_user AND pid <> pg_backend_pid()",
+        )
+        .await?
+        .get(0);
+        if shared > 0 && self.fence == FenceKind::Logins {
+            tracing::warn!(
+                server = %label,
+                sessions = shared,
+                "other sessions use the orchestrator's own role: they are terminated but keep their login, so they \
+                 could reconnect and commit with BEGIN READ WRITE; give the orchestrator a role of its own"
+            );
+        }
         // ALTER SYSTEM cannot run in a transaction block: one statement at a time.
         exec(&c, OP, &label, "ALTER SYSTEM SET default_transaction_read_only = on").await?;
         exec(&c, OP, &label, "SELECT pg_reload_conf()").await?;
@@ -669,18 +781,45 @@ impl ReplicationManager for PostgresReplicationManager {
             let ro: String =
                 one_row(&v, OP, &label, "SELECT current_setting('default_transaction_read_only')").await?.get(0);
             if ro == "on" {
-                // A write probe that leaves nothing behind when it is (wrongly) accepted.
+                let left: i64 = if self.fence == FenceKind::Logins {
+                    one_row(
+                        &v,
+                        OP,
+                        &label,
+                        "SELECT (SELECT count(*) FROM pg_roles WHERE rolcanlogin AND rolname <> current_user \
+                           AND rolname NOT IN (SELECT usename FROM pg_stat_replication WHERE usename IS NOT NULL)) \
+                         + (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' \
+                           AND usename <> current_user AND usename NOT IN (SELECT usename FROM pg_stat_replication WHERE usename IS NOT NULL))",
+                    )
+                    .await?
+                    .get(0)
+                } else {
+                    0
+                };
+                // A write probe that leaves nothing behind when it is (wrongly) accepted
+                // (last on this session: a refused probe leaves its transaction aborted).
                 let write = v.batch_execute("BEGIN; CREATE TABLE qovery_dr_fence_probe (); ROLLBACK").await;
                 let refused = match &write {
                     Err(e) => e.as_db_error().is_some_and(|d| d.code().code() == "25006"),
                     Ok(()) => false,
                 };
-                if refused {
-                    return Ok(if was { FenceOutcome::AlreadyFenced } else { FenceOutcome::Fenced });
+                if refused && left == 0 {
+                    tracing::info!(server = %label, roles = ?fenced_roles, "fenced: no role but the orchestrator's can log in");
+                    return Ok(if was && fenced_roles.is_empty() {
+                        FenceOutcome::AlreadyFenced
+                    } else {
+                        FenceOutcome::Fenced
+                    });
                 }
             }
             if Instant::now() >= deadline {
-                return Err(err(ErrorKind::Transient, OP, format!("{label} still accepts writes after the fence")));
+                return Err(err(
+                    ErrorKind::Transient,
+                    OP,
+                    format!(
+                        "{label} still accepts writes, or logins of roles other than the orchestrator's, after the fence"
+                    ),
+                ));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -790,9 +929,30 @@ impl ReplicationManager for PostgresReplicationManager {
                 exec(&s, OP, &sl, &format!("DROP SUBSCRIPTION {sub}")).await?;
             }
             _ => {
-                let ok: bool = one_row(&s, OP, &sl, "SELECT pg_promote(true, 60)").await?.get(0);
-                if !ok {
-                    return Err(err(ErrorKind::Timeout, OP, format!("{sl} did not finish promoting within 60 s")));
+                // pg_promote(true) waits inside one query, whose snapshot conflicts with the very
+                // replay it waits for: on a lagging standby replay stalls until
+                // max_standby_streaming_delay (30 s by default) cancels it. Ask, then poll with
+                // short queries that hold no snapshot across the wait.
+                let asked: bool = one_row(&s, OP, &sl, "SELECT pg_promote(false)").await?.get(0);
+                if !asked {
+                    return Err(err(ErrorKind::Transient, OP, format!("{sl} refused the promotion request")));
+                }
+                let deadline = Instant::now() + Duration::from_secs(60);
+                while one_row(&s, OP, &sl, "SELECT pg_is_in_recovery()").await?.get::<_, bool>(0) {
+                    if Instant::now() >= deadline {
+                        return Err(err(
+                            ErrorKind::Timeout,
+                            OP,
+                            format!("{sl} did not finish promoting within 60 s (it is replaying the WAL it has)"),
+                        ));
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                // The logins the fence took (replicated with the catalog) come back here.
+                exec(&s, OP, &sl, "SET default_transaction_read_only = off").await?;
+                let restored = self.restore_logins(&s, OP, &sl).await?;
+                if !restored.is_empty() {
+                    tracing::info!(server = %sl, roles = ?restored, "logins given back on the promoted primary");
                 }
                 // Forget the old upstream, and checkpoint (pg_rewind needs it later).
                 exec(&s, OP, &sl, "ALTER SYSTEM RESET primary_conninfo").await?;

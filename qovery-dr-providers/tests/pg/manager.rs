@@ -238,3 +238,108 @@ async fn tls_with_a_verified_server_certificate() {
     let e = wrong.fence_primary(&db()).await.unwrap_err();
     assert!(e.to_string().to_lowercase().contains("certificate"), "{e}");
 }
+
+/// Runs SQL in a new session of `role` (psql, stopping at the first error).
+fn as_role(server: &PgServer, role: &str, sql: &str) -> Result<String, String> {
+    let out = std::process::Command::new(super::cluster::bin("psql"))
+        .args(["-h", "127.0.0.1", "-p", &server.port.to_string(), "-U", role, "-d", "postgres"])
+        .args(["-v", "ON_ERROR_STOP=1", "-Atqc", sql])
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// A session of `role` kept open.
+async fn session(server: &PgServer, role: &str) -> tokio_postgres::Client {
+    let conninfo = format!("host=127.0.0.1 port={} user={role} dbname=postgres", server.port);
+    let (client, conn) = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    client
+}
+
+/// The statements a client uses to get around a read-only default: each must fail after the fence.
+const ESCAPES: [&str; 3] = [
+    "BEGIN READ WRITE; INSERT INTO t VALUES (1); COMMIT",
+    "SET default_transaction_read_only = off; INSERT INTO t VALUES (2)",
+    "SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE; INSERT INTO t VALUES (3)",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_fence_no_statement_of_an_application_role_commits_and_unfencing_restores_its_login() {
+    let pair = setup::physical().await;
+    pair.primary
+        .sql("CREATE ROLE app LOGIN; CREATE ROLE reporting NOLOGIN; CREATE TABLE t (x int); GRANT ALL ON t TO app");
+    let open = session(&pair.primary, "app").await;
+    open.batch_execute("INSERT INTO t VALUES (0)").await.unwrap();
+    assert_eq!(pair.manager.fence_primary(&db()).await.unwrap(), qovery_dr_core::provider::FenceOutcome::Fenced);
+    for sql in ESCAPES {
+        let r = as_role(&pair.primary, "app", sql);
+        assert!(r.is_err(), "{sql:?} committed on the fenced primary");
+        assert!(r.unwrap_err().contains("not permitted to log in"), "{sql:?}");
+    }
+    // The session open across the fence was terminated: it cannot commit either.
+    assert!(open.batch_execute(ESCAPES[0]).await.is_err(), "a session opened before the fence still commits");
+    assert_eq!(pair.primary.sql("SELECT count(*) FROM t"), "1", "nothing committed after the fence");
+    // Fencing again (a resumed run) is harmless.
+    pair.manager.fence_primary(&db()).await.unwrap();
+    // Unfencing gives back exactly the logins it took.
+    pair.manager.unfence_primary().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    as_role(&pair.primary, "app", "INSERT INTO t VALUES (5)").unwrap();
+    assert_eq!(pair.primary.sql("SELECT rolcanlogin FROM pg_roles WHERE rolname = 'reporting'"), "f");
+    assert_eq!(pair.primary.sql("SELECT count(*) FROM qovery_dr.fenced_logins"), "0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_promoted_standby_gives_the_fenced_logins_back() {
+    let pair = setup::physical().await;
+    pair.primary.sql("CREATE ROLE app LOGIN; CREATE TABLE t (x int); GRANT ALL ON t TO app");
+    pair.manager.fence_primary(&db()).await.unwrap();
+    let lsn = pair.manager.status(&db()).await.unwrap().primary_lsn.unwrap();
+    pair.manager.wait_for_catch_up(&db(), lsn, Duration::from_secs(20)).await.unwrap();
+    assert_eq!(pair.standby.sql("SELECT rolcanlogin FROM pg_roles WHERE rolname = 'app'"), "f", "replicated");
+    pair.manager.promote_standby(&db()).await.unwrap();
+    as_role(&pair.standby, "app", "INSERT INTO t VALUES (1)").unwrap();
+    assert!(as_role(&pair.primary, "app", "SELECT 1").is_err(), "the old primary stays fenced");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_read_only_fence_is_weaker_by_name_a_client_that_asks_can_still_commit() {
+    let pair = setup::physical().await;
+    let manager = PostgresReplicationManager::physical(db(), pair.primary.endpoint(), pair.standby.endpoint())
+        .fence(qovery_dr_core::provider::FenceKind::ReadOnly);
+    pair.primary.sql("CREATE ROLE app LOGIN; CREATE TABLE t (x int); GRANT ALL ON t TO app");
+    manager.fence_primary(&db()).await.unwrap();
+    assert!(as_role(&pair.primary, "app", "INSERT INTO t VALUES (1)").is_err(), "a plain write is refused");
+    as_role(&pair.primary, "app", ESCAPES[0]).expect("BEGIN READ WRITE gets around a read-only fence");
+}
+
+/// Promoting a standby that still has WAL to replay: `pg_promote(true)` held a snapshot
+/// that conflicts with that replay, which then stalled until `max_standby_streaming_delay`
+/// (30 s) cancelled it. Now the promotion is asked, then polled with short queries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promoting_a_lagging_standby_does_not_stall_on_its_own_snapshot() {
+    let pair = setup::physical().await;
+    pgbench_init(&pair.primary);
+    // Replay 4 s behind, no feedback (the default): cleanup records replayed later conflict
+    // with any snapshot the standby holds.
+    pair.standby.sql("ALTER SYSTEM SET recovery_min_apply_delay = '4s'");
+    pair.standby.sql("ALTER SYSTEM SET hot_standby_feedback = off");
+    pair.standby.sql("SELECT pg_reload_conf()");
+    {
+        let _load = Load::start(&pair.primary, 6);
+        tokio::time::sleep(Duration::from_secs(4)).await;
+    }
+    let behind = pair.standby.sql("SELECT pg_last_wal_receive_lsn() > pg_last_wal_replay_lsn()");
+    assert_eq!(behind, "t", "the standby has WAL left to replay");
+    let started = std::time::Instant::now();
+    assert_eq!(pair.manager.promote_standby(&db()).await.unwrap(), PromoteOutcome::Promoted);
+    let took = started.elapsed();
+    println!("promotion of a lagging standby took {took:?}");
+    assert!(took < Duration::from_secs(10), "the promotion stalled for {took:?}");
+    assert_eq!(pair.standby.sql("SELECT pg_is_in_recovery()"), "f");
+}
