@@ -169,6 +169,20 @@ async fn preflight(run: &Arc<Run>) -> StepResult {
                 run.mode
             )));
         }
+        // A planned switch fences production first, then waits for the standby: one that
+        // cannot catch up (paused replay, no receiver, another timeline) would leave
+        // production fenced until the step gave up. Refuse while nothing has changed.
+        RunMode::Switchover if matches!(status.link, LinkState::Down(_) | LinkState::Broken(_)) => {
+            let why = match &status.link {
+                LinkState::Down(w) | LinkState::Broken(w) => w.clone(),
+                _ => String::new(),
+            };
+            return Err(StepError::NotReady(format!(
+                "the standby of {db} cannot catch up ({why}): a switchover would fence the primary and then wait; \
+                 fix the link first (e.g. SELECT pg_wal_replay_resume() on a paused standby), or use failover mode \
+                 if the primary is lost"
+            )));
+        }
         RunMode::Failback if status.link != LinkState::Streaming => {
             return Err(StepError::NotReady(format!(
                 "failback needs re-protection first: the original primary must stream from the current one (link is {:?})",
@@ -367,7 +381,10 @@ async fn catch_up(run: &Arc<Run>, spec: &StepSpec) -> StepResult {
         ));
     };
     run.emit(Event::Waiting { step: spec.id.clone(), what: format!("standby to replay {final_lsn}") });
-    let reached = p.replication.wait_for_catch_up(db, final_lsn, spec.timeout).await?;
+    // The provider's own wait ends first, so its reason (paused replay, how far it got)
+    // reaches the report instead of the step's generic timeout.
+    let budget = spec.timeout.saturating_sub(Duration::from_secs(2)).max(spec.timeout / 2);
+    let reached = p.replication.wait_for_catch_up(db, final_lsn, budget).await?;
     Ok(json!({ "final_lsn": final_lsn, "replayed": reached }))
 }
 

@@ -848,6 +848,18 @@ impl ReplicationManager for PostgresReplicationManager {
             if let LinkState::Broken(why) = &status.link {
                 return Err(err(ErrorKind::Conflict, OP, format!("the standby can never reach {target}: {why}")));
             }
+            if let LinkState::Down(why) = &status.link
+                && why.contains("paused")
+            {
+                return Err(err(
+                    ErrorKind::Conflict,
+                    OP,
+                    format!(
+                        "the standby will not reach {target} while its {why}: resume it (SELECT pg_wal_replay_resume() on {})",
+                        self.standby.label()
+                    ),
+                ));
+            }
             if let Some(r) = status.standby_replay_lsn.filter(|r| *r >= target) {
                 return Ok(r);
             }

@@ -184,3 +184,21 @@ async fn readiness_reads_the_last_verified_dump() {
     assert_eq!(check.status, qovery_dr_core::readiness::CheckStatus::Pass, "{check:?}");
     assert!(report.metrics.last_backup_age_seconds.unwrap() < 60.0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_switchover_against_a_paused_standby_is_refused_before_the_primary_is_fenced() {
+    let pair = Arc::new(setup::physical().await);
+    pair.standby.sql("SELECT pg_wal_replay_pause()");
+    let plan = plan("1m");
+    let started = std::time::Instant::now();
+    let failed = engine(&plan, Arc::clone(&pair), &[]).run(RunMode::Switchover).await.unwrap_err();
+    let message = failed.error.to_string();
+    assert!(message.contains("preflight") && message.contains("replay is paused"), "{message}");
+    assert!(message.contains("pg_wal_replay_resume"), "says what to do: {message}");
+    assert!(started.elapsed() < Duration::from_secs(10), "refused at once, not after retries");
+    assert_eq!(pair.primary.sql("SHOW default_transaction_read_only"), "off", "production was not fenced");
+    // The provider's wait fails at once with its reason too (for a run already past preflight).
+    let target = pair.manager.status(&db()).await.unwrap().primary_lsn.unwrap();
+    let e = pair.manager.wait_for_catch_up(&db(), target, Duration::from_secs(30)).await.unwrap_err();
+    assert!(e.to_string().contains("pg_wal_replay_resume"), "{e}");
+}
