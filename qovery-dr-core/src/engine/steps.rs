@@ -467,16 +467,51 @@ async fn standby_point(run: &Run) -> Result<Option<(Timestamp, String)>, StepErr
             .last_backup
             .map(|b| (b.finished_at, format!("the last dump restored on the DR side finished at {}", b.finished_at))));
     }
-    match p.last_heartbeat(db, Node::Standby).await {
-        Ok(h) => Ok(h.map(|h| {
-            (
-                h.written_at,
-                format!("heartbeat {} (written {}) is the newest on the DR database", h.sequence, h.written_at),
-            )
-        })),
+    let asked = run.parts.clock.now();
+    let heartbeat = p.last_heartbeat(db, Node::Standby).await;
+    let answered = run.parts.clock.now();
+    match heartbeat {
+        Ok(h) => Ok(h.map(|h| on_our_clock(&h, asked, answered))),
         Err(e) if e.kind() == ErrorKind::NotSupported => Ok(None),
         Err(e) => Err(e.into()),
     }
+}
+
+/// A heartbeat's write time on the engine's clock, and how it was obtained. With the
+/// database's clock at the read (`read_at`), the offset between the two clocks is
+/// measured on that very call and taken out, minus the call's whole duration (the read
+/// happened somewhere inside it): the result is never later than the truth, so the
+/// bound computed from it is never smaller.
+fn on_our_clock(h: &crate::provider::Heartbeat, asked: Timestamp, answered: Timestamp) -> (Timestamp, String) {
+    let Some(read_at) = h.read_at else {
+        return (
+            h.written_at,
+            format!(
+                "heartbeat {} (written {}, the database's clock, taken as ours) is the newest on the DR database",
+                h.sequence, h.written_at
+            ),
+        );
+    };
+    // ours = theirs - (read_at - asked); the read was at most `answered` on our clock.
+    let age = read_at.saturating_since(h.written_at);
+    let ours = Timestamp::from_unix_millis(asked.unix_millis().saturating_sub(millis_u64(age)));
+    let skew = i128::from(read_at.unix_millis()) - i128::from(asked.unix_millis());
+    (
+        ours,
+        format!(
+            "heartbeat {} is the newest on the DR database, written {} before the DR database's clock read {} \
+             ({} on this orchestrator's clock; clocks {skew:+} ms apart, measured within {} ms)",
+            h.sequence,
+            humantime::format_duration(Duration::from_millis(millis_u64(age))),
+            read_at,
+            ours,
+            millis_u64(answered.saturating_since(asked)),
+        ),
+    )
+}
+
+fn millis_u64(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The last moment the old primary was known to accept writes: the fence,

@@ -220,8 +220,15 @@ pub enum Node {
 pub struct Heartbeat {
     /// Monotonic sequence number.
     pub sequence: u64,
-    /// When the primary wrote it.
+    /// When the primary wrote it (the database's clock).
     pub written_at: Timestamp,
+    /// The clock of the server it was read from, at the read (`None` if the provider
+    /// does not say). The engine uses it to put `written_at` on its own clock before
+    /// comparing the two, so that a skew between the orchestrator and the databases
+    /// cannot shrink a data-loss bound (the databases' clocks are assumed in sync with
+    /// each other: hosts of one replicated pair).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_at: Option<Timestamp>,
 }
 
 /// A replicated database pair: PostgreSQL, or your own.

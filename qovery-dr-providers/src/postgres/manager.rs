@@ -372,14 +372,18 @@ impl PostgresReplicationManager {
     async fn heartbeat_on(&self, ep: &PgEndpoint, op: &str) -> ProviderResult<Option<Heartbeat>> {
         let c = ep.connect(op).await?;
         let sql = format!(
-            "SELECT seq, (extract(epoch FROM written_at) * 1000)::bigint FROM {} ORDER BY seq DESC LIMIT 1",
+            "SELECT seq, (extract(epoch FROM written_at) * 1000)::bigint, (extract(epoch FROM clock_timestamp()) * 1000)::bigint \
+             FROM {} ORDER BY seq DESC LIMIT 1",
             self.table()
         );
         match c.query_opt(&sql, &[]).await {
             Ok(Some(row)) => {
                 let seq: i64 = row.get(0);
-                Ok(millis(&row, 1)
-                    .map(|written_at| Heartbeat { sequence: u64::try_from(seq).unwrap_or(0), written_at }))
+                Ok(millis(&row, 1).map(|written_at| Heartbeat {
+                    sequence: u64::try_from(seq).unwrap_or(0),
+                    written_at,
+                    read_at: millis(&row, 2),
+                }))
             }
             Ok(None) => Ok(None),
             Err(e) if e.as_db_error().is_some_and(|d| d.code().code() == "42P01" || d.code().code() == "3F000") => {
@@ -1060,7 +1064,7 @@ impl ReplicationManager for PostgresReplicationManager {
         let seq: i64 = row.get(0);
         let written_at =
             millis(&row, 1).ok_or_else(|| err(ErrorKind::Transient, OP, "the heartbeat time did not read back"))?;
-        Ok(Heartbeat { sequence: u64::try_from(seq).unwrap_or(0), written_at })
+        Ok(Heartbeat { sequence: u64::try_from(seq).unwrap_or(0), written_at, read_at: None })
     }
 
     async fn last_heartbeat(&self, database: &DatabaseId, node: Node) -> ProviderResult<Option<Heartbeat>> {

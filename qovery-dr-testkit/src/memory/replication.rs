@@ -291,7 +291,7 @@ impl ReplicationManager for InMemoryReplication {
                 } else {
                     db.heartbeats_on_a.push((seq, written_at, lsn))
                 }
-                Ok(Heartbeat { sequence: seq, written_at })
+                Ok(Heartbeat { sequence: seq, written_at, read_at: None })
             })
             .await
     }
@@ -310,7 +310,7 @@ impl ReplicationManager for InMemoryReplication {
                 if n.condition != NodeCondition::Up {
                     return Err(unreachable(OP, if node == Node::Primary { "primary" } else { "standby" }));
                 }
-                Ok(n.last_heartbeat.map(|(sequence, written_at)| Heartbeat { sequence, written_at }))
+                Ok(n.last_heartbeat.map(|(sequence, written_at)| Heartbeat { sequence, written_at, read_at: None }))
             })
             .await
     }
