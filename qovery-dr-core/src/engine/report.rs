@@ -66,6 +66,10 @@ pub struct StepReport {
     pub attempts: u32,
     /// The last error, if any.
     pub error: Option<String>,
+    /// What a step that succeeded without doing its work says about it (e.g. a fence
+    /// skipped because the old primary is unreachable: it was NOT fenced).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// The outcome of a run with measured RTO and RPO.
@@ -186,6 +190,11 @@ pub(crate) fn build(input: ReportInput<'_>) -> RunReport {
                 duration_ms,
                 attempts: attempts.get(id).copied().unwrap_or(0),
                 error,
+                note: outputs
+                    .get(id)
+                    .and_then(|o| o.get("skipped"))
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_owned),
             });
         }
     }
@@ -261,6 +270,7 @@ impl RunReport {
         out.push_str(&format!("  {:<w$} {:<8} {:>12} {:>8}\n", "step", "status", "duration", "attempts"));
         for s in &self.steps {
             let status = match s.status {
+                StepStatus::Succeeded if s.note.is_some() => "skipped",
                 StepStatus::Succeeded => "ok",
                 StepStatus::Failed => "FAILED",
                 StepStatus::Refused => "REFUSED",

@@ -320,6 +320,7 @@ async fn fence(run: &Arc<Run>) -> StepResult {
         }
         return Ok(json!({
             "fenced": false,
+            "skipped": "unreachable: NOT fenced",
             "at": run.parts.clock.now(),
             "evidence": "the old primary is unreachable: it cannot be fenced from here and may still accept writes from clients that reach it",
         }));
@@ -960,10 +961,14 @@ async fn record(run: &Arc<Run>) -> StepResult {
     Ok(match (point, end) {
         (Some((at, what)), Some(end)) => {
             let bound = end.saturating_since(at);
-            let mut evidence = format!(
-                "loss ≤ {}: {what}; the old primary was last known to accept writes at {end}",
-                humantime::format_duration(bound),
-            );
+            let mut evidence = if unfenced {
+                format!(
+                    "loss ≤ {}: {what}; the old primary was found unreachable at {end} (it may have accepted writes until then)",
+                    humantime::format_duration(bound),
+                )
+            } else {
+                format!("loss ≤ {}: {what}; the old primary was fenced at {end}", humantime::format_duration(bound))
+            };
             if unfenced {
                 evidence.push_str("; it was not fenced: writes it accepted afterwards are lost too");
             }

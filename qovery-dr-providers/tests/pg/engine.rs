@@ -155,6 +155,12 @@ async fn unplanned_failover(behind: Duration) {
     .unwrap_or_else(|f| panic!("{}\n{}", f.error, f.report.to_text()));
     assert_eq!(report.outcome, Outcome::Succeeded);
     let reported = report.measured_rpo_ms.expect("measured from heartbeats") as i64;
+    // The fence that could not happen is reported as skipped, and the evidence says why the end is what it is.
+    let fence = report.steps.iter().find(|s| s.name == "fence-primary").unwrap();
+    assert_eq!(fence.note.as_deref(), Some("unreachable: NOT fenced"), "{fence:?}");
+    assert!(report.to_text().contains("skipped"), "{}", report.to_text());
+    let evidence = report.rpo_evidence.clone().unwrap_or_default();
+    assert!(evidence.contains("found unreachable at"), "{evidence}");
     // Ground truth: restart the old primary alone and compare what each side committed.
     pair.primary.start();
     let old_count: u64 = pair.primary.sql("SELECT count(*) FROM pgbench_history").parse().unwrap();

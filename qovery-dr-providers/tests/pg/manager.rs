@@ -343,3 +343,16 @@ async fn promoting_a_lagging_standby_does_not_stall_on_its_own_snapshot() {
     assert!(took < Duration::from_secs(10), "the promotion stalled for {took:?}");
     assert_eq!(pair.standby.sql("SELECT pg_is_in_recovery()"), "f");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_heartbeat_table_is_pruned_to_its_last_thousand_rows() {
+    let pair = setup::physical().await;
+    pair.manager.setup_heartbeat(None).await.unwrap();
+    let mut last = 0;
+    for _ in 0..1250 {
+        last = pair.manager.write_heartbeat(&db()).await.unwrap().sequence;
+    }
+    let rows: u64 = pair.primary.sql("SELECT count(*) FROM qovery_dr.heartbeat").parse().unwrap();
+    assert!((1000..=1100).contains(&rows), "{rows} rows kept after {last} heartbeats");
+    assert_eq!(pair.primary.sql("SELECT max(seq) FROM qovery_dr.heartbeat"), last.to_string());
+}
