@@ -235,6 +235,19 @@ impl PostgresReplicationManager {
         Ok(roles)
     }
 
+    /// The standby's replay position (physical: replayed WAL; logical: the subscription's
+    /// last confirmed end).
+    fn replay_position_sql(&self) -> String {
+        if self.mode == ReplicationMode::Logical {
+            format!(
+                "SELECT max(latest_end_lsn)::text FROM pg_stat_subscription WHERE subname = {} AND relid IS NULL",
+                literal(&self.subscription)
+            )
+        } else {
+            "SELECT pg_last_wal_replay_lsn()::text".to_owned()
+        }
+    }
+
     /// How long replay may stand still while WAL waits before the link is reported down.
     pub fn stuck_after(mut self, d: Duration) -> Self {
         self.stuck_after = d;
@@ -371,6 +384,11 @@ impl PostgresReplicationManager {
 
     async fn heartbeat_on(&self, ep: &PgEndpoint, op: &str) -> ProviderResult<Option<Heartbeat>> {
         let c = ep.connect(op).await?;
+        self.heartbeat_in(&c, &ep.label(), op).await
+    }
+
+    /// The newest heartbeat row through an open session.
+    async fn heartbeat_in(&self, c: &Client, label: &str, op: &str) -> ProviderResult<Option<Heartbeat>> {
         let sql = format!(
             "SELECT seq, (extract(epoch FROM written_at) * 1000)::bigint, (extract(epoch FROM clock_timestamp()) * 1000)::bigint \
              FROM {} ORDER BY seq DESC LIMIT 1",
@@ -389,7 +407,7 @@ impl PostgresReplicationManager {
             Err(e) if e.as_db_error().is_some_and(|d| d.code().code() == "42P01" || d.code().code() == "3F000") => {
                 Ok(None)
             }
-            Err(e) => Err(super::endpoint::pg_error(op, &ep.label(), e)),
+            Err(e) => Err(super::endpoint::pg_error(op, label, e)),
         }
     }
 
@@ -693,10 +711,12 @@ impl ReplicationManager for PostgresReplicationManager {
         let lag = if promoted {
             None
         } else {
-            match (
-                self.heartbeat_on(&self.primary, OP).await.ok().flatten(),
-                self.heartbeat_on(&self.standby, OP).await.ok().flatten(),
-            ) {
+            // The two sessions already open (a status used to open four).
+            let on_primary = match &p {
+                Some(p) => self.heartbeat_in(p, &self.primary.label(), OP).await.ok().flatten(),
+                None => None,
+            };
+            match (on_primary, self.heartbeat_in(&s, &sl, OP).await.ok().flatten()) {
                 (Some(ph), Some(sh)) => Some(ph.written_at.saturating_since(sh.written_at)),
                 _ => None,
             }
@@ -847,7 +867,25 @@ impl ReplicationManager for PostgresReplicationManager {
                 )),
             };
         }
+        // One standby session polled every 50 ms for the replay position; the full status
+        // (two sessions, link and timeline checks) every 10th poll and at the deadline.
+        let mut session: Option<Client> = None;
+        let mut polls: u32 = 0;
         loop {
+            polls += 1;
+            if polls % 10 != 1 && Instant::now() < deadline {
+                if session.as_ref().is_none_or(Client::is_closed) {
+                    session = self.standby.connect(OP).await.ok();
+                }
+                if let Some(c) = &session
+                    && let Ok(row) = one_row(c, OP, &self.standby.label(), &self.replay_position_sql()).await
+                    && let Some(r) = lsn(&row, 0).filter(|r| *r >= target)
+                {
+                    return Ok(r);
+                }
+                tokio::time::sleep(Duration::from_millis(50).min(deadline - Instant::now())).await;
+                continue;
+            }
             let status = self.status(database).await?;
             if let LinkState::Broken(why) = &status.link {
                 return Err(err(ErrorKind::Conflict, OP, format!("the standby can never reach {target}: {why}")));

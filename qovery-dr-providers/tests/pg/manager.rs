@@ -356,3 +356,24 @@ async fn the_heartbeat_table_is_pruned_to_its_last_thousand_rows() {
     assert!((1000..=1100).contains(&rows), "{rows} rows kept after {last} heartbeats");
     assert_eq!(pair.primary.sql("SELECT max(seq) FROM qovery_dr.heartbeat"), last.to_string());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_for_catch_up_reuses_its_sessions() {
+    let pair = setup::physical().await;
+    pair.manager.setup_heartbeat(None).await.unwrap();
+    // Replay 2 s behind: the wait polls for about 2 s.
+    pair.standby.sql("ALTER SYSTEM SET recovery_min_apply_delay = '2s'");
+    pair.standby.sql("SELECT pg_reload_conf()");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    pair.primary.sql("CREATE TABLE t (x int); INSERT INTO t VALUES (1)");
+    let target = pair.manager.status(&db()).await.unwrap().primary_lsn.unwrap();
+    let sessions = || -> u64 { pair.standby.sql("SELECT sum(sessions) FROM pg_stat_database").parse().unwrap() };
+    let before = sessions();
+    let started = std::time::Instant::now();
+    pair.manager.wait_for_catch_up(&db(), target, Duration::from_secs(20)).await.unwrap();
+    let (took, opened) = (started.elapsed(), sessions() - before - 1);
+    println!("caught up in {took:?} with {opened} sessions opened on the standby");
+    assert!(took >= Duration::from_millis(1000), "the wait lasted ({took:?})");
+    // Every 50 ms a new session used to be opened (two per status, with the heartbeat).
+    assert!(opened <= 2 + 2 * (took.as_millis() as u64 / 500), "{opened} sessions in {took:?}");
+}
