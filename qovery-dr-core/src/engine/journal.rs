@@ -45,6 +45,11 @@ pub enum JournalEvent {
         plan: String,
         /// Who started it.
         operator: String,
+        /// The runbook it executes, so that a resume runs and reports the same steps
+        /// (rebuilding it from live state would drop steps whose effect is already in
+        /// place). `None` in journals written before it was recorded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        runbook: Option<Box<super::Runbook>>,
     },
     /// A human (or policy) approved the run.
     ApprovalGranted {

@@ -413,6 +413,7 @@ impl Engine {
                 mode,
                 plan: self.plan.name.clone(),
                 operator: self.parts.options.operator.clone(),
+                runbook: Some(Box::new(run.runbook.clone())),
             })
             .await
         {
@@ -428,11 +429,17 @@ impl Engine {
     /// Resumes the journal's last run: completed steps are skipped, a step
     /// that started without an outcome is reconciled against live state.
     /// Returns the recorded report if that run already succeeded.
+    ///
+    /// The run goes on with the runbook journaled when it started (so the resumed
+    /// report lists every step that ran); a journal written before runbooks were
+    /// journaled rebuilds it from live state. A resume that stops before it can
+    /// continue (lock held elsewhere, journal unreadable) reports the safe state the
+    /// journal shows, never "nothing changed" for a run that changed production.
     pub async fn resume(&self) -> Result<RunReport, Box<RunFailed>> {
         self.check_clock().map_err(|e| self.early(RunMode::Failover, e))?;
         let entries = self.parts.journal.entries().await.map_err(|e| self.early(RunMode::Failover, e.into()))?;
-        let Some((run_id, mode)) = entries.iter().rev().find_map(|e| match &e.event {
-            JournalEvent::RunStarted { mode, .. } => Some((e.run_id.clone(), *mode)),
+        let Some((run_id, mode, journaled)) = entries.iter().rev().find_map(|e| match &e.event {
+            JournalEvent::RunStarted { mode, runbook, .. } => Some((e.run_id.clone(), *mode, runbook.clone())),
             _ => None,
         }) else {
             return Err(self.early(RunMode::Failover, EngineError::NothingToResume));
@@ -446,18 +453,42 @@ impl Engine {
         }) {
             return Ok(*report);
         }
+        // Until the resume drives the run, an error reports what the journal says happened
+        // (never "nothing changed" for a run that promoted a standby).
+        let stopped = |e: EngineError, entries: &[JournalEntry], runbook: Option<Runbook>| {
+            let runbook = runbook.unwrap_or_else(|| Runbook {
+                plan: self.plan.name.clone(),
+                mode,
+                stages: Vec::new(),
+                cleanup: Vec::new(),
+                assessments: Vec::new(),
+            });
+            self.stopped_resume(&self.new_run(run_id.clone(), mode, runbook, entries), entries, e)
+        };
         // Only the lock holder continues the run (and writes the journal); a holder that died
         // keeps it until its lease expires (see `EngineOptions::lock_wait`).
-        let took_over = self.take_lock(&run_id, mode).await?;
+        let journaled = journaled.map(|r| *r);
+        let took_over = match self.take_lock(&run_id, mode).await {
+            Ok(t) => t,
+            Err(f) => return Err(stopped(f.error, &entries, journaled)),
+        };
         // The journal as it is now that we hold the lock (the previous holder may have written more).
-        let entries = self.parts.journal.entries().await.map_err(|e| self.early(mode, e.into()))?;
-        // The runbook is rebuilt the same way: services of the target environments.
-        let facts = self.facts(&self.providers, mode).await.map_err(|e| self.early(mode, e))?;
-        let runbook = Runbook::build(&self.plan, mode, &facts, &self.parts.options);
+        let entries = match self.parts.journal.entries().await {
+            Ok(e) => e,
+            Err(e) => return Err(stopped(e.into(), &entries, journaled)),
+        };
+        // The runbook the run started with; journals that predate it rebuild it the same way.
+        let runbook = match journaled {
+            Some(r) => r,
+            None => match self.facts(&self.providers, mode).await {
+                Ok(facts) => Runbook::build(&self.plan, mode, &facts, &self.parts.options),
+                Err(e) => return Err(stopped(e, &entries, None)),
+            },
+        };
         tracing::info!(%run_id, %mode, entries = entries.len(), "resuming from the journal");
-        let run = self.new_run(run_id, mode, runbook, &entries);
+        let run = self.new_run(run_id.clone(), mode, runbook, &entries);
         if let Some(evidence) = took_over {
-            journal_takeover(&run, evidence).await.map_err(|e| self.early(mode, e))?;
+            journal_takeover(&run, evidence).await.map_err(|e| self.stopped_resume(&run, &entries, e))?;
         }
         drive(run).await
     }
@@ -503,6 +534,32 @@ impl Engine {
     fn new_run(&self, run_id: String, mode: RunMode, runbook: Runbook, entries: &[JournalEntry]) -> Arc<Run> {
         let plan = if mode == RunMode::Failback { self.plan.reversed() } else { self.plan.clone() };
         Arc::new(Run::new(self.parts.clone(), self.providers.for_mode(mode), run_id, mode, plan, runbook, entries))
+    }
+
+    /// A resume that stopped before driving its run: the report and the safe state come
+    /// from the run's journal, as for a run that failed.
+    fn stopped_resume(&self, run: &Run, entries: &[JournalEntry], error: EngineError) -> Box<RunFailed> {
+        let safe = if run.runbook.stages.is_empty() && run.output("fence-primary").is_some() {
+            "the journal shows the run fenced the primary, but its runbook could not be rebuilt: \
+             read the journal before acting; resume this run once the error above is fixed"
+                .to_owned()
+        } else {
+            safe_state(run, None)
+        };
+        let report = report::build(report::ReportInput {
+            run_id: &run.run_id,
+            plan: &run.plan.name,
+            mode: run.mode,
+            objectives: run.plan.objectives,
+            runbook: &run.runbook,
+            entries,
+            outcome: Outcome::Failed,
+            finished_at: self.parts.clock.now(),
+            error: Some(format!("the resume stopped before continuing the run: {error}")),
+            safe_state: Some(safe),
+            rto_stage: run.runbook.rto_stage(),
+        });
+        Box::new(RunFailed { error, report })
     }
 
     fn early(&self, mode: RunMode, error: EngineError) -> Box<RunFailed> {

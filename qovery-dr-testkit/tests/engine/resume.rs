@@ -83,6 +83,8 @@ async fn crash_and_resume_at_every_position(mode: RunMode) {
     assert_eq!(report.outcome, Outcome::Succeeded);
     let expected_state = end_state(&reference);
     let expected_counts = counts(&reference);
+    let expected_steps: Vec<(String, String)> =
+        report.steps.iter().map(|s| (s.stage.clone(), s.name.clone())).collect();
     let n = full.snapshot().len();
     assert!(n > 30, "a full {mode} journals every step ({n} entries)");
 
@@ -115,12 +117,57 @@ async fn crash_and_resume_at_every_position(mode: RunMode) {
         assert_eq!(report.outcome, Outcome::Succeeded, "k={k}");
         assert_eq!(end_state(&pw), expected_state, "k={k}: the end state differs from an uninterrupted run");
         assert_eq!(counts(&pw), expected_counts, "k={k}: a non-idempotent action ran more (or less) than once");
+        let steps: Vec<(String, String)> = report.steps.iter().map(|s| (s.stage.clone(), s.name.clone())).collect();
+        assert_eq!(steps, expected_steps, "k={k}: the resumed report lists the steps the run ran");
         pw.world.recorder().assert_no_violations();
         if mode != RunMode::Drill {
             assert_eq!(report.measured_rpo_ms, Some(0), "k={k}");
         }
         assert!(report.measured_rto_ms.is_some(), "k={k}: the RTO is measured from the journal across the crash");
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn failover_survives_a_crash_after_every_journal_entry() {
+    crash_and_resume_at_every_position(RunMode::Failover).await;
+}
+
+/// A switchover promoted the standby, then failed at DNS; a resume that stops before
+/// continuing (the lock is held elsewhere) said "nothing in production was changed".
+#[tokio::test(start_paused = true)]
+async fn a_resume_that_stops_early_reports_what_the_journal_says_happened() {
+    use qovery_dr_core::engine::{FailoverLock, InProcessLock, LockHolder};
+    use qovery_dr_testkit::{FaultAction, Trigger};
+    let pw = aws();
+    pw.world.faults().inject(
+        "dns.switch",
+        Trigger::FirstN(10_000),
+        FaultAction::Fail(qovery_dr_core::ErrorKind::PermissionDenied),
+    );
+    let journal = MemoryJournal::new();
+    let failed = engine(&pw, journal.clone()).run(RunMode::Switchover).await.unwrap_err();
+    let first = failed.report.safe_state.clone().unwrap_or_default();
+    assert!(first.contains("the standby is promoted"), "{first}");
+    let lock = InProcessLock::new();
+    let other = LockHolder {
+        run_id: "run-elsewhere".into(),
+        owner: "someone@else".into(),
+        acquired_at: qovery_dr_core::Timestamp::from_unix_millis(0),
+    };
+    lock.acquire(&pw.plan.name, &other).await.unwrap();
+    let second = pw
+        .engine_builder()
+        .journal(journal.clone())
+        .lock(lock)
+        .approver(AutoApprove::new("oncall-sre"))
+        .options(options())
+        .build();
+    let stopped = second.resume().await.unwrap_err();
+    let safe = stopped.report.safe_state.clone().unwrap_or_default();
+    assert!(!safe.contains("nothing in production was changed"), "{safe}");
+    assert!(safe.contains("the standby is promoted"), "{safe}");
+    assert_eq!(stopped.report.mode, RunMode::Switchover);
+    assert_eq!(stopped.report.steps.len(), failed.report.steps.len(), "the report lists the run's steps");
 }
 
 #[tokio::test(start_paused = true)]
