@@ -456,13 +456,7 @@ impl Engine {
         // Until the resume drives the run, an error reports what the journal says happened
         // (never "nothing changed" for a run that promoted a standby).
         let stopped = |e: EngineError, entries: &[JournalEntry], runbook: Option<Runbook>| {
-            let runbook = runbook.unwrap_or_else(|| Runbook {
-                plan: self.plan.name.clone(),
-                mode,
-                stages: Vec::new(),
-                cleanup: Vec::new(),
-                assessments: Vec::new(),
-            });
+            let runbook = runbook.unwrap_or_else(|| Runbook::empty(&self.plan.name, mode));
             self.stopped_resume(&self.new_run(run_id.clone(), mode, runbook, entries), entries, e)
         };
         // Only the lock holder continues the run (and writes the journal); a holder that died
@@ -546,31 +540,14 @@ impl Engine {
         } else {
             safe_state(run, None)
         };
-        let report = report::build(report::ReportInput {
-            run_id: &run.run_id,
-            plan: &run.plan.name,
-            mode: run.mode,
-            objectives: run.plan.objectives,
-            runbook: &run.runbook,
-            entries,
-            outcome: Outcome::Failed,
-            finished_at: self.parts.clock.now(),
-            error: Some(format!("the resume stopped before continuing the run: {error}")),
-            safe_state: Some(safe),
-            rto_stage: run.runbook.rto_stage(),
-        });
+        let why = format!("the resume stopped before continuing the run: {error}");
+        let report = run_report(run, entries, Outcome::Failed, Some(why), Some(safe));
         Box::new(RunFailed { error, report })
     }
 
     fn early(&self, mode: RunMode, error: EngineError) -> Box<RunFailed> {
         let now = self.parts.clock.now();
-        let runbook = Runbook {
-            plan: self.plan.name.clone(),
-            mode,
-            stages: Vec::new(),
-            cleanup: Vec::new(),
-            assessments: Vec::new(),
-        };
+        let runbook = Runbook::empty(&self.plan.name, mode);
         let report = report::build(report::ReportInput {
             run_id: "",
             plan: &self.plan.name,
@@ -669,21 +646,12 @@ async fn drive(run: Arc<Run>) -> Result<RunReport, Box<RunFailed>> {
     }
     let entries = match run.parts.journal.entries().await {
         Ok(e) => e,
-        Err(e) => return Err(Box::new(RunFailed { error: e.into(), report: empty_report(&run) })),
+        Err(e) => {
+            let report = run_report(&run, &[], Outcome::Failed, None, None);
+            return Err(Box::new(RunFailed { error: e.into(), report }));
+        }
     };
-    let report = report::build(report::ReportInput {
-        run_id: &run.run_id,
-        plan: &run.plan.name,
-        mode: run.mode,
-        objectives: run.plan.objectives,
-        runbook: &run.runbook,
-        entries: &entries,
-        outcome,
-        finished_at: run.parts.clock.now(),
-        error: failure.as_ref().map(ToString::to_string),
-        safe_state,
-        rto_stage: run.runbook.rto_stage(),
-    });
+    let report = run_report(&run, &entries, outcome, failure.as_ref().map(ToString::to_string), safe_state);
     let journaled = run.journal(JournalEvent::RunFinished { outcome, report: Box::new(report.clone()) }).await;
     if release && let Err(e) = run.parts.lock.release(&run.plan.name, &run.run_id).await {
         tracing::warn!(error = %e, "could not release the failover lock (a lease-backed lock expires by itself)");
@@ -694,18 +662,25 @@ async fn drive(run: Arc<Run>) -> Result<RunReport, Box<RunFailed>> {
     }
 }
 
-fn empty_report(run: &Run) -> RunReport {
+/// The report of `run` from its journal `entries`, finished now.
+fn run_report(
+    run: &Run,
+    entries: &[JournalEntry],
+    outcome: Outcome,
+    error: Option<String>,
+    safe_state: Option<String>,
+) -> RunReport {
     report::build(report::ReportInput {
         run_id: &run.run_id,
         plan: &run.plan.name,
         mode: run.mode,
         objectives: run.plan.objectives,
         runbook: &run.runbook,
-        entries: &[],
-        outcome: Outcome::Failed,
+        entries,
+        outcome,
         finished_at: run.parts.clock.now(),
-        error: None,
-        safe_state: None,
+        error,
+        safe_state,
         rto_stage: run.runbook.rto_stage(),
     })
 }

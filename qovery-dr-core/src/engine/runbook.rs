@@ -338,6 +338,11 @@ impl Builder<'_> {
 }
 
 impl Runbook {
+    /// A runbook with no steps (a run that never started, or whose runbook is unknown).
+    pub(crate) fn empty(plan: &str, mode: RunMode) -> Runbook {
+        Runbook { plan: plan.to_owned(), mode, stages: Vec::new(), cleanup: Vec::new(), assessments: Vec::new() }
+    }
+
     /// The default runbook for `mode` (for failback, pass the plan as is: the
     /// runbook reverses it).
     pub fn build(plan: &DrPlan, mode: RunMode, facts: &LiveFacts, options: &super::EngineOptions) -> Runbook {
