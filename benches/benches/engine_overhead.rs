@@ -27,7 +27,9 @@ use std::time::{Duration, Instant};
 
 use qovery_dr_benches::{a_first, figure, note, setting};
 use qovery_dr_core::async_trait;
-use qovery_dr_core::engine::{AutoApprove, EngineOptions, FileJournal, Journal, JournalEntry, JournalError, RunMode};
+use qovery_dr_core::engine::{
+    AutoApprove, EngineOptions, FileJournal, Journal, JournalEntry, JournalError, LockGuard, RunMode,
+};
 use qovery_dr_core::plan::{DrPlan, PlanFormat};
 use qovery_dr_testkit::recorder::Call;
 use qovery_dr_testkit::{FaultAction, PlanWorld, Trigger, World, WorldConfig};
@@ -76,9 +78,9 @@ struct TimedJournal {
 
 #[async_trait]
 impl Journal for TimedJournal {
-    async fn append(&self, entry: &JournalEntry) -> Result<(), JournalError> {
+    async fn append(&self, guard: &LockGuard, entry: &JournalEntry) -> Result<(), JournalError> {
         let t0 = Instant::now();
-        let r = self.inner.append(entry).await;
+        let r = self.inner.append(guard, entry).await;
         let took = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
         self.append_nanos.fetch_add(took, Ordering::Relaxed);
         self.appends.fetch_add(1, Ordering::Relaxed);

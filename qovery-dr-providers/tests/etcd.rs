@@ -9,4 +9,5 @@ mod lock_fixtures;
 
 mod etcd {
     mod lock;
+    mod lock_conformance;
 }

@@ -13,6 +13,7 @@ mod pg {
     mod dump;
     mod engine;
     mod lock;
+    mod lock_conformance;
     mod manager;
     pub mod setup;
 }

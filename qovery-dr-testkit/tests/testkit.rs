@@ -4,5 +4,6 @@
 
 mod testkit {
     mod conformance;
+    mod lock_conformance;
     mod world;
 }

@@ -1,7 +1,6 @@
 //! Executing a runbook: stages in order, steps of a stage concurrently, each
 //! step journaled before its action and after its verification.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -9,28 +8,19 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
-use super::approval::Approval;
 use super::error::EngineError;
 use super::events::Event;
 use super::interlock::{Interlock, Override};
-use super::journal::{JournalEntry, JournalEvent};
+use super::journal::{JournalEntry, JournalError, JournalEvent};
+use super::lock::LockGuard;
 use super::mode::RunMode;
 use super::retry::Jitter;
 use super::runbook::{Runbook, StepKind, StepSpec};
+use super::state::RunState;
 use super::steps::{self, StepError};
 use super::{EngineParts, Providers};
 use crate::error::{ErrorKind, ProviderError};
 use crate::plan::DrPlan;
-
-/// What the journal says about the run so far.
-#[derive(Debug, Default)]
-pub(crate) struct RunState {
-    pub finished: HashMap<String, serde_json::Value>,
-    pub started: HashSet<String>,
-    pub attempts: HashMap<String, u32>,
-    pub approval: Option<Approval>,
-    pub overridden: HashSet<(String, Interlock)>,
-}
 
 /// One run in progress.
 #[derive(Debug)]
@@ -43,42 +33,36 @@ pub(crate) struct Run {
     pub plan: DrPlan,
     pub runbook: Runbook,
     pub state: Mutex<RunState>,
+    /// The run's holding of the failover lock: every journal write shows it.
+    guard: Mutex<Option<LockGuard>>,
     seq: AtomicU64,
     jitter: Mutex<Jitter>,
 }
 
+/// What a run is: its id, mode, effective plan and runbook.
+#[derive(Debug)]
+pub(crate) struct RunSpec {
+    pub run_id: String,
+    pub mode: RunMode,
+    pub plan: DrPlan,
+    pub runbook: Runbook,
+}
+
 impl Run {
+    /// The run `spec` as its journal `entries` show it, holding `guard` (if it does).
     pub(crate) fn new(
         parts: EngineParts,
         providers: Providers,
-        run_id: String,
-        mode: RunMode,
-        plan: DrPlan,
-        runbook: Runbook,
+        spec: RunSpec,
         entries: &[JournalEntry],
-    ) -> Self {
-        let mut state = RunState::default();
-        for e in entries.iter().filter(|e| e.run_id == run_id) {
-            match &e.event {
-                JournalEvent::StepStarted { step, attempt } => {
-                    state.started.insert(step.clone());
-                    let a = state.attempts.entry(step.clone()).or_insert(0);
-                    *a = (*a).max(*attempt);
-                }
-                JournalEvent::StepFinished { step, output, .. } => {
-                    state.finished.insert(step.clone(), output.clone());
-                }
-                JournalEvent::ApprovalGranted { approval } => state.approval = Some(approval.clone()),
-                JournalEvent::InterlockOverridden { step, rule, .. } => {
-                    state.overridden.insert((step.clone(), *rule));
-                }
-                _ => {}
-            }
-        }
+        guard: Option<LockGuard>,
+    ) -> Result<Self, JournalError> {
+        let RunSpec { run_id, mode, plan, runbook } = spec;
+        let state = RunState::from_journal(&run_id, &runbook, entries)?;
         let seed =
             run_id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
         let next_seq = entries.iter().map(|e| e.seq + 1).max().unwrap_or(0);
-        Self {
+        Ok(Self {
             parts,
             providers,
             run_id,
@@ -86,9 +70,10 @@ impl Run {
             plan,
             runbook,
             state: Mutex::new(state),
+            guard: Mutex::new(guard),
             seq: AtomicU64::new(next_seq),
             jitter: Mutex::new(Jitter::new(seed)),
-        }
+        })
     }
 
     pub(crate) fn lock_state(&self) -> std::sync::MutexGuard<'_, RunState> {
@@ -97,23 +82,26 @@ impl Run {
 
     /// Appends to the journal; durable when it returns.
     pub(crate) async fn journal(&self, event: JournalEvent) -> Result<(), EngineError> {
-        let entry = JournalEntry {
-            seq: self.seq.fetch_add(1, Ordering::SeqCst),
-            at: self.parts.clock.now(),
-            run_id: self.run_id.clone(),
-            event,
+        let Some(guard) = self.guard.lock().unwrap_or_else(PoisonError::into_inner).clone() else {
+            return Err(EngineError::Journal(JournalError::Refused(format!(
+                "run {} does not hold the failover lock of plan {}: it cannot write the journal",
+                self.run_id, self.plan.name
+            ))));
         };
-        self.parts.journal.append(&entry).await?;
+        let entry =
+            JournalEntry::new(self.seq.fetch_add(1, Ordering::SeqCst), self.parts.clock.now(), &self.run_id, event);
+        self.parts.journal.append(&guard, &entry).await?;
         Ok(())
+    }
+
+    /// The run's lock holding, renewed (the lock step re-takes it).
+    pub(crate) fn set_guard(&self, guard: LockGuard) {
+        *self.guard.lock().unwrap_or_else(PoisonError::into_inner) = Some(guard);
     }
 
     pub(crate) fn emit(&self, event: Event) {
         tracing::debug!(?event, "engine event");
         let _ = self.parts.events.send(event);
-    }
-
-    pub(crate) fn output(&self, step: &str) -> Option<serde_json::Value> {
-        self.lock_state().finished.get(step).cloned()
     }
 
     pub(crate) fn override_for(&self, rule: Interlock) -> Option<&Override> {
@@ -227,7 +215,7 @@ impl Run {
     /// Runs one step with its retries, journaling intent and outcome.
     pub(crate) async fn execute(self: &Arc<Self>, stage: &str, spec: &StepSpec) -> Result<(), EngineError> {
         let always = matches!(spec.kind, StepKind::AcquireLock);
-        if !always && self.lock_state().finished.contains_key(&spec.id) {
+        if !always && self.lock_state().done(&spec.id) {
             self.emit(Event::StepSkipped { step: spec.id.clone(), reason: "already done (journal)".to_owned() });
             return Ok(());
         }
@@ -258,7 +246,7 @@ impl Run {
                     let took = started_at.elapsed();
                     self.journal(JournalEvent::StepFinished {
                         step: spec.id.clone(),
-                        output: output.clone(),
+                        output: output.to_json(),
                         attempts: attempt,
                         duration_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
                     })

@@ -12,15 +12,23 @@ use async_trait::async_trait;
 
 use super::approval::Approval;
 use super::interlock::Interlock;
-use super::lock::LockHolder;
+use super::lock::{FencingToken, LockGuard, LockHolder};
 use super::mode::RunMode;
 use super::report::{Outcome, RunReport};
 use crate::error::ErrorKind;
 use crate::model::Timestamp;
 
+/// The journal schema this version writes. Entries without a `schema` field were written
+/// before it was recorded (schema 0, the same layout); an entry with a larger number was
+/// written by a newer version and is refused rather than misread.
+pub const JOURNAL_SCHEMA: u32 = 1;
+
 /// One journal line.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct JournalEntry {
+    /// The schema it was written with ([`JOURNAL_SCHEMA`] for entries of this version).
+    #[serde(default)]
+    pub schema: u32,
     /// Position in the journal (0-based).
     pub seq: u64,
     /// When it was written.
@@ -30,6 +38,13 @@ pub struct JournalEntry {
     /// What happened.
     #[serde(flatten)]
     pub event: JournalEvent,
+}
+
+impl JournalEntry {
+    /// An entry of this version's schema.
+    pub fn new(seq: u64, at: Timestamp, run_id: impl Into<String>, event: JournalEvent) -> Self {
+        Self { schema: JOURNAL_SCHEMA, seq, at, run_id: run_id.into(), event }
+    }
 }
 
 /// What a journal entry records.
@@ -50,6 +65,12 @@ pub enum JournalEvent {
         /// place). `None` in journals written before it was recorded.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         runbook: Option<Box<super::Runbook>>,
+    },
+    /// A stopped run is driven again (`Engine::resume`): the only entry of a run that may
+    /// follow its `RunFinished`, and never one whose outcome was a success.
+    RunResumed {
+        /// Who resumed it.
+        operator: String,
     },
     /// A human (or policy) approved the run.
     ApprovalGranted {
@@ -173,16 +194,38 @@ pub enum JournalError {
         /// The parse error.
         message: String,
     },
+    /// An entry that breaks the journal's rules (out of order, a step finishing before it
+    /// started, an entry after its run finished, an output that does not decode, a schema
+    /// newer than this version reads).
+    #[error(
+        "journal entry {seq} is invalid: {message}; refusing to resume from this journal (read it, or resume with the version that wrote it)"
+    )]
+    Invalid {
+        /// The entry's sequence number.
+        seq: u64,
+        /// What is wrong with it.
+        message: String,
+    },
     /// The journal's store refused the write (e.g. a fencing token mismatch).
     #[error("journal write refused: {0}")]
     Refused(String),
 }
 
-/// Where the engine records a run. Appends must be durable when they return.
+/// Where the engine records a run.
+///
+/// The contract (checked for every backend by the testkit's `journal_conformance!`):
+/// - an append is durable when it returns (for files: written and fsynced);
+/// - it is written only with a [`LockGuard`] of the plan's failover lock, and a guard
+///   whose token is older than the lock's current holding (or than the newest token
+///   the journal has seen) is refused with [`JournalError::Refused`]: a holder that lost
+///   the lock cannot write after its successor;
+/// - appending exactly the entry already at that sequence number is a no-op (a retried
+///   append whose first attempt was applied); a different entry there is refused;
+/// - `entries` returns every entry in sequence order.
 #[async_trait]
 pub trait Journal: Send + Sync + Debug + 'static {
-    /// Appends an entry durably (for files: written and fsynced).
-    async fn append(&self, entry: &JournalEntry) -> Result<(), JournalError>;
+    /// Appends an entry durably, as the holder of `guard`.
+    async fn append(&self, guard: &LockGuard, entry: &JournalEntry) -> Result<(), JournalError>;
 
     /// Every entry, in order.
     async fn entries(&self) -> Result<Vec<JournalEntry>, JournalError>;
@@ -190,8 +233,8 @@ pub trait Journal: Send + Sync + Debug + 'static {
 
 #[async_trait]
 impl<T: Journal + ?Sized> Journal for Arc<T> {
-    async fn append(&self, entry: &JournalEntry) -> Result<(), JournalError> {
-        (**self).append(entry).await
+    async fn append(&self, guard: &LockGuard, entry: &JournalEntry) -> Result<(), JournalError> {
+        (**self).append(guard, entry).await
     }
     async fn entries(&self) -> Result<Vec<JournalEntry>, JournalError> {
         (**self).entries().await
@@ -211,7 +254,39 @@ impl<T: Journal + ?Sized> Journal for Arc<T> {
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct MemoryJournal {
-    entries: Arc<Mutex<Vec<JournalEntry>>>,
+    entries: Arc<Mutex<Stored>>,
+}
+
+/// Entries and the fencing token each was written with.
+#[derive(Debug, Default)]
+struct Stored {
+    entries: Vec<(JournalEntry, Option<FencingToken>)>,
+}
+
+impl Stored {
+    fn newest_token(&self) -> Option<FencingToken> {
+        self.entries.iter().filter_map(|(_, t)| *t).max()
+    }
+
+    /// The contract's rules for an append at the end of `entries`: `Ok(true)` to write,
+    /// `Ok(false)` for an identical re-append.
+    fn admit(&self, guard: &LockGuard, entry: &JournalEntry) -> Result<bool, JournalError> {
+        if let Some(newest) = self.newest_token().filter(|n| guard.token < *n) {
+            return Err(JournalError::Refused(format!(
+                "fencing token {} of run {} is stale: the journal holds entries of a later holding of the lock \
+                 of plan {} (token {newest}); this run lost the lock and must stop",
+                guard.token, guard.run_id, guard.plan
+            )));
+        }
+        match self.entries.iter().find(|(e, _)| e.seq == entry.seq) {
+            Some((existing, _)) if existing == entry => Ok(false),
+            Some(_) => Err(JournalError::Refused(format!(
+                "entry {} already exists with other content; the journal is never overwritten",
+                entry.seq
+            ))),
+            None => Ok(true),
+        }
+    }
 }
 
 impl MemoryJournal {
@@ -222,19 +297,23 @@ impl MemoryJournal {
 
     /// A journal holding these entries (e.g. the first k of another run's).
     pub fn with_entries(entries: Vec<JournalEntry>) -> Self {
-        Self { entries: Arc::new(Mutex::new(entries)) }
+        Self { entries: Arc::new(Mutex::new(Stored { entries: entries.into_iter().map(|e| (e, None)).collect() })) }
     }
 
     /// A copy of the entries.
     pub fn snapshot(&self) -> Vec<JournalEntry> {
-        self.entries.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner).entries.iter().map(|(e, _)| e.clone()).collect()
     }
 }
 
 #[async_trait]
 impl Journal for MemoryJournal {
-    async fn append(&self, entry: &JournalEntry) -> Result<(), JournalError> {
-        self.entries.lock().unwrap_or_else(PoisonError::into_inner).push(entry.clone());
+    async fn append(&self, guard: &LockGuard, entry: &JournalEntry) -> Result<(), JournalError> {
+        let mut stored = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if stored.admit(guard, entry)? {
+            stored.entries.push((entry.clone(), Some(guard.token)));
+            stored.entries.sort_by_key(|(e, _)| e.seq);
+        }
         Ok(())
     }
 
@@ -244,17 +323,26 @@ impl Journal for MemoryJournal {
 }
 
 /// A JSON-lines journal file: each append is written and fsynced before it
-/// returns (on tokio's blocking pool, never on the runtime's threads).
+/// returns (on tokio's blocking pool, never on the runtime's threads). Each line is
+/// the entry with the fencing token it was written with (`"token"`).
 #[derive(Debug, Clone)]
 pub struct FileJournal {
     path: PathBuf,
-    file: Arc<Mutex<Option<std::fs::File>>>,
+    state: Arc<Mutex<FileState>>,
+}
+
+/// What this process knows of the file: re-read whenever its length is not the one we left.
+#[derive(Debug, Default)]
+struct FileState {
+    file: Option<std::fs::File>,
+    seen_len: Option<u64>,
+    stored: Stored,
 }
 
 impl FileJournal {
     /// A journal at `path` (created on first append; appended to if it exists).
     pub fn new(path: impl AsRef<Path>) -> Self {
-        Self { path: path.as_ref().to_path_buf(), file: Arc::new(Mutex::new(None)) }
+        Self { path: path.as_ref().to_path_buf(), state: Arc::new(Mutex::new(FileState::default())) }
     }
 
     /// The file's path.
@@ -265,62 +353,54 @@ impl FileJournal {
     fn io(&self, source: std::io::Error) -> JournalError {
         JournalError::Io { path: self.path.display().to_string(), source }
     }
-}
 
-#[async_trait]
-impl Journal for FileJournal {
-    async fn append(&self, entry: &JournalEntry) -> Result<(), JournalError> {
-        let mut line = serde_json::to_vec(entry).map_err(|e| self.io(std::io::Error::other(e)))?;
-        line.push(b'\n');
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard = this.file.lock().unwrap_or_else(PoisonError::into_inner);
-            if guard.is_none() {
-                if let Some(dir) = this.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(|e| this.io(e))?;
-                }
-                let f =
-                    std::fs::OpenOptions::new().create(true).append(true).open(&this.path).map_err(|e| this.io(e))?;
-                *guard = Some(f);
-            }
-            let Some(file) = guard.as_mut() else {
-                return Err(this.io(std::io::Error::other("journal file not open")));
-            };
-            file.write_all(&line).map_err(|e| this.io(e))?;
-            file.sync_data().map_err(|e| this.io(e))
-        })
-        .await
-        .map_err(|e| self.io(std::io::Error::other(e)))?
+    /// Brings `state` up to date with the file (blocking).
+    fn refresh(&self, state: &mut FileState) -> Result<(), JournalError> {
+        let len = match std::fs::metadata(&self.path) {
+            Ok(m) => m.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(self.io(e)),
+        };
+        if state.seen_len != Some(len) {
+            let (stored, len) = self.load()?;
+            state.stored = stored;
+            state.seen_len = Some(len);
+        }
+        Ok(())
     }
 
-    async fn entries(&self) -> Result<Vec<JournalEntry>, JournalError> {
-        let text = match tokio::fs::read_to_string(&self.path).await {
+    /// Reads the file (blocking). A crash mid-write can tear the last line only: that entry
+    /// was never acknowledged, so it is cut off and the next appends follow a whole line.
+    fn load(&self) -> Result<(Stored, u64), JournalError> {
+        let text = match std::fs::read_to_string(&self.path) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Stored::default(), 0)),
             Err(e) => return Err(self.io(e)),
         };
         let lines: Vec<&str> = text.lines().collect();
-        let mut out = Vec::with_capacity(lines.len());
+        let mut stored = Stored::default();
+        let mut len = text.len() as u64;
         for (i, line) in lines.iter().enumerate() {
             if line.trim().is_empty() {
                 continue;
             }
-            match serde_json::from_str::<JournalEntry>(line) {
-                Ok(e) => out.push(e),
-                // A crash mid-write can tear the last line only: that entry was never
-                // acknowledged. Cut it off so the next appends follow a whole line.
+            let parsed = serde_json::from_str::<JournalEntry>(line).and_then(|entry| {
+                #[derive(serde::Deserialize)]
+                struct Token {
+                    #[serde(default)]
+                    token: Option<FencingToken>,
+                }
+                serde_json::from_str::<Token>(line).map(|t| (entry, t.token))
+            });
+            match parsed {
+                Ok(e) => stored.entries.push(e),
                 Err(e) if i + 1 == lines.len() && !text.ends_with('\n') => {
                     tracing::warn!(path = %self.path.display(), error = %e, "removing a torn last journal line");
-                    let keep = text.len() - line.len();
-                    let path = self.path.clone();
-                    tokio::task::spawn_blocking(move || {
-                        let f = std::fs::OpenOptions::new().write(true).open(&path)?;
-                        f.set_len(keep as u64)?;
-                        f.sync_all()
-                    })
-                    .await
-                    .map_err(|e| self.io(std::io::Error::other(e)))?
-                    .map_err(|e| self.io(e))?;
+                    let keep = (text.len() - line.len()) as u64;
+                    let f = std::fs::OpenOptions::new().write(true).open(&self.path).map_err(|e| self.io(e))?;
+                    f.set_len(keep).map_err(|e| self.io(e))?;
+                    f.sync_all().map_err(|e| self.io(e))?;
+                    len = keep;
                 }
                 Err(e) => {
                     return Err(JournalError::Corrupt {
@@ -331,6 +411,58 @@ impl Journal for FileJournal {
                 }
             }
         }
-        Ok(out)
+        stored.entries.sort_by_key(|(e, _)| e.seq);
+        Ok((stored, len))
+    }
+
+    fn append_blocking(&self, guard: &LockGuard, entry: &JournalEntry) -> Result<(), JournalError> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        self.refresh(&mut state)?;
+        if !state.stored.admit(guard, entry)? {
+            return Ok(());
+        }
+        let mut value = serde_json::to_value(entry).map_err(|e| self.io(std::io::Error::other(e)))?;
+        if let Some(map) = value.as_object_mut() {
+            map.insert("token".to_owned(), serde_json::Value::from(guard.token.0));
+        }
+        let mut line = serde_json::to_vec(&value).map_err(|e| self.io(std::io::Error::other(e)))?;
+        line.push(b'\n');
+        if state.file.is_none() {
+            if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| self.io(e))?;
+            }
+            let f = std::fs::OpenOptions::new().create(true).append(true).open(&self.path).map_err(|e| self.io(e))?;
+            state.file = Some(f);
+        }
+        let Some(file) = state.file.as_mut() else {
+            return Err(self.io(std::io::Error::other("journal file not open")));
+        };
+        file.write_all(&line).map_err(|e| self.io(e))?;
+        file.sync_data().map_err(|e| self.io(e))?;
+        state.seen_len = state.seen_len.map(|l| l + line.len() as u64);
+        state.stored.entries.push((entry.clone(), Some(guard.token)));
+        state.stored.entries.sort_by_key(|(e, _)| e.seq);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Journal for FileJournal {
+    async fn append(&self, guard: &LockGuard, entry: &JournalEntry) -> Result<(), JournalError> {
+        let (this, guard, entry) = (self.clone(), guard.clone(), entry.clone());
+        tokio::task::spawn_blocking(move || this.append_blocking(&guard, &entry))
+            .await
+            .map_err(|e| self.io(std::io::Error::other(e)))?
+    }
+
+    async fn entries(&self) -> Result<Vec<JournalEntry>, JournalError> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut state = this.state.lock().unwrap_or_else(PoisonError::into_inner);
+            this.refresh(&mut state)?;
+            Ok(state.stored.entries.iter().map(|(e, _)| e.clone()).collect())
+        })
+        .await
+        .map_err(|e| self.io(std::io::Error::other(e)))?
     }
 }

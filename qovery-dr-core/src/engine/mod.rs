@@ -59,12 +59,15 @@ mod exec;
 mod heartbeat;
 mod interlock;
 mod journal;
+mod journal_rules;
 mod lock;
 mod mode;
+mod output;
 mod readonly;
 mod report;
 mod retry;
 mod runbook;
+mod state;
 mod steps;
 
 use std::sync::Arc;
@@ -77,9 +80,15 @@ pub use error::{EngineError, RunFailed};
 pub use events::Event;
 pub use heartbeat::HeartbeatWriter;
 pub use interlock::{Interlock, Override};
-pub use journal::{FileJournal, Journal, JournalEntry, JournalError, JournalEvent, MemoryJournal};
-pub use lock::{FailoverLock, FileLock, InProcessLock, LockError, LockHolder};
+pub use journal::{FileJournal, JOURNAL_SCHEMA, Journal, JournalEntry, JournalError, JournalEvent, MemoryJournal};
+pub use journal_rules::validate_journal;
+pub use lock::{FailoverLock, FencingToken, FileLock, InProcessLock, LockError, LockGuard, LockHolder};
 pub use mode::RunMode;
+pub use output::{
+    ApprovalOutput, AuthoritativeCheck, CatchUpOutput, CloneOutput, DeleteCloneOutput, DeployOutput, FenceOutput,
+    FixupsOutput, HealthOutput, LockOutput, OutputKind, ParametersOutput, PreflightOutput, PromoteOutput, RpoOutput,
+    ServiceImageOutput, StepOutput, SwitchDnsOutput, SyncImageOutput, VerifyDnsOutput, VerifyEnvironmentOutput,
+};
 pub use readonly::ReadOnly;
 pub use report::{Outcome, RunReport, StepReport, StepStatus};
 pub use retry::RetryPolicy;
@@ -385,8 +394,8 @@ impl Engine {
     /// a run that stopped (failed, refused, denied) is continued with
     /// [`resume`](Self::resume), never restarted from scratch.
     pub async fn run(&self, mode: RunMode) -> Result<RunReport, Box<RunFailed>> {
-        self.check_clock().map_err(|e| self.early(mode, e))?;
-        let entries = self.parts.journal.entries().await.map_err(|e| self.early(mode, e.into()))?;
+        self.check_clock().map_err(|e| self.early(Some(mode), e))?;
+        let entries = self.parts.journal.entries().await.map_err(|e| self.early(Some(mode), e.into()))?;
         if let Some(run_id) = unfinished(&entries) {
             // Someone may be driving it right now (a shared journal): name them.
             if let Ok(Some(other)) = self.parts.lock.holder(&self.plan.name).await {
@@ -396,18 +405,24 @@ impl Engine {
                     other.run_id, other.owner, other.acquired_at
                 );
                 return Err(self.early(
-                    mode,
+                    Some(mode),
                     EngineError::Refused { step: "lock".to_owned(), rule: Interlock::LockHeld, evidence },
                 ));
             }
-            return Err(self.early(mode, EngineError::UnfinishedRun { run_id }));
+            return Err(self.early(Some(mode), EngineError::UnfinishedRun { run_id }));
         }
         let run_id = format!("run-{}", self.parts.clock.now().unix_millis());
-        let facts = self.facts(&self.providers, mode).await.map_err(|e| self.early(mode, e))?;
+        let facts = self.facts(&self.providers, mode).await.map_err(|e| self.early(Some(mode), e))?;
         let runbook = Runbook::build(&self.plan, mode, &facts, &self.parts.options);
         // The lock before the first journal write: a shared journal is written by its holder only.
-        let took_over = self.take_lock(&run_id, mode).await?;
-        let run = self.new_run(run_id, mode, runbook, &entries);
+        let taken = self.take_lock(&run_id, mode).await?;
+        let run = match self.new_run(run_id.clone(), mode, runbook, &entries, Some(taken.guard)) {
+            Ok(run) => run,
+            Err(e) => {
+                let _ = self.parts.lock.release(&self.plan.name, &run_id).await;
+                return Err(self.early(Some(mode), e.into()));
+            }
+        };
         if let Err(e) = run
             .journal(journal::JournalEvent::RunStarted {
                 mode,
@@ -418,10 +433,10 @@ impl Engine {
             .await
         {
             let _ = self.parts.lock.release(&self.plan.name, &run.run_id).await;
-            return Err(self.early(mode, e));
+            return Err(self.early(Some(mode), e));
         }
-        if let Some(evidence) = took_over {
-            journal_takeover(&run, evidence).await.map_err(|e| self.early(mode, e))?;
+        if let Some(evidence) = taken.took_over {
+            journal_takeover(&run, evidence).await.map_err(|e| self.early(Some(mode), e))?;
         }
         drive(run).await
     }
@@ -436,13 +451,13 @@ impl Engine {
     /// continue (lock held elsewhere, journal unreadable) reports the safe state the
     /// journal shows, never "nothing changed" for a run that changed production.
     pub async fn resume(&self) -> Result<RunReport, Box<RunFailed>> {
-        self.check_clock().map_err(|e| self.early(RunMode::Failover, e))?;
-        let entries = self.parts.journal.entries().await.map_err(|e| self.early(RunMode::Failover, e.into()))?;
+        self.check_clock().map_err(|e| self.early(None, e))?;
+        let entries = self.parts.journal.entries().await.map_err(|e| self.early(None, e.into()))?;
         let Some((run_id, mode, journaled)) = entries.iter().rev().find_map(|e| match &e.event {
             JournalEvent::RunStarted { mode, runbook, .. } => Some((e.run_id.clone(), *mode, runbook.clone())),
             _ => None,
         }) else {
-            return Err(self.early(RunMode::Failover, EngineError::NothingToResume));
+            return Err(self.early(None, EngineError::NothingToResume));
         };
         // A run that succeeded is over; one that stopped (refused, failed, denied) continues.
         if let Some(report) = entries.iter().rev().find_map(|e| match &e.event {
@@ -457,12 +472,15 @@ impl Engine {
         // (never "nothing changed" for a run that promoted a standby).
         let stopped = |e: EngineError, entries: &[JournalEntry], runbook: Option<Runbook>| {
             let runbook = runbook.unwrap_or_else(|| Runbook::empty(&self.plan.name, mode));
-            self.stopped_resume(&self.new_run(run_id.clone(), mode, runbook, entries), entries, e)
+            match self.new_run(run_id.clone(), mode, runbook, entries, None) {
+                Ok(run) => self.stopped_resume(&run, entries, e),
+                Err(invalid) => self.unreadable_journal(mode, &run_id, &invalid.to_string(), e),
+            }
         };
         // Only the lock holder continues the run (and writes the journal); a holder that died
         // keeps it until its lease expires (see `EngineOptions::lock_wait`).
         let journaled = journaled.map(|r| *r);
-        let took_over = match self.take_lock(&run_id, mode).await {
+        let taken = match self.take_lock(&run_id, mode).await {
             Ok(t) => t,
             Err(f) => return Err(stopped(f.error, &entries, journaled)),
         };
@@ -480,8 +498,16 @@ impl Engine {
             },
         };
         tracing::info!(%run_id, %mode, entries = entries.len(), "resuming from the journal");
-        let run = self.new_run(run_id.clone(), mode, runbook, &entries);
-        if let Some(evidence) = took_over {
+        let run = match self.new_run(run_id.clone(), mode, runbook, &entries, Some(taken.guard)) {
+            Ok(run) => run,
+            Err(invalid) => {
+                let why = invalid.to_string();
+                return Err(self.unreadable_journal(mode, &run_id, &why, invalid.into()));
+            }
+        };
+        let resumed = JournalEvent::RunResumed { operator: self.parts.options.operator.clone() };
+        run.journal(resumed).await.map_err(|e| self.stopped_resume(&run, &entries, e))?;
+        if let Some(evidence) = taken.took_over {
             journal_takeover(&run, evidence).await.map_err(|e| self.stopped_resume(&run, &entries, e))?;
         }
         drive(run).await
@@ -489,51 +515,43 @@ impl Engine {
 
     /// Takes the failover lock for `run_id`, waiting up to `lock_wait` while someone else
     /// holds it. A `LockHeld` override takes it over from a holder the operator declared
-    /// dead: returns the evidence to journal with the override once the run has started.
-    async fn take_lock(&self, run_id: &str, mode: RunMode) -> Result<Option<String>, Box<RunFailed>> {
-        let plan = &self.plan.name;
+    /// dead: the evidence is returned, to journal with the override once the run has started.
+    async fn take_lock(&self, run_id: &str, mode: RunMode) -> Result<lock::Taken, Box<RunFailed>> {
         let holder = LockHolder {
             run_id: run_id.to_owned(),
             owner: self.parts.options.operator.clone(),
             acquired_at: self.parts.clock.now(),
         };
-        let deadline = tokio::time::Instant::now() + self.parts.options.lock_wait;
-        loop {
-            let other = match self.parts.lock.acquire(plan, &holder).await {
-                Ok(()) => return Ok(None),
-                Err(LockError::Held { holder: other, .. }) => other,
-                Err(e) => return Err(self.early(mode, e.into())),
-            };
-            let evidence =
-                format!("run {} by {} holds the lock since {}", other.run_id, other.owner, other.acquired_at);
-            if self.parts.options.overrides.iter().any(|o| o.rule == Interlock::LockHeld) {
-                self.parts.lock.release(plan, &other.run_id).await.map_err(|e| self.early(mode, e.into()))?;
-                self.parts.lock.acquire(plan, &holder).await.map_err(|e| self.early(mode, e.into()))?;
-                tracing::warn!(%evidence, "failover lock taken over by operator override");
-                return Ok(Some(evidence));
-            }
-            if tokio::time::Instant::now() >= deadline {
-                tracing::warn!(%evidence, "the failover lock is held by another run");
-                return Err(self.early(
-                    mode,
-                    EngineError::Refused { step: "lock".to_owned(), rule: Interlock::LockHeld, evidence },
-                ));
-            }
-            tracing::info!(%evidence, "waiting for the failover lock");
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            tokio::time::sleep(self.parts.options.poll_interval.min(left)).await;
+        let takeover = self.parts.options.overrides.iter().any(|o| o.rule == Interlock::LockHeld);
+        let (wait, poll) = (self.parts.options.lock_wait, self.parts.options.poll_interval);
+        match lock::take(self.parts.lock.as_ref(), &self.plan.name, &holder, takeover, wait, poll).await {
+            Ok(taken) => Ok(taken),
+            Err(lock::TakeError::Lock(e)) => Err(self.early(Some(mode), e.into())),
+            Err(lock::TakeError::Held(evidence)) => Err(self.early(
+                Some(mode),
+                EngineError::Refused { step: "lock".to_owned(), rule: Interlock::LockHeld, evidence },
+            )),
         }
     }
 
-    fn new_run(&self, run_id: String, mode: RunMode, runbook: Runbook, entries: &[JournalEntry]) -> Arc<Run> {
+    fn new_run(
+        &self,
+        run_id: String,
+        mode: RunMode,
+        runbook: Runbook,
+        entries: &[JournalEntry],
+        guard: Option<LockGuard>,
+    ) -> Result<Arc<Run>, JournalError> {
         let plan = if mode == RunMode::Failback { self.plan.reversed() } else { self.plan.clone() };
-        Arc::new(Run::new(self.parts.clone(), self.providers.for_mode(mode), run_id, mode, plan, runbook, entries))
+        let providers = self.providers.for_mode(mode);
+        let spec = exec::RunSpec { run_id, mode, plan, runbook };
+        Run::new(self.parts.clone(), providers, spec, entries, guard).map(Arc::new)
     }
 
     /// A resume that stopped before driving its run: the report and the safe state come
     /// from the run's journal, as for a run that failed.
     fn stopped_resume(&self, run: &Run, entries: &[JournalEntry], error: EngineError) -> Box<RunFailed> {
-        let safe = if run.runbook.stages.is_empty() && run.output("fence-primary").is_some() {
+        let safe = if run.runbook.stages.is_empty() && run.lock_state().done("fence-primary") {
             "the journal shows the run fenced the primary, but its runbook could not be rebuilt: \
              read the journal before acting; resume this run once the error above is fixed"
                 .to_owned()
@@ -545,11 +563,27 @@ impl Engine {
         Box::new(RunFailed { error, report })
     }
 
-    fn early(&self, mode: RunMode, error: EngineError) -> Box<RunFailed> {
+    /// A resume whose journal does not read back as a run: nothing can be said of production
+    /// but that the journal must be read by a person.
+    fn unreadable_journal(&self, mode: RunMode, run_id: &str, why: &str, error: EngineError) -> Box<RunFailed> {
+        let safe = format!(
+            "UNKNOWN: the journal of run {run_id} could not be read back ({why}); production may be \
+             half-way through the {mode}. Read the journal and check the database roles and DNS by hand before acting"
+        );
+        let mut failed = self.early(Some(mode), error);
+        failed.report.run_id = run_id.to_owned();
+        failed.report.safe_state = Some(safe);
+        failed
+    }
+
+    /// A run that did not start (or a resume that found no run): nothing was changed.
+    fn early(&self, mode: Option<RunMode>, error: EngineError) -> Box<RunFailed> {
         let now = self.parts.clock.now();
-        let runbook = Runbook::empty(&self.plan.name, mode);
+        let runbook = Runbook::empty(&self.plan.name, mode.unwrap_or(RunMode::Drill));
+        let none = std::collections::HashMap::new();
         let report = report::build(report::ReportInput {
             run_id: "",
+            outputs: &none,
             plan: &self.plan.name,
             mode,
             objectives: self.plan.objectives,
@@ -639,8 +673,12 @@ async fn drive(run: Arc<Run>) -> Result<RunReport, Box<RunFailed>> {
     };
     // Release the lock unless production is half-way: then only a resume of this run may continue.
     // The journal is written first: a shared journal accepts writes from the lock holder only.
-    let halfway = failure.is_some() && run.mode.moves_production() && run.output("fence-primary").is_some();
-    let release = !halfway && run.output("lock").is_some();
+    let (fenced, locked) = {
+        let state = run.lock_state();
+        (state.done("fence-primary"), state.done("lock"))
+    };
+    let halfway = failure.is_some() && run.mode.moves_production() && fenced;
+    let release = !halfway && locked;
     if release {
         let _ = run.journal(JournalEvent::LockReleased).await;
     }
@@ -670,10 +708,12 @@ fn run_report(
     error: Option<String>,
     safe_state: Option<String>,
 ) -> RunReport {
+    let state = run.lock_state();
     report::build(report::ReportInput {
         run_id: &run.run_id,
+        outputs: &state.finished,
         plan: &run.plan.name,
-        mode: run.mode,
+        mode: Some(run.mode),
         objectives: run.plan.objectives,
         runbook: &run.runbook,
         entries,
@@ -695,13 +735,13 @@ fn safe_state(run: &Run, cleanup_error: Option<&str>) -> String {
             }
         };
     }
-    let done = |id: &str| run.output(id).is_some();
+    let state = run.lock_state();
+    let done = |id: &str| state.done(id);
     let dns_all = run.runbook.steps().filter(|s| matches!(s.kind, StepKind::SwitchDns { .. })).all(|s| done(&s.id));
-    if !done("fence-primary") {
+    let fence = state.fence();
+    if fence.is_none() {
         "nothing in production was changed (stopped before fencing the primary)".to_owned()
-    } else if !done("promote-database")
-        && run.output("fence-primary").and_then(|f| f.get("fenced").and_then(serde_json::Value::as_bool)) == Some(false)
-    {
+    } else if !done("promote-database") && fence.is_some_and(|f| !f.fenced) {
         format!(
             "the old primary could not be fenced (unreachable) and the standby is NOT promoted: nothing was changed by this run. Resume this run once the old primary is proven down (override primary-may-accept-writes with the proof); {lock}"
         )

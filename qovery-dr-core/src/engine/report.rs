@@ -79,8 +79,8 @@ pub struct RunReport {
     pub run_id: String,
     /// The plan.
     pub plan: String,
-    /// The mode.
-    pub mode: RunMode,
+    /// The mode (`None` when no run was found, e.g. a resume of an empty journal).
+    pub mode: Option<RunMode>,
     /// How it ended.
     pub outcome: Outcome,
     /// The plan's objectives.
@@ -115,9 +115,11 @@ pub struct RunReport {
 pub(crate) struct ReportInput<'a> {
     pub run_id: &'a str,
     pub plan: &'a str,
-    pub mode: RunMode,
+    pub mode: Option<RunMode>,
     pub objectives: Objectives,
     pub runbook: &'a Runbook,
+    /// The typed outputs of the steps that finished (from the run's state).
+    pub outputs: &'a std::collections::HashMap<String, super::output::StepOutput>,
     pub entries: &'a [JournalEntry],
     pub outcome: Outcome,
     pub finished_at: Timestamp,
@@ -137,7 +139,6 @@ pub(crate) fn build(input: ReportInput<'_>) -> RunReport {
     let mut refused: BTreeMap<&str, String> = BTreeMap::new();
     let mut approval = None;
     let mut overrides = Vec::new();
-    let mut outputs: BTreeMap<&str, &serde_json::Value> = BTreeMap::new();
     for e in &entries {
         match &e.event {
             JournalEvent::StepStarted { step, attempt } => {
@@ -145,9 +146,8 @@ pub(crate) fn build(input: ReportInput<'_>) -> RunReport {
                 let a = attempts.entry(step).or_insert(0);
                 *a = (*a).max(*attempt);
             }
-            JournalEvent::StepFinished { step, output, .. } => {
+            JournalEvent::StepFinished { step, .. } => {
                 finished.insert(step, e.at);
-                outputs.insert(step, output);
             }
             JournalEvent::StepFailed { step, message, .. } => {
                 failed.insert(step, (e.at, message.clone()));
@@ -190,20 +190,20 @@ pub(crate) fn build(input: ReportInput<'_>) -> RunReport {
                 duration_ms,
                 attempts: attempts.get(id).copied().unwrap_or(0),
                 error,
-                note: outputs
-                    .get(id)
-                    .and_then(|o| o.get("skipped"))
-                    .and_then(serde_json::Value::as_str)
-                    .map(str::to_owned),
+                note: input.outputs.get(id).and_then(|o| o.note()).map(str::to_owned),
             });
         }
     }
     let complete = steps.iter().filter(|s| s.stage == input.rto_stage).all(|s| s.status == StepStatus::Succeeded);
     let measured_rto_ms = rto_end.filter(|_| complete).map(|end| millis(end.saturating_since(started_at)));
-    let rpo = outputs.values().find_map(|o| o.get("rpo_ms").and_then(serde_json::Value::as_u64).map(|ms| (ms, o)));
-    let measured_rpo_ms = rpo.map(|(ms, _)| ms);
-    let rpo_evidence =
-        rpo.and_then(|(_, o)| o.get("rpo_evidence").and_then(serde_json::Value::as_str).map(str::to_owned));
+    // The figure the `record` step journaled; a drill stopped before it still reports what
+    // its measurement step saw.
+    let rpo = ["record", "measure-replication-lag"].iter().find_map(|id| match input.outputs.get(*id) {
+        Some(super::output::StepOutput::Rpo(r)) => Some(r),
+        _ => None,
+    });
+    let measured_rpo_ms = rpo.and_then(|r| r.rpo_ms);
+    let rpo_evidence = rpo.and_then(|r| r.rpo_evidence.clone());
     RunReport {
         run_id: input.run_id.to_owned(),
         plan: input.plan.to_owned(),
@@ -246,7 +246,7 @@ impl RunReport {
         };
         let mut out = format!(
             "{} {} of plan {}: {}\n  measured RTO {} (objective {}, {})\n  measured RPO {} (objective {}, {})\n",
-            self.mode,
+            self.mode.map_or_else(|| "no run".to_owned(), |m| m.to_string()),
             self.run_id,
             self.plan,
             self.outcome,
@@ -294,5 +294,31 @@ impl RunReport {
             out.push_str(&format!("  safe state: {s}\n"));
         }
         out
+    }
+}
+
+#[cfg(test)]
+impl RunReport {
+    /// An empty report (tests).
+    pub(crate) fn placeholder(plan: &str, mode: Option<RunMode>, at: Timestamp) -> Self {
+        RunReport {
+            run_id: String::new(),
+            plan: plan.to_owned(),
+            mode,
+            outcome: Outcome::Failed,
+            objectives: crate::model::Objectives::new(std::time::Duration::ZERO, std::time::Duration::ZERO),
+            started_at: at,
+            finished_at: at,
+            measured_rto_ms: None,
+            measured_rpo_ms: None,
+            rpo_evidence: None,
+            rto_met: None,
+            rpo_met: None,
+            steps: Vec::new(),
+            approval: None,
+            overrides: Vec::new(),
+            error: None,
+            safe_state: None,
+        }
     }
 }

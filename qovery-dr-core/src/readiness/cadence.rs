@@ -83,7 +83,7 @@ pub fn cadence(history: &[JournalEntry], now: Timestamp) -> Vec<CadenceItem> {
                 .filter_map(|e| match &e.event {
                     JournalEvent::ActivityRecorded { activity: a, .. } if *a == activity => Some(e.at),
                     JournalEvent::RunFinished { outcome: Outcome::Succeeded, report } => {
-                        let kind = match report.mode {
+                        let kind = match report.mode? {
                             RunMode::Drill => Activity::PartialDrill,
                             _ => Activity::FullFailoverDrill,
                         };

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use etcd_client::{Client, Compare, CompareOp, ConnectOptions, PutOptions, Txn, TxnOp, TxnOpResponse};
 use qovery_dr_core::async_trait;
-use qovery_dr_core::engine::{FailoverLock, LockError, LockHolder};
+use qovery_dr_core::engine::{FailoverLock, FencingToken, LockError, LockGuard, LockHolder};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -25,18 +25,10 @@ struct Held {
     keepalive: JoinHandle<()>,
 }
 
-/// What the lock and the journals built from it share.
+/// This process's holdings, by plan.
 #[derive(Debug, Default)]
-pub(super) struct Holdings {
+struct Holdings {
     by_plan: Mutex<HashMap<String, Held>>,
-}
-
-impl Holdings {
-    /// The fencing token of `plan`'s lock if this process holds it (even if the lease was lost:
-    /// etcd then refuses the token, which is the point).
-    pub(super) fn token(&self, plan: &str) -> Option<i64> {
-        self.by_plan.lock().unwrap_or_else(PoisonError::into_inner).get(plan).map(|h| h.token)
-    }
 }
 
 /// A failover lock in etcd, shared by every orchestrator that points at the same
@@ -47,9 +39,9 @@ impl Holdings {
 /// logged at ERROR, and the journal's writes are refused from then on.
 #[derive(Clone)]
 pub struct EtcdFailoverLock {
-    pub(super) client: Client,
-    pub(super) config: EtcdConfig,
-    pub(super) holdings: Arc<Holdings>,
+    client: Client,
+    config: EtcdConfig,
+    holdings: Arc<Holdings>,
 }
 
 impl std::fmt::Debug for EtcdFailoverLock {
@@ -81,10 +73,10 @@ impl EtcdFailoverLock {
     /// The journal of `plan` in the same cluster, fenced by this lock: it writes only while
     /// this process holds `plan`'s lock.
     pub fn journal(&self, plan: &str) -> EtcdJournal {
-        EtcdJournal::new(self.clone(), plan)
+        EtcdJournal::new(self.clone(), self.client.clone(), self.config.clone(), plan)
     }
 
-    pub(super) fn lock_key(&self, plan: &str) -> String {
+    fn lock_key(&self, plan: &str) -> String {
         format!("{}/locks/{plan}", self.config.prefix)
     }
 
@@ -156,14 +148,20 @@ impl EtcdFailoverLock {
 
 #[async_trait]
 impl FailoverLock for EtcdFailoverLock {
-    async fn acquire(&self, plan: &str, holder: &LockHolder) -> Result<(), LockError> {
+    async fn acquire(&self, plan: &str, holder: &LockHolder) -> Result<LockGuard, LockError> {
+        let guard = |token: i64| LockGuard {
+            plan: plan.to_owned(),
+            run_id: holder.run_id.clone(),
+            // A create revision is positive.
+            token: FencingToken(u64::try_from(token).unwrap_or(0)),
+        };
         {
             let held = self.holdings.by_plan.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some(h) = held.get(plan)
                 && h.run_id == holder.run_id
                 && !h.lost.load(Ordering::SeqCst)
             {
-                return Ok(());
+                return Ok(guard(h.token));
             }
         }
         let key = self.lock_key(plan);
@@ -217,7 +215,7 @@ impl FailoverLock for EtcdFailoverLock {
                 p.keepalive.abort();
             }
             tracing::info!(plan, run_id = %holder.run_id, token, lease, "failover lock acquired in etcd");
-            return Ok(());
+            return Ok(guard(token));
         }
         let _ = client.lease_revoke(lease).await;
         match current.map(|(v, _, _)| serde_json::from_slice::<LockHolder>(&v)) {

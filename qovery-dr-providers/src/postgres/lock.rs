@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex as StdMutex, PoisonError};
 
 use qovery_dr_core::async_trait;
-use qovery_dr_core::engine::{FailoverLock, Journal, JournalEntry, JournalError, LockError, LockHolder};
+use qovery_dr_core::engine::{
+    FailoverLock, FencingToken, Journal, JournalEntry, JournalError, LockError, LockGuard, LockHolder,
+};
 use tokio::sync::Mutex;
 use tokio_postgres::Client;
 
@@ -92,11 +94,7 @@ impl PgFailoverLock {
 
     /// The journal of `plan` in the same database, fenced by this lock.
     pub fn journal(&self, plan: &str) -> PgJournal {
-        PgJournal { lock: self.clone(), plan: plan.to_owned(), conn: Arc::new(Mutex::new(None)) }
-    }
-
-    fn token(&self, plan: &str) -> Option<i64> {
-        self.shared.held.lock().unwrap_or_else(PoisonError::into_inner).get(plan).map(|h| h.token)
+        PgJournal { endpoint: self.endpoint.clone(), plan: plan.to_owned(), conn: Arc::new(Mutex::new(None)) }
     }
 
     async fn read_holder(client: &Client, plan: &str) -> Result<Option<(LockHolder, i32)>, LockError> {
@@ -121,7 +119,13 @@ impl PgFailoverLock {
 
 #[async_trait]
 impl FailoverLock for PgFailoverLock {
-    async fn acquire(&self, plan: &str, holder: &LockHolder) -> Result<(), LockError> {
+    async fn acquire(&self, plan: &str, holder: &LockHolder) -> Result<LockGuard, LockError> {
+        let guard = |token: i64| LockGuard {
+            plan: plan.to_owned(),
+            run_id: holder.run_id.clone(),
+            // Tokens come from a sequence starting at 1.
+            token: FencingToken(u64::try_from(token).unwrap_or(0)),
+        };
         let mut session = self.session.lock().await;
         if session.as_ref().is_none_or(Client::is_closed) {
             // A new session holds none of the old one's locks.
@@ -137,9 +141,10 @@ impl FailoverLock for PgFailoverLock {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(plan)
-            .is_some_and(|h| h.run_id == holder.run_id);
-        if mine {
-            return Ok(());
+            .filter(|h| h.run_id == holder.run_id)
+            .map(|h| h.token);
+        if let Some(token) = mine {
+            return Ok(guard(token));
         }
         let got: bool = client
             .query_one("SELECT pg_try_advisory_lock($1, hashtext($2))", &[&LOCK_CLASS, &plan])
@@ -182,7 +187,7 @@ impl FailoverLock for PgFailoverLock {
             .unwrap_or_else(PoisonError::into_inner)
             .insert(plan.to_owned(), Held { run_id: holder.run_id.clone(), token });
         tracing::info!(plan, run_id = %holder.run_id, token, "failover lock acquired in postgres");
-        Ok(())
+        Ok(guard(token))
     }
 
     async fn release(&self, plan: &str, run_id: &str) -> Result<(), LockError> {
@@ -239,12 +244,12 @@ impl FailoverLock for PgFailoverLock {
 }
 
 /// The journal of one plan in `qovery_dr_journal`, written only by the holder of that plan's
-/// [`PgFailoverLock`]: each insert requires the holder row with this process's token, whose
+/// [`PgFailoverLock`]: each insert requires the holder row with the guard's token, whose
 /// session still holds the advisory lock, and takes a share lock on that row, so a successor
 /// registering itself waits for an insert in flight. Reads need no lock.
 #[derive(Debug, Clone)]
 pub struct PgJournal {
-    lock: PgFailoverLock,
+    endpoint: PgEndpoint,
     plan: String,
     conn: Arc<Mutex<Option<Client>>>,
 }
@@ -252,7 +257,7 @@ pub struct PgJournal {
 impl PgJournal {
     fn io(&self, what: &str, e: impl std::fmt::Display) -> JournalError {
         JournalError::Io {
-            path: format!("postgres:{}/qovery_dr_journal/{}", self.lock.endpoint.label(), self.plan),
+            path: format!("postgres:{}/qovery_dr_journal/{}", self.endpoint.label(), self.plan),
             source: std::io::Error::other(format!("{what}: {e}")),
         }
     }
@@ -264,7 +269,7 @@ impl PgJournal {
     ) -> Result<T, JournalError> {
         let mut conn = self.conn.lock().await;
         if conn.as_ref().is_none_or(Client::is_closed) {
-            *conn = Some(self.lock.endpoint.connect("journal").await.map_err(|e| self.io("connecting", e))?);
+            *conn = Some(self.endpoint.connect("journal").await.map_err(|e| self.io("connecting", e))?);
         }
         let Some(client) = conn.as_ref() else { return Err(self.io(what, "no connection")) };
         f(client).await.map_err(|e| self.io(what, db(e)))
@@ -273,13 +278,14 @@ impl PgJournal {
 
 #[async_trait]
 impl Journal for PgJournal {
-    async fn append(&self, entry: &JournalEntry) -> Result<(), JournalError> {
-        let Some(token) = self.lock.token(&self.plan) else {
+    async fn append(&self, guard: &LockGuard, entry: &JournalEntry) -> Result<(), JournalError> {
+        if guard.plan != self.plan {
             return Err(JournalError::Refused(format!(
-                "this process does not hold the failover lock of plan {}; only the holder writes its journal",
-                self.plan
+                "a guard of plan {}'s lock cannot write the journal of plan {}",
+                guard.plan, self.plan
             )));
-        };
+        }
+        let token = i64::try_from(guard.token.0).map_err(|e| self.io("the fencing token", e))?;
         let text = serde_json::to_string(entry).map_err(|e| self.io("encoding the entry", e))?;
         let seq = i64::try_from(entry.seq).map_err(|e| self.io("sequence", e))?;
         let plan = self.plan.clone();
@@ -320,8 +326,8 @@ impl Journal for PgJournal {
                 entry.seq, self.plan
             ))),
             Some((false, _)) => Err(JournalError::Refused(format!(
-                "fencing token {token} refused for plan {}: this process's lock session ended (it lost the \
-                 failover lock); this run must stop",
+                "fencing token {token} refused for plan {}: it is not the live holding of the failover lock \
+                 (this run lost it, or a later holding replaced it); this run must stop",
                 self.plan
             ))),
         }

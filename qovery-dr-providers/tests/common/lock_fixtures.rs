@@ -28,12 +28,7 @@ pub fn holder(run_id: &str, owner: &str) -> LockHolder {
 }
 
 pub fn entry(seq: u64, run_id: &str) -> JournalEntry {
-    JournalEntry {
-        seq,
-        at: Timestamp::from_unix_millis(1_700_000_000_000 + seq),
-        run_id: run_id.into(),
-        event: JournalEvent::LockReleased,
-    }
+    JournalEntry::new(seq, Timestamp::from_unix_millis(1_700_000_000_000 + seq), run_id, JournalEvent::LockReleased)
 }
 
 /// The example plan under a name no other test uses.

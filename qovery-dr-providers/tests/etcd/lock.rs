@@ -2,9 +2,7 @@
 
 use std::time::Duration;
 
-use qovery_dr_core::engine::{
-    FailoverLock, Journal, JournalEntry, JournalError, JournalEvent, LockError, Outcome, RunMode,
-};
+use qovery_dr_core::engine::{FailoverLock, Journal, JournalError, JournalEvent, Outcome, RunMode};
 use qovery_dr_providers::etcd::{EtcdConfig, EtcdFailoverLock};
 use qovery_dr_testkit::{World, WorldConfig};
 
@@ -12,65 +10,30 @@ use qovery_dr_testkit::etcd_server::EtcdServer as Etcd;
 
 use crate::lock_fixtures::{engine_with, entry, example_plan, holder, plan_name};
 
-async fn connect(etcd: &Etcd, ttl: Duration) -> EtcdFailoverLock {
+pub(super) async fn connect(etcd: &Etcd, ttl: Duration) -> EtcdFailoverLock {
     EtcdFailoverLock::connect(EtcdConfig::new(etcd.endpoints()).lease_ttl(ttl).timeout(Duration::from_secs(1)))
         .await
         .unwrap()
 }
 
+// Exclusivity, re-entry, tokens, ordering and no-overwrite: `lock_conformance.rs`.
+
 #[tokio::test]
-async fn one_holder_at_a_time_and_the_refused_one_names_it() {
+async fn the_refused_orchestrator_names_the_holder_and_cannot_write_before_the_successor() {
     let etcd = Etcd::single().unwrap();
     let plan = plan_name();
-    // Two orchestrators: separate connections, as on two machines.
     let (a, b) = (connect(&etcd, Duration::from_secs(10)).await, connect(&etcd, Duration::from_secs(10)).await);
-    a.acquire(&plan, &holder("run-a", "alice@laptop")).await.unwrap();
-    a.acquire(&plan, &holder("run-a", "alice@laptop")).await.expect("re-entrant for the same run");
-    match b.acquire(&plan, &holder("run-b", "bob@ci")).await {
-        Err(LockError::Held { holder, .. }) => {
-            assert_eq!((holder.run_id.as_str(), holder.owner.as_str()), ("run-a", "alice@laptop"));
-        }
-        other => panic!("expected Held, got {other:?}"),
-    }
+    let ga = a.acquire(&plan, &holder("run-a", "alice@laptop")).await.unwrap();
     let err = b.acquire(&plan, &holder("run-b", "bob@ci")).await.unwrap_err();
     assert!(err.to_string().contains("run run-a by alice@laptop"), "{err}");
-    assert_eq!(b.holder(&plan).await.unwrap().unwrap().owner, "alice@laptop", "readable by others");
-    // The non-holder cannot write the journal.
-    let refused = b.journal(&plan).append(&entry(0, "run-b")).await.unwrap_err();
-    assert!(matches!(refused, JournalError::Refused(_)), "{refused}");
-
+    a.journal(&plan).append(&ga, &entry(0, "run-a")).await.unwrap();
+    // Once the lock is released, the old guard is refused even before anyone else writes:
+    // etcd compares it with the lock key itself.
     a.release(&plan, "run-a").await.unwrap();
-    assert_eq!(a.holder(&plan).await.unwrap(), None);
-    b.acquire(&plan, &holder("run-b", "bob@ci")).await.unwrap();
-    b.journal(&plan).append(&entry(0, "run-b")).await.unwrap();
-}
-
-#[tokio::test]
-async fn the_journal_round_trips_in_order_and_never_overwrites() {
-    let etcd = Etcd::single().unwrap();
-    let plan = plan_name();
-    let lock = connect(&etcd, Duration::from_secs(10)).await;
-    lock.acquire(&plan, &holder("run-1", "alice")).await.unwrap();
-    let journal = lock.journal(&plan);
-    let written: Vec<JournalEntry> = (0..12).map(|i| entry(i, "run-1")).collect();
-    for e in &written {
-        journal.append(e).await.unwrap();
-    }
-    let read = journal.entries().await.unwrap();
-    assert_eq!(
-        serde_json::to_value(&read).unwrap(),
-        serde_json::to_value(&written).unwrap(),
-        "12 entries back in order (10 after 9)"
-    );
-    // Appending the same entry again (a retry whose first attempt was applied) is a no-op;
-    // a different entry at a taken position is refused.
-    journal.append(&entry(3, "run-1")).await.expect("idempotent");
-    let dup = journal.append(&entry(3, "run-other")).await.unwrap_err();
-    assert!(matches!(dup, JournalError::Refused(_)), "{dup}");
-    assert_eq!(journal.entries().await.unwrap().len(), 12);
-    // Another machine reads the same journal without holding the lock.
-    let other = connect(&etcd, Duration::from_secs(10)).await;
-    assert_eq!(other.journal(&plan).entries().await.unwrap().len(), 12);
+    let refused = a.journal(&plan).append(&ga, &entry(1, "run-a")).await.unwrap_err();
+    assert!(matches!(refused, JournalError::Refused(_)), "{refused}");
+    // Another machine reads the journal without holding the lock.
+    assert_eq!(b.journal(&plan).entries().await.unwrap().len(), 1);
 }
 
 #[test]
@@ -82,21 +45,22 @@ fn a_holder_paused_past_its_lease_is_fenced_out_of_the_journal() {
     let paused = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let (a, journal_a) = paused.block_on(async {
         let a = connect(&etcd, Duration::from_secs(2)).await;
-        a.acquire(&plan, &holder("run-a", "alice@laptop")).await.unwrap();
+        let guard = a.acquire(&plan, &holder("run-a", "alice@laptop")).await.unwrap();
         let j = a.journal(&plan);
-        j.append(&entry(0, "run-a")).await.unwrap();
-        (a, j)
+        j.append(&guard, &entry(0, "run-a")).await.unwrap();
+        (a, (j, guard))
     });
+    let (journal_a, guard_a) = journal_a;
     std::thread::sleep(Duration::from_millis(3500)); // the pause: longer than the 2 s lease
 
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let b = connect(&etcd, Duration::from_secs(10)).await;
-        b.acquire(&plan, &holder("run-a", "bob@ci")).await.expect("the lease expired, so the lock is free");
-        b.journal(&plan).append(&entry(1, "run-a")).await.unwrap();
+        let guard = b.acquire(&plan, &holder("run-a", "bob@ci")).await.expect("the lease expired, so the lock is free");
+        b.journal(&plan).append(&guard, &entry(1, "run-a")).await.unwrap();
     });
     // The first holder wakes up and tries to continue: its fencing token is refused.
-    let err = paused.block_on(journal_a.append(&entry(2, "run-a"))).unwrap_err();
+    let err = paused.block_on(journal_a.append(&guard_a, &entry(2, "run-a"))).unwrap_err();
     match &err {
         JournalError::Refused(m) => {
             assert!(m.contains("fencing token") && m.contains("bob@ci"), "{m}");

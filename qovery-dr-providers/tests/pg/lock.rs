@@ -2,63 +2,33 @@
 
 use std::time::Duration;
 
-use qovery_dr_core::engine::{
-    FailoverLock, Interlock, Journal, JournalError, JournalEvent, LockError, Outcome, RunMode,
-};
+use qovery_dr_core::engine::{FailoverLock, Interlock, Journal, JournalError, JournalEvent, Outcome, RunMode};
 use qovery_dr_providers::postgres::PgFailoverLock;
 use qovery_dr_testkit::{World, WorldConfig};
 
 use super::cluster::PgServer;
 use crate::lock_fixtures::{engine_with, entry, example_plan, holder, plan_name};
 
-#[tokio::test]
-async fn one_holder_at_a_time_readable_by_others_and_a_fenced_journal() {
-    let pg = PgServer::primary();
-    let plan = plan_name();
-    let (a, b) =
-        (PgFailoverLock::connect(pg.endpoint()).await.unwrap(), PgFailoverLock::connect(pg.endpoint()).await.unwrap());
-    a.acquire(&plan, &holder("run-a", "alice@laptop")).await.unwrap();
-    a.acquire(&plan, &holder("run-a", "alice@laptop")).await.expect("re-entrant");
-    match b.acquire(&plan, &holder("run-b", "bob@ci")).await {
-        Err(LockError::Held { holder, .. }) => assert_eq!(holder.owner, "alice@laptop"),
-        other => panic!("expected Held, got {other:?}"),
-    }
-    assert_eq!(b.holder(&plan).await.unwrap().unwrap().run_id, "run-a", "readable by others");
-    let refused = b.journal(&plan).append(&entry(0, "run-b")).await.unwrap_err();
-    assert!(matches!(refused, JournalError::Refused(_)), "{refused}");
-
-    let ja = a.journal(&plan);
-    for i in 0..12 {
-        ja.append(&entry(i, "run-a")).await.unwrap();
-    }
-    ja.append(&entry(5, "run-a")).await.expect("a retried append is a no-op");
-    assert!(matches!(ja.append(&entry(5, "run-x")).await, Err(JournalError::Refused(_))), "never overwritten");
-    let read = b.journal(&plan).entries().await.unwrap();
-    assert_eq!(read.iter().map(|e| e.seq).collect::<Vec<_>>(), (0..12).collect::<Vec<_>>());
-
-    a.release(&plan, "run-a").await.unwrap();
-    assert_eq!(b.holder(&plan).await.unwrap(), None);
-    b.acquire(&plan, &holder("run-b", "bob@ci")).await.unwrap();
-}
+// Exclusivity, re-entry, tokens, ordering and no-overwrite: `lock_conformance.rs`.
 
 #[tokio::test]
 async fn a_holder_whose_session_ended_is_fenced_out_of_the_journal() {
     let pg = PgServer::primary();
     let plan = plan_name();
     let a = PgFailoverLock::connect(pg.endpoint()).await.unwrap();
-    a.acquire(&plan, &holder("run-a", "alice@laptop")).await.unwrap();
+    let ga = a.acquire(&plan, &holder("run-a", "alice@laptop")).await.unwrap();
     let ja = a.journal(&plan);
-    ja.append(&entry(0, "run-a")).await.unwrap();
+    ja.append(&ga, &entry(0, "run-a")).await.unwrap();
     // The lock session ends under the holder, as when the server drops a stalled client
     // (TCP keepalive, a network partition): its advisory lock goes with it.
     let ended = pg.sql(&format!("SELECT pg_terminate_backend(backend_pid) FROM qovery_dr_locks WHERE plan = '{plan}'"));
     assert!(ended.contains('t'), "{ended}");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let b = PgFailoverLock::connect(pg.endpoint()).await.unwrap();
-    b.acquire(&plan, &holder("run-a", "bob@ci")).await.expect("the dead session's lock is free");
-    b.journal(&plan).append(&entry(1, "run-a")).await.unwrap();
+    let gb = b.acquire(&plan, &holder("run-a", "bob@ci")).await.expect("the dead session's lock is free");
+    b.journal(&plan).append(&gb, &entry(1, "run-a")).await.unwrap();
     // The first holder's journal connection is still alive, but its token is refused.
-    let err = ja.append(&entry(2, "run-a")).await.unwrap_err();
+    let err = ja.append(&ga, &entry(2, "run-a")).await.unwrap_err();
     match &err {
         JournalError::Refused(m) => assert!(m.contains("fencing token"), "{m}"),
         other => panic!("expected a refusal, got {other}"),

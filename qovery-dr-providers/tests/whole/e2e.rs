@@ -296,7 +296,7 @@ async fn a_failback_after_re_protection_returns_to_the_original_primary() {
     let back = engine.resume().await.unwrap_or_else(|f| panic!("{}\n{}", f.error, f.report.to_text()));
     drop((load, heartbeat));
     assert_eq!(back.outcome, Outcome::Succeeded, "{}", back.to_text());
-    assert_eq!(back.mode, RunMode::Failback);
+    assert_eq!(back.mode, Some(RunMode::Failback));
 
     // PostgreSQL: the original primary takes writes again, with every row committed on the DR one.
     assert_eq!(stack.primary.q("SELECT pg_is_in_recovery()"), "f", "the original primary is the primary");

@@ -44,6 +44,7 @@
 
 pub mod cluster;
 pub mod dns;
+pub mod lock;
 pub mod registry;
 pub mod replication;
 

@@ -295,7 +295,7 @@ async fn the_lock_must_be_free() {
 }
 
 fn entry(at: Timestamp, event: JournalEvent) -> JournalEntry {
-    JournalEntry { seq: 0, at, run_id: "r".into(), event }
+    JournalEntry::new(0, at, "r", event)
 }
 
 #[tokio::test(start_paused = true)]

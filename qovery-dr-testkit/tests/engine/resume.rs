@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use qovery_dr_core::async_trait;
-use qovery_dr_core::engine::{AutoApprove, Journal, JournalEntry, JournalError, MemoryJournal, Outcome, RunMode};
+use qovery_dr_core::engine::{
+    AutoApprove, Journal, JournalEntry, JournalError, LockGuard, MemoryJournal, Outcome, RunMode,
+};
 use qovery_dr_testkit::PlanWorld;
 
 use super::common::*;
@@ -27,11 +29,11 @@ type DyingFile = Dying<qovery_dr_core::engine::FileJournal>;
 
 #[async_trait]
 impl<J: Journal + Clone> Journal for Dying<J> {
-    async fn append(&self, entry: &JournalEntry) -> Result<(), JournalError> {
+    async fn append(&self, guard: &LockGuard, entry: &JournalEntry) -> Result<(), JournalError> {
         if self.appended.fetch_add(1, Ordering::SeqCst) >= self.limit {
             std::future::pending::<()>().await;
         }
-        self.inner.append(entry).await
+        self.inner.append(guard, entry).await
     }
     async fn entries(&self) -> Result<Vec<JournalEntry>, JournalError> {
         self.inner.entries().await
@@ -166,7 +168,7 @@ async fn a_resume_that_stops_early_reports_what_the_journal_says_happened() {
     let safe = stopped.report.safe_state.clone().unwrap_or_default();
     assert!(!safe.contains("nothing in production was changed"), "{safe}");
     assert!(safe.contains("the standby is promoted"), "{safe}");
-    assert_eq!(stopped.report.mode, RunMode::Switchover);
+    assert_eq!(stopped.report.mode, Some(RunMode::Switchover));
     assert_eq!(stopped.report.steps.len(), failed.report.steps.len(), "the report lists the run's steps");
 }
 

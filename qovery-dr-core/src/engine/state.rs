@@ -1,0 +1,122 @@
+//! The state of one run, rebuilt from its journal in one place: which steps started and
+//! finished, their typed outputs, the approval, the overrides. A step, the safe state and
+//! the report read typed fields from here; an output the journal does not hold is an
+//! error for whoever needs it, never a default.
+
+use std::collections::{HashMap, HashSet};
+
+use super::approval::Approval;
+use super::interlock::Interlock;
+use super::journal::{JournalEntry, JournalError, JournalEvent};
+use super::output::{CatchUpOutput, CloneOutput, FenceOutput, OutputKind, PreflightOutput, RpoOutput, StepOutput};
+use super::runbook::Runbook;
+use crate::model::{EnvironmentId, Lsn, Timestamp};
+
+/// What the journal says about the run so far.
+#[derive(Debug, Default)]
+pub(crate) struct RunState {
+    pub finished: HashMap<String, StepOutput>,
+    pub started: HashSet<String>,
+    pub attempts: HashMap<String, u32>,
+    pub approval: Option<Approval>,
+    pub overridden: HashSet<(String, Interlock)>,
+}
+
+impl RunState {
+    /// The state of `run_id` from the journal's `entries`. The type of each finished
+    /// step's output comes from the runbook (or, for a step it does not list, from the
+    /// step's id); one that does not decode names its entry.
+    pub(crate) fn from_journal(
+        run_id: &str,
+        runbook: &Runbook,
+        entries: &[JournalEntry],
+    ) -> Result<Self, JournalError> {
+        super::journal_rules::validate_journal(entries)?;
+        let kinds: HashMap<&str, OutputKind> =
+            runbook.steps().map(|s| (s.id.as_str(), OutputKind::of(&s.kind))).collect();
+        let mut state = RunState::default();
+        for e in entries.iter().filter(|e| e.run_id == run_id) {
+            match &e.event {
+                JournalEvent::StepStarted { step, attempt } => {
+                    state.started.insert(step.clone());
+                    let a = state.attempts.entry(step.clone()).or_insert(0);
+                    *a = (*a).max(*attempt);
+                }
+                JournalEvent::StepFinished { step, output, .. } => {
+                    let bad = |message: String| JournalError::Invalid { seq: e.seq, message };
+                    let kind =
+                        kinds.get(step.as_str()).copied().or_else(|| OutputKind::for_step_id(step)).ok_or_else(
+                            || bad(format!("step {step} is neither in the run's runbook nor a known step")),
+                        )?;
+                    let typed = kind
+                        .decode(output.clone())
+                        .map_err(|err| bad(format!("the output of step {step} does not decode ({err})")))?;
+                    state.finished.insert(step.clone(), typed);
+                }
+                JournalEvent::ApprovalGranted { approval } => state.approval = Some(approval.clone()),
+                JournalEvent::InterlockOverridden { step, rule, .. } => {
+                    state.overridden.insert((step.clone(), *rule));
+                }
+                _ => {}
+            }
+        }
+        Ok(state)
+    }
+
+    /// Whether `step` finished.
+    pub(crate) fn done(&self, step: &str) -> bool {
+        self.finished.contains_key(step)
+    }
+
+    pub(crate) fn preflight(&self) -> Option<&PreflightOutput> {
+        match self.finished.get("preflight") {
+            Some(StepOutput::Preflight(p)) => Some(p),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn fence(&self) -> Option<&FenceOutput> {
+        match self.finished.get("fence-primary") {
+            Some(StepOutput::Fence(f)) => Some(f),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn catch_up(&self) -> Option<&CatchUpOutput> {
+        match self.finished.get("catch-up") {
+            Some(StepOutput::CatchUp(c)) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The clone of `source` a drill created.
+    pub(crate) fn clone_of(&self, source: &EnvironmentId) -> Option<&CloneOutput> {
+        match self.finished.get(&format!("clone:{source}")) {
+            Some(StepOutput::Clone(c)) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// A data-loss figure journaled by `step` (the drill's measurement, or `record`).
+    pub(crate) fn rpo(&self, step: &str) -> Option<&RpoOutput> {
+        match self.finished.get(step) {
+            Some(StepOutput::Rpo(r)) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The final position the standby was proven to replay before promotion (planned
+    /// catch-up, or the short catch-up after an unplanned run's fence): zero loss.
+    pub(crate) fn proven_final_lsn(&self) -> Option<Lsn> {
+        self.catch_up().map(|c| c.final_lsn).or_else(|| self.fence().and_then(|f| f.caught_up_to))
+    }
+
+    /// The last moment the old primary was known to accept writes: the fence, or the
+    /// first time the run found it unreachable (the preflight's observation).
+    pub(crate) fn rpo_end(&self) -> Option<Timestamp> {
+        match self.fence() {
+            Some(f) if f.fenced => Some(f.at),
+            _ => self.preflight().map(|p| p.observed_at),
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! DNS: the target's health, the guarded switch, its verification, the old TTL.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::super::events::Event;
+use super::super::exec::{Run, pause};
+use super::super::interlock::Interlock;
+use super::super::output::{AuthoritativeCheck, HealthOutput, StepOutput, SwitchDnsOutput};
+use super::{StepError, StepResult, millis_u64};
+use crate::error::ErrorKind;
+use crate::model::{DnsRecordId, DnsTarget};
+use crate::provider::{SwitchRequest, TargetHealth};
+
+pub(super) async fn verify_health(run: &Arc<Run>, id: &str, record: &DnsRecordId, target: &DnsTarget) -> StepResult {
+    let dns = &run.providers.dns;
+    let provider_checks = dns.capabilities_for(record).health_checks;
+    // The plan can turn health checks off for a record (no health check exists for the
+    // target): then "unknown" is the expected answer, as in the switch step's interlock.
+    let planned = run.plan.dns.iter().find(|r| &r.record == record).is_none_or(|r| r.health_check);
+    loop {
+        match dns.target_health(target).await? {
+            TargetHealth::Healthy => return Ok(health(TargetHealth::Healthy, None)),
+            TargetHealth::Unknown if !provider_checks => {
+                return Ok(health(TargetHealth::Unknown, Some("the DNS provider has no health checks")));
+            }
+            TargetHealth::Unknown if !planned => {
+                return Ok(health(TargetHealth::Unknown, Some("health checks are off for this record in the plan")));
+            }
+            h => {
+                run.emit(Event::Waiting { step: id.to_owned(), what: format!("{target} to be healthy (now {h:?})") });
+                pause(run.parts.options.poll_interval).await;
+            }
+        }
+    }
+}
+
+pub(super) async fn switch_dns(
+    run: &Arc<Run>,
+    id: &str,
+    record: &DnsRecordId,
+    from: &DnsTarget,
+    to: &DnsTarget,
+) -> StepResult {
+    let dns = &run.providers.dns;
+    let plan_record = run.plan.dns.iter().find(|r| &r.record == record);
+    let strategy = plan_record.map_or(crate::provider::SwitchStrategy::RecordSwap, |r| r.strategy);
+    let health = dns.target_health(to).await?;
+    let checked = dns.capabilities_for(record).health_checks && plan_record.is_some_and(|r| r.health_check);
+    let healthy = match health {
+        TargetHealth::Healthy => true,
+        TargetHealth::Unknown => !checked,
+        TargetHealth::Unhealthy => false,
+    };
+    run.interlock(
+        id,
+        Interlock::UnhealthyDnsTarget,
+        healthy,
+        format!("DNS target {to} of {record} is {health:?} by the DNS provider's health checks"),
+    )
+    .await?;
+    let request =
+        SwitchRequest { record: record.clone(), strategy, expected_current: from.clone(), new_target: to.clone() };
+    let change = match dns.switch(&request).await {
+        Ok(c) => c,
+        Err(e) if e.kind() == ErrorKind::Conflict => {
+            let cur = dns.current(record).await?;
+            return Err(StepError::NotReady(format!(
+                "{record} points at {}, neither the primary target {from} nor the DR target {to}: another owner changed it; not overwriting",
+                cur.target
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    run.emit(Event::Waiting { step: id.to_owned(), what: format!("{record} change {change} to be in sync") });
+    loop {
+        match dns.change_status(&change).await {
+            Ok(crate::provider::ChangeStatus::InSync) => break,
+            Ok(_) => {}
+            Err(e) if e.is_retryable() => {}
+            Err(e) => return Err(e.into()),
+        }
+        pause(run.parts.options.poll_interval).await;
+    }
+    let provider_in_sync_at = run.parts.clock.now();
+    let authoritative = authoritative_servers_serve(run, id, record, to).await?;
+    Ok(StepOutput::SwitchDns(SwitchDnsOutput {
+        change,
+        provider_in_sync_at,
+        in_sync_at: run.parts.clock.now(),
+        authoritative,
+    }))
+}
+
+/// Waits until every authoritative server of `record` answers `to` (asked directly,
+/// through [`Providers::resolver`](crate::engine::Providers::resolver)); says so when nothing can ask.
+async fn authoritative_servers_serve(
+    run: &Arc<Run>,
+    id: &str,
+    record: &DnsRecordId,
+    to: &DnsTarget,
+) -> Result<AuthoritativeCheck, StepError> {
+    use crate::provider::{PropagationOptions, verify_propagation};
+    let Some(resolver) = &run.providers.resolver else {
+        return Ok(not_asked("no authoritative resolver: the DNS provider's change status only".to_owned()));
+    };
+    match resolver.nameservers(record).await {
+        Err(e) if e.kind() == ErrorKind::NotSupported => {
+            return Ok(not_asked(e.message().to_owned()));
+        }
+        Err(e) => return Err(e.into()),
+        Ok(servers) => run.emit(Event::Waiting {
+            step: id.to_owned(),
+            what: format!("every authoritative server of {record} ({}) to answer {to}", servers.join(", ")),
+        }),
+    }
+    let options = PropagationOptions {
+        poll_interval: run.parts.options.poll_interval,
+        straggler_after: Duration::from_secs(10),
+        // The step's own timeout bounds the wait; this only keeps the verifier from giving up first.
+        deadline: Duration::from_secs(24 * 3600),
+        wait_out_ttl: false,
+    };
+    let report = verify_propagation(resolver.as_ref(), record, to, Duration::ZERO, options).await?;
+    Ok(AuthoritativeCheck {
+        verified: true,
+        why: None,
+        servers: report.servers.iter().map(|s| s.server.clone()).collect(),
+        all_servers_after_ms: Some(millis_u64(report.all_servers_after)),
+    })
+}
+
+fn health(health: TargetHealth, note: Option<&str>) -> StepOutput {
+    StepOutput::Health(HealthOutput { health, note: note.map(str::to_owned) })
+}
+
+fn not_asked(why: String) -> AuthoritativeCheck {
+    AuthoritativeCheck { verified: false, why: Some(why), servers: Vec::new(), all_servers_after_ms: None }
+}
+
+/// Waits out the old TTL so resolvers have moved clients.
+pub(super) async fn drain(run: &Arc<Run>, id: &str, ttl: Duration) -> StepResult {
+    run.emit(Event::Waiting { step: id.to_owned(), what: format!("old TTL of {}", humantime::format_duration(ttl)) });
+    tokio::time::sleep(ttl).await;
+    Ok(StepOutput::Drained)
+}

@@ -1,0 +1,115 @@
+//! What each step does: precondition and interlocks, action, verification.
+//! Every action is safe to repeat after `reconcile` (a previous attempt may
+//! have acted): it reads state first and does not redo what is done.
+//!
+//! One module per family: the gates before anything changes ([`gate`]), the
+//! database ([`database`]), the data-loss figures ([`rpo`]), images ([`images`]),
+//! the platform ([`platform`]), DNS ([`dns`]). Each returns its kind's typed
+//! [`StepOutput`].
+
+mod database;
+mod dns;
+mod gate;
+mod images;
+mod platform;
+mod rpo;
+
+use std::sync::Arc;
+
+use super::error::EngineError;
+use super::exec::Run;
+use super::interlock::Interlock;
+use super::output::{StepOutput, VerifyDnsOutput};
+use super::runbook::{EnvRef, StepKind, StepSpec};
+use crate::error::{ErrorKind, ProviderError};
+use crate::model::EnvironmentId;
+
+pub(crate) use rpo::loss_estimate;
+
+/// Why a step attempt failed.
+#[derive(Debug)]
+pub(crate) enum StepError {
+    /// A provider error: retried if retryable.
+    Provider(ProviderError),
+    /// An interlock refused.
+    Refused { rule: Interlock, evidence: String },
+    /// A precondition that no retry will fix.
+    NotReady(String),
+    /// The engine itself (journal, approval, lock).
+    Engine(EngineError),
+}
+
+impl From<ProviderError> for StepError {
+    fn from(e: ProviderError) -> Self {
+        StepError::Provider(e)
+    }
+}
+
+type StepResult = Result<StepOutput, StepError>;
+
+fn engine_error(kind: ErrorKind, op: &str, message: String) -> StepError {
+    StepError::Provider(ProviderError::new(kind, "engine", op, message))
+}
+
+pub(crate) async fn run(run: &Arc<Run>, spec: &StepSpec, reconcile: bool) -> StepResult {
+    let id = spec.id.as_str();
+    match &spec.kind {
+        StepKind::Preflight => gate::preflight(run).await,
+        StepKind::Approve => gate::approve(run).await,
+        StepKind::AcquireLock => gate::acquire_lock(run, id).await,
+        StepKind::FencePrimary => database::fence(run).await,
+        StepKind::CatchUp => database::catch_up(run, spec).await,
+        StepKind::PromoteDatabase => database::promote(run, id).await,
+        StepKind::PostPromotionFixups => database::fixups(run).await,
+        StepKind::MeasureReplicationLag => rpo::measure_lag(run, id).await,
+        StepKind::Record => rpo::record(run).await,
+        StepKind::CloneEnvironment { source } => platform::clone_environment(run, source, reconcile).await,
+        StepKind::DeleteClone { source } => platform::delete_clone(run, source).await,
+        StepKind::SyncImage { image } => images::sync_image(run, image).await,
+        StepKind::ApplyParameters { environment } => platform::apply_parameters(run, environment).await,
+        StepKind::SetServiceImage { environment, service, image } => {
+            platform::set_image(run, environment, service, image).await
+        }
+        StepKind::DeployServices { environment, services } => {
+            platform::deploy(run, id, environment, Some(services.as_slice()), reconcile).await
+        }
+        StepKind::DeployService { environment, service } => {
+            platform::deploy(run, id, environment, Some(std::slice::from_ref(service)), reconcile).await
+        }
+        StepKind::DeployEnvironment { environment } => {
+            let env = resolve(run, environment)?;
+            platform::deploy(run, id, &env, None, reconcile).await
+        }
+        StepKind::VerifyEnvironment { environment } => platform::verify_environment(run, id, environment).await,
+        StepKind::VerifyTargetHealth { record, target } => dns::verify_health(run, id, record, target).await,
+        StepKind::SwitchDns { record, from, to } => dns::switch_dns(run, id, record, from, to).await,
+        StepKind::VerifyDns { record, target } => {
+            let cur = run.providers.dns.current(record).await?;
+            if &cur.target != target {
+                return Err(engine_error(
+                    ErrorKind::Conflict,
+                    id,
+                    format!("{record} points at {}, expected {target}", cur.target),
+                ));
+            }
+            Ok(StepOutput::VerifyDns(VerifyDnsOutput { target: cur.target }))
+        }
+        StepKind::DrainTtl { ttl } => dns::drain(run, id, *ttl).await,
+    }
+}
+
+/// The environment a step works on: an existing one, or the drill clone of one (whose id
+/// the clone step journaled).
+fn resolve(run: &Run, env: &EnvRef) -> Result<EnvironmentId, StepError> {
+    match env {
+        EnvRef::Existing(e) => Ok(e.clone()),
+        EnvRef::CloneOf(src) => run.lock_state().clone_of(src).map(|c| c.environment.clone()).ok_or_else(|| {
+            StepError::NotReady(format!("the drill clone of {src} has no journaled output: it was not created"))
+        }),
+    }
+}
+
+/// Milliseconds, saturating.
+fn millis_u64(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}

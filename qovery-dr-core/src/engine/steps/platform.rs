@@ -1,0 +1,270 @@
+//! The platform: drill clones, DR parameters and images, deployments, verification.
+
+use std::sync::Arc;
+
+use super::super::events::Event;
+use super::super::exec::{Run, pause};
+use super::super::output::{
+    CloneOutput, DeleteCloneOutput, DeployOutput, ParametersOutput, ServiceImageOutput, StepOutput,
+    VerifyEnvironmentOutput,
+};
+use super::super::runbook::EnvRef;
+use super::{StepError, StepResult, engine_error, resolve};
+use crate::error::ErrorKind;
+use crate::model::{EnvironmentId, ImageRef};
+use crate::provider::{CloneRequest, DeploymentPhase, VariableScope, VariableValue};
+
+fn clone_name(run: &Run, source: &EnvironmentId) -> String {
+    let short: String = run.run_id.chars().rev().take(8).collect::<Vec<_>>().into_iter().rev().collect();
+    let idx = run.plan.primary.environments.iter().position(|e| e == source).unwrap_or(0);
+    format!("drill-{short}-{idx}")
+}
+
+async fn find_clone(run: &Run, source: &EnvironmentId) -> Result<Option<EnvironmentId>, StepError> {
+    let Some(project) = run.plan.dr.project.clone().or_else(|| run.plan.primary.project.clone()) else {
+        return Ok(None);
+    };
+    let name = clone_name(run, source);
+    match run.providers.cluster.list_environments(&project).await {
+        Ok(envs) => Ok(envs.into_iter().find(|e| e.name == name).map(|e| e.id)),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(super) async fn clone_environment(run: &Arc<Run>, source: &EnvironmentId, reconcile: bool) -> StepResult {
+    if reconcile && let Some(existing) = find_clone(run, source).await? {
+        return Ok(StepOutput::Clone(CloneOutput { environment: existing, name: clone_name(run, source) }));
+    }
+    let request = CloneRequest {
+        name: clone_name(run, source),
+        target_cluster: run.plan.dr.cluster.clone(),
+        project: run.plan.dr.project.clone().or_else(|| run.plan.primary.project.clone()),
+    };
+    match run.providers.cluster.clone_environment(source, &request).await {
+        Ok(env) => Ok(StepOutput::Clone(CloneOutput { environment: env, name: request.name })),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => match find_clone(run, source).await? {
+            Some(env) => Ok(StepOutput::Clone(CloneOutput { environment: env, name: request.name })),
+            None => Err(StepError::NotReady(format!(
+                "an environment named {} exists but cannot be found to reuse (set the sites' project in the plan)",
+                request.name
+            ))),
+        },
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(super) async fn delete_clone(run: &Arc<Run>, source: &EnvironmentId) -> StepResult {
+    // The id the clone step journaled; else (it never finished) look for the clone by name.
+    let created = run.lock_state().clone_of(source).map(|c| c.environment.clone());
+    let target = match created {
+        Some(e) => Some(e),
+        None => find_clone(run, source).await?,
+    };
+    let Some(env) = target else {
+        return Ok(StepOutput::DeleteClone(DeleteCloneOutput { deleted: None, already: false }));
+    };
+    match run.providers.cluster.delete_environment(&env).await {
+        Ok(()) => Ok(StepOutput::DeleteClone(DeleteCloneOutput { deleted: Some(env), already: false })),
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            Ok(StepOutput::DeleteClone(DeleteCloneOutput { deleted: Some(env), already: true }))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(super) async fn apply_parameters(run: &Arc<Run>, env: &EnvRef) -> StepResult {
+    let env = resolve(run, env)?;
+    let scope = VariableScope::Environment(env);
+    for (key, value) in &run.plan.dr.parameters {
+        run.providers.cluster.set_variable(&scope, key, &VariableValue::Plain(value.clone())).await?;
+    }
+    Ok(StepOutput::Parameters(ParametersOutput { variables: run.plan.dr.parameters.len() }))
+}
+
+pub(super) async fn set_image(run: &Arc<Run>, env: &EnvRef, service: &str, image: &ImageRef) -> StepResult {
+    let env = resolve(run, env)?;
+    let services = run.providers.cluster.list_services(&env).await?;
+    let Some(svc) = services.iter().find(|s| s.name == service) else {
+        return Err(StepError::NotReady(format!("service {service} is not in environment {env}")));
+    };
+    if svc.image.as_ref() != Some(image) {
+        run.providers.cluster.set_service_image(&env, &svc.id, image).await?;
+    }
+    Ok(StepOutput::ServiceImage(ServiceImageOutput { service: svc.id.clone(), image: image.clone() }))
+}
+
+pub(super) async fn deploy(
+    run: &Arc<Run>,
+    id: &str,
+    env: &EnvironmentId,
+    services: Option<&[crate::model::ServiceId]>,
+    reconcile: bool,
+) -> StepResult {
+    let c = &run.providers.cluster;
+    if reconcile {
+        // A previous attempt may have started (or finished) the deployment: let it end.
+        let status = wait_idle(run, id, env, "the deployment a previous attempt may have started").await?;
+        if up_to_date(&status, services) {
+            return Ok(StepOutput::Deploy(DeployOutput {
+                deployment: None,
+                reconciled: Some("already deployed".to_owned()),
+                waited_for_other_deployments: 0,
+            }));
+        }
+    }
+    let mut waited_for_others = 0u32;
+    loop {
+        let started = match services {
+            Some(list) => c.deploy_services(env, list).await,
+            None => c.deploy_environment(env).await,
+        };
+        let deployment = match started {
+            Ok(d) => d,
+            // Another deployment of the environment runs (someone else's, or ours whose answer
+            // was lost): wait for it to end, then deploy only if it did not deploy our configuration.
+            Err(e) if e.kind() == ErrorKind::Conflict => {
+                waited_for_others += 1;
+                let status =
+                    wait_idle(run, id, env, &format!("another deployment of {env} to end (the platform said: {e})"))
+                        .await?;
+                if up_to_date(&status, services) {
+                    return Ok(StepOutput::Deploy(DeployOutput {
+                        deployment: None,
+                        reconciled: Some("deployed by the deployment that was in progress".to_owned()),
+                        waited_for_other_deployments: waited_for_others,
+                    }));
+                }
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        run.emit(Event::Waiting { step: id.to_owned(), what: format!("deployment {deployment} of {env}") });
+        wait_deployed(run, id, env, &deployment, services).await?;
+        return Ok(StepOutput::Deploy(DeployOutput {
+            deployment: Some(deployment),
+            reconciled: None,
+            waited_for_other_deployments: waited_for_others,
+        }));
+    }
+}
+
+/// Whether every targeted service is deployed and runs its configured version.
+fn up_to_date(status: &crate::provider::EnvironmentStatus, services: Option<&[crate::model::ServiceId]>) -> bool {
+    let targets: Vec<_> =
+        status.services.iter().filter(|s| services.is_none_or(|list| list.contains(&s.service))).collect();
+    !targets.is_empty() && targets.iter().all(|s| s.phase == DeploymentPhase::Deployed && !s.out_of_date)
+}
+
+/// Polls the environment until no service of it is queued or deploying (a deployment
+/// is environment-wide), and returns that status.
+async fn wait_idle(
+    run: &Arc<Run>,
+    id: &str,
+    env: &EnvironmentId,
+    what: &str,
+) -> Result<crate::provider::EnvironmentStatus, StepError> {
+    let c = &run.providers.cluster;
+    let mut announced = false;
+    loop {
+        match c.environment_status(env).await {
+            Ok(s) if s.services.iter().all(|svc| svc.phase.is_terminal()) => return Ok(s),
+            Ok(_) => {
+                if !announced {
+                    run.emit(Event::Waiting { step: id.to_owned(), what: what.to_owned() });
+                    announced = true;
+                }
+            }
+            Err(e) if e.is_retryable() => {}
+            Err(e) => return Err(e.into()),
+        }
+        pause(run.parts.options.poll_interval).await;
+    }
+}
+
+/// Waits for `deployment` to end; a deployment reported done is trusted only once the
+/// environment shows its services deployed and up to date.
+async fn wait_deployed(
+    run: &Arc<Run>,
+    id: &str,
+    env: &EnvironmentId,
+    deployment: &crate::model::DeploymentId,
+    services: Option<&[crate::model::ServiceId]>,
+) -> Result<(), StepError> {
+    let c = &run.providers.cluster;
+    let poll = run.parts.options.poll_interval;
+    let mut announced = false;
+    loop {
+        let status = match c.deployment_status(env, deployment).await {
+            Ok(s) => s,
+            Err(e) if e.is_retryable() => {
+                pause(poll).await;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        match status.phase {
+            // A failed deployment is worth retrying: the retry requests a new one.
+            DeploymentPhase::Failed | DeploymentPhase::Canceled => {
+                return Err(engine_error(
+                    ErrorKind::Transient,
+                    id,
+                    format!("deployment {deployment} of {env} ended {}", status.raw_state),
+                ));
+            }
+            DeploymentPhase::Deployed => match c.environment_status(env).await {
+                Ok(e) if up_to_date(&e, services) => return Ok(()),
+                Ok(e) => {
+                    if !announced {
+                        let lagging: Vec<String> = e
+                            .services
+                            .iter()
+                            .filter(|s| services.is_none_or(|l| l.contains(&s.service)))
+                            .filter(|s| s.phase != DeploymentPhase::Deployed || s.out_of_date)
+                            .map(|s| format!("{} {}", s.service, s.raw_state))
+                            .collect();
+                        run.emit(Event::Waiting {
+                            step: id.to_owned(),
+                            what: format!(
+                                "{env}: deployment {deployment} says DEPLOYED but the environment shows {}",
+                                lagging.join(", ")
+                            ),
+                        });
+                        announced = true;
+                    }
+                }
+                Err(e) if e.is_retryable() => {}
+                Err(e) => return Err(e.into()),
+            },
+            _ => {}
+        }
+        pause(poll).await;
+    }
+}
+
+pub(super) async fn verify_environment(run: &Arc<Run>, id: &str, env: &EnvRef) -> StepResult {
+    let env = resolve(run, env)?;
+    let c = &run.providers.cluster;
+    loop {
+        let status = c.environment_status(&env).await?;
+        let cluster = c.cluster_status(&status.cluster).await?;
+        let bad: Vec<String> = status
+            .services
+            .iter()
+            .filter(|s| s.phase != DeploymentPhase::Deployed || s.out_of_date)
+            .map(|s| format!("{} is {}", s.service, s.raw_state))
+            .collect();
+        if cluster.is_healthy() && bad.is_empty() {
+            return Ok(StepOutput::VerifyEnvironment(VerifyEnvironmentOutput { services: status.services.len() }));
+        }
+        run.emit(Event::Waiting {
+            step: id.to_owned(),
+            what: if cluster.is_healthy() {
+                bad.join(", ")
+            } else {
+                format!("cluster {} is {:?}", cluster.cluster, cluster.state)
+            },
+        });
+        pause(run.parts.options.poll_interval).await;
+    }
+}
