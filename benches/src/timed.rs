@@ -180,8 +180,15 @@ impl ReplicationManager for Timed<dyn ReplicationManager> {
     async fn promote_standby(&self, d: &DatabaseId) -> ProviderResult<PromoteOutcome> {
         self.log.time("replication.promote_standby", self.inner.promote_standby(d)).await
     }
-    async fn post_promotion_fixups(&self, d: &DatabaseId) -> ProviderResult<FixupReport> {
-        self.log.time("replication.post_promotion_fixups", self.inner.post_promotion_fixups(d)).await
+    async fn promotion_state(&self, d: &DatabaseId) -> ProviderResult<qovery_dr_core::provider::PromotionState> {
+        self.log.time("replication.promotion_state", self.inner.promotion_state(d)).await
+    }
+    async fn post_promotion_fixups(
+        &self,
+        d: &DatabaseId,
+        s: &qovery_dr_core::provider::PromotionState,
+    ) -> ProviderResult<FixupReport> {
+        self.log.time("replication.post_promotion_fixups", self.inner.post_promotion_fixups(d, s)).await
     }
     async fn write_heartbeat(&self, d: &DatabaseId) -> ProviderResult<Heartbeat> {
         self.log.time("replication.write_heartbeat", self.inner.write_heartbeat(d)).await

@@ -7,6 +7,7 @@ mod engine {
     pub mod common;
     mod document;
     mod dry_run;
+    mod golden;
     mod interlocks;
     mod modes;
     mod monitor;

@@ -93,6 +93,7 @@ pub use readonly::ReadOnly;
 pub use report::{Outcome, RunReport, StepReport, StepStatus};
 pub use retry::RetryPolicy;
 pub use runbook::{Assessment, EnvRef, LiveFacts, Runbook, Stage, StepKind, StepSpec, Timeouts};
+pub use state::journaled_outputs;
 
 use crate::plan::DrPlan;
 use crate::provider::{ClusterProvider, DnsSwitcher, RegistrySync, ReplicationManager};
@@ -365,9 +366,10 @@ impl Engine {
                         attempt += 1;
                     }
                     Err(e) => {
+                        // No step runs yet: the runbook is being built from the services.
                         return Err(EngineError::NotReady {
-                            step: "preflight".to_owned(),
-                            reason: format!("cannot list the services of {env}: {e}"),
+                            step: "runbook".to_owned(),
+                            reason: format!("cannot list the services of {env} to build the runbook: {e}"),
                         });
                     }
                 }

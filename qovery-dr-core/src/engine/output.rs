@@ -18,7 +18,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::{ChangeId, DeploymentId, Digest, DnsTarget, EnvironmentId, ImageRef, Lsn, ServiceId, Timestamp};
-use crate::provider::{Heartbeat, LinkState, PromoteOutcome, TargetHealth, Writability};
+use crate::provider::{Heartbeat, LinkState, PromoteOutcome, PromotionState, TargetHealth, Writability};
 
 use super::runbook::StepKind;
 
@@ -77,6 +77,10 @@ pub struct FenceOutput {
     /// What was observed when the primary could not be fenced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence: Option<String>,
+    /// What the post-promotion fix-ups need, read once the primary was fenced (or found
+    /// unreachable): journaled here so that a resumed run has it.
+    #[serde(default, skip_serializing_if = "PromotionState::is_empty")]
+    pub promotion: PromotionState,
 }
 
 /// The standby caught up with the fenced primary.
@@ -447,6 +451,11 @@ mod tests {
             caught_up_to: None,
             skipped: Some("unreachable: NOT fenced".into()),
             evidence: Some("gone".into()),
+            promotion: PromotionState {
+                sequence_floors: [("public.s".to_owned(), 7)].into(),
+                replication_slots: vec!["dr_sub".into()],
+                warnings: Vec::new(),
+            },
         });
         assert_eq!(OutputKind::Fence.decode(fence.to_json()).unwrap(), fence);
         assert_eq!(fence.note(), Some("unreachable: NOT fenced"));

@@ -133,7 +133,10 @@ impl ReplicationManager for ReadOnly<dyn ReplicationManager> {
     async fn promote_standby(&self, _: &DatabaseId) -> ProviderResult<PromoteOutcome> {
         Err(refused(self.name(), "promote_standby"))
     }
-    async fn post_promotion_fixups(&self, _: &DatabaseId) -> ProviderResult<FixupReport> {
+    async fn promotion_state(&self, d: &DatabaseId) -> ProviderResult<PromotionState> {
+        self.0.promotion_state(d).await
+    }
+    async fn post_promotion_fixups(&self, _: &DatabaseId, _: &PromotionState) -> ProviderResult<FixupReport> {
         Err(refused(self.name(), "post_promotion_fixups"))
     }
     async fn write_heartbeat(&self, _: &DatabaseId) -> ProviderResult<Heartbeat> {

@@ -12,6 +12,36 @@ use super::output::{CatchUpOutput, CloneOutput, FenceOutput, OutputKind, Preflig
 use super::runbook::Runbook;
 use crate::model::{EnvironmentId, Lsn, Timestamp};
 
+/// The typed outputs of the steps `run_id` finished, read from a journal: what a run
+/// did, for tools that read journals (audits, dashboards). Checks the journal's rules
+/// first ([`validate_journal`](super::validate_journal)); an output that does not
+/// decode as its step kind's type is an error naming its entry.
+///
+/// ```
+/// use qovery_dr_core::engine::{JournalEntry, JournalEvent, RunMode, StepOutput, journaled_outputs};
+/// use qovery_dr_core::model::Timestamp;
+/// let at = Timestamp::from_unix_millis(0);
+/// let start = JournalEvent::RunStarted { mode: RunMode::Failover, plan: "shop".into(), operator: "me".into(), runbook: None };
+/// let lock = JournalEvent::StepStarted { step: "lock".into(), attempt: 1 };
+/// let done = JournalEvent::StepFinished { step: "lock".into(), output: serde_json::json!({ "holder": "me" }), attempts: 1, duration_ms: 3 };
+/// let entries: Vec<_> = [start, lock, done].into_iter().enumerate().map(|(i, e)| JournalEntry::new(i as u64, at, "run-1", e)).collect();
+/// let outputs = journaled_outputs(&entries, "run-1").unwrap();
+/// assert!(matches!(&outputs["lock"], StepOutput::Lock(l) if l.holder == "me"));
+/// ```
+pub fn journaled_outputs(
+    entries: &[JournalEntry],
+    run_id: &str,
+) -> Result<std::collections::BTreeMap<String, StepOutput>, JournalError> {
+    let runbook = entries
+        .iter()
+        .find_map(|e| match &e.event {
+            JournalEvent::RunStarted { runbook: Some(r), .. } if e.run_id == run_id => Some((**r).clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| Runbook::empty("", super::RunMode::Drill));
+    Ok(RunState::from_journal(run_id, &runbook, entries)?.finished.into_iter().collect())
+}
+
 /// What the journal says about the run so far.
 #[derive(Debug, Default)]
 pub(crate) struct RunState {

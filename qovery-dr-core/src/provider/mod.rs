@@ -26,6 +26,6 @@ pub use propagation::{
 };
 pub use registry::{CopyReport, ImageParity, RegistryCapabilities, RegistryLocation, RegistryMapping, RegistrySync};
 pub use replication::{
-    BackupInfo, FenceKind, FenceOutcome, FixupReport, Heartbeat, LinkState, Node, PromoteOutcome,
+    BackupInfo, FenceKind, FenceOutcome, FixupReport, Heartbeat, LinkState, Node, PromoteOutcome, PromotionState,
     ReplicationCapabilities, ReplicationManager, ReplicationMode, ReplicationStatus, SlotInfo, Writability,
 };

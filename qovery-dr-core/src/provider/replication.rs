@@ -196,6 +196,58 @@ pub enum PromoteOutcome {
     AlreadyPrimary,
 }
 
+/// What the post-promotion fix-ups need to know from before the promotion, read by
+/// [`ReplicationManager::promotion_state`] once the old primary is fenced (or found
+/// unreachable) and journaled by the engine, so that a process that dies between the
+/// promotion and the fix-ups resumes with it instead of with an empty memory.
+///
+/// ```
+/// use qovery_dr_core::provider::PromotionState;
+/// let mut s = PromotionState::default();
+/// s.sequence_floors.insert("public.orders_id_seq".into(), 41);
+/// let mut later = PromotionState::default();
+/// later.sequence_floors.insert("public.orders_id_seq".into(), 42);
+/// later.replication_slots.push("dr_sub".into());
+/// s.merge(later);
+/// assert_eq!(s.sequence_floors["public.orders_id_seq"], 42);
+/// assert_eq!(s.replication_slots, ["dr_sub"]);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PromotionState {
+    /// Sequence values used on the old primary (logical replication does not carry
+    /// sequences): the fix-ups move the promoted side's sequences past them.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub sequence_floors: std::collections::BTreeMap<String, i64>,
+    /// Replication slots on the old primary that the DR side consumes: after the
+    /// promotion they are orphaned if left there (their WAL retention fills its disk).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replication_slots: Vec<String>,
+    /// What could not be read (shown to the operator with the fix-ups' warnings).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+impl PromotionState {
+    /// Whether it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.sequence_floors.is_empty() && self.replication_slots.is_empty() && self.warnings.is_empty()
+    }
+
+    /// Adds what `other` knows (the larger floor of each sequence wins).
+    pub fn merge(&mut self, other: PromotionState) {
+        for (name, value) in other.sequence_floors {
+            let floor = self.sequence_floors.entry(name).or_insert(value);
+            *floor = (*floor).max(value);
+        }
+        for slot in other.replication_slots {
+            if !self.replication_slots.contains(&slot) {
+                self.replication_slots.push(slot);
+            }
+        }
+        self.warnings.extend(other.warnings);
+    }
+}
+
 /// What the post-promotion fix-ups did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FixupReport {
@@ -277,11 +329,24 @@ pub trait ReplicationManager: Send + Sync + Debug + 'static {
     /// primary down. Afterwards the standby accepts writes.
     async fn promote_standby(&self, database: &DatabaseId) -> ProviderResult<PromoteOutcome>;
 
-    /// Fix-ups after promotion (e.g. sequences for logical replication).
+    /// What the fix-ups will need, read before the promotion (after the fence): see
+    /// [`PromotionState`]. The engine journals it.
+    ///
+    /// # Contract
+    /// Read-only. Answers even when the old primary is unreachable (with what the
+    /// standby side and earlier reads know, and a warning). The default knows nothing.
+    async fn promotion_state(&self, database: &DatabaseId) -> ProviderResult<PromotionState> {
+        let _ = database;
+        Ok(PromotionState::default())
+    }
+
+    /// Fix-ups after promotion (e.g. sequences for logical replication), from the
+    /// state journaled before it (`state`), never from the manager's memory alone.
     ///
     /// # Contract
     /// Idempotent. `Conflict` if the standby is not promoted yet.
-    async fn post_promotion_fixups(&self, database: &DatabaseId) -> ProviderResult<FixupReport>;
+    async fn post_promotion_fixups(&self, database: &DatabaseId, state: &PromotionState)
+    -> ProviderResult<FixupReport>;
 
     /// Writes a heartbeat row on the primary.
     ///
@@ -322,8 +387,11 @@ macro_rules! forward_replication_manager {
             async fn promote_standby(&self, d: &DatabaseId) -> ProviderResult<PromoteOutcome> {
                 (**self).promote_standby(d).await
             }
-            async fn post_promotion_fixups(&self, d: &DatabaseId) -> ProviderResult<FixupReport> {
-                (**self).post_promotion_fixups(d).await
+            async fn promotion_state(&self, d: &DatabaseId) -> ProviderResult<PromotionState> {
+                (**self).promotion_state(d).await
+            }
+            async fn post_promotion_fixups(&self, d: &DatabaseId, s: &PromotionState) -> ProviderResult<FixupReport> {
+                (**self).post_promotion_fixups(d, s).await
             }
             async fn write_heartbeat(&self, d: &DatabaseId) -> ProviderResult<Heartbeat> {
                 (**self).write_heartbeat(d).await

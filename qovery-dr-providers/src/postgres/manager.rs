@@ -5,8 +5,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use qovery_dr_core::provider::{
-    FenceKind, FenceOutcome, FixupReport, Heartbeat, LinkState, Node, PromoteOutcome, ReplicationCapabilities,
-    ReplicationManager, ReplicationMode, ReplicationStatus, Writability,
+    FenceKind, FenceOutcome, FixupReport, Heartbeat, LinkState, Node, PromoteOutcome, PromotionState,
+    ReplicationCapabilities, ReplicationManager, ReplicationMode, ReplicationStatus, Writability,
 };
 use qovery_dr_core::{DatabaseId, ErrorKind, Lsn, ProviderError, ProviderResult, async_trait};
 use tokio::time::Instant;
@@ -77,11 +77,19 @@ pub struct PostgresReplicationManager {
     sequences: Mutex<BTreeMap<String, i64>>,
     /// The last replay position seen and since when, to detect a stuck replay.
     replay: Mutex<Option<(Lsn, Instant)>>,
-    /// Slots left on an unreachable publisher by a promotion.
-    orphans: Mutex<Vec<String>>,
     stuck_after: Duration,
     dump: Option<super::dump::PgDumpBackup>,
     fence: FenceKind,
+}
+
+/// Whether `name` is a slot of a subscription's initial table synchronisation
+/// (`pg_<subscription oid>_sync_<relation oid>_<system id>`).
+fn is_tablesync_slot(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix("pg_") else { return false };
+    let parts: Vec<&str> = rest.split('_').collect();
+    parts.len() == 4
+        && parts[1] == "sync"
+        && [parts[0], parts[2], parts[3]].iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn err(kind: ErrorKind, op: &str, msg: impl Into<String>) -> ProviderError {
@@ -120,7 +128,6 @@ impl PostgresReplicationManager {
             heartbeat: HeartbeatSetup::default(),
             sequences: Mutex::new(BTreeMap::new()),
             replay: Mutex::new(None),
-            orphans: Mutex::new(Vec::new()),
             stuck_after: Duration::from_secs(5),
             dump: None,
             fence: FenceKind::Logins,
@@ -498,7 +505,9 @@ impl PostgresReplicationManager {
                 )),
                 _ => {}
             }
-            if !s.active {
+            // A subscription's initial table copy uses temporary slots (pg_<sub>_sync_<rel>_<system>)
+            // that are idle between its steps and dropped by PostgreSQL when the copy ends.
+            if !s.active && !is_tablesync_slot(&s.name) {
                 problems.push(format!(
                     "slot {} is inactive and retains WAL from {}",
                     s.name,
@@ -959,26 +968,12 @@ impl ReplicationManager for PostgresReplicationManager {
                 }
                 let sub = ident(&self.subscription);
                 exec(&s, OP, &sl, &format!("ALTER SUBSCRIPTION {sub} DISABLE")).await?;
+                // With the publisher down, DROP SUBSCRIPTION cannot drop its slot there: detach it.
+                // The slot's name is in the promotion state journaled before this call, and the
+                // fix-ups report it.
                 let publisher_up = self.primary.connect(OP).await.is_ok();
                 if !publisher_up {
-                    let slot: Option<String> = opt_row(
-                        &s,
-                        OP,
-                        &sl,
-                        &format!(
-                            "SELECT subslotname FROM pg_subscription WHERE subname = {}",
-                            literal(&self.subscription)
-                        ),
-                    )
-                    .await?
-                    .and_then(|r| r.get(0));
                     exec(&s, OP, &sl, &format!("ALTER SUBSCRIPTION {sub} SET (slot_name = NONE)")).await?;
-                    if let Some(slot) = slot {
-                        self.orphans.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(format!(
-                            "replication slot {slot} was left on the unreachable publisher {}: drop it when it comes back (SELECT pg_drop_replication_slot('{slot}')), or its WAL retention fills the disk",
-                            self.primary.label()
-                        ));
-                    }
                 }
                 exec(&s, OP, &sl, &format!("DROP SUBSCRIPTION {sub}")).await?;
             }
@@ -1026,7 +1021,38 @@ impl ReplicationManager for PostgresReplicationManager {
         Ok(PromoteOutcome::Promoted)
     }
 
-    async fn post_promotion_fixups(&self, database: &DatabaseId) -> ProviderResult<FixupReport> {
+    async fn promotion_state(&self, database: &DatabaseId) -> ProviderResult<PromotionState> {
+        const OP: &str = "promotion_state";
+        self.check(database, OP)?;
+        let mut state = PromotionState::default();
+        if self.mode != ReplicationMode::Logical {
+            return Ok(state);
+        }
+        if let Err(e) = self.capture_sequences().await {
+            state.warnings.push(format!(
+                "the publisher's sequence values could not be read ({e}): the fix-ups move sequences past the \
+                 values captured earlier by this process and the largest values the data holds"
+            ));
+        }
+        state.sequence_floors = self.sequences.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let s = self.standby.connect(OP).await?;
+        let slot: Option<String> = opt_row(
+            &s,
+            OP,
+            &self.standby.label(),
+            &format!("SELECT subslotname FROM pg_subscription WHERE subname = {}", literal(&self.subscription)),
+        )
+        .await?
+        .and_then(|r| r.get(0));
+        state.replication_slots.extend(slot);
+        Ok(state)
+    }
+
+    async fn post_promotion_fixups(
+        &self,
+        database: &DatabaseId,
+        state: &PromotionState,
+    ) -> ProviderResult<FixupReport> {
         const OP: &str = "post_promotion_fixups";
         self.check(database, OP)?;
         let s = self.standby.connect(OP).await?;
@@ -1034,16 +1060,48 @@ impl ReplicationManager for PostgresReplicationManager {
         if !self.standby_promoted(&s, OP).await? {
             return Err(err(ErrorKind::Conflict, OP, format!("{sl} is not promoted yet")));
         }
-        let mut report = FixupReport {
-            warnings: self.orphans.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone(),
-            ..FixupReport::default()
-        };
+        let mut report = FixupReport { warnings: state.warnings.clone(), ..FixupReport::default() };
         if self.mode != ReplicationMode::Logical {
             return Ok(report);
         }
-        // Every sequence moves past both the publisher's last value (captured)
-        // and the largest value its owning column holds here.
-        let cached = self.sequences.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        // Slots the subscription consumed on the old publisher: dropped with the subscription
+        // when the publisher answered, orphaned there when it did not.
+        let publisher = self.primary.connect(OP).await.ok();
+        for slot in &state.replication_slots {
+            let drop = format!("SELECT pg_drop_replication_slot({})", literal(slot));
+            match &publisher {
+                None => report.warnings.push(format!(
+                    "replication slot {slot} was left on the unreachable publisher {}: drop it when it comes back \
+                     ({drop}), or its WAL retention fills the disk",
+                    self.primary.label()
+                )),
+                Some(p) => {
+                    let left = opt_row(
+                        p,
+                        OP,
+                        &self.primary.label(),
+                        &format!("SELECT 1 FROM pg_replication_slots WHERE slot_name = {}", literal(slot)),
+                    )
+                    .await?
+                    .is_some();
+                    if left {
+                        report.warnings.push(format!(
+                            "replication slot {slot} remains on the old publisher {}: drop it ({drop}), or its WAL \
+                             retention fills the disk",
+                            self.primary.label()
+                        ));
+                    }
+                }
+            }
+        }
+        // Every sequence moves past both the publisher's last value (journaled before the
+        // promotion, and whatever this process captured since) and the largest value its
+        // owning column holds here.
+        let mut cached = state.sequence_floors.clone();
+        for (name, value) in self.sequences.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {
+            let floor = cached.entry(name.clone()).or_insert(*value);
+            *floor = (*floor).max(*value);
+        }
         let owned = s
             .query(
                 "SELECT format('%I.%I', sn.nspname, sc.relname), format('%I.%I', tn.nspname, t.relname), quote_ident(a.attname)
@@ -1115,6 +1173,17 @@ impl ReplicationManager for PostgresReplicationManager {
         match node {
             Node::Primary => self.heartbeat_on(&self.primary, OP).await,
             Node::Standby => self.heartbeat_on(&self.standby, OP).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tablesync_slots_are_recognised_and_nothing_else() {
+        assert!(super::is_tablesync_slot("pg_16397_sync_16392_7714514507511967495"));
+        for other in ["sub", "forgotten", "pg_16397_sync_x_1", "pg_1_sync_2", "pg_16397_16392_1_2"] {
+            assert!(!super::is_tablesync_slot(other), "{other}");
         }
     }
 }

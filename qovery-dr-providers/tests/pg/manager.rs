@@ -102,14 +102,32 @@ async fn logical_promotion_with_a_dead_publisher_syncs_sequences_and_reports_the
         "1",
         "PostgreSQL 15 does not replicate sequences"
     );
+    // The publisher's sequences, as read while it answered (the engine journals this state
+    // after its fence step).
+    pair.primary.sql("SELECT setval('orders_id_seq', 5000)"); // values used, no row replicated
+    let before = pair.manager.promotion_state(&db()).await.unwrap();
+    assert_eq!(before.sequence_floors.get("public.orders_id_seq"), Some(&5000), "{before:?}");
     pair.primary.crash();
+    let state = pair.manager.promotion_state(&db()).await.unwrap();
+    assert!(state.warnings.iter().any(|w| w.contains("could not be read")), "{state:?}");
+    assert_eq!(state.replication_slots.len(), 1, "the subscription's slot is named: {state:?}");
     assert_eq!(pair.manager.promote_standby(&db()).await.unwrap(), PromoteOutcome::Promoted);
     assert_eq!(pair.manager.promote_standby(&db()).await.unwrap(), PromoteOutcome::AlreadyPrimary);
-    let report = pair.manager.post_promotion_fixups(&db()).await.unwrap();
+    // The orchestrator died between the promotion and the fix-ups: a new process, with a new
+    // manager that captured nothing, resumes from the journaled state.
+    let mut journaled = before;
+    journaled.merge(state);
+    let resumed = setup::logical_manager_like(&pair);
+    let report = resumed.post_promotion_fixups(&db(), &journaled).await.unwrap();
     assert!(report.sequences_synced >= 1, "{report:?}");
     assert!(
-        report.warnings.iter().any(|w| w.contains("slot") && w.contains("sub")),
-        "the orphan slot is reported: {report:?}"
+        report.warnings.iter().any(|w| w.contains("slot") && w.contains("unreachable publisher")),
+        "the orphan slot is reported from the journaled state: {report:?}"
+    );
+    assert_eq!(
+        pair.standby.sql("SELECT last_value FROM orders_id_seq"),
+        "5000",
+        "moved past the journaled floor, not only past the data"
     );
     let id = pair.standby.sql("INSERT INTO orders (note) VALUES ('after failover') RETURNING id");
     assert!(id.parse::<i64>().unwrap() > 100, "a serial insert on the new primary does not collide: got id {id}");

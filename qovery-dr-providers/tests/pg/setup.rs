@@ -18,6 +18,11 @@ pub struct Pair {
 
 pub const DB: &str = "shop-db";
 
+/// A new manager for a logical pair (what a new orchestrator process builds).
+pub fn logical_manager_like(pair: &Pair) -> PostgresReplicationManager {
+    PostgresReplicationManager::logical(DatabaseId::new(DB), pair.primary.endpoint(), pair.standby.endpoint(), "sub")
+}
+
 /// A primary and a streaming standby, heartbeat table in place.
 pub async fn physical() -> Pair {
     let primary = PgServer::primary();
@@ -89,8 +94,15 @@ impl ReplicationManager for Pair {
     async fn promote_standby(&self, d: &DatabaseId) -> ProviderResult<PromoteOutcome> {
         self.manager.promote_standby(d).await
     }
-    async fn post_promotion_fixups(&self, d: &DatabaseId) -> ProviderResult<FixupReport> {
-        self.manager.post_promotion_fixups(d).await
+    async fn promotion_state(&self, d: &DatabaseId) -> ProviderResult<qovery_dr_core::provider::PromotionState> {
+        self.manager.promotion_state(d).await
+    }
+    async fn post_promotion_fixups(
+        &self,
+        d: &DatabaseId,
+        s: &qovery_dr_core::provider::PromotionState,
+    ) -> ProviderResult<FixupReport> {
+        self.manager.post_promotion_fixups(d, s).await
     }
     async fn write_heartbeat(&self, d: &DatabaseId) -> ProviderResult<Heartbeat> {
         self.manager.write_heartbeat(d).await

@@ -124,15 +124,20 @@ pub async fn catch_up_times_out<P: ReplicationManager>(f: &ReplicationFixture<P>
 /// Promotion is idempotent and makes the standby writable; fix-ups are idempotent
 /// and refused before promotion.
 pub async fn promote_is_idempotent<P: ReplicationManager>(f: &ReplicationFixture<P>) {
-    assert_kind(f.provider.post_promotion_fixups(&f.database).await, ErrorKind::Conflict, "fix-ups before promotion");
+    let state = f.provider.promotion_state(&f.database).await.expect("promotion state (read-only)");
+    assert_kind(
+        f.provider.post_promotion_fixups(&f.database, &state).await,
+        ErrorKind::Conflict,
+        "fix-ups before promotion",
+    );
     assert!(!f.provider.status(&f.database).await.expect("status").standby_promoted, "not promoted yet");
     if f.provider.capabilities().fencing {
         f.provider.fence_primary(&f.database).await.expect("fence first");
     }
     assert_eq!(f.provider.promote_standby(&f.database).await.expect("promote"), PromoteOutcome::Promoted);
     assert_eq!(f.provider.promote_standby(&f.database).await.expect("promote again"), PromoteOutcome::AlreadyPrimary);
-    f.provider.post_promotion_fixups(&f.database).await.expect("fix-ups");
-    f.provider.post_promotion_fixups(&f.database).await.expect("fix-ups again");
+    f.provider.post_promotion_fixups(&f.database, &state).await.expect("fix-ups");
+    f.provider.post_promotion_fixups(&f.database, &state).await.expect("fix-ups again");
     let s = f.provider.status(&f.database).await.expect("status after promotion");
     assert_eq!(s.link, LinkState::NotApplicable, "a promoted standby has no upstream link");
     assert!(s.standby_promoted, "the status shows the promotion");

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use qovery_dr_core::provider::{
-    BackupInfo, FenceOutcome, FixupReport, Heartbeat, LinkState, Node, PromoteOutcome, ReplicationCapabilities,
-    ReplicationManager, ReplicationMode, ReplicationStatus, Writability,
+    BackupInfo, FenceOutcome, FixupReport, Heartbeat, LinkState, Node, PromoteOutcome, PromotionState,
+    ReplicationCapabilities, ReplicationManager, ReplicationMode, ReplicationStatus, Writability,
 };
 use qovery_dr_core::{DatabaseId, ErrorKind, Lsn, ProviderError, ProviderResult, async_trait};
 use tokio::time::Instant;
@@ -243,8 +243,29 @@ impl ReplicationManager for InMemoryReplication {
             .await
     }
 
-    async fn post_promotion_fixups(&self, database: &DatabaseId) -> ProviderResult<FixupReport> {
+    /// Logical pairs: one floor per sequence of the database (`public.seq_<i>`).
+    async fn promotion_state(&self, database: &DatabaseId) -> ProviderResult<PromotionState> {
+        const OP: &str = "replication.promotion_state";
+        self.world
+            .call(OP, false, database.to_string(), |s, _| {
+                let db = db_mut(s, database, OP)?;
+                let mut state = PromotionState::default();
+                if db.mode == ReplicationMode::Logical {
+                    state.sequence_floors = (0..db.sequences).map(|i| (format!("public.seq_{i}"), 1)).collect();
+                }
+                Ok(state)
+            })
+            .await
+    }
+
+    /// Syncs the sequences `state` names (so a run that forgot to journal it syncs none).
+    async fn post_promotion_fixups(
+        &self,
+        database: &DatabaseId,
+        state: &PromotionState,
+    ) -> ProviderResult<FixupReport> {
         const OP: &str = "replication.post_promotion_fixups";
+        let floors = u32::try_from(state.sequence_floors.len()).unwrap_or(u32::MAX);
         self.world
             .call(OP, true, database.to_string(), |s, ctx| {
                 let db = db_mut(s, database, OP)?;
@@ -254,7 +275,7 @@ impl ReplicationManager for InMemoryReplication {
                 if db.fixed_up {
                     ctx.no_change();
                 }
-                let synced = if db.mode == ReplicationMode::Logical && !db.fixed_up { db.sequences } else { 0 };
+                let synced = if db.mode == ReplicationMode::Logical && !db.fixed_up { floors } else { 0 };
                 db.fixed_up = true;
                 Ok(FixupReport { sequences_synced: synced, warnings: Vec::new() })
             })

@@ -78,8 +78,35 @@ fn counts(pw: &PlanWorld) -> BTreeMap<&'static str, usize> {
 }
 
 async fn crash_and_resume_at_every_position(mode: RunMode) {
+    crash_and_resume_from(mode, || async { aws() }).await;
+}
+
+/// What the post-promotion fix-ups journaled, if they ran.
+fn fixups_output(journal: &MemoryJournal) -> Option<serde_json::Value> {
+    journal.snapshot().into_iter().rev().find_map(|e| match e.event {
+        qovery_dr_core::engine::JournalEvent::StepFinished { step, output, .. } if step == "post-promotion-fixups" => {
+            Some(output)
+        }
+        _ => None,
+    })
+}
+
+/// A world after a switchover and re-protection: where a failback starts.
+async fn switched_over_and_reprotected() -> PlanWorld {
+    let pw = aws();
+    engine(&pw, MemoryJournal::new()).run(RunMode::Switchover).await.unwrap_or_else(|f| panic!("{}", f.error));
+    pw.world.reprotect(&pw.plan.primary.database.id);
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    pw
+}
+
+async fn crash_and_resume_from<F, Fut>(mode: RunMode, world: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = PlanWorld>,
+{
     // The uninterrupted run.
-    let reference = aws();
+    let reference = world().await;
     let full = MemoryJournal::new();
     let report = engine(&reference, full.clone()).run(mode).await.unwrap_or_else(|f| panic!("{}", f.error));
     assert_eq!(report.outcome, Outcome::Succeeded);
@@ -89,9 +116,14 @@ async fn crash_and_resume_at_every_position(mode: RunMode) {
         report.steps.iter().map(|s| (s.stage.clone(), s.name.clone())).collect();
     let n = full.snapshot().len();
     assert!(n > 30, "a full {mode} journals every step ({n} entries)");
+    let expected_fixups = fixups_output(&full);
+    if mode != RunMode::Drill {
+        let synced = expected_fixups.as_ref().and_then(|o| o.get("sequences_synced")).and_then(|v| v.as_u64());
+        assert!(synced > Some(0), "the logical pair's sequences are synced: {expected_fixups:?}");
+    }
 
     for k in 0..=n {
-        let pw = aws();
+        let pw = world().await;
         let dying = DyingJournal { inner: MemoryJournal::new(), limit: k, appended: Arc::new(AtomicUsize::new(0)) };
         let first = pw
             .engine_builder()
@@ -106,6 +138,9 @@ async fn crash_and_resume_at_every_position(mode: RunMode) {
         }
         drop(first);
         let kept = dying.inner.snapshot();
+        let fixups_started_before_crash = kept.iter().any(|e| {
+            matches!(&e.event, qovery_dr_core::engine::JournalEvent::StepStarted { step, .. } if step == "post-promotion-fixups")
+        });
         assert_eq!(kept.len(), k.min(n));
         let journal = MemoryJournal::with_entries(kept);
         let second = pw
@@ -122,6 +157,15 @@ async fn crash_and_resume_at_every_position(mode: RunMode) {
         let steps: Vec<(String, String)> = report.steps.iter().map(|s| (s.stage.clone(), s.name.clone())).collect();
         assert_eq!(steps, expected_steps, "k={k}: the resumed report lists the steps the run ran");
         pw.world.recorder().assert_no_violations();
+        // Fix-ups that had already acted before the crash find nothing left to do (idempotent);
+        // otherwise they sync what the promotion state journaled before the crash names.
+        if !fixups_started_before_crash {
+            assert_eq!(
+                fixups_output(&journal),
+                expected_fixups,
+                "k={k}: the fix-ups got the promotion state journaled before the crash"
+            );
+        }
         if mode != RunMode::Drill {
             assert_eq!(report.measured_rpo_ms, Some(0), "k={k}");
         }
@@ -172,9 +216,52 @@ async fn a_resume_that_stops_early_reports_what_the_journal_says_happened() {
     assert_eq!(stopped.report.steps.len(), failed.report.steps.len(), "the report lists the run's steps");
 }
 
+/// Resuming an empty journal reported mode "failover" (a placeholder) for a run that never was.
+#[tokio::test(start_paused = true)]
+async fn resuming_an_empty_journal_names_no_mode_and_changes_nothing() {
+    let pw = aws();
+    let before = end_state(&pw);
+    let failed = engine(&pw, MemoryJournal::new()).resume().await.unwrap_err();
+    assert!(matches!(failed.error, qovery_dr_core::engine::EngineError::NothingToResume), "{}", failed.error);
+    assert_eq!(failed.report.mode, None, "no run, no mode");
+    assert!(failed.report.to_text().starts_with("no run "), "{}", failed.report.to_text());
+    assert_eq!(end_state(&pw), before);
+}
+
+/// A journal whose entries break its rules is not resumed: the error names the entry and
+/// the safe state says the state is unknown, never "nothing changed".
+#[tokio::test(start_paused = true)]
+async fn a_journal_that_breaks_its_rules_is_refused_naming_the_entry() {
+    let pw = aws();
+    let journal = MemoryJournal::new();
+    engine(&pw, journal.clone()).run(RunMode::Switchover).await.unwrap_or_else(|f| panic!("{}", f.error));
+    // Drop the StepStarted of the promotion: its StepFinished now comes first.
+    let mut entries = journal.snapshot();
+    let at = entries
+        .iter()
+        .position(|e| {
+            matches!(&e.event, qovery_dr_core::engine::JournalEvent::StepStarted { step, .. } if step == "promote-database")
+        })
+        .unwrap();
+    let removed = entries.remove(at).seq;
+    // ...and cut the run's end, so that a resume reads the run back.
+    entries.retain(|e| !matches!(e.event, qovery_dr_core::engine::JournalEvent::RunFinished { .. }));
+    let failed = engine(&pw, MemoryJournal::with_entries(entries)).resume().await.unwrap_err();
+    let message = failed.error.to_string();
+    assert!(message.contains("journal entry") && message.contains("promote-database"), "{message}");
+    assert!(!message.contains(&format!("journal entry {removed} ")), "names the entry that breaks the rule");
+    let safe = failed.report.safe_state.unwrap_or_default();
+    assert!(safe.starts_with("UNKNOWN"), "{safe}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn switchover_survives_a_crash_after_every_journal_entry() {
     crash_and_resume_at_every_position(RunMode::Switchover).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn failback_survives_a_crash_after_every_journal_entry() {
+    crash_and_resume_from(RunMode::Failback, switched_over_and_reprotected).await;
 }
 
 #[tokio::test(start_paused = true)]

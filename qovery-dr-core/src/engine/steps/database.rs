@@ -12,7 +12,7 @@ use super::super::runbook::StepSpec;
 use super::rpo::{loss_estimate, standby_point};
 use super::{StepError, StepResult, engine_error};
 use crate::error::ErrorKind;
-use crate::provider::{FenceOutcome, PromoteOutcome, Writability};
+use crate::provider::{FenceOutcome, PromoteOutcome, PromotionState, Writability};
 
 pub(super) async fn fence(run: &Arc<Run>) -> StepResult {
     let p = &run.providers;
@@ -35,6 +35,7 @@ pub(super) async fn fence(run: &Arc<Run>) -> StepResult {
                  clients that reach it"
                     .to_owned(),
             ),
+            promotion: promotion_state(run).await,
         }));
     }
     if run.mode == RunMode::Failover && writability == Writability::Writable && p.replication.capabilities().heartbeat {
@@ -73,6 +74,7 @@ pub(super) async fn fence(run: &Arc<Run>) -> StepResult {
                 caught_up_to: caught_up,
                 skipped: None,
                 evidence: None,
+                promotion: promotion_state(run).await,
             }))
         }
         Err(e) if e.kind() == ErrorKind::NotSupported => Ok(StepOutput::Fence(FenceOutput {
@@ -82,6 +84,7 @@ pub(super) async fn fence(run: &Arc<Run>) -> StepResult {
             caught_up_to: None,
             skipped: None,
             evidence: Some(format!("the replication manager cannot fence: {e}")),
+            promotion: promotion_state(run).await,
         })),
         Err(e) => Err(e.into()),
     }
@@ -180,8 +183,27 @@ pub(super) async fn promote(run: &Arc<Run>, id: &str) -> StepResult {
     Ok(StepOutput::Promote(PromoteOutput { outcome, at: run.parts.clock.now() }))
 }
 
+/// What the fix-ups will need, read after the fence: a failure to read it is a warning in
+/// it, never a reason to hold up the failover.
+async fn promotion_state(run: &Arc<Run>) -> PromotionState {
+    match run.providers.replication.promotion_state(&run.plan.primary.database.id).await {
+        Ok(state) => state,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read what the post-promotion fix-ups need");
+            PromotionState {
+                warnings: vec![format!("the promotion state could not be read: {e}")],
+                ..Default::default()
+            }
+        }
+    }
+}
+
 pub(super) async fn fixups(run: &Arc<Run>) -> StepResult {
-    let r = run.providers.replication.post_promotion_fixups(&run.plan.primary.database.id).await?;
+    // From the journal: a process that died after the promotion has it too.
+    let state = run.lock_state().fence().map(|f| f.promotion.clone()).ok_or_else(|| {
+        StepError::NotReady("the fence step's outcome (with the promotion state) is not in the journal".to_owned())
+    })?;
+    let r = run.providers.replication.post_promotion_fixups(&run.plan.primary.database.id, &state).await?;
     for w in &r.warnings {
         tracing::warn!(warning = %w, "post-promotion fix-up left something for an operator");
     }
