@@ -550,3 +550,44 @@ fn the_fence_defaults_to_logins_and_the_weaker_one_must_be_named() {
     let issues = invalid(|v| v["replication"]["fence"] = json!("soft"));
     assert_issue(&issues, "replication.fence", "`logins`");
 }
+
+fn two_environments_each(v: &mut Value) {
+    set(v, "/sites/primary/environments", json!(["pa", "pb"]));
+    set(v, "/sites/dr/environments", json!(["dx", "dy"]));
+}
+
+#[test]
+fn several_environments_need_a_stated_pairing() {
+    let issues = invalid(two_environments_each);
+    assert_issue(&issues, "environment_pairs", "list positions are not a pairing");
+    // Uneven lists cannot pair either.
+    let issues = invalid(|v| set(v, "/sites/dr/environments", json!(["e2", "e3"])));
+    assert_issue(&issues, "environment_pairs", "1 primary and 2 DR environments");
+}
+
+#[test]
+fn the_stated_pairing_is_by_id_and_covers_every_environment() {
+    let mut v = base();
+    two_environments_each(&mut v);
+    v["environment_pairs"] = json!([{ "primary": "pa", "dr": "dy" }, { "primary": "pb", "dr": "dx" }]);
+    let plan = DrPlan::parse(&v.to_string(), PlanFormat::Json).unwrap();
+    assert_eq!(plan.primary_counterpart(&"dy".into()).map(|e| e.as_str()), Some("pa"), "by id, not position");
+    assert_eq!(plan.primary_counterpart(&"dx".into()).map(|e| e.as_str()), Some("pb"));
+    assert_eq!(plan.reversed().primary_counterpart(&"pa".into()).map(|e| e.as_str()), Some("dy"), "failback");
+
+    let issues = invalid(|v| {
+        two_environments_each(v);
+        v["environment_pairs"] = json!([{ "primary": "pa", "dr": "dy" }, { "primary": "pa", "dr": "dz" }]);
+    });
+    assert_issue(&issues, "environment_pairs[1].primary", "already in another pair");
+    assert_issue(&issues, "environment_pairs[1].dr", "expected one of sites.dr.environments");
+    assert_issue(&issues, "sites.primary.environments[1]", "a failover would leave it behind");
+    assert_issue(&issues, "sites.dr.environments[0]", "nothing says which primary environment it replaces");
+}
+
+#[test]
+fn one_environment_each_pairs_without_a_statement() {
+    let plan = DrPlan::parse(&base().to_string(), PlanFormat::Json).unwrap();
+    assert_eq!(plan.environment_pairs.len(), 1);
+    assert_eq!(plan.primary_counterpart(&"e2".into()).map(|e| e.as_str()), Some("e1"));
+}

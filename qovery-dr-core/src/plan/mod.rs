@@ -8,6 +8,7 @@
 mod error;
 mod fields;
 mod live;
+mod pairing;
 mod raw;
 mod repair;
 mod validate;
@@ -19,6 +20,7 @@ use std::time::Duration;
 
 pub use error::{FieldIssue, PlanError};
 pub use live::{DnsProviderPlan, QoveryPlan, RegistryAuthPlan, StateBackend, TsigPlan};
+pub use pairing::EnvironmentPair;
 
 use crate::model::{DnsRecordId, DnsTarget, Objectives, ResilienceLevel, SecretRef, Site, SiteRole, Tier};
 use crate::provider::{RegistryMapping, ReplicationMode, SwitchStrategy};
@@ -152,6 +154,9 @@ pub struct DrPlan {
     pub primary: Site,
     /// The DR site.
     pub dr: Site,
+    /// Which DR environment stands in for which primary one (stated by the plan, or the
+    /// only pairing of one environment per site).
+    pub environment_pairs: Vec<EnvironmentPair>,
     /// The DNS records to switch.
     pub dns: Vec<DnsRecordPlan>,
     /// Primary registry → DR registry.
@@ -242,6 +247,14 @@ impl DrPlan {
             std::mem::swap(&mut r.primary_target, &mut r.dr_target);
         }
         std::mem::swap(&mut p.registry_mapping.from, &mut p.registry_mapping.to);
+        for pair in &mut p.environment_pairs {
+            std::mem::swap(&mut pair.primary, &mut pair.dr);
+        }
         p
+    }
+
+    /// The primary environment a DR environment stands in for.
+    pub fn primary_counterpart(&self, dr: &crate::model::EnvironmentId) -> Option<&crate::model::EnvironmentId> {
+        self.environment_pairs.iter().find(|p| &p.dr == dr).map(|p| &p.primary)
     }
 }

@@ -29,6 +29,15 @@ pub(crate) struct RawPlan {
     pub qovery: Option<RawQovery>,
     #[serde(default)]
     pub state: Option<RawState>,
+    #[serde(default)]
+    pub environment_pairs: Vec<RawEnvironmentPair>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEnvironmentPair {
+    pub primary: NonEmpty,
+    pub dr: NonEmpty,
 }
 
 #[derive(Debug, Deserialize)]

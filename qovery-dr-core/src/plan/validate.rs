@@ -375,6 +375,8 @@ pub(crate) fn validate(raw: RawPlan, reported: Vec<FieldIssue>) -> Result<DrPlan
         );
     }
 
+    let environment_pairs = super::pairing::pairs(raw.environment_pairs, &primary, &dr, &mut check);
+
     // Values invalid at the type level were reported before this function ran.
     let (Some(tier), Some(resilience), Some(mode), true) = (tier, resilience, mode, check.errors.is_empty()) else {
         return Err(PlanError::Invalid(check.errors));
@@ -394,6 +396,7 @@ pub(crate) fn validate(raw: RawPlan, reported: Vec<FieldIssue>) -> Result<DrPlan
         },
         primary,
         dr,
+        environment_pairs,
         dns,
         registry_mapping: RegistryMapping::new(from, to),
         approval,

@@ -270,7 +270,8 @@ pub(crate) async fn dns(ctx: Arc<Ctx>, index: usize) -> Outcome {
 pub(crate) async fn environment(ctx: Arc<Ctx>, index: usize) -> Outcome {
     let mut out = Outcome::default();
     let Some(env) = ctx.plan.dr.environments.get(index).cloned() else { return out };
-    let primary_env = ctx.plan.primary.environments.get(index).cloned();
+    // Paired by the plan's statement, never by list position.
+    let primary_env = ctx.plan.primary_counterpart(&env).cloned();
     let p = &ctx.providers;
     // 1. Deployed or deployable, and up to date.
     let expect_running = matches!(ctx.plan.tier, Tier::WarmStandby | Tier::ActiveActive);

@@ -386,3 +386,42 @@ async fn a_hung_provider_is_reported_not_waited_for() {
     assert_eq!(status(&r, "replication:"), CheckStatus::Fail);
     assert_eq!(check(&r, "replication:").observed, "timeout");
 }
+
+/// Environments are paired by the plan's statement: with the DR list in the other order
+/// than the primary's, each DR environment is still compared with its own primary.
+#[tokio::test(start_paused = true)]
+async fn parity_pairs_environments_by_the_plans_statement_not_by_position() {
+    let path = format!("{}/../examples/plans/aws-cross-region.toml", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(path).unwrap();
+    let text = text
+        .replace(
+            r#"environments = ["e1f2a3b4-c5d6-4e7f-8a9b-0c1d2e3f4a01"]"#,
+            r#"environments = ["prod-api", "prod-web"]"#,
+        )
+        .replace(
+            r#"environments = ["e1f2a3b4-c5d6-4e7f-8a9b-0c1d2e3f4a02"]"#,
+            r#"environments = ["dr-web", "dr-api"]"#,
+        )
+        + "\n[[environment_pairs]]\nprimary = \"prod-api\"\ndr = \"dr-api\"\n\n[[environment_pairs]]\nprimary = \"prod-web\"\ndr = \"dr-web\"\n";
+    let plan = qovery_dr_core::plan::DrPlan::parse(&text, qovery_dr_core::plan::PlanFormat::Toml).unwrap();
+    let pw = World::from_plan(&plan);
+    let set = |env: &str, key: &str| {
+        let (env, key) = (qovery_dr_core::EnvironmentId::new(env), key.to_owned());
+        pw.world.with_state(move |s| {
+            s.environments
+                .get_mut(&env)
+                .unwrap()
+                .variables
+                .insert(key, qovery_dr_testkit::state::VarSim { value: "v".into(), secret: false });
+        });
+    };
+    set("prod-api", "API_ONLY");
+    set("dr-api", "API_ONLY");
+    set("prod-web", "WEB_ONLY");
+    set("dr-web", "WEB_ONLY");
+    let r = evaluate(&pw).await;
+    for dr in ["dr-api", "dr-web"] {
+        let c = check(&r, &format!("parity-variables:{dr}"));
+        assert_eq!(c.status, CheckStatus::Pass, "{dr} compared with its own primary: {c:?}");
+    }
+}
