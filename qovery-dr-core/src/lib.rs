@@ -17,9 +17,12 @@
 //! This crate has no HTTP, SQL or cloud dependency: real providers live in
 //! `qovery-dr-providers`, the simulated world in `qovery-dr-testkit`.
 
+pub mod clock;
 pub mod document;
 pub mod engine;
 pub mod error;
+pub mod journal;
+pub mod lock;
 pub mod model;
 pub mod monitor;
 pub mod plan;

@@ -2,10 +2,10 @@
 
 use super::approval::ApprovalDenied;
 use super::interlock::Interlock;
-use super::journal::JournalError;
-use super::lock::LockError;
 use super::report::RunReport;
 use crate::error::ErrorKind;
+use crate::journal::JournalError;
+use crate::lock::LockError;
 
 /// Why a run stopped.
 #[derive(Debug, thiserror::Error)]

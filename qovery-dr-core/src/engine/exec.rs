@@ -11,8 +11,6 @@ use tracing::Instrument;
 use super::error::EngineError;
 use super::events::Event;
 use super::interlock::{Interlock, Override};
-use super::journal::{JournalEntry, JournalError, JournalEvent};
-use super::lock::LockGuard;
 use super::mode::RunMode;
 use super::retry::Jitter;
 use super::runbook::{Runbook, StepKind, StepSpec};
@@ -20,6 +18,8 @@ use super::state::RunState;
 use super::steps::{self, StepError};
 use super::{EngineParts, Providers};
 use crate::error::{ErrorKind, ProviderError};
+use crate::journal::{JournalEntry, JournalError, JournalEvent};
+use crate::lock::LockGuard;
 use crate::plan::DrPlan;
 
 /// One run in progress.

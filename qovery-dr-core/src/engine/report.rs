@@ -7,9 +7,9 @@ use std::fmt;
 
 use super::approval::Approval;
 use super::interlock::Interlock;
-use super::journal::{JournalEntry, JournalEvent};
 use super::mode::RunMode;
 use super::runbook::Runbook;
+use crate::journal::{JournalEntry, JournalEvent};
 use crate::model::{Objectives, Timestamp};
 
 /// How a run ended.

@@ -7,9 +7,9 @@ use std::collections::{HashMap, HashSet};
 
 use super::approval::Approval;
 use super::interlock::Interlock;
-use super::journal::{JournalEntry, JournalError, JournalEvent};
 use super::output::{CatchUpOutput, CloneOutput, FenceOutput, OutputKind, PreflightOutput, RpoOutput, StepOutput};
 use super::runbook::Runbook;
+use crate::journal::{JournalEntry, JournalError, JournalEvent};
 use crate::model::{EnvironmentId, Lsn, Timestamp};
 
 /// The typed outputs of the steps `run_id` finished, read from a journal: what a run
@@ -61,7 +61,7 @@ impl RunState {
         runbook: &Runbook,
         entries: &[JournalEntry],
     ) -> Result<Self, JournalError> {
-        super::journal_rules::validate_journal(entries)?;
+        crate::journal::validate_journal(entries)?;
         let kinds: HashMap<&str, OutputKind> =
             runbook.steps().map(|s| (s.id.as_str(), OutputKind::of(&s.kind))).collect();
         let mut state = RunState::default();

@@ -1,5 +1,6 @@
 //! The domain model: identifiers, objectives, tiers, sites, images, LSNs, secrets, time.
 
+mod activity;
 mod ids;
 mod image;
 mod lsn;
@@ -8,6 +9,7 @@ mod secret;
 mod site;
 mod time;
 
+pub use activity::Activity;
 pub use ids::{
     ChangeId, ClusterId, DatabaseId, DeploymentId, DnsRecordId, DnsTarget, EnvironmentId, ProjectId, ServiceId,
 };

@@ -9,8 +9,10 @@ mod cluster;
 mod dns;
 mod dns_router;
 mod propagation;
+mod read_only;
 mod registry;
 mod replication;
+mod set;
 
 pub use cluster::{
     CloneRequest, ClusterCapabilities, ClusterProvider, ClusterState, ClusterStatus, DeploymentPhase, DeploymentStatus,
@@ -24,8 +26,10 @@ pub use dns_router::DnsRouter;
 pub use propagation::{
     AuthoritativeResolver, PropagationOptions, PropagationReport, ServerPropagation, verify_propagation,
 };
+pub use read_only::ReadOnly;
 pub use registry::{CopyReport, ImageParity, RegistryCapabilities, RegistryLocation, RegistryMapping, RegistrySync};
 pub use replication::{
     BackupInfo, FenceKind, FenceOutcome, FixupReport, Heartbeat, LinkState, Node, PromoteOutcome, PromotionState,
     ReplicationCapabilities, ReplicationManager, ReplicationMode, ReplicationStatus, SlotInfo, Writability,
 };
+pub use set::Providers;

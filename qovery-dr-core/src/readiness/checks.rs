@@ -11,10 +11,13 @@ use humantime::format_duration as human;
 use super::check::{CheckCategory as Cat, CheckResult, CheckStatus as S};
 use super::metrics::ReadinessMetrics;
 use super::throttle::Throttle;
-use crate::engine::{Clock, FailoverLock, JournalEntry, Providers};
+use crate::clock::Clock;
 use crate::error::{ErrorKind, ProviderError, ProviderResult};
+use crate::journal::JournalEntry;
+use crate::lock::FailoverLock;
 use crate::model::{ImageRef, Tier, Timestamp};
 use crate::plan::DrPlan;
+use crate::provider::Providers;
 use crate::provider::{
     ClusterState, DeploymentPhase, ImageParity, LinkState, ReplicationMode, ServiceInfo, TargetHealth, VariableScope,
 };

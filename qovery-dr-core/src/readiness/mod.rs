@@ -26,14 +26,18 @@ mod throttle;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use cadence::{Activity, CadenceItem, cadence, last_drill};
+pub use crate::model::Activity;
+pub use cadence::{CadenceItem, cadence, last_drill};
 pub use check::{CheckCategory, CheckResult, CheckStatus};
 pub use metrics::ReadinessMetrics;
 pub use throttle::Throttle;
 
-use crate::engine::{Clock, FailoverLock, JournalEntry, Providers, SystemClock};
+use crate::clock::{Clock, SystemClock};
+use crate::journal::JournalEntry;
+use crate::lock::FailoverLock;
 use crate::model::Timestamp;
 use crate::plan::DrPlan;
+use crate::provider::Providers;
 
 /// Bounds on the API traffic of one evaluation.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -113,8 +113,7 @@ impl HeartbeatSource {
             }
         }
         let _ = (&self.publication, &self.publication_back);
-        let manager =
-            if back { providers.for_mode(qovery_dr_core::engine::RunMode::Failback) } else { providers.clone() };
+        let manager = if back { providers.for_failback() } else { providers.clone() };
         Ok(HeartbeatWriter::spawn(Arc::clone(&manager.replication), self.database.clone(), self.interval))
     }
 }

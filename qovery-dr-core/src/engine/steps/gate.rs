@@ -8,12 +8,12 @@ use super::super::error::EngineError;
 use super::super::events::Event;
 use super::super::exec::Run;
 use super::super::interlock::Interlock;
-use super::super::journal::JournalEvent;
-use super::super::lock::{LockHolder, TakeError, take};
 use super::super::mode::RunMode;
 use super::super::output::{ApprovalOutput, LockOutput, PreflightOutput, StepOutput};
 use super::{StepError, StepResult, millis_u64, rpo::loss_estimate};
 use crate::error::ErrorKind;
+use crate::journal::JournalEvent;
+use crate::lock::{LockHolder, TakeError, take};
 use crate::provider::{LinkState, Node, Writability};
 
 pub(super) async fn preflight(run: &Arc<Run>) -> StepResult {

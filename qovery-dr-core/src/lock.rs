@@ -34,7 +34,7 @@ impl std::fmt::Display for FencingToken {
 }
 
 /// Proof that a run holds a plan's failover lock: what [`FailoverLock::acquire`] returns
-/// and [`Journal::append`](super::Journal::append) requires.
+/// and [`Journal::append`](crate::journal::Journal::append) requires.
 ///
 /// ```
 /// use qovery_dr_core::engine::{FailoverLock, InProcessLock, LockHolder};

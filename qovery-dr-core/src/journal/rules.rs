@@ -2,8 +2,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::journal::{JOURNAL_SCHEMA, JournalEntry, JournalError, JournalEvent};
-use super::report::Outcome;
+use super::{JOURNAL_SCHEMA, JournalEntry, JournalError, JournalEvent};
+use crate::engine::Outcome;
 
 /// Checks the journal's rules and names the first entry that breaks one:
 /// - no entry has a schema newer than [`JOURNAL_SCHEMA`];

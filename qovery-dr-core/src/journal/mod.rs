@@ -10,13 +10,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 
-use super::approval::Approval;
-use super::interlock::Interlock;
-use super::lock::{FencingToken, LockGuard, LockHolder};
-use super::mode::RunMode;
-use super::report::{Outcome, RunReport};
+use crate::engine::{Approval, Interlock, Outcome, RunMode, RunReport, Runbook};
 use crate::error::ErrorKind;
+use crate::lock::{FencingToken, LockGuard, LockHolder};
+
+mod rules;
+
 use crate::model::Timestamp;
+pub use rules::validate_journal;
 
 /// The journal schema this version writes. Entries without a `schema` field were written
 /// before it was recorded (schema 0, the same layout); an entry with a larger number was
@@ -45,6 +46,20 @@ impl JournalEntry {
     pub fn new(seq: u64, at: Timestamp, run_id: impl Into<String>, event: JournalEvent) -> Self {
         Self { schema: JOURNAL_SCHEMA, seq, at, run_id: run_id.into(), event }
     }
+
+    /// The DR activity this entry shows done: one recorded by hand, or a run that
+    /// succeeded (a drill is a partial drill; a switchover, failover or failback a full one).
+    pub fn completed_activity(&self) -> Option<crate::model::Activity> {
+        use crate::model::Activity;
+        match &self.event {
+            JournalEvent::ActivityRecorded { activity, .. } => Some(*activity),
+            JournalEvent::RunFinished { outcome: Outcome::Succeeded, report } => Some(match report.mode? {
+                RunMode::Drill => Activity::PartialDrill,
+                _ => Activity::FullFailoverDrill,
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// What a journal entry records.
@@ -64,7 +79,7 @@ pub enum JournalEvent {
         /// (rebuilding it from live state would drop steps whose effect is already in
         /// place). `None` in journals written before it was recorded.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        runbook: Option<Box<super::Runbook>>,
+        runbook: Option<Box<Runbook>>,
     },
     /// A stopped run is driven again (`Engine::resume`): the only entry of a run that may
     /// follow its `RunFinished`, and never one whose outcome was a success.
@@ -154,7 +169,7 @@ pub enum JournalEvent {
     /// recorded for the drill cadence.
     ActivityRecorded {
         /// What was done.
-        activity: crate::readiness::Activity,
+        activity: crate::model::Activity,
         /// Who did it.
         by: String,
         /// Free text (what was tested, the result).

@@ -1,0 +1,131 @@
+//! The dry run's assessment: what a run would meet now, read through read-only providers.
+
+use super::EngineParts;
+use super::Providers;
+use super::interlock::{Interlock, Override};
+use super::mode::RunMode;
+use super::runbook::Assessment;
+use super::steps;
+use crate::plan::DrPlan;
+
+pub(super) async fn assess(plan: &DrPlan, mode: RunMode, p: &Providers, parts: &EngineParts) -> Vec<Assessment> {
+    let mut out = Vec::new();
+    let mut add = |step: &str, verdict: &str, evidence: String| {
+        out.push(Assessment { step: step.to_owned(), verdict: verdict.to_owned(), evidence })
+    };
+    let db = &plan.primary.database.id;
+    match p.cluster.cluster_status(&plan.dr.cluster).await {
+        Ok(s) if s.is_healthy() => add("preflight", "ok", format!("DR cluster {} is running", plan.dr.cluster)),
+        Ok(s) => add("preflight", "would-refuse", format!("DR cluster {} is {:?}", plan.dr.cluster, s.state)),
+        Err(e) => add("preflight", "would-refuse", format!("DR cluster: {e}")),
+    }
+    if let Ok(Some(h)) = parts.lock.holder(&plan.name).await {
+        let overridden = parts.options.overrides.iter().any(|o| o.rule == Interlock::LockHeld);
+        add(
+            "lock",
+            if overridden { "warning" } else { "would-refuse" },
+            format!("run {} by {} holds the lock since {}", h.run_id, h.owner, h.acquired_at),
+        );
+    }
+    let writability = p.replication.primary_writability(db).await;
+    let status = p.replication.status(db).await;
+    if mode == RunMode::Drill {
+        add(
+            "clone",
+            if p.cluster.capabilities().clone_environment { "ok" } else { "would-refuse" },
+            format!(
+                "{} environment(s) cloned onto {}, deleted afterwards",
+                plan.primary.environments.len(),
+                plan.dr.cluster
+            ),
+        );
+        return out;
+    }
+    let overridden = |rule| parts.options.overrides.iter().any(|o: &Override| o.rule == rule);
+    match &writability {
+        Ok(crate::provider::Writability::Unreachable) if mode.is_planned() => {
+            add("preflight", "would-refuse", "the primary is unreachable: a planned run needs it; use failover".into())
+        }
+        Ok(crate::provider::Writability::Unreachable) => add(
+            "promote-database",
+            if overridden(Interlock::PrimaryMayAcceptWrites) { "warning" } else { "would-refuse" },
+            "the old primary is unreachable: it cannot be fenced, so primary-may-accept-writes refuses promotion unless overridden with proof it is down".into(),
+        ),
+        Ok(w) => add("fence-primary", "ok", format!("the primary is {w:?}: it will be fenced and verified read-only")),
+        Err(e) => add("fence-primary", "warning", format!("primary writability unknown: {e}")),
+    }
+    match &status {
+        Ok(s) => {
+            let lag = s.lag.map_or("unknown".to_owned(), |l| humantime::format_duration(l).to_string());
+            let evidence = format!(
+                "link {:?}, lag {lag}, {} bytes behind",
+                s.link,
+                s.lag_bytes.map_or("?".into(), |b| b.to_string())
+            );
+            if mode.is_planned() {
+                add("catch-up", "ok", format!("{evidence}; the standby must replay the final LSN"));
+            } else {
+                let hb = p.replication.last_heartbeat(db, crate::provider::Node::Standby).await.ok().flatten();
+                let (estimate, how) = steps::loss_estimate(Some(parts.clock.now()), hb.map(|h| h.written_at), s.lag);
+                let within = estimate.is_some_and(|l| l <= plan.objectives.rpo);
+                add(
+                    "promote-database",
+                    if within || overridden(Interlock::LagExceedsRpo) { "ok" } else { "would-refuse" },
+                    format!(
+                        "estimated data loss {} against RPO {} ({how})",
+                        estimate.map_or("unknown".to_owned(), |l| humantime::format_duration(l).to_string()),
+                        humantime::format_duration(plan.objectives.rpo)
+                    ),
+                );
+            }
+        }
+        Err(e) => add("promote-database", "would-refuse", format!("replication status unknown: {e}")),
+    }
+    for r in &plan.dns {
+        match p.dns.current(&r.record).await {
+            Ok(cur) if cur.target == r.primary_target => {}
+            Ok(cur) if cur.target == r.dr_target => {
+                add(&format!("dns:{}", r.record), "ok", "already points at the DR target".into())
+            }
+            Ok(cur) => add(
+                &format!("dns:{}", r.record),
+                "would-refuse",
+                format!(
+                    "{} points at {}, not at the plan's primary target {}: another owner",
+                    r.record, cur.target, r.primary_target
+                ),
+            ),
+            Err(e) => add(&format!("dns:{}", r.record), "would-refuse", format!("cannot read {}: {e}", r.record)),
+        }
+        match p.dns.target_health(&r.dr_target).await {
+            Ok(crate::provider::TargetHealth::Healthy) => {}
+            Ok(h) => add(
+                &format!("health:{}", r.record),
+                "warning",
+                format!(
+                    "{} is {h:?} now; the DR environment is deployed first and health is re-checked before the switch",
+                    r.dr_target
+                ),
+            ),
+            Err(e) => add(&format!("health:{}", r.record), "warning", format!("health of {}: {e}", r.dr_target)),
+        }
+    }
+    let registry = if mode == RunMode::Failback { p.registry_back.as_ref() } else { Some(&p.registry) };
+    if let Some(registry) = registry {
+        for env in &plan.dr.environments {
+            for svc in p.cluster.list_services(env).await.unwrap_or_default() {
+                let Some(img) = svc.image.filter(|i| plan.registry_mapping.remap(i).is_ok()) else { continue };
+                match registry.parity(&img).await {
+                    Ok(crate::provider::ImageParity::Present { .. }) => {}
+                    Ok(other) => add(
+                        &format!("sync:{img}"),
+                        "ok",
+                        format!("not in the DR registry yet ({other:?}): will be copied"),
+                    ),
+                    Err(e) => add(&format!("sync:{img}"), "would-refuse", format!("{e}")),
+                }
+            }
+        }
+    }
+    out
+}
