@@ -139,6 +139,7 @@ pub struct ProviderError {
     operation: String,
     message: String,
     retry_after: Option<Duration>,
+    retries_exhausted: Option<u32>,
     #[source]
     source: Option<BoxError>,
 }
@@ -157,6 +158,7 @@ impl ProviderError {
             operation: operation.into(),
             message: message.into(),
             retry_after: None,
+            retries_exhausted: None,
             source: None,
         }
     }
@@ -171,6 +173,19 @@ impl ProviderError {
     pub fn with_retry_after(mut self, delay: Duration) -> Self {
         self.retry_after = Some(delay);
         self
+    }
+
+    /// Marks the error as the last of `attempts` made by a layer that retries (a
+    /// provider's own retry loop): the layers above do not retry it again, so attempts
+    /// never multiply across layers.
+    pub fn with_retries_exhausted(mut self, attempts: u32) -> Self {
+        self.retries_exhausted = Some(attempts);
+        self
+    }
+
+    /// The attempts already made, if a layer retried this to exhaustion.
+    pub fn retries_exhausted(&self) -> Option<u32> {
+        self.retries_exhausted
     }
 
     /// The kind of failure.

@@ -28,6 +28,7 @@ pub mod monitor;
 pub mod plan;
 pub mod provider;
 pub mod readiness;
+pub mod resilience;
 
 /// Re-exported so implementors of the provider traits need no extra dependency.
 pub use async_trait::async_trait;

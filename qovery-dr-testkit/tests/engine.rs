@@ -13,4 +13,5 @@ mod engine {
     mod monitor;
     mod readiness;
     mod resume;
+    mod retries;
 }

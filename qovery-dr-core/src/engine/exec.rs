@@ -225,6 +225,11 @@ impl Run {
             (st.started.contains(&spec.id), st.attempts.get(&spec.id).copied().unwrap_or(0))
         };
         let started_at = tokio::time::Instant::now();
+        // Attempts and the backoffs between them share one budget (by default the step's
+        // timeout times its attempts): a long Retry-After cannot stretch a step past it.
+        let budget =
+            spec.retry.total_budget.unwrap_or_else(|| spec.timeout.saturating_mul(spec.retry.max_attempts.max(1)));
+        let deadline = started_at.checked_add(budget).unwrap_or_else(|| started_at + spec.timeout);
         self.emit(Event::StepStarted { step: spec.id.clone() });
         let mut attempts_here = 0u32;
         loop {
@@ -232,13 +237,14 @@ impl Run {
             attempts_here += 1;
             self.journal(JournalEvent::StepStarted { step: spec.id.clone(), attempt }).await?;
             self.lock_state().started.insert(spec.id.clone());
-            let result = match tokio::time::timeout(spec.timeout, steps::run(self, spec, reconcile)).await {
+            let limit = spec.timeout.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+            let result = match tokio::time::timeout(limit, steps::run(self, spec, reconcile)).await {
                 Ok(r) => r,
                 Err(_) => Err(StepError::Provider(ProviderError::new(
                     ErrorKind::Timeout,
                     "engine",
                     spec.id.as_str(),
-                    format!("attempt exceeded the step timeout of {}", humantime::format_duration(spec.timeout)),
+                    format!("attempt exceeded its time limit of {}", humantime::format_duration(limit)),
                 ))),
             };
             match result {
@@ -257,7 +263,20 @@ impl Run {
                     return Ok(());
                 }
                 Err(StepError::Provider(e)) => {
-                    let will_retry = attempts_here < spec.retry.max_attempts && e.is_retryable();
+                    let delay = spec.retry.backoff(attempts_here, e.retry_after(), self.next_jitter());
+                    let in_budget = tokio::time::Instant::now() + delay < deadline;
+                    let will_retry = spec.retry.should_retry(attempts_here, &e) && in_budget;
+                    let e = if spec.retry.should_retry(attempts_here, &e) && !in_budget {
+                        let message = format!(
+                            "{} (not retried: waiting {} would pass the step's budget of {})",
+                            e.message(),
+                            humantime::format_duration(delay),
+                            humantime::format_duration(budget)
+                        );
+                        ProviderError::new(e.kind(), e.provider(), e.operation(), message)
+                    } else {
+                        e
+                    };
                     self.journal(JournalEvent::StepAttemptFailed {
                         step: spec.id.clone(),
                         attempt,
@@ -288,7 +307,6 @@ impl Run {
                             attempts: attempt,
                         });
                     }
-                    let delay = spec.retry.backoff(attempts_here, e.retry_after(), self.next_jitter());
                     self.emit(Event::Retrying { step: spec.id.clone(), attempt: attempt + 1, after: delay });
                     tokio::time::sleep(delay).await;
                     // After an error that may have been applied, read the state before acting again.
