@@ -118,7 +118,9 @@ impl RateLimiter {
 
     /// Blocks every caller for `duration` (after a 429 that blocks the credential).
     pub fn block_for(&self, duration: Duration) {
-        let until = Instant::now() + duration;
+        // A block longer than a day is a broken peer's number: a day it is (never an overflow).
+        let now = Instant::now();
+        let until = now.checked_add(duration.min(Duration::from_secs(24 * 3600))).unwrap_or(now);
         let mut b = self.bucket.lock().unwrap_or_else(PoisonError::into_inner);
         b.blocked_until = Some(b.blocked_until.map_or(until, |u| u.max(until)));
     }

@@ -17,6 +17,7 @@
 mod logs;
 
 mod hardening {
+    mod hostile;
     mod rate_limits;
     mod secrets;
 }

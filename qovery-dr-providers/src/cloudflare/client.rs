@@ -14,6 +14,8 @@ pub(crate) const PROVIDER: &str = "cloudflare";
 
 /// How long Cloudflare blocks a token after a 429 when it sends no `retry-after`.
 const DEFAULT_BLOCK: Duration = Duration::from_secs(300);
+/// The largest API answer read (a page of 5,000 records is well under it).
+const MAX_BODY: u64 = 16 * 1024 * 1024;
 
 /// A paced Cloudflare API client.
 #[derive(Debug)]
@@ -68,9 +70,9 @@ impl Client {
         })?;
         let status = resp.status();
         let retry_after = crate::http::retry_after(&resp);
-        let bytes = resp.bytes().await.map_err(|e| {
+        let bytes = crate::http::body(resp, MAX_BODY).await.map_err(|e| {
             let kind = if write { ErrorKind::Indeterminate } else { ErrorKind::Transient };
-            ProviderError::new(kind, PROVIDER, operation, format!("{path}: reading the answer: {e}")).with_source(e)
+            ProviderError::new(kind, PROVIDER, operation, format!("{path}: HTTP {status}: {e}"))
         })?;
         if status == StatusCode::TOO_MANY_REQUESTS {
             let block = retry_after.unwrap_or(DEFAULT_BLOCK);

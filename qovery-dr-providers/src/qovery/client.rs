@@ -52,6 +52,11 @@ fn jitter() -> f64 {
         / 1000.0
 }
 
+/// The largest API answer read (the biggest Qovery list answers are a few hundred KiB).
+const MAX_BODY: u64 = 16 * 1024 * 1024;
+/// The longest wait between two attempts (a Retry-After is capped before it gets here).
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
 pub(crate) fn err(kind: ErrorKind, op: &str, msg: impl Into<String>) -> ProviderError {
     ProviderError::new(kind, PROVIDER, op, msg)
 }
@@ -91,7 +96,20 @@ impl Http {
                 Ok(resp) => {
                     let status = resp.status();
                     let retry_after = crate::http::retry_after(&resp);
-                    let text = resp.text().await.unwrap_or_default();
+                    let text = match crate::http::text(resp, MAX_BODY).await {
+                        Ok(t) => t,
+                        // A mutation answered 2xx was applied, whatever happened to its body.
+                        Err(e) if status.is_success() && method != Method::GET => {
+                            return Err(err(
+                                ErrorKind::Indeterminate,
+                                op,
+                                format!("{path}: HTTP {status}, then {e} (the request was applied)"),
+                            ));
+                        }
+                        Err(e) => {
+                            return Err(err(ErrorKind::Transient, op, format!("{path}: HTTP {status}, then {e}")));
+                        }
+                    };
                     if status.is_success() {
                         return Ok((status, text));
                     }
@@ -117,12 +135,18 @@ impl Http {
             // Mutations are not retried blindly: a 5xx on POST may have been applied.
             let safe = method == Method::GET || error.kind() == ErrorKind::RateLimited;
             if !(retryable && safe) || attempt >= self.attempts {
-                return Err(if retryable && !safe && error.kind() == ErrorKind::Transient {
+                let error = if retryable && !safe && error.kind() == ErrorKind::Transient {
                     err(
                         ErrorKind::Indeterminate,
                         op,
                         format!("{} (the request may have been applied)", error.message()),
                     )
+                } else {
+                    error
+                };
+                // Retried here already: the engine does not retry it on top.
+                return Err(if retryable && safe && attempt > 1 {
+                    error.with_retries_exhausted(attempt)
                 } else {
                     error
                 });
@@ -133,7 +157,7 @@ impl Http {
                 Duration::ZERO
             }))
             .await;
-            delay *= 2;
+            delay = delay.saturating_mul(2).min(MAX_BACKOFF);
         }
     }
 

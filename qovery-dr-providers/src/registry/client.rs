@@ -56,7 +56,12 @@ pub struct Registry {
     /// Bearer tokens by scope.
     tokens: Mutex<BTreeMap<String, SecretString>>,
     limiter: crate::RateLimiter,
+    /// The deadline of one API call (manifests, tokens, existence checks).
+    pub(crate) api_timeout: Duration,
 }
+
+/// The deadline of one blob transfer request (a layer of gigabytes streams through it).
+pub(crate) const BLOB_TIMEOUT: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Deserialize)]
 struct TokenBody {
@@ -96,12 +101,28 @@ pub(crate) fn parse_challenge(header: &str) -> Option<BTreeMap<String, String>> 
 impl Registry {
     /// A registry at `base` with `auth`, using `client`.
     pub fn new(base: url::Url, auth: RegistryAuth, client: reqwest::Client) -> Self {
-        Self { base, auth, client, tokens: Mutex::new(BTreeMap::new()), limiter: crate::RateLimiter::unlimited() }
+        Self {
+            base,
+            auth,
+            client,
+            tokens: Mutex::new(BTreeMap::new()),
+            limiter: crate::RateLimiter::unlimited(),
+            api_timeout: BLOB_TIMEOUT,
+        }
+    }
+
+    /// Its client-side request budget.
+    pub(crate) fn limiter_clone(&self) -> crate::RateLimiter {
+        self.limiter.clone()
     }
 
     /// The same registry with a client-side request budget.
     pub(crate) fn with_limiter(&self, limiter: crate::RateLimiter) -> Self {
-        Self { limiter, ..Self::new(self.base.clone(), self.auth.clone(), self.client.clone()) }
+        Self {
+            limiter,
+            api_timeout: self.api_timeout,
+            ..Self::new(self.base.clone(), self.auth.clone(), self.client.clone())
+        }
     }
 
     pub(crate) fn url(&self, path: &str) -> ProviderResult<url::Url> {
@@ -192,8 +213,11 @@ impl Registry {
         if !resp.status().is_success() {
             return Err(status_error(op, resp).await);
         }
-        let body: TokenBody =
-            resp.json().await.map_err(|e| err(ErrorKind::Transient, op, format!("token response: {e}")))?;
+        let bytes = crate::http::body(resp, 1024 * 1024)
+            .await
+            .map_err(|e| err(ErrorKind::Transient, op, format!("token response: {e}")))?;
+        let body: TokenBody = serde_json::from_slice(&bytes)
+            .map_err(|e| err(ErrorKind::Transient, op, format!("token response: {e}")))?;
         let token = body
             .token
             .or(body.access_token)
@@ -205,10 +229,16 @@ impl Registry {
         Ok(())
     }
 
-    /// A plain request builder for `method path`.
+    /// A plain request builder for `method path`, an API call (bounded by the API timeout).
     pub(crate) fn request(&self, method: Method, path: &str) -> ProviderResult<impl Fn() -> RequestBuilder + '_> {
         let url = self.url(path)?;
-        Ok(move || self.client.request(method.clone(), url.clone()).timeout(Duration::from_secs(300)))
+        Ok(move || self.client.request(method.clone(), url.clone()).timeout(self.api_timeout))
+    }
+
+    /// A request builder for a blob transfer (bounded by [`BLOB_TIMEOUT`]).
+    pub(crate) fn blob_request(&self, method: Method, path: &str) -> ProviderResult<impl Fn() -> RequestBuilder + '_> {
+        let url = self.url(path)?;
+        Ok(move || self.client.request(method.clone(), url.clone()).timeout(BLOB_TIMEOUT))
     }
 }
 
@@ -262,7 +292,7 @@ struct ErrorItem {
 pub(crate) async fn status_error(op: &str, resp: Response) -> ProviderError {
     let status = resp.status();
     let retry_after = crate::http::retry_after(&resp);
-    let text = resp.text().await.unwrap_or_default();
+    let text = crate::http::text(resp, 64 * 1024).await.unwrap_or_default();
     let first = serde_json::from_str::<ErrorsBody>(&text).ok().and_then(|b| b.errors.into_iter().next());
     let code = first.as_ref().map(|e| e.code.as_str()).unwrap_or("");
     let kind = match (status, code) {

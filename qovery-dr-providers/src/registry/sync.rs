@@ -120,6 +120,17 @@ impl OciRegistrySync {
         }
     }
 
+    /// Deadlines of the registry API calls (manifests, tokens, existence checks) and the
+    /// largest manifest read; blob transfers keep their own, longer deadline. Default: 300 s.
+    pub fn with_timeouts(mut self, timeouts: qovery_dr_core::resilience::TimeoutConfig) -> Self {
+        for reg in [&mut self.source, &mut self.dest] {
+            let mut r = reg.with_limiter(reg.limiter_clone());
+            r.api_timeout = timeouts.request;
+            *reg = Arc::new(r);
+        }
+        self
+    }
+
     /// Client-side request budgets for the source and destination registries (default: none).
     /// Docker Hub limits pulls per account and period; ECR and Artifact Registry limit API
     /// calls per second: give each registry its limit, and share a limiter between syncs
@@ -182,7 +193,10 @@ impl OciRegistrySync {
             .to_owned();
         let header: Option<Digest> =
             resp.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
-        let bytes = resp.bytes().await.map_err(|e| transport(op, e))?.to_vec();
+        // The distribution spec lets registries refuse manifests over 4 MiB: 16 is generous.
+        let bytes = crate::http::body(resp, 16 * 1024 * 1024)
+            .await
+            .map_err(|e| err(ErrorKind::Transient, op, format!("manifest {repo}@{reference}: {e}")))?;
         let digest = sha256_digest(&bytes);
         for expected in header.iter().chain(reference.parse::<Digest>().ok().iter()) {
             if expected != &digest {
@@ -220,7 +234,7 @@ impl OciRegistrySync {
 
     /// Streams one blob from the source into the destination, verifying its digest on the way.
     async fn stream_blob(&self, src_repo: &str, dst_repo: &str, digest: &Digest, op: &str) -> ProviderResult<u64> {
-        let get = self.source.request(Method::GET, &format!("/v2/{src_repo}/blobs/{digest}"))?;
+        let get = self.source.blob_request(Method::GET, &format!("/v2/{src_repo}/blobs/{digest}"))?;
         let resp = self.source.send(op, &format!("repository:{src_repo}:pull"), get).await?;
         if !resp.status().is_success() {
             return Err(status_error(op, resp).await);

@@ -62,6 +62,7 @@ impl std::fmt::Debug for WebhookNotifier {
             .field("host", &self.url.host_str().unwrap_or(""))
             .field("format", &format)
             .field("attempts", &self.attempts)
+            .field("backoff", &self.backoff)
             .finish_non_exhaustive()
     }
 }
@@ -86,10 +87,10 @@ impl WebhookNotifier {
         self
     }
 
-    /// Attempts in all (at least 1) and the first backoff (doubling).
+    /// Attempts in all (at least 1) and the first backoff (doubling, at most 5 minutes).
     pub fn retries(mut self, attempts: u32, backoff: Duration) -> Self {
         self.attempts = attempts.max(1);
-        self.backoff = backoff;
+        self.backoff = backoff.min(MAX_WAIT);
         self
     }
 
@@ -134,6 +135,14 @@ impl WebhookNotifier {
     }
 }
 
+/// The longest wait between two attempts, whatever the server's Retry-After or the backoff.
+const MAX_WAIT: Duration = qovery_dr_core::resilience::DEFAULT_MAX_RETRY_AFTER;
+
+/// The next wait: the backoff or the server's Retry-After, whichever is longer, capped.
+fn wait_before_retry(backoff: Duration, retry_after: Option<Duration>) -> Duration {
+    backoff.max(retry_after.unwrap_or_default()).min(MAX_WAIT)
+}
+
 #[async_trait]
 impl Notifier for WebhookNotifier {
     async fn notify(&self, n: &Notification) -> Result<(), NotifyError> {
@@ -149,13 +158,14 @@ impl Notifier for WebhookNotifier {
                 Ok(resp) => {
                     let status = resp.status();
                     let retry_after = crate::http::retry_after(&resp);
-                    let text: String = resp.text().await.unwrap_or_default().chars().take(200).collect();
+                    let text: String =
+                        crate::http::text(resp, 64 * 1024).await.unwrap_or_default().chars().take(200).collect();
                     last = format!("HTTP {status}: {text}");
                     if !(status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS) {
                         return Err(self.error(format!("{last} (not retried: the request itself is refused)")));
                     }
                     if let Some(ra) = retry_after {
-                        delay = delay.max(ra);
+                        delay = wait_before_retry(delay, Some(ra));
                     }
                 }
                 Err(e) => last = format!("{}", e.without_url()),
@@ -163,9 +173,25 @@ impl Notifier for WebhookNotifier {
             if attempt < self.attempts {
                 tracing::warn!(attempt, error = %last, "webhook notification failed, retrying");
                 tokio::time::sleep(delay).await;
-                delay *= 2;
+                delay = wait_before_retry(delay.saturating_mul(2), None);
             }
         }
         Err(self.error(format!("{last} after {} attempts", self.attempts)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_never_overflow_and_stay_capped() {
+        let mut d = Duration::from_secs(u64::MAX / 2);
+        for _ in 0..70 {
+            d = wait_before_retry(d.saturating_mul(2), Some(Duration::MAX));
+            assert!(d <= MAX_WAIT);
+        }
+        assert_eq!(wait_before_retry(Duration::from_secs(1), None), Duration::from_secs(1));
+        assert_eq!(wait_before_retry(Duration::from_secs(1), Some(Duration::from_secs(7))), Duration::from_secs(7));
     }
 }
