@@ -217,7 +217,7 @@ impl PgDumpBackup {
                 .query_one("SELECT pg_current_wal_lsn()::text", &[])
                 .await
                 .ok()
-                .and_then(|r| r.get::<_, Option<String>>(0))
+                .and_then(|r| r.try_get::<_, Option<String>>(0).ok().flatten())
                 .and_then(|s| s.parse().ok()),
             Err(e) => return Err(e),
         };
@@ -260,19 +260,19 @@ impl PgDumpBackup {
             .map_err(|e| super::endpoint::pg_error(OP, &self.source.label(), e))?;
         let mut v = Verification::default();
         for row in tables {
-            let table: String = row.get(0);
+            let table: String = super::sql::RowExt::col(&row, 0)?;
             let sql = format!("SELECT count(*) FROM {table}");
             let a: i64 = s
                 .query_one(&sql, &[])
                 .await
-                .map(|r| r.get(0))
+                .and_then(|r| r.try_get(0))
                 .map_err(|e| super::endpoint::pg_error(OP, &self.source.label(), e))?;
             // A table missing on the target counts as -1 rows: a mismatch, not an error.
-            let b: i64 = t.query_one(&sql, &[]).await.map(|r| r.get(0)).unwrap_or(-1);
+            let b: i64 = t.query_one(&sql, &[]).await.and_then(|r| r.try_get(0)).unwrap_or(-1);
             if checksums {
                 let sql = format!("SELECT md5(coalesce(string_agg(x::text, ',' ORDER BY x::text), '')) FROM {table} x");
-                let sa: Option<String> = s.query_one(&sql, &[]).await.ok().map(|r| r.get(0));
-                let sb: Option<String> = t.query_one(&sql, &[]).await.ok().map(|r| r.get(0));
+                let sa: Option<String> = s.query_one(&sql, &[]).await.ok().and_then(|r| r.try_get(0).ok());
+                let sb: Option<String> = t.query_one(&sql, &[]).await.ok().and_then(|r| r.try_get(0).ok());
                 if sa != sb {
                     v.checksum_mismatches.push(table.clone());
                 }

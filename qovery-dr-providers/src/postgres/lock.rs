@@ -106,14 +106,16 @@ impl PgFailoverLock {
             .await
             .map_err(|e| backend(plan, "reading the holder", db(e)))?;
         let Some(row) = row else { return Ok(None) };
-        let at: String = row.get(2);
+        // qovery_dr_locks may have been created by another tool with other types: no panic.
+        let col = |e| backend(plan, "reading the holder (qovery_dr_locks has unexpected column types)", db(e));
+        let at: String = row.try_get(2).map_err(col)?;
         let holder = LockHolder {
-            run_id: row.get(0),
-            owner: row.get(1),
+            run_id: row.try_get(0).map_err(col)?,
+            owner: row.try_get(1).map_err(col)?,
             acquired_at: serde_json::from_value(serde_json::Value::String(at))
                 .map_err(|e| backend(plan, "the holder's acquired_at", e))?,
         };
-        Ok(Some((holder, row.get(3))))
+        Ok(Some((holder, row.try_get(3).map_err(col)?)))
     }
 }
 
@@ -149,8 +151,8 @@ impl FailoverLock for PgFailoverLock {
         let got: bool = client
             .query_one("SELECT pg_try_advisory_lock($1, hashtext($2))", &[&LOCK_CLASS, &plan])
             .await
-            .map_err(|e| backend(plan, "taking the advisory lock", db(e)))?
-            .get(0);
+            .and_then(|r| r.try_get(0))
+            .map_err(|e| backend(plan, "taking the advisory lock", db(e)))?;
         if !got {
             // The holder registers itself just after taking the advisory lock: give it a moment.
             for _ in 0..40 {
@@ -179,8 +181,8 @@ impl FailoverLock for PgFailoverLock {
                 &[&plan, &holder.run_id, &holder.owner, &at],
             )
             .await
-            .map_err(|e| backend(plan, "registering the holder", db(e)))?
-            .get(0);
+            .and_then(|r| r.try_get(0))
+            .map_err(|e| backend(plan, "registering the holder (qovery_dr_locks.token must be bigint)", db(e)))?;
         self.shared
             .held
             .lock()
@@ -311,7 +313,8 @@ impl Journal for PgJournal {
                     let existing: Option<String> = c
                         .query_opt("SELECT entry FROM qovery_dr_journal WHERE plan = $1 AND seq = $2", &[&plan, &seq])
                         .await?
-                        .map(|r| r.get(0));
+                        .map(|r| r.try_get(0))
+                        .transpose()?;
                     Ok(Some((alive, existing)))
                 },
                 "writing the entry",
@@ -346,7 +349,11 @@ impl Journal for PgJournal {
         rows.iter()
             .enumerate()
             .map(|(i, r)| {
-                let text: String = r.get(1);
+                let text: String = r.try_get(1).map_err(|e| JournalError::Corrupt {
+                    path: format!("postgres:qovery_dr_journal/{}", self.plan),
+                    line: i + 1,
+                    message: format!("the entry column is not text: {}", db(e)),
+                })?;
                 serde_json::from_str(&text).map_err(|e| JournalError::Corrupt {
                     path: format!("postgres:qovery_dr_journal/{}", self.plan),
                     line: i + 1,

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use tokio_postgres::Client;
 
 use super::endpoint::{PROVIDER, PgEndpoint};
-use super::sql::{exec, ident, literal, lsn, millis, one_row, opt_row};
+use super::sql::{RowExt, exec, ident, literal, lsn, millis, one_row, opt_row};
 
 /// Where the heartbeat table lives.
 #[derive(Debug, Clone)]
@@ -196,7 +196,7 @@ impl PostgresReplicationManager {
             )
             .await
             .map_err(|e| super::endpoint::pg_error(op, label, e))?;
-        let roles: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        let roles: Vec<String> = rows.iter().map(|r| r.col(0)).collect::<ProviderResult<_>>()?;
         for role in &roles {
             exec(
                 c,
@@ -223,7 +223,7 @@ impl PostgresReplicationManager {
             }
             Err(e) => return Err(super::endpoint::pg_error(op, label, e)),
         };
-        let roles: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        let roles: Vec<String> = rows.iter().map(|r| r.col(0)).collect::<ProviderResult<_>>()?;
         for role in &roles {
             exec(
                 c,
@@ -309,7 +309,7 @@ impl PostgresReplicationManager {
                 )
                 .await?;
                 match all {
-                    Some(row) if !row.get::<_, bool>(0) && listed.is_none() => {
+                    Some(row) if !row.col::<bool>(0)? && listed.is_none() => {
                         exec(
                             &p,
                             OP,
@@ -366,7 +366,7 @@ impl PostgresReplicationManager {
             .map_err(|e| super::endpoint::pg_error(OP, &self.primary.label(), e))?;
         let mut cache = self.sequences.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         for r in &rows {
-            let (name, value): (String, i64) = (r.get(0), r.get(1));
+            let (name, value): (String, i64) = (r.col(0)?, r.col(1)?);
             let slot = cache.entry(name).or_insert(value);
             *slot = (*slot).max(value);
         }
@@ -386,7 +386,7 @@ impl PostgresReplicationManager {
     }
 
     async fn timeline(&self, c: &Client, server: &str, op: &str) -> ProviderResult<i32> {
-        Ok(one_row(c, op, server, "SELECT timeline_id FROM pg_control_checkpoint()").await?.get(0))
+        one_row(c, op, server, "SELECT timeline_id FROM pg_control_checkpoint()").await?.col(0)
     }
 
     async fn heartbeat_on(&self, ep: &PgEndpoint, op: &str) -> ProviderResult<Option<Heartbeat>> {
@@ -403,7 +403,7 @@ impl PostgresReplicationManager {
         );
         match c.query_opt(&sql, &[]).await {
             Ok(Some(row)) => {
-                let seq: i64 = row.get(0);
+                let seq: i64 = row.col(0)?;
                 Ok(millis(&row, 1).map(|written_at| Heartbeat {
                     sequence: u64::try_from(seq).unwrap_or(0),
                     written_at,
@@ -426,18 +426,19 @@ impl PostgresReplicationManager {
             )
             .await
             .map_err(|e| super::endpoint::pg_error(op, &self.primary.label(), e))?;
-        Ok(rows
-            .iter()
-            .map(|r| qovery_dr_core::provider::SlotInfo {
-                name: r.get(0),
-                kind: r.get(1),
-                active: r.get(2),
-                restart_lsn: lsn(r, 3),
-                confirmed_flush_lsn: lsn(r, 4),
-                wal_status: r.get(5),
-                safe_wal_size: r.get(6),
+        rows.iter()
+            .map(|r| {
+                Ok(qovery_dr_core::provider::SlotInfo {
+                    name: r.col(0)?,
+                    kind: r.col(1)?,
+                    active: r.col(2)?,
+                    restart_lsn: lsn(r, 3),
+                    confirmed_flush_lsn: lsn(r, 4),
+                    wal_status: r.col(5)?,
+                    safe_wal_size: r.col(6)?,
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// The WAL senders on the primary (`pg_stat_replication`).
@@ -454,24 +455,25 @@ impl PostgresReplicationManager {
             )
             .await
             .map_err(|e| super::endpoint::pg_error(OP, &self.primary.label(), e))?;
-        let ms = |r: &tokio_postgres::Row, i: usize| {
-            r.get::<_, Option<i64>>(i).and_then(|v| u64::try_from(v).ok()).map(Duration::from_millis)
+        let ms = |r: &tokio_postgres::Row, i: usize| -> ProviderResult<Option<Duration>> {
+            Ok(r.col::<Option<i64>>(i)?.and_then(|v| u64::try_from(v).ok()).map(Duration::from_millis))
         };
-        Ok(rows
-            .iter()
-            .map(|r| SenderInfo {
-                application_name: r.get(0),
-                state: r.get::<_, Option<String>>(1).unwrap_or_default(),
-                sent_lsn: lsn(r, 2),
-                write_lsn: lsn(r, 3),
-                flush_lsn: lsn(r, 4),
-                replay_lsn: lsn(r, 5),
-                write_lag: ms(r, 6),
-                flush_lag: ms(r, 7),
-                replay_lag: ms(r, 8),
-                sync_state: r.get::<_, Option<String>>(9).unwrap_or_default(),
+        rows.iter()
+            .map(|r| {
+                Ok(SenderInfo {
+                    application_name: r.col(0)?,
+                    state: r.col::<Option<String>>(1)?.unwrap_or_default(),
+                    sent_lsn: lsn(r, 2),
+                    write_lsn: lsn(r, 3),
+                    flush_lsn: lsn(r, 4),
+                    replay_lsn: lsn(r, 5),
+                    write_lag: ms(r, 6)?,
+                    flush_lag: ms(r, 7)?,
+                    replay_lag: ms(r, 8)?,
+                    sync_state: r.col::<Option<String>>(9)?.unwrap_or_default(),
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// Checks a logical setup: `wal_level`, free slots, slots at risk of
@@ -482,7 +484,7 @@ impl PostgresReplicationManager {
         let label = self.primary.label();
         let mut problems = Vec::new();
         let row = one_row(&c, OP, &label, "SELECT current_setting('wal_level'), current_setting('max_replication_slots')::int, (SELECT count(*)::int FROM pg_replication_slots)").await?;
-        let (wal_level, max_slots, used): (String, i32, i32) = (row.get(0), row.get(1), row.get(2));
+        let (wal_level, max_slots, used): (String, i32, i32) = (row.col(0)?, row.col(1)?, row.col(2)?);
         if self.mode == ReplicationMode::Logical && wal_level != "logical" {
             problems.push(format!(
                 "wal_level is {wal_level} on {label}: logical replication needs wal_level = logical (restart required)"
@@ -598,7 +600,7 @@ impl PostgresReplicationManager {
                 .await?;
                 Ok(row.is_none())
             }
-            _ => Ok(!one_row(s, op, &self.standby.label(), "SELECT pg_is_in_recovery()").await?.get::<_, bool>(0)),
+            _ => Ok(!one_row(s, op, &self.standby.label(), "SELECT pg_is_in_recovery()").await?.col::<bool>(0)?),
         }
     }
 
@@ -675,7 +677,7 @@ impl ReplicationManager for PostgresReplicationManager {
             )
             .await?;
             match row {
-                Some(r) if r.get::<_, bool>(0) => (LinkState::Streaming, lsn(&r, 1)),
+                Some(r) if r.col::<bool>(0)? => (LinkState::Streaming, lsn(&r, 1)),
                 Some(r) => {
                     (LinkState::Down("the subscription has no apply worker (disabled or failing)".into()), lsn(&r, 1))
                 }
@@ -690,9 +692,9 @@ impl ReplicationManager for PostgresReplicationManager {
                         (SELECT status FROM pg_stat_wal_receiver), (SELECT received_tli FROM pg_stat_wal_receiver)",
             )
             .await?;
-            let (received, replayed, paused) = (lsn(&row, 0), lsn(&row, 1), row.get::<_, bool>(2));
-            let receiver: Option<String> = row.get(3);
-            let received_tli: Option<i32> = row.get(4);
+            let (received, replayed, paused) = (lsn(&row, 0), lsn(&row, 1), row.col::<bool>(2)?);
+            let receiver: Option<String> = row.col(3)?;
+            let received_tli: Option<i32> = row.col(4)?;
             let primary_tli = match &p {
                 Some(p) => Some(self.timeline(p, &self.primary.label(), OP).await?),
                 None => None,
@@ -759,7 +761,7 @@ impl ReplicationManager for PostgresReplicationManager {
             "SELECT pg_is_in_recovery(), current_setting('default_transaction_read_only')",
         )
         .await?;
-        let (recovery, ro): (bool, String) = (row.get(0), row.get(1));
+        let (recovery, ro): (bool, String) = (row.col(0)?, row.col(1)?);
         Ok(if recovery || ro == "on" { Writability::ReadOnly } else { Writability::Writable })
     }
 
@@ -773,10 +775,10 @@ impl ReplicationManager for PostgresReplicationManager {
         let row =
             one_row(&c, OP, &label, "SELECT pg_is_in_recovery(), current_setting('default_transaction_read_only')")
                 .await?;
-        if row.get::<_, bool>(0) {
+        if row.col::<bool>(0)? {
             return Ok(FenceOutcome::AlreadyFenced);
         }
-        let was = row.get::<_, String>(1) == "on";
+        let was = row.col::<String>(1)? == "on";
         // The logins first (a read-only default would refuse the fence's own bookkeeping).
         let fenced_roles = if self.fence == FenceKind::Logins && self.mode != ReplicationMode::Dump {
             if was {
@@ -794,7 +796,7 @@ impl ReplicationManager for PostgresReplicationManager {
             "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND usename = current_user AND pid <> pg_backend_pid()",
         )
         .await?
-        .get(0);
+        .col(0)?;
         if shared > 0 && self.fence == FenceKind::Logins {
             tracing::warn!(
                 server = %label,
@@ -812,7 +814,7 @@ impl ReplicationManager for PostgresReplicationManager {
         loop {
             let v = self.primary.connect(OP).await?;
             let ro: String =
-                one_row(&v, OP, &label, "SELECT current_setting('default_transaction_read_only')").await?.get(0);
+                one_row(&v, OP, &label, "SELECT current_setting('default_transaction_read_only')").await?.col(0)?;
             if ro == "on" {
                 let left: i64 = if self.fence == FenceKind::Logins {
                     one_row(
@@ -825,7 +827,7 @@ impl ReplicationManager for PostgresReplicationManager {
                            AND usename <> current_user AND usename NOT IN (SELECT usename FROM pg_stat_replication WHERE usename IS NOT NULL))",
                     )
                     .await?
-                    .get(0)
+                    .col(0)?
                 } else {
                     0
                 };
@@ -982,12 +984,12 @@ impl ReplicationManager for PostgresReplicationManager {
                 // replay it waits for: on a lagging standby replay stalls until
                 // max_standby_streaming_delay (30 s by default) cancels it. Ask, then poll with
                 // short queries that hold no snapshot across the wait.
-                let asked: bool = one_row(&s, OP, &sl, "SELECT pg_promote(false)").await?.get(0);
+                let asked: bool = one_row(&s, OP, &sl, "SELECT pg_promote(false)").await?.col(0)?;
                 if !asked {
                     return Err(err(ErrorKind::Transient, OP, format!("{sl} refused the promotion request")));
                 }
                 let deadline = Instant::now() + Duration::from_secs(60);
-                while one_row(&s, OP, &sl, "SELECT pg_is_in_recovery()").await?.get::<_, bool>(0) {
+                while one_row(&s, OP, &sl, "SELECT pg_is_in_recovery()").await?.col::<bool>(0)? {
                     if Instant::now() >= deadline {
                         return Err(err(
                             ErrorKind::Timeout,
@@ -1015,7 +1017,7 @@ impl ReplicationManager for PostgresReplicationManager {
         exec(&s, OP, &sl, "SELECT pg_reload_conf()").await?;
         let v = self.standby.connect(OP).await?;
         let row = one_row(&v, OP, &sl, "SELECT pg_is_in_recovery()").await?;
-        if row.get::<_, bool>(0) {
+        if row.col::<bool>(0)? {
             return Err(err(ErrorKind::Transient, OP, format!("{sl} is still in recovery after promotion")));
         }
         Ok(PromoteOutcome::Promoted)
@@ -1043,7 +1045,9 @@ impl ReplicationManager for PostgresReplicationManager {
             &format!("SELECT subslotname FROM pg_subscription WHERE subname = {}", literal(&self.subscription)),
         )
         .await?
-        .and_then(|r| r.get(0));
+        .map(|r| r.col::<Option<String>>(0))
+        .transpose()?
+        .flatten();
         state.replication_slots.extend(slot);
         Ok(state)
     }
@@ -1115,13 +1119,13 @@ impl ReplicationManager for PostgresReplicationManager {
             .await
             .map_err(|e| super::endpoint::pg_error(OP, &sl, e))?;
         for row in owned {
-            let seq: String = row.get(0);
-            let table: Option<String> = row.get(1);
-            let column: Option<String> = row.get(2);
+            let seq: String = row.col(0)?;
+            let table: Option<String> = row.col(1)?;
+            let column: Option<String> = row.col(2)?;
             let mut floor = cached.get(&seq).copied().unwrap_or(0);
             if let (Some(t), Some(col)) = (table.filter(|t| t != "."), column) {
                 let max: Option<i64> =
-                    one_row(&s, OP, &sl, &format!("SELECT max({col})::bigint FROM {t}")).await?.get(0);
+                    one_row(&s, OP, &sl, &format!("SELECT max({col})::bigint FROM {t}")).await?.col(0)?;
                 floor = floor.max(max.unwrap_or(0));
             }
             if floor > 0 {
@@ -1157,7 +1161,7 @@ impl ReplicationManager for PostgresReplicationManager {
         let row = opt_row(&c, OP, &self.primary.label(), &sql).await?;
         let row =
             row.ok_or_else(|| err(ErrorKind::NotFound, OP, "the heartbeat row is missing: run setup_heartbeat"))?;
-        let seq: i64 = row.get(0);
+        let seq: i64 = row.col(0)?;
         let written_at =
             millis(&row, 1).ok_or_else(|| err(ErrorKind::Transient, OP, "the heartbeat time did not read back"))?;
         // Keep the table small: every 100th heartbeat drops all but the last 1,000 rows.

@@ -50,3 +50,28 @@ pub(crate) fn ident(s: &str) -> String {
 pub(crate) fn literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
+
+/// Reading a column without panicking: `Row::get` panics on a type mismatch or an
+/// unexpected NULL, and tables such as `qovery_dr_locks` are shared with whatever
+/// other tool created them.
+pub(crate) trait RowExt {
+    /// Column `idx` as `T`, or an `InvalidConfig` error naming the column and the mismatch.
+    fn col<'a, T: tokio_postgres::types::FromSql<'a>>(&'a self, idx: usize) -> Result<T, ProviderError>;
+}
+
+impl RowExt for tokio_postgres::Row {
+    fn col<'a, T: tokio_postgres::types::FromSql<'a>>(&'a self, idx: usize) -> Result<T, ProviderError> {
+        self.try_get::<_, T>(idx).map_err(|e| {
+            let name = self.columns().get(idx).map_or("?", |c| c.name());
+            ProviderError::new(
+                qovery_dr_core::ErrorKind::InvalidConfig,
+                super::endpoint::PROVIDER,
+                "read a row",
+                format!(
+                    "column {idx} ({name}) is not of the type qovery-dr reads, or is NULL: {e}; a table qovery-dr \
+                     uses may have been created by another tool with other types"
+                ),
+            )
+        })
+    }
+}

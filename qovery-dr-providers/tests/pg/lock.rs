@@ -71,3 +71,22 @@ async fn the_engine_runs_with_a_postgres_lock_and_journal_and_an_override_takes_
     assert!(matches!(entries.last().unwrap().event, JournalEvent::RunFinished { .. }));
     assert_eq!(lock.holder(&plan.name).await.unwrap(), None, "released at the end");
 }
+
+/// `qovery_dr_locks` is a shared table: another tool may have created it with other types.
+/// Reading it gives a typed error naming the problem, never a panic (`Row::get` panicked).
+#[tokio::test]
+async fn a_lock_table_created_with_other_types_is_an_error_not_a_panic() {
+    let pg = PgServer::primary();
+    pg.sql(
+        "CREATE TABLE qovery_dr_locks (plan text PRIMARY KEY, run_id text NOT NULL, owner text NOT NULL, \
+         acquired_at text NOT NULL, token text NOT NULL, backend_pid integer NOT NULL)",
+    );
+    let lock = PgFailoverLock::connect(pg.endpoint()).await.expect("the tables exist: connect does not recreate them");
+    let plan = plan_name();
+    let e = tokio::spawn(async move { lock.acquire(&plan, &holder("run-a", "alice@laptop")).await })
+        .await
+        .expect("no panic")
+        .unwrap_err();
+    let message = e.to_string();
+    assert!(message.contains("registering the holder") && message.contains("bigint"), "{message}");
+}
