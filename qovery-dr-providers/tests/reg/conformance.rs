@@ -22,12 +22,13 @@ pub fn sync(
 async fn setup() -> RegistryFixture<OciRegistrySync> {
     let (a, b) = (RegistryServer::start(), RegistryServer::start());
     push_image(&a.url(), "team/api", "v1", &[layer(1, 50_000), layer(2, 30_000)]).await;
-    push_image(&a.url(), "team/web", "v1", &[layer(3, 40_000)]).await;
+    let web = push_image(&a.url(), "team/web", "v1", &[layer(3, 40_000)]).await;
     push_image(&b.url(), "dr/api", "v1", &[layer(1, 50_000), layer(2, 30_000)]).await;
     let provider = sync(&a, &b, Some("team"), Some("dr"));
     let fixture = RegistryFixture {
         present: format!("{}/team/api:v1", a.host()).parse().unwrap(),
         missing: format!("{}/team/web:v1", a.host()).parse().unwrap(),
+        missing_digest: web.parse().unwrap(),
         absent: format!("{}/team/nope:v1", a.host()).parse().unwrap(),
         foreign: "elsewhere.example.com/team/api:v1".parse().unwrap(),
         provider,

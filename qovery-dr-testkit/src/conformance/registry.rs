@@ -1,5 +1,6 @@
 //! Conformance checks for [`RegistrySync`].
 
+use qovery_dr_core::Digest;
 use qovery_dr_core::provider::{ImageParity, RegistrySync};
 use qovery_dr_core::{ErrorKind, ImageRef};
 
@@ -14,6 +15,8 @@ pub struct RegistryFixture<P> {
     pub present: ImageRef,
     /// In the primary registry, not in the DR registry.
     pub missing: ImageRef,
+    /// The digest of `missing` in the primary registry (as pushed there).
+    pub missing_digest: Digest,
     /// A reference in the primary registry that does not exist.
     pub absent: ImageRef,
     /// An image in a registry that is not the primary one.
@@ -31,7 +34,9 @@ pub async fn present_image_is_present<P: RegistrySync>(f: &RegistryFixture<P>) {
 /// An image absent from the DR registry is `Missing`, with the primary's digest.
 pub async fn missing_image_is_missing<P: RegistrySync>(f: &RegistryFixture<P>) {
     match f.provider.parity(&f.missing).await.expect("parity") {
-        ImageParity::Missing { .. } => {}
+        ImageParity::Missing { primary } => {
+            assert_eq!(primary, f.missing_digest, "{} is missing with the primary's digest", f.missing)
+        }
         other => panic!("expected {} missing, got {other:?}", f.missing),
     }
 }

@@ -219,8 +219,18 @@ async fn pilot_light_cross_cloud_failover_restores_from_the_last_dump() {
         .unwrap_or_else(|f| panic!("{}\n{}", f.error, f.report.to_text()));
     assert_eq!(report.outcome, Outcome::Succeeded, "{}", report.to_text());
     assert_dr_serves(&pw);
+    // The DR database was restored from the last dump, and the data loss is bounded by
+    // that dump's age: dumps every 15 minutes, 20 minutes in, so at most one interval.
+    let evidence = report.rpo_evidence.clone().unwrap_or_default();
+    assert!(evidence.contains("the last dump restored on the DR side"), "{evidence}");
+    let rpo = report.measured_rpo_ms.expect("the loss is bounded by the dump's age");
+    let interval = pw.plan.replication.dump_interval.expect("the plan's dump interval");
+    assert!(rpo > 0 && u128::from(rpo) <= interval.as_millis(), "loss {rpo} ms with dumps every {interval:?}");
     let repl = InMemoryReplication::new(&pw.world);
-    assert!(repl.status(&pw.plan.primary.database.id).await.is_ok());
+    let status = repl.status(&pw.plan.primary.database.id).await.unwrap();
+    let dump = status.last_backup.expect("the DR side knows the dump it restored");
+    assert!(evidence.contains(&dump.finished_at.to_string()), "{evidence} names dump {}", dump.finished_at);
+    assert!(status.standby_promoted, "the DR database took over");
 }
 
 #[tokio::test(start_paused = true)]

@@ -169,6 +169,7 @@ fn registry_fixture<P>(provider: P) -> RegistryFixture<P> {
         provider,
         present: "r1.io/team/api:v1".parse().unwrap(),
         missing: "r1.io/team/web:v1".parse().unwrap(),
+        missing_digest: digest_of("web"),
         absent: "r1.io/team/nope:v1".parse().unwrap(),
         foreign: "elsewhere.io/team/api:v1".parse().unwrap(),
     }
