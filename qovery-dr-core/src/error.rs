@@ -73,8 +73,9 @@ impl ErrorKind {
         }
     }
 
-    /// All kinds, for exhaustive tests and fault injection.
-    pub const ALL: [ErrorKind; 12] = [
+    /// All kinds, for exhaustive tests and fault injection (a slice: a new kind does not
+    /// change its type).
+    pub const ALL: &'static [ErrorKind] = &[
         Self::NotFound,
         Self::AlreadyExists,
         Self::Conflict,
@@ -253,7 +254,7 @@ mod tests {
     #[test]
     fn kind_serializes_snake_case() {
         assert_eq!(serde_json::to_string(&ErrorKind::RateLimited).unwrap(), "\"rate_limited\"");
-        for k in ErrorKind::ALL {
+        for &k in ErrorKind::ALL {
             assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{}\"", k.as_str()));
         }
     }

@@ -5,13 +5,20 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-/// A secret value (token, password). `Debug` and `Display` print `[redacted]`.
+/// A secret value (token, password). `Debug` prints `[redacted]`; there is no
+/// `Display`, so that `format!("{}", token)` cannot silently send `[redacted]` as a
+/// credential: the value is used through [`expose`](Self::expose) only.
 ///
 /// ```
 /// use qovery_dr_core::SecretString;
 /// let s = SecretString::new("hunter2");
-/// assert_eq!(format!("{s:?} {s}"), "SecretString([redacted]) [redacted]");
+/// assert_eq!(format!("{s:?}"), "SecretString([redacted])");
 /// assert_eq!(s.expose(), "hunter2");
+/// ```
+///
+/// ```compile_fail
+/// let s = qovery_dr_core::SecretString::new("hunter2");
+/// let header = format!("Bearer {}", s); // no Display: use s.expose()
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct SecretString(String);
@@ -32,12 +39,6 @@ impl SecretString {
 impl fmt::Debug for SecretString {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("SecretString([redacted])")
-    }
-}
-
-impl fmt::Display for SecretString {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
     }
 }
 
