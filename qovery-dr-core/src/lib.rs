@@ -18,12 +18,14 @@
 //! `qovery-dr-providers`, the simulated world in `qovery-dr-testkit`.
 
 pub mod clock;
+#[cfg(feature = "documents")]
 pub mod document;
 pub mod engine;
 pub mod error;
 pub mod journal;
 pub mod lock;
 pub mod model;
+#[cfg(feature = "monitor")]
 pub mod monitor;
 pub mod plan;
 pub mod provider;

@@ -177,12 +177,23 @@ impl DrPlan {
     /// Parses and validates a plan from text.
     pub fn parse(text: &str, format: PlanFormat) -> Result<Self, PlanError> {
         let value: serde_json::Value = match format {
+            #[cfg(feature = "toml")]
             PlanFormat::Toml => toml::from_str(text)
                 .map_err(|e| PlanError::Syntax { format: "TOML", message: e.to_string().trim_end().to_owned() })?,
+            #[cfg(feature = "yaml")]
             PlanFormat::Yaml => serde_yaml_ng::from_str(text)
                 .map_err(|e| PlanError::Syntax { format: "YAML", message: e.to_string() })?,
             PlanFormat::Json => {
                 serde_json::from_str(text).map_err(|e| PlanError::Syntax { format: "JSON", message: e.to_string() })?
+            }
+            #[allow(unreachable_patterns)]
+            other => {
+                return Err(PlanError::Syntax {
+                    format: if other == PlanFormat::Toml { "TOML" } else { "YAML" },
+                    message: "this build of qovery-dr-core reads plans in JSON only: enable its `toml` or `yaml` \
+                              feature (both are on by default)"
+                        .to_owned(),
+                });
             }
         };
         Self::from_value(value)

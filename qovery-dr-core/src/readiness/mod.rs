@@ -230,7 +230,9 @@ impl ReadinessReport {
         out
     }
 
-    /// Prometheus text exposition of the verdict, every check and the figures.
+    /// Prometheus text exposition of the verdict, every check and the figures (feature
+    /// `monitor`, on by default).
+    #[cfg(feature = "monitor")]
     pub fn to_prometheus(&self) -> String {
         metrics::encode(self)
     }
