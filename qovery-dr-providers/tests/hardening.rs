@@ -15,9 +15,25 @@
 
 #[path = "common/logs.rs"]
 mod logs;
+#[path = "common/reaper.rs"]
+mod reaper;
+// The real peers the secrets audit talks to.
+#[path = "pg/cluster.rs"]
+#[allow(dead_code)] // shared with the binary that tests it
+mod cluster;
+#[path = "dns/knot.rs"]
+#[allow(dead_code)] // shared with the binary that tests it
+mod knot;
+#[path = "dns/moto.rs"]
+#[allow(dead_code)] // shared with the binary that tests it
+mod moto;
+#[path = "reg/server.rs"]
+#[allow(dead_code)] // shared with the binary that tests it
+mod server;
 
 mod hardening {
     mod hostile;
     mod rate_limits;
     mod secrets;
+    mod secrets_on_the_wire;
 }

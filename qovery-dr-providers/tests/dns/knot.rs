@@ -44,6 +44,11 @@ fn free_port() -> u16 {
 impl KnotServer {
     /// Starts Knot serving `records` (zone-file lines relative to the zone, e.g. `app 60 A 203.0.113.10`).
     pub fn start(records: &[&str]) -> KnotServer {
+        Self::start_with_key(records, KEY_SECRET)
+    }
+
+    /// The same, with `secret` (base64) as the TSIG key's secret.
+    pub fn start_with_key(records: &[&str], secret: &str) -> KnotServer {
         let port = free_port();
         let root = std::env::temp_dir().join(format!(
             "qdr-knot-{}-{}",
@@ -73,7 +78,7 @@ log:
 key:
   - id: {KEY_NAME}
     algorithm: hmac-sha256
-    secret: {KEY_SECRET}
+    secret: {secret}
 
 acl:
   - id: qdr-update

@@ -1,8 +1,10 @@
 //! The secrets audit: a sentinel planted in every secret input (API tokens,
 //! database passwords, registry credentials, TSIG and etcd secrets, webhook
 //! routing keys, Qovery secret values) must appear nowhere: not in the TRACE
-//! logs of a full drill and of real provider calls against local peers, not in
-//! the journal, not in any report, not in any `Debug` output, not in errors.
+//! logs of a full drill and of provider calls (Qovery and Cloudflare against their
+//! fakes; PostgreSQL, the registry, etcd and the webhook against closed ports, for
+//! their errors), not in the journal, not in any report, not in any `Debug` output,
+//! not in errors. Authenticated traffic to real peers: `secrets_on_the_wire.rs`.
 
 use std::time::Duration;
 
