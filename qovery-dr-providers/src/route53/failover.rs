@@ -17,7 +17,7 @@ use qovery_dr_core::provider::{ChangeStatus, GuardDecision, SwitchRequest, Targe
 use qovery_dr_core::{ChangeId, DnsRecordId, ErrorKind, ProviderError, ProviderResult};
 
 use super::Route53DnsSwitcher;
-use super::error::{PROVIDER, map};
+use super::error::PROVIDER;
 use super::switcher::{health_from_observations, target_of};
 
 /// Change ids of failover switches: `qdr-hc:<health check id>:<primary|secondary>`.
@@ -104,14 +104,9 @@ pub(super) fn failover_pair(
 impl Route53DnsSwitcher {
     /// Reads the primary's health check configuration and what its checkers observe.
     pub(super) async fn primary_check(&self, health_check_id: &str, operation: &str) -> ProviderResult<PrimaryCheck> {
-        self.config.limiter.acquire(PROVIDER, operation).await?;
         let out = self
-            .client
-            .get_health_check()
-            .health_check_id(health_check_id)
-            .send()
-            .await
-            .map_err(|e| map(operation, false, e))?;
+            .attempt(operation, false, || self.client.get_health_check().health_check_id(health_check_id).send())
+            .await?;
         let check = out.health_check().ok_or_else(|| {
             ProviderError::new(
                 ErrorKind::Transient,
@@ -121,14 +116,9 @@ impl Route53DnsSwitcher {
             )
         })?;
         let config = check.health_check_config();
-        self.config.limiter.acquire(PROVIDER, operation).await?;
         let status = self
-            .client
-            .get_health_check_status()
-            .health_check_id(health_check_id)
-            .send()
-            .await
-            .map_err(|e| map(operation, false, e))?;
+            .attempt(operation, false, || self.client.get_health_check_status().health_check_id(health_check_id).send())
+            .await?;
         Ok(PrimaryCheck {
             version: check.health_check_version(),
             inverted: config.and_then(|c| c.inverted()).unwrap_or(false),
@@ -202,14 +192,15 @@ impl Route53DnsSwitcher {
                     ),
                 ));
             };
-            self.config.limiter.acquire(PROVIDER, "switch").await?;
             let sent = self
-                .client
-                .update_health_check()
-                .health_check_id(&pair.health_check_id)
-                .health_check_version(check.version)
-                .inverted(inverted)
-                .send()
+                .attempt("switch", true, || {
+                    self.client
+                        .update_health_check()
+                        .health_check_id(&pair.health_check_id)
+                        .health_check_version(check.version)
+                        .inverted(inverted)
+                        .send()
+                })
                 .await;
             match sent {
                 Ok(_) => {
@@ -217,8 +208,7 @@ impl Route53DnsSwitcher {
                         to = %request.new_target, "route53 failover routing switched");
                     return Ok(change);
                 }
-                Err(e) => {
-                    let err = map("switch", true, e);
+                Err(err) => {
                     if err.kind() != ErrorKind::Conflict {
                         return Err(err);
                     }

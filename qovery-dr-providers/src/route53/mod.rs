@@ -1,7 +1,9 @@
 //! Route53 on the official AWS SDK (`aws-sdk-route53` with `aws-config`): the
 //! standard credential chain (environment, profiles, SSO, web identity, IMDS),
-//! SigV4 signing by the SDK, retries of `Throttling` and
-//! `PriorRequestNotComplete` by the SDK's standard retry strategy.
+//! SigV4 signing by the SDK. Retries are the switcher's, not the SDK's (whose retry is
+//! disabled): `Throttling` and `PriorRequestNotComplete` always, other transient
+//! failures of reads; each attempt takes a token of the rate limiter, and an error
+//! after several attempts is marked so that the engine does not retry it again.
 //!
 //! [`Route53DnsSwitcher`] does guarded record swaps, weighted shifts and failover routing
 //! (see below). For swaps and shifts the guard is enforced by

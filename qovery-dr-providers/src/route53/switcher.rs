@@ -4,7 +4,9 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use aws_sdk_route53::Client;
+use aws_sdk_route53::config::http::HttpResponse;
 use aws_sdk_route53::config::retry::RetryConfig;
+use aws_sdk_route53::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_route53::types::{
     AliasTarget, Change, ChangeAction, ChangeBatch, ChangeStatus as AwsChangeStatus, ResourceRecord, ResourceRecordSet,
     RrType,
@@ -43,13 +45,49 @@ impl Route53DnsSwitcher {
 
     /// Uses an AWS configuration you loaded (e.g. with `aws_config::defaults(..)`).
     pub fn from_sdk_config(sdk: &aws_config::SdkConfig, config: Route53Config) -> Self {
-        let mut builder = aws_sdk_route53::config::Builder::from(sdk).retry_config(
-            RetryConfig::standard().with_max_attempts(config.max_attempts).with_initial_backoff(config.initial_backoff),
-        );
+        // The SDK does not retry: `attempt` does, spending a rate-limiter token on every
+        // attempt (an SDK retry inside one call would bypass the limiter).
+        let mut builder = aws_sdk_route53::config::Builder::from(sdk).retry_config(RetryConfig::disabled());
         if let Some(url) = &config.endpoint_url {
             builder = builder.endpoint_url(url);
         }
         Self { client: Client::from_conf(builder.build()), config }
+    }
+
+    /// One Route53 call with this switcher's retries: a rate-limiter token before every
+    /// attempt; throttling retried always (Route53 did not apply the request), other
+    /// transient failures only for reads (`write` false: a lost answer to a write may mean
+    /// it was applied). The last error of several attempts is marked so that the engine
+    /// does not retry it again.
+    pub(super) async fn attempt<T, E, F, Fut>(&self, operation: &str, write: bool, call: F) -> ProviderResult<T>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let policy = qovery_dr_core::resilience::RetryConfig {
+            max_attempts: self.config.max_attempts,
+            initial_backoff: self.config.initial_backoff,
+            ..qovery_dr_core::resilience::RetryConfig::default()
+        };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.config.limiter.acquire(PROVIDER, operation).await?;
+            let e = match call().await {
+                Ok(out) => return Ok(out),
+                Err(e) => map(operation, write, e),
+            };
+            let again = match e.kind() {
+                ErrorKind::RateLimited => true,
+                ErrorKind::Transient | ErrorKind::Timeout => !write,
+                _ => false,
+            };
+            if !again || attempt >= policy.max_attempts {
+                return Err(if again && attempt > 1 { e.with_retries_exhausted(attempt) } else { e });
+            }
+            tokio::time::sleep(policy.backoff(attempt, e.retry_after(), 0.5)).await;
+        }
     }
 
     /// The SDK client, for operations this switcher does not wrap.
@@ -90,17 +128,17 @@ impl Route53DnsSwitcher {
         let mut start_id: Option<String> = None;
         let mut found = Vec::new();
         loop {
-            self.config.limiter.acquire(PROVIDER, operation).await?;
             let out = self
-                .client
-                .list_resource_record_sets()
-                .hosted_zone_id(&self.config.hosted_zone_id)
-                .start_record_name(&start_name)
-                .set_start_record_type(start_type.clone())
-                .set_start_record_identifier(start_id.clone())
-                .send()
-                .await
-                .map_err(|e| map(operation, false, e))?;
+                .attempt(operation, false, || {
+                    self.client
+                        .list_resource_record_sets()
+                        .hosted_zone_id(&self.config.hosted_zone_id)
+                        .start_record_name(&start_name)
+                        .set_start_record_type(start_type.clone())
+                        .set_start_record_identifier(start_id.clone())
+                        .send()
+                })
+                .await?;
             let mut past = false;
             for set in out.resource_record_sets() {
                 if normalize(set.name()) != wanted {
@@ -169,13 +207,14 @@ impl Route53DnsSwitcher {
             .set_changes(Some(changes))
             .build()
             .map_err(|e| ProviderError::new(ErrorKind::InvalidInput, PROVIDER, "switch", format!("batch: {e}")))?;
-        self.config.limiter.acquire(PROVIDER, "switch").await?;
         let sent = self
-            .client
-            .change_resource_record_sets()
-            .hosted_zone_id(&self.config.hosted_zone_id)
-            .change_batch(batch)
-            .send()
+            .attempt("switch", true, || {
+                self.client
+                    .change_resource_record_sets()
+                    .hosted_zone_id(&self.config.hosted_zone_id)
+                    .change_batch(batch.clone())
+                    .send()
+            })
             .await;
         match sent {
             Ok(out) => {
@@ -184,8 +223,7 @@ impl Route53DnsSwitcher {
                 tracing::info!(record = %request.record, to = %request.new_target, strategy = %request.strategy, change = %id, "route53 switched");
                 Ok(ChangeId::new(id))
             }
-            Err(e) => {
-                let err = map("switch", true, e);
+            Err(err) => {
                 if err.kind() != ErrorKind::Conflict {
                     return Err(err);
                 }
@@ -413,8 +451,7 @@ impl DnsSwitcher for Route53DnsSwitcher {
                 format!("{change} is not a Route53 change id, so no such change exists"),
             ));
         }
-        self.config.limiter.acquire(PROVIDER, "change_status").await?;
-        let out = self.client.get_change().id(id).send().await.map_err(|e| map("change_status", false, e))?;
+        let out = self.attempt("change_status", false, || self.client.get_change().id(id).send()).await?;
         match out.change_info().map(|c| c.status()) {
             Some(AwsChangeStatus::Insync) => Ok(ChangeStatus::InSync),
             Some(_) => Ok(ChangeStatus::Pending),
@@ -429,14 +466,9 @@ impl DnsSwitcher for Route53DnsSwitcher {
 
     async fn target_health(&self, target: &DnsTarget) -> ProviderResult<TargetHealth> {
         let Some(id) = self.config.health_checks.get(target) else { return Ok(TargetHealth::Unknown) };
-        self.config.limiter.acquire(PROVIDER, "target_health").await?;
         let out = self
-            .client
-            .get_health_check_status()
-            .health_check_id(id)
-            .send()
-            .await
-            .map_err(|e| map("target_health", false, e))?;
+            .attempt("target_health", false, || self.client.get_health_check_status().health_check_id(id).send())
+            .await?;
         Ok(health_from_observations(
             out.health_check_observations()
                 .iter()

@@ -264,6 +264,26 @@ async fn throttling_is_retried_then_reported_as_rate_limited() {
     let err = fake(&always, 2).await.current(&DnsRecordId::new("app.example.com")).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::RateLimited, "{err}");
     assert_eq!(always.received_requests().await.unwrap().len(), 2, "max attempts honoured");
+    assert_eq!(err.retries_exhausted(), Some(2), "retried here: the engine does not retry it on top");
+}
+
+/// Every attempt spends a rate-limiter token (the SDK's own retries used to go out
+/// without one): four attempts at one request per second take three seconds.
+#[tokio::test]
+async fn every_attempt_spends_a_rate_limiter_token() {
+    let always = MockServer::start().await;
+    Mock::given(method("GET")).respond_with(ResponseTemplate::new(400).set_body_string(THROTTLED)).mount(&always).await;
+    let sdk = sdk(&always.uri(), "AKIDEXAMPLE", "secret").await;
+    let limiter = qovery_dr_providers::RateLimiter::new(1, Duration::from_secs(1)).burst(1);
+    let config = Route53Config::new("ZFAKE").retries(4, Duration::from_millis(1)).rate_limiter(limiter);
+    let started = std::time::Instant::now();
+    let err = Route53DnsSwitcher::from_sdk_config(&sdk, config)
+        .current(&DnsRecordId::new("app.example.com"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RateLimited, "{err}");
+    assert_eq!(always.received_requests().await.unwrap().len(), 4, "no SDK retry inside an attempt");
+    assert!(started.elapsed() >= Duration::from_millis(2900), "{:?}: a token per attempt", started.elapsed());
 }
 
 #[tokio::test]
