@@ -22,6 +22,11 @@
 //! # }
 //! ```
 
+// The README's Rust blocks compile as doc tests of this crate (it depends on the core).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
 #[cfg(feature = "wiremock")]
 pub mod cloudflare_fake;
 pub mod conformance;
