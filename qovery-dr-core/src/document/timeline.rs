@@ -27,6 +27,7 @@ pub struct StepSpan {
 /// Something worth showing an auditor: approvals, refusals, overrides.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum AuditEvent {
     /// An approval.
     Approved {

@@ -7,6 +7,7 @@ use std::str::FromStr;
 /// A safety rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum Interlock {
     /// Never promote while the old primary may still accept writes: fence it
     /// or prove it down first.

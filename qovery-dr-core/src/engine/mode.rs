@@ -6,6 +6,7 @@ use std::str::FromStr;
 /// What kind of run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum RunMode {
     /// Planned: fence, drain, wait for the standby to replay the final LSN, then
     /// promote. Zero data loss, proven by LSN.

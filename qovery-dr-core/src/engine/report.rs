@@ -15,6 +15,7 @@ use crate::model::{Objectives, Timestamp};
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Outcome {
     /// Every step succeeded.
     Succeeded,
@@ -40,6 +41,7 @@ impl fmt::Display for Outcome {
 /// What happened to one step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum StepStatus {
     /// Done.
     Succeeded,

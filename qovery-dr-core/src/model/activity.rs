@@ -9,6 +9,7 @@ const DAY: u64 = 24 * 3600;
 /// A recurring DR activity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum Activity {
     /// Restore a backup and verify it (monthly).
     BackupRestoreTest,

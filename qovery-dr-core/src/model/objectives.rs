@@ -57,6 +57,7 @@ const fn mins(m: u64) -> Duration {
 /// DR strategy tiers, trading cost for RTO/RPO.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum Tier {
     /// Restore from backups into freshly provisioned infrastructure: hours.
     BackupRestore,
@@ -112,6 +113,7 @@ impl fmt::Display for Tier {
 /// How far apart the two sites are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum ResilienceLevel {
     /// Multiple availability zones of one region: survives a zone loss only.
     CrossAz,

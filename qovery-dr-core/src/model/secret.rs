@@ -54,6 +54,7 @@ impl fmt::Debug for SecretString {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]
+#[non_exhaustive]
 pub enum SecretRef {
     /// An environment variable of the orchestrating process.
     Env(String),

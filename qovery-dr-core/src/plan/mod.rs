@@ -27,6 +27,7 @@ use crate::provider::{RegistryMapping, ReplicationMode, SwitchStrategy};
 
 /// The text format of a plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PlanFormat {
     /// TOML.
     Toml,

@@ -158,6 +158,7 @@ pub struct ServiceInfo {
 /// Where a variable lives.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum VariableScope {
     /// Visible to every service of the environment.
     Environment(EnvironmentId),
@@ -176,6 +177,7 @@ impl VariableScope {
 
 /// A value to write: plain, or secret (write-only).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum VariableValue {
     /// A plain value, readable back.
     Plain(String),

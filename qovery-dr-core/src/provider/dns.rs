@@ -51,6 +51,7 @@ impl DnsCapabilities {
 /// How a switch moves traffic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
+#[non_exhaustive]
 pub enum SwitchStrategy {
     /// Replace the record's value (A/AAAA/CNAME/alias).
     RecordSwap,
@@ -170,6 +171,7 @@ impl SwitchRequest {
 /// Propagation state of a change at the provider's authoritative servers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ChangeStatus {
     /// Accepted, not yet served by every authoritative server.
     Pending,
@@ -180,6 +182,7 @@ pub enum ChangeStatus {
 /// The health of a target as the DNS provider's health checks see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum TargetHealth {
     /// Passing.
     Healthy,

@@ -22,6 +22,7 @@ pub struct RegistryCapabilities {
 /// Whether the DR registry holds the image the primary registry holds.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case", tag = "state")]
+#[non_exhaustive]
 pub enum ImageParity {
     /// Present in the DR registry with the same digest.
     Present {

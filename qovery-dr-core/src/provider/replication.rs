@@ -33,6 +33,7 @@ pub struct ReplicationCapabilities {
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum FenceKind {
     /// No client can commit: every login role but the orchestrator's own (and the
     /// replication roles streaming from it) loses its login and its sessions; the
@@ -50,6 +51,7 @@ pub enum FenceKind {
 /// How the DR copy is kept up to date.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum ReplicationMode {
     /// Physical streaming (WAL shipping).
     Physical,
@@ -79,6 +81,7 @@ impl fmt::Display for ReplicationMode {
 /// The replication link as observed on the standby.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case", tag = "state", content = "reason")]
+#[non_exhaustive]
 pub enum LinkState {
     /// Receiving and replaying.
     Streaming,
@@ -167,6 +170,7 @@ mod opt_duration_ms {
 /// Whether the old primary can accept writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Writability {
     /// It accepts writes.
     Writable,
@@ -179,6 +183,7 @@ pub enum Writability {
 /// What [`ReplicationManager::fence_primary`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum FenceOutcome {
     /// It was writable and is now fenced.
     Fenced,
@@ -189,6 +194,7 @@ pub enum FenceOutcome {
 /// What [`ReplicationManager::promote_standby`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum PromoteOutcome {
     /// The standby was promoted now.
     Promoted,

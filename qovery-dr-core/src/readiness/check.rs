@@ -38,6 +38,7 @@ impl fmt::Display for CheckStatus {
 /// What a check looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum CheckCategory {
     /// The DR cluster.
     Cluster,

@@ -173,6 +173,12 @@ async fn replication(
             }
             PostgresReplicationManager::dump(id.clone(), backup, primary)
         }
+        other => {
+            return Err(missing(
+                "replication.mode",
+                format!("replication mode {other} is not supported by this version's PostgreSQL manager"),
+            ));
+        }
     }
     .heartbeat_setup(HeartbeatSetup { schema: plan.replication.heartbeat_schema.clone() })
     .fence(plan.replication.fence);
@@ -196,7 +202,7 @@ async fn replication(
                 None => None,
             }
         }
-        ReplicationMode::Dump => None,
+        _ => None,
     }
     .map(|m| {
         Arc::new(

@@ -13,6 +13,7 @@ pub const PROVIDER: &str = "qovery";
 /// A Qovery credential: an API token (`Authorization: Token …`) or a JWT
 /// (`Authorization: Bearer …`). Debug and Display redact it.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum QoveryToken {
     /// A Qovery API token (machine to machine, no TTL).
     Api(SecretString),

@@ -382,6 +382,7 @@ impl QoveryClusterProvider {
                 let scope = if kind == "container" { "CONTAINER" } else { "APPLICATION" };
                 (format!("/{kind}/{s}/environmentVariable"), format!("/{kind}/{s}/secret"), scope)
             }
+            other => return Err(err(ErrorKind::NotSupported, op, format!("variable scope {other:?}"))),
         })
     }
 
@@ -619,6 +620,7 @@ impl ClusterProvider for QoveryClusterProvider {
         let (path, other, text, secret) = match value {
             VariableValue::Plain(v) => (&vars, &secrets, v.as_str(), false),
             VariableValue::Secret(s) => (&secrets, &vars, s.expose(), true),
+            other => return Err(err(ErrorKind::NotSupported, OP, format!("variable value {other:?}"))),
         };
         if self.own(OP, other, q).await?.iter().any(|v| v.key == key) {
             return Err(err(

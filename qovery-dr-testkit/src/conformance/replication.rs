@@ -33,6 +33,7 @@ pub async fn status_of_a_healthy_pair<P: ReplicationManager>(f: &ReplicationFixt
         ReplicationMode::Physical => caps.physical,
         ReplicationMode::Logical => caps.logical,
         ReplicationMode::Dump => caps.dump,
+        other => panic!("mode {other} is newer than this suite: update qovery-dr-testkit"),
     };
     assert!(declared, "mode {} is declared in the capabilities", s.mode);
     match s.mode {

@@ -130,6 +130,7 @@ fn vars_of<'a>(
                 .map(|s| &mut s.desired.variables)
                 .ok_or_else(|| err(ErrorKind::NotFound, op, format!("service {svc} is not in environment {e}")))
         }
+        other => Err(err(ErrorKind::NotSupported, op, format!("variable scope {other:?}"))),
     }
 }
 
@@ -338,6 +339,7 @@ impl ClusterProvider for InMemoryCluster {
             // The world keeps a fingerprint, not the value: secrets are write-only, and the
             // world is saved to disk (the main example's snapshot), where a secret must not be.
             VariableValue::Secret(v) => (secret_fingerprint(v.expose()), true),
+            other => return Err(err(ErrorKind::NotSupported, OP, format!("variable value {other:?}"))),
         };
         // The detail never carries a secret's value.
         let detail = if secret { format!("{scope:?} {key}=[redacted]") } else { format!("{scope:?} {key}={value}") };

@@ -86,6 +86,7 @@ impl InMemoryReplication {
             ReplicationMode::Physical => self.capabilities.physical,
             ReplicationMode::Logical => self.capabilities.logical,
             ReplicationMode::Dump => self.capabilities.dump,
+            _ => false,
         };
         if ok {
             Ok(())
