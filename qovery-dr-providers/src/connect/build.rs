@@ -270,6 +270,8 @@ async fn registries(
 
 // -------------------------------------------------------------------- DNS
 
+// Without a DNS provider compiled in, the first record with a provider ends the loop.
+#[cfg_attr(not(any(feature = "route53", feature = "cloudflare", feature = "rfc2136")), allow(clippy::never_loop))]
 async fn dns(plan: &DrPlan, options: &ConnectOptions, secrets: &mut Secrets) -> Result<DnsRouter, ConnectError> {
     let _ = options; // used by the AWS providers only
     let mut router = DnsRouter::new();

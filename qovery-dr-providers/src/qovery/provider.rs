@@ -297,7 +297,8 @@ impl QoveryClusterProvider {
     /// `set_variable` and `delete_variable` send to one collection (`level`
     /// is `environment`, `container` or `application`), addressed by id, for
     /// collections whose example data a mock cannot make reachable through
-    /// the upsert logic.
+    /// the upsert logic. Feature `contract-tests` only.
+    #[cfg(feature = "contract-tests")]
     #[doc(hidden)]
     pub async fn contract_variable_requests(
         &self,
