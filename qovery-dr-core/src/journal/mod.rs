@@ -436,12 +436,13 @@ impl FileJournal {
         if !state.stored.admit(guard, entry)? {
             return Ok(());
         }
-        let mut value = serde_json::to_value(entry).map_err(|e| self.io(std::io::Error::other(e)))?;
-        if let Some(map) = value.as_object_mut() {
-            map.insert("token".to_owned(), serde_json::Value::from(guard.token.0));
+        // The entry as it serializes (fields in their declared order, which readers of the
+        // file may grep), with the token appended as its last field.
+        let mut line = serde_json::to_vec(entry).map_err(|e| self.io(std::io::Error::other(e)))?;
+        if line.pop() != Some(b'}') {
+            return Err(self.io(std::io::Error::other("a journal entry did not serialize as a JSON object")));
         }
-        let mut line = serde_json::to_vec(&value).map_err(|e| self.io(std::io::Error::other(e)))?;
-        line.push(b'\n');
+        line.extend_from_slice(format!(",\"token\":{}}}\n", guard.token.0).as_bytes());
         if state.file.is_none() {
             if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(|e| self.io(e))?;
