@@ -259,13 +259,18 @@ impl Engine {
     /// continue (lock held elsewhere, journal unreadable) reports the safe state the
     /// journal shows, never "nothing changed" for a run that changed production.
     pub async fn resume(&self) -> Result<RunReport, Box<RunFailed>> {
-        self.check_clock().map_err(|e| self.early(None, e))?;
-        let entries = self.parts.journal.entries().await.map_err(|e| self.early(None, e.into()))?;
+        // Until the journal is read, nothing can be said of the run it holds but that this
+        // resume changed nothing.
+        self.check_clock().map_err(|e| self.resume_refused(e))?;
+        let entries = self.parts.journal.entries().await.map_err(|e| self.resume_refused(e.into()))?;
         let Some((run_id, mode, journaled)) = entries.iter().rev().find_map(|e| match &e.event {
             JournalEvent::RunStarted { mode, runbook, .. } => Some((e.run_id.clone(), *mode, runbook.clone())),
             _ => None,
         }) else {
-            return Err(self.early(None, EngineError::NothingToResume));
+            let mut failed = self.early(None, EngineError::NothingToResume);
+            failed.report.safe_state =
+                Some("the journal holds no run: nothing to resume, nothing was changed".to_owned());
+            return Err(failed);
         };
         // A run that succeeded is over; one that stopped (refused, failed, denied) continues.
         if let Some(report) = entries.iter().rev().find_map(|e| match &e.event {

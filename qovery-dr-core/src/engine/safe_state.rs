@@ -43,6 +43,19 @@ impl Engine {
         failed
     }
 
+    /// A resume refused before it read the journal: it changed nothing, and what the run
+    /// it would continue left in production is in that journal, unread.
+    pub(super) fn resume_refused(&self, error: EngineError) -> Box<RunFailed> {
+        let mut failed = self.early(None, error);
+        failed.report.safe_state = Some(
+            "this resume changed nothing, but the journal was not read: what the interrupted run left in \
+             production (it may be half-way) is in its journal; fix the error above and resume again, or read \
+             the journal before acting"
+                .to_owned(),
+        );
+        failed
+    }
+
     /// A run that did not start (or a resume that found no run): nothing was changed.
     pub(super) fn early(&self, mode: Option<RunMode>, error: EngineError) -> Box<RunFailed> {
         let now = self.parts.clock.now();

@@ -117,7 +117,8 @@ struct RegistryBody {
 ///
 /// ```
 /// use qovery_dr_providers::qovery::QoveryClusterProvider;
-/// let p = QoveryClusterProvider::builder("org-1").token("qov_s3cr3t").build().unwrap();
+/// let token = qovery_dr_core::SecretString::new("qov_s3cr3t"); // from a secret store, never a literal
+/// let p = QoveryClusterProvider::builder("org-1").token(token).build().unwrap();
 /// assert!(!format!("{p:?}").contains("qov_s3cr3t"));
 /// ```
 #[derive(Debug, Clone)]
@@ -144,8 +145,8 @@ pub struct QoveryBuilder {
 
 impl QoveryBuilder {
     /// An API token (or a JWT: recognised by its shape).
-    pub fn token(mut self, token: impl Into<String>) -> Self {
-        self.token = Some(QoveryToken::from_secret(SecretString::new(token)));
+    pub fn token(mut self, token: SecretString) -> Self {
+        self.token = Some(QoveryToken::from_secret(token));
         self
     }
 
@@ -336,7 +337,7 @@ impl QoveryClusterProvider {
     pub fn from_env(organization: impl Into<String>) -> ProviderResult<Self> {
         let mut b = Self::builder(organization);
         if let Ok(t) = std::env::var("QOVERY_API_TOKEN") {
-            b = b.token(t);
+            b = b.token(SecretString::new(t));
         }
         if let Ok(u) = std::env::var("QOVERY_API_URL") {
             b = b.endpoint(u);

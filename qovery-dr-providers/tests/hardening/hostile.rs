@@ -92,7 +92,7 @@ async fn raw_server(total: Option<u64>, content_type: &'static str) -> String {
 
 fn qovery(uri: &str, attempts: u32) -> QoveryClusterProvider {
     QoveryClusterProvider::builder("org-1")
-        .token("t")
+        .token(qovery_dr_core::SecretString::new("t"))
         .endpoint(uri)
         .timeouts(Duration::from_secs(2), Duration::from_secs(1))
         .retries(attempts, Duration::from_millis(10))

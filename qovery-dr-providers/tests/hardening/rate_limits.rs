@@ -48,7 +48,7 @@ async fn evaluate(fake: &QoveryFake, plan: &DrPlan, limiter: RateLimiter) -> (us
     let mut providers = sim.providers();
     providers.cluster = Arc::new(
         QoveryClusterProvider::builder("org-1")
-            .token("qov-test")
+            .token(qovery_dr_core::SecretString::new("qov-test"))
             .endpoint(fake.uri())
             .retries(1, Duration::from_millis(10))
             .rate_limiter(limiter)

@@ -110,7 +110,7 @@ async fn no_secret_reaches_logs_journals_reports_debug_or_errors() {
     let cluster = qovery_fake.add_cluster("frankfurt");
     let qenv = qovery_fake.add_environment("project-1", "dr", &cluster);
     let qovery = QoveryClusterProvider::builder("org-1")
-        .token(qovery_token.expose())
+        .token(qovery_token.clone())
         .endpoint(qovery_fake.uri())
         .build()
         .unwrap();

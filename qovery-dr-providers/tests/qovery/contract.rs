@@ -54,7 +54,7 @@ async fn every_operation_the_provider_uses_is_accepted_by_the_official_spec() {
     let prism = start_prism();
     let url = prism.url();
     let p = QoveryClusterProvider::builder(ORG)
-        .token("qov_contract")
+        .token(qovery_dr_core::SecretString::new("qov_contract"))
         .endpoint(&url)
         .retries(1, Duration::from_millis(10))
         .build()
@@ -98,7 +98,7 @@ async fn every_operation_the_provider_uses_is_accepted_by_the_official_spec() {
     let e = p.set_service_image(&env, &svc, &image).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
     let with_id = QoveryClusterProvider::builder(ORG)
-        .token("qov_contract")
+        .token(qovery_dr_core::SecretString::new("qov_contract"))
         .endpoint(&url)
         .registry_id("registry.example.com", SERVICE)
         .build()
@@ -155,6 +155,10 @@ async fn prism_refuses_a_request_without_credentials() {
     let resp = reqwest::get(format!("http://127.0.0.1:{}/environment/{ENV}", prism.port)).await.unwrap();
     assert_eq!(resp.status(), 401, "{}", resp.text().await.unwrap_or_default());
     // The same request with a token is accepted (the 401 above is about credentials).
-    let p = QoveryClusterProvider::builder(ORG).token("x").endpoint(prism.url()).build().unwrap();
+    let p = QoveryClusterProvider::builder(ORG)
+        .token(qovery_dr_core::SecretString::new("x"))
+        .endpoint(prism.url())
+        .build()
+        .unwrap();
     p.environment_status(&EnvironmentId::new(ENV)).await.unwrap();
 }

@@ -10,7 +10,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn provider(server: &MockServer) -> QoveryClusterProvider {
     QoveryClusterProvider::builder("org-1")
-        .token("qov_errors")
+        .token(qovery_dr_core::SecretString::new("qov_errors"))
         .endpoint(server.uri())
         .retries(3, Duration::from_millis(10))
         .timeouts(Duration::from_millis(500), Duration::from_millis(500))
@@ -145,7 +145,11 @@ async fn tokens_and_jwts_use_their_scheme() {
         .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"results": []})))
         .mount(&server)
         .await;
-    let p = QoveryClusterProvider::builder("org-1").token(jwt).endpoint(server.uri()).build().unwrap();
+    let p = QoveryClusterProvider::builder("org-1")
+        .token(qovery_dr_core::SecretString::new(jwt))
+        .endpoint(server.uri())
+        .build()
+        .unwrap();
     p.list_variables(&VariableScope::Environment(env())).await.unwrap();
     let _ = VariableValue::Plain(String::new());
 }

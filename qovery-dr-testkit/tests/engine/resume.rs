@@ -228,6 +228,31 @@ async fn resuming_an_empty_journal_names_no_mode_and_changes_nothing() {
     assert_eq!(end_state(&pw), before);
 }
 
+/// A resume that cannot read its journal (a corrupt line) says so: it changed nothing,
+/// but the run in the journal may have (never "nothing in production was changed").
+#[tokio::test(start_paused = true)]
+async fn a_resume_that_cannot_read_its_journal_does_not_claim_nothing_changed() {
+    let dir = std::env::temp_dir().join(format!("qdr-unreadable-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("run.jsonl");
+    std::fs::write(&path, "{\"not\": \"an entry\"}\n{\"neither\": 1}\n").unwrap();
+    let pw = aws();
+    let failed = pw
+        .engine_builder()
+        .journal(qovery_dr_core::engine::FileJournal::new(&path))
+        .approver(AutoApprove::new("oncall-sre"))
+        .options(options())
+        .build()
+        .resume()
+        .await
+        .unwrap_err();
+    assert!(failed.error.to_string().contains("line 1"), "{}", failed.error);
+    let safe = failed.report.safe_state.unwrap_or_default();
+    assert!(!safe.contains("nothing in production was changed"), "{safe}");
+    assert!(safe.contains("the journal was not read"), "{safe}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// A journal whose entries break its rules is not resumed: the error names the entry and
 /// the safe state says the state is unknown, never "nothing changed".
 #[tokio::test(start_paused = true)]
