@@ -14,8 +14,6 @@ pub(crate) const PROVIDER: &str = "cloudflare";
 
 /// How long Cloudflare blocks a token after a 429 when it sends no `retry-after`.
 const DEFAULT_BLOCK: Duration = Duration::from_secs(300);
-/// The largest API answer read (a page of 5,000 records is well under it).
-const MAX_BODY: u64 = 16 * 1024 * 1024;
 
 /// A paced Cloudflare API client.
 #[derive(Debug)]
@@ -26,10 +24,14 @@ pub(crate) struct Client {
 
 impl Client {
     pub(crate) fn new(config: CloudflareConfig) -> ProviderResult<Self> {
-        let http = reqwest::Client::builder().timeout(config.timeout).build().map_err(|e| {
-            ProviderError::new(ErrorKind::InvalidConfig, PROVIDER, "configure", format!("HTTP client: {e}"))
-                .with_source(e)
-        })?;
+        let http = reqwest::Client::builder()
+            .timeout(config.timeouts.request)
+            .connect_timeout(config.timeouts.connect)
+            .build()
+            .map_err(|e| {
+                ProviderError::new(ErrorKind::InvalidConfig, PROVIDER, "configure", format!("HTTP client: {e}"))
+                    .with_source(e)
+            })?;
         Ok(Self { http, config })
     }
 
@@ -70,7 +72,7 @@ impl Client {
         })?;
         let status = resp.status();
         let retry_after = crate::http::retry_after(&resp);
-        let bytes = crate::http::body(resp, MAX_BODY).await.map_err(|e| {
+        let bytes = crate::http::body(resp, self.config.timeouts.max_body_bytes).await.map_err(|e| {
             let kind = if write { ErrorKind::Indeterminate } else { ErrorKind::Transient };
             ProviderError::new(kind, PROVIDER, operation, format!("{path}: HTTP {status}: {e}"))
         })?;

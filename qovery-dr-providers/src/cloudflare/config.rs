@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use qovery_dr_core::SecretString;
+use qovery_dr_core::resilience::TimeoutConfig;
 
 use crate::RateLimiter;
 
@@ -13,7 +14,7 @@ pub struct CloudflareConfig {
     pub(crate) token: SecretString,
     pub(crate) api_base: String,
     pub(crate) limiter: RateLimiter,
-    pub(crate) timeout: Duration,
+    pub(crate) timeouts: TimeoutConfig,
     pub(crate) account_id: Option<String>,
 }
 
@@ -25,7 +26,7 @@ impl CloudflareConfig {
             token,
             api_base: "https://api.cloudflare.com/client/v4".to_owned(),
             limiter: RateLimiter::new(1200, Duration::from_secs(300)),
-            timeout: Duration::from_secs(30),
+            timeouts: TimeoutConfig { request: Duration::from_secs(30), ..TimeoutConfig::default() },
             account_id: None,
         }
     }
@@ -59,9 +60,10 @@ impl CloudflareConfig {
         self
     }
 
-    /// Per-request timeout (default 30 s).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+    /// Deadlines and the largest answer read (default: 30 s per request, 10 s to connect,
+    /// 16 MiB).
+    pub fn timeouts(mut self, timeouts: TimeoutConfig) -> Self {
+        self.timeouts = timeouts;
         self
     }
 }

@@ -44,6 +44,8 @@ pub(crate) struct Http {
     pub client: reqwest::Client,
     pub attempts: u32,
     pub backoff: Duration,
+    /// The largest answer read.
+    pub max_body: u64,
     pub limiter: crate::RateLimiter,
 }
 
@@ -53,8 +55,6 @@ fn jitter() -> f64 {
         / 1000.0
 }
 
-/// The largest API answer read (the biggest Qovery list answers are a few hundred KiB).
-const MAX_BODY: u64 = 16 * 1024 * 1024;
 /// The longest wait between two attempts (a Retry-After is capped before it gets here).
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
@@ -97,7 +97,7 @@ impl Http {
                 Ok(resp) => {
                     let status = resp.status();
                     let retry_after = crate::http::retry_after(&resp);
-                    let text = match crate::http::text(resp, MAX_BODY).await {
+                    let text = match crate::http::text(resp, self.max_body).await {
                         Ok(t) => t,
                         // A mutation answered 2xx was applied, whatever happened to its body.
                         Err(e) if status.is_success() && method != Method::GET => {

@@ -1,5 +1,6 @@
 //! `QoveryClusterProvider`: the ClusterProvider over Qovery's REST API.
 
+use qovery_dr_core::resilience::TimeoutConfig;
 use std::time::Duration;
 
 use qovery_dr_core::provider::{
@@ -134,11 +135,9 @@ pub struct QoveryBuilder {
     organization: String,
     token: Option<QoveryToken>,
     base: String,
-    timeout: Duration,
-    connect_timeout: Duration,
+    timeouts: TimeoutConfig,
     attempts: u32,
     backoff: Duration,
-    client: Option<reqwest::Client>,
     registry_ids: std::collections::BTreeMap<String, String>,
     limiter: Option<crate::RateLimiter>,
 }
@@ -162,10 +161,10 @@ impl QoveryBuilder {
         self
     }
 
-    /// Per-request timeout (default 30 s) and connection timeout (default 5 s).
-    pub fn timeouts(mut self, request: Duration, connect: Duration) -> Self {
-        self.timeout = request;
-        self.connect_timeout = connect;
+    /// Deadlines and the largest answer read (default: 30 s per request, 5 s to connect,
+    /// 16 MiB).
+    pub fn timeouts(mut self, timeouts: TimeoutConfig) -> Self {
+        self.timeouts = timeouts;
         self
     }
 
@@ -191,12 +190,6 @@ impl QoveryBuilder {
         self
     }
 
-    /// A shared reqwest client (its own timeouts apply).
-    pub fn client(mut self, client: reqwest::Client) -> Self {
-        self.client = Some(client);
-        self
-    }
-
     /// The provider; `InvalidConfig` without a token or with a bad URL.
     pub fn build(self) -> ProviderResult<QoveryClusterProvider> {
         let token = self.token.ok_or_else(|| {
@@ -204,15 +197,12 @@ impl QoveryBuilder {
         })?;
         let base = url::Url::parse(&self.base)
             .map_err(|e| err(ErrorKind::InvalidConfig, "build", format!("invalid API URL {:?}: {e}", self.base)))?;
-        let client = match self.client {
-            Some(c) => c,
-            None => reqwest::Client::builder()
-                .timeout(self.timeout)
-                .connect_timeout(self.connect_timeout)
-                .user_agent(concat!("qovery-dr/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|e| err(ErrorKind::InvalidConfig, "build", format!("HTTP client: {e}")))?,
-        };
+        let client = reqwest::Client::builder()
+            .timeout(self.timeouts.request)
+            .connect_timeout(self.timeouts.connect)
+            .user_agent(concat!("qovery-dr/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| err(ErrorKind::InvalidConfig, "build", format!("HTTP client: {e}")))?;
         Ok(QoveryClusterProvider {
             http: Http {
                 base,
@@ -220,6 +210,7 @@ impl QoveryBuilder {
                 client,
                 attempts: self.attempts,
                 backoff: self.backoff,
+                max_body: self.timeouts.max_body_bytes,
                 limiter: self.limiter.unwrap_or_else(|| crate::RateLimiter::new(50, Duration::from_secs(1))),
             },
             organization: self.organization,
@@ -323,11 +314,13 @@ impl QoveryClusterProvider {
             organization: organization.into(),
             token: None,
             base: DEFAULT_API_URL.to_owned(),
-            timeout: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(5),
+            timeouts: TimeoutConfig {
+                request: Duration::from_secs(30),
+                connect: Duration::from_secs(5),
+                ..TimeoutConfig::default()
+            },
             attempts: 4,
             backoff: Duration::from_millis(500),
-            client: None,
             registry_ids: std::collections::BTreeMap::new(),
             limiter: None,
         }

@@ -90,11 +90,6 @@ impl Route53DnsSwitcher {
         }
     }
 
-    /// The SDK client, for operations this switcher does not wrap.
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
     /// Polls `GetChange` until `INSYNC`, backing off from 1 s to 10 s; `Timeout` after `timeout`.
     pub async fn wait_in_sync(&self, change: &ChangeId, timeout: Duration) -> ProviderResult<()> {
         let start = tokio::time::Instant::now();

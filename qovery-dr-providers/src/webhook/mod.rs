@@ -2,6 +2,7 @@
 //! shape the receiver accepts (generic, Slack incoming webhook, PagerDuty
 //! Events API v2).
 
+use qovery_dr_core::resilience::TimeoutConfig;
 use std::time::Duration;
 
 use qovery_dr_core::monitor::{Notification, Notifier, NotifyError};
@@ -70,15 +71,27 @@ impl std::fmt::Debug for WebhookNotifier {
 impl WebhookNotifier {
     /// A notifier posting to `url` in `format`, 4 attempts, 1 s initial backoff, 10 s timeout.
     pub fn new(url: Url, format: WebhookFormat) -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .user_agent(concat!("qovery-dr/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
+        let timeouts = TimeoutConfig { request: Duration::from_secs(10), ..TimeoutConfig::default() };
+        let client = Self::http(timeouts);
         // Slack incoming webhooks take about one message per second; PagerDuty Events v2
         // about 120 per minute per integration key: one per second suits both.
         let limiter = crate::RateLimiter::new(1, Duration::from_secs(1)).burst(5);
         Self { url, format, client, attempts: 4, backoff: Duration::from_secs(1), limiter }
+    }
+
+    fn http(timeouts: TimeoutConfig) -> reqwest::Client {
+        reqwest::Client::builder()
+            .timeout(timeouts.request)
+            .connect_timeout(timeouts.connect)
+            .user_agent(concat!("qovery-dr/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default()
+    }
+
+    /// Deadlines of one delivery attempt (default: 10 s per request, 10 s to connect).
+    pub fn timeouts(mut self, timeouts: TimeoutConfig) -> Self {
+        self.client = Self::http(timeouts);
+        self
     }
 
     /// The client-side request budget (default: one per second, bursts of five).

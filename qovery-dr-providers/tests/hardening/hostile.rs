@@ -94,7 +94,11 @@ fn qovery(uri: &str, attempts: u32) -> QoveryClusterProvider {
     QoveryClusterProvider::builder("org-1")
         .token(qovery_dr_core::SecretString::new("t"))
         .endpoint(uri)
-        .timeouts(Duration::from_secs(2), Duration::from_secs(1))
+        .timeouts(TimeoutConfig {
+            request: Duration::from_secs(2),
+            connect: Duration::from_secs(1),
+            ..Default::default()
+        })
         .retries(attempts, Duration::from_millis(10))
         .build()
         .unwrap()
@@ -138,7 +142,9 @@ async fn qovery_survives_hostile_answers() {
 // ---- Cloudflare -------------------------------------------------------------------------
 
 async fn cloudflare_call(base: &str) -> ProviderError {
-    let config = CloudflareConfig::new("zone-1", SecretString::new("t")).api_base(base).timeout(Duration::from_secs(2));
+    let config = CloudflareConfig::new("zone-1", SecretString::new("t"))
+        .api_base(base)
+        .timeouts(TimeoutConfig { request: Duration::from_secs(2), ..Default::default() });
     let dns = CloudflareDnsSwitcher::new(config).unwrap();
     bounded("cloudflare current", Duration::from_secs(20), dns.current(&DnsRecordId::new("app.example.com")))
         .await

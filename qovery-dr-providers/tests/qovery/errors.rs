@@ -13,7 +13,11 @@ fn provider(server: &MockServer) -> QoveryClusterProvider {
         .token(qovery_dr_core::SecretString::new("qov_errors"))
         .endpoint(server.uri())
         .retries(3, Duration::from_millis(10))
-        .timeouts(Duration::from_millis(500), Duration::from_millis(500))
+        .timeouts(qovery_dr_core::resilience::TimeoutConfig {
+            request: Duration::from_millis(500),
+            connect: Duration::from_millis(500),
+            ..Default::default()
+        })
         .build()
         .unwrap()
 }
