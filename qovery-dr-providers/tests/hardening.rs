@@ -31,6 +31,20 @@ mod moto;
 #[allow(dead_code)] // shared with the binary that tests it
 mod server;
 
+/// A monitor notification of plan `plan` (a check going from pass to fail).
+fn notification(plan: &str) -> qovery_dr_core::monitor::Notification {
+    qovery_dr_core::monitor::Notification {
+        plan: plan.to_owned(),
+        check: "verdict".into(),
+        from: qovery_dr_core::readiness::CheckStatus::Pass,
+        to: qovery_dr_core::readiness::CheckStatus::Fail,
+        observed: "x".into(),
+        expected: "y".into(),
+        detail: "z".into(),
+        at: qovery_dr_core::Timestamp::now(),
+    }
+}
+
 mod hardening {
     mod hostile;
     mod rate_limits;

@@ -208,16 +208,7 @@ async fn the_registry_client_survives_hostile_answers() {
 
 #[tokio::test]
 async fn the_webhook_notifier_survives_hostile_answers() {
-    let note = qovery_dr_core::monitor::Notification {
-        plan: "shop".into(),
-        check: "verdict".into(),
-        from: qovery_dr_core::readiness::CheckStatus::Pass,
-        to: qovery_dr_core::readiness::CheckStatus::Fail,
-        observed: "x".into(),
-        expected: "y".into(),
-        detail: "z".into(),
-        at: qovery_dr_core::Timestamp::now(),
-    };
+    let note = crate::notification("shop");
     for ra in RETRY_AFTERS {
         let server = answering(ResponseTemplate::new(429).insert_header("retry-after", ra)).await;
         let hook = WebhookNotifier::new(format!("{}/hook", server.uri()).parse().unwrap(), WebhookFormat::Generic)

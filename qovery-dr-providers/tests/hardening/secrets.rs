@@ -187,16 +187,7 @@ async fn no_secret_reaches_logs_journals_reports_debug_or_errors() {
     )
     .retries(1, Duration::from_millis(1));
     debug.push(("WebhookNotifier".into(), format!("{hook:?}")));
-    let note = qovery_dr_core::monitor::Notification {
-        plan: plan.name.clone(),
-        check: "verdict".into(),
-        from: qovery_dr_core::readiness::CheckStatus::Pass,
-        to: qovery_dr_core::readiness::CheckStatus::Fail,
-        observed: "x".into(),
-        expected: "y".into(),
-        detail: "z".into(),
-        at: qovery_dr_core::Timestamp::now(),
-    };
+    let note = crate::notification(&plan.name);
     let e = qovery_dr_core::monitor::Notifier::notify(&hook, &note).await.unwrap_err();
     errors.push(("webhook".into(), format!("{e} {e:?}")));
 

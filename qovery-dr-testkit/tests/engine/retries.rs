@@ -50,31 +50,32 @@ impl DnsSwitcher for Hostile {
     }
 }
 
-fn engine_with_dns(pw: &PlanWorld, dns: Hostile) -> Engine {
+/// The world's DNS, answering `error()` to the first `failures` switches; and the call count.
+fn hostile(pw: &PlanWorld, failures: u32, error: fn() -> ProviderError) -> (Hostile, Arc<AtomicU32>) {
+    let calls = Arc::new(AtomicU32::new(0));
+    (Hostile { inner: InMemoryDns::new(&pw.world), failures, calls: Arc::clone(&calls), error }, calls)
+}
+
+fn engine_with_dns(pw: &PlanWorld, dns: Hostile, options: qovery_dr_core::engine::EngineOptions) -> Engine {
     let mut providers = pw.providers();
     providers.dns = Arc::new(dns);
     Engine::builder(pw.plan.clone(), providers)
         .journal(MemoryJournal::new())
         .approver(AutoApprove::new("oncall-sre"))
-        .options(options())
+        .options(options)
         .build()
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_retry_after_of_u64_max_seconds_is_capped_and_the_run_finishes() {
     let pw = aws();
-    let calls = Arc::new(AtomicU32::new(0));
-    let dns = Hostile {
-        inner: InMemoryDns::new(&pw.world),
-        failures: 2,
-        calls: Arc::clone(&calls),
-        error: || {
-            ProviderError::new(ErrorKind::RateLimited, "hostile", "switch", "429")
-                .with_retry_after(Duration::from_secs(u64::MAX))
-        },
-    };
+    let (dns, _) = hostile(&pw, 2, || {
+        ProviderError::new(ErrorKind::RateLimited, "hostile", "switch", "429")
+            .with_retry_after(Duration::from_secs(u64::MAX))
+    });
     let started = tokio::time::Instant::now();
-    let report = engine_with_dns(&pw, dns).run(RunMode::Switchover).await.unwrap_or_else(|f| panic!("{}", f.error));
+    let report =
+        engine_with_dns(&pw, dns, options()).run(RunMode::Switchover).await.unwrap_or_else(|f| panic!("{}", f.error));
     assert_eq!(report.outcome, Outcome::Succeeded);
     let took = started.elapsed();
     // Two records, each refused twice: at most 2 capped waits of 5 minutes per record, in parallel.
@@ -85,26 +86,14 @@ async fn a_retry_after_of_u64_max_seconds_is_capped_and_the_run_finishes() {
 #[tokio::test(start_paused = true)]
 async fn backoffs_count_inside_the_steps_budget() {
     let pw = aws();
-    let calls = Arc::new(AtomicU32::new(0));
-    let dns = Hostile {
-        inner: InMemoryDns::new(&pw.world),
-        failures: u32::MAX,
-        calls: Arc::clone(&calls),
-        // 4 minutes each: within the cap, but a 10-minute budget holds only three attempts.
-        error: || {
-            ProviderError::new(ErrorKind::RateLimited, "hostile", "switch", "429")
-                .with_retry_after(Duration::from_secs(240))
-        },
-    };
-    let mut providers = pw.providers();
-    providers.dns = Arc::new(dns);
+    // 4 minutes each: within the cap, but a 10-minute budget holds only three attempts.
+    let (dns, _) = hostile(&pw, u32::MAX, || {
+        ProviderError::new(ErrorKind::RateLimited, "hostile", "switch", "429")
+            .with_retry_after(Duration::from_secs(240))
+    });
     let mut opts = options();
     opts.retry.total_budget = Some(Duration::from_secs(600));
-    let engine = Engine::builder(pw.plan.clone(), providers)
-        .journal(MemoryJournal::new())
-        .approver(AutoApprove::new("oncall-sre"))
-        .options(opts)
-        .build();
+    let engine = engine_with_dns(&pw, dns, opts);
     let failed = engine.run(RunMode::Switchover).await.unwrap_err();
     let message = failed.error.to_string();
     assert!(message.contains("would pass the step's budget of 10m"), "{message}");
@@ -116,17 +105,10 @@ async fn backoffs_count_inside_the_steps_budget() {
 #[tokio::test(start_paused = true)]
 async fn an_error_a_provider_already_retried_is_not_retried_again() {
     let pw = aws();
-    let calls = Arc::new(AtomicU32::new(0));
-    let dns = Hostile {
-        inner: InMemoryDns::new(&pw.world),
-        failures: u32::MAX,
-        calls: Arc::clone(&calls),
-        error: || {
-            ProviderError::new(ErrorKind::Transient, "hostile", "switch", "503 after 4 attempts")
-                .with_retries_exhausted(4)
-        },
-    };
-    let failed = engine_with_dns(&pw, dns).run(RunMode::Switchover).await.unwrap_err();
+    let (dns, calls) = hostile(&pw, u32::MAX, || {
+        ProviderError::new(ErrorKind::Transient, "hostile", "switch", "503 after 4 attempts").with_retries_exhausted(4)
+    });
+    let failed = engine_with_dns(&pw, dns, options()).run(RunMode::Switchover).await.unwrap_err();
     assert!(failed.error.to_string().contains("503 after 4 attempts"), "{}", failed.error);
     assert_eq!(calls.load(Ordering::SeqCst), pw.plan.dns.len() as u32, "one call per record: no engine retry on top");
 }
