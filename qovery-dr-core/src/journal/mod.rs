@@ -289,7 +289,8 @@ impl Stored {
         if let Some(newest) = self.newest_token().filter(|n| guard.token < *n) {
             return Err(JournalError::Refused(format!(
                 "fencing token {} of run {} is stale: the journal holds entries of a later holding of the lock \
-                 of plan {} (token {newest}); this run lost the lock and must stop",
+                 of plan {} (token {newest}); this run lost the lock and must stop (or the journal is shared by \
+                 two plans: give each plan its own)",
                 guard.token, guard.run_id, guard.plan
             )));
         }
