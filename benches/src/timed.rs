@@ -3,7 +3,7 @@
 //! operations' critical path of the very run whose RTO it measures.
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use qovery_dr_core::engine::{Providers, current_step};
 use qovery_dr_core::provider::*;
@@ -174,8 +174,8 @@ impl ReplicationManager for Timed<dyn ReplicationManager> {
     async fn fence_primary(&self, d: &DatabaseId) -> ProviderResult<FenceOutcome> {
         self.log.time("replication.fence_primary", self.inner.fence_primary(d)).await
     }
-    async fn wait_for_catch_up(&self, d: &DatabaseId, l: Lsn, t: Duration) -> ProviderResult<Lsn> {
-        self.log.time("replication.wait_for_catch_up", self.inner.wait_for_catch_up(d, l, t)).await
+    async fn wait_for_catch_up(&self, d: &DatabaseId, l: &CatchUp) -> ProviderResult<Lsn> {
+        self.log.time("replication.wait_for_catch_up", self.inner.wait_for_catch_up(d, l)).await
     }
     async fn promote_standby(&self, d: &DatabaseId) -> ProviderResult<PromoteOutcome> {
         self.log.time("replication.promote_standby", self.inner.promote_standby(d)).await

@@ -29,7 +29,8 @@ pub use propagation::{
 pub use read_only::ReadOnly;
 pub use registry::{CopyReport, ImageParity, RegistryCapabilities, RegistryLocation, RegistryMapping, RegistrySync};
 pub use replication::{
-    BackupInfo, FenceKind, FenceOutcome, FixupReport, Heartbeat, LinkState, Node, PromoteOutcome, PromotionState,
-    ReplicationCapabilities, ReplicationManager, ReplicationMode, ReplicationStatus, SlotInfo, Writability,
+    BackupInfo, CatchUp, FenceKind, FenceOutcome, FixupReport, Heartbeat, LinkState, Node, PromoteOutcome,
+    PromotionState, ReplicationCapabilities, ReplicationManager, ReplicationMode, ReplicationStatus, SlotInfo,
+    Writability,
 };
 pub use set::Providers;

@@ -2,7 +2,6 @@
 //! can mutate anything during a dry run, whatever its own code does.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -127,8 +126,8 @@ impl ReplicationManager for ReadOnly<dyn ReplicationManager> {
     async fn fence_primary(&self, _: &DatabaseId) -> ProviderResult<FenceOutcome> {
         Err(refused(self.name(), "fence_primary"))
     }
-    async fn wait_for_catch_up(&self, d: &DatabaseId, l: Lsn, t: Duration) -> ProviderResult<Lsn> {
-        self.0.wait_for_catch_up(d, l, t).await
+    async fn wait_for_catch_up(&self, d: &DatabaseId, l: &CatchUp) -> ProviderResult<Lsn> {
+        self.0.wait_for_catch_up(d, l).await
     }
     async fn promote_standby(&self, _: &DatabaseId) -> ProviderResult<PromoteOutcome> {
         Err(refused(self.name(), "promote_standby"))

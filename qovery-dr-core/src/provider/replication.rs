@@ -202,6 +202,32 @@ pub enum PromoteOutcome {
     AlreadyPrimary,
 }
 
+/// What [`ReplicationManager::wait_for_catch_up`] waits for: a position, within a time.
+/// Built with [`CatchUp::new`]; fields added later get defaults, so implementations and
+/// callers keep compiling.
+///
+/// ```
+/// use qovery_dr_core::provider::CatchUp;
+/// use std::time::Duration;
+/// let c = CatchUp::new("0/3000060".parse().unwrap(), Duration::from_secs(30));
+/// assert_eq!(c.timeout, Duration::from_secs(30));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CatchUp {
+    /// The position the standby must have replayed.
+    pub target: Lsn,
+    /// How long to wait at most.
+    pub timeout: Duration,
+}
+
+impl CatchUp {
+    /// Wait until `target` is replayed, at most `timeout`.
+    pub fn new(target: Lsn, timeout: Duration) -> Self {
+        Self { target, timeout }
+    }
+}
+
 /// What the post-promotion fix-ups need to know from before the promotion, read by
 /// [`ReplicationManager::promotion_state`] once the old primary is fenced (or found
 /// unreachable) and journaled by the engine, so that a process that dies between the
@@ -325,7 +351,7 @@ pub trait ReplicationManager: Send + Sync + Debug + 'static {
     /// # Contract
     /// Read-only. Returns the replayed position (≥ `target`). `Timeout` if not
     /// reached in time; `Conflict` if the link is broken and never will.
-    async fn wait_for_catch_up(&self, database: &DatabaseId, target: Lsn, timeout: Duration) -> ProviderResult<Lsn>;
+    async fn wait_for_catch_up(&self, database: &DatabaseId, request: &CatchUp) -> ProviderResult<Lsn>;
 
     /// Promotes the standby to a writable primary.
     ///
@@ -387,8 +413,8 @@ macro_rules! forward_replication_manager {
             async fn fence_primary(&self, d: &DatabaseId) -> ProviderResult<FenceOutcome> {
                 (**self).fence_primary(d).await
             }
-            async fn wait_for_catch_up(&self, d: &DatabaseId, l: Lsn, t: Duration) -> ProviderResult<Lsn> {
-                (**self).wait_for_catch_up(d, l, t).await
+            async fn wait_for_catch_up(&self, d: &DatabaseId, l: &CatchUp) -> ProviderResult<Lsn> {
+                (**self).wait_for_catch_up(d, l).await
             }
             async fn promote_standby(&self, d: &DatabaseId) -> ProviderResult<PromoteOutcome> {
                 (**self).promote_standby(d).await

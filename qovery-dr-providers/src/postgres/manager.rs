@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use qovery_dr_core::provider::{
-    FenceKind, FenceOutcome, FixupReport, Heartbeat, LinkState, Node, PromoteOutcome, PromotionState,
+    CatchUp, FenceKind, FenceOutcome, FixupReport, Heartbeat, LinkState, Node, PromoteOutcome, PromotionState,
     ReplicationCapabilities, ReplicationManager, ReplicationMode, ReplicationStatus, Writability,
 };
 use qovery_dr_core::{DatabaseId, ErrorKind, Lsn, ProviderError, ProviderResult, async_trait};
@@ -860,7 +860,8 @@ impl ReplicationManager for PostgresReplicationManager {
         }
     }
 
-    async fn wait_for_catch_up(&self, database: &DatabaseId, target: Lsn, timeout: Duration) -> ProviderResult<Lsn> {
+    async fn wait_for_catch_up(&self, database: &DatabaseId, request: &CatchUp) -> ProviderResult<Lsn> {
+        let (target, timeout) = (request.target, request.timeout);
         const OP: &str = "wait_for_catch_up";
         self.check(database, OP)?;
         let deadline = Instant::now() + timeout;

@@ -236,6 +236,10 @@ async fn a_switchover_against_a_paused_standby_is_refused_before_the_primary_is_
     assert_eq!(pair.primary.sql("SHOW default_transaction_read_only"), "off", "production was not fenced");
     // The provider's wait fails at once with its reason too (for a run already past preflight).
     let target = pair.manager.status(&db()).await.unwrap().primary_lsn.unwrap();
-    let e = pair.manager.wait_for_catch_up(&db(), target, Duration::from_secs(30)).await.unwrap_err();
+    let e = pair
+        .manager
+        .wait_for_catch_up(&db(), &qovery_dr_core::provider::CatchUp::new(target, Duration::from_secs(30)))
+        .await
+        .unwrap_err();
     assert!(e.to_string().contains("pg_wal_replay_resume"), "{e}");
 }

@@ -21,7 +21,10 @@ async fn a_paused_replay_is_reported_and_its_lag_grows() {
     let _load = Load::start(&pair.primary, 30);
     let hb = pair.manager.write_heartbeat(&db()).await.unwrap();
     let target = pair.manager.status(&db()).await.unwrap().primary_lsn.unwrap();
-    pair.manager.wait_for_catch_up(&db(), target, Duration::from_secs(20)).await.unwrap();
+    pair.manager
+        .wait_for_catch_up(&db(), &qovery_dr_core::provider::CatchUp::new(target, Duration::from_secs(20)))
+        .await
+        .unwrap();
     assert_eq!(pair.manager.last_heartbeat(&db(), Node::Standby).await.unwrap().unwrap().sequence, hb.sequence);
     pair.standby.sql("SELECT pg_wal_replay_pause()");
     let mut last = 0;
@@ -43,7 +46,10 @@ async fn a_paused_replay_is_reported_and_its_lag_grows() {
     assert!(sender.replay_lsn < sender.flush_lsn, "received but not replayed: {sender:?}");
     pair.standby.sql("SELECT pg_wal_replay_resume()");
     let target = pair.manager.status(&db()).await.unwrap().primary_lsn.unwrap();
-    pair.manager.wait_for_catch_up(&db(), target, Duration::from_secs(20)).await.unwrap();
+    pair.manager
+        .wait_for_catch_up(&db(), &qovery_dr_core::provider::CatchUp::new(target, Duration::from_secs(20)))
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -82,7 +88,10 @@ async fn a_standby_without_receiver_is_down_and_a_diverged_one_is_broken() {
         s.link
     );
     let target = s.primary_lsn.unwrap();
-    let e = m.wait_for_catch_up(&db(), target, Duration::from_secs(2)).await.unwrap_err();
+    let e = m
+        .wait_for_catch_up(&db(), &qovery_dr_core::provider::CatchUp::new(target, Duration::from_secs(2)))
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
 }
 
@@ -196,7 +205,10 @@ async fn the_emitted_physical_reprotection_steps_work() {
     let pair = setup::physical().await;
     pair.primary.sql("CREATE TABLE t (x int); INSERT INTO t VALUES (1)");
     let target = pair.manager.status(&db()).await.unwrap().primary_lsn.unwrap();
-    pair.manager.wait_for_catch_up(&db(), target, Duration::from_secs(20)).await.unwrap();
+    pair.manager
+        .wait_for_catch_up(&db(), &qovery_dr_core::provider::CatchUp::new(target, Duration::from_secs(20)))
+        .await
+        .unwrap();
     pair.manager.fence_primary(&db()).await.unwrap();
     pair.manager.promote_standby(&db()).await.unwrap();
     pair.standby.sql("INSERT INTO t VALUES (2)");
@@ -234,7 +246,9 @@ async fn the_emitted_physical_reprotection_steps_work() {
     }
     assert!(streaming, "{:?}", back.status(&db()).await.unwrap().link);
     let target = back.status(&db()).await.unwrap().primary_lsn.unwrap();
-    back.wait_for_catch_up(&db(), target, Duration::from_secs(20)).await.unwrap();
+    back.wait_for_catch_up(&db(), &qovery_dr_core::provider::CatchUp::new(target, Duration::from_secs(20)))
+        .await
+        .unwrap();
     assert_eq!(pair.primary.sql("SELECT count(*) FROM t"), "2", "the old primary now replays the new one's writes");
 }
 
@@ -318,7 +332,10 @@ async fn the_promoted_standby_gives_the_fenced_logins_back() {
     pair.primary.sql("CREATE ROLE app LOGIN; CREATE TABLE t (x int); GRANT ALL ON t TO app");
     pair.manager.fence_primary(&db()).await.unwrap();
     let lsn = pair.manager.status(&db()).await.unwrap().primary_lsn.unwrap();
-    pair.manager.wait_for_catch_up(&db(), lsn, Duration::from_secs(20)).await.unwrap();
+    pair.manager
+        .wait_for_catch_up(&db(), &qovery_dr_core::provider::CatchUp::new(lsn, Duration::from_secs(20)))
+        .await
+        .unwrap();
     assert_eq!(pair.standby.sql("SELECT rolcanlogin FROM pg_roles WHERE rolname = 'app'"), "f", "replicated");
     pair.manager.promote_standby(&db()).await.unwrap();
     as_role(&pair.standby, "app", "INSERT INTO t VALUES (1)").unwrap();
@@ -388,7 +405,10 @@ async fn waiting_for_catch_up_reuses_its_sessions() {
     let sessions = || -> u64 { pair.standby.sql("SELECT sum(sessions) FROM pg_stat_database").parse().unwrap() };
     let before = sessions();
     let started = std::time::Instant::now();
-    pair.manager.wait_for_catch_up(&db(), target, Duration::from_secs(20)).await.unwrap();
+    pair.manager
+        .wait_for_catch_up(&db(), &qovery_dr_core::provider::CatchUp::new(target, Duration::from_secs(20)))
+        .await
+        .unwrap();
     let (took, opened) = (started.elapsed(), sessions() - before - 1);
     println!("caught up in {took:?} with {opened} sessions opened on the standby");
     assert!(took >= Duration::from_millis(1000), "the wait lasted ({took:?})");

@@ -88,8 +88,8 @@ impl ReplicationManager for Pair {
     async fn fence_primary(&self, d: &DatabaseId) -> ProviderResult<FenceOutcome> {
         self.manager.fence_primary(d).await
     }
-    async fn wait_for_catch_up(&self, d: &DatabaseId, l: Lsn, t: Duration) -> ProviderResult<Lsn> {
-        self.manager.wait_for_catch_up(d, l, t).await
+    async fn wait_for_catch_up(&self, d: &DatabaseId, l: &CatchUp) -> ProviderResult<Lsn> {
+        self.manager.wait_for_catch_up(d, l).await
     }
     async fn promote_standby(&self, d: &DatabaseId) -> ProviderResult<PromoteOutcome> {
         self.manager.promote_standby(d).await

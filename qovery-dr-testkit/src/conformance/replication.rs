@@ -107,7 +107,11 @@ pub async fn catch_up_to_the_final_position<P: ReplicationManager>(f: &Replicati
         ReplicationMode::Dump => s.standby_replay_lsn.expect("a dump standby reports its restored position"),
         _ => s.primary_lsn.expect("a reachable primary reports its LSN"),
     };
-    let reached = f.provider.wait_for_catch_up(&f.database, target, f.catch_up_timeout).await.expect("catch up");
+    let reached = f
+        .provider
+        .wait_for_catch_up(&f.database, &qovery_dr_core::provider::CatchUp::new(target, f.catch_up_timeout))
+        .await
+        .expect("catch up");
     assert!(reached >= target, "replayed {reached} ≥ target {target}");
 }
 
@@ -116,7 +120,9 @@ pub async fn catch_up_times_out<P: ReplicationManager>(f: &ReplicationFixture<P>
     let s = f.provider.status(&f.database).await.expect("status");
     let beyond = s.primary_lsn.unwrap_or_default().advance(1 << 40);
     assert_kind(
-        f.provider.wait_for_catch_up(&f.database, beyond, Duration::from_secs(1)).await,
+        f.provider
+            .wait_for_catch_up(&f.database, &qovery_dr_core::provider::CatchUp::new(beyond, Duration::from_secs(1)))
+            .await,
         ErrorKind::Timeout,
         "catch up to an unreachable position",
     );

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use qovery_dr_core::provider::{
-    BackupInfo, FenceOutcome, FixupReport, Heartbeat, LinkState, Node, PromoteOutcome, PromotionState,
+    BackupInfo, CatchUp, FenceOutcome, FixupReport, Heartbeat, LinkState, Node, PromoteOutcome, PromotionState,
     ReplicationCapabilities, ReplicationManager, ReplicationMode, ReplicationStatus, Writability,
 };
 use qovery_dr_core::{DatabaseId, ErrorKind, Lsn, ProviderError, ProviderResult, async_trait};
@@ -191,7 +191,8 @@ impl ReplicationManager for InMemoryReplication {
             .await
     }
 
-    async fn wait_for_catch_up(&self, database: &DatabaseId, target: Lsn, timeout: Duration) -> ProviderResult<Lsn> {
+    async fn wait_for_catch_up(&self, database: &DatabaseId, request: &CatchUp) -> ProviderResult<Lsn> {
+        let (target, timeout) = (request.target, request.timeout);
         const OP: &str = "replication.wait_for_catch_up";
         self.world
             .call(OP, false, format!("{database} {target} within {timeout:?}"), |s, _| {

@@ -91,7 +91,10 @@ async fn a_broken_link_is_reported_and_replay_stops() {
     assert_eq!(s.standby_replay_lsn, Some(before), "replay does not advance without a receiver");
     world.set_link(&"db".into(), LinkSim::Broken);
     let target = repl.status(&"db".into()).await.unwrap().primary_lsn.unwrap();
-    let e = repl.wait_for_catch_up(&"db".into(), target, Duration::from_secs(5)).await.unwrap_err();
+    let e = repl
+        .wait_for_catch_up(&"db".into(), &qovery_dr_core::provider::CatchUp::new(target, Duration::from_secs(5)))
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
 }
 

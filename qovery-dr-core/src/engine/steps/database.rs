@@ -63,7 +63,8 @@ pub(super) async fn fence(run: &Arc<Run>) -> StepResult {
                 && let Some(final_lsn) = s.primary_lsn
             {
                 let budget = Duration::from_secs(30).min(run.plan.objectives.rto / 10);
-                if p.replication.wait_for_catch_up(db, final_lsn, budget).await.is_ok() {
+                if p.replication.wait_for_catch_up(db, &crate::provider::CatchUp::new(final_lsn, budget)).await.is_ok()
+                {
                     caught_up = Some(final_lsn);
                 }
             }
@@ -105,7 +106,7 @@ pub(super) async fn catch_up(run: &Arc<Run>, spec: &StepSpec) -> StepResult {
     // The provider's own wait ends first, so its reason (paused replay, how far it got)
     // reaches the report instead of the step's generic timeout.
     let budget = spec.timeout.saturating_sub(Duration::from_secs(2)).max(spec.timeout / 2);
-    let reached = p.replication.wait_for_catch_up(db, final_lsn, budget).await?;
+    let reached = p.replication.wait_for_catch_up(db, &crate::provider::CatchUp::new(final_lsn, budget)).await?;
     Ok(StepOutput::CatchUp(CatchUpOutput { final_lsn, replayed: reached }))
 }
 
