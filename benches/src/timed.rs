@@ -100,7 +100,7 @@ impl ClusterProvider for Timed<dyn ClusterProvider> {
     async fn redeploy_environment(&self, e: &EnvironmentId) -> ProviderResult<DeploymentId> {
         self.log.time("cluster.redeploy_environment", self.inner.redeploy_environment(e)).await
     }
-    async fn deploy_services(&self, e: &EnvironmentId, s: &[ServiceId]) -> ProviderResult<DeploymentId> {
+    async fn deploy_services(&self, e: &EnvironmentId, s: &DeployServices) -> ProviderResult<DeploymentId> {
         self.log.time("cluster.deploy_services", self.inner.deploy_services(e, s)).await
     }
     async fn stop_environment(&self, e: &EnvironmentId) -> ProviderResult<DeploymentId> {

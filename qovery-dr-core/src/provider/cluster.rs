@@ -196,6 +196,28 @@ pub struct Variable {
     pub secret: bool,
 }
 
+/// Which services of an environment [`ClusterProvider::deploy_services`] deploys, in one
+/// deployment. Built with [`DeployServices::new`]; options added later get defaults.
+///
+/// ```
+/// use qovery_dr_core::provider::DeployServices;
+/// let d = DeployServices::new(vec!["api".into(), "web".into()]);
+/// assert_eq!(d.services.len(), 2);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeployServices {
+    /// The services.
+    pub services: Vec<ServiceId>,
+}
+
+impl DeployServices {
+    /// Deploy these services.
+    pub fn new(services: Vec<ServiceId>) -> Self {
+        Self { services }
+    }
+}
+
 /// How to clone an environment onto another cluster (drills).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CloneRequest {
@@ -279,7 +301,7 @@ pub trait ClusterProvider: Send + Sync + Debug + 'static {
     async fn deploy_services(
         &self,
         environment: &EnvironmentId,
-        services: &[ServiceId],
+        request: &DeployServices,
     ) -> ProviderResult<DeploymentId>;
 
     /// Starts stopping the environment.
@@ -395,7 +417,7 @@ macro_rules! forward_cluster_provider {
             async fn redeploy_environment(&self, e: &EnvironmentId) -> ProviderResult<DeploymentId> {
                 (**self).redeploy_environment(e).await
             }
-            async fn deploy_services(&self, e: &EnvironmentId, s: &[ServiceId]) -> ProviderResult<DeploymentId> {
+            async fn deploy_services(&self, e: &EnvironmentId, s: &DeployServices) -> ProviderResult<DeploymentId> {
                 (**self).deploy_services(e, s).await
             }
             async fn stop_environment(&self, e: &EnvironmentId) -> ProviderResult<DeploymentId> {

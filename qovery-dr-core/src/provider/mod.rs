@@ -15,8 +15,9 @@ mod replication;
 mod set;
 
 pub use cluster::{
-    CloneRequest, ClusterCapabilities, ClusterProvider, ClusterState, ClusterStatus, DeploymentPhase, DeploymentStatus,
-    EnvironmentStatus, EnvironmentSummary, ServiceInfo, ServiceStatus, Variable, VariableScope, VariableValue,
+    CloneRequest, ClusterCapabilities, ClusterProvider, ClusterState, ClusterStatus, DeployServices, DeploymentPhase,
+    DeploymentStatus, EnvironmentStatus, EnvironmentSummary, ServiceInfo, ServiceStatus, Variable, VariableScope,
+    VariableValue,
 };
 pub use dns::{
     ChangeStatus, DnsCapabilities, DnsRecordState, DnsSwitcher, GuardDecision, SwitchRequest, SwitchStrategy,

@@ -52,7 +52,7 @@ impl ClusterProvider for ReadOnly<dyn ClusterProvider> {
     async fn redeploy_environment(&self, _: &EnvironmentId) -> ProviderResult<DeploymentId> {
         Err(refused(self.name(), "redeploy_environment"))
     }
-    async fn deploy_services(&self, _: &EnvironmentId, _: &[ServiceId]) -> ProviderResult<DeploymentId> {
+    async fn deploy_services(&self, _: &EnvironmentId, _: &DeployServices) -> ProviderResult<DeploymentId> {
         Err(refused(self.name(), "deploy_services"))
     }
     async fn stop_environment(&self, _: &EnvironmentId) -> ProviderResult<DeploymentId> {

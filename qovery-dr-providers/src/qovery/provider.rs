@@ -4,8 +4,8 @@ use qovery_dr_core::resilience::TimeoutConfig;
 use std::time::Duration;
 
 use qovery_dr_core::provider::{
-    CloneRequest, ClusterCapabilities, ClusterProvider, ClusterStatus, DeploymentStatus, EnvironmentStatus,
-    EnvironmentSummary, ServiceInfo, ServiceStatus, Variable, VariableScope, VariableValue,
+    CloneRequest, ClusterCapabilities, ClusterProvider, ClusterStatus, DeployServices, DeploymentStatus,
+    EnvironmentStatus, EnvironmentSummary, ServiceInfo, ServiceStatus, Variable, VariableScope, VariableValue,
 };
 use qovery_dr_core::{
     ClusterId, DeploymentId, EnvironmentId, ErrorKind, ImageRef, ProjectId, ProviderError, ProviderResult,
@@ -536,8 +536,9 @@ impl ClusterProvider for QoveryClusterProvider {
     async fn deploy_services(
         &self,
         environment: &EnvironmentId,
-        services: &[ServiceId],
+        request: &DeployServices,
     ) -> ProviderResult<DeploymentId> {
+        let services = request.services.as_slice();
         const OP: &str = "deploy_services";
         if services.is_empty() {
             return Err(err(ErrorKind::InvalidInput, OP, format!("no service given to deploy in {environment}")));

@@ -71,7 +71,7 @@ async fn every_operation_the_provider_uses_is_accepted_by_the_official_spec() {
     let d = p.deploy_environment(&env).await.unwrap();
     p.redeploy_environment(&env).await.unwrap();
     p.stop_environment(&env).await.unwrap();
-    p.deploy_services(&env, std::slice::from_ref(&svc)).await.unwrap();
+    p.deploy_services(&env, &qovery_dr_core::provider::DeployServices::new(vec![svc.clone()])).await.unwrap();
     p.deployment_status(&env, &d).await.unwrap();
     let _ = DeploymentId::new("unused");
 

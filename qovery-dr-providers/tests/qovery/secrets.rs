@@ -56,7 +56,7 @@ async fn neither_the_token_nor_a_secret_value_is_ever_logged_or_printed() {
     p.set_variable(&scope, "DB_PASSWORD", &VariableValue::Secret(SecretString::new(SECRET))).await.unwrap();
     debug.push_str(&format!("{:?}\n", p.list_variables(&scope).await.unwrap()));
     p.set_service_image(&env, &svc, &"r1.example.com/shop/api:v2".parse().unwrap()).await.unwrap();
-    let d = p.deploy_services(&env, std::slice::from_ref(&svc)).await.unwrap();
+    let d = p.deploy_services(&env, &qovery_dr_core::provider::DeployServices::new(vec![svc.clone()])).await.unwrap();
     loop {
         let s = p.deployment_status(&env, &d).await.unwrap();
         debug.push_str(&format!("{s:?}\n"));

@@ -205,13 +205,19 @@ pub async fn deploy_services_or_not_supported<P: ClusterProvider>(f: &ClusterFix
     let services = [f.service.clone()];
     if !f.provider.capabilities().deploy_services {
         assert_kind(
-            f.provider.deploy_services(&f.environment, &services).await,
+            f.provider
+                .deploy_services(&f.environment, &qovery_dr_core::provider::DeployServices::new(services.to_vec()))
+                .await,
             ErrorKind::NotSupported,
             "deploy_services without capability",
         );
         return;
     }
-    let id = f.provider.deploy_services(&f.environment, &services).await.expect("deploy_services");
+    let id = f
+        .provider
+        .deploy_services(&f.environment, &qovery_dr_core::provider::DeployServices::new(services.to_vec()))
+        .await
+        .expect("deploy_services");
     let done = eventually(f.deploy_timeout, f.poll_interval, || async {
         let s = f.provider.deployment_status(&f.environment, &id).await.expect("deployment_status");
         s.phase.is_terminal().then_some(s.phase)
@@ -220,7 +226,9 @@ pub async fn deploy_services_or_not_supported<P: ClusterProvider>(f: &ClusterFix
     assert_eq!(done, Some(DeploymentPhase::Deployed));
     let unknown = [ServiceId::new(MISSING)];
     assert_kind(
-        f.provider.deploy_services(&f.environment, &unknown).await,
+        f.provider
+            .deploy_services(&f.environment, &qovery_dr_core::provider::DeployServices::new(unknown.to_vec()))
+            .await,
         ErrorKind::NotFound,
         "deploy_services(unknown service)",
     );
@@ -286,7 +294,12 @@ pub async fn a_second_deployment_during_one_is_a_conflict<P: ClusterProvider>(f:
     assert_kind(f.provider.stop_environment(&f.environment).await, ErrorKind::Conflict, "stop during a deploy");
     if f.provider.capabilities().deploy_services {
         assert_kind(
-            f.provider.deploy_services(&f.environment, std::slice::from_ref(&f.service)).await,
+            f.provider
+                .deploy_services(
+                    &f.environment,
+                    &qovery_dr_core::provider::DeployServices::new(vec![f.service.clone()]),
+                )
+                .await,
             ErrorKind::Conflict,
             "deploy_services during a deploy of the environment",
         );
@@ -298,10 +311,15 @@ pub async fn a_second_deployment_during_one_is_a_conflict<P: ClusterProvider>(f:
     if let (true, Some(other)) =
         (f.provider.capabilities().deploy_services, services.iter().find(|s| s.id != f.service))
     {
-        let one =
-            f.provider.deploy_services(&f.environment, std::slice::from_ref(&f.service)).await.expect("deploy one");
+        let one = f
+            .provider
+            .deploy_services(&f.environment, &qovery_dr_core::provider::DeployServices::new(vec![f.service.clone()]))
+            .await
+            .expect("deploy one");
         assert_kind(
-            f.provider.deploy_services(&f.environment, std::slice::from_ref(&other.id)).await,
+            f.provider
+                .deploy_services(&f.environment, &qovery_dr_core::provider::DeployServices::new(vec![other.id.clone()]))
+                .await,
             ErrorKind::Conflict,
             "deploy_services of another service while one service deploys (the environment is busy)",
         );
@@ -342,7 +360,9 @@ pub async fn stop_redeploy_and_invalid_input<P: ClusterProvider>(f: &ClusterFixt
     }
     if f.provider.capabilities().deploy_services {
         assert_kind(
-            f.provider.deploy_services(&f.environment, &[]).await,
+            f.provider
+                .deploy_services(&f.environment, &qovery_dr_core::provider::DeployServices::new(Vec::new()))
+                .await,
             ErrorKind::InvalidInput,
             "deploy_services([])",
         );

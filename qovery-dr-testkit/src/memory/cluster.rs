@@ -1,8 +1,9 @@
 //! In-memory [`ClusterProvider`].
 
 use qovery_dr_core::provider::{
-    CloneRequest, ClusterCapabilities, ClusterProvider, ClusterStatus, DeploymentPhase, DeploymentStatus,
-    EnvironmentStatus, EnvironmentSummary, ServiceInfo, ServiceStatus, Variable, VariableScope, VariableValue,
+    CloneRequest, ClusterCapabilities, ClusterProvider, ClusterStatus, DeployServices, DeploymentPhase,
+    DeploymentStatus, EnvironmentStatus, EnvironmentSummary, ServiceInfo, ServiceStatus, Variable, VariableScope,
+    VariableValue,
 };
 use qovery_dr_core::{
     ClusterId, DeploymentId, EnvironmentId, ErrorKind, ImageRef, ProjectId, ProviderError, ProviderResult, ServiceId,
@@ -265,8 +266,9 @@ impl ClusterProvider for InMemoryCluster {
     async fn deploy_services(
         &self,
         environment: &EnvironmentId,
-        services: &[ServiceId],
+        request: &DeployServices,
     ) -> ProviderResult<DeploymentId> {
+        let services = request.services.as_slice();
         const OP: &str = "cluster.deploy_services";
         if !self.capabilities.deploy_services {
             return Err(self.unsupported(OP, "deploying a subset of services"));

@@ -262,12 +262,16 @@ impl ClusterProvider for Broken {
     async fn redeploy_environment(&self, e: &EnvironmentId) -> ProviderResult<DeploymentId> {
         self.inner.redeploy_environment(e).await
     }
-    async fn deploy_services(&self, e: &EnvironmentId, s: &[ServiceId]) -> ProviderResult<DeploymentId> {
+    async fn deploy_services(
+        &self,
+        e: &EnvironmentId,
+        s: &qovery_dr_core::provider::DeployServices,
+    ) -> ProviderResult<DeploymentId> {
         match self.inner.deploy_services(e, s).await {
             Err(err) if err.kind() == ErrorKind::Conflict && self.breakage == Breakage::PerServiceConflicts => {
                 // Only a deployment covering one of these services would conflict.
                 let status = self.inner.environment_status(e).await?;
-                let busy = status.services.iter().any(|x| s.contains(&x.service) && !x.phase.is_terminal());
+                let busy = status.services.iter().any(|x| s.services.contains(&x.service) && !x.phase.is_terminal());
                 if busy { Err(err) } else { Ok(DeploymentId::new("side-by-side")) }
             }
             other => other,

@@ -116,7 +116,7 @@ pub(super) async fn deploy(
     let mut waited_for_others = 0u32;
     loop {
         let started = match services {
-            Some(list) => c.deploy_services(env, list).await,
+            Some(list) => c.deploy_services(env, &crate::provider::DeployServices::new(list.to_vec())).await,
             None => c.deploy_environment(env).await,
         };
         let deployment = match started {
