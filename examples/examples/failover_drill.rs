@@ -467,7 +467,7 @@ async fn main() -> ExitCode {
         let user = std::env::var("PGUSER").unwrap_or_else(|_| "postgres".into());
         let mut endpoint = PgEndpoint::new(host, port, user, db);
         if let Ok(p) = std::env::var("PGPASSWORD") {
-            endpoint = endpoint.password(p);
+            endpoint = endpoint.password(qovery_dr_core::SecretString::new(p));
         }
         let lock = match PgFailoverLock::connect(endpoint).await {
             Ok(l) => l,

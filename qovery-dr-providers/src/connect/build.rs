@@ -124,7 +124,7 @@ async fn pg_endpoint(site: &Site, secrets: &mut Secrets) -> Result<crate::postgr
     let d = &site.database;
     let mut e = crate::postgres::PgEndpoint::new(&d.host, d.port, &d.user, &d.dbname);
     if let Some(p) = &d.password {
-        e = e.password(secrets.get(&format!("{prefix}.password"), p).await?.expose());
+        e = e.password(secrets.get(&format!("{prefix}.password"), p).await?);
     }
     if let Some(ca) = &d.tls_ca_file {
         if !cfg!(feature = "postgres-tls") {
@@ -347,7 +347,7 @@ async fn state(
             use crate::postgres::{PgEndpoint, PgFailoverLock};
             let mut e = PgEndpoint::new(host, *port, user, dbname);
             if let Some(p) = password {
-                e = e.password(secrets.get("state.password", p).await?.expose());
+                e = e.password(secrets.get("state.password", p).await?);
             }
             let lock =
                 PgFailoverLock::connect(e).await.map_err(|source| ConnectError::State { source: Box::new(source) })?;

@@ -12,7 +12,8 @@ pub const PROVIDER: &str = "postgres";
 ///
 /// ```
 /// use qovery_dr_providers::postgres::PgEndpoint;
-/// let e = PgEndpoint::new("127.0.0.1", 5432, "dr", "shop").password("s3cr3t");
+/// use qovery_dr_core::SecretString;
+/// let e = PgEndpoint::new("127.0.0.1", 5432, "dr", "shop").password(SecretString::new("s3cr3t"));
 /// assert!(!format!("{e:?}").contains("s3cr3t"));
 /// ```
 #[derive(Debug, Clone)]
@@ -57,8 +58,8 @@ impl PgEndpoint {
     }
 
     /// Sets the password.
-    pub fn password(mut self, password: impl Into<String>) -> Self {
-        self.password = Some(SecretString::new(password));
+    pub fn password(mut self, password: SecretString) -> Self {
+        self.password = Some(password);
         self
     }
 

@@ -60,8 +60,8 @@ pub struct SenderInfo {
 /// use qovery_dr_providers::postgres::{PgEndpoint, PostgresReplicationManager};
 /// let m = PostgresReplicationManager::physical(
 ///     "shop-db".into(),
-///     PgEndpoint::new("10.0.0.1", 5432, "dr", "shop").password("pw"),
-///     PgEndpoint::new("10.1.0.1", 5432, "dr", "shop").password("pw"),
+///     PgEndpoint::new("10.0.0.1", 5432, "dr", "shop").password(qovery_dr_core::SecretString::new("pw")),
+///     PgEndpoint::new("10.1.0.1", 5432, "dr", "shop").password(qovery_dr_core::SecretString::new("pw")),
 /// );
 /// assert!(!format!("{m:?}").contains("pw\""));
 /// ```

@@ -142,7 +142,7 @@ async fn no_secret_reaches_logs_journals_reports_debug_or_errors() {
     let e = wrong.current(&DnsRecordId::new("app.example.com")).await.unwrap_err();
     errors.push(("cloudflare".into(), format!("{e} {e:?}")));
 
-    let pg = PgEndpoint::new("127.0.0.1", 1, "dr_orchestrator", "shop").password(db_password.expose());
+    let pg = PgEndpoint::new("127.0.0.1", 1, "dr_orchestrator", "shop").password(db_password.clone());
     debug.push(("PgEndpoint".into(), format!("{pg:?}")));
     debug.push(("PgEndpoint conninfo".into(), format!("{:?}", pg.conninfo())));
     let manager = qovery_dr_providers::postgres::PostgresReplicationManager::physical(

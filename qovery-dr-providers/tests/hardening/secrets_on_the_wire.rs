@@ -118,7 +118,7 @@ async fn secrets_sent_to_real_peers_appear_in_no_log_error_or_debug_output() {
     pg.sql("SELECT pg_reload_conf()");
     let endpoint = |password: String| {
         qovery_dr_providers::postgres::PgEndpoint::new("127.0.0.1", pg.port, "dr_orchestrator", "postgres")
-            .password(password)
+            .password(SecretString::new(password))
     };
     let manager = PostgresReplicationManager::physical("db".into(), endpoint(secret("pg")), endpoint(secret("pg")));
     let w = manager.primary_writability(&"db".into()).await.unwrap();
