@@ -272,21 +272,26 @@ pub struct MemoryJournal {
     entries: Arc<Mutex<Stored>>,
 }
 
-/// Entries and the fencing token each was written with.
+/// Entries in sequence order, with the fencing token each was written with, and the
+/// newest token (kept as entries come in: an append does not rescan the journal).
 #[derive(Debug, Default)]
 struct Stored {
     entries: Vec<(JournalEntry, Option<FencingToken>)>,
+    newest: Option<FencingToken>,
 }
 
 impl Stored {
-    fn newest_token(&self) -> Option<FencingToken> {
-        self.entries.iter().filter_map(|(_, t)| *t).max()
+    /// Adds an entry at its place in sequence order.
+    fn insert(&mut self, entry: JournalEntry, token: Option<FencingToken>) {
+        let at = self.entries.partition_point(|(e, _)| e.seq <= entry.seq);
+        self.entries.insert(at, (entry, token));
+        self.newest = self.newest.max(token);
     }
 
     /// The contract's rules for an append at the end of `entries`: `Ok(true)` to write,
     /// `Ok(false)` for an identical re-append.
     fn admit(&self, guard: &LockGuard, entry: &JournalEntry) -> Result<bool, JournalError> {
-        if let Some(newest) = self.newest_token().filter(|n| guard.token < *n) {
+        if let Some(newest) = self.newest.filter(|n| guard.token < *n) {
             return Err(JournalError::Refused(format!(
                 "fencing token {} of run {} is stale: the journal holds entries of a later holding of the lock \
                  of plan {} (token {newest}); this run lost the lock and must stop (or the journal is shared by \
@@ -294,8 +299,9 @@ impl Stored {
                 guard.token, guard.run_id, guard.plan
             )));
         }
-        match self.entries.iter().find(|(e, _)| e.seq == entry.seq) {
-            Some((existing, _)) if existing == entry => Ok(false),
+        let taken = self.entries.binary_search_by_key(&entry.seq, |(e, _)| e.seq).ok().map(|i| &self.entries[i].0);
+        match taken {
+            Some(existing) if existing == entry => Ok(false),
             Some(_) => Err(JournalError::Refused(format!(
                 "entry {} already exists with other content; the journal is never overwritten",
                 entry.seq
@@ -313,7 +319,11 @@ impl MemoryJournal {
 
     /// A journal holding these entries (e.g. the first k of another run's).
     pub fn with_entries(entries: Vec<JournalEntry>) -> Self {
-        Self { entries: Arc::new(Mutex::new(Stored { entries: entries.into_iter().map(|e| (e, None)).collect() })) }
+        let mut stored = Stored::default();
+        for e in entries {
+            stored.insert(e, None);
+        }
+        Self { entries: Arc::new(Mutex::new(stored)) }
     }
 
     /// A copy of the entries.
@@ -327,8 +337,7 @@ impl Journal for MemoryJournal {
     async fn append(&self, guard: &LockGuard, entry: &JournalEntry) -> Result<(), JournalError> {
         let mut stored = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         if stored.admit(guard, entry)? {
-            stored.entries.push((entry.clone(), Some(guard.token)));
-            stored.entries.sort_by_key(|(e, _)| e.seq);
+            stored.insert(entry.clone(), Some(guard.token));
         }
         Ok(())
     }
@@ -409,7 +418,7 @@ impl FileJournal {
                 serde_json::from_str::<Token>(line).map(|t| (entry, t.token))
             });
             match parsed {
-                Ok(e) => stored.entries.push(e),
+                Ok((e, token)) => stored.insert(e, token),
                 Err(e) if i + 1 == lines.len() && !text.ends_with('\n') => {
                     tracing::warn!(path = %self.path.display(), error = %e, "removing a torn last journal line");
                     let keep = (text.len() - line.len()) as u64;
@@ -427,7 +436,6 @@ impl FileJournal {
                 }
             }
         }
-        stored.entries.sort_by_key(|(e, _)| e.seq);
         Ok((stored, len))
     }
 
@@ -457,8 +465,7 @@ impl FileJournal {
         file.write_all(&line).map_err(|e| self.io(e))?;
         file.sync_data().map_err(|e| self.io(e))?;
         state.seen_len = state.seen_len.map(|l| l + line.len() as u64);
-        state.stored.entries.push((entry.clone(), Some(guard.token)));
-        state.stored.entries.sort_by_key(|(e, _)| e.seq);
+        state.stored.insert(entry.clone(), Some(guard.token));
         Ok(())
     }
 }

@@ -41,6 +41,21 @@ fn assert_capped(what: &str, e: &ProviderError) {
     }
 }
 
+/// Each absurd `Retry-After` on a 429, through `call` (a server URI in, the error out):
+/// a `RateLimited` error whose wait is capped.
+async fn every_retry_after_is_rate_limited_and_capped<F, Fut>(provider: &str, call: F)
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = ProviderError>,
+{
+    for ra in RETRY_AFTERS {
+        let server = answering(ResponseTemplate::new(429).insert_header("retry-after", ra)).await;
+        let e = call(server.uri()).await;
+        assert_eq!(e.kind(), ErrorKind::RateLimited, "{provider}, Retry-After {ra}: {e}");
+        assert_capped(&format!("{provider}, Retry-After {ra}"), &e);
+    }
+}
+
 async fn answering(template: ResponseTemplate) -> MockServer {
     let server = MockServer::start().await;
     Mock::given(any()).respond_with(template).mount(&server).await;
@@ -112,12 +127,7 @@ async fn qovery_call(uri: &str, attempts: u32) -> ProviderError {
 
 #[tokio::test]
 async fn qovery_survives_hostile_answers() {
-    for ra in RETRY_AFTERS {
-        let server = answering(ResponseTemplate::new(429).insert_header("retry-after", ra)).await;
-        let e = qovery_call(&server.uri(), 1).await;
-        assert_eq!(e.kind(), ErrorKind::RateLimited, "Retry-After {ra}: {e}");
-        assert_capped(&format!("qovery, Retry-After {ra}"), &e);
-    }
+    every_retry_after_is_rate_limited_and_capped("qovery", |uri| async move { qovery_call(&uri, 1).await }).await;
     // A 429 storm: retried here, then marked so that the engine does not retry on top.
     let storm = answering(ResponseTemplate::new(429).insert_header("retry-after", "0")).await;
     let e = qovery_call(&storm.uri(), 3).await;
@@ -153,12 +163,7 @@ async fn cloudflare_call(base: &str) -> ProviderError {
 
 #[tokio::test]
 async fn cloudflare_survives_hostile_answers() {
-    for ra in RETRY_AFTERS {
-        let server = answering(ResponseTemplate::new(429).insert_header("retry-after", ra)).await;
-        let e = cloudflare_call(&server.uri()).await;
-        assert_eq!(e.kind(), ErrorKind::RateLimited, "Retry-After {ra}: {e}");
-        assert_capped(&format!("cloudflare, Retry-After {ra}"), &e);
-    }
+    every_retry_after_is_rate_limited_and_capped("cloudflare", |uri| async move { cloudflare_call(&uri).await }).await;
     let garbage = answering(ResponseTemplate::new(200).set_body_string("<html>not json</html>")).await;
     let e = cloudflare_call(&garbage.uri()).await;
     assert!(e.message().contains("not a Cloudflare envelope"), "{e}");
@@ -189,12 +194,7 @@ async fn registry_call(uri: &str) -> ProviderError {
 
 #[tokio::test]
 async fn the_registry_client_survives_hostile_answers() {
-    for ra in RETRY_AFTERS {
-        let server = answering(ResponseTemplate::new(429).insert_header("retry-after", ra)).await;
-        let e = registry_call(&server.uri()).await;
-        assert_eq!(e.kind(), ErrorKind::RateLimited, "Retry-After {ra}: {e}");
-        assert_capped(&format!("registry, Retry-After {ra}"), &e);
-    }
+    every_retry_after_is_rate_limited_and_capped("registry", |uri| async move { registry_call(&uri).await }).await;
     let endless = raw_server(None, "application/vnd.oci.image.manifest.v1+json").await;
     let t = Instant::now();
     let e = registry_call(&endless).await;
