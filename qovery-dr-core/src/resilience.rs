@@ -97,6 +97,92 @@ impl RetryConfig {
     }
 }
 
+/// A small deterministic generator for jitter (xorshift64*): the engine seeds it per
+/// run so that replays of a run wait the same.
+#[derive(Debug, Clone)]
+pub(crate) struct Jitter(u64);
+
+impl Jitter {
+    pub(crate) fn new(seed: u64) -> Self {
+        Self(seed | 1)
+    }
+
+    /// Seeded from the clock: concurrent callers spread their retries.
+    fn from_clock() -> Self {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        Self::new(u64::from(nanos).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+    }
+
+    /// A draw in `[0, 1)`.
+    pub(crate) fn next(&mut self) -> f64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        let v = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D);
+        (v >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// The project's one retry loop: runs `attempt` (given its 1-based number) until it
+/// succeeds, fails with an error that must not be repeated, or `config`'s attempts or
+/// total budget run out. Every provider that retries and the
+/// [`RetryLayer`](crate::provider::RetryLayer) go through it, so a backoff, a capped
+/// `Retry-After` and the exhaustion mark mean the same thing everywhere.
+///
+/// An error is repeated when [`RetryConfig::should_retry`] says so (a retryable kind,
+/// attempts left, not already retried to exhaustion by an inner layer) *and*
+/// `may_repeat` allows it: a caller whose request may have been applied (a write whose
+/// answer was lost) refuses there. The error that ends a loop after more than one
+/// attempt, or because the next wait would overrun the budget, is marked
+/// [`with_retries_exhausted`](ProviderError::with_retries_exhausted), so that an outer
+/// layer (the engine) does not multiply the attempts.
+///
+/// ```
+/// use qovery_dr_core::resilience::{retry, RetryConfig};
+/// use qovery_dr_core::{ErrorKind, ProviderError};
+/// use std::time::Duration;
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let config = RetryConfig { max_attempts: 3, initial_backoff: Duration::from_millis(10), ..RetryConfig::default() };
+/// let e = retry(&config, |_| true, |n| async move {
+///     Err::<(), _>(ProviderError::new(ErrorKind::Transient, "demo", "get", format!("attempt {n} failed")))
+/// })
+/// .await
+/// .unwrap_err();
+/// assert_eq!(e.retries_exhausted(), Some(3));
+/// # }
+/// ```
+pub async fn retry<T, F, Fut>(
+    config: &RetryConfig,
+    may_repeat: impl Fn(&ProviderError) -> bool,
+    mut attempt: F,
+) -> crate::ProviderResult<T>
+where
+    F: FnMut(u32) -> Fut,
+    Fut: std::future::Future<Output = crate::ProviderResult<T>>,
+{
+    let started = tokio::time::Instant::now();
+    let mut jitter = Jitter::from_clock();
+    let mut n = 0u32;
+    loop {
+        n = n.saturating_add(1);
+        let e = match attempt(n).await {
+            Ok(v) => return Ok(v),
+            Err(e) => e,
+        };
+        if !(e.is_retryable() && e.retries_exhausted().is_none() && may_repeat(&e)) {
+            return Err(e);
+        }
+        let wait = config.backoff(n, e.retry_after(), jitter.next());
+        let in_budget = config.total_budget.is_none_or(|budget| started.elapsed().saturating_add(wait) < budget);
+        if n >= config.max_attempts || !in_budget {
+            return Err(if n > 1 || !in_budget { e.with_retries_exhausted(n) } else { e });
+        }
+        tracing::debug!(attempt = n, kind = %e.kind(), error = %e, wait_ms = wait.as_millis() as u64, "retrying");
+        tokio::time::sleep(wait).await;
+    }
+}
+
 /// Deadlines of one call to a remote API.
 ///
 /// ```
@@ -151,6 +237,96 @@ mod tests {
         assert!(!p.should_retry(1, &denied));
         let exhausted = ProviderError::new(ErrorKind::Transient, "p", "o", "m").with_retries_exhausted(4);
         assert!(!p.should_retry(1, &exhausted), "another layer already retried it");
+    }
+
+    #[test]
+    fn jitter_is_in_range_and_reproducible() {
+        let mut a = Jitter::new(42);
+        let mut b = Jitter::new(42);
+        for _ in 0..1000 {
+            let x = a.next();
+            assert!((0.0..1.0).contains(&x));
+            assert_eq!(x, b.next());
+        }
+    }
+
+    fn failing(kind: ErrorKind) -> ProviderError {
+        ProviderError::new(kind, "p", "o", "m")
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_stops_at_success_at_a_refused_kind_and_when_the_caller_says_so() {
+        let config = RetryConfig::default();
+        let mut calls = 0;
+        let ok = retry(&config, |_| true, |n| {
+            calls += 1;
+            async move { if n < 3 { Err(failing(ErrorKind::Transient)) } else { Ok(n) } }
+        })
+        .await;
+        assert_eq!(ok.unwrap(), 3);
+        assert_eq!(calls, 3);
+
+        let mut calls = 0;
+        let e = retry(&config, |_| true, |_| {
+            calls += 1;
+            async { Err::<(), _>(failing(ErrorKind::PermissionDenied)) }
+        })
+        .await
+        .unwrap_err();
+        assert_eq!((calls, e.retries_exhausted()), (1, None), "a refused kind is not repeated nor marked");
+
+        let mut calls = 0;
+        let e = retry(&config, |e| e.kind() == ErrorKind::RateLimited, |_| {
+            calls += 1;
+            async { Err::<(), _>(failing(ErrorKind::Transient)) }
+        })
+        .await
+        .unwrap_err();
+        assert_eq!((calls, e.retries_exhausted()), (1, None), "the caller refused a repeat (a write)");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_marks_exhaustion_and_never_repeats_an_exhausted_error() {
+        let config = RetryConfig { max_attempts: 4, ..RetryConfig::default() };
+        let mut calls = 0;
+        let e = retry(&config, |_| true, |_| {
+            calls += 1;
+            async { Err::<(), _>(failing(ErrorKind::Timeout)) }
+        })
+        .await
+        .unwrap_err();
+        assert_eq!((calls, e.retries_exhausted()), (4, Some(4)));
+
+        // An inner layer's exhausted error goes straight through: attempts do not multiply.
+        let mut calls = 0;
+        let e = retry(&config, |_| true, |_| {
+            calls += 1;
+            async { Err::<(), _>(failing(ErrorKind::Timeout).with_retries_exhausted(5)) }
+        })
+        .await
+        .unwrap_err();
+        assert_eq!((calls, e.retries_exhausted()), (1, Some(5)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_caps_a_hostile_retry_after_and_keeps_inside_the_budget() {
+        let config = RetryConfig {
+            max_attempts: 10,
+            total_budget: Some(Duration::from_secs(600)),
+            ..RetryConfig::default()
+        };
+        let start = tokio::time::Instant::now();
+        let mut calls = 0;
+        let e = retry(&config, |_| true, |_| {
+            calls += 1;
+            async { Err::<(), _>(failing(ErrorKind::RateLimited).with_retry_after(Duration::MAX)) }
+        })
+        .await
+        .unwrap_err();
+        // Waits of 5 minutes (the cap): two fit in 10 minutes, the third would not.
+        assert_eq!(calls, 2);
+        assert_eq!(start.elapsed(), DEFAULT_MAX_RETRY_AFTER);
+        assert_eq!(e.retries_exhausted(), Some(2));
     }
 
     #[test]

@@ -1,10 +1,13 @@
-//! Fault injection: make any operation of the simulated world fail, stall or
-//! misreport, changeable at run time.
+//! Fault injection: make any call of any provider fail, stall or misreport,
+//! changeable at run time. A [`FaultLayer`] applies a [`FaultInjector`]'s rules to any
+//! provider (the Qovery client over HTTP, PostgreSQL, Route53…); the simulated world's
+//! providers go through one too ([`World::faults`](crate::World::faults)).
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use qovery_dr_core::ErrorKind;
+use qovery_dr_core::provider::{CallFuture, CallInfo, Layer};
+use qovery_dr_core::{ErrorKind, ProviderError};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -145,6 +148,78 @@ impl FaultInjector {
             }
         }
         d
+    }
+}
+
+/// A [`Layer`] that applies a [`FaultInjector`]'s rules to every call of the provider
+/// it wraps, matched by the call's operation name (`cluster.deploy_environment`…).
+///
+/// ```
+/// use std::sync::Arc;
+/// use qovery_dr_core::provider::{ClusterProvider, Layered};
+/// use qovery_dr_core::{ClusterId, ErrorKind};
+/// use qovery_dr_testkit::memory::InMemoryCluster;
+/// use qovery_dr_testkit::{FaultAction, FaultInjector, FaultLayer, Trigger, World};
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let injector = Arc::new(FaultInjector::default());
+/// let cluster = Layered::new(InMemoryCluster::new(&World::new()), FaultLayer::new(Arc::clone(&injector)));
+/// injector.inject("cluster.cluster_status", Trigger::Nth(1), FaultAction::Fail(ErrorKind::Transient));
+/// let e = cluster.cluster_status(&ClusterId::new("c1")).await.unwrap_err();
+/// assert_eq!(e.kind(), ErrorKind::Transient);
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct FaultLayer {
+    injector: Arc<FaultInjector>,
+}
+
+impl FaultLayer {
+    /// A layer applying `injector`'s rules (shared: rules added later apply at once).
+    pub fn new(injector: Arc<FaultInjector>) -> Self {
+        Self { injector }
+    }
+
+    /// The rules.
+    pub fn injector(&self) -> &FaultInjector {
+        &self.injector
+    }
+}
+
+/// The error of an injected fault.
+pub(crate) fn injected(kind: ErrorKind, provider: &str, operation: &str) -> ProviderError {
+    let e = ProviderError::new(kind, provider, operation, format!("fault injected on {operation}"));
+    if kind == ErrorKind::RateLimited { e.with_retry_after(Duration::from_secs(1)) } else { e }
+}
+
+impl Layer for FaultLayer {
+    fn around<'a, T: Send + 'a>(
+        &'a self,
+        call: &'a CallInfo<'a>,
+        next: &'a (dyn Fn() -> CallFuture<'a, T> + Send + Sync + 'a),
+    ) -> CallFuture<'a, T> {
+        Box::pin(async move {
+            let decision = self.injector.decide(call.operation);
+            if !decision.latency.is_zero() {
+                tokio::time::sleep(decision.latency).await;
+            }
+            if decision.hang {
+                std::future::pending::<()>().await;
+            }
+            if let Some(kind) = decision.fail {
+                crate::recorder::report_applied(false);
+                return Err(injected(kind, call.provider, call.operation));
+            }
+            let result = next().await;
+            match (result, decision.fail_after_apply) {
+                (Ok(_), Some(kind)) => {
+                    // Applied, whatever the caller hears: "the request may have been applied".
+                    crate::recorder::report_applied(call.mutating);
+                    Err(injected(kind, call.provider, call.operation))
+                }
+                (r, _) => r,
+            }
+        })
     }
 }
 

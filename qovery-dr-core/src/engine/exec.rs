@@ -12,7 +12,7 @@ use super::error::EngineError;
 use super::events::Event;
 use super::interlock::{Interlock, Override};
 use super::mode::RunMode;
-use super::retry::Jitter;
+use crate::resilience::Jitter;
 use super::runbook::{Runbook, StepKind, StepSpec};
 use super::state::RunState;
 use super::steps::{self, StepError};

@@ -157,29 +157,16 @@ impl Engine {
             LiveFacts { deploy_services: providers.cluster.capabilities().deploy_services, ..LiveFacts::default() };
         let retry = self.parts.options.retry;
         for env in envs {
-            let mut attempt = 1;
-            let services = loop {
-                match bounded(
-                    Timeouts::from_rto(plan.objectives.rto).call,
-                    "list_services",
-                    providers.cluster.list_services(env),
-                )
-                .await
-                {
-                    Ok(s) => break s,
-                    Err(e) if retry.should_retry(attempt, &e) => {
-                        tokio::time::sleep(retry.backoff(attempt, e.retry_after(), 0.5)).await;
-                        attempt += 1;
-                    }
-                    Err(e) => {
-                        // No step runs yet: the runbook is being built from the services.
-                        return Err(EngineError::NotReady {
-                            step: "runbook".to_owned(),
-                            reason: format!("cannot list the services of {env} to build the runbook: {e}"),
-                        });
-                    }
-                }
-            };
+            // A read: repeated as the run's retry policy says, in the one shared loop.
+            let services = crate::resilience::retry(&retry, |_| true, |_| {
+                bounded(Timeouts::from_rto(plan.objectives.rto).call, "list_services", providers.cluster.list_services(env))
+            })
+            .await
+            .map_err(|e| EngineError::NotReady {
+                // No step runs yet: the runbook is being built from the services.
+                step: "runbook".to_owned(),
+                reason: format!("cannot list the services of {env} to build the runbook: {e}"),
+            })?;
             facts.services.insert(env.clone(), services);
         }
         Ok(facts)

@@ -249,34 +249,5 @@ pub trait DnsSwitcher: Send + Sync + Debug + 'static {
     async fn target_health(&self, target: &DnsTarget) -> ProviderResult<TargetHealth>;
 }
 
-macro_rules! forward_dns_switcher {
-    ($wrapper:ident) => {
-        #[async_trait]
-        impl<T: DnsSwitcher + ?Sized> DnsSwitcher for $wrapper<T> {
-            fn name(&self) -> &str {
-                (**self).name()
-            }
-            fn capabilities(&self) -> DnsCapabilities {
-                (**self).capabilities()
-            }
-            fn capabilities_for(&self, r: &DnsRecordId) -> DnsCapabilities {
-                (**self).capabilities_for(r)
-            }
-            async fn current(&self, r: &DnsRecordId) -> ProviderResult<DnsRecordState> {
-                (**self).current(r).await
-            }
-            async fn switch(&self, r: &SwitchRequest) -> ProviderResult<ChangeId> {
-                (**self).switch(r).await
-            }
-            async fn change_status(&self, c: &ChangeId) -> ProviderResult<ChangeStatus> {
-                (**self).change_status(c).await
-            }
-            async fn target_health(&self, t: &DnsTarget) -> ProviderResult<TargetHealth> {
-                (**self).target_health(t).await
-            }
-        }
-    };
-}
-
-forward_dns_switcher!(Arc);
-forward_dns_switcher!(Box);
+dns_switcher_methods!(emit_forwarding!(Arc));
+dns_switcher_methods!(emit_forwarding!(Box));

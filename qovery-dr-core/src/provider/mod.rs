@@ -5,11 +5,13 @@
 //! `ClusterProvider`. Every method documents its contract (idempotency, error
 //! kinds, visible state); the testkit's conformance suites check them.
 
+#[macro_use]
+mod methods;
 mod cluster;
 mod dns;
 mod dns_router;
 mod propagation;
-mod read_only;
+mod layer;
 mod registry;
 mod replication;
 mod set;
@@ -27,7 +29,7 @@ pub use dns_router::DnsRouter;
 pub use propagation::{
     AuthoritativeResolver, PropagationOptions, PropagationReport, ServerPropagation, verify_propagation,
 };
-pub use read_only::ReadOnly;
+pub use layer::{CallInfo, CallFuture, Layer, Layered, ReadOnly, ReadOnlyLayer, RetryLayer, TimeoutLayer};
 pub use registry::{CopyReport, ImageParity, RegistryCapabilities, RegistryLocation, RegistryMapping, RegistrySync};
 pub use replication::{
     BackupInfo, CatchUp, FenceKind, FenceOutcome, FixupReport, Heartbeat, LinkState, Node, PromoteOutcome,

@@ -162,31 +162,8 @@ pub trait RegistrySync: Send + Sync + Debug + 'static {
     fn remap(&self, image: &ImageRef) -> ProviderResult<ImageRef>;
 }
 
-macro_rules! forward_registry_sync {
-    ($wrapper:ident) => {
-        #[async_trait]
-        impl<T: RegistrySync + ?Sized> RegistrySync for $wrapper<T> {
-            fn name(&self) -> &str {
-                (**self).name()
-            }
-            fn capabilities(&self) -> RegistryCapabilities {
-                (**self).capabilities()
-            }
-            async fn parity(&self, i: &ImageRef) -> ProviderResult<ImageParity> {
-                (**self).parity(i).await
-            }
-            async fn copy(&self, i: &ImageRef) -> ProviderResult<CopyReport> {
-                (**self).copy(i).await
-            }
-            fn remap(&self, i: &ImageRef) -> ProviderResult<ImageRef> {
-                (**self).remap(i)
-            }
-        }
-    };
-}
-
-forward_registry_sync!(Arc);
-forward_registry_sync!(Box);
+registry_sync_methods!(emit_forwarding!(Arc));
+registry_sync_methods!(emit_forwarding!(Box));
 
 #[cfg(test)]
 mod tests {

@@ -394,46 +394,5 @@ pub trait ReplicationManager: Send + Sync + Debug + 'static {
     async fn last_heartbeat(&self, database: &DatabaseId, node: Node) -> ProviderResult<Option<Heartbeat>>;
 }
 
-macro_rules! forward_replication_manager {
-    ($wrapper:ident) => {
-        #[async_trait]
-        impl<T: ReplicationManager + ?Sized> ReplicationManager for $wrapper<T> {
-            fn name(&self) -> &str {
-                (**self).name()
-            }
-            fn capabilities(&self) -> ReplicationCapabilities {
-                (**self).capabilities()
-            }
-            async fn status(&self, d: &DatabaseId) -> ProviderResult<ReplicationStatus> {
-                (**self).status(d).await
-            }
-            async fn primary_writability(&self, d: &DatabaseId) -> ProviderResult<Writability> {
-                (**self).primary_writability(d).await
-            }
-            async fn fence_primary(&self, d: &DatabaseId) -> ProviderResult<FenceOutcome> {
-                (**self).fence_primary(d).await
-            }
-            async fn wait_for_catch_up(&self, d: &DatabaseId, l: &CatchUp) -> ProviderResult<Lsn> {
-                (**self).wait_for_catch_up(d, l).await
-            }
-            async fn promote_standby(&self, d: &DatabaseId) -> ProviderResult<PromoteOutcome> {
-                (**self).promote_standby(d).await
-            }
-            async fn promotion_state(&self, d: &DatabaseId) -> ProviderResult<PromotionState> {
-                (**self).promotion_state(d).await
-            }
-            async fn post_promotion_fixups(&self, d: &DatabaseId, s: &PromotionState) -> ProviderResult<FixupReport> {
-                (**self).post_promotion_fixups(d, s).await
-            }
-            async fn write_heartbeat(&self, d: &DatabaseId) -> ProviderResult<Heartbeat> {
-                (**self).write_heartbeat(d).await
-            }
-            async fn last_heartbeat(&self, d: &DatabaseId, n: Node) -> ProviderResult<Option<Heartbeat>> {
-                (**self).last_heartbeat(d, n).await
-            }
-        }
-    };
-}
-
-forward_replication_manager!(Arc);
-forward_replication_manager!(Box);
+replication_manager_methods!(emit_forwarding!(Arc));
+replication_manager_methods!(emit_forwarding!(Box));

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::read_only::ReadOnly;
+use super::layer::{Layer, Layered, ReadOnlyLayer};
 use super::{ClusterProvider, DnsSwitcher, RegistrySync, ReplicationManager};
 use crate::clock::Clock;
 
@@ -41,19 +41,26 @@ pub struct Providers {
 impl Providers {
     /// The same providers behind read-only guards (dry runs).
     pub fn read_only(&self) -> Providers {
+        self.with_layer(ReadOnlyLayer)
+    }
+
+    /// The same providers, each behind `layer` (the clock and the resolver are kept as
+    /// they are): retries, timeouts, rate limits, or the testkit's fault injection and
+    /// recording, for a whole run.
+    pub fn with_layer<L: Layer + Clone + 'static>(&self, layer: L) -> Providers {
+        fn wrap<P: ?Sized, L: Layer + Clone>(p: &Arc<P>, layer: &L) -> Layered<Arc<P>, L> {
+            Layered::new(Arc::clone(p), layer.clone())
+        }
         Providers {
-            cluster: Arc::new(ReadOnly(Arc::clone(&self.cluster))),
-            dns: Arc::new(ReadOnly(Arc::clone(&self.dns))),
-            replication: Arc::new(ReadOnly(Arc::clone(&self.replication))),
-            registry: Arc::new(ReadOnly(Arc::clone(&self.registry))),
-            registry_back: self
-                .registry_back
-                .as_ref()
-                .map(|r| Arc::new(ReadOnly(Arc::clone(r))) as Arc<dyn RegistrySync>),
+            cluster: Arc::new(wrap(&self.cluster, &layer)),
+            dns: Arc::new(wrap(&self.dns, &layer)),
+            replication: Arc::new(wrap(&self.replication, &layer)),
+            registry: Arc::new(wrap(&self.registry, &layer)),
+            registry_back: self.registry_back.as_ref().map(|r| Arc::new(wrap(r, &layer)) as Arc<dyn RegistrySync>),
             replication_back: self
                 .replication_back
                 .as_ref()
-                .map(|r| Arc::new(ReadOnly(Arc::clone(r))) as Arc<dyn ReplicationManager>),
+                .map(|r| Arc::new(wrap(r, &layer)) as Arc<dyn ReplicationManager>),
             clock: self.clock.clone(),
             resolver: self.resolver.clone(),
         }

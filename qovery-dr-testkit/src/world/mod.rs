@@ -15,8 +15,10 @@ use tokio::time::Instant;
 pub use build::{DatabaseSpec, EnvironmentSpec, PlanWorld, ServiceSpec};
 pub use state::{HealthSource, LinkSim, NodeCondition, State};
 
-use crate::fault::FaultInjector;
-use crate::recorder::{Call, Recorder};
+use qovery_dr_core::provider::{CallFuture, CallInfo, Layer};
+
+use crate::fault::{FaultInjector, FaultLayer};
+use crate::recorder::{Recorder, RecordingLayer};
 
 /// The provider name the in-memory implementations report in errors.
 pub const PROVIDER: &str = "in-memory";
@@ -65,8 +67,11 @@ impl Default for WorldConfig {
 #[derive(Debug)]
 struct Shared {
     state: Mutex<State>,
-    faults: FaultInjector,
-    recorder: Recorder,
+    /// Every call goes through these, as any provider wrapped in them would: the
+    /// recorder outside, the faults inside (a failed call is recorded).
+    instruments: (RecordingLayer, FaultLayer),
+    faults: Arc<FaultInjector>,
+    recorder: Arc<Recorder>,
     config: Mutex<WorldConfig>,
     started: Instant,
     wall_base: Mutex<Timestamp>,
@@ -110,13 +115,16 @@ impl World {
 
     /// An empty world with the given timings.
     pub fn with_config(config: WorldConfig) -> Self {
+        let started = Instant::now();
+        let (faults, recorder) = instruments(started);
         Self {
             shared: Arc::new(Shared {
                 state: Mutex::new(State::default()),
-                faults: FaultInjector::default(),
-                recorder: Recorder::default(),
+                instruments: (RecordingLayer::new(Arc::clone(&recorder)), FaultLayer::new(Arc::clone(&faults))),
+                faults,
+                recorder,
                 config: Mutex::new(config),
-                started: Instant::now(),
+                started,
                 // A fixed epoch: reports from simulated runs are reproducible.
                 wall_base: Mutex::new(Timestamp::from_unix_millis(1_780_000_000_000)),
                 reported_split_brain: Mutex::new(BTreeSet::new()),
@@ -126,14 +134,27 @@ impl World {
         }
     }
 
-    /// The fault rules.
+    /// The fault rules every call of this world's providers goes through (a
+    /// [`FaultLayer`] inside the world).
     pub fn faults(&self) -> &FaultInjector {
         &self.shared.faults
     }
 
-    /// The call log and invariant violations.
+    /// The call log and invariant violations (a [`RecordingLayer`] inside the world).
     pub fn recorder(&self) -> &Recorder {
         &self.shared.recorder
+    }
+
+    /// The rules, shared: a [`FaultLayer`] over them puts other providers (real ones)
+    /// under the same schedule as this world's.
+    pub fn fault_injector(&self) -> Arc<FaultInjector> {
+        Arc::clone(&self.shared.faults)
+    }
+
+    /// The log, shared: a [`RecordingLayer`] over it records other providers' calls
+    /// beside this world's, on the same clock.
+    pub fn shared_recorder(&self) -> Arc<Recorder> {
+        Arc::clone(&self.shared.recorder)
     }
 
     /// The timings.
@@ -194,28 +215,39 @@ impl World {
         out
     }
 
-    /// Runs one provider operation: faults, then `f` on the settled state,
-    /// then the record and the invariant checks.
-    pub(crate) async fn call<T>(
+    /// Runs one provider operation through the world's layers (recording, then faults),
+    /// then `f` on the settled state, then the invariant checks.
+    pub(crate) async fn call<T, F>(&self, operation: &'static str, mutating: bool, detail: String, f: F) -> ProviderResult<T>
+    where
+        T: Send,
+        F: FnOnce(&mut State, &Ctx<'_>) -> ProviderResult<T> + Send,
+    {
+        let args = Rendered(&detail);
+        let call = CallInfo::new(PROVIDER, operation, mutating).with_args(&args);
+        // The layers call `next` once (neither the recorder nor the faults retry).
+        let once = Mutex::new(Some(f));
+        let next = || -> CallFuture<'_, T> {
+            let f = once.lock().unwrap_or_else(PoisonError::into_inner).take();
+            Box::pin(async move {
+                match f {
+                    Some(f) => self.apply(mutating, f).await,
+                    None => Err(ProviderError::new(
+                        ErrorKind::InvalidInput,
+                        PROVIDER,
+                        operation,
+                        "a layer ran this world call twice",
+                    )),
+                }
+            })
+        };
+        self.shared.instruments.around(&call, &next).await
+    }
+
+    async fn apply<T>(
         &self,
-        operation: &'static str,
         mutating: bool,
-        detail: String,
         f: impl FnOnce(&mut State, &Ctx<'_>) -> ProviderResult<T>,
     ) -> ProviderResult<T> {
-        let started = self.elapsed();
-        let decision = self.shared.faults.decide(operation);
-        if !decision.latency.is_zero() {
-            tokio::time::sleep(decision.latency).await;
-        }
-        if decision.hang {
-            self.record(operation, mutating, &detail, false, Some(ErrorKind::Timeout), started);
-            std::future::pending::<()>().await;
-        }
-        if let Some(kind) = decision.fail {
-            self.record(operation, mutating, &detail, false, Some(kind), started);
-            return Err(injected(kind, operation));
-        }
         let now = Instant::now();
         let (result, noop) = {
             let mut state = self.lock();
@@ -225,11 +257,7 @@ impl World {
             (r, ctx.noop.get())
         };
         let applied = mutating && result.is_ok() && !noop;
-        let result = match (result, decision.fail_after_apply) {
-            (Ok(_), Some(kind)) => Err(injected(kind, operation)),
-            (r, _) => r,
-        };
-        self.record(operation, mutating, &detail, applied, result.as_ref().err().map(ProviderError::kind), started);
+        crate::recorder::report_applied(applied);
         if mutating {
             self.check_invariants();
             if applied {
@@ -237,28 +265,6 @@ impl World {
             }
         }
         result
-    }
-
-    fn record(
-        &self,
-        operation: &str,
-        mutating: bool,
-        detail: &str,
-        applied: bool,
-        error: Option<ErrorKind>,
-        started: Duration,
-    ) {
-        self.shared.recorder.record(Call {
-            seq: 0,
-            operation: operation.to_owned(),
-            detail: detail.to_owned(),
-            mutating,
-            applied,
-            error,
-            at: self.elapsed(),
-            started,
-            step: qovery_dr_core::engine::current_step(),
-        });
     }
 
     /// Brings deployments and databases up to `now`.
@@ -331,9 +337,18 @@ impl Ctx<'_> {
     }
 }
 
-fn injected(kind: ErrorKind, operation: &str) -> ProviderError {
-    let e = ProviderError::new(kind, PROVIDER, operation, format!("fault injected on {operation}"));
-    if kind == ErrorKind::RateLimited { e.with_retry_after(Duration::from_secs(1)) } else { e }
+/// The fault rules and the call log of a world whose clock starts at `started`.
+pub(crate) fn instruments(started: Instant) -> (Arc<FaultInjector>, Arc<Recorder>) {
+    (Arc::new(FaultInjector::default()), Arc::new(Recorder::starting_at(started)))
+}
+
+/// A call's rendered arguments, shown as they are.
+struct Rendered<'a>(&'a str);
+
+impl std::fmt::Debug for Rendered<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
 }
 
 pub(crate) fn serving(state: &State, environment: &EnvironmentId) -> bool {

@@ -132,10 +132,15 @@ impl World {
         let started = now.checked_sub(since_start).unwrap_or(now);
         let snapshot: Snapshot = with_base(started, || serde_json::from_value(probe))?;
         let world = World::with_config(config);
+        let (faults, recorder) = super::instruments(started);
         let shared = Shared {
             state: std::sync::Mutex::new(snapshot.state),
-            faults: Default::default(),
-            recorder: Default::default(),
+            instruments: (
+                crate::recorder::RecordingLayer::new(std::sync::Arc::clone(&recorder)),
+                crate::fault::FaultLayer::new(std::sync::Arc::clone(&faults)),
+            ),
+            faults,
+            recorder,
             config: std::sync::Mutex::new(config),
             started,
             wall_base: std::sync::Mutex::new(snapshot.wall_base),

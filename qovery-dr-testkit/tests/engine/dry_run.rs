@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use qovery_dr_core::ErrorKind;
-use qovery_dr_core::engine::{ReadOnly, RunMode, Runbook};
+use qovery_dr_core::engine::{RunMode, Runbook};
+use qovery_dr_core::provider::{ReadOnly, ReadOnlyLayer};
 use qovery_dr_core::provider::{ClusterProvider, DnsSwitcher, SwitchRequest, SwitchStrategy};
 use qovery_dr_testkit::memory::{InMemoryCluster, InMemoryDns};
 
@@ -116,8 +117,8 @@ async fn the_read_only_guard_refuses_writes_before_they_reach_the_provider() {
     let pw = aws();
     let cluster: Arc<dyn ClusterProvider> = Arc::new(InMemoryCluster::new(&pw.world));
     let dns: Arc<dyn DnsSwitcher> = Arc::new(InMemoryDns::new(&pw.world));
-    let ro_cluster = ReadOnly(cluster);
-    let ro_dns = ReadOnly(dns);
+    let ro_cluster = ReadOnly::new(cluster, ReadOnlyLayer);
+    let ro_dns = ReadOnly::new(dns, ReadOnlyLayer);
     let e = ro_cluster.deploy_environment(&pw.plan.dr.environments[0]).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
     assert!(e.to_string().contains("dry-run guard"), "{e}");
