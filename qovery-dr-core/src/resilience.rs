@@ -71,6 +71,19 @@ impl Default for RetryConfig {
 }
 
 impl RetryConfig {
+    /// `max_attempts` attempts in all (at least 1), the first retry after about
+    /// `initial_backoff`; the other settings are the defaults.
+    ///
+    /// ```
+    /// use qovery_dr_core::resilience::RetryConfig;
+    /// use std::time::Duration;
+    /// let c = RetryConfig::new(3, Duration::from_millis(200));
+    /// assert_eq!((c.max_attempts, c.max_retry_after), (3, Duration::from_secs(300)));
+    /// ```
+    pub fn new(max_attempts: u32, initial_backoff: Duration) -> Self {
+        Self { max_attempts: max_attempts.max(1), initial_backoff, ..Self::default() }
+    }
+
     /// No retry.
     pub fn never() -> Self {
         Self { max_attempts: 1, ..Self::default() }
@@ -82,7 +95,10 @@ impl RetryConfig {
     /// backoff wins, up to [`max_retry_after`](Self::max_retry_after).
     pub fn backoff(&self, attempt: u32, retry_after: Option<Duration>, jitter: f64) -> Duration {
         let exp = self.multiplier.max(1.0).powi(i32::try_from(attempt.saturating_sub(1)).unwrap_or(i32::MAX));
-        let base = self.initial_backoff.mul_f64(exp.min(1e6)).min(self.max_backoff);
+        // Checked: a configured backoff near `Duration::MAX` must not overflow (and panic).
+        let grown =
+            Duration::try_from_secs_f64(self.initial_backoff.as_secs_f64() * exp.min(1e6)).unwrap_or(Duration::MAX);
+        let base = grown.min(self.max_backoff);
         let jittered = base / 2 + (base / 2).mul_f64(jitter.clamp(0.0, 1.0));
         match retry_after.map(|r| r.min(self.max_retry_after)) {
             Some(r) if r > jittered => r,
@@ -225,6 +241,9 @@ mod tests {
         assert_eq!(p.backoff(1, None, 0.0), Duration::from_millis(500));
         assert_eq!(p.backoff(1, Some(Duration::from_secs(9)), 0.3), Duration::from_secs(9));
         assert_eq!(p.backoff(1, Some(Duration::MAX), 0.3), DEFAULT_MAX_RETRY_AFTER);
+        // A huge configured backoff does not overflow.
+        let huge = RetryConfig { initial_backoff: Duration::MAX / 2, max_backoff: Duration::MAX, ..p };
+        assert_eq!(huge.backoff(3, None, 1.0), Duration::MAX);
     }
 
     #[test]
@@ -258,28 +277,40 @@ mod tests {
     async fn retry_stops_at_success_at_a_refused_kind_and_when_the_caller_says_so() {
         let config = RetryConfig::default();
         let mut calls = 0;
-        let ok = retry(&config, |_| true, |n| {
-            calls += 1;
-            async move { if n < 3 { Err(failing(ErrorKind::Transient)) } else { Ok(n) } }
-        })
+        let ok = retry(
+            &config,
+            |_| true,
+            |n| {
+                calls += 1;
+                async move { if n < 3 { Err(failing(ErrorKind::Transient)) } else { Ok(n) } }
+            },
+        )
         .await;
         assert_eq!(ok.unwrap(), 3);
         assert_eq!(calls, 3);
 
         let mut calls = 0;
-        let e = retry(&config, |_| true, |_| {
-            calls += 1;
-            async { Err::<(), _>(failing(ErrorKind::PermissionDenied)) }
-        })
+        let e = retry(
+            &config,
+            |_| true,
+            |_| {
+                calls += 1;
+                async { Err::<(), _>(failing(ErrorKind::PermissionDenied)) }
+            },
+        )
         .await
         .unwrap_err();
         assert_eq!((calls, e.retries_exhausted()), (1, None), "a refused kind is not repeated nor marked");
 
         let mut calls = 0;
-        let e = retry(&config, |e| e.kind() == ErrorKind::RateLimited, |_| {
-            calls += 1;
-            async { Err::<(), _>(failing(ErrorKind::Transient)) }
-        })
+        let e = retry(
+            &config,
+            |e| e.kind() == ErrorKind::RateLimited,
+            |_| {
+                calls += 1;
+                async { Err::<(), _>(failing(ErrorKind::Transient)) }
+            },
+        )
         .await
         .unwrap_err();
         assert_eq!((calls, e.retries_exhausted()), (1, None), "the caller refused a repeat (a write)");
@@ -289,20 +320,28 @@ mod tests {
     async fn retry_marks_exhaustion_and_never_repeats_an_exhausted_error() {
         let config = RetryConfig { max_attempts: 4, ..RetryConfig::default() };
         let mut calls = 0;
-        let e = retry(&config, |_| true, |_| {
-            calls += 1;
-            async { Err::<(), _>(failing(ErrorKind::Timeout)) }
-        })
+        let e = retry(
+            &config,
+            |_| true,
+            |_| {
+                calls += 1;
+                async { Err::<(), _>(failing(ErrorKind::Timeout)) }
+            },
+        )
         .await
         .unwrap_err();
         assert_eq!((calls, e.retries_exhausted()), (4, Some(4)));
 
         // An inner layer's exhausted error goes straight through: attempts do not multiply.
         let mut calls = 0;
-        let e = retry(&config, |_| true, |_| {
-            calls += 1;
-            async { Err::<(), _>(failing(ErrorKind::Timeout).with_retries_exhausted(5)) }
-        })
+        let e = retry(
+            &config,
+            |_| true,
+            |_| {
+                calls += 1;
+                async { Err::<(), _>(failing(ErrorKind::Timeout).with_retries_exhausted(5)) }
+            },
+        )
         .await
         .unwrap_err();
         assert_eq!((calls, e.retries_exhausted()), (1, Some(5)));
@@ -310,17 +349,18 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn retry_caps_a_hostile_retry_after_and_keeps_inside_the_budget() {
-        let config = RetryConfig {
-            max_attempts: 10,
-            total_budget: Some(Duration::from_secs(600)),
-            ..RetryConfig::default()
-        };
+        let config =
+            RetryConfig { max_attempts: 10, total_budget: Some(Duration::from_secs(600)), ..RetryConfig::default() };
         let start = tokio::time::Instant::now();
         let mut calls = 0;
-        let e = retry(&config, |_| true, |_| {
-            calls += 1;
-            async { Err::<(), _>(failing(ErrorKind::RateLimited).with_retry_after(Duration::MAX)) }
-        })
+        let e = retry(
+            &config,
+            |_| true,
+            |_| {
+                calls += 1;
+                async { Err::<(), _>(failing(ErrorKind::RateLimited).with_retry_after(Duration::MAX)) }
+            },
+        )
         .await
         .unwrap_err();
         // Waits of 5 minutes (the cap): two fit in 10 minutes, the third would not.

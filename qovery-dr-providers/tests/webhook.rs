@@ -31,7 +31,7 @@ async fn bodies(server: &MockServer) -> Vec<Value> {
 
 fn notifier(server: &MockServer, format: WebhookFormat) -> WebhookNotifier {
     WebhookNotifier::new(format!("{}/hook", server.uri()).parse().unwrap(), format)
-        .retries(4, Duration::from_millis(10))
+        .with_retry(qovery_dr_core::resilience::RetryConfig::new(4, Duration::from_millis(10)))
 }
 
 #[tokio::test]
@@ -145,7 +145,7 @@ async fn client_errors_are_not_retried_and_gives_up_after_the_attempts() {
 #[tokio::test]
 async fn an_unreachable_receiver_is_an_error_naming_the_host_only() {
     let n = WebhookNotifier::new("http://127.0.0.1:9/services/SECRET/PATH".parse().unwrap(), WebhookFormat::Slack)
-        .retries(2, Duration::from_millis(5));
+        .with_retry(qovery_dr_core::resilience::RetryConfig::new(2, Duration::from_millis(5)));
     let e = n.notify(&notification(CheckStatus::Fail)).await.unwrap_err();
     let text = e.to_string();
     assert!(text.contains("127.0.0.1") && !text.contains("SECRET"), "{text}");

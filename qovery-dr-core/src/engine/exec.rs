@@ -12,7 +12,6 @@ use super::error::EngineError;
 use super::events::Event;
 use super::interlock::{Interlock, Override};
 use super::mode::RunMode;
-use crate::resilience::Jitter;
 use super::runbook::{Runbook, StepKind, StepSpec};
 use super::state::RunState;
 use super::steps::{self, StepError};
@@ -21,6 +20,7 @@ use crate::error::{ErrorKind, ProviderError};
 use crate::journal::{JournalEntry, JournalError, JournalEvent};
 use crate::lock::LockGuard;
 use crate::plan::DrPlan;
+use crate::resilience::Jitter;
 
 /// One run in progress.
 #[derive(Debug)]

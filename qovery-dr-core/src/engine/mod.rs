@@ -158,9 +158,17 @@ impl Engine {
         let retry = self.parts.options.retry;
         for env in envs {
             // A read: repeated as the run's retry policy says, in the one shared loop.
-            let services = crate::resilience::retry(&retry, |_| true, |_| {
-                bounded(Timeouts::from_rto(plan.objectives.rto).call, "list_services", providers.cluster.list_services(env))
-            })
+            let services = crate::resilience::retry(
+                &retry,
+                |_| true,
+                |_| {
+                    bounded(
+                        Timeouts::from_rto(plan.objectives.rto).call,
+                        "list_services",
+                        providers.cluster.list_services(env),
+                    )
+                },
+            )
             .await
             .map_err(|e| EngineError::NotReady {
                 // No step runs yet: the runbook is being built from the services.

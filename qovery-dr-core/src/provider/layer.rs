@@ -259,7 +259,11 @@ mod tests {
     }
 
     /// Runs `layer` over attempts answering `outcomes` in turn (`None`: success with 7).
-    async fn run<L: Layer>(layer: &L, c: &CallInfo<'_>, outcomes: &[Option<ErrorKind>]) -> (ProviderResult<u32>, usize) {
+    async fn run<L: Layer>(
+        layer: &L,
+        c: &CallInfo<'_>,
+        outcomes: &[Option<ErrorKind>],
+    ) -> (ProviderResult<u32>, usize) {
         let n = std::sync::atomic::AtomicUsize::new(0);
         let next = || -> CallFuture<'_, u32> {
             let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);

@@ -10,8 +10,8 @@ mod methods;
 mod cluster;
 mod dns;
 mod dns_router;
-mod propagation;
 mod layer;
+mod propagation;
 mod registry;
 mod replication;
 mod set;
@@ -26,10 +26,10 @@ pub use dns::{
     TargetHealth,
 };
 pub use dns_router::DnsRouter;
+pub use layer::{CallFuture, CallInfo, Layer, Layered, ReadOnly, ReadOnlyLayer, RetryLayer, TimeoutLayer};
 pub use propagation::{
     AuthoritativeResolver, PropagationOptions, PropagationReport, ServerPropagation, verify_propagation,
 };
-pub use layer::{CallInfo, CallFuture, Layer, Layered, ReadOnly, ReadOnlyLayer, RetryLayer, TimeoutLayer};
 pub use registry::{CopyReport, ImageParity, RegistryCapabilities, RegistryLocation, RegistryMapping, RegistrySync};
 pub use replication::{
     BackupInfo, CatchUp, FenceKind, FenceOutcome, FixupReport, Heartbeat, LinkState, Node, PromoteOutcome,

@@ -42,21 +42,12 @@ pub(crate) struct Http {
     pub base: url::Url,
     pub token: QoveryToken,
     pub client: reqwest::Client,
-    pub attempts: u32,
-    pub backoff: Duration,
+    /// Retries of this client's requests (the engine does not retry what these exhausted).
+    pub retry: qovery_dr_core::resilience::RetryConfig,
     /// The largest answer read.
     pub max_body: u64,
     pub limiter: crate::RateLimiter,
 }
-
-fn jitter() -> f64 {
-    // Cheap jitter from the clock's nanoseconds: spreads retries of concurrent calls.
-    f64::from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos()) % 1000)
-        / 1000.0
-}
-
-/// The longest wait between two attempts (a Retry-After is capped before it gets here).
-const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
 pub(crate) fn err(kind: ErrorKind, op: &str, msg: impl Into<String>) -> ProviderError {
     ProviderError::new(kind, PROVIDER, op, msg)
@@ -69,7 +60,9 @@ impl Http {
             .map_err(|e| err(ErrorKind::InvalidInput, "url", format!("{path}: {e}")))
     }
 
-    /// One request with retries (429 honouring Retry-After, 5xx, connection errors).
+    /// One request with retries through the shared loop
+    /// ([`resilience::retry`](qovery_dr_core::resilience::retry)): reads on 429, 5xx and
+    /// connection failures; writes only on 429 (a refused request was not applied).
     /// Returns the status and the body.
     pub async fn send(
         &self,
@@ -79,87 +72,76 @@ impl Http {
         body: Option<&Value>,
     ) -> ProviderResult<(StatusCode, String)> {
         let url = self.url(path)?;
-        let mut delay = self.backoff;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let mut req = self
-                .client
-                .request(method.clone(), url.clone())
-                .header(reqwest::header::AUTHORIZATION, self.token.header());
-            if let Some(b) = body {
-                req = req.json(b);
-            }
-            self.limiter.acquire(PROVIDER, op).await?;
-            tracing::debug!(op, %method, path, attempt, "qovery request");
-            let outcome = req.send().await;
-            let (retryable, error) = match outcome {
-                Ok(resp) => {
-                    let status = resp.status();
-                    let retry_after = crate::http::retry_after(&resp);
-                    let text = match crate::http::text(resp, self.max_body).await {
-                        Ok(t) => t,
-                        // A mutation answered 2xx was applied, whatever happened to its body.
-                        Err(e) if status.is_success() && method != Method::GET => {
-                            return Err(err(
-                                ErrorKind::Indeterminate,
-                                op,
-                                format!("{path}: HTTP {status}, then {e} (the request was applied)"),
-                            ));
-                        }
-                        Err(e) => {
-                            return Err(err(ErrorKind::Transient, op, format!("{path}: HTTP {status}, then {e}")));
-                        }
-                    };
-                    if status.is_success() {
-                        return Ok((status, text));
-                    }
-                    let e = map_status(op, status, &text, retry_after);
-                    if let Some(ra) = retry_after {
-                        delay = delay.max(ra);
-                    }
-                    (status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error(), e)
-                }
-                Err(e) if e.is_timeout() => (
-                    true,
-                    err(ErrorKind::Timeout, op, format!("{path}: no answer in time")).with_source(e.without_url()),
-                ),
-                Err(e) if e.is_connect() => (
-                    true,
-                    err(ErrorKind::Transient, op, format!("{path}: cannot connect")).with_source(e.without_url()),
-                ),
-                // The request may have left: the caller reconciles before retrying.
-                Err(e) => {
-                    (false, err(ErrorKind::Indeterminate, op, format!("{path}: {e}")).with_source(e.without_url()))
-                }
-            };
-            // Mutations are not retried blindly: a 5xx on POST may have been applied.
-            let safe = method == Method::GET || error.kind() == ErrorKind::RateLimited;
-            if !(retryable && safe) || attempt >= self.attempts {
-                let error = if retryable && !safe && error.kind() == ErrorKind::Transient {
-                    err(
-                        ErrorKind::Indeterminate,
-                        op,
-                        format!("{} (the request may have been applied)", error.message()),
-                    )
-                } else {
-                    error
-                };
-                // Retried here already: the engine does not retry it on top.
-                return Err(if retryable && safe && attempt > 1 {
-                    error.with_retries_exhausted(attempt)
-                } else {
-                    error
-                });
-            }
-            tokio::time::sleep(delay.mul_f64(0.5 + jitter() / 2.0).max(if error.kind() == ErrorKind::RateLimited {
-                delay
-            } else {
-                Duration::ZERO
-            }))
-            .await;
-            delay = delay.saturating_mul(2).min(MAX_BACKOFF);
+        let read = method == Method::GET;
+        qovery_dr_core::resilience::retry(
+            &self.retry,
+            |e| read || e.kind() == ErrorKind::RateLimited,
+            |attempt| self.attempt(op, &method, &url, path, body, attempt),
+        )
+        .await
+    }
+
+    /// One attempt. A write whose answer was lost or was a 5xx fails `Indeterminate`
+    /// ("may have been applied"): the caller reconciles before repeating it.
+    async fn attempt(
+        &self,
+        op: &str,
+        method: &Method,
+        url: &url::Url,
+        path: &str,
+        body: Option<&Value>,
+        attempt: u32,
+    ) -> ProviderResult<(StatusCode, String)> {
+        let mut req = self
+            .client
+            .request(method.clone(), url.clone())
+            .header(reqwest::header::AUTHORIZATION, self.token.header());
+        if let Some(b) = body {
+            req = req.json(b);
         }
+        self.limiter.acquire(PROVIDER, op).await?;
+        tracing::debug!(op, %method, path, attempt, "qovery request");
+        let error = match req.send().await {
+            Ok(resp) => {
+                let status = resp.status();
+                let retry_after = crate::http::retry_after(&resp);
+                let text = match crate::http::text(resp, self.max_body).await {
+                    Ok(t) => t,
+                    // A mutation answered 2xx was applied, whatever happened to its body.
+                    Err(e) if status.is_success() && method != Method::GET => {
+                        return Err(err(
+                            ErrorKind::Indeterminate,
+                            op,
+                            format!("{path}: HTTP {status}, then {e} (the request was applied)"),
+                        ));
+                    }
+                    Err(e) => {
+                        return Err(err(ErrorKind::Transient, op, format!("{path}: HTTP {status}, then {e}")));
+                    }
+                };
+                if status.is_success() {
+                    return Ok((status, text));
+                }
+                map_status(op, status, &text, retry_after)
+            }
+            Err(e) if e.is_timeout() => {
+                err(ErrorKind::Timeout, op, format!("{path}: no answer in time")).with_source(e.without_url())
+            }
+            Err(e) if e.is_connect() => {
+                err(ErrorKind::Transient, op, format!("{path}: cannot connect")).with_source(e.without_url())
+            }
+            // The request may have left: the caller reconciles before retrying.
+            Err(e) => err(ErrorKind::Indeterminate, op, format!("{path}: {e}")).with_source(e.without_url()),
+        };
+        // Mutations are not retried blindly: a 5xx on POST may have been applied.
+        if method != Method::GET && error.kind() == ErrorKind::Transient {
+            return Err(err(
+                ErrorKind::Indeterminate,
+                op,
+                format!("{} (the request may have been applied)", error.message()),
+            ));
+        }
+        Err(error)
     }
 
     /// A GET decoded as `T`.

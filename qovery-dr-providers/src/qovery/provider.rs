@@ -1,6 +1,6 @@
 //! `QoveryClusterProvider`: the ClusterProvider over Qovery's REST API.
 
-use qovery_dr_core::resilience::TimeoutConfig;
+use qovery_dr_core::resilience::{RetryConfig, TimeoutConfig};
 use std::time::Duration;
 
 use qovery_dr_core::provider::{
@@ -136,8 +136,7 @@ pub struct QoveryBuilder {
     token: Option<QoveryToken>,
     base: String,
     timeouts: TimeoutConfig,
-    attempts: u32,
-    backoff: Duration,
+    retry: RetryConfig,
     registry_ids: std::collections::BTreeMap<String, String>,
     limiter: Option<crate::RateLimiter>,
 }
@@ -168,10 +167,11 @@ impl QoveryBuilder {
         self
     }
 
-    /// Attempts for retryable failures (default 4) and the first backoff (default 500 ms).
-    pub fn retries(mut self, attempts: u32, backoff: Duration) -> Self {
-        self.attempts = attempts.max(1);
-        self.backoff = backoff;
+    /// How requests are retried (default: 4 attempts, the first retry after about
+    /// 500 ms): reads on 429, 5xx and connection failures, writes only on 429. An error
+    /// retried to exhaustion here is marked, and the engine does not retry it again.
+    pub fn with_retry(mut self, retry: RetryConfig) -> Self {
+        self.retry = retry;
         self
     }
 
@@ -208,8 +208,7 @@ impl QoveryBuilder {
                 base,
                 token,
                 client,
-                attempts: self.attempts,
-                backoff: self.backoff,
+                retry: self.retry,
                 max_body: self.timeouts.max_body_bytes,
                 limiter: self.limiter.unwrap_or_else(|| crate::RateLimiter::new(50, Duration::from_secs(1))),
             },
@@ -319,8 +318,7 @@ impl QoveryClusterProvider {
                 connect: Duration::from_secs(5),
                 ..TimeoutConfig::default()
             },
-            attempts: 4,
-            backoff: Duration::from_millis(500),
+            retry: RetryConfig::new(4, Duration::from_millis(500)),
             registry_ids: std::collections::BTreeMap::new(),
             limiter: None,
         }

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use qovery_dr_core::DnsTarget;
+use qovery_dr_core::resilience::RetryConfig;
 
 use crate::RateLimiter;
 
@@ -12,8 +13,7 @@ use crate::RateLimiter;
 pub struct Route53Config {
     pub(crate) hosted_zone_id: String,
     pub(crate) endpoint_url: Option<String>,
-    pub(crate) max_attempts: u32,
-    pub(crate) initial_backoff: Duration,
+    pub(crate) retry: RetryConfig,
     pub(crate) health_checks: BTreeMap<DnsTarget, String>,
     pub(crate) limiter: RateLimiter,
 }
@@ -25,8 +25,7 @@ impl Route53Config {
         Self {
             hosted_zone_id: id.trim_start_matches("/hostedzone/").to_owned(),
             endpoint_url: None,
-            max_attempts: 5,
-            initial_backoff: Duration::from_millis(500),
+            retry: RetryConfig::new(5, Duration::from_millis(500)),
             health_checks: BTreeMap::new(),
             // Route53 allows five API requests per second per account.
             limiter: RateLimiter::new(5, Duration::from_secs(1)),
@@ -39,11 +38,12 @@ impl Route53Config {
         self
     }
 
-    /// Attempts per request when throttled or on transient failures (default 5), and the
-    /// first backoff (default 500 ms, doubling, with jitter).
-    pub fn retries(mut self, max_attempts: u32, initial_backoff: Duration) -> Self {
-        self.max_attempts = max_attempts.max(1);
-        self.initial_backoff = initial_backoff;
+    /// How requests are retried (default: 5 attempts, the first retry after about
+    /// 500 ms): throttling always (Route53 did not apply the request), other transient
+    /// failures only for reads. The AWS SDK's own retries are off: every attempt takes a
+    /// token from the rate limiter.
+    pub fn with_retry(mut self, retry: RetryConfig) -> Self {
+        self.retry = retry;
         self
     }
 

@@ -65,29 +65,15 @@ impl Route53DnsSwitcher {
         Fut: std::future::Future<Output = Result<T, SdkError<E, HttpResponse>>>,
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        let policy = qovery_dr_core::resilience::RetryConfig {
-            max_attempts: self.config.max_attempts,
-            initial_backoff: self.config.initial_backoff,
-            ..qovery_dr_core::resilience::RetryConfig::default()
-        };
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            self.config.limiter.acquire(PROVIDER, operation).await?;
-            let e = match call().await {
-                Ok(out) => return Ok(out),
-                Err(e) => map(operation, write, e),
-            };
-            let again = match e.kind() {
-                ErrorKind::RateLimited => true,
-                ErrorKind::Transient | ErrorKind::Timeout => !write,
-                _ => false,
-            };
-            if !again || attempt >= policy.max_attempts {
-                return Err(if again && attempt > 1 { e.with_retries_exhausted(attempt) } else { e });
-            }
-            tokio::time::sleep(policy.backoff(attempt, e.retry_after(), 0.5)).await;
-        }
+        qovery_dr_core::resilience::retry(
+            &self.config.retry,
+            |e| e.kind() == ErrorKind::RateLimited || !write,
+            |_| async {
+                self.config.limiter.acquire(PROVIDER, operation).await?;
+                call().await.map_err(|e| map(operation, write, e))
+            },
+        )
+        .await
     }
 
     /// Polls `GetChange` until `INSYNC`, backing off from 1 s to 10 s; `Timeout` after `timeout`.

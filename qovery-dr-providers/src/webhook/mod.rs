@@ -2,12 +2,12 @@
 //! shape the receiver accepts (generic, Slack incoming webhook, PagerDuty
 //! Events API v2).
 
-use qovery_dr_core::resilience::TimeoutConfig;
+use qovery_dr_core::resilience::{RetryConfig, TimeoutConfig};
 use std::time::Duration;
 
 use qovery_dr_core::monitor::{Notification, Notifier, NotifyError};
 use qovery_dr_core::readiness::CheckStatus;
-use qovery_dr_core::{SecretString, async_trait};
+use qovery_dr_core::{ErrorKind, ProviderError, ProviderResult, SecretString, async_trait};
 use serde_json::{Value, json};
 use url::Url;
 
@@ -46,8 +46,7 @@ pub struct WebhookNotifier {
     url: Url,
     format: WebhookFormat,
     client: reqwest::Client,
-    attempts: u32,
-    backoff: Duration,
+    retry: RetryConfig,
     limiter: crate::RateLimiter,
 }
 
@@ -62,8 +61,7 @@ impl std::fmt::Debug for WebhookNotifier {
         f.debug_struct("WebhookNotifier")
             .field("host", &self.url.host_str().unwrap_or(""))
             .field("format", &format)
-            .field("attempts", &self.attempts)
-            .field("backoff", &self.backoff)
+            .field("retry", &self.retry)
             .finish_non_exhaustive()
     }
 }
@@ -76,7 +74,7 @@ impl WebhookNotifier {
         // Slack incoming webhooks take about one message per second; PagerDuty Events v2
         // about 120 per minute per integration key: one per second suits both.
         let limiter = crate::RateLimiter::new(1, Duration::from_secs(1)).burst(5);
-        Self { url, format, client, attempts: 4, backoff: Duration::from_secs(1), limiter }
+        Self { url, format, client, retry: RetryConfig::new(4, Duration::from_secs(1)), limiter }
     }
 
     fn http(timeouts: TimeoutConfig) -> reqwest::Client {
@@ -89,21 +87,22 @@ impl WebhookNotifier {
     }
 
     /// Deadlines of one delivery attempt (default: 10 s per request, 10 s to connect).
-    pub fn timeouts(mut self, timeouts: TimeoutConfig) -> Self {
+    pub fn with_timeouts(mut self, timeouts: TimeoutConfig) -> Self {
         self.client = Self::http(timeouts);
         self
     }
 
     /// The client-side request budget (default: one per second, bursts of five).
-    pub fn rate_limiter(mut self, limiter: crate::RateLimiter) -> Self {
+    pub fn with_rate_limiter(mut self, limiter: crate::RateLimiter) -> Self {
         self.limiter = limiter;
         self
     }
 
-    /// Attempts in all (at least 1) and the first backoff (doubling, at most 5 minutes).
-    pub fn retries(mut self, attempts: u32, backoff: Duration) -> Self {
-        self.attempts = attempts.max(1);
-        self.backoff = backoff.min(MAX_WAIT);
+    /// How deliveries are retried on 429, 5xx and connection failures (default: 4
+    /// attempts, the first retry after about 1 s; a server's `Retry-After` is honoured up
+    /// to [`RetryConfig::max_retry_after`]).
+    pub fn with_retry(mut self, retry: RetryConfig) -> Self {
+        self.retry = retry;
         self
     }
 
@@ -148,48 +147,52 @@ impl WebhookNotifier {
     }
 }
 
-/// The longest wait between two attempts, whatever the server's Retry-After or the backoff.
-const MAX_WAIT: Duration = qovery_dr_core::resilience::DEFAULT_MAX_RETRY_AFTER;
-
-/// The next wait: the backoff or the server's Retry-After, whichever is longer, capped.
-fn wait_before_retry(backoff: Duration, retry_after: Option<Duration>) -> Duration {
-    backoff.max(retry_after.unwrap_or_default()).min(MAX_WAIT)
+impl WebhookNotifier {
+    /// One delivery attempt.
+    async fn deliver(&self, body: &Value) -> ProviderResult<()> {
+        const OP: &str = "notify";
+        self.limiter.acquire("webhook", OP).await?;
+        let resp = match self.client.post(self.url.clone()).json(body).send().await {
+            Ok(resp) => resp,
+            Err(e) => return Err(ProviderError::new(ErrorKind::Transient, "webhook", OP, e.without_url().to_string())),
+        };
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let retry_after = crate::http::retry_after(&resp);
+        let text: String = crate::http::text(resp, 64 * 1024).await.unwrap_or_default().chars().take(200).collect();
+        let message = format!("HTTP {status}: {text}");
+        Err(if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            let e = ProviderError::new(ErrorKind::RateLimited, "webhook", OP, message);
+            match retry_after {
+                Some(ra) => e.with_retry_after(ra),
+                None => e,
+            }
+        } else if status.is_server_error() {
+            ProviderError::new(ErrorKind::Transient, "webhook", OP, message)
+        } else {
+            ProviderError::new(
+                ErrorKind::InvalidInput,
+                "webhook",
+                OP,
+                format!("{message} (not retried: the request itself is refused)"),
+            )
+        })
+    }
 }
 
 #[async_trait]
 impl Notifier for WebhookNotifier {
     async fn notify(&self, n: &Notification) -> Result<(), NotifyError> {
         let body = self.body(n);
-        let mut delay = self.backoff;
-        let mut last = String::new();
-        for attempt in 1..=self.attempts {
-            if let Err(e) = self.limiter.acquire("webhook", "notify").await {
-                return Err(self.error(e.to_string()));
-            }
-            match self.client.post(self.url.clone()).json(&body).send().await {
-                Ok(resp) if resp.status().is_success() => return Ok(()),
-                Ok(resp) => {
-                    let status = resp.status();
-                    let retry_after = crate::http::retry_after(&resp);
-                    let text: String =
-                        crate::http::text(resp, 64 * 1024).await.unwrap_or_default().chars().take(200).collect();
-                    last = format!("HTTP {status}: {text}");
-                    if !(status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS) {
-                        return Err(self.error(format!("{last} (not retried: the request itself is refused)")));
-                    }
-                    if let Some(ra) = retry_after {
-                        delay = wait_before_retry(delay, Some(ra));
-                    }
-                }
-                Err(e) => last = format!("{}", e.without_url()),
-            }
-            if attempt < self.attempts {
-                tracing::warn!(attempt, error = %last, "webhook notification failed, retrying");
-                tokio::time::sleep(delay).await;
-                delay = wait_before_retry(delay.saturating_mul(2), None);
-            }
-        }
-        Err(self.error(format!("{last} after {} attempts", self.attempts)))
+        // A repeated notification is harmless: every retryable failure is repeated.
+        qovery_dr_core::resilience::retry(&self.retry, |_| true, |_| self.deliver(&body)).await.map_err(|e| {
+            self.error(match e.retries_exhausted() {
+                Some(n) => format!("{} after {n} attempts", e.message()),
+                None => e.message().to_owned(),
+            })
+        })
     }
 }
 
@@ -198,13 +201,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn waits_never_overflow_and_stay_capped() {
-        let mut d = Duration::from_secs(u64::MAX / 2);
-        for _ in 0..70 {
-            d = wait_before_retry(d.saturating_mul(2), Some(Duration::MAX));
-            assert!(d <= MAX_WAIT);
-        }
-        assert_eq!(wait_before_retry(Duration::from_secs(1), None), Duration::from_secs(1));
-        assert_eq!(wait_before_retry(Duration::from_secs(1), Some(Duration::from_secs(7))), Duration::from_secs(7));
+    fn the_debug_of_a_notifier_shows_its_host_and_retries_only() {
+        let n = WebhookNotifier::new(
+            Url::parse("https://hooks.example.com/services/T0/B0/S3CR3T").unwrap(),
+            WebhookFormat::Slack,
+        );
+        let text = format!("{n:?}");
+        assert!(text.contains("hooks.example.com") && text.contains("max_attempts: 4"), "{text}");
+        assert!(!text.contains("S3CR3T"), "{text}");
     }
 }

@@ -51,7 +51,8 @@ async fn zone_with_app() -> (Route53DnsSwitcher, DnsRecordId) {
         .build()
         .unwrap();
     admin.change_resource_record_sets().hosted_zone_id(&zone_id).change_batch(batch).send().await.unwrap();
-    let config = Route53Config::new(zone_id).retries(2, Duration::from_millis(10));
+    let config = Route53Config::new(zone_id)
+        .with_retry(qovery_dr_core::resilience::RetryConfig::new(2, Duration::from_millis(10)));
     (Route53DnsSwitcher::from_sdk_config(&good, config), DnsRecordId::new(record))
 }
 
@@ -98,8 +99,11 @@ async fn weighted_zone(
     changes.extend(extra.iter().map(|(id, v, w)| weighted(&name, id, v, *w)));
     let batch = ChangeBatch::builder().set_changes(Some(changes)).build().unwrap();
     admin.change_resource_record_sets().hosted_zone_id(&zone_id).change_batch(batch).send().await.unwrap();
-    let s =
-        Route53DnsSwitcher::from_sdk_config(&sdk, Route53Config::new(&zone_id).retries(2, Duration::from_millis(10)));
+    let s = Route53DnsSwitcher::from_sdk_config(
+        &sdk,
+        Route53Config::new(&zone_id)
+            .with_retry(qovery_dr_core::resilience::RetryConfig::new(2, Duration::from_millis(10))),
+    );
     (s, DnsRecordId::new(format!("app.{zone}")), admin, zone_id)
 }
 
@@ -209,8 +213,10 @@ async fn requests_are_signed_and_a_wrong_secret_is_refused() {
     signed.create_hosted_zone().name(&z).caller_reference(&z).send().await.expect("a correctly signed request");
     // The same request signed with a wrong secret is refused.
     let bad_sdk = sdk(&m.url, &m.access_key, "not-the-secret-key-at-all").await;
-    let bad =
-        Route53DnsSwitcher::from_sdk_config(&bad_sdk, Route53Config::new("Z").retries(1, Duration::from_millis(5)));
+    let bad = Route53DnsSwitcher::from_sdk_config(
+        &bad_sdk,
+        Route53Config::new("Z").with_retry(qovery_dr_core::resilience::RetryConfig::new(1, Duration::from_millis(5))),
+    );
     let z = zone("bad");
     let refused = aws_sdk_route53::Client::new(&bad_sdk)
         .create_hosted_zone()
@@ -245,7 +251,11 @@ const NO_RECORDS: &str = r#"<?xml version="1.0"?>
 
 async fn fake(server: &MockServer, attempts: u32) -> Route53DnsSwitcher {
     let sdk = sdk(&server.uri(), "AKIDEXAMPLE", "secret").await;
-    Route53DnsSwitcher::from_sdk_config(&sdk, Route53Config::new("ZFAKE").retries(attempts, Duration::from_millis(5)))
+    Route53DnsSwitcher::from_sdk_config(
+        &sdk,
+        Route53Config::new("ZFAKE")
+            .with_retry(qovery_dr_core::resilience::RetryConfig::new(attempts, Duration::from_millis(5))),
+    )
 }
 
 #[tokio::test]
@@ -282,7 +292,9 @@ async fn every_attempt_spends_a_rate_limiter_token() {
     Mock::given(method("GET")).respond_with(ResponseTemplate::new(400).set_body_string(THROTTLED)).mount(&always).await;
     let sdk = sdk(&always.uri(), "AKIDEXAMPLE", "secret").await;
     let limiter = qovery_dr_providers::RateLimiter::new(1, Duration::from_secs(1)).burst(1);
-    let config = Route53Config::new("ZFAKE").retries(4, Duration::from_millis(1)).rate_limiter(limiter);
+    let config = Route53Config::new("ZFAKE")
+        .with_retry(qovery_dr_core::resilience::RetryConfig::new(4, Duration::from_millis(1)))
+        .rate_limiter(limiter);
     let started = std::time::Instant::now();
     let err = Route53DnsSwitcher::from_sdk_config(&sdk, config)
         .current(&DnsRecordId::new("app.example.com"))
@@ -321,7 +333,11 @@ async fn a_lost_answer_to_a_write_is_indeterminate() {
         }
     });
     let sdk = sdk(&format!("http://{addr}"), "AKIDEXAMPLE", "secret").await;
-    let s = Route53DnsSwitcher::from_sdk_config(&sdk, Route53Config::new("ZFAKE").retries(1, Duration::from_millis(5)));
+    let s = Route53DnsSwitcher::from_sdk_config(
+        &sdk,
+        Route53Config::new("ZFAKE")
+            .with_retry(qovery_dr_core::resilience::RetryConfig::new(1, Duration::from_millis(5))),
+    );
     let err = s.switch(&swap(&record, PRIMARY, DR)).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Indeterminate, "{err}");
     assert!(err.kind().needs_reconcile());
@@ -373,7 +389,10 @@ async fn target_health_follows_the_checkers_over_time() {
     let fake = qovery_dr_testkit::route53_fake::Route53Fake::start().await;
     let sdk = sdk(&fake.uri(), "AKIDEXAMPLE", "secret").await;
     let config = Route53Config::new("ZFAKE").health_check(DR, "hc-dr").health_check("192.0.2.250", "hc-gone");
-    let s = Route53DnsSwitcher::from_sdk_config(&sdk, config.retries(1, Duration::from_millis(5)));
+    let s = Route53DnsSwitcher::from_sdk_config(
+        &sdk,
+        config.with_retry(qovery_dr_core::resilience::RetryConfig::new(1, Duration::from_millis(5))),
+    );
     let dr = DnsTarget::new(DR);
     fake.set_health("hc-dr", 16, 16);
     assert_eq!(s.target_health(&dr).await.unwrap(), TargetHealth::Healthy);

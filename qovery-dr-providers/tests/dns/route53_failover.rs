@@ -64,8 +64,11 @@ async fn failover_zone() -> (Route53DnsSwitcher, DnsRecordId, aws_sdk_route53::C
         .build()
         .unwrap();
     admin.change_resource_record_sets().hosted_zone_id(&zone_id).change_batch(batch).send().await.unwrap();
-    let s =
-        Route53DnsSwitcher::from_sdk_config(&sdk, Route53Config::new(&zone_id).retries(2, Duration::from_millis(10)));
+    let s = Route53DnsSwitcher::from_sdk_config(
+        &sdk,
+        Route53Config::new(&zone_id)
+            .with_retry(qovery_dr_core::resilience::RetryConfig::new(2, Duration::from_millis(10))),
+    );
     (s, DnsRecordId::new(format!("app.{zone}")), admin, check_id)
 }
 
@@ -143,7 +146,11 @@ async fn on_fake() -> (Route53Fake, Route53DnsSwitcher, DnsRecordId) {
     let fake = Route53Fake::start().await;
     fake.add_failover_record("app.example.com", PRIMARY, DR, "hc-primary");
     let sdk = sdk(&fake.uri(), "AKIDEXAMPLE", "secret").await;
-    let s = Route53DnsSwitcher::from_sdk_config(&sdk, Route53Config::new("ZFAKE").retries(1, Duration::from_millis(5)));
+    let s = Route53DnsSwitcher::from_sdk_config(
+        &sdk,
+        Route53Config::new("ZFAKE")
+            .with_retry(qovery_dr_core::resilience::RetryConfig::new(1, Duration::from_millis(5))),
+    );
     (fake, s, DnsRecordId::new("app.example.com"))
 }
 

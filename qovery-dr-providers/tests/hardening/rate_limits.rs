@@ -50,7 +50,7 @@ async fn evaluate(fake: &QoveryFake, plan: &DrPlan, limiter: RateLimiter) -> (us
         QoveryClusterProvider::builder("org-1")
             .token(qovery_dr_core::SecretString::new("qov-test"))
             .endpoint(fake.uri())
-            .retries(1, Duration::from_millis(10))
+            .with_retry(qovery_dr_core::resilience::RetryConfig::new(1, Duration::from_millis(10)))
             .rate_limiter(limiter)
             .build()
             .unwrap(),

@@ -185,7 +185,7 @@ async fn no_secret_reaches_logs_journals_reports_debug_or_errors() {
         format!("http://127.0.0.1:1/hooks/{}", secret("webhook-path")).parse().unwrap(),
         WebhookFormat::PagerDuty { routing_key: SecretString::new(secret("pagerduty")) },
     )
-    .retries(1, Duration::from_millis(1));
+    .with_retry(qovery_dr_core::resilience::RetryConfig::new(1, Duration::from_millis(1)));
     debug.push(("WebhookNotifier".into(), format!("{hook:?}")));
     let note = crate::notification(&plan.name);
     let e = qovery_dr_core::monitor::Notifier::notify(&hook, &note).await.unwrap_err();

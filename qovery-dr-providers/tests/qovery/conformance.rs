@@ -18,7 +18,7 @@ async fn setup() -> ClusterFixture<QoveryClusterProvider> {
     let provider = QoveryClusterProvider::builder("org-1")
         .token(qovery_dr_core::SecretString::new("qov_conformance"))
         .endpoint(fake.uri())
-        .retries(3, Duration::from_millis(20))
+        .with_retry(qovery_dr_core::resilience::RetryConfig::new(3, Duration::from_millis(20)))
         .build()
         .unwrap();
     // The fake lives as long as the process: the fixture cannot own it.

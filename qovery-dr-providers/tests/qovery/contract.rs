@@ -56,7 +56,7 @@ async fn every_operation_the_provider_uses_is_accepted_by_the_official_spec() {
     let p = QoveryClusterProvider::builder(ORG)
         .token(qovery_dr_core::SecretString::new("qov_contract"))
         .endpoint(&url)
-        .retries(1, Duration::from_millis(10))
+        .with_retry(qovery_dr_core::resilience::RetryConfig::new(1, Duration::from_millis(10)))
         .build()
         .unwrap();
     let env = EnvironmentId::new(ENV);

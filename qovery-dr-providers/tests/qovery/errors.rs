@@ -12,7 +12,7 @@ fn provider(server: &MockServer) -> QoveryClusterProvider {
     QoveryClusterProvider::builder("org-1")
         .token(qovery_dr_core::SecretString::new("qov_errors"))
         .endpoint(server.uri())
-        .retries(3, Duration::from_millis(10))
+        .with_retry(qovery_dr_core::resilience::RetryConfig::new(3, Duration::from_millis(10)))
         .timeouts(qovery_dr_core::resilience::TimeoutConfig {
             request: Duration::from_millis(500),
             connect: Duration::from_millis(500),

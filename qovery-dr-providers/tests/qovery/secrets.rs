@@ -47,7 +47,7 @@ async fn neither_the_token_nor_a_secret_value_is_ever_logged_or_printed() {
     let p = QoveryClusterProvider::builder("org-1")
         .token(qovery_dr_core::SecretString::new(TOKEN))
         .endpoint(fake.uri())
-        .retries(3, Duration::from_millis(10))
+        .with_retry(qovery_dr_core::resilience::RetryConfig::new(3, Duration::from_millis(10)))
         .build()
         .unwrap();
     let mut debug = format!("{p:?}\n");

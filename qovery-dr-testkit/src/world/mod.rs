@@ -217,7 +217,13 @@ impl World {
 
     /// Runs one provider operation through the world's layers (recording, then faults),
     /// then `f` on the settled state, then the invariant checks.
-    pub(crate) async fn call<T, F>(&self, operation: &'static str, mutating: bool, detail: String, f: F) -> ProviderResult<T>
+    pub(crate) async fn call<T, F>(
+        &self,
+        operation: &'static str,
+        mutating: bool,
+        detail: String,
+        f: F,
+    ) -> ProviderResult<T>
     where
         T: Send,
         F: FnOnce(&mut State, &Ctx<'_>) -> ProviderResult<T> + Send,

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use qovery_dr_core::ErrorKind;
 use qovery_dr_core::engine::{RunMode, Runbook};
-use qovery_dr_core::provider::{ReadOnly, ReadOnlyLayer};
 use qovery_dr_core::provider::{ClusterProvider, DnsSwitcher, SwitchRequest, SwitchStrategy};
+use qovery_dr_core::provider::{ReadOnly, ReadOnlyLayer};
 use qovery_dr_testkit::memory::{InMemoryCluster, InMemoryDns};
 
 use super::common::*;
