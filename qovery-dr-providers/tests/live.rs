@@ -34,6 +34,7 @@ mod dns {
 }
 
 mod whole {
+    mod chaos;
     mod connect;
     mod e2e;
     mod resume;

@@ -223,6 +223,134 @@ impl Layer for FaultLayer {
     }
 }
 
+/// What a random [`ChaosSchedule`] may contain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ChaosOptions {
+    /// Whether calls may hang (until the caller's timeout). Off against real peers,
+    /// where a step's timeout is minutes of real time.
+    pub hangs: bool,
+    /// The longest injected latency (whole seconds, at least one).
+    pub max_latency: Duration,
+}
+
+impl Default for ChaosOptions {
+    /// Hangs, and latencies of up to 30 s: for simulated time.
+    fn default() -> Self {
+        Self { hangs: true, max_latency: Duration::from_secs(30) }
+    }
+}
+
+impl ChaosOptions {
+    /// For real peers in real time: no hang, latencies of 1 or 2 s.
+    pub fn real_time() -> Self {
+        Self { hangs: false, max_latency: Duration::from_secs(2) }
+    }
+}
+
+/// A seeded random fault schedule: one to five faults on operations a run makes, each a
+/// failure (transient, timeout, throttling, permission denied), an apply-then-fail
+/// ("the request may have been applied"), a latency or a hang, on the n-th call, the
+/// first n calls, or at random. The same seed gives the same schedule, whichever
+/// providers it is applied to (the simulated world's, or real ones behind a
+/// [`FaultLayer`]).
+///
+/// ```
+/// use qovery_dr_testkit::{ChaosOptions, ChaosSchedule, FaultInjector};
+/// let a = ChaosSchedule::random(7, ChaosSchedule::RUN_OPERATIONS, ChaosOptions::default());
+/// let b = ChaosSchedule::random(7, ChaosSchedule::RUN_OPERATIONS, ChaosOptions::default());
+/// assert_eq!(a, b);
+/// let injector = FaultInjector::default();
+/// a.apply(&injector);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChaosSchedule {
+    seed: u64,
+    faults: Vec<(&'static str, Trigger, FaultAction)>,
+}
+
+/// splitmix64: a tiny deterministic generator for building schedules.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+impl ChaosSchedule {
+    /// The operations a failover run makes, whichever providers serve them.
+    pub const RUN_OPERATIONS: &'static [&'static str] = &[
+        "cluster.cluster_status",
+        "cluster.environment_status",
+        "cluster.list_services",
+        "cluster.deploy_services",
+        "cluster.deployment_status",
+        "cluster.set_variable",
+        "cluster.set_service_image",
+        "dns.current",
+        "dns.switch",
+        "dns.change_status",
+        "dns.target_health",
+        "replication.status",
+        "replication.primary_writability",
+        "replication.fence_primary",
+        "replication.wait_for_catch_up",
+        "replication.promote_standby",
+        "replication.last_heartbeat",
+        "registry.parity",
+    ];
+
+    /// The schedule of `seed` over `operations`.
+    pub fn random(seed: u64, operations: &[&'static str], options: ChaosOptions) -> Self {
+        let mut rng = SplitMix(seed);
+        let mut faults = Vec::new();
+        if operations.is_empty() {
+            return Self { seed, faults };
+        }
+        for _ in 0..1 + rng.below(5) {
+            let op = operations[usize::try_from(rng.below(operations.len() as u64)).unwrap_or(0)];
+            let action = match rng.below(7) {
+                0 => FaultAction::Fail(ErrorKind::Transient),
+                1 => FaultAction::Fail(ErrorKind::Timeout),
+                2 => FaultAction::Fail(ErrorKind::RateLimited),
+                3 => FaultAction::ApplyThenFail(ErrorKind::Indeterminate),
+                4 => FaultAction::Latency(Duration::from_secs(1 + rng.below(options.max_latency.as_secs()))),
+                5 => FaultAction::Fail(ErrorKind::PermissionDenied),
+                _ if options.hangs => FaultAction::Hang,
+                _ => FaultAction::Fail(ErrorKind::Transient),
+            };
+            let trigger = match rng.below(3) {
+                0 => Trigger::Nth(1 + rng.below(4)),
+                1 => Trigger::FirstN(1 + rng.below(3)),
+                _ => Trigger::Probability(0.05 + (rng.below(25) as f64) / 100.0),
+            };
+            faults.push((op, trigger, action));
+        }
+        Self { seed, faults }
+    }
+
+    /// Adds the faults to `injector`, and seeds its generator with the schedule's seed.
+    pub fn apply(&self, injector: &FaultInjector) {
+        injector.reseed(self.seed);
+        for (op, trigger, action) in &self.faults {
+            injector.inject(op, *trigger, *action);
+        }
+    }
+
+    /// One line per fault, for failure messages.
+    pub fn describe(&self) -> Vec<String> {
+        self.faults.iter().map(|(op, trigger, action)| format!("{op}: {action:?} on {trigger:?}")).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -44,7 +44,7 @@ pub mod recorder;
 pub mod route53_fake;
 pub mod world;
 
-pub use fault::{FaultAction, FaultInjector, FaultLayer, Trigger};
+pub use fault::{ChaosOptions, ChaosSchedule, FaultAction, FaultInjector, FaultLayer, Trigger};
 pub use recorder::{Call, Recorder, RecordingLayer, Violation};
 pub use world::state;
 pub use world::{PlanWorld, World, WorldConfig};

@@ -10,6 +10,7 @@ use crate::model::{ClusterId, DeploymentId, EnvironmentId, ImageRef, ProjectId, 
 
 /// What a cluster provider can do beyond the required operations.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct ClusterCapabilities {
     /// [`ClusterProvider::clone_environment`] and [`ClusterProvider::delete_environment`] work.
     pub clone_environment: bool,
@@ -18,6 +19,14 @@ pub struct ClusterCapabilities {
     /// [`ClusterProvider::deploy_services`] deploys a subset of services.
     pub deploy_services: bool,
 }
+
+with_setters!(ClusterCapabilities {
+    set {
+        with_clone_environment => clone_environment: bool,
+        with_service_scoped_variables => service_scoped_variables: bool,
+        with_deploy_services => deploy_services: bool,
+    }
+});
 
 impl ClusterCapabilities {
     /// Every capability.
@@ -45,6 +54,7 @@ pub enum ClusterState {
 
 /// A cluster's status.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct ClusterStatus {
     /// The cluster.
     pub cluster: ClusterId,
@@ -53,6 +63,15 @@ pub struct ClusterStatus {
     /// The platform's own words, if any.
     pub message: Option<String>,
 }
+
+impl ClusterStatus {
+    /// The status of `cluster`: `state`, no message.
+    pub fn new(cluster: ClusterId, state: ClusterState) -> Self {
+        Self { cluster, state, message: None }
+    }
+}
+
+with_setters!(ClusterStatus { some { with_message => message: String } });
 
 impl ClusterStatus {
     /// Whether the cluster can take deployments now.
@@ -92,6 +111,7 @@ impl DeploymentPhase {
 
 /// The status of one deployment request.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct DeploymentStatus {
     /// The request.
     pub deployment: DeploymentId,
@@ -103,8 +123,18 @@ pub struct DeploymentStatus {
     pub message: Option<String>,
 }
 
+impl DeploymentStatus {
+    /// `deployment` in `phase`, as the platform named it (`raw_state`), no message.
+    pub fn new(deployment: DeploymentId, phase: DeploymentPhase, raw_state: impl Into<String>) -> Self {
+        Self { deployment, phase, raw_state: raw_state.into(), message: None }
+    }
+}
+
+with_setters!(DeploymentStatus { some { with_message => message: String } });
+
 /// The status of one service of an environment.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct ServiceStatus {
     /// The service.
     pub service: ServiceId,
@@ -116,8 +146,18 @@ pub struct ServiceStatus {
     pub out_of_date: bool,
 }
 
+impl ServiceStatus {
+    /// `service` in `phase`, as the platform named it (`raw_state`), up to date.
+    pub fn new(service: ServiceId, phase: DeploymentPhase, raw_state: impl Into<String>) -> Self {
+        Self { service, phase, raw_state: raw_state.into(), out_of_date: false }
+    }
+}
+
+with_setters!(ServiceStatus { set { with_out_of_date => out_of_date: bool } });
+
 /// The status of an environment.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct EnvironmentStatus {
     /// The environment.
     pub environment: EnvironmentId,
@@ -131,8 +171,23 @@ pub struct EnvironmentStatus {
     pub services: Vec<ServiceStatus>,
 }
 
+impl EnvironmentStatus {
+    /// `environment` on `cluster` in `phase` (`raw_state` as the platform named it), no service.
+    pub fn new(
+        environment: EnvironmentId,
+        cluster: ClusterId,
+        phase: DeploymentPhase,
+        raw_state: impl Into<String>,
+    ) -> Self {
+        Self { environment, cluster, phase, raw_state: raw_state.into(), services: Vec::new() }
+    }
+}
+
+with_setters!(EnvironmentStatus { set { with_services => services: Vec<ServiceStatus> } });
+
 /// An environment as listed.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct EnvironmentSummary {
     /// Its id.
     pub id: EnvironmentId,
@@ -142,8 +197,16 @@ pub struct EnvironmentSummary {
     pub cluster: ClusterId,
 }
 
+impl EnvironmentSummary {
+    /// Environment `id`, named `name`, on `cluster`.
+    pub fn new(id: EnvironmentId, name: impl Into<String>, cluster: ClusterId) -> Self {
+        Self { id, name: name.into(), cluster }
+    }
+}
+
 /// A service's configuration as the platform holds it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct ServiceInfo {
     /// The service.
     pub id: ServiceId,
@@ -154,6 +217,18 @@ pub struct ServiceInfo {
     /// The minimum number of running instances configured.
     pub min_instances: u32,
 }
+
+impl ServiceInfo {
+    /// Service `id` named `name`: no image known, one instance at least.
+    pub fn new(id: ServiceId, name: impl Into<String>) -> Self {
+        Self { id, name: name.into(), image: None, min_instances: 1 }
+    }
+}
+
+with_setters!(ServiceInfo {
+    set { with_min_instances => min_instances: u32 }
+    some { with_image => image: ImageRef }
+});
 
 /// Where a variable lives.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -187,6 +262,7 @@ pub enum VariableValue {
 
 /// A variable as listed: secrets come without their value.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct Variable {
     /// The name.
     pub key: String,
@@ -194,6 +270,23 @@ pub struct Variable {
     pub value: Option<String>,
     /// Whether it is a secret.
     pub secret: bool,
+}
+
+impl Variable {
+    /// A variable as listed: its value (`None` for a secret), and whether it is secret.
+    pub fn new(key: impl Into<String>, value: Option<String>, secret: bool) -> Self {
+        Self { key: key.into(), value, secret }
+    }
+
+    /// A plain variable, with its value.
+    pub fn plain(key: impl Into<String>, value: impl Into<String>) -> Self {
+        Self { key: key.into(), value: Some(value.into()), secret: false }
+    }
+
+    /// A secret, listed without its value.
+    pub fn secret(key: impl Into<String>) -> Self {
+        Self { key: key.into(), value: None, secret: true }
+    }
 }
 
 /// Which services of an environment [`ClusterProvider::deploy_services`] deploys, in one
@@ -220,6 +313,7 @@ impl DeployServices {
 
 /// How to clone an environment onto another cluster (drills).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct CloneRequest {
     /// The new environment's name.
     pub name: String,
@@ -228,6 +322,15 @@ pub struct CloneRequest {
     /// The project to create it in; the source's project if `None`.
     pub project: Option<ProjectId>,
 }
+
+impl CloneRequest {
+    /// A clone named `name` on `target_cluster`, in the source's project.
+    pub fn new(name: impl Into<String>, target_cluster: ClusterId) -> Self {
+        Self { name: name.into(), target_cluster, project: None }
+    }
+}
+
+with_setters!(CloneRequest { some { with_project => project: ProjectId } });
 
 /// A platform that runs environments of services on clusters: Qovery, or your own.
 ///

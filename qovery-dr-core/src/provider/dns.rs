@@ -11,6 +11,7 @@ use crate::model::{ChangeId, DnsRecordId, DnsTarget};
 
 /// What a DNS switcher can do.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct DnsCapabilities {
     /// [`SwitchStrategy::RecordSwap`].
     pub record_swap: bool,
@@ -24,6 +25,16 @@ pub struct DnsCapabilities {
     /// (otherwise it answers `Unknown`).
     pub health_checks: bool,
 }
+
+with_setters!(DnsCapabilities {
+    set {
+        with_record_swap => record_swap: bool,
+        with_failover_routing => failover_routing: bool,
+        with_weighted => weighted: bool,
+        with_load_balancer_pools => load_balancer_pools: bool,
+        with_health_checks => health_checks: bool,
+    }
+});
 
 impl DnsCapabilities {
     /// Every capability.
@@ -79,6 +90,7 @@ impl fmt::Display for SwitchStrategy {
 
 /// A record as the DNS provider serves it now.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct DnsRecordState {
     /// The record.
     pub record: DnsRecordId,
@@ -89,8 +101,16 @@ pub struct DnsRecordState {
     pub ttl: Duration,
 }
 
+impl DnsRecordState {
+    /// `record` pointing at `target` with `ttl`.
+    pub fn new(record: DnsRecordId, target: DnsTarget, ttl: Duration) -> Self {
+        Self { record, target, ttl }
+    }
+}
+
 /// A guarded switch: applied only if the record still points at `expected_current`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct SwitchRequest {
     /// The record.
     pub record: DnsRecordId,
@@ -100,6 +120,18 @@ pub struct SwitchRequest {
     pub expected_current: DnsTarget,
     /// Where it must point afterwards.
     pub new_target: DnsTarget,
+}
+
+impl SwitchRequest {
+    /// Switch `record` from `expected_current` to `new_target` with `strategy`.
+    pub fn new(
+        record: DnsRecordId,
+        strategy: SwitchStrategy,
+        expected_current: DnsTarget,
+        new_target: DnsTarget,
+    ) -> Self {
+        Self { record, strategy, expected_current, new_target }
+    }
 }
 
 /// What the ownership guard decided, given the value a record holds now.
@@ -120,12 +152,12 @@ impl SwitchRequest {
     /// use qovery_dr_core::provider::{GuardDecision, SwitchRequest, SwitchStrategy};
     /// use qovery_dr_core::{DnsTarget, ErrorKind};
     ///
-    /// let req = SwitchRequest {
-    ///     record: "shop.example.com".into(),
-    ///     strategy: SwitchStrategy::RecordSwap,
-    ///     expected_current: "203.0.113.10".into(),
-    ///     new_target: "198.51.100.20".into(),
-    /// };
+    /// let req = SwitchRequest::new(
+    ///     "shop.example.com".into(),
+    ///     SwitchStrategy::RecordSwap,
+    ///     "203.0.113.10".into(),
+    ///     "198.51.100.20".into(),
+    /// );
     /// assert_eq!(req.guard("my-dns", &"203.0.113.10".into()).unwrap(), GuardDecision::Proceed);
     /// assert_eq!(req.guard("my-dns", &"198.51.100.20".into()).unwrap(), GuardDecision::AlreadySwitched);
     /// assert_eq!(req.guard("my-dns", &"192.0.2.99".into()).unwrap_err().kind(), ErrorKind::Conflict);

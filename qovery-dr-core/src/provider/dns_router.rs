@@ -27,7 +27,7 @@ const NAME: &str = "dns-router";
 /// # #[derive(Debug)] struct Zone(&'static str);
 /// # #[async_trait] impl DnsSwitcher for Zone {
 /// #   fn name(&self) -> &str { self.0 }
-/// #   fn capabilities(&self) -> DnsCapabilities { DnsCapabilities { record_swap: true, ..Default::default() } }
+/// #   fn capabilities(&self) -> DnsCapabilities { DnsCapabilities::default().with_record_swap(true) }
 /// #   async fn current(&self, r: &DnsRecordId) -> ProviderResult<DnsRecordState> { Err(ProviderError::new(ErrorKind::NotFound, self.0, "current", r.to_string())) }
 /// #   async fn switch(&self, _: &SwitchRequest) -> ProviderResult<ChangeId> { Ok(ChangeId::new("c1")) }
 /// #   async fn change_status(&self, _: &ChangeId) -> ProviderResult<ChangeStatus> { Ok(ChangeStatus::InSync) }

@@ -151,3 +151,34 @@ macro_rules! emit_layered {
     (@mutating read) => { false };
     (@mutating write) => { true };
 }
+
+/// `with_*` setters for a struct providers build (a `#[non_exhaustive]` struct cannot be
+/// built with a literal outside this crate): `set` fields take their type, `some`
+/// fields (`Option<T>`) take a `T` or an `Option<T>`.
+macro_rules! with_setters {
+    (
+        $ty:ident {
+            $(set { $($with:ident => $field:ident : $fty:ty),* $(,)? })?
+            $(some { $($with_some:ident => $field_some:ident : $fty_some:ty),* $(,)? })?
+        }
+    ) => {
+        impl $ty {
+            $($(
+                #[doc = concat!("The same value with [`", stringify!($field), "`](Self::", stringify!($field), ") set.")]
+                #[must_use]
+                pub fn $with(mut self, value: $fty) -> Self {
+                    self.$field = value;
+                    self
+                }
+            )*)?
+            $($(
+                #[doc = concat!("The same value with [`", stringify!($field_some), "`](Self::", stringify!($field_some), ") set.")]
+                #[must_use]
+                pub fn $with_some(mut self, value: impl Into<Option<$fty_some>>) -> Self {
+                    self.$field_some = value.into();
+                    self
+                }
+            )*)?
+        }
+    };
+}

@@ -10,6 +10,7 @@ use crate::model::{Digest, ImageRef};
 
 /// What a registry sync supports.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct RegistryCapabilities {
     /// [`RegistrySync::copy`] works (otherwise parity checks only).
     pub copy: bool,
@@ -18,6 +19,14 @@ pub struct RegistryCapabilities {
     /// Blobs are mounted across repositories instead of copied when possible.
     pub cross_repository_mount: bool,
 }
+
+with_setters!(RegistryCapabilities {
+    set {
+        with_copy => copy: bool,
+        with_multi_arch => multi_arch: bool,
+        with_cross_repository_mount => cross_repository_mount: bool,
+    }
+});
 
 /// Whether the DR registry holds the image the primary registry holds.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -52,6 +61,7 @@ impl ImageParity {
 
 /// What a copy did.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct CopyReport {
     /// The image's digest (identical on both sides).
     pub digest: Digest,
@@ -62,6 +72,21 @@ pub struct CopyReport {
     /// Bytes transferred.
     pub bytes_copied: u64,
 }
+
+impl CopyReport {
+    /// A copy that ended with `digest` in the DR registry, nothing transferred.
+    pub fn new(digest: Digest) -> Self {
+        Self { digest, blobs_copied: 0, blobs_skipped: 0, bytes_copied: 0 }
+    }
+}
+
+with_setters!(CopyReport {
+    set {
+        with_blobs_copied => blobs_copied: u32,
+        with_blobs_skipped => blobs_skipped: u32,
+        with_bytes_copied => bytes_copied: u64,
+    }
+});
 
 /// One side of a [`RegistryMapping`]: a registry host and an optional path prefix.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

@@ -11,6 +11,7 @@ use crate::model::{DatabaseId, Lsn, Timestamp};
 
 /// What a replication manager supports.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct ReplicationCapabilities {
     /// Physical streaming replication.
     pub physical: bool,
@@ -23,6 +24,16 @@ pub struct ReplicationCapabilities {
     /// Heartbeat writes/reads work (measured RPO).
     pub heartbeat: bool,
 }
+
+with_setters!(ReplicationCapabilities {
+    set {
+        with_physical => physical: bool,
+        with_logical => logical: bool,
+        with_dump => dump: bool,
+        with_fencing => fencing: bool,
+        with_heartbeat => heartbeat: bool,
+    }
+});
 
 /// How the old primary is fenced before a planned promotion.
 ///
@@ -95,6 +106,7 @@ pub enum LinkState {
 
 /// A completed backup (dump strategy).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct BackupInfo {
     /// When it finished.
     pub finished_at: Timestamp,
@@ -104,8 +116,18 @@ pub struct BackupInfo {
     pub restore_verified: bool,
 }
 
+impl BackupInfo {
+    /// A backup finished at `finished_at`, `size_bytes` long, whose restore was not verified.
+    pub fn new(finished_at: Timestamp, size_bytes: u64) -> Self {
+        Self { finished_at, size_bytes, restore_verified: false }
+    }
+}
+
+with_setters!(BackupInfo { set { with_restore_verified => restore_verified: bool } });
+
 /// A replication slot on the primary (PostgreSQL `pg_replication_slots`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct SlotInfo {
     /// Its name.
     pub name: String,
@@ -123,9 +145,34 @@ pub struct SlotInfo {
     pub safe_wal_size: Option<i64>,
 }
 
+impl SlotInfo {
+    /// Slot `name` of `kind` (`physical`, `logical`), active or not; positions unknown.
+    pub fn new(name: impl Into<String>, kind: impl Into<String>, active: bool) -> Self {
+        Self {
+            name: name.into(),
+            kind: kind.into(),
+            active,
+            restart_lsn: None,
+            confirmed_flush_lsn: None,
+            wal_status: None,
+            safe_wal_size: None,
+        }
+    }
+}
+
+with_setters!(SlotInfo {
+    some {
+        with_restart_lsn => restart_lsn: Lsn,
+        with_confirmed_flush_lsn => confirmed_flush_lsn: Lsn,
+        with_wal_status => wal_status: String,
+        with_safe_wal_size => safe_wal_size: i64,
+    }
+});
+
 /// A replication status snapshot. Fields PostgreSQL reports as NULL in normal
 /// states are `Option`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct ReplicationStatus {
     /// The database.
     pub database: DatabaseId,
@@ -150,6 +197,39 @@ pub struct ReplicationStatus {
     #[serde(default)]
     pub slots: Vec<SlotInfo>,
 }
+
+impl ReplicationStatus {
+    /// `database` replicated by `mode`, its link in `link`; positions, lag and backup
+    /// unknown, the standby not promoted, no slot.
+    pub fn new(database: DatabaseId, mode: ReplicationMode, link: LinkState) -> Self {
+        Self {
+            database,
+            mode,
+            link,
+            primary_lsn: None,
+            standby_replay_lsn: None,
+            lag_bytes: None,
+            lag: None,
+            last_backup: None,
+            standby_promoted: false,
+            slots: Vec::new(),
+        }
+    }
+}
+
+with_setters!(ReplicationStatus {
+    set {
+        with_standby_promoted => standby_promoted: bool,
+        with_slots => slots: Vec<SlotInfo>,
+    }
+    some {
+        with_primary_lsn => primary_lsn: Lsn,
+        with_standby_replay_lsn => standby_replay_lsn: Lsn,
+        with_lag_bytes => lag_bytes: u64,
+        with_lag => lag: Duration,
+        with_last_backup => last_backup: BackupInfo,
+    }
+});
 
 mod opt_duration_ms {
     use serde::{Deserialize, Deserializer, Serializer};
@@ -245,6 +325,7 @@ impl CatchUp {
 /// assert_eq!(s.replication_slots, ["dr_sub"]);
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct PromotionState {
     /// Sequence values used on the old primary (logical replication does not carry
     /// sequences): the fix-ups move the promoted side's sequences past them.
@@ -282,12 +363,20 @@ impl PromotionState {
 
 /// What the post-promotion fix-ups did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct FixupReport {
     /// Sequences advanced past the values used on the old primary (logical replication).
     pub sequences_synced: u32,
     /// Things left for an operator (e.g. a replication slot orphaned on a dead publisher).
     pub warnings: Vec<String>,
 }
+
+with_setters!(FixupReport {
+    set {
+        with_sequences_synced => sequences_synced: u32,
+        with_warnings => warnings: Vec<String>,
+    }
+});
 
 /// Which node of the pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -301,6 +390,7 @@ pub enum Node {
 
 /// One heartbeat row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct Heartbeat {
     /// Monotonic sequence number.
     pub sequence: u64,
@@ -314,6 +404,15 @@ pub struct Heartbeat {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_at: Option<Timestamp>,
 }
+
+impl Heartbeat {
+    /// Heartbeat number `sequence`, written at `written_at`, not yet read.
+    pub fn new(sequence: u64, written_at: Timestamp) -> Self {
+        Self { sequence, written_at, read_at: None }
+    }
+}
+
+with_setters!(Heartbeat { some { with_read_at => read_at: Timestamp } });
 
 /// A replicated database pair: PostgreSQL, or your own.
 #[async_trait]

@@ -136,7 +136,7 @@ impl CloudflareDnsSwitcher {
     /// with Cloudflare's addresses, so the switch is seen at once (reported as 30 s, the
     /// non-proxied default).
     pub(super) fn lb_record_state(record: &DnsRecordId, state: &LoadBalancerState) -> DnsRecordState {
-        DnsRecordState { record: record.clone(), target: state.preferred(), ttl: std::time::Duration::from_secs(30) }
+        DnsRecordState::new(record.clone(), state.preferred(), std::time::Duration::from_secs(30))
     }
 
     /// Makes `request.new_target` the preferred pool of the load balancer in `state`.

@@ -117,13 +117,12 @@ impl DnsSwitcher for CloudflareDnsSwitcher {
 
     fn capabilities(&self) -> DnsCapabilities {
         let lb = self.client.account_id().is_some();
-        DnsCapabilities {
-            record_swap: true,
-            load_balancer_pools: lb,
-            health_checks: lb,
-            failover_routing: false,
-            weighted: false,
-        }
+        DnsCapabilities::default()
+            .with_record_swap(true)
+            .with_load_balancer_pools(lb)
+            .with_health_checks(lb)
+            .with_failover_routing(false)
+            .with_weighted(false)
     }
 
     async fn current(&self, record: &DnsRecordId) -> ProviderResult<DnsRecordState> {
@@ -131,12 +130,9 @@ impl DnsSwitcher for CloudflareDnsSwitcher {
             return Ok(Self::lb_record_state(record, &lb));
         }
         let r = self.record(record, "current").await?;
-        Ok(DnsRecordState {
-            record: record.clone(),
-            target: DnsTarget::new(r.content),
-            // TTL 1 means "automatic" (300 s) at Cloudflare.
-            ttl: Duration::from_secs(if r.ttl <= 1 { 300 } else { r.ttl }),
-        })
+        // TTL 1 means "automatic" (300 s) at Cloudflare.
+        let ttl = Duration::from_secs(if r.ttl <= 1 { 300 } else { r.ttl });
+        Ok(DnsRecordState::new(record.clone(), DnsTarget::new(r.content), ttl))
     }
 
     async fn switch(&self, request: &SwitchRequest) -> ProviderResult<ChangeId> {

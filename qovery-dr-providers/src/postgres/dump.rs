@@ -37,11 +37,7 @@ pub struct BackupRecord {
 impl BackupRecord {
     /// As the replication status reports it.
     pub fn info(&self) -> BackupInfo {
-        BackupInfo {
-            finished_at: self.finished_at,
-            size_bytes: self.size_bytes,
-            restore_verified: self.restore_verified,
-        }
+        BackupInfo::new(self.finished_at, self.size_bytes).with_restore_verified(self.restore_verified)
     }
 }
 

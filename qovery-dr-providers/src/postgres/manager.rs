@@ -404,10 +404,8 @@ impl PostgresReplicationManager {
         match c.query_opt(&sql, &[]).await {
             Ok(Some(row)) => {
                 let seq: i64 = row.col(0)?;
-                Ok(millis(&row, 1).map(|written_at| Heartbeat {
-                    sequence: u64::try_from(seq).unwrap_or(0),
-                    written_at,
-                    read_at: millis(&row, 2),
+                Ok(millis(&row, 1).map(|written_at| {
+                    Heartbeat::new(u64::try_from(seq).unwrap_or(0), written_at).with_read_at(millis(&row, 2))
                 }))
             }
             Ok(None) => Ok(None),
@@ -428,15 +426,13 @@ impl PostgresReplicationManager {
             .map_err(|e| super::endpoint::pg_error(op, &self.primary.label(), e))?;
         rows.iter()
             .map(|r| {
-                Ok(qovery_dr_core::provider::SlotInfo {
-                    name: r.col(0)?,
-                    kind: r.col(1)?,
-                    active: r.col(2)?,
-                    restart_lsn: lsn(r, 3),
-                    confirmed_flush_lsn: lsn(r, 4),
-                    wal_status: r.col(5)?,
-                    safe_wal_size: r.col(6)?,
-                })
+                let (name, kind, active): (String, String, bool) = (r.col(0)?, r.col(1)?, r.col(2)?);
+                let (wal_status, safe_wal_size): (Option<String>, Option<i64>) = (r.col(5)?, r.col(6)?);
+                Ok(qovery_dr_core::provider::SlotInfo::new(name, kind, active)
+                    .with_restart_lsn(lsn(r, 3))
+                    .with_confirmed_flush_lsn(lsn(r, 4))
+                    .with_wal_status(wal_status)
+                    .with_safe_wal_size(safe_wal_size))
             })
             .collect()
     }
@@ -625,13 +621,12 @@ impl ReplicationManager for PostgresReplicationManager {
     }
 
     fn capabilities(&self) -> ReplicationCapabilities {
-        ReplicationCapabilities {
-            physical: self.mode == ReplicationMode::Physical,
-            logical: self.mode == ReplicationMode::Logical,
-            dump: self.mode == ReplicationMode::Dump,
-            fencing: true,
-            heartbeat: true,
-        }
+        ReplicationCapabilities::default()
+            .with_physical(self.mode == ReplicationMode::Physical)
+            .with_logical(self.mode == ReplicationMode::Logical)
+            .with_dump(self.mode == ReplicationMode::Dump)
+            .with_fencing(true)
+            .with_heartbeat(true)
     }
 
     async fn status(&self, database: &DatabaseId) -> ProviderResult<ReplicationStatus> {
@@ -650,18 +645,12 @@ impl ReplicationManager for PostgresReplicationManager {
         let promoted = self.standby_promoted(&s, OP).await?;
         if let Some(dump) = &self.dump {
             let record = dump.last_backup().await?;
-            return Ok(ReplicationStatus {
-                database: database.clone(),
-                mode: ReplicationMode::Dump,
-                link: LinkState::NotApplicable,
-                primary_lsn,
-                standby_replay_lsn: record.as_ref().and_then(|r| r.lsn),
-                lag_bytes: None,
-                lag: None,
-                last_backup: record.map(|r| r.info()),
-                standby_promoted: promoted,
-                slots: Vec::new(),
-            });
+            return Ok(ReplicationStatus::new(database.clone(), ReplicationMode::Dump, LinkState::NotApplicable)
+                .with_primary_lsn(primary_lsn)
+                .with_standby_replay_lsn(record.as_ref().and_then(|r| r.lsn))
+                .with_last_backup(record.map(|r| r.info()))
+                .with_standby_promoted(promoted)
+                .with_slots(Vec::new()));
         }
         let (link, standby_lsn) = if promoted {
             (LinkState::NotApplicable, None)
@@ -736,18 +725,13 @@ impl ReplicationManager for PostgresReplicationManager {
             Some(p) => self.slots(p, OP).await.unwrap_or_default(),
             None => Vec::new(),
         };
-        Ok(ReplicationStatus {
-            slots,
-            database: database.clone(),
-            mode: self.mode,
-            link,
-            primary_lsn,
-            standby_replay_lsn: standby_lsn,
-            lag_bytes,
-            lag,
-            last_backup: None,
-            standby_promoted: promoted,
-        })
+        Ok(ReplicationStatus::new(database.clone(), self.mode, link)
+            .with_slots(slots)
+            .with_primary_lsn(primary_lsn)
+            .with_standby_replay_lsn(standby_lsn)
+            .with_lag_bytes(lag_bytes)
+            .with_lag(lag)
+            .with_standby_promoted(promoted))
     }
 
     async fn primary_writability(&self, database: &DatabaseId) -> ProviderResult<Writability> {
@@ -1065,7 +1049,7 @@ impl ReplicationManager for PostgresReplicationManager {
         if !self.standby_promoted(&s, OP).await? {
             return Err(err(ErrorKind::Conflict, OP, format!("{sl} is not promoted yet")));
         }
-        let mut report = FixupReport { warnings: state.warnings.clone(), ..FixupReport::default() };
+        let mut report = FixupReport::default().with_warnings(state.warnings.clone());
         if self.mode != ReplicationMode::Logical {
             return Ok(report);
         }
@@ -1169,7 +1153,7 @@ impl ReplicationManager for PostgresReplicationManager {
         if seq % 100 == 0 {
             exec(&c, OP, &self.primary.label(), &format!("DELETE FROM {table} WHERE seq <= {}", seq - 1000)).await?;
         }
-        Ok(Heartbeat { sequence: u64::try_from(seq).unwrap_or(0), written_at, read_at: None })
+        Ok(Heartbeat::new(u64::try_from(seq).unwrap_or(0), written_at))
     }
 
     async fn last_heartbeat(&self, database: &DatabaseId, node: Node) -> ProviderResult<Option<Heartbeat>> {

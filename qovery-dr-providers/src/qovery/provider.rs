@@ -442,12 +442,8 @@ fn image_of(c: &ContainerBody) -> Option<ImageRef> {
 
 fn service_status(s: &StatusBody) -> ServiceStatus {
     let out_of_date = s.service_deployment_status.as_deref() == Some("OUT_OF_DATE");
-    ServiceStatus {
-        service: ServiceId::new(s.id.clone()),
-        phase: states::phase(&s.state),
-        raw_state: s.state.clone(),
-        out_of_date,
-    }
+    ServiceStatus::new(ServiceId::new(s.id.clone()), states::phase(&s.state), s.state.clone())
+        .with_out_of_date(out_of_date)
 }
 
 #[async_trait]
@@ -466,20 +462,20 @@ impl ClusterProvider for QoveryClusterProvider {
             self.http.get(OP, &format!("/organization/{}/cluster/{cluster}/status", self.organization)).await?;
         let state = states::cluster_state(&s.status);
         let message = (!s.is_deployed).then(|| "the cluster is not deployed".to_owned());
-        Ok(ClusterStatus { cluster: cluster.clone(), state, message })
+        Ok(ClusterStatus::new(cluster.clone(), state).with_message(message))
     }
 
     async fn environment_status(&self, environment: &EnvironmentId) -> ProviderResult<EnvironmentStatus> {
         const OP: &str = "environment_status";
         let env: EnvBody = self.http.get(OP, &format!("/environment/{environment}")).await?;
         let st: StatusesBody = self.http.get(OP, &format!("/environment/{environment}/statuses")).await?;
-        Ok(EnvironmentStatus {
-            environment: environment.clone(),
-            cluster: ClusterId::new(env.cluster_id),
-            phase: states::phase(&st.environment.state),
-            raw_state: st.environment.state.clone(),
-            services: st.containers.iter().chain(st.applications.iter()).map(service_status).collect(),
-        })
+        Ok(EnvironmentStatus::new(
+            environment.clone(),
+            ClusterId::new(env.cluster_id),
+            states::phase(&st.environment.state),
+            st.environment.state.clone(),
+        )
+        .with_services(st.containers.iter().chain(st.applications.iter()).map(service_status).collect()))
     }
 
     async fn list_environments(&self, project: &ProjectId) -> ProviderResult<Vec<EnvironmentSummary>> {
@@ -488,11 +484,7 @@ impl ClusterProvider for QoveryClusterProvider {
         Ok(envs
             .results
             .into_iter()
-            .map(|e| EnvironmentSummary {
-                id: EnvironmentId::new(e.id),
-                name: e.name,
-                cluster: ClusterId::new(e.cluster_id),
-            })
+            .map(|e| EnvironmentSummary::new(EnvironmentId::new(e.id), e.name, ClusterId::new(e.cluster_id)))
             .collect())
     }
 
@@ -502,18 +494,14 @@ impl ClusterProvider for QoveryClusterProvider {
             .containers(OP, environment)
             .await?
             .iter()
-            .map(|c| ServiceInfo {
-                id: ServiceId::new(c.id.clone()),
-                name: c.name.clone(),
-                image: image_of(c),
-                min_instances: c.min_running_instances.unwrap_or(1),
+            .map(|c| {
+                ServiceInfo::new(ServiceId::new(c.id.clone()), c.name.clone())
+                    .with_image(image_of(c))
+                    .with_min_instances(c.min_running_instances.unwrap_or(1))
             })
             .collect();
-        out.extend(self.applications(OP, environment).await?.into_iter().map(|a| ServiceInfo {
-            id: ServiceId::new(a.id),
-            name: a.name,
-            image: None,
-            min_instances: a.min_running_instances.unwrap_or(1),
+        out.extend(self.applications(OP, environment).await?.into_iter().map(|a| {
+            ServiceInfo::new(ServiceId::new(a.id), a.name).with_min_instances(a.min_running_instances.unwrap_or(1))
         }));
         Ok(out)
     }
@@ -582,29 +570,16 @@ impl ClusterProvider for QoveryClusterProvider {
         let raw = s.status.ok_or_else(|| {
             err(ErrorKind::NotFound, OP, format!("deployment {deployment} of {environment} is unknown"))
         })?;
-        Ok(DeploymentStatus {
-            deployment: deployment.clone(),
-            phase: states::phase(&raw),
-            raw_state: raw,
-            message: None,
-        })
+        Ok(DeploymentStatus::new(deployment.clone(), states::phase(&raw), raw))
     }
 
     async fn list_variables(&self, scope: &VariableScope) -> ProviderResult<Vec<Variable>> {
         const OP: &str = "list_variables";
         let (vars, secrets, q) = self.scope_paths(OP, scope).await?;
-        let mut out: Vec<Variable> = self
-            .own(OP, &vars, q)
-            .await?
-            .into_iter()
-            .map(|v| Variable { key: v.key, value: v.value, secret: false })
-            .collect();
+        let mut out: Vec<Variable> =
+            self.own(OP, &vars, q).await?.into_iter().map(|v| Variable::new(v.key, v.value, false)).collect();
         // Secret values are never returned by Qovery, nor by us.
-        out.extend(self.own(OP, &secrets, q).await?.into_iter().map(|v| Variable {
-            key: v.key,
-            value: None,
-            secret: true,
-        }));
+        out.extend(self.own(OP, &secrets, q).await?.into_iter().map(|v| Variable::new(v.key, None, true)));
         Ok(out)
     }
 

@@ -442,7 +442,7 @@ impl RegistrySync for OciRegistrySync {
     }
 
     fn capabilities(&self) -> RegistryCapabilities {
-        RegistryCapabilities { copy: true, multi_arch: true, cross_repository_mount: true }
+        RegistryCapabilities::default().with_copy(true).with_multi_arch(true).with_cross_repository_mount(true)
     }
 
     async fn parity(&self, image: &ImageRef) -> ProviderResult<ImageParity> {
@@ -483,12 +483,10 @@ impl RegistrySync for OciRegistrySync {
                 ));
             }
         };
-        Ok(CopyReport {
-            digest,
-            blobs_copied: r.blobs_copied,
-            blobs_skipped: r.blobs_skipped + r.blobs_mounted,
-            bytes_copied: r.bytes_copied,
-        })
+        Ok(CopyReport::new(digest)
+            .with_blobs_copied(r.blobs_copied)
+            .with_blobs_skipped(r.blobs_skipped + r.blobs_mounted)
+            .with_bytes_copied(r.bytes_copied))
     }
 
     fn remap(&self, image: &ImageRef) -> ProviderResult<ImageRef> {

@@ -89,16 +89,12 @@ impl DnsSwitcher for Rfc2136DnsSwitcher {
     }
 
     fn capabilities(&self) -> DnsCapabilities {
-        DnsCapabilities { record_swap: true, ..DnsCapabilities::default() }
+        DnsCapabilities::default().with_record_swap(true)
     }
 
     async fn current(&self, record: &DnsRecordId) -> ProviderResult<DnsRecordState> {
         let served = self.served(record, "current").await?;
-        Ok(DnsRecordState {
-            record: record.clone(),
-            target: served.target(),
-            ttl: Duration::from_secs(u64::from(served.ttl)),
-        })
+        Ok(DnsRecordState::new(record.clone(), served.target(), Duration::from_secs(u64::from(served.ttl))))
     }
 
     async fn switch(&self, request: &SwitchRequest) -> ProviderResult<ChangeId> {

@@ -366,13 +366,12 @@ impl DnsSwitcher for Route53DnsSwitcher {
     }
 
     fn capabilities(&self) -> DnsCapabilities {
-        DnsCapabilities {
-            record_swap: true,
-            weighted: true,
-            failover_routing: true,
-            health_checks: true,
-            load_balancer_pools: false,
-        }
+        DnsCapabilities::default()
+            .with_record_swap(true)
+            .with_weighted(true)
+            .with_failover_routing(true)
+            .with_health_checks(true)
+            .with_load_balancer_pools(false)
     }
 
     async fn current(&self, record: &DnsRecordId) -> ProviderResult<DnsRecordState> {
@@ -394,11 +393,11 @@ impl DnsSwitcher for Route53DnsSwitcher {
                 )
             })?,
         };
-        Ok(DnsRecordState {
-            record: record.clone(),
-            target: target_of(set),
-            ttl: Duration::from_secs(set.ttl().unwrap_or(60).max(0) as u64),
-        })
+        Ok(DnsRecordState::new(
+            record.clone(),
+            target_of(set),
+            Duration::from_secs(set.ttl().unwrap_or(60).max(0) as u64),
+        ))
     }
 
     async fn switch(&self, request: &SwitchRequest) -> ProviderResult<ChangeId> {

@@ -22,12 +22,7 @@ fn app() -> DnsRecordId {
 }
 
 fn swap(from: &str, to: &str) -> SwitchRequest {
-    SwitchRequest {
-        record: app(),
-        strategy: SwitchStrategy::RecordSwap,
-        expected_current: DnsTarget::new(from),
-        new_target: DnsTarget::new(to),
-    }
+    SwitchRequest::new(app(), SwitchStrategy::RecordSwap, DnsTarget::new(from), DnsTarget::new(to))
 }
 
 async fn setup() -> DnsFixture<CloudflareDnsSwitcher> {

@@ -101,12 +101,8 @@ async fn every_request_the_switcher_sends_is_accepted_by_the_schema() {
         Ok(state) => state.target,
         Err(e) => panic!("list dns_records: {e}\n{}", prism.log_text()),
     };
-    let request = SwitchRequest {
-        record: record.clone(),
-        strategy: SwitchStrategy::RecordSwap,
-        expected_current: now.clone(),
-        new_target: DnsTarget::new("203.0.113.77"),
-    };
+    let request =
+        SwitchRequest::new(record.clone(), SwitchStrategy::RecordSwap, now.clone(), DnsTarget::new("203.0.113.77"));
     // The PATCH is validated and answered; the re-read then shows the static example
     // again, which the switcher rightly reports as not switched (a Conflict).
     let err = s.switch(&request).await.unwrap_err();
@@ -142,12 +138,7 @@ async fn every_load_balancer_request_the_switcher_sends_is_accepted_by_the_schem
     assert!(matches!(health, Ok(TargetHealth::Healthy | TargetHealth::Unhealthy)), "{health:?}\n{}", prism.log_text());
     s.set_pool_enabled(pools[1], false).await.unwrap();
     let to = pools.iter().find(|p| **p != now.as_str()).unwrap();
-    let request = SwitchRequest {
-        record,
-        strategy: SwitchStrategy::LoadBalancerPool,
-        expected_current: now,
-        new_target: DnsTarget::new(*to),
-    };
+    let request = SwitchRequest::new(record, SwitchStrategy::LoadBalancerPool, now, DnsTarget::new(*to));
     // The PATCHes are validated and answered; the re-read then shows the static example
     // again, which the switcher rightly reports as not switched (a Conflict).
     let err = s.switch(&request).await.unwrap_err();

@@ -17,12 +17,7 @@ fn shop() -> DnsRecordId {
 }
 
 fn to_pool(from: &str, to: &str) -> SwitchRequest {
-    SwitchRequest {
-        record: shop(),
-        strategy: SwitchStrategy::LoadBalancerPool,
-        expected_current: DnsTarget::new(from),
-        new_target: DnsTarget::new(to),
-    }
+    SwitchRequest::new(shop(), SwitchStrategy::LoadBalancerPool, DnsTarget::new(from), DnsTarget::new(to))
 }
 
 /// A load balancer for shop.example.com: primary pool first and enabled, DR pool
@@ -139,7 +134,9 @@ async fn pools_need_an_account_and_a_valid_token() {
     assert_eq!(fake.pool_enabled(&dr), Some(false));
 
     let (fake, s, _) = lb_world().await;
-    let err = s.switch(&SwitchRequest { record: DnsRecordId::new("nolb.example.com"), ..to_pool("a", "b") }).await;
+    let mut request = to_pool("a", "b");
+    request.record = DnsRecordId::new("nolb.example.com");
+    let err = s.switch(&request).await;
     assert_eq!(err.unwrap_err().kind(), ErrorKind::NotFound);
     fake.rate_limit_next(120);
     let err = s.current(&shop()).await.unwrap_err();

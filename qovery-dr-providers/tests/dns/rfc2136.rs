@@ -29,12 +29,7 @@ fn app() -> DnsRecordId {
 }
 
 fn swap(from: &str, to: &str) -> SwitchRequest {
-    SwitchRequest {
-        record: app(),
-        strategy: SwitchStrategy::RecordSwap,
-        expected_current: DnsTarget::new(from),
-        new_target: DnsTarget::new(to),
-    }
+    SwitchRequest::new(app(), SwitchStrategy::RecordSwap, DnsTarget::new(from), DnsTarget::new(to))
 }
 
 async fn setup() -> DnsFixture<Rfc2136DnsSwitcher> {
@@ -106,7 +101,8 @@ async fn unsigned_and_wrongly_signed_updates_are_unauthenticated_and_change_noth
 async fn records_outside_the_zone_and_a_dead_server_are_reported() {
     let server = KnotServer::start(&[&format!("app 60 A {PRIMARY}")]);
     let s = switcher(&server);
-    let outside = SwitchRequest { record: DnsRecordId::new("app.other.test"), ..swap(PRIMARY, DR) };
+    let mut outside = swap(PRIMARY, DR);
+    outside.record = DnsRecordId::new("app.other.test");
     let err = s.switch(&outside).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
     assert!(err.message().contains("not in zone"), "{err}");

@@ -133,11 +133,13 @@ qovery_dr_testkit::dns_switcher_conformance!(route53_weighted_on_moto, weighted_
 #[tokio::test]
 async fn weighted_shift_moves_traffic_in_increments() {
     let (s, record, admin, zone_id) = weighted_zone(&[]).await;
-    let shift = |percent| SwitchRequest {
-        record: record.clone(),
-        strategy: SwitchStrategy::WeightedShift { percent },
-        expected_current: DnsTarget::new(PRIMARY),
-        new_target: DnsTarget::new(DR),
+    let shift = |percent| {
+        SwitchRequest::new(
+            record.clone(),
+            SwitchStrategy::WeightedShift { percent },
+            DnsTarget::new(PRIMARY),
+            DnsTarget::new(DR),
+        )
     };
     s.switch(&shift(10)).await.unwrap();
     assert_eq!(weights(&admin, &zone_id).await, vec![("dr".into(), 10), ("primary".into(), 90)]);
@@ -151,7 +153,9 @@ async fn weighted_shift_moves_traffic_in_increments() {
     s.switch(&shift(100)).await.unwrap();
     assert_eq!(weights(&admin, &zone_id).await, vec![("dr".into(), 100), ("primary".into(), 0)]);
     assert_eq!(s.current(&record).await.unwrap().target.as_str(), DR);
-    let err = s.switch(&SwitchRequest { strategy: SwitchStrategy::RecordSwap, ..shift(100) }).await.unwrap_err();
+    let mut swap = shift(100);
+    swap.strategy = SwitchStrategy::RecordSwap;
+    let err = s.switch(&swap).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotSupported, "a record swap on weighted records would not move traffic: {err}");
 }
 
@@ -166,12 +170,12 @@ async fn weighted_shift_refuses_when_someone_else_took_the_traffic() {
         .build()
         .unwrap();
     admin.change_resource_record_sets().hosted_zone_id(&zone_id).change_batch(batch).send().await.unwrap();
-    let req = SwitchRequest {
-        record: record.clone(),
-        strategy: SwitchStrategy::WeightedShift { percent: 100 },
-        expected_current: DnsTarget::new(PRIMARY),
-        new_target: DnsTarget::new(DR),
-    };
+    let req = SwitchRequest::new(
+        record.clone(),
+        SwitchStrategy::WeightedShift { percent: 100 },
+        DnsTarget::new(PRIMARY),
+        DnsTarget::new(DR),
+    );
     let err = s.switch(&req).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Conflict);
     assert!(err.message().contains("192.0.2.99"), "{err}");
@@ -183,12 +187,7 @@ async fn weighted_shift_refuses_when_someone_else_took_the_traffic() {
 }
 
 fn swap(record: &DnsRecordId, from: &str, to: &str) -> SwitchRequest {
-    SwitchRequest {
-        record: record.clone(),
-        strategy: SwitchStrategy::RecordSwap,
-        expected_current: DnsTarget::new(from),
-        new_target: DnsTarget::new(to),
-    }
+    SwitchRequest::new(record.clone(), SwitchStrategy::RecordSwap, DnsTarget::new(from), DnsTarget::new(to))
 }
 
 #[tokio::test]

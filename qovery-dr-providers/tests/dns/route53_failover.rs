@@ -78,12 +78,7 @@ async fn inverted(admin: &aws_sdk_route53::Client, check: &str) -> Option<bool> 
 }
 
 fn failover(record: &DnsRecordId, from: &str, to: &str) -> SwitchRequest {
-    SwitchRequest {
-        record: record.clone(),
-        strategy: SwitchStrategy::FailoverRouting,
-        expected_current: DnsTarget::new(from),
-        new_target: DnsTarget::new(to),
-    }
+    SwitchRequest::new(record.clone(), SwitchStrategy::FailoverRouting, DnsTarget::new(from), DnsTarget::new(to))
 }
 
 async fn failover_setup() -> DnsFixture<Route53DnsSwitcher> {

@@ -164,12 +164,12 @@ async fn secrets_sent_to_real_peers_appear_in_no_log_error_or_debug_output() {
         Rfc2136Config::new(knot.addr, ZONE).tsig(key(&tsig_secret)).timeout(Duration::from_secs(2)),
     )
     .unwrap();
-    let request = qovery_dr_core::provider::SwitchRequest {
-        record: DnsRecordId::new(format!("app.{ZONE}")),
-        strategy: qovery_dr_core::provider::SwitchStrategy::RecordSwap,
-        expected_current: "203.0.113.10".into(),
-        new_target: "198.51.100.20".into(),
-    };
+    let request = qovery_dr_core::provider::SwitchRequest::new(
+        DnsRecordId::new(format!("app.{ZONE}")),
+        qovery_dr_core::provider::SwitchStrategy::RecordSwap,
+        "203.0.113.10".into(),
+        "198.51.100.20".into(),
+    );
     let change = rfc.switch(&request).await.unwrap();
     seen.push(("rfc2136: signed update".into(), format!("{change:?} {rfc:?}")));
     let wrong = BASE64.encode(secret("wrong-tsig").as_bytes());
@@ -177,11 +177,12 @@ async fn secrets_sent_to_real_peers_appear_in_no_log_error_or_debug_output() {
         Rfc2136DnsSwitcher::new(Rfc2136Config::new(knot.addr, ZONE).tsig(key(&wrong)).timeout(Duration::from_secs(2)))
             .unwrap();
     // Back the other way (the record already serves the first target: a no-op sends nothing).
-    let back = qovery_dr_core::provider::SwitchRequest {
-        expected_current: request.new_target.clone(),
-        new_target: request.expected_current.clone(),
-        ..request.clone()
-    };
+    let back = qovery_dr_core::provider::SwitchRequest::new(
+        request.record.clone(),
+        request.strategy,
+        request.new_target.clone(),
+        request.expected_current.clone(),
+    );
     let e = refused.switch(&back).await.unwrap_err();
     seen.push(("rfc2136: refused".into(), format!("{e} {e:?}")));
     seen.push(("knot log".into(), knot.log()));

@@ -108,11 +108,7 @@ async fn every_operation_the_provider_uses_is_accepted_by_the_official_spec() {
     let clone = p
         .clone_environment(
             &env,
-            &CloneRequest {
-                name: "drill".into(),
-                target_cluster: ClusterId::new(CLUSTER),
-                project: Some(ProjectId::new(PROJECT)),
-            },
+            &CloneRequest::new("drill", ClusterId::new(CLUSTER)).with_project(ProjectId::new(PROJECT)),
         )
         .await
         .unwrap();

@@ -73,12 +73,12 @@ async fn records_in_two_dns_providers_switch_each_through_its_own() {
     let requests_before = stack.cloudflare().requests();
     let mut changes = Vec::new();
     for (record, from, to) in [(APP, APP_PRIMARY, APP_DR), (API, API_PRIMARY, API_DR)] {
-        let request = SwitchRequest {
-            record: DnsRecordId::new(record),
-            strategy: SwitchStrategy::RecordSwap,
-            expected_current: DnsTarget::new(from),
-            new_target: DnsTarget::new(to),
-        };
+        let request = SwitchRequest::new(
+            DnsRecordId::new(record),
+            SwitchStrategy::RecordSwap,
+            DnsTarget::new(from),
+            DnsTarget::new(to),
+        );
         changes.push(dns.switch(&request).await.unwrap_or_else(|e| panic!("{record}: {e}")));
     }
     for change in &changes {
@@ -332,12 +332,12 @@ async fn a_plan_mixing_route53_cloudflare_and_rfc2136_switches_each_at_its_peer(
     for (record, from, to) in
         [(APP, APP_PRIMARY, APP_DR), (API, API_PRIMARY, API_DR), (www.as_str(), "203.0.113.12", "198.51.100.22")]
     {
-        let request = SwitchRequest {
-            record: DnsRecordId::new(record),
-            strategy: SwitchStrategy::RecordSwap,
-            expected_current: DnsTarget::new(from),
-            new_target: DnsTarget::new(to),
-        };
+        let request = SwitchRequest::new(
+            DnsRecordId::new(record),
+            SwitchStrategy::RecordSwap,
+            DnsTarget::new(from),
+            DnsTarget::new(to),
+        );
         connected.providers.dns.switch(&request).await.unwrap_or_else(|e| panic!("{record}: {e}"));
     }
     // Each peer holds its record's DR target.

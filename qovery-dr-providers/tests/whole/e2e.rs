@@ -238,12 +238,12 @@ async fn the_dns_step_waits_until_every_authoritative_server_answers_the_dr_targ
                 tokio::time::sleep(Duration::from_secs(3)).await;
                 let key = TsigKey::new(KEY_NAME, TsigAlgorithm::HmacSha256, SecretString::new(KEY_SECRET));
                 let s = Rfc2136DnsSwitcher::new(Rfc2136Config::new(secondary, format!("{ZONE}.")).tsig(key)).unwrap();
-                let request = SwitchRequest {
-                    record: DnsRecordId::new(APP),
-                    strategy: SwitchStrategy::RecordSwap,
-                    expected_current: DnsTarget::new(APP_PRIMARY),
-                    new_target: DnsTarget::new(APP_DR),
-                };
+                let request = SwitchRequest::new(
+                    DnsRecordId::new(APP),
+                    SwitchStrategy::RecordSwap,
+                    DnsTarget::new(APP_PRIMARY),
+                    DnsTarget::new(APP_DR),
+                );
                 s.switch(&request).await.unwrap();
                 return true;
             }

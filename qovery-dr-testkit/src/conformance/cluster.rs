@@ -166,11 +166,7 @@ pub async fn service_image_update_is_visible<P: ClusterProvider>(f: &ClusterFixt
 /// Cloning creates a new environment on the target cluster (once per name),
 /// deletable afterwards; without the capability both answer `NotSupported`.
 pub async fn clone_environment_or_not_supported<P: ClusterProvider>(f: &ClusterFixture<P>) {
-    let request = CloneRequest {
-        name: "qdr-conformance-clone".to_owned(),
-        target_cluster: f.clone_target.clone(),
-        project: None,
-    };
+    let request = CloneRequest::new("qdr-conformance-clone".to_owned(), f.clone_target.clone());
     if !f.provider.capabilities().clone_environment {
         assert_kind(
             f.provider.clone_environment(&f.environment, &request).await,

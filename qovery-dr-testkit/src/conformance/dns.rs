@@ -29,12 +29,7 @@ pub struct DnsFixture<P> {
 const MISSING: &str = "qdr-conformance-missing.invalid";
 
 fn request<P>(f: &DnsFixture<P>, expected: &DnsTarget, new: &DnsTarget) -> SwitchRequest {
-    SwitchRequest {
-        record: f.record.clone(),
-        strategy: f.strategy,
-        expected_current: expected.clone(),
-        new_target: new.clone(),
-    }
+    SwitchRequest::new(f.record.clone(), f.strategy, expected.clone(), new.clone())
 }
 
 /// `current` shows the starting target; an unknown record is `NotFound`.
@@ -80,7 +75,8 @@ pub async fn switch_is_idempotent<P: DnsSwitcher>(f: &DnsFixture<P>) {
 
 /// Unknown records and changes are `NotFound`.
 pub async fn unknown_record_and_change_are_not_found<P: DnsSwitcher>(f: &DnsFixture<P>) {
-    let req = SwitchRequest { record: DnsRecordId::new(MISSING), ..request(f, &f.current, &f.alternative) };
+    let mut req = request(f, &f.current, &f.alternative);
+    req.record = DnsRecordId::new(MISSING);
     assert_kind(f.provider.switch(&req).await, ErrorKind::NotFound, "switch(unknown record)");
     assert_kind(f.provider.change_status(&ChangeId::new(MISSING)).await, ErrorKind::NotFound, "change_status(unknown)");
 }
@@ -98,7 +94,8 @@ pub async fn undeclared_strategies_are_not_supported<P: DnsSwitcher>(f: &DnsFixt
         if caps.supports(strategy) {
             continue;
         }
-        let req = SwitchRequest { strategy, ..request(f, &f.current, &f.alternative) };
+        let mut req = request(f, &f.current, &f.alternative);
+        req.strategy = strategy;
         assert_kind(
             f.provider.switch(&req).await,
             ErrorKind::NotSupported,

@@ -154,7 +154,7 @@ impl ClusterProvider for InMemoryCluster {
                     .get(cluster)
                     .cloned()
                     .ok_or_else(|| err(ErrorKind::NotFound, OP, format!("cluster {cluster} does not exist")))?;
-                Ok(ClusterStatus { cluster: cluster.clone(), state, message: None })
+                Ok(ClusterStatus::new(cluster.clone(), state))
             })
             .await
     }
@@ -187,16 +187,11 @@ impl ClusterProvider for InMemoryCluster {
                             .as_ref()
                             .is_some_and(|r| r != &svc.desired || svc.running_env_vars != env.variables);
                         let raw = if out_of_date && phase == DeploymentPhase::Deployed { "OUT_OF_DATE" } else { raw };
-                        ServiceStatus { service: id.clone(), phase, raw_state: raw.to_owned(), out_of_date }
+                        ServiceStatus::new(id.clone(), phase, raw.to_owned()).with_out_of_date(out_of_date)
                     })
                     .collect();
-                Ok(EnvironmentStatus {
-                    environment: environment.clone(),
-                    cluster: env.cluster.clone(),
-                    phase,
-                    raw_state: raw.to_owned(),
-                    services,
-                })
+                Ok(EnvironmentStatus::new(environment.clone(), env.cluster.clone(), phase, raw.to_owned())
+                    .with_services(services))
             })
             .await
     }
@@ -209,11 +204,7 @@ impl ClusterProvider for InMemoryCluster {
                     .environments
                     .iter()
                     .filter(|(_, e)| &e.project == project)
-                    .map(|(id, e)| EnvironmentSummary {
-                        id: id.clone(),
-                        name: e.name.clone(),
-                        cluster: e.cluster.clone(),
-                    })
+                    .map(|(id, e)| EnvironmentSummary::new(id.clone(), e.name.clone(), e.cluster.clone()))
                     .collect();
                 if envs.is_empty() {
                     return Err(err(ErrorKind::NotFound, OP, format!("project {project} does not exist")));
@@ -234,11 +225,10 @@ impl ClusterProvider for InMemoryCluster {
                 Ok(env
                     .services
                     .iter()
-                    .map(|(id, svc)| ServiceInfo {
-                        id: id.clone(),
-                        name: svc.name.clone(),
-                        image: svc.desired.image.clone(),
-                        min_instances: svc.desired.min_instances,
+                    .map(|(id, svc)| {
+                        ServiceInfo::new(id.clone(), svc.name.clone())
+                            .with_image(svc.desired.image.clone())
+                            .with_min_instances(svc.desired.min_instances)
                     })
                     .collect())
             })
@@ -307,7 +297,7 @@ impl ClusterProvider for InMemoryCluster {
                 })?;
                 let (phase, raw) = d.phase(ctx.now);
                 let message = (phase == DeploymentPhase::Failed).then(|| "simulated deployment failure".to_owned());
-                Ok(DeploymentStatus { deployment: deployment.clone(), phase, raw_state: raw.to_owned(), message })
+                Ok(DeploymentStatus::new(deployment.clone(), phase, raw.to_owned()).with_message(message))
             })
             .await
     }
@@ -321,11 +311,7 @@ impl ClusterProvider for InMemoryCluster {
             .call(OP, false, format!("{scope:?}"), |s, _| {
                 Ok(vars_of(s, scope, OP)?
                     .iter()
-                    .map(|(k, v)| Variable {
-                        key: k.clone(),
-                        value: (!v.secret).then(|| v.value.clone()),
-                        secret: v.secret,
-                    })
+                    .map(|(k, v)| Variable::new(k.clone(), (!v.secret).then(|| v.value.clone()), v.secret))
                     .collect())
             })
             .await

@@ -51,7 +51,7 @@ impl DnsSwitcher for InMemoryDns {
                     .records
                     .get(record)
                     .ok_or_else(|| err(ErrorKind::NotFound, OP, format!("record {record} does not exist")))?;
-                Ok(DnsRecordState { record: record.clone(), target: r.target.clone(), ttl: r.ttl })
+                Ok(DnsRecordState::new(record.clone(), r.target.clone(), r.ttl))
             })
             .await
     }

@@ -17,7 +17,8 @@ pub struct InMemoryRegistry {
 impl InMemoryRegistry {
     /// A sync from `mapping.from` to `mapping.to` with every capability.
     pub fn new(world: &World, mapping: RegistryMapping) -> Self {
-        let capabilities = RegistryCapabilities { copy: true, multi_arch: true, cross_repository_mount: true };
+        let capabilities =
+            RegistryCapabilities::default().with_copy(true).with_multi_arch(true).with_cross_repository_mount(true);
         Self { world: world.clone(), mapping, capabilities }
     }
 
@@ -87,7 +88,7 @@ impl RegistrySync for InMemoryRegistry {
                 let (digest, dr) = self.source(s, image, OP)?;
                 if lookup(s, &dr).as_ref() == Some(&digest) {
                     ctx.no_change();
-                    return Ok(CopyReport { digest, blobs_copied: 0, blobs_skipped: 3, bytes_copied: 0 });
+                    return Ok(CopyReport::new(digest).with_blobs_copied(0).with_blobs_skipped(3).with_bytes_copied(0));
                 }
                 let size = s.registries.get(image.registry()).and_then(|r| r.sizes.get(&digest)).copied().unwrap_or(0);
                 let reg = s.registries.entry(dr.registry().to_owned()).or_default();
@@ -95,9 +96,9 @@ impl RegistrySync for InMemoryRegistry {
                 reg.tags.insert((dr.repository().to_owned(), image.reference()), digest.clone());
                 reg.sizes.insert(digest.clone(), size);
                 Ok(if had_blobs {
-                    CopyReport { digest, blobs_copied: 0, blobs_skipped: 3, bytes_copied: 0 }
+                    CopyReport::new(digest).with_blobs_copied(0).with_blobs_skipped(3).with_bytes_copied(0)
                 } else {
-                    CopyReport { digest, blobs_copied: 3, blobs_skipped: 0, bytes_copied: size }
+                    CopyReport::new(digest).with_blobs_copied(3).with_blobs_skipped(0).with_bytes_copied(size)
                 })
             })
             .await

@@ -24,8 +24,12 @@ pub struct InMemoryReplication {
 impl InMemoryReplication {
     /// A manager with every capability.
     pub fn new(world: &World) -> Self {
-        let capabilities =
-            ReplicationCapabilities { physical: true, logical: true, dump: true, fencing: true, heartbeat: true };
+        let capabilities = ReplicationCapabilities::default()
+            .with_physical(true)
+            .with_logical(true)
+            .with_dump(true)
+            .with_fencing(true)
+            .with_heartbeat(true);
         Self { world: world.clone(), capabilities }
     }
 
@@ -130,26 +134,21 @@ impl ReplicationManager for InMemoryReplication {
                     (ReplicationMode::Dump, Some(every)) if !every.is_zero() => {
                         let since = ctx.now.saturating_duration_since(db.created_at);
                         let n = u32::try_from(since.as_nanos() / every.as_nanos()).unwrap_or(u32::MAX);
-                        (n > 0).then(|| BackupInfo {
-                            finished_at: ctx.world.wall_at(db.created_at + every * n),
-                            size_bytes: st.lsn.0,
-                            restore_verified: true,
+                        (n > 0).then(|| {
+                            BackupInfo::new(ctx.world.wall_at(db.created_at + every * n), st.lsn.0)
+                                .with_restore_verified(true)
                         })
                     }
                     _ => None,
                 };
-                Ok(ReplicationStatus {
-                    database: database.clone(),
-                    mode: db.mode,
-                    link,
-                    primary_lsn,
-                    standby_replay_lsn: standby_lsn,
-                    lag_bytes,
-                    lag,
-                    last_backup,
-                    standby_promoted: st.is_primary,
-                    slots: Vec::new(),
-                })
+                Ok(ReplicationStatus::new(database.clone(), db.mode, link)
+                    .with_primary_lsn(primary_lsn)
+                    .with_standby_replay_lsn(standby_lsn)
+                    .with_lag_bytes(lag_bytes)
+                    .with_lag(lag)
+                    .with_last_backup(last_backup)
+                    .with_standby_promoted(st.is_primary)
+                    .with_slots(Vec::new()))
             })
             .await
     }
@@ -279,7 +278,7 @@ impl ReplicationManager for InMemoryReplication {
                 }
                 let synced = if db.mode == ReplicationMode::Logical && !db.fixed_up { floors } else { 0 };
                 db.fixed_up = true;
-                Ok(FixupReport { sequences_synced: synced, warnings: Vec::new() })
+                Ok(FixupReport::default().with_sequences_synced(synced).with_warnings(Vec::new()))
             })
             .await
     }
@@ -314,7 +313,7 @@ impl ReplicationManager for InMemoryReplication {
                 } else {
                     db.heartbeats_on_a.push((seq, written_at, lsn))
                 }
-                Ok(Heartbeat { sequence: seq, written_at, read_at: None })
+                Ok(Heartbeat::new(seq, written_at))
             })
             .await
     }
@@ -333,7 +332,7 @@ impl ReplicationManager for InMemoryReplication {
                 if n.condition != NodeCondition::Up {
                     return Err(unreachable(OP, if node == Node::Primary { "primary" } else { "standby" }));
                 }
-                Ok(n.last_heartbeat.map(|(sequence, written_at)| Heartbeat { sequence, written_at, read_at: None }))
+                Ok(n.last_heartbeat.map(|(sequence, written_at)| Heartbeat::new(sequence, written_at)))
             })
             .await
     }

@@ -7,72 +7,15 @@
 
 use std::time::Duration;
 
-use qovery_dr_core::ErrorKind;
 use qovery_dr_core::engine::{EngineError, MemoryJournal, Outcome, RunMode};
-use qovery_dr_testkit::{FaultAction, PlanWorld, Trigger};
+use qovery_dr_testkit::{ChaosOptions, ChaosSchedule, PlanWorld};
 
 use super::common::*;
 
-const OPERATIONS: [&str; 18] = [
-    "cluster.cluster_status",
-    "cluster.environment_status",
-    "cluster.list_services",
-    "cluster.deploy_services",
-    "cluster.deployment_status",
-    "cluster.set_variable",
-    "cluster.set_service_image",
-    "dns.current",
-    "dns.switch",
-    "dns.change_status",
-    "dns.target_health",
-    "replication.status",
-    "replication.primary_writability",
-    "replication.fence_primary",
-    "replication.wait_for_catch_up",
-    "replication.promote_standby",
-    "replication.last_heartbeat",
-    "registry.parity",
-];
-
-/// splitmix64: a tiny deterministic generator for building schedules.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 fn schedule(pw: &PlanWorld, seed: u64) -> Vec<String> {
-    let mut rng = Rng(seed);
-    pw.world.faults().reseed(seed);
-    let mut described = Vec::new();
-    for _ in 0..1 + rng.below(5) {
-        let op = OPERATIONS[rng.below(OPERATIONS.len() as u64) as usize];
-        let action = match rng.below(7) {
-            0 => FaultAction::Fail(ErrorKind::Transient),
-            1 => FaultAction::Fail(ErrorKind::Timeout),
-            2 => FaultAction::Fail(ErrorKind::RateLimited),
-            3 => FaultAction::ApplyThenFail(ErrorKind::Indeterminate),
-            4 => FaultAction::Latency(Duration::from_secs(1 + rng.below(30))),
-            5 => FaultAction::Fail(ErrorKind::PermissionDenied),
-            _ => FaultAction::Hang,
-        };
-        let trigger = match rng.below(3) {
-            0 => Trigger::Nth(1 + rng.below(4)),
-            1 => Trigger::FirstN(1 + rng.below(3)),
-            _ => Trigger::Probability(0.05 + (rng.below(25) as f64) / 100.0),
-        };
-        pw.world.faults().inject(op, trigger, action);
-        described.push(format!("{op}: {action:?} on {trigger:?}"));
-    }
-    described
+    let schedule = ChaosSchedule::random(seed, ChaosSchedule::RUN_OPERATIONS, ChaosOptions::default());
+    schedule.apply(pw.world.faults());
+    schedule.describe()
 }
 
 /// Checks the documented safe states against the world.

@@ -123,12 +123,8 @@ async fn the_read_only_guard_refuses_writes_before_they_reach_the_provider() {
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
     assert!(e.to_string().contains("dry-run guard"), "{e}");
     let r = &pw.plan.dns[0];
-    let req = SwitchRequest {
-        record: r.record.clone(),
-        strategy: SwitchStrategy::RecordSwap,
-        expected_current: r.primary_target.clone(),
-        new_target: r.dr_target.clone(),
-    };
+    let req =
+        SwitchRequest::new(r.record.clone(), SwitchStrategy::RecordSwap, r.primary_target.clone(), r.dr_target.clone());
     assert!(ro_dns.switch(&req).await.is_err());
     assert!(ro_cluster.list_services(&pw.plan.dr.environments[0]).await.is_ok(), "reads pass through");
     pw.world.recorder().assert_no_mutations();

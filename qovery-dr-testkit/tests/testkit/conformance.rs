@@ -103,7 +103,7 @@ async fn dns_dyn() -> DnsFixture<Arc<dyn DnsSwitcher>> {
     dns_fixture(Arc::new(InMemoryDns::new(&dns_world())), SwitchStrategy::RecordSwap)
 }
 async fn dns_record_swap_only() -> DnsFixture<InMemoryDns> {
-    let caps = DnsCapabilities { record_swap: true, ..DnsCapabilities::default() };
+    let caps = DnsCapabilities::default().with_record_swap(true);
     dns_fixture(InMemoryDns::new(&dns_world()).with_capabilities(caps), SwitchStrategy::RecordSwap)
 }
 
@@ -144,7 +144,7 @@ async fn replication_logical_dyn() -> ReplicationFixture<Arc<dyn ReplicationMana
 async fn replication_dump_without_fencing() -> ReplicationFixture<InMemoryReplication> {
     let world = replication_world(ReplicationMode::Dump);
     tokio::time::sleep(Duration::from_secs(61)).await;
-    let caps = ReplicationCapabilities { dump: true, ..ReplicationCapabilities::default() };
+    let caps = ReplicationCapabilities::default().with_dump(true);
     replication_fixture(InMemoryReplication::new(&world).with_capabilities(caps))
 }
 
@@ -282,12 +282,7 @@ impl ClusterProvider for Broken {
     }
     async fn deployment_status(&self, e: &EnvironmentId, d: &DeploymentId) -> ProviderResult<DeploymentStatus> {
         if matches!(d.as_str(), "accepted-anyway" | "side-by-side") {
-            return Ok(DeploymentStatus {
-                deployment: d.clone(),
-                phase: DeploymentPhase::Deployed,
-                raw_state: "DEPLOYED".into(),
-                message: None,
-            });
+            return Ok(DeploymentStatus::new(d.clone(), DeploymentPhase::Deployed, "DEPLOYED"));
         }
         let mut s = self.inner.deployment_status(e, d).await?;
         if self.breakage == Breakage::DeployedAtOnce && !s.phase.is_terminal() {

@@ -179,12 +179,12 @@ async fn faults_fail_delay_hang_and_apply_then_report_indeterminate() {
     world.faults().clear();
 
     world.faults().inject("dns.switch", Trigger::Nth(1), FaultAction::ApplyThenFail(ErrorKind::Indeterminate));
-    let req = SwitchRequest {
-        record: record.record.clone(),
-        strategy: SwitchStrategy::FailoverRouting,
-        expected_current: record.primary_target.clone(),
-        new_target: record.dr_target.clone(),
-    };
+    let req = SwitchRequest::new(
+        record.record.clone(),
+        SwitchStrategy::FailoverRouting,
+        record.primary_target.clone(),
+        record.dr_target.clone(),
+    );
     assert_eq!(dns.switch(&req).await.unwrap_err().kind(), ErrorKind::Indeterminate);
     assert_eq!(world.record_target(&record.record), Some(record.dr_target.clone()), "applied despite the error");
     assert!(dns.switch(&req).await.is_ok(), "the retry is an idempotent no-op");
@@ -200,12 +200,12 @@ async fn switching_dns_to_an_unhealthy_target_is_a_violation() {
     world.set_cluster_state(&pw.plan.dr.cluster, ClusterState::Error);
     let dns = InMemoryDns::new(world);
     assert_eq!(dns.target_health(&record.dr_target).await.unwrap(), TargetHealth::Unhealthy);
-    let req = SwitchRequest {
-        record: record.record.clone(),
-        strategy: SwitchStrategy::FailoverRouting,
-        expected_current: record.primary_target.clone(),
-        new_target: record.dr_target.clone(),
-    };
+    let req = SwitchRequest::new(
+        record.record.clone(),
+        SwitchStrategy::FailoverRouting,
+        record.primary_target.clone(),
+        record.dr_target.clone(),
+    );
     dns.switch(&req).await.unwrap();
     let v = world.recorder().violations();
     assert!(v.iter().any(|v| v.description.contains("unhealthy target")), "{v:?}");
