@@ -66,8 +66,9 @@ async fn main() {
     let dir = std::env::temp_dir().join(format!("qdr-bench-dump-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let backup =
-        PgDumpBackup::new(source.endpoint(), target.endpoint(), &dir).jobs(4).bin_dir(bin("pg_dump").parent().unwrap());
+    let backup = PgDumpBackup::new(source.endpoint(), target.endpoint(), &dir)
+        .with_jobs(4)
+        .with_bin_dir(bin("pg_dump").parent().unwrap());
     // Warm-up (caches), not counted.
     let _ = by_hand(&backup, &dir.join("warmup"));
     let (mut sdk, mut hand, mut ratio) = (Vec::new(), Vec::new(), Vec::new());

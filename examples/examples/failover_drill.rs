@@ -447,7 +447,7 @@ async fn main() -> ExitCode {
     #[cfg(feature = "distributed")]
     if !args.etcd.is_empty() {
         use qovery_dr_providers::etcd::{EtcdConfig, EtcdFailoverLock};
-        let config = EtcdConfig::new(args.etcd.clone()).lease_ttl(args.lease_ttl);
+        let config = EtcdConfig::new(args.etcd.clone()).with_lease_ttl(args.lease_ttl);
         let lock = match EtcdFailoverLock::connect(config).await {
             Ok(l) => l,
             Err(e) => return lock_unavailable(e),
@@ -467,7 +467,7 @@ async fn main() -> ExitCode {
         let user = std::env::var("PGUSER").unwrap_or_else(|_| "postgres".into());
         let mut endpoint = PgEndpoint::new(host, port, user, db);
         if let Ok(p) = std::env::var("PGPASSWORD") {
-            endpoint = endpoint.password(qovery_dr_core::SecretString::new(p));
+            endpoint = endpoint.with_password(qovery_dr_core::SecretString::new(p));
         }
         let lock = match PgFailoverLock::connect(endpoint).await {
             Ok(l) => l,

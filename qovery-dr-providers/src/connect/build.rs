@@ -60,9 +60,9 @@ async fn cluster(plan: &DrPlan, secrets: &mut Secrets) -> Result<Arc<dyn Cluster
     use crate::qovery::{QoveryClusterProvider, QoveryToken};
     let q = plan.qovery.as_ref().ok_or_else(no_qovery)?;
     let token = secrets.get("qovery.token", &q.token).await?;
-    let mut builder = QoveryClusterProvider::builder(&q.organization).credential(QoveryToken::from_secret(token));
+    let mut builder = QoveryClusterProvider::builder(&q.organization).with_credential(QoveryToken::from_secret(token));
     if let Some(url) = &q.api_url {
-        builder = builder.endpoint(url);
+        builder = builder.with_endpoint(url);
     }
     Ok(Arc::new(builder.build().map_err(provider_error("qovery"))?))
 }
@@ -124,13 +124,13 @@ async fn pg_endpoint(site: &Site, secrets: &mut Secrets) -> Result<crate::postgr
     let d = &site.database;
     let mut e = crate::postgres::PgEndpoint::new(&d.host, d.port, &d.user, &d.dbname);
     if let Some(p) = &d.password {
-        e = e.password(secrets.get(&format!("{prefix}.password"), p).await?);
+        e = e.with_password(secrets.get(&format!("{prefix}.password"), p).await?);
     }
     if let Some(ca) = &d.tls_ca_file {
         if !cfg!(feature = "postgres-tls") {
             return Err(feature(format!("{prefix}.tls_ca_file"), "PostgreSQL TLS", "postgres-tls"));
         }
-        e = e.tls(ca);
+        e = e.with_tls(ca);
     }
     Ok(e)
 }
@@ -169,7 +169,7 @@ async fn replication(
             };
             let mut backup = PgDumpBackup::new(primary.clone(), standby, dir);
             if let Some(bin) = &options.pg_bin_dir {
-                backup = backup.bin_dir(bin);
+                backup = backup.with_bin_dir(bin);
             }
             PostgresReplicationManager::dump(id.clone(), backup, primary)
         }
@@ -180,8 +180,8 @@ async fn replication(
             ));
         }
     }
-    .heartbeat_setup(HeartbeatSetup { schema: plan.replication.heartbeat_schema.clone() })
-    .fence(plan.replication.fence);
+    .with_heartbeat_setup(HeartbeatSetup { schema: plan.replication.heartbeat_schema.clone() })
+    .with_fence(plan.replication.fence);
     let manager = Arc::new(manager);
     // Failback: the same pair the other way round (a re-protected original primary streaming
     // from, or subscribed to, the DR database). A dump is one-way: nothing to turn round.
@@ -206,8 +206,8 @@ async fn replication(
     }
     .map(|m| {
         Arc::new(
-            m.heartbeat_setup(HeartbeatSetup { schema: plan.replication.heartbeat_schema.clone() })
-                .fence(plan.replication.fence),
+            m.with_heartbeat_setup(HeartbeatSetup { schema: plan.replication.heartbeat_schema.clone() })
+                .with_fence(plan.replication.fence),
         )
     });
     let source = HeartbeatSource {
@@ -332,9 +332,9 @@ async fn state(
         #[cfg(feature = "etcd")]
         StateBackend::Etcd { endpoints, prefix, user, password } => {
             use crate::etcd::{EtcdConfig, EtcdFailoverLock};
-            let mut config = EtcdConfig::new(endpoints.clone()).prefix(prefix);
+            let mut config = EtcdConfig::new(endpoints.clone()).with_prefix(prefix);
             if let (Some(u), Some(p)) = (user, password) {
-                config = config.credentials(u, secrets.get("state.password", p).await?);
+                config = config.with_credentials(u, secrets.get("state.password", p).await?);
             }
             let lock = EtcdFailoverLock::connect(config)
                 .await
@@ -347,7 +347,7 @@ async fn state(
             use crate::postgres::{PgEndpoint, PgFailoverLock};
             let mut e = PgEndpoint::new(host, *port, user, dbname);
             if let Some(p) = password {
-                e = e.password(secrets.get("state.password", p).await?);
+                e = e.with_password(secrets.get("state.password", p).await?);
             }
             let lock =
                 PgFailoverLock::connect(e).await.map_err(|source| ConnectError::State { source: Box::new(source) })?;

@@ -27,10 +27,10 @@ pub(super) async fn switcher(
             use crate::route53::{Route53Config, Route53DnsSwitcher};
             let mut config = Route53Config::new(hosted_zone_id);
             if let Some(url) = endpoint_url {
-                config = config.endpoint_url(url);
+                config = config.with_endpoint_url(url);
             }
             for (target, id) in health_checks {
-                config = config.health_check(target.clone(), id);
+                config = config.with_health_check(target.clone(), id);
             }
             // Route53 is global; the SDK still wants a region. The plan's, else the environment's, else us-east-1.
             let region =
@@ -44,10 +44,10 @@ pub(super) async fn switcher(
             let token = secrets.get(&format!("{path}.cloudflare.token"), token).await?;
             let mut config = CloudflareConfig::new(zone_id, token);
             if let Some(base) = api_base {
-                config = config.api_base(base);
+                config = config.with_api_base(base);
             }
             if let Some(account) = account_id {
-                config = config.load_balancers(account);
+                config = config.with_load_balancers(account);
             }
             let s = CloudflareDnsSwitcher::new(config).map_err(|source| ConnectError::Provider {
                 path: format!("{path}.cloudflare"),
@@ -77,7 +77,7 @@ pub(super) async fn switcher(
                     _ => TsigAlgorithm::HmacSha256,
                 };
                 let secret = secrets.get(&format!("{p}.tsig_secret"), &t.secret).await?;
-                config = config.tsig(TsigKey::new(&t.name, algorithm, secret));
+                config = config.with_tsig(TsigKey::new(&t.name, algorithm, secret));
             }
             let s = Rfc2136DnsSwitcher::new(config)
                 .map_err(|source| ConnectError::Provider { path: p, source: Box::new(source) })?;

@@ -13,9 +13,9 @@ use qovery_dr_core::SecretString;
 /// use qovery_dr_providers::core::SecretString;
 ///
 /// let config = EtcdConfig::new(["http://127.0.0.1:2379"])
-///     .prefix("/dr/shop")
-///     .lease_ttl(Duration::from_secs(15))
-///     .credentials("dr-orchestrator", SecretString::new("s3cret"));
+///     .with_prefix("/dr/shop")
+///     .with_lease_ttl(Duration::from_secs(15))
+///     .with_credentials("dr-orchestrator", SecretString::new("s3cret"));
 /// assert!(!format!("{config:?}").contains("s3cret"));
 /// ```
 #[derive(Debug, Clone)]
@@ -39,21 +39,27 @@ impl EtcdConfig {
         }
     }
 
+    /// Connects: the lock, from which the journal comes
+    /// ([`EtcdFailoverLock::connect`](super::EtcdFailoverLock::connect)).
+    pub async fn build(self) -> Result<super::EtcdFailoverLock, qovery_dr_core::lock::LockError> {
+        super::EtcdFailoverLock::connect(self).await
+    }
+
     /// The key prefix (default `/qovery-dr`).
-    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into().trim_end_matches('/').to_owned();
         self
     }
 
     /// How long the lock outlives a holder that stopped renewing it (default 10 s, at least
     /// 2 s). A successor waits this long after a crash; a holder stalled this long is fenced.
-    pub fn lease_ttl(mut self, ttl: Duration) -> Self {
+    pub fn with_lease_ttl(mut self, ttl: Duration) -> Self {
         self.lease_ttl = ttl.max(Duration::from_secs(2));
         self
     }
 
     /// Per-request timeout (default 5 s).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
@@ -65,7 +71,7 @@ impl EtcdConfig {
     }
 
     /// etcd user and password, when authentication is on.
-    pub fn credentials(mut self, user: impl Into<String>, password: SecretString) -> Self {
+    pub fn with_credentials(mut self, user: impl Into<String>, password: SecretString) -> Self {
         self.credentials = Some((user.into(), password));
         self
     }

@@ -94,13 +94,13 @@ impl PgDumpBackup {
     }
 
     /// Parallel jobs for pg_dump and pg_restore.
-    pub fn jobs(mut self, jobs: u32) -> Self {
+    pub fn with_jobs(mut self, jobs: u32) -> Self {
         self.jobs = jobs.max(1);
         self
     }
 
     /// Where `pg_dump`/`pg_restore` are (default: the `PATH`).
-    pub fn bin_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+    pub fn with_bin_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.bin_dir = Some(dir.into());
         self
     }

@@ -13,7 +13,7 @@ pub const PROVIDER: &str = "postgres";
 /// ```
 /// use qovery_dr_providers::postgres::PgEndpoint;
 /// use qovery_dr_core::SecretString;
-/// let e = PgEndpoint::new("127.0.0.1", 5432, "dr", "shop").password(SecretString::new("s3cr3t"));
+/// let e = PgEndpoint::new("127.0.0.1", 5432, "dr", "shop").with_password(SecretString::new("s3cr3t"));
 /// assert!(!format!("{e:?}").contains("s3cr3t"));
 /// ```
 #[derive(Debug, Clone)]
@@ -49,16 +49,50 @@ impl PgEndpoint {
         }
     }
 
+    /// The server libpq's environment names: `PGHOST` (default `localhost`), `PGPORT`
+    /// (5432), `PGUSER` (`postgres`), `PGDATABASE` (the user), `PGPASSWORD` (none),
+    /// `PGSSLROOTCERT` (TLS against that CA when set). `InvalidConfig` on a port that is
+    /// not a number.
+    pub fn from_env() -> qovery_dr_core::ProviderResult<Self> {
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// [`from_env`](Self::from_env) over any source of variables.
+    fn from_vars(lookup: impl Fn(&str) -> Option<String>) -> qovery_dr_core::ProviderResult<Self> {
+        let var = |name: &str| lookup(name).filter(|v| !v.is_empty());
+        let port = match var("PGPORT") {
+            None => 5432,
+            Some(p) => p.parse().map_err(|_| {
+                qovery_dr_core::ProviderError::new(
+                    qovery_dr_core::ErrorKind::InvalidConfig,
+                    "postgres",
+                    "configure",
+                    format!("PGPORT={p:?} is not a port number"),
+                )
+            })?,
+        };
+        let user = var("PGUSER").unwrap_or_else(|| "postgres".to_owned());
+        let dbname = var("PGDATABASE").unwrap_or_else(|| user.clone());
+        let mut endpoint = Self::new(var("PGHOST").unwrap_or_else(|| "localhost".to_owned()), port, user, dbname);
+        if let Some(password) = var("PGPASSWORD") {
+            endpoint = endpoint.with_password(SecretString::new(password));
+        }
+        if let Some(ca) = var("PGSSLROOTCERT") {
+            endpoint = endpoint.with_tls(ca);
+        }
+        Ok(endpoint)
+    }
+
     /// Requires TLS, verifying the server's certificate against `ca_file`
     /// (PEM); needs the `postgres-tls` feature (without it, connecting fails
     /// with `InvalidConfig` rather than falling back to plain text).
-    pub fn tls(mut self, ca_file: impl Into<std::path::PathBuf>) -> Self {
+    pub fn with_tls(mut self, ca_file: impl Into<std::path::PathBuf>) -> Self {
         self.tls_ca_file = Some(ca_file.into());
         self
     }
 
     /// Sets the password.
-    pub fn password(mut self, password: SecretString) -> Self {
+    pub fn with_password(mut self, password: SecretString) -> Self {
         self.password = Some(password);
         self
     }
@@ -187,4 +221,41 @@ pub(crate) fn pg_error(op: &str, server: &str, e: tokio_postgres::Error) -> Prov
         }
     };
     ProviderError::new(kind, PROVIDER, op, message).with_source(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+    }
+
+    #[test]
+    fn from_env_reads_libpq_variables_with_libpq_defaults() {
+        let e = PgEndpoint::from_vars(vars(&[])).unwrap();
+        assert_eq!(
+            (e.host.as_str(), e.port, e.user.as_str(), e.dbname.as_str()),
+            ("localhost", 5432, "postgres", "postgres")
+        );
+        assert!(e.password.is_none() && e.tls_ca_file.is_none());
+        let e = PgEndpoint::from_vars(vars(&[
+            ("PGHOST", "db.internal"),
+            ("PGPORT", "6432"),
+            ("PGUSER", "dr"),
+            ("PGPASSWORD", "s3cr3t"),
+            ("PGSSLROOTCERT", "/etc/ca.pem"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            (e.host.as_str(), e.port, e.dbname.as_str()),
+            ("db.internal", 6432, "dr"),
+            "PGDATABASE defaults to the user"
+        );
+        assert_eq!(e.password.as_ref().map(|p| p.expose().to_owned()).as_deref(), Some("s3cr3t"));
+        assert!(e.tls_ca_file.is_some());
+        assert!(!format!("{e:?}").contains("s3cr3t"));
+        let bad = PgEndpoint::from_vars(vars(&[("PGPORT", "five")])).unwrap_err();
+        assert!(bad.message().contains("PGPORT"), "{bad}");
+    }
 }

@@ -60,8 +60,8 @@ pub struct SenderInfo {
 /// use qovery_dr_providers::postgres::{PgEndpoint, PostgresReplicationManager};
 /// let m = PostgresReplicationManager::physical(
 ///     "shop-db".into(),
-///     PgEndpoint::new("10.0.0.1", 5432, "dr", "shop").password(qovery_dr_core::SecretString::new("pw")),
-///     PgEndpoint::new("10.1.0.1", 5432, "dr", "shop").password(qovery_dr_core::SecretString::new("pw")),
+///     PgEndpoint::new("10.0.0.1", 5432, "dr", "shop").with_password(qovery_dr_core::SecretString::new("pw")),
+///     PgEndpoint::new("10.1.0.1", 5432, "dr", "shop").with_password(qovery_dr_core::SecretString::new("pw")),
 /// );
 /// assert!(!format!("{m:?}").contains("pw\""));
 /// ```
@@ -157,13 +157,13 @@ impl PostgresReplicationManager {
     }
 
     /// Another heartbeat schema.
-    pub fn heartbeat_setup(mut self, setup: HeartbeatSetup) -> Self {
+    pub fn with_heartbeat_setup(mut self, setup: HeartbeatSetup) -> Self {
         self.heartbeat = setup;
         self
     }
 
     /// How the old primary is fenced (default [`FenceKind::Logins`]).
-    pub fn fence(mut self, kind: FenceKind) -> Self {
+    pub fn with_fence(mut self, kind: FenceKind) -> Self {
         self.fence = kind;
         self
     }
@@ -256,7 +256,7 @@ impl PostgresReplicationManager {
     }
 
     /// How long replay may stand still while WAL waits before the link is reported down.
-    pub fn stuck_after(mut self, d: Duration) -> Self {
+    pub fn with_stuck_after(mut self, d: Duration) -> Self {
         self.stuck_after = d;
         self
     }

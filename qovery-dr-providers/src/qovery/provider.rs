@@ -119,7 +119,7 @@ struct RegistryBody {
 /// ```
 /// use qovery_dr_providers::qovery::QoveryClusterProvider;
 /// let token = qovery_dr_core::SecretString::new("qov_s3cr3t"); // from a secret store, never a literal
-/// let p = QoveryClusterProvider::builder("org-1").token(token).build().unwrap();
+/// let p = QoveryClusterProvider::builder("org-1").with_token(token).build().unwrap();
 /// assert!(!format!("{p:?}").contains("qov_s3cr3t"));
 /// ```
 #[derive(Debug, Clone)]
@@ -142,27 +142,45 @@ pub struct QoveryBuilder {
 }
 
 impl QoveryBuilder {
+    /// A builder for organization `organization`: the public API, no token yet.
+    pub fn new(organization: impl Into<String>) -> Self {
+        QoveryClusterProvider::builder(organization)
+    }
+
+    /// A builder for organization `organization` with the token in `QOVERY_API_TOKEN`
+    /// and, when set, the API URL in `QOVERY_API_URL` (`build` says what is missing).
+    pub fn from_env(organization: impl Into<String>) -> Self {
+        let mut b = Self::new(organization);
+        if let Ok(t) = std::env::var("QOVERY_API_TOKEN") {
+            b = b.with_token(SecretString::new(t));
+        }
+        if let Ok(u) = std::env::var("QOVERY_API_URL") {
+            b = b.with_endpoint(u);
+        }
+        b
+    }
+
     /// An API token (or a JWT: recognised by its shape).
-    pub fn token(mut self, token: SecretString) -> Self {
+    pub fn with_token(mut self, token: SecretString) -> Self {
         self.token = Some(QoveryToken::from_secret(token));
         self
     }
 
     /// An explicit credential.
-    pub fn credential(mut self, token: QoveryToken) -> Self {
+    pub fn with_credential(mut self, token: QoveryToken) -> Self {
         self.token = Some(token);
         self
     }
 
     /// Another API URL (tests, proxies).
-    pub fn endpoint(mut self, url: impl Into<String>) -> Self {
+    pub fn with_endpoint(mut self, url: impl Into<String>) -> Self {
         self.base = url.into();
         self
     }
 
     /// Deadlines and the largest answer read (default: 30 s per request, 5 s to connect,
     /// 16 MiB).
-    pub fn timeouts(mut self, timeouts: TimeoutConfig) -> Self {
+    pub fn with_timeouts(mut self, timeouts: TimeoutConfig) -> Self {
         self.timeouts = timeouts;
         self
     }
@@ -177,7 +195,7 @@ impl QoveryBuilder {
 
     /// The Qovery container-registry id serving a registry host (`host[:port]`),
     /// instead of looking it up among the organization's registries.
-    pub fn registry_id(mut self, host: impl Into<String>, id: impl Into<String>) -> Self {
+    pub fn with_registry_id(mut self, host: impl Into<String>, id: impl Into<String>) -> Self {
         self.registry_ids.insert(host.into(), id.into());
         self
     }
@@ -185,7 +203,7 @@ impl QoveryBuilder {
     /// The client-side request budget (default: 50 requests per second, bursts of 50; Qovery
     /// publishes no limit, so set yours). Give the same limiter to every provider using one
     /// token so that together they stay under it.
-    pub fn rate_limiter(mut self, limiter: crate::RateLimiter) -> Self {
+    pub fn with_rate_limiter(mut self, limiter: crate::RateLimiter) -> Self {
         self.limiter = Some(limiter);
         self
     }
@@ -326,14 +344,7 @@ impl QoveryClusterProvider {
 
     /// From the environment: `QOVERY_API_TOKEN` (required), `QOVERY_API_URL` (optional).
     pub fn from_env(organization: impl Into<String>) -> ProviderResult<Self> {
-        let mut b = Self::builder(organization);
-        if let Ok(t) = std::env::var("QOVERY_API_TOKEN") {
-            b = b.token(SecretString::new(t));
-        }
-        if let Ok(u) = std::env::var("QOVERY_API_URL") {
-            b = b.endpoint(u);
-        }
-        b.build()
+        QoveryBuilder::from_env(organization).build()
     }
 
     async fn post(&self, op: &str, path: &str, body: &Value) -> ProviderResult<String> {

@@ -95,8 +95,13 @@ impl Rfc2136Config {
         }
     }
 
+    /// The switcher ([`Rfc2136DnsSwitcher::new`](super::Rfc2136DnsSwitcher::new)).
+    pub fn build(self) -> qovery_dr_core::ProviderResult<super::Rfc2136DnsSwitcher> {
+        super::Rfc2136DnsSwitcher::new(self)
+    }
+
     /// Signs every request with this TSIG key.
-    pub fn tsig(mut self, key: TsigKey) -> Self {
+    pub fn with_tsig(mut self, key: TsigKey) -> Self {
         self.tsig = Some(key);
         self
     }
@@ -108,13 +113,13 @@ impl Rfc2136Config {
     }
 
     /// Time to wait for each answer (default 5 s).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
     /// The TTL to give the new record (default: keep the old record's TTL).
-    pub fn ttl(mut self, seconds: u32) -> Self {
+    pub fn with_ttl(mut self, seconds: u32) -> Self {
         self.ttl = Some(seconds);
         self
     }
@@ -127,7 +132,8 @@ mod tests {
     #[test]
     fn debug_redacts_the_secret_and_bad_secrets_are_config_errors() {
         let key = TsigKey::new("k", TsigAlgorithm::HmacSha256, SecretString::new("c2VjcmV0LXZhbHVl"));
-        let shown = format!("{:?}", Rfc2136Config::new("127.0.0.1:53".parse().unwrap(), "z.test").tsig(key.clone()));
+        let shown =
+            format!("{:?}", Rfc2136Config::new("127.0.0.1:53".parse().unwrap(), "z.test").with_tsig(key.clone()));
         assert!(!shown.contains("c2VjcmV0LXZhbHVl") && shown.contains("<redacted>"), "{shown}");
         assert!(key.signer().is_ok());
         let bad = TsigKey::new("k", TsigAlgorithm::HmacSha256, SecretString::new("not base64!"));

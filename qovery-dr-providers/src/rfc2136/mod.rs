@@ -21,7 +21,7 @@
 //!
 //! let switcher = Rfc2136DnsSwitcher::new(
 //!     Rfc2136Config::new("192.0.2.53:53".parse()?, "example.com")
-//!         .tsig(TsigKey::new("qdr-key", TsigAlgorithm::HmacSha256, SecretString::new(std::env::var("TSIG_SECRET")?)))
+//!         .with_tsig(TsigKey::new("qdr-key", TsigAlgorithm::HmacSha256, SecretString::new(std::env::var("TSIG_SECRET")?)))
 //!         .nameservers(vec!["192.0.2.53:53".parse()?, "198.51.100.53:53".parse()?]),
 //! )?;
 //! # let _ = switcher; Ok(()) }

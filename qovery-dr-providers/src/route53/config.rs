@@ -32,8 +32,14 @@ impl Route53Config {
         }
     }
 
+    /// The switcher, with the AWS configuration from the standard chain
+    /// ([`Route53DnsSwitcher::from_env`](super::Route53DnsSwitcher::from_env)).
+    pub async fn build(self) -> super::Route53DnsSwitcher {
+        super::Route53DnsSwitcher::from_env(self).await
+    }
+
     /// Sends requests to this endpoint instead of AWS (moto, LocalStack, a test fake).
-    pub fn endpoint_url(mut self, url: impl Into<String>) -> Self {
+    pub fn with_endpoint_url(mut self, url: impl Into<String>) -> Self {
         self.endpoint_url = Some(url.into());
         self
     }
@@ -49,13 +55,13 @@ impl Route53Config {
 
     /// The client-side request budget (default Route53's 5 requests per second per account;
     /// share one limiter between the switchers of one account).
-    pub fn rate_limiter(mut self, limiter: RateLimiter) -> Self {
+    pub fn with_rate_limiter(mut self, limiter: RateLimiter) -> Self {
         self.limiter = limiter;
         self
     }
 
     /// The Route53 health check that watches `target`, for `target_health`.
-    pub fn health_check(mut self, target: impl Into<DnsTarget>, health_check_id: impl Into<String>) -> Self {
+    pub fn with_health_check(mut self, target: impl Into<DnsTarget>, health_check_id: impl Into<String>) -> Self {
         self.health_checks.insert(target.into(), health_check_id.into());
         self
     }

@@ -14,7 +14,8 @@ const ZONE: &str = "023e105f4ecef8ad9ca31a8372d0c353";
 const TOKEN: &str = "cf-test-token-0123456789";
 
 fn switcher(fake: &CloudflareFake, token: &str) -> CloudflareDnsSwitcher {
-    CloudflareDnsSwitcher::new(CloudflareConfig::new(ZONE, SecretString::new(token)).api_base(fake.api_base())).unwrap()
+    CloudflareDnsSwitcher::new(CloudflareConfig::new(ZONE, SecretString::new(token)).with_api_base(fake.api_base()))
+        .unwrap()
 }
 
 fn app() -> DnsRecordId {
@@ -92,8 +93,8 @@ async fn requests_are_paced_under_the_limit() {
     fake.add_record("app.example.com", "A", PRIMARY, 60);
     let s = CloudflareDnsSwitcher::new(
         CloudflareConfig::new(ZONE, SecretString::new(TOKEN))
-            .api_base(fake.api_base())
-            .rate_limit(2, Duration::from_secs(1)),
+            .with_api_base(fake.api_base())
+            .with_rate_limit(2, Duration::from_secs(1)),
     )
     .unwrap();
     let start = Instant::now();
@@ -114,7 +115,7 @@ async fn unknown_records_zones_and_changes_are_not_found() {
     assert_eq!(err.kind(), ErrorKind::NotFound);
     assert!(err.message().contains("81044"), "{err}");
     let other = CloudflareDnsSwitcher::new(
-        CloudflareConfig::new("nosuchzone", SecretString::new(TOKEN)).api_base(fake.api_base()),
+        CloudflareConfig::new("nosuchzone", SecretString::new(TOKEN)).with_api_base(fake.api_base()),
     )
     .unwrap();
     assert_eq!(other.current(&app()).await.unwrap_err().kind(), ErrorKind::NotFound);

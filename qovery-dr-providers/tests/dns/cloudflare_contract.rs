@@ -86,9 +86,10 @@ async fn example(prism: &Prism, path: &str) -> Value {
 async fn every_request_the_switcher_sends_is_accepted_by_the_schema() {
     let prism = Prism::start(&derived_spec());
     let zone = "023e105f4ecef8ad9ca31a8372d0c353";
-    let s =
-        CloudflareDnsSwitcher::new(CloudflareConfig::new(zone, SecretString::new("prism-token")).api_base(prism.url()))
-            .unwrap();
+    let s = CloudflareDnsSwitcher::new(
+        CloudflareConfig::new(zone, SecretString::new("prism-token")).with_api_base(prism.url()),
+    )
+    .unwrap();
     // Prism answers the schema's example records: switch the example's record.
     let listed = example(&prism, &format!("/zones/{zone}/dns_records")).await;
     let example = &listed["result"][0];
@@ -121,8 +122,9 @@ async fn every_load_balancer_request_the_switcher_sends_is_accepted_by_the_schem
     let prism = Prism::start(&derived_spec());
     let zone = "023e105f4ecef8ad9ca31a8372d0c353";
     let account = "01a7362d577a6c3019a474fd6f485823";
-    let config =
-        CloudflareConfig::new(zone, SecretString::new("prism-token")).api_base(prism.url()).load_balancers(account);
+    let config = CloudflareConfig::new(zone, SecretString::new("prism-token"))
+        .with_api_base(prism.url())
+        .with_load_balancers(account);
     let s = CloudflareDnsSwitcher::new(config).unwrap();
     // Prism answers the schema's example load balancer.
     let listed = example(&prism, &format!("/zones/{zone}/load_balancers")).await;

@@ -28,8 +28,8 @@ async fn lb_world() -> (CloudflareFake, CloudflareDnsSwitcher, (String, String, 
     let dr = fake.add_pool(false, 3, 3);
     let lb = fake.add_load_balancer("shop.example.com", &[&primary, &dr], &dr);
     let config = CloudflareConfig::new(ZONE, SecretString::new(TOKEN))
-        .api_base(fake.api_base())
-        .load_balancers(fake.account_id());
+        .with_api_base(fake.api_base())
+        .with_load_balancers(fake.account_id());
     (fake, CloudflareDnsSwitcher::new(config).unwrap(), (primary, dr, lb))
 }
 
@@ -116,9 +116,10 @@ async fn disabling_a_pool_fails_over_and_pool_health_follows_the_pops() {
 #[tokio::test]
 async fn pools_need_an_account_and_a_valid_token() {
     let (fake, _, (primary, dr, _)) = lb_world().await;
-    let dns_only =
-        CloudflareDnsSwitcher::new(CloudflareConfig::new(ZONE, SecretString::new(TOKEN)).api_base(fake.api_base()))
-            .unwrap();
+    let dns_only = CloudflareDnsSwitcher::new(
+        CloudflareConfig::new(ZONE, SecretString::new(TOKEN)).with_api_base(fake.api_base()),
+    )
+    .unwrap();
     assert!(!dns_only.capabilities().load_balancer_pools);
     let err = dns_only.switch(&to_pool(&primary, &dr)).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotSupported, "{err}");
@@ -126,8 +127,8 @@ async fn pools_need_an_account_and_a_valid_token() {
     assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{err}");
 
     let wrong = CloudflareConfig::new(ZONE, SecretString::new("not-the-token"))
-        .api_base(fake.api_base())
-        .load_balancers(fake.account_id());
+        .with_api_base(fake.api_base())
+        .with_load_balancers(fake.account_id());
     let err = CloudflareDnsSwitcher::new(wrong).unwrap().switch(&to_pool(&primary, &dr)).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unauthenticated, "{err}");
     assert!(!err.to_string().contains("not-the-token"));

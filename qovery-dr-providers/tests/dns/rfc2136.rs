@@ -21,7 +21,8 @@ fn key() -> TsigKey {
 }
 
 fn switcher(server: &KnotServer) -> Rfc2136DnsSwitcher {
-    Rfc2136DnsSwitcher::new(Rfc2136Config::new(server.addr, ZONE).tsig(key()).timeout(Duration::from_secs(2))).unwrap()
+    Rfc2136DnsSwitcher::new(Rfc2136Config::new(server.addr, ZONE).with_tsig(key()).with_timeout(Duration::from_secs(2)))
+        .unwrap()
 }
 
 fn app() -> DnsRecordId {
@@ -88,9 +89,10 @@ async fn unsigned_and_wrongly_signed_updates_are_unauthenticated_and_change_noth
         TsigAlgorithm::HmacSha256,
         SecretString::new("d3JvbmctdHNpZy1zZWNyZXQtdGhpcnR5LXR3byEhIQ=="),
     );
-    let bad =
-        Rfc2136DnsSwitcher::new(Rfc2136Config::new(server.addr, ZONE).tsig(wrong).timeout(Duration::from_secs(2)))
-            .unwrap();
+    let bad = Rfc2136DnsSwitcher::new(
+        Rfc2136Config::new(server.addr, ZONE).with_tsig(wrong).with_timeout(Duration::from_secs(2)),
+    )
+    .unwrap();
     let err = bad.switch(&swap(PRIMARY, DR)).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unauthenticated, "{err}");
     assert!(!err.to_string().contains("d3JvbmctdHNpZy1zZWNyZXQ"), "the secret is never in errors: {err}");
@@ -108,8 +110,10 @@ async fn records_outside_the_zone_and_a_dead_server_are_reported() {
     assert!(err.message().contains("not in zone"), "{err}");
     let addr = server.addr;
     drop(server);
-    let dead = Rfc2136DnsSwitcher::new(Rfc2136Config::new(addr, ZONE).tsig(key()).timeout(Duration::from_millis(500)))
-        .unwrap();
+    let dead = Rfc2136DnsSwitcher::new(
+        Rfc2136Config::new(addr, ZONE).with_tsig(key()).with_timeout(Duration::from_millis(500)),
+    )
+    .unwrap();
     let err = dead.current(&app()).await.unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::Timeout | ErrorKind::Transient), "{err}");
     assert!(err.message().contains(&addr.to_string()), "names the server: {err}");
@@ -119,7 +123,7 @@ async fn records_outside_the_zone_and_a_dead_server_are_reported() {
 async fn change_status_waits_for_every_listed_nameserver() {
     let (a, b) =
         (KnotServer::start(&[&format!("app 60 A {PRIMARY}")]), KnotServer::start(&[&format!("app 60 A {PRIMARY}")]));
-    let config = Rfc2136Config::new(a.addr, ZONE).tsig(key()).nameservers(vec![a.addr, b.addr]);
+    let config = Rfc2136Config::new(a.addr, ZONE).with_tsig(key()).nameservers(vec![a.addr, b.addr]);
     let s = Rfc2136DnsSwitcher::new(config).unwrap();
     let change = s.switch(&swap(PRIMARY, DR)).await.unwrap();
     assert_eq!(s.change_status(&change).await.unwrap(), ChangeStatus::Pending, "b has not got the new serial");

@@ -293,7 +293,7 @@ async fn every_attempt_spends_a_rate_limiter_token() {
     let limiter = qovery_dr_providers::RateLimiter::new(1, Duration::from_secs(1)).burst(1);
     let config = Route53Config::new("ZFAKE")
         .with_retry(qovery_dr_core::resilience::RetryConfig::new(4, Duration::from_millis(1)))
-        .rate_limiter(limiter);
+        .with_rate_limiter(limiter);
     let started = std::time::Instant::now();
     let err = Route53DnsSwitcher::from_sdk_config(&sdk, config)
         .current(&DnsRecordId::new("app.example.com"))
@@ -387,7 +387,7 @@ async fn target_health_follows_the_checkers_over_time() {
     use qovery_dr_core::provider::TargetHealth;
     let fake = qovery_dr_testkit::route53_fake::Route53Fake::start().await;
     let sdk = sdk(&fake.uri(), "AKIDEXAMPLE", "secret").await;
-    let config = Route53Config::new("ZFAKE").health_check(DR, "hc-dr").health_check("192.0.2.250", "hc-gone");
+    let config = Route53Config::new("ZFAKE").with_health_check(DR, "hc-dr").with_health_check("192.0.2.250", "hc-gone");
     let s = Route53DnsSwitcher::from_sdk_config(
         &sdk,
         config.with_retry(qovery_dr_core::resilience::RetryConfig::new(1, Duration::from_millis(5))),

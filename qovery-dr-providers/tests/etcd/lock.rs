@@ -11,9 +11,11 @@ use qovery_dr_testkit::etcd_server::EtcdServer as Etcd;
 use crate::lock_fixtures::{engine_with, entry, example_plan, holder, plan_name};
 
 pub(super) async fn connect(etcd: &Etcd, ttl: Duration) -> EtcdFailoverLock {
-    EtcdFailoverLock::connect(EtcdConfig::new(etcd.endpoints()).lease_ttl(ttl).timeout(Duration::from_secs(1)))
-        .await
-        .unwrap()
+    EtcdFailoverLock::connect(
+        EtcdConfig::new(etcd.endpoints()).with_lease_ttl(ttl).with_timeout(Duration::from_secs(1)),
+    )
+    .await
+    .unwrap()
 }
 
 // Exclusivity, re-entry, tokens, ordering and no-overwrite: `lock_conformance.rs`.

@@ -107,9 +107,9 @@ async fn raw_server(total: Option<u64>, content_type: &'static str) -> String {
 
 fn qovery(uri: &str, attempts: u32) -> QoveryClusterProvider {
     QoveryClusterProvider::builder("org-1")
-        .token(qovery_dr_core::SecretString::new("t"))
-        .endpoint(uri)
-        .timeouts(TimeoutConfig {
+        .with_token(qovery_dr_core::SecretString::new("t"))
+        .with_endpoint(uri)
+        .with_timeouts(TimeoutConfig {
             request: Duration::from_secs(2),
             connect: Duration::from_secs(1),
             ..Default::default()
@@ -153,8 +153,8 @@ async fn qovery_survives_hostile_answers() {
 
 async fn cloudflare_call(base: &str) -> ProviderError {
     let config = CloudflareConfig::new("zone-1", SecretString::new("t"))
-        .api_base(base)
-        .timeouts(TimeoutConfig { request: Duration::from_secs(2), ..Default::default() });
+        .with_api_base(base)
+        .with_timeouts(TimeoutConfig { request: Duration::from_secs(2), ..Default::default() });
     let dns = CloudflareDnsSwitcher::new(config).unwrap();
     bounded("cloudflare current", Duration::from_secs(20), dns.current(&DnsRecordId::new("app.example.com")))
         .await

@@ -48,10 +48,10 @@ async fn evaluate(fake: &QoveryFake, plan: &DrPlan, limiter: RateLimiter) -> (us
     let mut providers = sim.providers();
     providers.cluster = Arc::new(
         QoveryClusterProvider::builder("org-1")
-            .token(qovery_dr_core::SecretString::new("qov-test"))
-            .endpoint(fake.uri())
+            .with_token(qovery_dr_core::SecretString::new("qov-test"))
+            .with_endpoint(fake.uri())
             .with_retry(qovery_dr_core::resilience::RetryConfig::new(1, Duration::from_millis(10)))
-            .rate_limiter(limiter)
+            .with_rate_limiter(limiter)
             .build()
             .unwrap(),
     );

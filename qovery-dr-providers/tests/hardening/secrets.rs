@@ -110,8 +110,8 @@ async fn no_secret_reaches_logs_journals_reports_debug_or_errors() {
     let cluster = qovery_fake.add_cluster("frankfurt");
     let qenv = qovery_fake.add_environment("project-1", "dr", &cluster);
     let qovery = QoveryClusterProvider::builder("org-1")
-        .token(qovery_token.clone())
-        .endpoint(qovery_fake.uri())
+        .with_token(qovery_token.clone())
+        .with_endpoint(qovery_fake.uri())
         .build()
         .unwrap();
     debug.push(("QoveryClusterProvider".into(), format!("{qovery:?}")));
@@ -130,19 +130,19 @@ async fn no_secret_reaches_logs_journals_reports_debug_or_errors() {
     let cf_token = secret("cloudflare-token");
     let cf_fake = CloudflareFake::start("zone-1", &cf_token).await;
     cf_fake.add_record("app.example.com", "A", "203.0.113.10", 60);
-    let cf_config = CloudflareConfig::new("zone-1", SecretString::new(&cf_token)).api_base(cf_fake.api_base());
+    let cf_config = CloudflareConfig::new("zone-1", SecretString::new(&cf_token)).with_api_base(cf_fake.api_base());
     debug.push(("CloudflareConfig".into(), format!("{cf_config:?}")));
     let cf = CloudflareDnsSwitcher::new(cf_config).unwrap();
     cf.current(&DnsRecordId::new("app.example.com")).await.unwrap();
     let wrong = CloudflareDnsSwitcher::new(
         CloudflareConfig::new("zone-1", SecretString::new(secret("wrong-cloudflare-token")))
-            .api_base(cf_fake.api_base()),
+            .with_api_base(cf_fake.api_base()),
     )
     .unwrap();
     let e = wrong.current(&DnsRecordId::new("app.example.com")).await.unwrap_err();
     errors.push(("cloudflare".into(), format!("{e} {e:?}")));
 
-    let pg = PgEndpoint::new("127.0.0.1", 1, "dr_orchestrator", "shop").password(db_password.clone());
+    let pg = PgEndpoint::new("127.0.0.1", 1, "dr_orchestrator", "shop").with_password(db_password.clone());
     debug.push(("PgEndpoint".into(), format!("{pg:?}")));
     debug.push(("PgEndpoint conninfo".into(), format!("{:?}", pg.conninfo())));
     let manager = qovery_dr_providers::postgres::PostgresReplicationManager::physical(
@@ -171,12 +171,12 @@ async fn no_secret_reaches_logs_journals_reports_debug_or_errors() {
     errors.push(("registry".into(), format!("{e} {e:?}")));
 
     let tsig = TsigKey::new("dr-key", TsigAlgorithm::HmacSha256, SecretString::new(secret("tsig")));
-    let rfc = Rfc2136Config::new("127.0.0.1:53".parse().unwrap(), "example.com").tsig(tsig);
+    let rfc = Rfc2136Config::new("127.0.0.1:53".parse().unwrap(), "example.com").with_tsig(tsig);
     debug.push(("Rfc2136Config".into(), format!("{rfc:?}")));
 
     let etcd = EtcdConfig::new(["http://127.0.0.1:1"])
-        .credentials("dr", SecretString::new(secret("etcd")))
-        .timeout(Duration::from_millis(300));
+        .with_credentials("dr", SecretString::new(secret("etcd")))
+        .with_timeout(Duration::from_millis(300));
     debug.push(("EtcdConfig".into(), format!("{etcd:?}")));
     let e = EtcdFailoverLock::connect(etcd).await.unwrap_err();
     errors.push(("etcd".into(), format!("{e} {e:?}")));

@@ -118,7 +118,7 @@ async fn secrets_sent_to_real_peers_appear_in_no_log_error_or_debug_output() {
     pg.sql("SELECT pg_reload_conf()");
     let endpoint = |password: String| {
         qovery_dr_providers::postgres::PgEndpoint::new("127.0.0.1", pg.port, "dr_orchestrator", "postgres")
-            .password(SecretString::new(password))
+            .with_password(SecretString::new(password))
     };
     let manager = PostgresReplicationManager::physical("db".into(), endpoint(secret("pg")), endpoint(secret("pg")));
     let w = manager.primary_writability(&"db".into()).await.unwrap();
@@ -144,8 +144,8 @@ async fn secrets_sent_to_real_peers_appear_in_no_log_error_or_debug_output() {
     ctl(&["auth", "enable"]);
     let config = |password: String| {
         EtcdConfig::new(etcd.endpoints())
-            .credentials("root", SecretString::new(password))
-            .timeout(Duration::from_secs(2))
+            .with_credentials("root", SecretString::new(password))
+            .with_timeout(Duration::from_secs(2))
     };
     let etcd_lock = EtcdFailoverLock::connect(config(secret("etcd"))).await.unwrap();
     etcd_lock.acquire("audit", &holder("run-1")).await.unwrap();
@@ -161,7 +161,7 @@ async fn secrets_sent_to_real_peers_appear_in_no_log_error_or_debug_output() {
     let knot = KnotServer::start_with_key(&["app 60 A 203.0.113.10"], &tsig_secret);
     let key = |s: &str| TsigKey::new("qdr-key", TsigAlgorithm::HmacSha256, SecretString::new(s));
     let rfc = Rfc2136DnsSwitcher::new(
-        Rfc2136Config::new(knot.addr, ZONE).tsig(key(&tsig_secret)).timeout(Duration::from_secs(2)),
+        Rfc2136Config::new(knot.addr, ZONE).with_tsig(key(&tsig_secret)).with_timeout(Duration::from_secs(2)),
     )
     .unwrap();
     let request = qovery_dr_core::provider::SwitchRequest::new(
@@ -173,9 +173,10 @@ async fn secrets_sent_to_real_peers_appear_in_no_log_error_or_debug_output() {
     let change = rfc.switch(&request).await.unwrap();
     seen.push(("rfc2136: signed update".into(), format!("{change:?} {rfc:?}")));
     let wrong = BASE64.encode(secret("wrong-tsig").as_bytes());
-    let refused =
-        Rfc2136DnsSwitcher::new(Rfc2136Config::new(knot.addr, ZONE).tsig(key(&wrong)).timeout(Duration::from_secs(2)))
-            .unwrap();
+    let refused = Rfc2136DnsSwitcher::new(
+        Rfc2136Config::new(knot.addr, ZONE).with_tsig(key(&wrong)).with_timeout(Duration::from_secs(2)),
+    )
+    .unwrap();
     // Back the other way (the record already serves the first target: a no-op sends nothing).
     let back = qovery_dr_core::provider::SwitchRequest::new(
         request.record.clone(),

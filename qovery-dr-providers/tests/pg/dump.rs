@@ -16,8 +16,9 @@ async fn a_pgbench_database_is_dumped_restored_and_verified() {
     let target = PgServer::primary();
     pgbench_init_scale(&source, 20);
     let dir = scratch("verified");
-    let backup =
-        PgDumpBackup::new(source.endpoint(), target.endpoint(), &dir).jobs(4).bin_dir(bin("pg_dump").parent().unwrap());
+    let backup = PgDumpBackup::new(source.endpoint(), target.endpoint(), &dir)
+        .with_jobs(4)
+        .with_bin_dir(bin("pg_dump").parent().unwrap());
     assert_eq!(backup.last_backup().await.unwrap(), None);
     let record = backup.backup_and_verify(false).await.unwrap();
     assert!(record.restore_verified);
@@ -44,8 +45,9 @@ async fn checksums_catch_a_changed_row_that_counts_miss() {
     let target = PgServer::primary();
     source.sql("CREATE TABLE prices (id int PRIMARY KEY, cents int); INSERT INTO prices SELECT g, g * 10 FROM generate_series(1, 1000) g");
     let dir = scratch("checksums");
-    let backup =
-        PgDumpBackup::new(source.endpoint(), target.endpoint(), &dir).jobs(2).bin_dir(bin("pg_dump").parent().unwrap());
+    let backup = PgDumpBackup::new(source.endpoint(), target.endpoint(), &dir)
+        .with_jobs(2)
+        .with_bin_dir(bin("pg_dump").parent().unwrap());
     backup.backup_and_verify(true).await.unwrap();
     target.sql("UPDATE prices SET cents = 0 WHERE id = 7");
     let v = backup.verify(true).await.unwrap();
@@ -61,7 +63,7 @@ async fn a_failed_dump_is_an_error_with_the_tools_words() {
     let mut wrong = source.endpoint();
     wrong.dbname = "no_such_database".into();
     let backup =
-        PgDumpBackup::new(wrong, target.endpoint(), scratch("failed")).bin_dir(bin("pg_dump").parent().unwrap());
+        PgDumpBackup::new(wrong, target.endpoint(), scratch("failed")).with_bin_dir(bin("pg_dump").parent().unwrap());
     let e = backup.backup().await.unwrap_err();
     assert!(e.to_string().contains("no_such_database"), "{e}");
     assert_eq!(backup.last_backup().await.unwrap(), None, "nothing recorded");

@@ -259,14 +259,14 @@ async fn tls_with_a_verified_server_certificate() {
     let (server, ca) = PgServer::primary_tls_only();
     let standby = PgServer::primary();
     // The server accepts TLS only: a call that works went over verified TLS.
-    let m = PostgresReplicationManager::physical(db(), server.endpoint().tls(&ca), standby.endpoint());
+    let m = PostgresReplicationManager::physical(db(), server.endpoint().with_tls(&ca), standby.endpoint());
     assert_eq!(m.primary_writability(&db()).await.unwrap(), Writability::Writable);
     // Plain text is refused by the server…
     let plain = PostgresReplicationManager::physical(db(), server.endpoint(), standby.endpoint());
     assert_eq!(plain.fence_primary(&db()).await.unwrap_err().kind(), ErrorKind::Unauthenticated);
     // …and a certificate from another CA is refused by the client.
     let other = ca.with_file_name("other-ca.crt");
-    let wrong = PostgresReplicationManager::physical(db(), server.endpoint().tls(&other), standby.endpoint());
+    let wrong = PostgresReplicationManager::physical(db(), server.endpoint().with_tls(&other), standby.endpoint());
     let e = wrong.fence_primary(&db()).await.unwrap_err();
     assert!(e.to_string().to_lowercase().contains("certificate"), "{e}");
 }
@@ -346,7 +346,7 @@ async fn the_promoted_standby_gives_the_fenced_logins_back() {
 async fn the_read_only_fence_is_weaker_by_name_a_client_that_asks_can_still_commit() {
     let pair = setup::physical().await;
     let manager = PostgresReplicationManager::physical(db(), pair.primary.endpoint(), pair.standby.endpoint())
-        .fence(qovery_dr_core::provider::FenceKind::ReadOnly);
+        .with_fence(qovery_dr_core::provider::FenceKind::ReadOnly);
     pair.primary.sql("CREATE ROLE app LOGIN; CREATE TABLE t (x int); GRANT ALL ON t TO app");
     manager.fence_primary(&db()).await.unwrap();
     assert!(as_role(&pair.primary, "app", "INSERT INTO t VALUES (1)").is_err(), "a plain write is refused");

@@ -120,8 +120,8 @@ pub async fn dump() -> Pair {
         .sql("CREATE TABLE orders (id serial PRIMARY KEY, note text); INSERT INTO orders (note) VALUES ('a'), ('b')");
     let dir = primary.data.parent().unwrap().join("dumps");
     let backup = qovery_dr_providers::postgres::PgDumpBackup::new(primary.endpoint(), standby.endpoint(), dir)
-        .jobs(2)
-        .bin_dir(super::cluster::bin("pg_dump").parent().unwrap());
+        .with_jobs(2)
+        .with_bin_dir(super::cluster::bin("pg_dump").parent().unwrap());
     let manager = PostgresReplicationManager::dump(DatabaseId::new(DB), backup.clone(), primary.endpoint());
     manager.setup_heartbeat(None).await.unwrap();
     manager.write_heartbeat(&DatabaseId::new(DB)).await.unwrap();

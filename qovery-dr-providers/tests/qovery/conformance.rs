@@ -16,8 +16,8 @@ async fn setup() -> ClusterFixture<QoveryClusterProvider> {
     fake.add_container(&env, "web", "https://r2.example.com:5000", "shop/web", "v1");
     fake.set_durations(Duration::from_millis(100), Duration::from_millis(300));
     let provider = QoveryClusterProvider::builder("org-1")
-        .token(qovery_dr_core::SecretString::new("qov_conformance"))
-        .endpoint(fake.uri())
+        .with_token(qovery_dr_core::SecretString::new("qov_conformance"))
+        .with_endpoint(fake.uri())
         .with_retry(qovery_dr_core::resilience::RetryConfig::new(3, Duration::from_millis(20)))
         .build()
         .unwrap();

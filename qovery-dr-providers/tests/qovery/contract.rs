@@ -54,8 +54,8 @@ async fn every_operation_the_provider_uses_is_accepted_by_the_official_spec() {
     let prism = start_prism();
     let url = prism.url();
     let p = QoveryClusterProvider::builder(ORG)
-        .token(qovery_dr_core::SecretString::new("qov_contract"))
-        .endpoint(&url)
+        .with_token(qovery_dr_core::SecretString::new("qov_contract"))
+        .with_endpoint(&url)
         .with_retry(qovery_dr_core::resilience::RetryConfig::new(1, Duration::from_millis(10)))
         .build()
         .unwrap();
@@ -98,9 +98,9 @@ async fn every_operation_the_provider_uses_is_accepted_by_the_official_spec() {
     let e = p.set_service_image(&env, &svc, &image).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
     let with_id = QoveryClusterProvider::builder(ORG)
-        .token(qovery_dr_core::SecretString::new("qov_contract"))
-        .endpoint(&url)
-        .registry_id("registry.example.com", SERVICE)
+        .with_token(qovery_dr_core::SecretString::new("qov_contract"))
+        .with_endpoint(&url)
+        .with_registry_id("registry.example.com", SERVICE)
         .build()
         .unwrap();
     with_id.set_service_image(&env, &svc, &image).await.unwrap();
@@ -152,8 +152,8 @@ async fn prism_refuses_a_request_without_credentials() {
     assert_eq!(resp.status(), 401, "{}", resp.text().await.unwrap_or_default());
     // The same request with a token is accepted (the 401 above is about credentials).
     let p = QoveryClusterProvider::builder(ORG)
-        .token(qovery_dr_core::SecretString::new("x"))
-        .endpoint(prism.url())
+        .with_token(qovery_dr_core::SecretString::new("x"))
+        .with_endpoint(prism.url())
         .build()
         .unwrap();
     p.environment_status(&EnvironmentId::new(ENV)).await.unwrap();

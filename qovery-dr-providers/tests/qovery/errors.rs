@@ -10,10 +10,10 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn provider(server: &MockServer) -> QoveryClusterProvider {
     QoveryClusterProvider::builder("org-1")
-        .token(qovery_dr_core::SecretString::new("qov_errors"))
-        .endpoint(server.uri())
+        .with_token(qovery_dr_core::SecretString::new("qov_errors"))
+        .with_endpoint(server.uri())
         .with_retry(qovery_dr_core::resilience::RetryConfig::new(3, Duration::from_millis(10)))
-        .timeouts(qovery_dr_core::resilience::TimeoutConfig {
+        .with_timeouts(qovery_dr_core::resilience::TimeoutConfig {
             request: Duration::from_millis(500),
             connect: Duration::from_millis(500),
             ..Default::default()
@@ -150,8 +150,8 @@ async fn tokens_and_jwts_use_their_scheme() {
         .mount(&server)
         .await;
     let p = QoveryClusterProvider::builder("org-1")
-        .token(qovery_dr_core::SecretString::new(jwt))
-        .endpoint(server.uri())
+        .with_token(qovery_dr_core::SecretString::new(jwt))
+        .with_endpoint(server.uri())
         .build()
         .unwrap();
     p.list_variables(&VariableScope::Environment(env())).await.unwrap();

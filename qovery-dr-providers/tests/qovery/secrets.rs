@@ -45,8 +45,8 @@ async fn neither_the_token_nor_a_secret_value_is_ever_logged_or_printed() {
     fake.set_durations(Duration::from_millis(20), Duration::from_millis(50));
     fake.fail_next("/environment", 1, 500, None);
     let p = QoveryClusterProvider::builder("org-1")
-        .token(qovery_dr_core::SecretString::new(TOKEN))
-        .endpoint(fake.uri())
+        .with_token(qovery_dr_core::SecretString::new(TOKEN))
+        .with_endpoint(fake.uri())
         .with_retry(qovery_dr_core::resilience::RetryConfig::new(3, Duration::from_millis(10)))
         .build()
         .unwrap();

@@ -237,7 +237,8 @@ async fn the_dns_step_waits_until_every_authoritative_server_answers_the_dr_targ
             {
                 tokio::time::sleep(Duration::from_secs(3)).await;
                 let key = TsigKey::new(KEY_NAME, TsigAlgorithm::HmacSha256, SecretString::new(KEY_SECRET));
-                let s = Rfc2136DnsSwitcher::new(Rfc2136Config::new(secondary, format!("{ZONE}.")).tsig(key)).unwrap();
+                let s =
+                    Rfc2136DnsSwitcher::new(Rfc2136Config::new(secondary, format!("{ZONE}.")).with_tsig(key)).unwrap();
                 let request = SwitchRequest::new(
                     DnsRecordId::new(APP),
                     SwitchStrategy::RecordSwap,
