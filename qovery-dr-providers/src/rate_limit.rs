@@ -29,7 +29,7 @@ struct Bucket {
 /// use std::time::Duration;
 /// use qovery_dr_providers::RateLimiter;
 /// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
-/// let limiter = RateLimiter::new(10, Duration::from_secs(1)).burst(1);
+/// let limiter = RateLimiter::new(10, Duration::from_secs(1)).with_burst(1);
 /// let start = tokio::time::Instant::now();
 /// for _ in 0..11 {
 ///     limiter.acquire("demo", "list").await.unwrap();
@@ -67,7 +67,7 @@ impl RateLimiter {
     }
 
     /// Bursts of at most `burst` requests (at least one); the bucket starts full.
-    pub fn burst(self, burst: u32) -> Self {
+    pub fn with_burst(self, burst: u32) -> Self {
         let burst = burst.clamp(1, self.requests);
         if let Ok(mut b) = self.bucket.lock() {
             b.tokens = f64::from(burst);
@@ -123,6 +123,39 @@ impl RateLimiter {
         let until = now.checked_add(duration.min(Duration::from_secs(24 * 3600))).unwrap_or(now);
         let mut b = self.bucket.lock().unwrap_or_else(PoisonError::into_inner);
         b.blocked_until = Some(b.blocked_until.map_or(until, |u| u.max(until)));
+    }
+}
+
+/// A rate limiter is also a [`Layer`](qovery_dr_core::provider::Layer): every call of
+/// the provider it wraps (every attempt, when a retry layer is outside it) first takes
+/// a token. For providers that do not pace themselves (a custom one, or the simulated
+/// world in a test of pacing).
+///
+/// ```
+/// use std::time::Duration;
+/// use qovery_dr_core::provider::{ClusterProvider, Layered};
+/// use qovery_dr_core::ClusterId;
+/// use qovery_dr_providers::RateLimiter;
+/// use qovery_dr_testkit::{World, memory::InMemoryCluster};
+/// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
+/// let paced = Layered::new(InMemoryCluster::new(&World::new()), RateLimiter::new(2, Duration::from_secs(1)).with_burst(1));
+/// let start = tokio::time::Instant::now();
+/// for _ in 0..5 {
+///     let _ = paced.cluster_status(&ClusterId::new("c1")).await;
+/// }
+/// assert!(start.elapsed() >= Duration::from_secs(2)); // 5 calls at 2/s, one at a time
+/// # });
+/// ```
+impl qovery_dr_core::provider::Layer for RateLimiter {
+    fn around<'a, T: Send + 'a>(
+        &'a self,
+        call: &'a qovery_dr_core::provider::CallInfo<'a>,
+        next: &'a (dyn Fn() -> qovery_dr_core::provider::CallFuture<'a, T> + Send + Sync + 'a),
+    ) -> qovery_dr_core::provider::CallFuture<'a, T> {
+        Box::pin(async move {
+            self.acquire(call.provider, call.method()).await?;
+            next().await
+        })
     }
 }
 

@@ -73,7 +73,7 @@ impl WebhookNotifier {
         let client = Self::http(timeouts);
         // Slack incoming webhooks take about one message per second; PagerDuty Events v2
         // about 120 per minute per integration key: one per second suits both.
-        let limiter = crate::RateLimiter::new(1, Duration::from_secs(1)).burst(5);
+        let limiter = crate::RateLimiter::new(1, Duration::from_secs(1)).with_burst(5);
         Self { url, format, client, retry: RetryConfig::new(4, Duration::from_secs(1)), limiter }
     }
 

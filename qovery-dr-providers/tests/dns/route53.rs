@@ -290,7 +290,7 @@ async fn every_attempt_spends_a_rate_limiter_token() {
     let always = MockServer::start().await;
     Mock::given(method("GET")).respond_with(ResponseTemplate::new(400).set_body_string(THROTTLED)).mount(&always).await;
     let sdk = sdk(&always.uri(), "AKIDEXAMPLE", "secret").await;
-    let limiter = qovery_dr_providers::RateLimiter::new(1, Duration::from_secs(1)).burst(1);
+    let limiter = qovery_dr_providers::RateLimiter::new(1, Duration::from_secs(1)).with_burst(1);
     let config = Route53Config::new("ZFAKE")
         .with_retry(qovery_dr_core::resilience::RetryConfig::new(4, Duration::from_millis(1)))
         .with_rate_limiter(limiter);

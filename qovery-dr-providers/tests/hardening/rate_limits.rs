@@ -73,7 +73,7 @@ async fn evaluate(fake: &QoveryFake, plan: &DrPlan, limiter: RateLimiter) -> (us
 async fn readiness_over_500_environments_stays_under_the_api_limit() {
     let (fake, plan) = world().await;
     // 360 per second in bursts of at most 20: no one-second window can exceed 380 < 400.
-    let limiter = RateLimiter::new(360, Duration::from_secs(1)).burst(20);
+    let limiter = RateLimiter::new(360, Duration::from_secs(1)).with_burst(20);
     let (sent, throttled) = evaluate(&fake, &plan, limiter).await;
     eprintln!("paced: {sent} Qovery requests, {} answered 429", fake.rate_limited());
     assert!(sent >= 2 * ENVIRONMENTS, "the run reached every environment: {sent} requests");
