@@ -165,7 +165,7 @@ fn newest_ms(node: &PgNode) -> f64 {
 
 /// Reported bound minus the true loss, in ms, for one unplanned failover.
 async fn rpo_bound_minus_truth(plan: &DrPlan, late: Duration) -> f64 {
-    let db = &plan.primary.database.id;
+    let db = &plan.primary().database.id;
     let p = pair(db);
     p.manager.setup_heartbeat(None).await.unwrap_or_else(|e| fail("the heartbeat table", e));
     let hb = HeartbeatWriter::spawn(p.manager.clone(), db.clone(), HEARTBEAT);
@@ -183,7 +183,7 @@ async fn rpo_bound_minus_truth(plan: &DrPlan, late: Duration) -> f64 {
 
 /// Last commit on the old primary to first on the new, in ms, for one switchover.
 async fn write_gap(plan: &DrPlan) -> f64 {
-    let db = &plan.primary.database.id;
+    let db = &plan.primary().database.id;
     let p = pair(db);
     p.manager.setup_heartbeat(None).await.unwrap_or_else(|e| fail("the heartbeat table", e));
     sql(&p.primary, "CREATE TABLE qdr_probe (id bigserial PRIMARY KEY, at timestamptz DEFAULT clock_timestamp())");
@@ -226,7 +226,7 @@ async fn write_gap(plan: &DrPlan) -> f64 {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let plan = plan();
-    let db = plan.primary.database.id.clone();
+    let db = plan.primary().database.id.clone();
     note("real PostgreSQL 15 pairs on 127.0.0.1 under pgbench load (4 clients); a fresh pair per repetition");
     setting("pg_repetitions", REPETITIONS);
     setting("pg_heartbeat_interval_ms", HEARTBEAT.as_millis());

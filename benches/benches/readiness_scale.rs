@@ -15,7 +15,6 @@
 use std::time::{Duration, Instant};
 
 use qovery_dr_benches::{a_first, figure, note, setting};
-use qovery_dr_core::EnvironmentId;
 use qovery_dr_core::plan::{DrPlan, PlanFormat};
 use qovery_dr_core::readiness::{Readiness, ReadinessOptions};
 use qovery_dr_testkit::{FaultAction, PlanWorld, Trigger, World};
@@ -28,16 +27,25 @@ const REPETITIONS: usize = 3;
 
 fn plan() -> DrPlan {
     let text = include_str!("../../examples/plans/aws-cross-region.toml");
-    let mut plan = match DrPlan::parse(text, PlanFormat::Toml) {
-        Ok(p) => p,
+    // A validated plan cannot be changed: the environments are written into the text.
+    let list = |prefix: &str| {
+        let ids: Vec<String> = (0..ENVIRONMENTS).map(|i| format!("\"{prefix}-{i:03}\"")).collect();
+        format!("environments = [{}]", ids.join(", "))
+    };
+    let text = text
+        .replace(r#"environments = ["e1f2a3b4-c5d6-4e7f-8a9b-0c1d2e3f4a01"]"#, &list("prod"))
+        .replace(r#"environments = ["e1f2a3b4-c5d6-4e7f-8a9b-0c1d2e3f4a02"]"#, &list("dr"));
+    match DrPlan::parse(&text, PlanFormat::Toml) {
+        Ok(p) if p.primary().environments.len() == ENVIRONMENTS => p,
+        Ok(_) => {
+            eprintln!("example plan: its environments changed; update this bench");
+            std::process::exit(1);
+        }
         Err(e) => {
             eprintln!("example plan: {e}");
             std::process::exit(1);
         }
-    };
-    plan.primary.environments = (0..ENVIRONMENTS).map(|i| EnvironmentId::new(format!("prod-{i:03}"))).collect();
-    plan.dr.environments = (0..ENVIRONMENTS).map(|i| EnvironmentId::new(format!("dr-{i:03}"))).collect();
-    plan
+    }
 }
 
 fn world(plan: &DrPlan) -> PlanWorld {

@@ -206,9 +206,14 @@ fn progress(json: bool, line: String) {
 }
 
 async fn readiness(plan: &DrPlan, providers: &Providers, json: bool) {
-    let mut lines =
-        vec![format!("readiness of plan {} ({}, {}, {})", plan.name, plan.tier, plan.resilience, plan.objectives)];
-    for (role, site) in [("primary", &plan.primary), ("DR", &plan.dr)] {
+    let mut lines = vec![format!(
+        "readiness of plan {} ({}, {}, {})",
+        plan.name(),
+        plan.tier(),
+        plan.resilience(),
+        plan.objectives()
+    )];
+    for (role, site) in [("primary", plan.primary()), ("DR", plan.dr())] {
         let s = providers.cluster.cluster_status(&site.cluster).await;
         lines.push(format!(
             "  {role:<7} cluster {}: {}",
@@ -216,7 +221,7 @@ async fn readiness(plan: &DrPlan, providers: &Providers, json: bool) {
             s.map_or_else(|e| e.to_string(), |s| format!("{:?}", s.state))
         ));
     }
-    match providers.replication.status(&plan.primary.database.id).await {
+    match providers.replication.status(&plan.primary().database.id).await {
         Ok(s) => lines.push(format!(
             "  database {} ({}): link {:?}, lag {} bytes / {}",
             s.database,
@@ -227,7 +232,7 @@ async fn readiness(plan: &DrPlan, providers: &Providers, json: bool) {
         )),
         Err(e) => lines.push(format!("  database: {e}")),
     }
-    for env in &plan.dr.environments {
+    for env in &plan.dr().environments {
         for svc in providers.cluster.list_services(env).await.unwrap_or_default() {
             if let Some(img) = svc.image {
                 let parity = providers.registry.parity(&img).await;
@@ -242,7 +247,7 @@ async fn readiness(plan: &DrPlan, providers: &Providers, json: bool) {
             }
         }
     }
-    for r in &plan.dns {
+    for r in plan.dns() {
         let cur = providers.dns.current(&r.record).await;
         let health = providers.dns.target_health(&r.dr_target).await;
         lines.push(format!(
@@ -250,7 +255,7 @@ async fn readiness(plan: &DrPlan, providers: &Providers, json: bool) {
             r.record,
             cur.map_or_else(|e| e.to_string(), |c| c.target.to_string()),
             r.ttl,
-            plan.objectives.rto,
+            plan.objectives().rto,
             r.dr_target,
             health.map_or_else(|e| e.to_string(), |h| format!("{h:?}"))
         ));
@@ -281,16 +286,16 @@ async fn build_world(args: &Args, plan: &DrPlan) -> Result<PlanWorld, String> {
     // Heartbeats every 500 ms: the measured RPO is only as fine as the heartbeat.
     let hb = HeartbeatWriter::spawn(
         pw.providers().replication,
-        plan.primary.database.id.clone(),
+        plan.primary().database.id.clone(),
         Duration::from_millis(500),
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
     match args.mode {
         RunMode::Failover => {
-            pw.world.set_cluster_state(&plan.primary.cluster, ClusterState::Error);
+            pw.world.set_cluster_state(&plan.primary().cluster, ClusterState::Error);
             if args.primary_db_down {
                 pw.world.set_node_condition(
-                    &plan.primary.database.id,
+                    &plan.primary().database.id,
                     qovery_dr_core::provider::Node::Primary,
                     NodeCondition::Down,
                 );
@@ -309,7 +314,7 @@ async fn build_world(args: &Args, plan: &DrPlan) -> Result<PlanWorld, String> {
                 .journal(MemoryJournal::new())
                 .build();
             e.run(RunMode::Switchover).await.map_err(|f| format!("preparing the failback: {}", f.error))?;
-            pw.world.reprotect(&plan.primary.database.id);
+            pw.world.reprotect(&plan.primary().database.id);
             progress(
                 args.json,
                 "(simulated: a switchover to the DR site happened, then the original primary was re-protected)".into(),
@@ -452,7 +457,7 @@ async fn main() -> ExitCode {
             Ok(l) => l,
             Err(e) => return lock_unavailable(e),
         };
-        builder = builder.journal(lock.journal(&plan.name)).lock(lock);
+        builder = builder.journal(lock.journal(plan.name())).lock(lock);
     }
     #[cfg(feature = "distributed")]
     if let Some(target) = &args.pg_lock {
@@ -473,7 +478,7 @@ async fn main() -> ExitCode {
             Ok(l) => l,
             Err(e) => return lock_unavailable(e),
         };
-        builder = builder.journal(lock.journal(&plan.name)).lock(lock);
+        builder = builder.journal(lock.journal(plan.name())).lock(lock);
     }
     builder = if args.yes {
         builder.approver(AutoApprove::new(approver_name()))

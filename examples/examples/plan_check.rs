@@ -26,18 +26,23 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    println!("plan {} ({path})", plan.name);
-    println!("  tier {}, {}, {}", plan.tier, plan.resilience, plan.objectives);
+    println!("plan {} ({path})", plan.name());
+    println!("  tier {}, {}, {}", plan.tier(), plan.resilience(), plan.objectives());
     println!(
         "  replication {} (heartbeat every {})",
-        plan.replication.mode,
-        humantime(plan.replication.heartbeat_interval)
+        plan.replication().mode,
+        humantime(plan.replication().heartbeat_interval)
     );
     println!(
         "  primary {} ({} {}), DR {} ({} {})",
-        plan.primary.name, plan.primary.cloud, plan.primary.region, plan.dr.name, plan.dr.cloud, plan.dr.region
+        plan.primary().name,
+        plan.primary().cloud,
+        plan.primary().region,
+        plan.dr().name,
+        plan.dr().cloud,
+        plan.dr().region
     );
-    for w in &plan.warnings {
+    for w in plan.warnings() {
         println!("  warning: {w}");
     }
     let connections = qovery_dr_providers::connect::inspect(&plan).await;
@@ -56,17 +61,17 @@ async fn main() -> ExitCode {
     let cluster = InMemoryCluster::new(&pw.world);
     let dns = InMemoryDns::new(&pw.world);
     let repl = InMemoryReplication::new(&pw.world);
-    let registry = InMemoryRegistry::new(&pw.world, plan.registry_mapping.clone());
+    let registry = InMemoryRegistry::new(&pw.world, plan.registry_mapping().clone());
     println!("\nsimulated world:");
-    match cluster.cluster_status(&plan.dr.cluster).await {
+    match cluster.cluster_status(&plan.dr().cluster).await {
         Ok(s) => println!("  DR cluster {}: {:?}", s.cluster, s.state),
         Err(e) => println!("  DR cluster: {e}"),
     }
-    match repl.status(&plan.primary.database.id).await {
+    match repl.status(&plan.primary().database.id).await {
         Ok(s) => println!("  database {}: {} link {:?}, lag {:?} bytes", s.database, s.mode, s.link, s.lag_bytes),
         Err(e) => println!("  database: {e}"),
     }
-    for env in &plan.primary.environments {
+    for env in &plan.primary().environments {
         for svc in cluster.list_services(env).await.unwrap_or_default() {
             if let Some(image) = svc.image {
                 match registry.parity(&image).await {
@@ -80,7 +85,7 @@ async fn main() -> ExitCode {
             }
         }
     }
-    for r in &plan.dns {
+    for r in plan.dns() {
         match dns.current(&r.record).await {
             Ok(s) => println!("  DNS {} -> {} (TTL {})", s.record, s.target, humantime(s.ttl)),
             Err(e) => println!("  DNS {}: {e}", r.record),

@@ -86,15 +86,15 @@ async fn simulated(
     let sim = World::from_plan(&plan);
     sim.world.use_real_wall_clock();
     if broken {
-        let r = &plan.dns[0];
+        let r = &plan.dns()[0];
         sim.world.add_record(
             r.record.clone(),
             r.primary_target.clone(),
-            plan.objectives.rto + Duration::from_secs(3600),
+            plan.objectives().rto + Duration::from_secs(3600),
         );
-        sim.world.set_link(&plan.primary.database.id, LinkSim::Down);
+        sim.world.set_link(&plan.primary().database.id, LinkSim::Down);
         sim.world.with_state(|s| {
-            if let Some(reg) = s.registries.get_mut(&plan.registry_mapping.to.host) {
+            if let Some(reg) = s.registries.get_mut(&plan.registry_mapping().to.host) {
                 let first = reg.tags.keys().next().cloned();
                 if let Some(k) = first {
                     reg.tags.remove(&k);

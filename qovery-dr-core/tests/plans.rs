@@ -64,45 +64,45 @@ fn set(v: &mut Value, pointer: &str, new: Value) {
 #[test]
 fn the_base_plan_is_valid() {
     let plan = DrPlan::from_value(base()).unwrap();
-    assert_eq!(plan.objectives.rto, Duration::from_secs(900));
-    assert_eq!(plan.dr.dns_targets.values().next().unwrap().as_str(), "2.2.2.2");
+    assert_eq!(plan.objectives().rto, Duration::from_secs(900));
+    assert_eq!(plan.dr().dns_targets.values().next().unwrap().as_str(), "2.2.2.2");
 }
 
 #[tokio::test]
 async fn aws_cross_region_example_loads() {
     let plan = DrPlan::load(example("aws-cross-region.toml")).await.unwrap();
-    assert_eq!(plan.tier, Tier::WarmStandby);
-    assert_eq!(plan.resilience, ResilienceLevel::CrossRegion);
-    assert_eq!(plan.replication.mode, ReplicationMode::Logical);
-    assert_eq!(plan.dns.len(), 2);
-    assert_eq!(plan.dns[0].strategy, SwitchStrategy::FailoverRouting);
-    assert_eq!(plan.dr.region, "eu-central-1");
-    assert_eq!(plan.primary.database.password, Some(SecretRef::Env("PRIMARY_DB_PASSWORD".into())));
+    assert_eq!(plan.tier(), Tier::WarmStandby);
+    assert_eq!(plan.resilience(), ResilienceLevel::CrossRegion);
+    assert_eq!(plan.replication().mode, ReplicationMode::Logical);
+    assert_eq!(plan.dns().len(), 2);
+    assert_eq!(plan.dns()[0].strategy, SwitchStrategy::FailoverRouting);
+    assert_eq!(plan.dr().region, "eu-central-1");
+    assert_eq!(plan.primary().database.password, Some(SecretRef::Env("PRIMARY_DB_PASSWORD".into())));
     let img = "123456789012.dkr.ecr.eu-west-3.amazonaws.com/shop/api:v1".parse().unwrap();
     assert_eq!(
-        plan.registry_mapping.remap(&img).unwrap().to_string(),
+        plan.registry_mapping().remap(&img).unwrap().to_string(),
         "123456789012.dkr.ecr.eu-central-1.amazonaws.com/shop/api:v1"
     );
-    assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
+    assert!(plan.warnings().is_empty(), "{:?}", plan.warnings());
 }
 
 #[tokio::test]
 async fn scaleway_to_aws_example_loads() {
     let plan = DrPlan::load(example("scaleway-to-aws.yaml")).await.unwrap();
-    assert_eq!(plan.resilience, ResilienceLevel::CrossCloud);
-    assert_eq!(plan.replication.mode, ReplicationMode::Dump);
-    assert_eq!(plan.replication.dump_interval, Some(Duration::from_secs(900)));
-    assert_eq!(plan.dns[0].strategy, SwitchStrategy::LoadBalancerPool);
-    match &plan.dns[0].provider {
+    assert_eq!(plan.resilience(), ResilienceLevel::CrossCloud);
+    assert_eq!(plan.replication().mode, ReplicationMode::Dump);
+    assert_eq!(plan.replication().dump_interval, Some(Duration::from_secs(900)));
+    assert_eq!(plan.dns()[0].strategy, SwitchStrategy::LoadBalancerPool);
+    match &plan.dns()[0].provider {
         Some(qovery_dr_core::plan::DnsProviderPlan::Cloudflare { token, .. }) => {
             assert_eq!(token, &SecretRef::File("/run/secrets/cloudflare-token".into()))
         }
         other => panic!("{other:?}"),
     }
-    assert!(plan.credentials.is_empty());
+    assert!(plan.credentials().is_empty());
     let img = "rg.fr-par.scw.cloud/shop-namespace/web:2.3".parse().unwrap();
     assert_eq!(
-        plan.registry_mapping.remap(&img).unwrap().to_string(),
+        plan.registry_mapping().remap(&img).unwrap().to_string(),
         "123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop/web:2.3"
     );
 }
@@ -316,7 +316,7 @@ fn warnings_for_allowed_but_dubious_choices() {
         json!({ "name": "a.example.com", "ttl": 60, "strategy": "weighted", "primary_target": "x", "dr_target": "y", "health_check": false }),
     );
     let plan = DrPlan::from_value(v).unwrap();
-    let paths: Vec<_> = plan.warnings.iter().map(|w| w.path.as_str()).collect();
+    let paths: Vec<_> = plan.warnings().iter().map(|w| w.path.as_str()).collect();
     assert!(paths.contains(&"replication.mode"), "{paths:?}");
     assert!(paths.contains(&"dns[0].health_check"), "{paths:?}");
 }
@@ -342,10 +342,10 @@ async fn unreadable_files_and_unknown_extensions_are_clear() {
 fn reversed_plan_swaps_the_sites() {
     let plan = DrPlan::from_value(base()).unwrap();
     let back = plan.reversed();
-    assert_eq!(back.primary.cluster, plan.dr.cluster);
-    assert_eq!(back.dr.cluster, plan.primary.cluster);
-    assert_eq!(back.dns[0].primary_target, plan.dns[0].dr_target);
-    assert_eq!(back.registry_mapping.from, plan.registry_mapping.to);
+    assert_eq!(back.primary().cluster, plan.dr().cluster);
+    assert_eq!(back.dr().cluster, plan.primary().cluster);
+    assert_eq!(back.dns()[0].primary_target, plan.dns()[0].dr_target);
+    assert_eq!(back.registry_mapping().from, plan.registry_mapping().to);
 }
 
 #[test]
@@ -416,11 +416,11 @@ fn a_plan_describes_real_infrastructure_with_references_only() {
     let mut v = base();
     live(&mut v);
     let plan = DrPlan::from_value(v).unwrap_or_else(|e| panic!("{e}"));
-    let q = plan.qovery.as_ref().unwrap();
+    let q = plan.qovery().unwrap();
     assert_eq!((q.api_url.as_deref(), q.organization.as_str()), (Some("http://127.0.0.1:8080"), "org-1"));
     assert_eq!(q.token, SecretRef::Env("QOVERY_API_TOKEN".into()));
     assert_eq!(
-        plan.state,
+        plan.state().cloned(),
         Some(StateBackend::Etcd {
             endpoints: vec!["http://127.0.0.1:2379".into(), "http://127.0.0.1:2381".into()],
             prefix: "qdr".into(),
@@ -428,7 +428,7 @@ fn a_plan_describes_real_infrastructure_with_references_only() {
             password: None
         })
     );
-    match plan.dns[0].provider.as_ref().unwrap() {
+    match plan.dns()[0].provider.as_ref().unwrap() {
         DnsProviderPlan::Rfc2136 { server, zone, nameservers, tsig } => {
             assert_eq!((server.as_str(), zone.as_str(), nameservers.len()), ("127.0.0.1:5300", "example.com.", 2));
             let tsig = tsig.as_ref().unwrap();
@@ -436,23 +436,23 @@ fn a_plan_describes_real_infrastructure_with_references_only() {
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(plan.dns[1].provider.as_ref().map(|p| p.kind()), Some("cloudflare"));
-    assert_eq!(plan.dr.registry.url.as_deref(), Some("http://127.0.0.1:5001"));
-    assert_eq!(plan.dr.registry.auth.kind(), "basic");
+    assert_eq!(plan.dns()[1].provider.as_ref().map(|p| p.kind()), Some("cloudflare"));
+    assert_eq!(plan.dr().registry.url.as_deref(), Some("http://127.0.0.1:5001"));
+    assert_eq!(plan.dr().registry.auth.kind(), "basic");
     assert_eq!(
-        plan.primary.registry.auth,
+        plan.primary().registry.auth,
         RegistryAuthPlan::BasicPair { credentials: SecretRef::Env("PRIMARY_REGISTRY_CREDENTIALS".into()) }
     );
-    assert_eq!(plan.dr.database.subscription.as_deref(), Some("qdr_sub"));
-    assert_eq!(plan.replication.heartbeat_schema, "qovery_dr");
+    assert_eq!(plan.dr().database.subscription.as_deref(), Some("qdr_sub"));
+    assert_eq!(plan.replication().heartbeat_schema, "qovery_dr");
     // Failback swaps the sites' connection details with the sites.
-    assert_eq!(plan.reversed().primary.registry.auth.kind(), "basic");
+    assert_eq!(plan.reversed().primary().registry.auth.kind(), "basic");
 }
 
 #[test]
 fn plans_of_the_first_version_still_load() {
     let plan = DrPlan::from_value(base()).unwrap();
-    assert!(plan.qovery.is_none() && plan.state.is_none() && plan.dns[0].provider.is_none());
+    assert!(plan.qovery().is_none() && plan.state().is_none() && plan.dns()[0].provider.is_none());
 }
 
 #[test]
@@ -497,15 +497,15 @@ fn connection_details_are_validated_with_their_paths_and_secrets_stay_hidden() {
 async fn the_example_plans_describe_real_infrastructure() {
     use qovery_dr_core::plan::{DnsProviderPlan, RegistryAuthPlan, StateBackend};
     let aws = DrPlan::load(example("aws-cross-region.toml")).await.unwrap();
-    assert!(aws.qovery.is_some() && matches!(aws.state, Some(StateBackend::File { .. })));
-    assert!(aws.dns.iter().all(|r| matches!(r.provider, Some(DnsProviderPlan::Route53 { .. }))));
-    assert_eq!(aws.dr.database.subscription.as_deref(), Some("qovery_dr_sub"));
-    assert_eq!(aws.dr.registry.auth, RegistryAuthPlan::Ecr { region: None, endpoint_url: None });
+    assert!(aws.qovery().is_some() && matches!(aws.state(), Some(StateBackend::File { .. })));
+    assert!(aws.dns().iter().all(|r| matches!(r.provider, Some(DnsProviderPlan::Route53 { .. }))));
+    assert_eq!(aws.dr().database.subscription.as_deref(), Some("qovery_dr_sub"));
+    assert_eq!(aws.dr().registry.auth, RegistryAuthPlan::Ecr { region: None, endpoint_url: None });
     let scw = DrPlan::load(example("scaleway-to-aws.yaml")).await.unwrap();
-    assert!(matches!(scw.state, Some(StateBackend::Etcd { .. })));
-    assert!(matches!(scw.dns[0].provider, Some(DnsProviderPlan::Cloudflare { .. })));
+    assert!(matches!(scw.state(), Some(StateBackend::Etcd { .. })));
+    assert!(matches!(scw.dns()[0].provider, Some(DnsProviderPlan::Cloudflare { .. })));
     let own = DrPlan::load(example("self-hosted-dns.toml")).await.unwrap();
-    match &own.dns[0].provider {
+    match &own.dns()[0].provider {
         Some(DnsProviderPlan::Rfc2136 { nameservers, tsig, .. }) => {
             assert_eq!(nameservers.len(), 2);
             assert!(tsig.is_some());
@@ -513,8 +513,8 @@ async fn the_example_plans_describe_real_infrastructure() {
         other => panic!("{other:?}"),
     }
     // Self-hosted DNS has no health checks: the plan says so and is warned once.
-    let paths: Vec<&str> = own.warnings.iter().map(|w| w.path.as_str()).collect();
-    assert_eq!(paths, vec!["dns[0].health_check"], "{:?}", own.warnings);
+    let paths: Vec<&str> = own.warnings().iter().map(|w| w.path.as_str()).collect();
+    assert_eq!(paths, vec!["dns[0].health_check"], "{:?}", own.warnings());
 }
 
 #[test]
@@ -525,10 +525,10 @@ fn the_readme_plan_for_real_infrastructure_loads() {
     let block = &section[start..start + section[start..].find("```").unwrap()];
     let plan = DrPlan::parse(block, PlanFormat::Toml).unwrap_or_else(|e| panic!("the README's plan: {e}"));
     assert_eq!(
-        plan.dns.iter().filter_map(|r| r.provider.as_ref().map(|p| p.kind())).collect::<Vec<_>>(),
+        plan.dns().iter().filter_map(|r| r.provider.as_ref().map(|p| p.kind())).collect::<Vec<_>>(),
         ["route53", "cloudflare"]
     );
-    assert!(plan.qovery.is_some() && plan.state.is_some());
+    assert!(plan.qovery().is_some() && plan.state().is_some());
 }
 
 #[test]
@@ -536,17 +536,17 @@ fn the_first_versions_credentials_table_is_flagged_with_where_each_entry_goes() 
     let mut v = base();
     v.as_object_mut().unwrap().insert("credentials".into(), json!({ "qovery_token": "env:QOVERY_API_TOKEN" }));
     let plan = DrPlan::from_value(v).unwrap();
-    let w = plan.warnings.iter().find(|w| w.path == "credentials.qovery_token").expect("a warning");
+    let w = plan.warnings().iter().find(|w| w.path == "credentials.qovery_token").expect("a warning");
     assert!(w.message.contains("qovery.token"), "{w}");
 }
 
 #[test]
 fn the_fence_defaults_to_logins_and_the_weaker_one_must_be_named() {
     use qovery_dr_core::provider::FenceKind;
-    assert_eq!(DrPlan::from_value(base()).unwrap().replication.fence, FenceKind::Logins);
+    assert_eq!(DrPlan::from_value(base()).unwrap().replication().fence, FenceKind::Logins);
     let mut v = base();
     v["replication"]["fence"] = json!("read-only");
-    assert_eq!(DrPlan::from_value(v).unwrap().replication.fence, FenceKind::ReadOnly);
+    assert_eq!(DrPlan::from_value(v).unwrap().replication().fence, FenceKind::ReadOnly);
     let issues = invalid(|v| v["replication"]["fence"] = json!("soft"));
     assert_issue(&issues, "replication.fence", "`logins`");
 }
@@ -588,6 +588,6 @@ fn the_stated_pairing_is_by_id_and_covers_every_environment() {
 #[test]
 fn one_environment_each_pairs_without_a_statement() {
     let plan = DrPlan::parse(&base().to_string(), PlanFormat::Json).unwrap();
-    assert_eq!(plan.environment_pairs.len(), 1);
+    assert_eq!(plan.environment_pairs().len(), 1);
     assert_eq!(plan.primary_counterpart(&"e2".into()).map(|e| e.as_str()), Some("e1"));
 }

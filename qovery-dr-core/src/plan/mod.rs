@@ -131,7 +131,7 @@ pub type PlanWarning = FieldIssue;
 /// registry = { host = "1.dkr.ecr.eu-central-1.amazonaws.com" }
 /// "#;
 /// let plan = DrPlan::parse(text, PlanFormat::Toml).unwrap();
-/// assert_eq!(plan.dr.cluster.as_str(), "c-frankfurt");
+/// assert_eq!(plan.dr().cluster.as_str(), "c-frankfurt");
 ///
 /// let bad = text.replace("port = 5432, dbname = \"shop\", user = \"dr\" }", "port = \"abc\", dbname = \"shop\", user = \"dr\" }");
 /// let err = DrPlan::parse(&bad, PlanFormat::Toml).unwrap_err();
@@ -140,38 +140,114 @@ pub type PlanWarning = FieldIssue;
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct DrPlan {
     /// The plan's name.
-    pub name: String,
+    pub(crate) name: String,
     /// Free text.
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
     /// The DR strategy tier.
-    pub tier: Tier,
+    pub(crate) tier: Tier,
     /// The resilience level.
-    pub resilience: ResilienceLevel,
+    pub(crate) resilience: ResilienceLevel,
     /// RTO and RPO.
-    pub objectives: Objectives,
+    pub(crate) objectives: Objectives,
     /// How the database is replicated.
-    pub replication: ReplicationPlan,
+    pub(crate) replication: ReplicationPlan,
     /// The site serving production.
-    pub primary: Site,
+    pub(crate) primary: Site,
     /// The DR site.
-    pub dr: Site,
+    pub(crate) dr: Site,
     /// Which DR environment stands in for which primary one (stated by the plan, or the
     /// only pairing of one environment per site).
-    pub environment_pairs: Vec<EnvironmentPair>,
+    pub(crate) environment_pairs: Vec<EnvironmentPair>,
     /// The DNS records to switch.
-    pub dns: Vec<DnsRecordPlan>,
+    pub(crate) dns: Vec<DnsRecordPlan>,
     /// Primary registry → DR registry.
-    pub registry_mapping: RegistryMapping,
+    pub(crate) registry_mapping: RegistryMapping,
     /// Who approves.
-    pub approval: ApprovalPolicy,
+    pub(crate) approval: ApprovalPolicy,
     /// Named credential references (e.g. `qovery_token`), resolved at run time.
-    pub credentials: BTreeMap<String, SecretRef>,
+    pub(crate) credentials: BTreeMap<String, SecretRef>,
     /// The Qovery API (`None`: the plan runs on simulated or user-built providers only).
-    pub qovery: Option<QoveryPlan>,
+    pub(crate) qovery: Option<QoveryPlan>,
     /// Where the failover lock and journal live (`None`: the caller decides).
-    pub state: Option<StateBackend>,
+    pub(crate) state: Option<StateBackend>,
     /// Things allowed but worth a second look.
-    pub warnings: Vec<PlanWarning>,
+    pub(crate) warnings: Vec<PlanWarning>,
+}
+
+/// A validated plan is read through these: its fields cannot be changed afterwards, so
+/// "validated" holds for as long as the value lives. To change a plan, change its text
+/// and parse it again.
+///
+/// ```compile_fail
+/// # fn edit(mut plan: qovery_dr_core::plan::DrPlan) {
+/// plan.dns.clear(); // error[E0616]: the fields are private
+/// # }
+/// ```
+impl DrPlan {
+    /// The plan's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// Free text.
+    pub fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+    /// The DR strategy tier.
+    pub fn tier(&self) -> Tier {
+        self.tier
+    }
+    /// The resilience level.
+    pub fn resilience(&self) -> ResilienceLevel {
+        self.resilience
+    }
+    /// RTO and RPO.
+    pub fn objectives(&self) -> &Objectives {
+        &self.objectives
+    }
+    /// How the database is replicated.
+    pub fn replication(&self) -> &ReplicationPlan {
+        &self.replication
+    }
+    /// The site serving production.
+    pub fn primary(&self) -> &Site {
+        &self.primary
+    }
+    /// The DR site.
+    pub fn dr(&self) -> &Site {
+        &self.dr
+    }
+    /// Which DR environment stands in for which primary one.
+    pub fn environment_pairs(&self) -> &[EnvironmentPair] {
+        &self.environment_pairs
+    }
+    /// The DNS records to switch.
+    pub fn dns(&self) -> &[DnsRecordPlan] {
+        &self.dns
+    }
+    /// Primary registry → DR registry.
+    pub fn registry_mapping(&self) -> &RegistryMapping {
+        &self.registry_mapping
+    }
+    /// Who approves.
+    pub fn approval(&self) -> &ApprovalPolicy {
+        &self.approval
+    }
+    /// Named credential references (e.g. `qovery_token`), resolved at run time.
+    pub fn credentials(&self) -> &BTreeMap<String, SecretRef> {
+        &self.credentials
+    }
+    /// The Qovery API (`None`: the plan runs on simulated or user-built providers only).
+    pub fn qovery(&self) -> Option<&QoveryPlan> {
+        self.qovery.as_ref()
+    }
+    /// Where the failover lock and journal live (`None`: the caller decides).
+    pub fn state(&self) -> Option<&StateBackend> {
+        self.state.as_ref()
+    }
+    /// Things allowed but worth a second look.
+    pub fn warnings(&self) -> &[PlanWarning] {
+        &self.warnings
+    }
 }
 
 impl DrPlan {

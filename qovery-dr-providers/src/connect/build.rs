@@ -58,7 +58,7 @@ pub(super) async fn connect(plan: &DrPlan, options: &ConnectOptions) -> Result<C
 #[cfg(feature = "qovery")]
 async fn cluster(plan: &DrPlan, secrets: &mut Secrets) -> Result<Arc<dyn ClusterProvider>, ConnectError> {
     use crate::qovery::{QoveryClusterProvider, QoveryToken};
-    let q = plan.qovery.as_ref().ok_or_else(no_qovery)?;
+    let q = plan.qovery().ok_or_else(no_qovery)?;
     let token = secrets.get("qovery.token", &q.token).await?;
     let mut builder = QoveryClusterProvider::builder(&q.organization).with_credential(QoveryToken::from_secret(token));
     if let Some(url) = &q.api_url {
@@ -69,7 +69,7 @@ async fn cluster(plan: &DrPlan, secrets: &mut Secrets) -> Result<Arc<dyn Cluster
 
 #[cfg(not(feature = "qovery"))]
 async fn cluster(plan: &DrPlan, _: &mut Secrets) -> Result<Arc<dyn ClusterProvider>, ConnectError> {
-    Err(match plan.qovery {
+    Err(match plan.qovery() {
         Some(_) => feature("qovery", "Qovery", "qovery"),
         None => no_qovery(),
     })
@@ -146,13 +146,13 @@ async fn replication(
 ) -> Result<Replication, ConnectError> {
     use crate::postgres::{HeartbeatSetup, PgDumpBackup, PostgresReplicationManager};
     use qovery_dr_core::provider::ReplicationMode;
-    let primary = pg_endpoint(&plan.primary, secrets).await?;
-    let standby = pg_endpoint(&plan.dr, secrets).await?;
-    let id = plan.primary.database.id.clone();
-    let manager = match plan.replication.mode {
+    let primary = pg_endpoint(plan.primary(), secrets).await?;
+    let standby = pg_endpoint(plan.dr(), secrets).await?;
+    let id = plan.primary().database.id.clone();
+    let manager = match plan.replication().mode {
         ReplicationMode::Physical => PostgresReplicationManager::physical(id.clone(), primary, standby),
         ReplicationMode::Logical => {
-            let Some(subscription) = &plan.dr.database.subscription else {
+            let Some(subscription) = &plan.dr().database.subscription else {
                 return Err(missing(
                     "sites.dr.database.subscription",
                     "logical replication needs the subscription's name on the DR database, e.g. subscription = \"qovery_dr_sub\"",
@@ -180,23 +180,23 @@ async fn replication(
             ));
         }
     }
-    .with_heartbeat_setup(HeartbeatSetup { schema: plan.replication.heartbeat_schema.clone() })
-    .with_fence(plan.replication.fence);
+    .with_heartbeat_setup(HeartbeatSetup { schema: plan.replication().heartbeat_schema.clone() })
+    .with_fence(plan.replication().fence);
     let manager = Arc::new(manager);
     // Failback: the same pair the other way round (a re-protected original primary streaming
     // from, or subscribed to, the DR database). A dump is one-way: nothing to turn round.
-    let back = match plan.replication.mode {
+    let back = match plan.replication().mode {
         ReplicationMode::Physical => {
-            let (dr, primary) = (pg_endpoint(&plan.dr, secrets).await?, pg_endpoint(&plan.primary, secrets).await?);
+            let (dr, primary) = (pg_endpoint(plan.dr(), secrets).await?, pg_endpoint(plan.primary(), secrets).await?);
             Some(PostgresReplicationManager::physical(id.clone(), dr, primary))
         }
         ReplicationMode::Logical => {
-            let (p, d) = (&plan.primary.database, &plan.dr.database);
+            let (p, d) = (&plan.primary().database, &plan.dr().database);
             // Re-protection subscribes the original primary under its own name, else the DR's.
             match p.subscription.as_ref().or(d.subscription.as_ref()) {
                 Some(subscription) => {
                     let (dr, primary) =
-                        (pg_endpoint(&plan.dr, secrets).await?, pg_endpoint(&plan.primary, secrets).await?);
+                        (pg_endpoint(plan.dr(), secrets).await?, pg_endpoint(plan.primary(), secrets).await?);
                     Some(PostgresReplicationManager::logical(id.clone(), dr, primary, subscription))
                 }
                 None => None,
@@ -206,17 +206,22 @@ async fn replication(
     }
     .map(|m| {
         Arc::new(
-            m.with_heartbeat_setup(HeartbeatSetup { schema: plan.replication.heartbeat_schema.clone() })
-                .with_fence(plan.replication.fence),
+            m.with_heartbeat_setup(HeartbeatSetup { schema: plan.replication().heartbeat_schema.clone() })
+                .with_fence(plan.replication().fence),
         )
     });
     let source = HeartbeatSource {
         postgres: Some(Arc::clone(&manager)),
         postgres_back: back.clone(),
-        publication: plan.primary.database.publication.clone(),
-        publication_back: plan.dr.database.publication.clone().or_else(|| plan.primary.database.publication.clone()),
+        publication: plan.primary().database.publication.clone(),
+        publication_back: plan
+            .dr()
+            .database
+            .publication
+            .clone()
+            .or_else(|| plan.primary().database.publication.clone()),
         database: id,
-        interval: plan.replication.heartbeat_interval,
+        interval: plan.replication().heartbeat_interval,
     };
     Ok((manager, back.map(|b| b as Arc<dyn ReplicationManager>), source))
 }
@@ -237,16 +242,17 @@ async fn registries(
     use crate::registry::OciRegistrySync;
     use qovery_dr_core::provider::RegistryMapping;
     let (src_url, src_auth) =
-        (registry_url(&plan.primary)?, super::registry_auth::auth(&plan.primary, options, secrets).await?);
-    let (dst_url, dst_auth) = (registry_url(&plan.dr)?, super::registry_auth::auth(&plan.dr, options, secrets).await?);
+        (registry_url(plan.primary())?, super::registry_auth::auth(plan.primary(), options, secrets).await?);
+    let (dst_url, dst_auth) =
+        (registry_url(plan.dr())?, super::registry_auth::auth(plan.dr(), options, secrets).await?);
     let forward = OciRegistrySync::new(
         src_url.clone(),
         src_auth.clone(),
         dst_url.clone(),
         dst_auth.clone(),
-        plan.registry_mapping.clone(),
+        plan.registry_mapping().clone(),
     );
-    let back_mapping = RegistryMapping::new(plan.registry_mapping.to.clone(), plan.registry_mapping.from.clone());
+    let back_mapping = RegistryMapping::new(plan.registry_mapping().to.clone(), plan.registry_mapping().from.clone());
     let back = OciRegistrySync::new(dst_url, dst_auth, src_url, src_auth, back_mapping);
     Ok((Arc::new(forward), Arc::new(back)))
 }
@@ -277,7 +283,7 @@ async fn dns(plan: &DrPlan, options: &ConnectOptions, secrets: &mut Secrets) -> 
     let mut router = DnsRouter::new();
     #[cfg(any(feature = "route53", feature = "cloudflare", feature = "rfc2136"))]
     let mut shared: BTreeMap<String, Arc<dyn DnsSwitcher>> = BTreeMap::new();
-    for (i, r) in plan.dns.iter().enumerate() {
+    for (i, r) in plan.dns().iter().enumerate() {
         let path = format!("dns[{i}]");
         let Some(provider) = &r.provider else {
             return Err(missing(
@@ -318,11 +324,11 @@ async fn state(
     plan: &DrPlan,
     secrets: &mut Secrets,
 ) -> Result<Option<(Arc<dyn FailoverLock>, Arc<dyn Journal>)>, ConnectError> {
-    let Some(backend) = &plan.state else { return Ok(None) };
+    let Some(backend) = &plan.state() else { return Ok(None) };
     match backend {
         StateBackend::File { dir } => {
             let safe: String = plan
-                .name
+                .name()
                 .chars()
                 .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
                 .collect();
@@ -339,7 +345,7 @@ async fn state(
             let lock = EtcdFailoverLock::connect(config)
                 .await
                 .map_err(|source| ConnectError::State { source: Box::new(source) })?;
-            let journal = lock.journal(&plan.name);
+            let journal = lock.journal(plan.name());
             Ok(Some((Arc::new(lock), Arc::new(journal))))
         }
         #[cfg(feature = "postgres")]
@@ -351,7 +357,7 @@ async fn state(
             }
             let lock =
                 PgFailoverLock::connect(e).await.map_err(|source| ConnectError::State { source: Box::new(source) })?;
-            let journal = lock.journal(&plan.name);
+            let journal = lock.journal(plan.name());
             Ok(Some((Arc::new(lock), Arc::new(journal))))
         }
         #[allow(unreachable_patterns)]
@@ -386,7 +392,7 @@ pub(super) async fn aws_config(options: &ConnectOptions, region: String) -> aws_
 /// status, and says so in the step's output).
 fn authoritative(plan: &DrPlan) -> super::resolver::RecordResolvers {
     let mut out = super::resolver::RecordResolvers::default();
-    for r in &plan.dns {
+    for r in plan.dns() {
         match &r.provider {
             #[cfg(feature = "rfc2136")]
             Some(qovery_dr_core::plan::DnsProviderPlan::Rfc2136 { server, zone, nameservers, .. }) => {

@@ -96,7 +96,7 @@ fn component(
 /// reference resolves (they are read, never shown). Contacts nothing.
 pub async fn inspect(plan: &DrPlan) -> PlanConnections {
     let mut components = Vec::new();
-    match &plan.qovery {
+    match plan.qovery() {
         Some(q) => components.push(component(
             "qovery",
             format!(
@@ -114,18 +114,21 @@ pub async fn inspect(plan: &DrPlan) -> PlanConnections {
             Some("no [qovery] section (organization, token)".into()),
         )),
     }
-    let mode = plan.replication.mode;
+    let mode = plan.replication().mode;
     components.push(component(
         "sites.*.database",
         format!(
             "replication: PostgreSQL {mode} {}:{} -> {}:{}",
-            plan.primary.database.host, plan.primary.database.port, plan.dr.database.host, plan.dr.database.port
+            plan.primary().database.host,
+            plan.primary().database.port,
+            plan.dr().database.host,
+            plan.dr().database.port
         ),
         "postgres",
-        (mode == ReplicationMode::Logical && plan.dr.database.subscription.is_none())
+        (mode == ReplicationMode::Logical && plan.dr().database.subscription.is_none())
             .then(|| "sites.dr.database.subscription is needed for logical replication".to_owned()),
     ));
-    for site in [&plan.primary, &plan.dr] {
+    for site in [&plan.primary(), &plan.dr()] {
         if site.registry.auth.kind() == "ecr" {
             components.push(component(
                 format!("sites.{}.registry.auth", site.role),
@@ -147,15 +150,15 @@ pub async fn inspect(plan: &DrPlan) -> PlanConnections {
         "sites.*.registry",
         format!(
             "images: {} ({}) -> {} ({})",
-            plan.primary.registry.url.clone().unwrap_or_else(|| format!("https://{}", plan.primary.registry.host)),
-            plan.primary.registry.auth.kind(),
-            plan.dr.registry.url.clone().unwrap_or_else(|| format!("https://{}", plan.dr.registry.host)),
-            plan.dr.registry.auth.kind()
+            plan.primary().registry.url.clone().unwrap_or_else(|| format!("https://{}", plan.primary().registry.host)),
+            plan.primary().registry.auth.kind(),
+            plan.dr().registry.url.clone().unwrap_or_else(|| format!("https://{}", plan.dr().registry.host)),
+            plan.dr().registry.auth.kind()
         ),
         "registry",
         None,
     ));
-    for (i, r) in plan.dns.iter().enumerate() {
+    for (i, r) in plan.dns().iter().enumerate() {
         let path = format!("dns[{i}]");
         match &r.provider {
             Some(p) => {
@@ -180,7 +183,7 @@ pub async fn inspect(plan: &DrPlan) -> PlanConnections {
             )),
         }
     }
-    match &plan.state {
+    match &plan.state() {
         Some(StateBackend::File { dir }) => {
             components.push(component("state.url", format!("lock and journal in {}", dir.display()), "core", None))
         }
@@ -209,7 +212,7 @@ pub async fn inspect(plan: &DrPlan) -> PlanConnections {
         let problem = reference.resolve().await.err().map(|e| e.to_string());
         secrets.push(SecretCheck { path, reference: reference.to_string(), problem });
     }
-    for site in [&plan.primary, &plan.dr] {
+    for site in [&plan.primary(), &plan.dr()] {
         if let qovery_dr_core::plan::RegistryAuthPlan::DockerConfig { path } = &site.registry.auth {
             let file = path.clone().unwrap_or_else(super::default_docker_config);
             let problem = match std::fs::metadata(&file) {

@@ -41,15 +41,15 @@ impl Secrets {
 /// Every secret reference of a plan, with the field that holds it.
 pub(crate) fn references(plan: &DrPlan) -> Vec<(String, SecretRef)> {
     let mut out = Vec::new();
-    if let Some(q) = &plan.qovery {
+    if let Some(q) = plan.qovery() {
         out.push(("qovery.token".to_owned(), q.token.clone()));
     }
     if let Some(StateBackend::Etcd { password: Some(p), .. } | StateBackend::Postgres { password: Some(p), .. }) =
-        &plan.state
+        &plan.state()
     {
         out.push(("state.password".to_owned(), p.clone()));
     }
-    for site in [&plan.primary, &plan.dr] {
+    for site in [&plan.primary(), &plan.dr()] {
         let prefix = format!("sites.{}", site.role);
         if let Some(p) = &site.database.password {
             out.push((format!("{prefix}.database.password"), p.clone()));
@@ -65,7 +65,7 @@ pub(crate) fn references(plan: &DrPlan) -> Vec<(String, SecretRef)> {
             _ => {}
         }
     }
-    for (i, r) in plan.dns.iter().enumerate() {
+    for (i, r) in plan.dns().iter().enumerate() {
         match &r.provider {
             Some(DnsProviderPlan::Cloudflare { token, .. }) => {
                 out.push((format!("dns[{i}].cloudflare.token"), token.clone()))

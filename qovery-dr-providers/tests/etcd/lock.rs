@@ -84,7 +84,7 @@ async fn a_failover_survives_losing_one_of_three_members() {
     sim.world.set_config(WorldConfig { deploy_duration: Duration::from_millis(600), ..WorldConfig::real_time_fast() });
     sim.world.use_real_wall_clock();
     let lock = connect(&etcd, Duration::from_secs(4)).await;
-    let journal = lock.journal(&plan.name);
+    let journal = lock.journal(plan.name());
     let engine = engine_with(&sim, lock.clone(), journal.clone(), "etcd-test").build();
     let run = tokio::spawn(async move { engine.run(RunMode::Failover).await });
     // Once the run is under way, stop one member (whichever the client may be using).
@@ -100,5 +100,5 @@ async fn a_failover_survives_losing_one_of_three_members() {
     assert!(entries.iter().any(|e| matches!(e.event, JournalEvent::RunFinished { .. })), "finished in the journal");
     let seqs: Vec<u64> = entries.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, (0..entries.len() as u64).collect::<Vec<_>>(), "no entry lost or duplicated");
-    assert_eq!(lock.holder(&plan.name).await.unwrap(), None, "released at the end");
+    assert_eq!(lock.holder(plan.name()).await.unwrap(), None, "released at the end");
 }

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use qovery_dr_core::EnvironmentId;
+use qovery_dr_core::ErrorKind;
 use qovery_dr_core::plan::{DrPlan, PlanFormat};
 use qovery_dr_core::readiness::{Readiness, ReadinessOptions};
-use qovery_dr_core::{ClusterId, ErrorKind};
 use qovery_dr_providers::RateLimiter;
 use qovery_dr_providers::qovery::QoveryClusterProvider;
 use qovery_dr_testkit::World;
@@ -23,9 +23,6 @@ async fn world() -> (QoveryFake, DrPlan) {
     let (paris, frankfurt) = (fake.add_cluster("paris"), fake.add_cluster("frankfurt"));
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/plans/aws-cross-region.toml"))
         .unwrap();
-    let mut plan = DrPlan::parse(&text, PlanFormat::Toml).unwrap();
-    plan.primary.cluster = ClusterId::new(&paris);
-    plan.dr.cluster = ClusterId::new(&frankfurt);
     let (mut prod, mut dr) = (Vec::new(), Vec::new());
     for i in 0..ENVIRONMENTS {
         let p = fake.add_environment("project-1", &format!("prod-{i}"), &paris);
@@ -35,8 +32,21 @@ async fn world() -> (QoveryFake, DrPlan) {
         prod.push(EnvironmentId::new(p));
         dr.push(EnvironmentId::new(d));
     }
-    plan.primary.environments = prod;
-    plan.dr.environments = dr;
+    // A validated plan cannot be changed: the fake's ids are written into the text.
+    let quoted = |ids: &[EnvironmentId]| ids.iter().map(|e| format!("\"{e}\"")).collect::<Vec<_>>().join(", ");
+    let text = text
+        .replace(r#"cluster = "c0a8f6b2-6f1e-4c55-9d6e-1a2b3c4d5e01""#, &format!("cluster = \"{paris}\""))
+        .replace(r#"cluster = "c0a8f6b2-6f1e-4c55-9d6e-1a2b3c4d5e02""#, &format!("cluster = \"{frankfurt}\""))
+        .replace(
+            r#"environments = ["e1f2a3b4-c5d6-4e7f-8a9b-0c1d2e3f4a01"]"#,
+            &format!("environments = [{}]", quoted(&prod)),
+        )
+        .replace(
+            r#"environments = ["e1f2a3b4-c5d6-4e7f-8a9b-0c1d2e3f4a02"]"#,
+            &format!("environments = [{}]", quoted(&dr)),
+        );
+    let plan = DrPlan::parse(&text, PlanFormat::Toml).unwrap();
+    assert_eq!((plan.primary().environments.len(), plan.dr().cluster.as_str()), (ENVIRONMENTS, frankfurt.as_str()));
     fake.set_rate_limit(SERVER_LIMIT, Duration::from_secs(1));
     (fake, plan)
 }

@@ -63,7 +63,7 @@ async fn no_secret_reaches_logs_journals_reports_debug_or_errors() {
     let sim = World::from_plan(&plan);
     sim.world.set_config(qovery_dr_testkit::WorldConfig::real_time_fast());
     let providers = sim.providers();
-    let env = plan.dr.environments[0].clone();
+    let env = plan.dr().environments[0].clone();
     providers
         .cluster
         .set_variable(
@@ -146,7 +146,7 @@ async fn no_secret_reaches_logs_journals_reports_debug_or_errors() {
     debug.push(("PgEndpoint".into(), format!("{pg:?}")));
     debug.push(("PgEndpoint conninfo".into(), format!("{:?}", pg.conninfo())));
     let manager = qovery_dr_providers::postgres::PostgresReplicationManager::physical(
-        plan.primary.database.id.clone(),
+        plan.primary().database.id.clone(),
         pg.clone(),
         pg.with_dbname("postgres"),
     );
@@ -163,7 +163,7 @@ async fn no_secret_reaches_logs_journals_reports_debug_or_errors() {
         registry_auth.clone(),
         "http://127.0.0.1:2".parse().unwrap(),
         registry_auth,
-        plan.registry_mapping.clone(),
+        plan.registry_mapping().clone(),
     );
     debug.push(("OciRegistrySync".into(), format!("{sync:?}")));
     let image = "127.0.0.1:1/shop/api:v1".parse::<qovery_dr_core::ImageRef>().unwrap();
@@ -187,7 +187,7 @@ async fn no_secret_reaches_logs_journals_reports_debug_or_errors() {
     )
     .with_retry(qovery_dr_core::resilience::RetryConfig::new(1, Duration::from_millis(1)));
     debug.push(("WebhookNotifier".into(), format!("{hook:?}")));
-    let note = crate::notification(&plan.name);
+    let note = crate::notification(plan.name());
     let e = qovery_dr_core::monitor::Notifier::notify(&hook, &note).await.unwrap_err();
     errors.push(("webhook".into(), format!("{e} {e:?}")));
 

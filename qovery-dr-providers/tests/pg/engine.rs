@@ -23,10 +23,14 @@ fn plan(rpo: &str) -> DrPlan {
         .unwrap();
     let text = text
         .replace("rpo = \"1m\"", &format!("rpo = \"{rpo}\""))
-        .replace("heartbeat_interval = \"5s\"", "heartbeat_interval = \"1s\"");
-    let mut plan = DrPlan::parse(&text, PlanFormat::Toml).unwrap();
-    plan.primary.database.id = DatabaseId::new(DB);
-    plan.dr.database.id = DatabaseId::new(DB);
+        .replace("heartbeat_interval = \"5s\"", "heartbeat_interval = \"1s\"")
+        .replace("id = \"shop-db\"", &format!("id = \"{DB}\""));
+    plan_from(&text)
+}
+
+fn plan_from(text: &str) -> DrPlan {
+    let plan = DrPlan::parse(text, PlanFormat::Toml).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(plan.primary().database.id, DatabaseId::new(DB));
     plan
 }
 
@@ -210,9 +214,12 @@ async fn a_lagging_standby_is_refused_by_the_rpo_interlock() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_reads_the_last_verified_dump() {
     let pair = Arc::new(setup::dump().await);
-    let mut plan = plan("1m");
-    plan.replication.mode = qovery_dr_core::provider::ReplicationMode::Dump;
-    plan.replication.dump_interval = Some(Duration::from_secs(60));
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/plans/aws-cross-region.toml"))
+        .unwrap()
+        .replace("mode = \"logical\"", "mode = \"dump\"\ndump_interval = \"1m\"")
+        .replace("id = \"shop-db\"", &format!("id = \"{DB}\""));
+    let plan = plan_from(&text);
+    assert_eq!(plan.replication().dump_interval, Some(Duration::from_secs(60)));
     let sim = World::from_plan(&plan);
     let mut providers = sim.providers();
     providers.replication = pair.clone();

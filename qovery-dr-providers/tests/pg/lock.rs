@@ -42,13 +42,13 @@ async fn the_engine_runs_with_a_postgres_lock_and_journal_and_an_override_takes_
     let plan = example_plan();
     // A run "on another machine" that died without its session ending: the operator overrides.
     let other = PgFailoverLock::connect(pg.endpoint()).await.unwrap();
-    other.acquire(&plan.name, &holder("run-dead", "carol@old-laptop")).await.unwrap();
+    other.acquire(plan.name(), &holder("run-dead", "carol@old-laptop")).await.unwrap();
 
     let sim = World::from_plan(&plan);
     sim.world.set_config(WorldConfig::real_time_fast());
     sim.world.use_real_wall_clock();
     let lock = PgFailoverLock::connect(pg.endpoint()).await.unwrap();
-    let journal = lock.journal(&plan.name);
+    let journal = lock.journal(plan.name());
     let build = |overrides: bool| {
         let mut b = engine_with(&sim, lock.clone(), journal.clone(), "pg-lock-test");
         if overrides {
@@ -69,7 +69,7 @@ async fn the_engine_runs_with_a_postgres_lock_and_journal_and_an_override_takes_
         )
     );
     assert!(matches!(entries.last().unwrap().event, JournalEvent::RunFinished { .. }));
-    assert_eq!(lock.holder(&plan.name).await.unwrap(), None, "released at the end");
+    assert_eq!(lock.holder(plan.name()).await.unwrap(), None, "released at the end");
 }
 
 /// `qovery_dr_locks` is a shared table: another tool may have created it with other types.

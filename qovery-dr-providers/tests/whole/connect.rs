@@ -35,7 +35,7 @@ async fn providers_built_from_a_plan_file_pass_readiness_against_the_real_peers(
         .plan_toml()
         .replace(&format!("url = \"file://{}/state\"", stack.dir.display()), &format!("url = \"{etcd_url}\""));
     let plan = load(&stack, &text).await;
-    assert!(matches!(plan.state, Some(qovery_dr_core::plan::StateBackend::Etcd { .. })), "{:?}", plan.state);
+    assert!(matches!(plan.state(), Some(qovery_dr_core::plan::StateBackend::Etcd { .. })), "{:?}", plan.state());
     let connected = connect(&plan, ConnectOptions::new()).await.unwrap_or_else(|e| panic!("{e}"));
     assert_no_secret(&format!("{connected:?}"));
     let heartbeat = connected.start_heartbeat().await.unwrap_or_else(|e| panic!("{e}"));
@@ -129,7 +129,7 @@ async fn every_bad_input_names_the_field_or_reference_and_never_the_secret() {
     )
     .await;
     let connected = connect(&plan, ConnectOptions::new()).await.unwrap();
-    let e = connected.providers.cluster.cluster_status(&plan.dr.cluster).await.unwrap_err();
+    let e = connected.providers.cluster.cluster_status(&plan.dr().cluster).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unauthenticated, "{e}");
     assert!(!e.to_string().contains("WRONG"), "{e}");
     let e = connected.providers.dns.current(&DnsRecordId::new(API)).await.unwrap_err();
@@ -376,7 +376,7 @@ async fn state_urls_give_one_lock_for_all_orchestrators_in_etcd_and_postgres() {
             owner: "sre@host-a[pid 1]".into(),
             acquired_at: Timestamp::now(),
         };
-        lock_a.acquire(&plan.name, &holder("run-a")).await.unwrap_or_else(|e| panic!("{url}: {e}"));
+        lock_a.acquire(plan.name(), &holder("run-a")).await.unwrap_or_else(|e| panic!("{url}: {e}"));
         // At the peer, independently of the SDK: the store names the holder.
         if url.starts_with("postgres") {
             assert_eq!(stack.primary.q("SELECT run_id FROM qovery_dr_locks WHERE plan = 'shop-local'"), "run-a");
@@ -387,13 +387,13 @@ async fn state_urls_give_one_lock_for_all_orchestrators_in_etcd_and_postgres() {
                 .expect("etcdctl (scripts/test installs etcd-client)");
             assert!(String::from_utf8_lossy(&out.stdout).contains("run-a"), "{}", String::from_utf8_lossy(&out.stdout));
         }
-        match lock_b.acquire(&plan.name, &holder("run-b")).await {
+        match lock_b.acquire(plan.name(), &holder("run-b")).await {
             Err(LockError::Held { holder, .. }) => assert_eq!(holder.run_id, "run-a", "{url}"),
             other => panic!("{url}: a second orchestrator must be refused, got {other:?}"),
         }
-        lock_a.release(&plan.name, "run-a").await.unwrap();
-        lock_b.acquire(&plan.name, &holder("run-b")).await.unwrap_or_else(|e| panic!("{url}: {e}"));
-        lock_b.release(&plan.name, "run-b").await.unwrap();
+        lock_a.release(plan.name(), "run-a").await.unwrap();
+        lock_b.acquire(plan.name(), &holder("run-b")).await.unwrap_or_else(|e| panic!("{url}: {e}"));
+        lock_b.release(plan.name(), "run-b").await.unwrap();
     }
 }
 

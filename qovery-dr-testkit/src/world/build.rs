@@ -309,11 +309,11 @@ impl World {
     /// the environments.
     pub fn from_plan(plan: &DrPlan) -> PlanWorld {
         let world = World::new();
-        world.add_cluster(plan.primary.cluster.clone(), ClusterState::Running);
-        world.add_cluster(plan.dr.cluster.clone(), ClusterState::Running);
-        let dr_deployed = matches!(plan.tier, qovery_dr_core::Tier::WarmStandby | qovery_dr_core::Tier::ActiveActive);
+        world.add_cluster(plan.primary().cluster.clone(), ClusterState::Running);
+        world.add_cluster(plan.dr().cluster.clone(), ClusterState::Running);
+        let dr_deployed = matches!(plan.tier(), qovery_dr_core::Tier::WarmStandby | qovery_dr_core::Tier::ActiveActive);
         let services = ["api", "web", "worker"];
-        let from = &plan.registry_mapping.from;
+        let from = &plan.registry_mapping().from;
         let mut images = Vec::new();
         for name in services {
             let path = match &from.prefix {
@@ -327,16 +327,16 @@ impl World {
         for img in &images {
             let digest = digest_of(&img.to_string());
             world.add_image(img, digest.clone(), 50 << 20);
-            if let Ok(dr) = plan.registry_mapping.remap(img) {
+            if let Ok(dr) = plan.registry_mapping().remap(img) {
                 world.add_image(&dr, digest, 50 << 20);
             }
         }
-        for site in [&plan.primary, &plan.dr] {
+        for site in [&plan.primary(), &plan.dr()] {
             let deployed = site.role == qovery_dr_core::SiteRole::Primary || dr_deployed;
             for (n, env) in site.environments.iter().enumerate() {
                 world.add_environment(EnvironmentSpec {
                     id: env.clone(),
-                    name: format!("{}-{}-{n}", plan.name, site.role),
+                    name: format!("{}-{}-{n}", plan.name(), site.role),
                     cluster: site.cluster.clone(),
                     project: site.project.clone().unwrap_or_else(|| ProjectId::new("project")),
                     services: images
@@ -357,12 +357,12 @@ impl World {
             }
         }
         world.add_database(DatabaseSpec {
-            dump_every: plan.replication.dump_interval,
-            ..DatabaseSpec::streaming(plan.primary.database.id.as_str(), plan.replication.mode)
+            dump_every: plan.replication().dump_interval,
+            ..DatabaseSpec::streaming(plan.primary().database.id.as_str(), plan.replication().mode)
         });
-        for record in &plan.dns {
+        for record in plan.dns() {
             world.add_record(record.record.clone(), record.primary_target.clone(), record.ttl);
-            for (site, target) in [(&plan.primary, &record.primary_target), (&plan.dr, &record.dr_target)] {
+            for (site, target) in [(&plan.primary(), &record.primary_target), (&plan.dr(), &record.dr_target)] {
                 match site.environments.first() {
                     Some(env) => world.set_target_health(target.clone(), HealthSource::Environment(env.clone())),
                     None => world.set_target_health(target.clone(), HealthSource::Fixed(TargetHealth::Unknown)),
@@ -388,14 +388,14 @@ impl PlanWorld {
     pub fn providers(&self) -> qovery_dr_core::engine::Providers {
         use crate::memory::{InMemoryCluster, InMemoryDns, InMemoryRegistry, InMemoryReplication};
         let back = qovery_dr_core::provider::RegistryMapping::new(
-            self.plan.registry_mapping.to.clone(),
-            self.plan.registry_mapping.from.clone(),
+            self.plan.registry_mapping().to.clone(),
+            self.plan.registry_mapping().from.clone(),
         );
         qovery_dr_core::engine::Providers {
             cluster: std::sync::Arc::new(InMemoryCluster::new(&self.world)),
             dns: std::sync::Arc::new(InMemoryDns::new(&self.world)),
             replication: std::sync::Arc::new(InMemoryReplication::new(&self.world)),
-            registry: std::sync::Arc::new(InMemoryRegistry::new(&self.world, self.plan.registry_mapping.clone())),
+            registry: std::sync::Arc::new(InMemoryRegistry::new(&self.world, self.plan.registry_mapping().clone())),
             registry_back: Some(std::sync::Arc::new(InMemoryRegistry::new(&self.world, back))),
             // The in-memory manager follows the roles: one serves both directions.
             replication_back: None,
@@ -420,14 +420,14 @@ impl PlanWorld {
     /// assert_eq!(pw.with_dr_services(5).len(), 5);
     /// ```
     pub fn with_dr_services(&self, count: usize) -> Vec<ImageRef> {
-        let Some(dr_env) = self.plan.dr.environments.first().cloned() else { return Vec::new() };
-        let from = &self.plan.registry_mapping.from;
+        let Some(dr_env) = self.plan.dr().environments.first().cloned() else { return Vec::new() };
+        let from = &self.plan.registry_mapping().from;
         let images: Vec<ImageRef> = (0..count)
             .filter_map(|i| format!("{}/{}/svc{i}:v1", from.host, from.prefix.clone().unwrap_or_default()).parse().ok())
             .collect();
         for img in &images {
             self.world.add_image(img, digest_of(&img.to_string()), 1 << 20);
-            if let Ok(dr) = self.plan.registry_mapping.remap(img) {
+            if let Ok(dr) = self.plan.registry_mapping().remap(img) {
                 self.world.add_image(&dr, digest_of(&img.to_string()), 1 << 20);
             }
         }
@@ -456,14 +456,14 @@ impl PlanWorld {
     /// A regional outage of the primary site: its cluster in error and its
     /// database node down (crashed, accepting nothing).
     pub fn primary_outage(&self) {
-        self.world.set_cluster_state(&self.plan.primary.cluster, ClusterState::Error);
-        self.world.set_node_condition(&self.plan.primary.database.id, Node::Primary, NodeCondition::Down);
+        self.world.set_cluster_state(&self.plan.primary().cluster, ClusterState::Error);
+        self.world.set_node_condition(&self.plan.primary().database.id, Node::Primary, NodeCondition::Down);
     }
 
     /// A network partition: the primary is unreachable from the orchestrator
     /// but still accepts writes from its local clients.
     pub fn primary_partitioned(&self) {
-        self.world.set_cluster_state(&self.plan.primary.cluster, ClusterState::Error);
-        self.world.set_node_condition(&self.plan.primary.database.id, Node::Primary, NodeCondition::Partitioned);
+        self.world.set_cluster_state(&self.plan.primary().cluster, ClusterState::Error);
+        self.world.set_node_condition(&self.plan.primary().database.id, Node::Primary, NodeCondition::Partitioned);
     }
 }

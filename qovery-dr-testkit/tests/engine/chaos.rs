@@ -22,12 +22,12 @@ fn schedule(pw: &PlanWorld, seed: u64) -> Vec<String> {
 fn check_safe_state(pw: &PlanWorld, error: &EngineError, safe_state: &str, seed: u64, faults: &[String]) {
     let ctx = || format!("seed {seed} (replay with QDR_CHAOS_SEED={seed}); faults: {faults:#?}; error: {error}");
     assert!(error.step().is_some() || matches!(error, EngineError::Journal(_)), "the error names the step: {}", ctx());
-    let db = &pw.plan.primary.database.id;
+    let db = &pw.plan.primary().database.id;
     let (a_writable, b_writable) =
         pw.world.with_state(|s| (s.databases[db].a.writable(), s.databases[db].b.writable()));
     if safe_state.starts_with("nothing in production was changed") {
         assert!(!b_writable, "untouched: the standby is not promoted: {}", ctx());
-        for r in &pw.plan.dns {
+        for r in pw.plan.dns() {
             assert_eq!(pw.world.record_target(&r.record).as_ref(), Some(&r.primary_target), "untouched DNS: {}", ctx());
         }
     } else if safe_state.contains("NOT promoted") {
@@ -45,7 +45,7 @@ async fn one(seed: u64) -> Outcome {
     let faults = schedule(&pw, seed);
     let mode = if seed.is_multiple_of(3) {
         // An application outage with the database still reachable.
-        pw.world.set_cluster_state(&pw.plan.primary.cluster, qovery_dr_core::provider::ClusterState::Error);
+        pw.world.set_cluster_state(&pw.plan.primary().cluster, qovery_dr_core::provider::ClusterState::Error);
         RunMode::Failover
     } else {
         RunMode::Switchover
@@ -54,7 +54,7 @@ async fn one(seed: u64) -> Outcome {
     let outcome = match tokio::time::timeout(Duration::from_secs(24 * 3600), engine.run(mode)).await {
         Ok(Ok(report)) => {
             assert_eq!(report.outcome, Outcome::Succeeded);
-            for r in &pw.plan.dns {
+            for r in pw.plan.dns() {
                 assert_eq!(
                     pw.world.record_target(&r.record).as_ref(),
                     Some(&r.dr_target),

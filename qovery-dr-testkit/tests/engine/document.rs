@@ -16,7 +16,7 @@ async fn the_timeline_shows_every_step_its_retries_and_the_audit_trail() {
     let repl = std::sync::Arc::new(qovery_dr_testkit::memory::InMemoryReplication::new(&pw.world));
     let hb = qovery_dr_core::engine::HeartbeatWriter::spawn(
         repl,
-        pw.plan.primary.database.id.clone(),
+        pw.plan.primary().database.id.clone(),
         Duration::from_secs(5),
     );
     tokio::time::sleep(Duration::from_secs(20)).await;

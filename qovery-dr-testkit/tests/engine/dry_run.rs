@@ -103,7 +103,7 @@ async fn dry_run_shows_the_interlocks_that_would_refuse() {
 #[tokio::test(start_paused = true)]
 async fn dry_run_flags_a_record_owned_by_someone_else() {
     let pw = aws();
-    pw.world.add_record(pw.plan.dns[0].record.clone(), "203.0.113.99", std::time::Duration::from_secs(60));
+    pw.world.add_record(pw.plan.dns()[0].record.clone(), "203.0.113.99", std::time::Duration::from_secs(60));
     let runbook = engine(&pw, Default::default()).plan(RunMode::Switchover).await.unwrap();
     assert!(
         runbook.assessments.iter().any(|a| a.verdict == "would-refuse" && a.evidence.contains("another owner")),
@@ -119,13 +119,13 @@ async fn the_read_only_guard_refuses_writes_before_they_reach_the_provider() {
     let dns: Arc<dyn DnsSwitcher> = Arc::new(InMemoryDns::new(&pw.world));
     let ro_cluster = ReadOnly::new(cluster, ReadOnlyLayer);
     let ro_dns = ReadOnly::new(dns, ReadOnlyLayer);
-    let e = ro_cluster.deploy_environment(&pw.plan.dr.environments[0]).await.unwrap_err();
+    let e = ro_cluster.deploy_environment(&pw.plan.dr().environments[0]).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
     assert!(e.to_string().contains("dry-run guard"), "{e}");
-    let r = &pw.plan.dns[0];
+    let r = &pw.plan.dns()[0];
     let req =
         SwitchRequest::new(r.record.clone(), SwitchStrategy::RecordSwap, r.primary_target.clone(), r.dr_target.clone());
     assert!(ro_dns.switch(&req).await.is_err());
-    assert!(ro_cluster.list_services(&pw.plan.dr.environments[0]).await.is_ok(), "reads pass through");
+    assert!(ro_cluster.list_services(&pw.plan.dr().environments[0]).await.is_ok(), "reads pass through");
     pw.world.recorder().assert_no_mutations();
 }

@@ -87,7 +87,7 @@ async fn a_golden_finished_run_reports_and_a_stopped_one_resumes_from_its_journa
     let lock = InProcessLock::new();
     let other =
         LockHolder { run_id: "x".into(), owner: "else@where".into(), acquired_at: Timestamp::from_unix_millis(0) };
-    lock.acquire(&pw.plan.name, &other).await.unwrap();
+    lock.acquire(pw.plan.name(), &other).await.unwrap();
     let journal = copy(STOPPED);
     let entries = journal.entries().await.unwrap();
     let ran = entries.iter().filter(|e| matches!(e.event, JournalEvent::StepFinished { .. })).count();

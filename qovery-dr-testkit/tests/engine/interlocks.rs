@@ -13,6 +13,7 @@ use qovery_dr_core::provider::{
     ChangeStatus, DnsCapabilities, DnsRecordState, DnsSwitcher, Node, SwitchRequest, TargetHealth,
 };
 use qovery_dr_core::{ChangeId, DnsRecordId, DnsTarget, ProviderResult, Timestamp, async_trait};
+use qovery_dr_testkit::World;
 use qovery_dr_testkit::memory::{InMemoryDns, InMemoryReplication};
 use qovery_dr_testkit::world::{LinkSim, NodeCondition};
 
@@ -57,7 +58,7 @@ async fn overriding_the_fence_rule_is_journaled_and_the_world_shows_why_it_is_da
     let repl = Arc::new(InMemoryReplication::new(&pw.world));
     let _hb = qovery_dr_core::engine::HeartbeatWriter::spawn(
         repl,
-        pw.plan.primary.database.id.clone(),
+        pw.plan.primary().database.id.clone(),
         Duration::from_secs(5),
     );
     tokio::time::sleep(Duration::from_secs(10)).await;
@@ -87,7 +88,7 @@ async fn overriding_the_fence_rule_is_journaled_and_the_world_shows_why_it_is_da
 #[tokio::test(start_paused = true)]
 async fn lag_beyond_the_rpo_refuses_promotion() {
     let pw = aws();
-    let db = pw.plan.primary.database.id.clone();
+    let db = pw.plan.primary().database.id.clone();
     let repl = Arc::new(InMemoryReplication::new(&pw.world));
     let _hb = qovery_dr_core::engine::HeartbeatWriter::spawn(repl, db.clone(), Duration::from_secs(5));
     tokio::time::sleep(Duration::from_secs(10)).await;
@@ -114,7 +115,7 @@ async fn lag_beyond_the_rpo_refuses_promotion() {
 #[tokio::test(start_paused = true)]
 async fn an_approved_data_loss_budget_lets_a_measured_loss_through() {
     let pw = aws();
-    let db = pw.plan.primary.database.id.clone();
+    let db = pw.plan.primary().database.id.clone();
     let repl = Arc::new(InMemoryReplication::new(&pw.world));
     let hb = qovery_dr_core::engine::HeartbeatWriter::spawn(repl, db.clone(), Duration::from_secs(5));
     tokio::time::sleep(Duration::from_secs(10)).await;
@@ -144,7 +145,7 @@ async fn an_approved_data_loss_budget_lets_a_measured_loss_through() {
 #[tokio::test(start_paused = true)]
 async fn overriding_the_lag_rule_needs_a_reason_and_is_journaled() {
     let pw = aws();
-    let db = pw.plan.primary.database.id.clone();
+    let db = pw.plan.primary().database.id.clone();
     pw.world.set_link(&db, LinkSim::Down);
     tokio::time::sleep(Duration::from_secs(300)).await;
     pw.world.set_node_condition(&db, Node::Primary, NodeCondition::Down);
@@ -205,7 +206,7 @@ fn sick_engine(
     override_reason: Option<&str>,
 ) -> qovery_dr_core::engine::Engine {
     let mut providers = pw.providers();
-    let target = pw.plan.dns[0].dr_target.clone();
+    let target = pw.plan.dns()[0].dr_target.clone();
     providers.dns = Arc::new(SickAfter {
         inner: InMemoryDns::new(&pw.world),
         target,
@@ -229,10 +230,10 @@ async fn dns_is_never_pointed_at_an_unhealthy_target() {
     let journal = MemoryJournal::new();
     let failed = sick_engine(&pw, journal.clone(), None).run(RunMode::Switchover).await.unwrap_err();
     assert_eq!(refused_rule(&failed.error), Some(Interlock::UnhealthyDnsTarget), "{}", failed.error);
-    assert_eq!(failed.error.step(), Some(format!("dns:{}", pw.plan.dns[0].record).as_str()));
+    assert_eq!(failed.error.step(), Some(format!("dns:{}", pw.plan.dns()[0].record).as_str()));
     assert_eq!(
-        pw.world.record_target(&pw.plan.dns[0].record).as_ref(),
-        Some(&pw.plan.dns[0].primary_target),
+        pw.world.record_target(&pw.plan.dns()[0].record).as_ref(),
+        Some(&pw.plan.dns()[0].primary_target),
         "not switched"
     );
     assert!(failed.report.safe_state.unwrap().contains("promoted"), "the report says where it stopped");
@@ -248,7 +249,7 @@ async fn overriding_the_dns_health_rule_is_journaled() {
         .unwrap_or_else(|f| panic!("{}", f.error));
     assert_eq!(report.outcome, Outcome::Succeeded);
     assert!(journaled_override(&journal, Interlock::UnhealthyDnsTarget).is_some());
-    assert_eq!(pw.world.record_target(&pw.plan.dns[0].record).as_ref(), Some(&pw.plan.dns[0].dr_target));
+    assert_eq!(pw.world.record_target(&pw.plan.dns()[0].record).as_ref(), Some(&pw.plan.dns()[0].dr_target));
 }
 
 #[tokio::test(start_paused = true)]
@@ -257,7 +258,7 @@ async fn one_failover_at_a_time() {
     let lock = InProcessLock::new();
     let other =
         LockHolder { run_id: "run-other".into(), owner: "bob@ci".into(), acquired_at: Timestamp::from_unix_millis(0) };
-    lock.acquire(&pw.plan.name, &other).await.unwrap();
+    lock.acquire(pw.plan.name(), &other).await.unwrap();
     let engine =
         pw.engine_builder().lock(lock.clone()).approver(AutoApprove::new("oncall-sre")).options(options()).build();
     let failed = engine.run(RunMode::Switchover).await.unwrap_err();
@@ -276,7 +277,7 @@ async fn one_failover_at_a_time() {
         .build();
     engine.run(RunMode::Switchover).await.unwrap_or_else(|f| panic!("{}", f.error));
     assert!(journaled_override(&journal, Interlock::LockHeld).is_some());
-    assert_eq!(lock.holder(&pw.plan.name).await.unwrap(), None, "released after success");
+    assert_eq!(lock.holder(pw.plan.name()).await.unwrap(), None, "released after success");
 }
 
 #[tokio::test(start_paused = true)]
@@ -285,7 +286,7 @@ async fn a_refused_lock_journals_nothing_and_lock_wait_takes_over_when_freed() {
     let lock = InProcessLock::new();
     let other =
         LockHolder { run_id: "run-other".into(), owner: "bob@ci".into(), acquired_at: Timestamp::from_unix_millis(0) };
-    lock.acquire(&pw.plan.name, &other).await.unwrap();
+    lock.acquire(pw.plan.name(), &other).await.unwrap();
     // Refused: nothing is journaled, so a shared journal is never written by a non-holder.
     let journal = MemoryJournal::new();
     let engine = pw
@@ -301,7 +302,7 @@ async fn a_refused_lock_journals_nothing_and_lock_wait_takes_over_when_freed() {
 
     // With lock_wait, the run waits for the holder's lock to go (its lease expired) and runs.
     let freed = {
-        let (lock, plan) = (lock.clone(), pw.plan.name.clone());
+        let (lock, plan) = (lock.clone(), pw.plan.name().to_owned());
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_secs(20)).await;
             lock.release(&plan, "run-other").await.unwrap();
@@ -378,9 +379,11 @@ async fn the_approval_is_journaled_with_who_and_when() {
 #[tokio::test(start_paused = true)]
 async fn a_record_with_health_checks_off_in_the_plan_is_not_waited_on_when_its_health_is_unknown() {
     use qovery_dr_testkit::state::HealthSource;
-    let mut pw = aws();
-    for r in &mut pw.plan.dns {
-        r.health_check = false;
+    let pw = World::from_plan(&plan_edited("aws-cross-region.toml", |t| {
+        t.replace("health_check = true", "health_check = false")
+    }));
+    for r in pw.plan.dns() {
+        assert!(!r.health_check);
         pw.world.set_target_health(r.dr_target.clone(), HealthSource::Fixed(TargetHealth::Unknown));
     }
     tokio::time::sleep(Duration::from_secs(10)).await;

@@ -13,15 +13,15 @@ use qovery_dr_testkit::{FaultAction, Trigger};
 use super::common::*;
 
 fn assert_dr_serves(pw: &qovery_dr_testkit::PlanWorld) {
-    for r in &pw.plan.dns {
+    for r in pw.plan.dns() {
         assert_eq!(pw.world.record_target(&r.record).as_ref(), Some(&r.dr_target), "{} switched", r.record);
     }
-    let db = &pw.plan.primary.database.id;
+    let db = &pw.plan.primary().database.id;
     pw.world.with_state(|s| {
         let d = &s.databases[db];
         assert!(d.b.writable() && !d.a.writable(), "the DR database is the only writable one");
     });
-    for env in &pw.plan.dr.environments {
+    for env in &pw.plan.dr().environments {
         assert!(pw.world.environment_serving(env), "{env} serves");
     }
 }
@@ -42,8 +42,8 @@ async fn switchover_moves_everything_with_zero_data_loss() {
     assert_dr_serves(&pw);
     // The DR services run the DR registry's images and the DR parameters.
     let cluster = InMemoryCluster::new(&pw.world);
-    for svc in cluster.list_services(&pw.plan.dr.environments[0]).await.unwrap() {
-        assert_eq!(svc.image.unwrap().registry(), pw.plan.registry_mapping.to.host);
+    for svc in cluster.list_services(&pw.plan.dr().environments[0]).await.unwrap() {
+        assert_eq!(svc.image.unwrap().registry(), pw.plan.registry_mapping().to.host);
     }
     pw.world.recorder().assert_no_violations();
 }
@@ -52,10 +52,10 @@ async fn switchover_moves_everything_with_zero_data_loss() {
 async fn failover_with_a_reachable_primary_fences_it_and_bounds_the_loss() {
     let pw = aws();
     let repl = InMemoryReplication::new(&pw.world);
-    let _hb = HeartbeatWriter::spawn(Arc::new(repl), pw.plan.primary.database.id.clone(), Duration::from_secs(5));
+    let _hb = HeartbeatWriter::spawn(Arc::new(repl), pw.plan.primary().database.id.clone(), Duration::from_secs(5));
     tokio::time::sleep(Duration::from_secs(30)).await;
     // The application's cluster is gone; the database is still up.
-    pw.world.set_cluster_state(&pw.plan.primary.cluster, qovery_dr_core::provider::ClusterState::Error);
+    pw.world.set_cluster_state(&pw.plan.primary().cluster, qovery_dr_core::provider::ClusterState::Error);
     let report = engine(&pw, MemoryJournal::new())
         .run(RunMode::Failover)
         .await
@@ -73,7 +73,7 @@ async fn failover_with_a_reachable_primary_fences_it_and_bounds_the_loss() {
 async fn failover_with_a_crashed_primary_needs_proof_that_it_is_down() {
     let pw = aws();
     let repl = Arc::new(InMemoryReplication::new(&pw.world));
-    let hb = HeartbeatWriter::spawn(repl.clone(), pw.plan.primary.database.id.clone(), Duration::from_secs(5));
+    let hb = HeartbeatWriter::spawn(repl.clone(), pw.plan.primary().database.id.clone(), Duration::from_secs(5));
     tokio::time::sleep(Duration::from_secs(30)).await;
     pw.primary_outage();
     drop(hb);
@@ -123,7 +123,7 @@ async fn drill_measures_on_clones_and_leaves_production_untouched() {
     assert_eq!(report.outcome, Outcome::Succeeded, "{}", report.to_text());
     assert!(report.measured_rto_ms.is_some() && report.measured_rpo_ms.is_some(), "{}", report.to_text());
     assert_eq!(report.approval.as_ref().unwrap().approver, "plan-policy", "the plan auto-approves drills");
-    for r in &pw.plan.dns {
+    for r in pw.plan.dns() {
         assert_eq!(pw.world.record_target(&r.record).as_ref(), Some(&r.primary_target), "DNS untouched");
     }
     let rec = pw.world.recorder();
@@ -133,7 +133,11 @@ async fn drill_measures_on_clones_and_leaves_production_untouched() {
     assert_eq!(rec.applied_count("cluster.clone_environment"), 1);
     assert_eq!(rec.applied_count("cluster.delete_environment"), 1, "the clone is cleaned up");
     let envs = pw.world.with_state(|s| s.environments.len());
-    assert_eq!(envs, pw.plan.primary.environments.len() + pw.plan.dr.environments.len(), "no environment left behind");
+    assert_eq!(
+        envs,
+        pw.plan.primary().environments.len() + pw.plan.dr().environments.len(),
+        "no environment left behind"
+    );
     rec.assert_no_violations();
 }
 
@@ -148,7 +152,7 @@ async fn a_failed_drill_still_cleans_up() {
     let failed = engine(&pw, MemoryJournal::new()).run(RunMode::Drill).await.unwrap_err();
     assert_eq!(
         failed.error.step(),
-        Some(format!("deploy:clone-of-{}", pw.plan.primary.environments[0]).as_str()),
+        Some(format!("deploy:clone-of-{}", pw.plan.primary().environments[0]).as_str()),
         "{}",
         failed.error
     );
@@ -171,7 +175,7 @@ async fn failback_after_reprotection_returns_to_the_original_primary() {
     let refused = engine(&pw, MemoryJournal::new()).run(RunMode::Failback).await.unwrap_err();
     assert!(matches!(refused.error, EngineError::NotReady { .. }), "{}", refused.error);
     assert!(refused.error.to_string().contains("re-protection"), "{}", refused.error);
-    pw.world.reprotect(&pw.plan.primary.database.id);
+    pw.world.reprotect(&pw.plan.primary().database.id);
     tokio::time::sleep(Duration::from_secs(10)).await;
     let report = engine(&pw, MemoryJournal::new())
         .run(RunMode::Failback)
@@ -179,7 +183,7 @@ async fn failback_after_reprotection_returns_to_the_original_primary() {
         .unwrap_or_else(|f| panic!("{}\n{}", f.error, f.report.to_text()));
     assert_eq!(report.outcome, Outcome::Succeeded);
     assert_eq!(report.measured_rpo_ms, Some(0));
-    for r in &pw.plan.dns {
+    for r in pw.plan.dns() {
         assert_eq!(
             pw.world.record_target(&r.record).as_ref(),
             Some(&r.primary_target),
@@ -187,14 +191,14 @@ async fn failback_after_reprotection_returns_to_the_original_primary() {
             r.record
         );
     }
-    let db = &pw.plan.primary.database.id;
+    let db = &pw.plan.primary().database.id;
     pw.world.with_state(|s| {
         let d = &s.databases[db];
         assert!(d.a.writable() && !d.b.writable(), "the original primary is the only writable one again");
     });
     let cluster = InMemoryCluster::new(&pw.world);
-    for svc in cluster.list_services(&pw.plan.primary.environments[0]).await.unwrap() {
-        assert_eq!(svc.image.unwrap().registry(), pw.plan.registry_mapping.from.host);
+    for svc in cluster.list_services(&pw.plan.primary().environments[0]).await.unwrap() {
+        assert_eq!(svc.image.unwrap().registry(), pw.plan.registry_mapping().from.host);
     }
     pw.world.recorder().assert_no_violations();
     let _ = (InMemoryDns::new(&pw.world).name().to_owned(), InMemoryReplication::new(&pw.world).name().to_owned());
@@ -224,10 +228,10 @@ async fn pilot_light_cross_cloud_failover_restores_from_the_last_dump() {
     let evidence = report.rpo_evidence.clone().unwrap_or_default();
     assert!(evidence.contains("the last dump restored on the DR side"), "{evidence}");
     let rpo = report.measured_rpo_ms.expect("the loss is bounded by the dump's age");
-    let interval = pw.plan.replication.dump_interval.expect("the plan's dump interval");
+    let interval = pw.plan.replication().dump_interval.expect("the plan's dump interval");
     assert!(rpo > 0 && u128::from(rpo) <= interval.as_millis(), "loss {rpo} ms with dumps every {interval:?}");
     let repl = InMemoryReplication::new(&pw.world);
-    let status = repl.status(&pw.plan.primary.database.id).await.unwrap();
+    let status = repl.status(&pw.plan.primary().database.id).await.unwrap();
     let dump = status.last_backup.expect("the DR side knows the dump it restored");
     assert!(evidence.contains(&dump.finished_at.to_string()), "{evidence} names dump {}", dump.finished_at);
     assert!(status.standby_promoted, "the DR database took over");
@@ -298,7 +302,7 @@ async fn switchover_with_another_deployment_at(at: &'static str) -> (qovery_dr_t
     // Our request is delayed a second, so theirs goes first and ours gets the platform's 409.
     pw.world.faults().inject("cluster.deploy_services", Trigger::Nth(1), FaultAction::Latency(Duration::from_secs(1)));
     let cluster = InMemoryCluster::new(&pw.world);
-    let env = pw.plan.dr.environments[0].clone();
+    let env = pw.plan.dr().environments[0].clone();
     let mut stages = engine.subscribe();
     let other = tokio::spawn(async move {
         while let Ok(e) = stages.recv().await {
@@ -320,10 +324,10 @@ async fn switchover_with_another_deployment_at(at: &'static str) -> (qovery_dr_t
     }
     assert!(waited, "the wait was announced as another deployment");
     // Whatever deployed last, the DR environment runs the DR configuration: DR-registry images.
-    assert!(pw.world.environment_serving(&pw.plan.dr.environments[0]));
-    let to = pw.plan.registry_mapping.to.host.clone();
+    assert!(pw.world.environment_serving(&pw.plan.dr().environments[0]));
+    let to = pw.plan.registry_mapping().to.host.clone();
     pw.world.with_state(|s| {
-        for svc in s.environments[&pw.plan.dr.environments[0]].services.values() {
+        for svc in s.environments[&pw.plan.dr().environments[0]].services.values() {
             let running =
                 svc.running.as_ref().and_then(|c| c.image.as_ref()).map(|i| i.to_string()).unwrap_or_default();
             assert!(running.starts_with(&to), "{} runs {running}", svc.name);
@@ -379,14 +383,14 @@ impl qovery_dr_core::provider::AuthoritativeResolver for LaggingServers {
 #[tokio::test(start_paused = true)]
 async fn the_dns_step_waits_for_every_authoritative_server_not_the_providers_in_sync() {
     let pw = aws();
-    let record = pw.plan.dns[0].clone();
+    let record = pw.plan.dns()[0].clone();
     let mut providers = pw.providers();
     providers.resolver = Some(Arc::new(LaggingServers {
         since: std::sync::Mutex::new(None),
         lag: Duration::from_secs(90),
         targets: pw
             .plan
-            .dns
+            .dns()
             .iter()
             .map(|r| (r.record.clone(), (r.primary_target.clone(), r.dr_target.clone())))
             .collect(),

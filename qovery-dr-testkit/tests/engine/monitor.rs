@@ -41,7 +41,7 @@ async fn a_sustained_failure_notifies_once_and_its_recovery_once() {
         "only never-done drills warn at start"
     );
     sink.0.lock().unwrap().clear();
-    pw.world.set_cluster_state(&pw.plan.dr.cluster, ClusterState::Error);
+    pw.world.set_cluster_state(&pw.plan.dr().cluster, ClusterState::Error);
     let (_, first) = m.tick().await;
     assert!(first.is_empty(), "one bad evaluation is not confirmed yet");
     let (_, second) = m.tick().await;
@@ -53,7 +53,7 @@ async fn a_sustained_failure_notifies_once_and_its_recovery_once() {
     for _ in 0..5 {
         assert!(m.tick().await.1.is_empty(), "no repeat while nothing changes");
     }
-    pw.world.set_cluster_state(&pw.plan.dr.cluster, ClusterState::Running);
+    pw.world.set_cluster_state(&pw.plan.dr().cluster, ClusterState::Running);
     m.tick().await;
     let (_, recovered) = m.tick().await;
     assert!(recovered.iter().any(|n| n.check == "verdict" && n.to == CheckStatus::Pass), "{recovered:?}");
@@ -69,7 +69,7 @@ async fn a_flapping_check_does_not_storm() {
     sink.0.lock().unwrap().clear();
     for i in 0..20 {
         let state = if i % 2 == 0 { ClusterState::Error } else { ClusterState::Running };
-        pw.world.set_cluster_state(&pw.plan.dr.cluster, state);
+        pw.world.set_cluster_state(&pw.plan.dr().cluster, state);
         m.tick().await;
     }
     assert!(sink.0.lock().unwrap().is_empty(), "{:?}", sink.0.lock().unwrap());

@@ -51,9 +51,9 @@ async fn a_healthy_world_is_ready() {
 async fn dr_cluster_running_deploying_error() {
     let pw = aws();
     assert_eq!(status(&evaluate(&pw).await, "cluster:"), CheckStatus::Pass);
-    pw.world.set_cluster_state(&pw.plan.dr.cluster, ClusterState::Deploying);
+    pw.world.set_cluster_state(&pw.plan.dr().cluster, ClusterState::Deploying);
     assert_eq!(status(&evaluate(&pw).await, "cluster:"), CheckStatus::Warn);
-    pw.world.set_cluster_state(&pw.plan.dr.cluster, ClusterState::Error);
+    pw.world.set_cluster_state(&pw.plan.dr().cluster, ClusterState::Error);
     let r = evaluate(&pw).await;
     assert_eq!(status(&r, "cluster:"), CheckStatus::Fail);
     assert!(!r.ready);
@@ -64,7 +64,7 @@ async fn dr_cluster_running_deploying_error() {
 #[tokio::test(start_paused = true)]
 async fn replication_lag_against_the_rpo() {
     let pw = aws();
-    let db = pw.plan.primary.database.id.clone();
+    let db = pw.plan.primary().database.id.clone();
     pw.world.set_replication_load(&db, Duration::from_secs(59), 1000);
     tokio::time::sleep(Duration::from_secs(120)).await;
     let r = evaluate(&pw).await;
@@ -83,7 +83,7 @@ async fn replication_lag_against_the_rpo() {
 #[tokio::test(start_paused = true)]
 async fn replication_link_down_or_promoted() {
     let pw = aws();
-    let db = pw.plan.primary.database.id.clone();
+    let db = pw.plan.primary().database.id.clone();
     pw.world.set_link(&db, LinkSim::Down);
     assert_eq!(status(&evaluate(&pw).await, "replication:"), CheckStatus::Fail);
     pw.world.set_link(&db, LinkSim::Broken);
@@ -98,7 +98,7 @@ async fn replication_link_down_or_promoted() {
 #[tokio::test(start_paused = true)]
 async fn dump_age_against_the_rpo() {
     let pw = World::from_plan(&plan("scaleway-to-aws.yaml"));
-    let db = pw.plan.primary.database.id.clone();
+    let db = pw.plan.primary().database.id.clone();
     tokio::time::sleep(Duration::from_secs(10 * 60)).await;
     let r = evaluate(&pw).await;
     assert_eq!(status(&r, "replication:"), CheckStatus::Fail, "no dump yet: {}", r.to_table());
@@ -115,7 +115,7 @@ async fn dump_age_against_the_rpo() {
 #[tokio::test(start_paused = true)]
 async fn dns_ttl_health_checks_and_ownership() {
     let pw = aws();
-    let r0 = &pw.plan.dns[0];
+    let r0 = &pw.plan.dns()[0];
     pw.world.add_record(r0.record.clone(), r0.primary_target.clone(), Duration::from_secs(450));
     assert_eq!(status(&evaluate(&pw).await, "dns:shop.example.com"), CheckStatus::Pass, "TTL of half the RTO passes");
     pw.world.add_record(r0.record.clone(), r0.primary_target.clone(), Duration::from_secs(900));
@@ -152,7 +152,7 @@ async fn dns_ttl_health_checks_and_ownership() {
 #[tokio::test(start_paused = true)]
 async fn environment_deployed_out_of_date_failed_or_stopped() {
     let pw = aws();
-    let env = pw.plan.dr.environments[0].clone();
+    let env = pw.plan.dr().environments[0].clone();
     let id = format!("environment:{env}");
     assert_eq!(status(&evaluate(&pw).await, &id), CheckStatus::Pass);
     let svc = pw.world.with_state(|s| s.environments[&env].services.keys().next().unwrap().clone());
@@ -174,7 +174,7 @@ async fn environment_deployed_out_of_date_failed_or_stopped() {
     });
     assert_eq!(status(&evaluate(&pw).await, &id), CheckStatus::Warn, "stopped in warm standby");
     let pl = World::from_plan(&plan("scaleway-to-aws.yaml"));
-    let pl_env = format!("environment:{}", pl.plan.dr.environments[0]);
+    let pl_env = format!("environment:{}", pl.plan.dr().environments[0]);
     assert_eq!(status(&evaluate(&pl).await, &pl_env), CheckStatus::Pass, "stopped in pilot light is deployable");
     // A failed deployment fails the check.
     let pw = aws();
@@ -189,7 +189,7 @@ async fn environment_deployed_out_of_date_failed_or_stopped() {
 async fn images_present_missing_moved_or_foreign() {
     let pw = aws();
     let api: ImageRef = "123456789012.dkr.ecr.eu-west-3.amazonaws.com/shop/api:v1".parse().unwrap();
-    let dr_api = pw.plan.registry_mapping.remap(&api).unwrap();
+    let dr_api = pw.plan.registry_mapping().remap(&api).unwrap();
     assert_eq!(
         status(&evaluate(&pw).await, "image:123456789012.dkr.ecr.eu-west-3.amazonaws.com/shop/api"),
         CheckStatus::Pass
@@ -211,7 +211,7 @@ async fn images_present_missing_moved_or_foreign() {
     assert_eq!((c.status, c.observed.as_str()), (CheckStatus::Fail, "missing"));
     assert!(!r.ready);
     // A third-party image is a warning.
-    let env = pw.plan.dr.environments[0].clone();
+    let env = pw.plan.dr().environments[0].clone();
     pw.world.with_state(|s| {
         let svc = s.environments.get_mut(&env).unwrap().services.values_mut().next().unwrap();
         svc.desired.image = Some("nginx:1.27".parse().unwrap());
@@ -222,7 +222,7 @@ async fn images_present_missing_moved_or_foreign() {
 #[tokio::test(start_paused = true)]
 async fn parity_of_variables_secrets_and_services() {
     let pw = aws();
-    let (prod, dr) = (pw.plan.primary.environments[0].clone(), pw.plan.dr.environments[0].clone());
+    let (prod, dr) = (pw.plan.primary().environments[0].clone(), pw.plan.dr().environments[0].clone());
     let vars = format!("parity-variables:{dr}");
     let svcs = format!("parity-services:{dr}");
     assert_eq!(status(&evaluate(&pw).await, &vars), CheckStatus::Pass, "per-site parameters are declared overrides");
@@ -266,7 +266,7 @@ async fn parity_of_variables_secrets_and_services() {
 #[tokio::test(start_paused = true)]
 async fn cross_az_resilience() {
     let pw = aws();
-    let dr = pw.plan.dr.environments[0].clone();
+    let dr = pw.plan.dr().environments[0].clone();
     let id = format!("resilience:{dr}");
     assert_eq!(status(&evaluate(&pw).await, &id), CheckStatus::Pass);
     pw.world.with_state(|s| {
@@ -284,7 +284,7 @@ async fn the_lock_must_be_free() {
     let r = Readiness::new(pw.plan.clone(), pw.providers()).lock(lock.clone()).evaluate().await;
     assert_eq!(status(&r, "lock"), CheckStatus::Pass);
     lock.acquire(
-        &pw.plan.name,
+        pw.plan.name(),
         &LockHolder { run_id: "run-1".into(), owner: "bob".into(), acquired_at: Timestamp::from_unix_millis(0) },
     )
     .await

@@ -95,7 +95,7 @@ fn fixups_output(journal: &MemoryJournal) -> Option<serde_json::Value> {
 async fn switched_over_and_reprotected() -> PlanWorld {
     let pw = aws();
     engine(&pw, MemoryJournal::new()).run(RunMode::Switchover).await.unwrap_or_else(|f| panic!("{}", f.error));
-    pw.world.reprotect(&pw.plan.primary.database.id);
+    pw.world.reprotect(&pw.plan.primary().database.id);
     tokio::time::sleep(Duration::from_secs(10)).await;
     pw
 }
@@ -200,7 +200,7 @@ async fn a_resume_that_stops_early_reports_what_the_journal_says_happened() {
         owner: "someone@else".into(),
         acquired_at: qovery_dr_core::Timestamp::from_unix_millis(0),
     };
-    lock.acquire(&pw.plan.name, &other).await.unwrap();
+    lock.acquire(pw.plan.name(), &other).await.unwrap();
     let second = pw
         .engine_builder()
         .journal(journal.clone())

@@ -110,5 +110,5 @@ async fn an_error_a_provider_already_retried_is_not_retried_again() {
     });
     let failed = engine_with_dns(&pw, dns, options()).run(RunMode::Switchover).await.unwrap_err();
     assert!(failed.error.to_string().contains("503 after 4 attempts"), "{}", failed.error);
-    assert_eq!(calls.load(Ordering::SeqCst), pw.plan.dns.len() as u32, "one call per record: no engine retry on top");
+    assert_eq!(calls.load(Ordering::SeqCst), pw.plan.dns().len() as u32, "one call per record: no engine retry on top");
 }

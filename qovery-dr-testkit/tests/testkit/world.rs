@@ -22,7 +22,7 @@ fn plan() -> DrPlan {
 async fn deployments_go_queued_deploying_deployed_in_simulated_time() {
     let pw = World::from_plan(&plan());
     let cluster = InMemoryCluster::new(&pw.world);
-    let env = &pw.plan.dr.environments[0];
+    let env = &pw.plan.dr().environments[0];
     let id = cluster.deploy_environment(env).await.unwrap();
     let phase = |c: &InMemoryCluster| {
         let (c, env, id) = (c.clone(), env.clone(), id.clone());
@@ -40,7 +40,7 @@ async fn deployments_go_queued_deploying_deployed_in_simulated_time() {
 async fn scripted_deployment_failure_ends_in_error() {
     let pw = World::from_plan(&plan());
     let cluster = InMemoryCluster::new(&pw.world);
-    let env = &pw.plan.dr.environments[0];
+    let env = &pw.plan.dr().environments[0];
     pw.world.fail_next_deployments(env, 1);
     let id = cluster.deploy_environment(env).await.unwrap();
     tokio::time::sleep(Duration::from_secs(120)).await;
@@ -160,7 +160,7 @@ async fn faults_fail_delay_hang_and_apply_then_report_indeterminate() {
     let pw = World::from_plan(&plan());
     let world = &pw.world;
     let dns = InMemoryDns::new(world);
-    let record = &pw.plan.dns[0];
+    let record = &pw.plan.dns()[0];
     world.faults().inject("dns.current", Trigger::Nth(1), FaultAction::Fail(ErrorKind::RateLimited));
     let e = dns.current(&record.record).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::RateLimited);
@@ -196,8 +196,8 @@ async fn faults_fail_delay_hang_and_apply_then_report_indeterminate() {
 async fn switching_dns_to_an_unhealthy_target_is_a_violation() {
     let pw = World::from_plan(&plan());
     let world = &pw.world;
-    let record = &pw.plan.dns[0];
-    world.set_cluster_state(&pw.plan.dr.cluster, ClusterState::Error);
+    let record = &pw.plan.dns()[0];
+    world.set_cluster_state(&pw.plan.dr().cluster, ClusterState::Error);
     let dns = InMemoryDns::new(world);
     assert_eq!(dns.target_health(&record.dr_target).await.unwrap(), TargetHealth::Unhealthy);
     let req = SwitchRequest::new(
@@ -228,18 +228,18 @@ async fn the_world_from_a_plan_is_healthy_and_reads_are_not_mutations() {
     let cluster = InMemoryCluster::new(&pw.world);
     let dns = InMemoryDns::new(&pw.world);
     let repl = InMemoryReplication::new(&pw.world);
-    assert!(cluster.cluster_status(&pw.plan.dr.cluster).await.unwrap().is_healthy());
-    for env in pw.plan.primary.environments.iter().chain(&pw.plan.dr.environments) {
+    assert!(cluster.cluster_status(&pw.plan.dr().cluster).await.unwrap().is_healthy());
+    for env in pw.plan.primary().environments.iter().chain(&pw.plan.dr().environments) {
         assert!(pw.world.environment_serving(env), "{env} serving");
         let services = cluster.list_services(env).await.unwrap();
         assert_eq!(services.len(), 3);
     }
-    for r in &pw.plan.dns {
+    for r in pw.plan.dns() {
         assert_eq!(dns.current(&r.record).await.unwrap().target, r.primary_target);
         assert_eq!(dns.target_health(&r.dr_target).await.unwrap(), TargetHealth::Healthy);
     }
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let s = repl.status(&pw.plan.primary.database.id).await.unwrap();
+    let s = repl.status(&pw.plan.primary().database.id).await.unwrap();
     assert!(s.primary_lsn.unwrap() > Lsn(0x0100_0000), "the workload writes");
     pw.world.recorder().assert_no_mutations();
     pw.world.recorder().assert_no_violations();
@@ -249,7 +249,7 @@ async fn the_world_from_a_plan_is_healthy_and_reads_are_not_mutations() {
 async fn the_recorder_never_holds_a_secret_value() {
     let pw = World::from_plan(&plan());
     let cluster = InMemoryCluster::new(&pw.world);
-    let scope = qovery_dr_core::provider::VariableScope::Environment(pw.plan.dr.environments[0].clone());
+    let scope = qovery_dr_core::provider::VariableScope::Environment(pw.plan.dr().environments[0].clone());
     let value = qovery_dr_core::provider::VariableValue::Secret(qovery_dr_core::SecretString::new("sentinel-4242"));
     cluster.set_variable(&scope, "DB_PASSWORD", &value).await.unwrap();
     let calls = format!("{:?}", pw.world.recorder().calls());
@@ -261,7 +261,7 @@ async fn the_recorder_never_holds_a_secret_value() {
 async fn a_saved_world_loads_with_its_state_and_its_clock() {
     let pw = World::from_plan(&plan());
     let cluster = InMemoryCluster::new(&pw.world);
-    let env = &pw.plan.dr.environments[0];
+    let env = &pw.plan.dr().environments[0];
     let id = cluster.deploy_environment(env).await.unwrap();
     tokio::time::sleep(Duration::from_secs(30)).await;
     let json = pw.world.to_json().unwrap();
@@ -278,7 +278,7 @@ async fn a_saved_world_loads_with_its_state_and_its_clock() {
     assert!(pw.world.wall_now() <= loaded.wall_now());
     tokio::time::sleep(Duration::from_secs(60)).await;
     assert_eq!(again.deployment_status(env, &id).await.unwrap().phase, DeploymentPhase::Deployed);
-    assert_eq!(loaded.record_target(&pw.plan.dns[0].record), pw.world.record_target(&pw.plan.dns[0].record));
+    assert_eq!(loaded.record_target(&pw.plan.dns()[0].record), pw.world.record_target(&pw.plan.dns()[0].record));
     let repl = InMemoryReplication::new(&loaded);
-    assert!(repl.status(&pw.plan.primary.database.id).await.unwrap().primary_lsn.is_some());
+    assert!(repl.status(&pw.plan.primary().database.id).await.unwrap().primary_lsn.is_some());
 }
