@@ -4,6 +4,7 @@
 
 mod testkit {
     mod conformance;
+    mod layers;
     mod lock_conformance;
     mod world;
 }
