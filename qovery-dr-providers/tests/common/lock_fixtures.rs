@@ -35,9 +35,10 @@ pub fn entry(seq: u64, run_id: &str) -> JournalEntry {
 pub fn example_plan() -> DrPlan {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/plans/aws-cross-region.toml"))
         .unwrap();
-    let text = text.replace("name = \"shop-aws-cross-region\"", &format!("name = \"{}\"", plan_name()));
+    let name = plan_name();
+    let text = text.replace("name = \"shop-aws-cross-region\"", &format!("name = \"{name}\""));
     let plan = DrPlan::parse(&text, PlanFormat::Toml).unwrap();
-    assert_eq!(plan.name(), plan_name());
+    assert_eq!(plan.name(), name);
     plan
 }
 
