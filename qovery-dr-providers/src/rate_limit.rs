@@ -150,7 +150,7 @@ impl qovery_dr_core::provider::Layer for RateLimiter {
     fn around<'a, T: Send + 'a>(
         &'a self,
         call: &'a qovery_dr_core::provider::CallInfo<'a>,
-        next: &'a (dyn Fn() -> qovery_dr_core::provider::CallFuture<'a, T> + Send + Sync + 'a),
+        next: &'a qovery_dr_core::provider::Next<'a, T>,
     ) -> qovery_dr_core::provider::CallFuture<'a, T> {
         Box::pin(async move {
             self.acquire(call.provider, call.method()).await?;

@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use qovery_dr_core::provider::{CallFuture, CallInfo, Layer};
+use qovery_dr_core::provider::{CallFuture, CallInfo, Layer, Next};
 use qovery_dr_core::{ErrorKind, ProviderError};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -193,11 +193,7 @@ pub(crate) fn injected(kind: ErrorKind, provider: &str, operation: &str) -> Prov
 }
 
 impl Layer for FaultLayer {
-    fn around<'a, T: Send + 'a>(
-        &'a self,
-        call: &'a CallInfo<'a>,
-        next: &'a (dyn Fn() -> CallFuture<'a, T> + Send + Sync + 'a),
-    ) -> CallFuture<'a, T> {
+    fn around<'a, T: Send + 'a>(&'a self, call: &'a CallInfo<'a>, next: &'a Next<'a, T>) -> CallFuture<'a, T> {
         Box::pin(async move {
             let decision = self.injector.decide(call.operation);
             if !decision.latency.is_zero() {

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use qovery_dr_core::ErrorKind;
-use qovery_dr_core::provider::{CallFuture, CallInfo, Layer};
+use qovery_dr_core::provider::{CallFuture, CallInfo, Layer, Next};
 use tokio::time::Instant;
 
 /// One call to a simulated provider.
@@ -192,11 +192,7 @@ impl Drop for Unanswered<'_> {
 }
 
 impl Layer for RecordingLayer {
-    fn around<'a, T: Send + 'a>(
-        &'a self,
-        call: &'a CallInfo<'a>,
-        next: &'a (dyn Fn() -> CallFuture<'a, T> + Send + Sync + 'a),
-    ) -> CallFuture<'a, T> {
+    fn around<'a, T: Send + 'a>(&'a self, call: &'a CallInfo<'a>, next: &'a Next<'a, T>) -> CallFuture<'a, T> {
         Box::pin(async move {
             let mut entry = Call {
                 seq: 0,

@@ -42,6 +42,10 @@ use crate::resilience::{RetryConfig, retry};
 /// The future of one attempt of a provider call, as a layer receives it.
 pub type CallFuture<'a, T> = Pin<Box<dyn Future<Output = ProviderResult<T>> + Send + 'a>>;
 
+/// What a layer calls to make one attempt of the wrapped call (the next layer inside,
+/// or the provider).
+pub type Next<'a, T> = dyn Fn() -> CallFuture<'a, T> + Send + Sync + 'a;
+
 /// One call of a provider method, as a [`Layer`] sees it.
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
@@ -85,30 +89,18 @@ impl<'a> CallInfo<'a> {
 /// `Layered::new(Layered::new(p, inner), outer)`, or a tuple `(outer, inner)`.
 pub trait Layer: Send + Sync + fmt::Debug {
     /// Runs one call.
-    fn around<'a, T: Send + 'a>(
-        &'a self,
-        call: &'a CallInfo<'a>,
-        next: &'a (dyn Fn() -> CallFuture<'a, T> + Send + Sync + 'a),
-    ) -> CallFuture<'a, T>;
+    fn around<'a, T: Send + 'a>(&'a self, call: &'a CallInfo<'a>, next: &'a Next<'a, T>) -> CallFuture<'a, T>;
 }
 
 impl<L: Layer> Layer for Arc<L> {
-    fn around<'a, T: Send + 'a>(
-        &'a self,
-        call: &'a CallInfo<'a>,
-        next: &'a (dyn Fn() -> CallFuture<'a, T> + Send + Sync + 'a),
-    ) -> CallFuture<'a, T> {
+    fn around<'a, T: Send + 'a>(&'a self, call: &'a CallInfo<'a>, next: &'a Next<'a, T>) -> CallFuture<'a, T> {
         (**self).around(call, next)
     }
 }
 
 /// Two layers: the first outside, the second inside.
 impl<A: Layer, B: Layer> Layer for (A, B) {
-    fn around<'a, T: Send + 'a>(
-        &'a self,
-        call: &'a CallInfo<'a>,
-        next: &'a (dyn Fn() -> CallFuture<'a, T> + Send + Sync + 'a),
-    ) -> CallFuture<'a, T> {
+    fn around<'a, T: Send + 'a>(&'a self, call: &'a CallInfo<'a>, next: &'a Next<'a, T>) -> CallFuture<'a, T> {
         Box::pin(async move {
             let inner = || self.1.around(call, next);
             self.0.around(call, &inner).await
@@ -157,11 +149,7 @@ fn failed<'a, T: Send + 'a>(error: ProviderError) -> CallFuture<'a, T> {
 pub struct ReadOnlyLayer;
 
 impl Layer for ReadOnlyLayer {
-    fn around<'a, T: Send + 'a>(
-        &'a self,
-        call: &'a CallInfo<'a>,
-        next: &'a (dyn Fn() -> CallFuture<'a, T> + Send + Sync + 'a),
-    ) -> CallFuture<'a, T> {
+    fn around<'a, T: Send + 'a>(&'a self, call: &'a CallInfo<'a>, next: &'a Next<'a, T>) -> CallFuture<'a, T> {
         if call.mutating {
             return failed(ProviderError::new(
                 ErrorKind::InvalidInput,
@@ -194,11 +182,7 @@ impl RetryLayer {
 }
 
 impl Layer for RetryLayer {
-    fn around<'a, T: Send + 'a>(
-        &'a self,
-        call: &'a CallInfo<'a>,
-        next: &'a (dyn Fn() -> CallFuture<'a, T> + Send + Sync + 'a),
-    ) -> CallFuture<'a, T> {
+    fn around<'a, T: Send + 'a>(&'a self, call: &'a CallInfo<'a>, next: &'a Next<'a, T>) -> CallFuture<'a, T> {
         Box::pin(retry(&self.config, |e| !call.mutating || e.kind() == ErrorKind::RateLimited, move |_| next()))
     }
 }
@@ -219,11 +203,7 @@ impl TimeoutLayer {
 }
 
 impl Layer for TimeoutLayer {
-    fn around<'a, T: Send + 'a>(
-        &'a self,
-        call: &'a CallInfo<'a>,
-        next: &'a (dyn Fn() -> CallFuture<'a, T> + Send + Sync + 'a),
-    ) -> CallFuture<'a, T> {
+    fn around<'a, T: Send + 'a>(&'a self, call: &'a CallInfo<'a>, next: &'a Next<'a, T>) -> CallFuture<'a, T> {
         Box::pin(async move {
             match tokio::time::timeout(self.limit, next()).await {
                 Ok(result) => result,

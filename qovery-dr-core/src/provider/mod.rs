@@ -26,7 +26,7 @@ pub use dns::{
     TargetHealth,
 };
 pub use dns_router::DnsRouter;
-pub use layer::{CallFuture, CallInfo, Layer, Layered, ReadOnly, ReadOnlyLayer, RetryLayer, TimeoutLayer};
+pub use layer::{CallFuture, CallInfo, Layer, Layered, Next, ReadOnly, ReadOnlyLayer, RetryLayer, TimeoutLayer};
 pub use propagation::{
     AuthoritativeResolver, PropagationOptions, PropagationReport, ServerPropagation, verify_propagation,
 };
