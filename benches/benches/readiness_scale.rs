@@ -32,9 +32,14 @@ fn plan() -> DrPlan {
         let ids: Vec<String> = (0..ENVIRONMENTS).map(|i| format!("\"{prefix}-{i:03}\"")).collect();
         format!("environments = [{}]", ids.join(", "))
     };
+    // More than one environment per site: the plan states the pairing.
+    let pairs: String = (0..ENVIRONMENTS)
+        .map(|i| format!("\n[[environment_pairs]]\nprimary = \"prod-{i:03}\"\ndr = \"dr-{i:03}\"\n"))
+        .collect();
     let text = text
         .replace(r#"environments = ["e1f2a3b4-c5d6-4e7f-8a9b-0c1d2e3f4a01"]"#, &list("prod"))
-        .replace(r#"environments = ["e1f2a3b4-c5d6-4e7f-8a9b-0c1d2e3f4a02"]"#, &list("dr"));
+        .replace(r#"environments = ["e1f2a3b4-c5d6-4e7f-8a9b-0c1d2e3f4a02"]"#, &list("dr"))
+        + &pairs;
     match DrPlan::parse(&text, PlanFormat::Toml) {
         Ok(p) if p.primary().environments.len() == ENVIRONMENTS => p,
         Ok(_) => {

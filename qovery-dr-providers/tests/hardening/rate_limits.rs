@@ -45,7 +45,14 @@ async fn world() -> (QoveryFake, DrPlan) {
             r#"environments = ["e1f2a3b4-c5d6-4e7f-8a9b-0c1d2e3f4a02"]"#,
             &format!("environments = [{}]", quoted(&dr)),
         );
-    let plan = DrPlan::parse(&text, PlanFormat::Toml).unwrap();
+    // With more than one environment per site the plan states the pairing (the
+    // validator refuses list positions as one).
+    let pairs: String = prod
+        .iter()
+        .zip(&dr)
+        .map(|(p, d)| format!("\n[[environment_pairs]]\nprimary = \"{p}\"\ndr = \"{d}\"\n"))
+        .collect();
+    let plan = DrPlan::parse(&(text + &pairs), PlanFormat::Toml).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!((plan.primary().environments.len(), plan.dr().cluster.as_str()), (ENVIRONMENTS, frankfurt.as_str()));
     fake.set_rate_limit(SERVER_LIMIT, Duration::from_secs(1));
     (fake, plan)
