@@ -33,6 +33,9 @@ pub fn binary() -> Result<PathBuf, String> {
     }
 }
 
+/// What etcd logs when another process took its port.
+const PORT_TAKEN: &str = "address already in use";
+
 /// `n` distinct free ports on 127.0.0.1 (the listeners are held until all are chosen, so
 /// none repeats).
 pub fn free_ports(n: usize) -> Result<Vec<u16>, String> {
@@ -62,7 +65,22 @@ impl EtcdServer {
     }
 
     /// A cluster of `n` members on loopback ports, each healthy when this returns.
+    ///
+    /// A port is free when chosen and taken by etcd a moment later: another process can
+    /// bind it in between. A start that fails that way is made again on fresh ports
+    /// (three times at most); any other failure is reported at once.
     pub fn cluster(n: usize) -> Result<EtcdServer, String> {
+        let mut last = String::new();
+        for _ in 0..3 {
+            match Self::start_cluster(n) {
+                Err(e) if e.contains(PORT_TAKEN) => last = e,
+                other => return other,
+            }
+        }
+        Err(format!("{last}\n(three starts on fresh ports all lost a port to another process)"))
+    }
+
+    fn start_cluster(n: usize) -> Result<EtcdServer, String> {
         let etcd = binary()?;
         let all = free_ports(3 * n)?;
         let first = all.first().copied().unwrap_or_default();
@@ -115,6 +133,10 @@ impl EtcdServer {
             });
             if healthy == Some(true) {
                 return Ok(());
+            }
+            let log = std::fs::read_to_string(&m.log).unwrap_or_default();
+            if log.contains(PORT_TAKEN) {
+                return Err(format!("etcd member {i} could not listen:\n{log}"));
             }
             if Instant::now() >= deadline {
                 return Err(format!(
