@@ -164,6 +164,21 @@ impl ProviderError {
         }
     }
 
+    /// The same error with `context` (what was being done, on which resource) before its
+    /// message: `"{context}: {message}"`. Kind, retry-after and source are kept.
+    ///
+    /// ```
+    /// use qovery_dr_core::{ErrorKind, ProviderError};
+    /// let e = ProviderError::new(ErrorKind::Unauthenticated, "oci", "sync", "HTTP 401")
+    ///     .with_context("DR registry 10.0.0.5:5000, repository shop/api");
+    /// assert_eq!(e.message(), "DR registry 10.0.0.5:5000, repository shop/api: HTTP 401");
+    /// assert_eq!(e.kind(), ErrorKind::Unauthenticated);
+    /// ```
+    pub fn with_context(mut self, context: impl std::fmt::Display) -> Self {
+        self.message = format!("{context}: {}", self.message);
+        self
+    }
+
     /// Attaches the underlying cause.
     pub fn with_source(mut self, source: impl Into<BoxError>) -> Self {
         self.source = Some(source.into());

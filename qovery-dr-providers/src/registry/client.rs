@@ -58,6 +58,8 @@ pub struct Registry {
     limiter: crate::RateLimiter,
     /// The deadline of one API call (manifests, tokens, existence checks).
     pub(crate) api_timeout: Duration,
+    /// Which side it is, for errors: `source registry`, `DR registry`.
+    role: &'static str,
 }
 
 /// The deadline of one blob transfer request (a layer of gigabytes streams through it).
@@ -108,7 +110,49 @@ impl Registry {
             tokens: Mutex::new(BTreeMap::new()),
             limiter: crate::RateLimiter::unlimited(),
             api_timeout: BLOB_TIMEOUT,
+            role: "registry",
         }
+    }
+
+    /// The same registry named `role` in errors (`source registry`, `DR registry`).
+    pub(crate) fn with_role(mut self, role: &'static str) -> Self {
+        self.role = role;
+        self
+    }
+
+    /// `host[:port]`.
+    fn host(&self) -> String {
+        match (self.base.host_str(), self.base.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_owned(),
+            _ => self.base.to_string(),
+        }
+    }
+
+    /// `e` naming this registry (side and host), what `path` designates (repository,
+    /// blob, manifest), and for a refused authentication whether credentials were sent.
+    pub(crate) fn name(&self, e: ProviderError, path: Option<&str>) -> ProviderError {
+        let credentials = match (e.kind(), &self.auth) {
+            (ErrorKind::Unauthenticated, RegistryAuth::Anonymous) => {
+                " (no credentials are configured for it: set this registry's `auth` in the plan)"
+            }
+            (ErrorKind::Unauthenticated, _) => " (it refused the credentials configured for it)",
+            _ => "",
+        };
+        let subject = path.and_then(subject_of).map(|s| format!(", {s}")).unwrap_or_default();
+        e.with_context(format!("{} {}{credentials}{subject}", self.role, self.host()))
+    }
+
+    /// The error for a refusing answer, naming this registry and what was asked.
+    pub(crate) async fn refused(&self, op: &str, resp: Response) -> ProviderError {
+        let path = resp.url().path().to_owned();
+        self.name(status_error(op, resp).await, Some(&path))
+    }
+
+    /// The error for a request that got no answer, naming this registry and what was asked.
+    pub(crate) fn unreachable(&self, op: &str, e: reqwest::Error) -> ProviderError {
+        let path = e.url().map(|u| u.path().to_owned());
+        self.name(transport(op, e), path.as_deref())
     }
 
     /// Its client-side request budget.
@@ -121,6 +165,7 @@ impl Registry {
         Self {
             limiter,
             api_timeout: self.api_timeout,
+            role: self.role,
             ..Self::new(self.base.clone(), self.auth.clone(), self.client.clone())
         }
     }
@@ -175,7 +220,7 @@ impl Registry {
     ) -> ProviderResult<Response> {
         for round in 0..2 {
             self.limiter.acquire(PROVIDER, op).await?;
-            let resp = self.authorize(make(), scope, op).await?.send().await.map_err(|e| transport(op, e))?;
+            let resp = self.authorize(make(), scope, op).await?.send().await.map_err(|e| self.unreachable(op, e))?;
             if resp.status() == StatusCode::UNAUTHORIZED && round == 0 {
                 let challenge = resp
                     .headers()
@@ -189,7 +234,7 @@ impl Registry {
             }
             return Ok(resp);
         }
-        Err(err(ErrorKind::Unauthenticated, op, "the registry refused the token it issued"))
+        Err(self.name(err(ErrorKind::Unauthenticated, op, "the registry refused the token it issued"), None))
     }
 
     async fn fetch_token(&self, op: &str, scope: &str, challenge: &BTreeMap<String, String>) -> ProviderResult<()> {
@@ -209,9 +254,9 @@ impl Registry {
         if let Credential::Basic(username, password) = self.credential(op).await? {
             req = req.basic_auth(username, Some(password.expose()));
         }
-        let resp = req.send().await.map_err(|e| transport(op, e))?;
+        let resp = req.send().await.map_err(|e| self.unreachable(op, e))?;
         if !resp.status().is_success() {
-            return Err(status_error(op, resp).await);
+            return Err(self.refused(op, resp).await);
         }
         let bytes = crate::http::body(resp, 1024 * 1024)
             .await
@@ -260,6 +305,24 @@ fn base64(input: &str) -> String {
         }
     }
     out
+}
+
+/// What a registry API path designates: `repository shop/api, blob sha256:…`.
+fn subject_of(path: &str) -> Option<String> {
+    let rest = path.strip_prefix("/v2/")?;
+    for (marker, what) in
+        [("/blobs/uploads", "upload"), ("/blobs/", "blob"), ("/manifests/", "manifest"), ("/tags/", "tags")]
+    {
+        if let Some((repo, tail)) = rest.split_once(marker) {
+            let item = tail.trim_start_matches('/').split('/').next().unwrap_or_default();
+            return Some(if item.is_empty() || what == "upload" || what == "tags" {
+                format!("repository {repo}, {what}")
+            } else {
+                format!("repository {repo}, {what} {item}")
+            });
+        }
+    }
+    None
 }
 
 pub(crate) fn transport(op: &str, e: reqwest::Error) -> ProviderError {
@@ -319,6 +382,16 @@ pub(crate) async fn status_error(op: &str, resp: Response) -> ProviderError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_registry_path_names_its_repository_and_object() {
+        assert_eq!(subject_of("/v2/shop/api/blobs/sha256:ab").as_deref(), Some("repository shop/api, blob sha256:ab"));
+        assert_eq!(subject_of("/v2/shop/api/manifests/v1").as_deref(), Some("repository shop/api, manifest v1"));
+        assert_eq!(subject_of("/v2/shop/api/blobs/uploads/").as_deref(), Some("repository shop/api, upload"));
+        assert_eq!(subject_of("/v2/shop/api/blobs/uploads/9f1c").as_deref(), Some("repository shop/api, upload"));
+        assert_eq!(subject_of("/v2/shop/tags/list").as_deref(), Some("repository shop, tags"));
+        assert_eq!(subject_of("/token"), None);
+    }
 
     #[test]
     fn parses_bearer_challenges() {

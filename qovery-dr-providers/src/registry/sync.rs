@@ -11,7 +11,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
-use super::client::{MANIFEST_ACCEPT, PROVIDER, Registry, err, status_error, transport};
+use super::client::{MANIFEST_ACCEPT, PROVIDER, Registry, err};
 
 fn sha256_digest(bytes: &[u8]) -> Digest {
     Digest::from_sha256(Sha256::digest(bytes).into())
@@ -113,8 +113,8 @@ impl OciRegistrySync {
             .build()
             .unwrap_or_default();
         Self {
-            source: Arc::new(Registry::new(source, source_auth, client.clone())),
-            dest: Arc::new(Registry::new(dest, dest_auth, client)),
+            source: Arc::new(Registry::new(source, source_auth, client.clone()).with_role("source registry")),
+            dest: Arc::new(Registry::new(dest, dest_auth, client).with_role("DR registry")),
             mapping,
             concurrency: 8,
         }
@@ -174,7 +174,7 @@ impl OciRegistrySync {
                 }
             }
             StatusCode::NOT_FOUND => Ok(None),
-            _ => Err(status_error(op, resp).await),
+            _ => Err(reg.refused(op, resp).await),
         }
     }
 
@@ -183,7 +183,7 @@ impl OciRegistrySync {
         let make = reg.request(Method::GET, &format!("/v2/{repo}/manifests/{reference}"))?;
         let resp = reg.send(op, &scope, || make().header(reqwest::header::ACCEPT, MANIFEST_ACCEPT)).await?;
         if !resp.status().is_success() {
-            return Err(status_error(op, resp).await);
+            return Err(reg.refused(op, resp).await);
         }
         let media_type = resp
             .headers()
@@ -217,7 +217,7 @@ impl OciRegistrySync {
         match resp.status() {
             s if s.is_success() => Ok(true),
             StatusCode::NOT_FOUND => Ok(false),
-            _ => Err(status_error(op, resp).await),
+            _ => Err(reg.refused(op, resp).await),
         }
     }
 
@@ -228,7 +228,7 @@ impl OciRegistrySync {
         match resp.status() {
             StatusCode::CREATED => Ok(true),
             s if s.is_success() => Ok(false), // an upload session instead: fall back to streaming
-            _ => Err(status_error(op, resp).await),
+            _ => Err(reg.refused(op, resp).await),
         }
     }
 
@@ -237,13 +237,13 @@ impl OciRegistrySync {
         let get = self.source.blob_request(Method::GET, &format!("/v2/{src_repo}/blobs/{digest}"))?;
         let resp = self.source.send(op, &format!("repository:{src_repo}:pull"), get).await?;
         if !resp.status().is_success() {
-            return Err(status_error(op, resp).await);
+            return Err(self.source.refused(op, resp).await);
         }
         let start = self.dest.request(Method::POST, &format!("/v2/{dst_repo}/blobs/uploads/"))?;
         let scope = format!("repository:{dst_repo}:pull,push");
         let session = self.dest.send(op, &scope, start).await?;
         if session.status() != StatusCode::ACCEPTED {
-            return Err(status_error(op, session).await);
+            return Err(self.dest.refused(op, session).await);
         }
         let upload = location(&self.dest, &session, op)?;
         // The body streams: no layer is held in memory; the digest is computed on the way.
@@ -264,9 +264,9 @@ impl OciRegistrySync {
             Some(v) => patch.header(reqwest::header::AUTHORIZATION, v),
             None => patch,
         };
-        let patched = patch.send().await.map_err(|e| transport(op, e))?;
+        let patched = patch.send().await.map_err(|e| self.dest.unreachable(op, e))?;
         if patched.status() != StatusCode::ACCEPTED && !patched.status().is_success() {
-            return Err(status_error(op, patched).await);
+            return Err(self.dest.refused(op, patched).await);
         }
         let committed = location(&self.dest, &patched, op)?;
         let got = Digest::from_sha256(
@@ -289,9 +289,9 @@ impl OciRegistrySync {
             Some(v) => put.header(reqwest::header::AUTHORIZATION, v),
             None => put,
         };
-        let done = put.send().await.map_err(|e| transport(op, e))?;
+        let done = put.send().await.map_err(|e| self.dest.unreachable(op, e))?;
         if done.status() != StatusCode::CREATED {
-            return Err(status_error(op, done).await);
+            return Err(self.dest.refused(op, done).await);
         }
         let bytes = *size.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         Ok(bytes)
@@ -306,7 +306,7 @@ impl OciRegistrySync {
             })
             .await?;
         if resp.status() != StatusCode::CREATED {
-            return Err(status_error(op, resp).await);
+            return Err(self.dest.refused(op, resp).await);
         }
         if let Some(d) = resp
             .headers()
@@ -402,6 +402,11 @@ impl OciRegistrySync {
                     report.blobs_mounted += r.blobs_mounted;
                     report.blobs_skipped += r.blobs_skipped;
                     report.bytes_copied += r.bytes_copied;
+                }
+                Ok(Err(e)) if matches!(e.kind(), ErrorKind::Unauthenticated | ErrorKind::PermissionDenied) => {
+                    // Every other copy would be refused the same way: stop them now.
+                    set.abort_all();
+                    return Err(e);
                 }
                 Ok(Err(e)) => {
                     first_error.get_or_insert(e);

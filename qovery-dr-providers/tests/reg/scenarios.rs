@@ -206,3 +206,79 @@ mod auth {
         assert!(e.to_string().contains("MANIFEST_UNKNOWN"), "{e}");
     }
 }
+
+mod refused_credentials {
+    //! A wrong or missing password stops a sync at the first refusal, and the error says
+    //! which side, which host, which repository, and whether credentials were sent.
+
+    use qovery_dr_core::ErrorKind;
+    use qovery_dr_core::provider::{RegistryLocation, RegistryMapping};
+    use qovery_dr_providers::registry::{OciRegistrySync, RegistryAuth};
+
+    use super::super::server::{RegistryServer, access_log, layer, push_image};
+    use super::image;
+
+    /// htpasswd for user dr, password qdr-registry-pw-42.
+    const BCRYPT: &str = "$2b$12$YR0paBaq/FZn5JsjbYyPm.lw8K6WpaHHnnaFZ/mN/kCBTALpy0/Dy";
+    const LAYERS: usize = 40;
+
+    fn sync_to(a: &RegistryServer, b: &RegistryServer, dest_auth: RegistryAuth) -> OciRegistrySync {
+        let mapping = RegistryMapping::new(
+            RegistryLocation { host: a.host(), prefix: None },
+            RegistryLocation { host: b.host(), prefix: None },
+        );
+        OciRegistrySync::new(a.url(), RegistryAuth::Anonymous, b.url(), dest_auth, mapping)
+    }
+
+    async fn source_with_many_layers() -> RegistryServer {
+        let a = RegistryServer::start();
+        let layers: Vec<Vec<u8>> = (0..LAYERS as u64).map(|i| layer(500 + i, 2_000)).collect();
+        push_image(&a.url(), "shop/api", "v1", &layers).await;
+        a
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_wrong_dr_password_stops_at_the_first_refusal_and_names_the_dr_registry() {
+        let a = source_with_many_layers().await;
+        let b = RegistryServer::start_with_basic_auth("dr", BCRYPT);
+        let wrong = RegistryAuth::Basic {
+            username: "dr".into(),
+            password: qovery_dr_core::SecretString::new("not-the-password"),
+        };
+        let s = sync_to(&a, &b, wrong).with_concurrency(8);
+        let e = s.sync_all(&[image(&a, "shop/api:v1")]).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unauthenticated, "{e}");
+        let m = e.message();
+        assert!(m.starts_with(&format!("DR registry {}", b.host())), "names the side and host: {m}");
+        assert!(m.contains("refused the credentials configured for it"), "{m}");
+        assert!(m.contains("repository shop/api"), "names the repository: {m}");
+        assert!(!m.contains("not-the-password"), "{m}");
+        // Before: one refused request per blob and more (277 for a 27-image data set).
+        // Now the copies in flight when the first refusal comes back, and no more.
+        let refused = access_log(&b).len();
+        assert!(refused <= 8 + 2, "{refused} requests reached the DR registry for {} blobs", LAYERS + 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_missing_dr_password_says_no_credentials_are_configured() {
+        let a = source_with_many_layers().await;
+        let b = RegistryServer::start_with_basic_auth("dr", BCRYPT);
+        let e = sync_to(&a, &b, RegistryAuth::Anonymous).sync_all(&[image(&a, "shop/api:v1")]).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unauthenticated, "{e}");
+        assert!(
+            e.message().contains(&format!("DR registry {} (no credentials are configured for it", b.host())),
+            "{e}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refusing_source_is_named_as_the_source() {
+        let a = RegistryServer::start_with_basic_auth("dr", BCRYPT);
+        let b = RegistryServer::start();
+        let s = sync_to(&a, &b, RegistryAuth::Anonymous);
+        let e = s.sync_all(&[image(&a, "shop/api:v1")]).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unauthenticated, "{e}");
+        assert!(e.message().starts_with(&format!("source registry {}", a.host())), "{e}");
+        assert!(e.message().contains("repository shop/api, manifest v1"), "{e}");
+    }
+}

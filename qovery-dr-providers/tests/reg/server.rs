@@ -35,7 +35,7 @@ impl RegistryServer {
         Self::start_with("")
     }
 
-    #[allow(dead_code)] // used by the live tests only
+    #[allow(dead_code)] // not used by every test binary that includes this file
     /// A registry that requires HTTP basic authentication (htpasswd; `bcrypt` is the
     /// password's bcrypt hash): anonymous requests get 401 with a Basic challenge.
     pub fn start_with_basic_auth(user: &str, bcrypt: &str) -> RegistryServer {
