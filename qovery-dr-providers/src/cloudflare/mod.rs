@@ -8,7 +8,7 @@
 //! 429 every call fails fast with `RateLimited` until `retry-after` has passed,
 //! since Cloudflare blocks the token for that long anyway.
 //!
-//! With [`CloudflareConfig::load_balancers`], a record that is a load balancer's
+//! With [`CloudflareConfig::with_load_balancers`], a record that is a load balancer's
 //! hostname is switched with `SwitchStrategy::LoadBalancerPool`: targets are pool
 //! ids, the current target is the first enabled pool of `default_pools`, and a
 //! switch enables the new pool if needed, puts it first, moves `fallback_pool` off

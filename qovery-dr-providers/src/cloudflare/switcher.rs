@@ -16,7 +16,7 @@ use super::load_balancer::LB_CHANGE_PREFIX;
 use super::models::{DnsRecord, DnsRecordPatch};
 
 /// A `DnsSwitcher` for Cloudflare DNS records (A, AAAA, CNAME; one record per name) and,
-/// with [`CloudflareConfig::load_balancers`], load balancers (targets are pool ids; see the
+/// with [`CloudflareConfig::with_load_balancers`], load balancers (targets are pool ids; see the
 /// [module docs](super)).
 ///
 /// The API has no conditional write: the switcher reads, refuses a foreign value,

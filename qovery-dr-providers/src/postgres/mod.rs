@@ -20,7 +20,7 @@
 //! sites: [`PgFailoverLock`] (a session advisory lock, the holder readable in a table) and
 //! [`PgJournal`] (the engine's journal in a table, fenced by the lock).
 //!
-//! TLS: with the `postgres-tls` feature, [`PgEndpoint::tls`] requires TLS and
+//! TLS: with the `postgres-tls` feature, [`PgEndpoint::with_tls`] requires TLS and
 //! verifies the server's certificate against a CA file (rustls). Without the
 //! feature, asking for TLS is an error, never a silent plain-text connection.
 

@@ -211,7 +211,7 @@ impl QoveryBuilder {
     /// The provider; `InvalidConfig` without a token or with a bad URL.
     pub fn build(self) -> ProviderResult<QoveryClusterProvider> {
         let token = self.token.ok_or_else(|| {
-            err(ErrorKind::InvalidConfig, "build", "no Qovery API token: set QOVERY_API_TOKEN or call token()")
+            err(ErrorKind::InvalidConfig, "build", "no Qovery API token: set QOVERY_API_TOKEN or call with_token()")
         })?;
         let base = url::Url::parse(&self.base)
             .map_err(|e| err(ErrorKind::InvalidConfig, "build", format!("invalid API URL {:?}: {e}", self.base)))?;

@@ -82,7 +82,7 @@ pub struct Rfc2136Config {
 
 impl Rfc2136Config {
     /// Updates go to `primary` (the zone's primary server, which accepts updates) for `zone`.
-    /// Unsigned until [`tsig`](Self::tsig) is set; propagation is checked at the primary
+    /// Unsigned until [`with_tsig`](Self::with_tsig) is set; propagation is checked at the primary
     /// until [`nameservers`](Self::nameservers) lists every authoritative server.
     pub fn new(primary: SocketAddr, zone: impl Into<String>) -> Self {
         Self {

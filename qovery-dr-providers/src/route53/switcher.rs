@@ -27,7 +27,7 @@ const ALIAS_PREFIX: &str = "alias:";
 /// A `DnsSwitcher` for Route53 record swaps (A, AAAA, CNAME or alias records).
 ///
 /// `target_health` reads the Route53 health check configured for a target with
-/// [`Route53Config::health_check`]: healthy when more than 18 % of Route53's
+/// [`Route53Config::with_health_check`]: healthy when more than 18 % of Route53's
 /// checkers report success (Route53's own rule); `Unknown` without one.
 #[derive(Debug, Clone)]
 pub struct Route53DnsSwitcher {
