@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use futures_util::StreamExt;
 use qovery_dr_core::provider::{CopyReport, ImageParity, RegistryCapabilities, RegistryMapping, RegistrySync};
-use qovery_dr_core::{Digest, ErrorKind, ImageRef, ProviderResult, async_trait};
+use qovery_dr_core::resilience::{RetryConfig, retry};
+use qovery_dr_core::{Digest, ErrorKind, ImageRef, ProviderError, ProviderResult, async_trait};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
@@ -95,6 +96,18 @@ pub struct OciRegistrySync {
     dest: Arc<Registry>,
     mapping: RegistryMapping,
     concurrency: usize,
+    retry: RetryConfig,
+}
+
+/// A failure of an idempotent registry request made retryable: a blob upload or a
+/// manifest PUT repeated writes the same content-addressed bytes, so "the request may
+/// have been applied" (a connection cut mid-body) is no reason not to repeat it.
+fn repeatable(e: ProviderError) -> ProviderError {
+    if e.kind() == ErrorKind::Indeterminate {
+        ProviderError::new(ErrorKind::Transient, PROVIDER, e.operation(), e.message().to_owned())
+    } else {
+        e
+    }
 }
 
 impl OciRegistrySync {
@@ -117,7 +130,17 @@ impl OciRegistrySync {
             dest: Arc::new(Registry::new(dest, dest_auth, client).with_role("DR registry")),
             mapping,
             concurrency: 8,
+            retry: RetryConfig::new(4, std::time::Duration::from_millis(500)),
         }
+    }
+
+    /// How each blob copy and each manifest read or write is retried when it fails
+    /// transiently (default: 4 attempts, the first retry after about 500 ms): a registry
+    /// restarted mid-sync costs the copies in flight a retry, not the whole sync. Errors
+    /// that repeat (a refused credential, a corrupt blob) are not retried.
+    pub fn with_retry(mut self, retry: RetryConfig) -> Self {
+        self.retry = retry;
+        self
     }
 
     /// Deadlines of the registry API calls (manifests, tokens, existence checks) and the
@@ -324,6 +347,45 @@ impl OciRegistrySync {
         Ok(())
     }
 
+    /// One blob into every destination repository that needs it: present → skipped;
+    /// in the same registry → mounted; else streamed once and mounted into the others.
+    async fn sync_blob(&self, digest: &Digest, src_repo: &str, repos: &BTreeSet<String>) -> ProviderResult<SyncReport> {
+        const OP: &str = "sync";
+        let mut r = SyncReport::default();
+        let mut have: Option<String> = None;
+        let mut missing = Vec::new();
+        for repo in repos {
+            if Self::blob_exists(&self.dest, repo, digest, OP).await? {
+                r.blobs_skipped += 1;
+                have.get_or_insert(repo.clone());
+            } else {
+                missing.push(repo.clone());
+            }
+        }
+        for repo in missing {
+            if let Some(from) = have.clone() {
+                if Self::mount(&self.dest, &repo, &from, digest, OP).await? {
+                    r.blobs_mounted += 1;
+                    continue;
+                }
+            } else if self.same_registry() && Self::mount(&self.dest, &repo, src_repo, digest, OP).await? {
+                r.blobs_mounted += 1;
+                have = Some(repo);
+                continue;
+            }
+            let bytes = self.stream_blob(src_repo, &repo, digest, OP).await?;
+            r.blobs_copied += 1;
+            r.bytes_copied += bytes;
+            have = Some(repo);
+        }
+        Ok(r)
+    }
+
+    /// A manifest of the source, retried when it fails transiently.
+    async fn read_manifest(&self, repo: &str, reference: &str, op: &str) -> ProviderResult<Manifest> {
+        retry(&self.retry, |_| true, |_| Self::get_manifest(&self.source, repo, reference, op)).await
+    }
+
     /// Syncs many images at once: blobs deduplicated across all of them and
     /// copied concurrently (bounded), manifests pushed last, digests checked.
     pub async fn sync_all(&self, images: &[ImageRef]) -> ProviderResult<SyncReport> {
@@ -335,11 +397,11 @@ impl OciRegistrySync {
         for image in images {
             let dr = self.mapping.remap(image)?;
             let (src_repo, dst_repo) = (image.repository().to_owned(), dr.repository().to_owned());
-            let top = Self::get_manifest(&self.source, &src_repo, &image.reference(), OP).await?;
+            let top = self.read_manifest(&src_repo, &image.reference(), OP).await?;
             let mut leaves = Vec::new();
             if top.is_index() {
                 for child in top.children() {
-                    let m = Self::get_manifest(&self.source, &src_repo, &child.to_string(), OP).await?;
+                    let m = self.read_manifest(&src_repo, &child.to_string(), OP).await?;
                     pushes.push((dst_repo.clone(), child.to_string(), m.clone()));
                     leaves.push(m);
                 }
@@ -358,40 +420,17 @@ impl OciRegistrySync {
         // 2. Blobs: present → skip; same registry → mount; else stream once and mount into the other repositories.
         let permits = Arc::new(tokio::sync::Semaphore::new(self.concurrency));
         let mut set = tokio::task::JoinSet::new();
-        for (digest, (size, src_repo, repos)) in needs {
+        for (digest, (_size, src_repo, repos)) in needs {
             let this = self.clone();
             let permits = Arc::clone(&permits);
             set.spawn(async move {
                 let _p = permits.acquire_owned().await;
-                let mut r = SyncReport::default();
-                let mut have: Option<String> = None;
-                let mut missing = Vec::new();
-                for repo in &repos {
-                    if Self::blob_exists(&this.dest, repo, &digest, OP).await? {
-                        r.blobs_skipped += 1;
-                        have.get_or_insert(repo.clone());
-                    } else {
-                        missing.push(repo.clone());
-                    }
-                }
-                for repo in missing {
-                    if let Some(from) = have.clone() {
-                        if Self::mount(&this.dest, &repo, &from, &digest, OP).await? {
-                            r.blobs_mounted += 1;
-                            continue;
-                        }
-                    } else if this.same_registry() && Self::mount(&this.dest, &repo, &src_repo, &digest, OP).await? {
-                        r.blobs_mounted += 1;
-                        have = Some(repo);
-                        continue;
-                    }
-                    let bytes = this.stream_blob(&src_repo, &repo, &digest, OP).await?;
-                    r.blobs_copied += 1;
-                    r.bytes_copied += bytes;
-                    have = Some(repo);
-                }
-                let _ = size;
-                Ok::<SyncReport, qovery_dr_core::ProviderError>(r)
+                retry(
+                    &this.retry,
+                    |_| true,
+                    |_| async { this.sync_blob(&digest, &src_repo, &repos).await.map_err(repeatable) },
+                )
+                .await
             });
         }
         let mut first_error = None;
@@ -425,7 +464,12 @@ impl OciRegistrySync {
         }
         // 3. Manifests last (children before their index), each verified.
         for (repo, reference, m) in &pushes {
-            self.put_manifest(repo, reference, m, OP).await?;
+            retry(
+                &self.retry,
+                |_| true,
+                |_| async { self.put_manifest(repo, reference, m, OP).await.map_err(repeatable) },
+            )
+            .await?;
         }
         Ok(report)
     }

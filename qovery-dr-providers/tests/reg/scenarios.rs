@@ -282,3 +282,28 @@ mod refused_credentials {
         assert!(e.message().contains("repository shop/api, manifest v1"), "{e}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dr_registry_restarted_mid_sync_costs_a_retry_not_the_sync() {
+    let a = RegistryServer::start();
+    let mut b = RegistryServer::start();
+    let layers: Vec<Vec<u8>> = (0..30u64).map(|i| layer(700 + i, 400_000)).collect();
+    push_image(&a.url(), "shop/api", "v1", &layers).await;
+    let s = sync(&a, &b, None, None).with_concurrency(2);
+    let v1 = image(&a, "shop/api:v1");
+    let running = tokio::spawn({
+        let (s, v1) = (s.clone(), v1.clone());
+        async move { s.sync_all(std::slice::from_ref(&v1)).await }
+    });
+    // Once some blobs are in, the DR registry goes down for a moment and comes back.
+    let start = std::time::Instant::now();
+    while access_log(&b).len() < 12 {
+        assert!(start.elapsed() < std::time::Duration::from_secs(30), "the sync never got going");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(!running.is_finished(), "the restart happens mid-sync");
+    b.restart();
+    let report = running.await.unwrap().unwrap_or_else(|e| panic!("the sync failed on a restart: {e}"));
+    assert_eq!(report.blobs_copied + report.blobs_skipped, 31, "every layer and the config: {report:?}");
+    assert!(s.parity(&v1).await.unwrap().is_present(), "in digest parity after the restart");
+}

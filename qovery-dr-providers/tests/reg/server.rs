@@ -97,6 +97,27 @@ impl RegistryServer {
         format!("http://127.0.0.1:{}", self.port).parse().unwrap()
     }
 
+    /// Stops the registry and starts it again on the same port and data.
+    #[allow(dead_code)] // not used by every test binary that includes this file
+    pub fn restart(&mut self) {
+        self.stop();
+        let out = std::fs::OpenOptions::new().append(true).open(&self.log).unwrap();
+        let child = Command::new(binary())
+            .arg("serve")
+            .arg(self.root.join("config.yml"))
+            .stdout(Stdio::from(out.try_clone().unwrap()))
+            .stderr(Stdio::from(out))
+            .spawn()
+            .unwrap();
+        crate::reaper::kill_when_tests_exit(child.id());
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "docker-registry did not restart");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
