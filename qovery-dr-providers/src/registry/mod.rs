@@ -27,7 +27,7 @@ mod sync;
 pub use client::{MANIFEST_ACCEPT, PROVIDER, RegistryAuth};
 #[cfg(feature = "ecr")]
 pub use ecr::EcrCredentials;
-pub use sync::{OciRegistrySync, SyncReport};
+pub use sync::{ImageSynced, OciRegistrySync, SyncReport};
 
 #[cfg(fuzzing)]
 pub(crate) use sync::fuzz_manifest;

@@ -61,9 +61,15 @@ impl Manifest {
 
 /// What one sync did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SyncReport {
     /// Images (tags) synced.
     pub images: u32,
+    /// Of those, the images the destination already served with the source's digest:
+    /// nothing was read or written for them beyond the two manifest digests.
+    pub images_in_parity: u32,
+    /// Each image: where it went and with which digest, in the order given.
+    pub per_image: Vec<ImageSynced>,
     /// Blobs streamed from source to destination.
     pub blobs_copied: u32,
     /// Blobs mounted across repositories instead of copied.
@@ -72,6 +78,20 @@ pub struct SyncReport {
     pub blobs_skipped: u32,
     /// Bytes streamed.
     pub bytes_copied: u64,
+}
+
+/// One image of a [`SyncReport`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ImageSynced {
+    /// The image in the source registry.
+    pub source: ImageRef,
+    /// Its reference in the DR registry.
+    pub destination: ImageRef,
+    /// The digest both serve now.
+    pub digest: Digest,
+    /// Whether the DR registry already served it (nothing was written for it).
+    pub was_in_parity: bool,
 }
 
 /// Keeps a DR registry in parity with the primary one, by digest.
@@ -398,6 +418,23 @@ impl OciRegistrySync {
             let dr = self.mapping.remap(image)?;
             let (src_repo, dst_repo) = (image.repository().to_owned(), dr.repository().to_owned());
             let top = self.read_manifest(&src_repo, &image.reference(), OP).await?;
+            report.images += 1;
+            // In parity already: no blob is checked and the tag is not written again
+            // (registries with immutable tags refuse a re-PUT, even of the same bytes).
+            let reference = image.reference();
+            let present =
+                retry(&self.retry, |_| true, |_| Self::head_manifest(&self.dest, &dst_repo, &reference, OP)).await?;
+            let was_in_parity = present.as_ref() == Some(&top.digest);
+            report.per_image.push(ImageSynced {
+                source: image.clone(),
+                destination: dr.clone(),
+                digest: top.digest.clone(),
+                was_in_parity,
+            });
+            if was_in_parity {
+                report.images_in_parity += 1;
+                continue;
+            }
             let mut leaves = Vec::new();
             if top.is_index() {
                 for child in top.children() {
@@ -415,7 +452,6 @@ impl OciRegistrySync {
                 }
             }
             pushes.push((dst_repo, image.reference(), top));
-            report.images += 1;
         }
         // 2. Blobs: present → skip; same registry → mount; else stream once and mount into the other repositories.
         let permits = Arc::new(tokio::sync::Semaphore::new(self.concurrency));

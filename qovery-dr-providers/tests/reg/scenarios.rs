@@ -307,3 +307,72 @@ async fn a_dr_registry_restarted_mid_sync_costs_a_retry_not_the_sync() {
     assert_eq!(report.blobs_copied + report.blobs_skipped, 31, "every layer and the config: {report:?}");
     assert!(s.parity(&v1).await.unwrap().is_present(), "in digest parity after the restart");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_of_a_destination_in_parity_asks_one_digest_per_image_and_writes_nothing() {
+    let (a, b) = (RegistryServer::start(), RegistryServer::start());
+    let images: Vec<_> = (0..5u64)
+        .map(|i| (format!("shop/svc{i}"), (0..6u64).map(|l| layer(900 + 10 * i + l, 5_000)).collect::<Vec<_>>()))
+        .collect();
+    for (repo, layers) in &images {
+        push_image(&a.url(), repo, "v1", layers).await;
+    }
+    let refs: Vec<_> = images.iter().map(|(repo, _)| image(&a, &format!("{repo}:v1"))).collect();
+    let s = sync(&a, &b, None, None);
+    let first = s.sync_all(&refs).await.unwrap();
+    // 30 layers and one config (the same bytes for all five: copied once, mounted four times).
+    assert_eq!(
+        (first.images, first.images_in_parity, first.blobs_copied + first.blobs_mounted),
+        (5, 0, 35),
+        "{first:?}"
+    );
+    let (before_a, before_b) = (access_log(&a).len(), access_log(&b).len());
+    let again = s.sync_all(&refs).await.unwrap();
+    assert_eq!((again.images, again.images_in_parity, again.blobs_copied, again.blobs_skipped), (5, 5, 0, 0));
+    assert!(again.per_image.iter().all(|i| i.was_in_parity && first.per_image.iter().any(|f| f.digest == i.digest)));
+    let (to_a, to_b): (Vec<String>, Vec<String>) =
+        (access_log(&a)[before_a..].to_vec(), access_log(&b)[before_b..].to_vec());
+    // One manifest read per image at the source, one digest question per image at the
+    // destination (before: a HEAD per blob and a PUT per manifest).
+    assert_eq!((to_a.len(), to_b.len()), (5, 5), "source {to_a:#?}\ndestination {to_b:#?}");
+    assert!(to_b.iter().all(|l| l.contains("\"HEAD /v2/")), "{to_b:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_with_immutable_tags_in_parity_is_never_written() {
+    use qovery_dr_core::provider::{RegistryLocation, RegistryMapping};
+    use qovery_dr_providers::registry::{OciRegistrySync, RegistryAuth};
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let a = RegistryServer::start();
+    let digest = push_image(&a.url(), "shop/api", "v1", &[layer(950, 3_000)]).await;
+    // Like ECR with tag immutability: the tag exists, and any PUT of it is refused.
+    let dst = MockServer::start().await;
+    Mock::given(method("HEAD"))
+        .and(path("/v2/shop/api/manifests/v1"))
+        .respond_with(ResponseTemplate::new(200).insert_header("docker-content-digest", digest.as_str()))
+        .mount(&dst)
+        .await;
+    Mock::given(method("PUT"))
+        .respond_with(ResponseTemplate::new(400).set_body_string(
+            r#"{"errors":[{"code":"TAG_INVALID","message":"tag v1 is immutable: ImageTagAlreadyExistsException"}]}"#,
+        ))
+        .mount(&dst)
+        .await;
+    let dst_host = dst.uri().trim_start_matches("http://").to_owned();
+    let mapping = RegistryMapping::new(
+        RegistryLocation { host: a.host(), prefix: None },
+        RegistryLocation { host: dst_host, prefix: None },
+    );
+    let s = OciRegistrySync::new(
+        a.url(),
+        RegistryAuth::Anonymous,
+        dst.uri().parse().unwrap(),
+        RegistryAuth::Anonymous,
+        mapping,
+    );
+    let r = s.sync_all(&[image(&a, "shop/api:v1")]).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.images_in_parity, 1);
+    let requests = dst.received_requests().await.unwrap();
+    assert_eq!(requests.iter().map(|r| r.method.as_str()).collect::<Vec<_>>(), ["HEAD"], "{requests:?}");
+}
