@@ -289,6 +289,40 @@ impl OciRegistrySync {
             return Err(self.dest.refused(op, session).await);
         }
         let upload = location(&self.dest, &session, op)?;
+        match self.upload_blob(resp, upload.clone(), &scope, src_repo, digest, op).await {
+            Ok(bytes) => Ok(bytes),
+            Err(e) => {
+                self.cancel_upload(upload, &scope, op).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Cancels an upload session this sync started and could not finish, so that a
+    /// failed copy leaves no open session in the DR registry (best effort: the error
+    /// that made it fail is what the caller reports).
+    async fn cancel_upload(&self, upload: url::Url, scope: &str, op: &str) {
+        let delete = self.dest.client.delete(upload);
+        let delete = match self.dest.auth_header(scope, op).await {
+            Ok(Some(v)) => delete.header(reqwest::header::AUTHORIZATION, v),
+            _ => delete,
+        };
+        if let Err(e) = delete.send().await {
+            tracing::debug!(error = %e.without_url(), "cancelling an upload session failed");
+        }
+    }
+
+    /// Streams the source's answer `resp` into the upload session `upload`, verifying
+    /// the digest, and commits it.
+    async fn upload_blob(
+        &self,
+        resp: reqwest::Response,
+        upload: url::Url,
+        scope: &str,
+        src_repo: &str,
+        digest: &Digest,
+        op: &str,
+    ) -> ProviderResult<u64> {
         // The body streams: no layer is held in memory; the digest is computed on the way.
         let hasher = Arc::new(Mutex::new(Sha256::new()));
         let size = Arc::new(Mutex::new(0u64));
@@ -303,7 +337,7 @@ impl OciRegistrySync {
         let body = reqwest::Body::wrap_stream(stream);
         let patch =
             self.dest.client.patch(upload).header(reqwest::header::CONTENT_TYPE, "application/octet-stream").body(body);
-        let patch = match self.dest.auth_header(&scope, op).await? {
+        let patch = match self.dest.auth_header(scope, op).await? {
             Some(v) => patch.header(reqwest::header::AUTHORIZATION, v),
             None => patch,
         };
@@ -328,7 +362,7 @@ impl OciRegistrySync {
         let mut put_url = committed;
         put_url.query_pairs_mut().append_pair("digest", &digest.to_string());
         let put = self.dest.client.put(put_url).header(reqwest::header::CONTENT_LENGTH, "0");
-        let put = match self.dest.auth_header(&scope, op).await? {
+        let put = match self.dest.auth_header(scope, op).await? {
             Some(v) => put.header(reqwest::header::AUTHORIZATION, v),
             None => put,
         };

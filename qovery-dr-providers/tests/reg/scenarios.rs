@@ -376,3 +376,48 @@ async fn a_destination_with_immutable_tags_in_parity_is_never_written() {
     let requests = dst.received_requests().await.unwrap();
     assert_eq!(requests.iter().map(|r| r.method.as_str()).collect::<Vec<_>>(), ["HEAD"], "{requests:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_copy_cancels_every_upload_session_it_started() {
+    use qovery_dr_core::provider::{RegistryLocation, RegistryMapping};
+    use qovery_dr_core::resilience::RetryConfig;
+    use qovery_dr_providers::registry::{OciRegistrySync, RegistryAuth};
+    use wiremock::matchers::{method, path_regex};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let a = RegistryServer::start();
+    push_image(&a.url(), "shop/api", "v1", &[layer(960, 3_000)]).await;
+    // A DR registry that opens upload sessions but fails every upload.
+    let dst = MockServer::start().await;
+    Mock::given(method("HEAD")).respond_with(ResponseTemplate::new(404)).mount(&dst).await;
+    Mock::given(method("POST"))
+        .and(path_regex("^/v2/shop/api/blobs/uploads/$"))
+        .respond_with(ResponseTemplate::new(202).insert_header("location", "/v2/shop/api/blobs/uploads/session-1"))
+        .mount(&dst)
+        .await;
+    Mock::given(method("PATCH")).respond_with(ResponseTemplate::new(500)).mount(&dst).await;
+    Mock::given(method("DELETE")).respond_with(ResponseTemplate::new(204)).mount(&dst).await;
+    let mapping = RegistryMapping::new(
+        RegistryLocation { host: a.host(), prefix: None },
+        RegistryLocation { host: dst.uri().trim_start_matches("http://").to_owned(), prefix: None },
+    );
+    let s = OciRegistrySync::new(
+        a.url(),
+        RegistryAuth::Anonymous,
+        dst.uri().parse().unwrap(),
+        RegistryAuth::Anonymous,
+        mapping,
+    )
+    .with_retry(RetryConfig::new(2, std::time::Duration::from_millis(10)));
+    let e = s.sync_all(&[image(&a, "shop/api:v1")]).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Transient, "{e}");
+    let requests = dst.received_requests().await.unwrap();
+    let count = |m: &str| requests.iter().filter(|r| r.method.as_str() == m).count();
+    assert!(count("POST") >= 2, "sessions were opened (and retried): {requests:?}");
+    assert_eq!(count("DELETE"), count("POST"), "every session opened was cancelled");
+    assert!(
+        requests
+            .iter()
+            .filter(|r| r.method.as_str() == "DELETE")
+            .all(|r| r.url.path() == "/v2/shop/api/blobs/uploads/session-1")
+    );
+}
