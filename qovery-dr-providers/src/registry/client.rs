@@ -120,8 +120,15 @@ impl Registry {
         self
     }
 
+    /// Whether `host` (as images name it) is served at this registry's URL. Docker Hub's
+    /// images say `docker.io`, its API is `registry-1.docker.io`.
+    pub(crate) fn serves(&self, host: &str) -> bool {
+        let url_host = self.host();
+        url_host == host || (host == "docker.io" && url_host == "registry-1.docker.io")
+    }
+
     /// `host[:port]`.
-    fn host(&self) -> String {
+    pub(crate) fn host(&self) -> String {
         match (self.base.host_str(), self.base.port()) {
             (Some(h), Some(p)) => format!("{h}:{p}"),
             (Some(h), None) => h.to_owned(),

@@ -401,6 +401,27 @@ impl OciRegistrySync {
         Ok(())
     }
 
+    /// The mapping's hosts are the registries this sync talks to: a plan states each
+    /// registry's host in the mapping and again in its URL, and a mismatch would check
+    /// (or fill) one registry while the engine points services at another.
+    fn check_hosts(&self, op: &str) -> ProviderResult<()> {
+        for (side, reg, host) in
+            [("source", &self.source, &self.mapping.from.host), ("DR", &self.dest, &self.mapping.to.host)]
+        {
+            if !reg.serves(host) {
+                return Err(err(
+                    ErrorKind::InvalidConfig,
+                    op,
+                    format!(
+                        "the {side} registry's images are named {host}, but its URL is {}: make the registry's host and url name the same server",
+                        reg.host()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// One blob into every destination repository that needs it: present → skipped;
     /// in the same registry → mounted; else streamed once and mounted into the others.
     async fn sync_blob(&self, digest: &Digest, src_repo: &str, repos: &BTreeSet<String>) -> ProviderResult<SyncReport> {
@@ -444,6 +465,7 @@ impl OciRegistrySync {
     /// copied concurrently (bounded), manifests pushed last, digests checked.
     pub async fn sync_all(&self, images: &[ImageRef]) -> ProviderResult<SyncReport> {
         const OP: &str = "sync";
+        self.check_hosts(OP)?;
         let mut report = SyncReport::default();
         // 1. Manifests (children of indexes first), and the blobs each destination repository needs.
         let mut pushes: Vec<(String, String, Manifest)> = Vec::new();
@@ -566,6 +588,7 @@ impl RegistrySync for OciRegistrySync {
 
     async fn parity(&self, image: &ImageRef) -> ProviderResult<ImageParity> {
         const OP: &str = "parity";
+        self.check_hosts(OP)?;
         let dr = self.mapping.remap(image)?;
         let primary =
             Self::head_manifest(&self.source, image.repository(), &image.reference(), OP).await?.ok_or_else(|| {
@@ -619,5 +642,41 @@ pub(crate) fn fuzz_manifest(bytes: &[u8]) {
     let digest = sha256_digest(bytes);
     if let Ok(m) = Manifest::parse(bytes.to_vec(), "application/vnd.oci.image.manifest.v1+json".into(), digest) {
         let _ = (m.is_index(), m.children(), m.blobs(), m.bytes.len());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use qovery_dr_core::provider::RegistryLocation;
+
+    fn sync(mapping_to: &str, dest_url: &str) -> OciRegistrySync {
+        let mapping = RegistryMapping::new(
+            RegistryLocation { host: "docker.io".into(), prefix: None },
+            RegistryLocation { host: mapping_to.into(), prefix: None },
+        );
+        let (src, dst) = ("https://registry-1.docker.io".parse().unwrap(), dest_url.parse().unwrap());
+        OciRegistrySync::new(
+            src,
+            super::super::RegistryAuth::Anonymous,
+            dst,
+            super::super::RegistryAuth::Anonymous,
+            mapping,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_mapping_naming_another_registry_than_the_url_is_refused_before_any_request() {
+        let image: ImageRef = "nginx:1.27".parse().unwrap();
+        // 127.0.0.1:9 refuses connections: an answer other than InvalidConfig would mean a request left.
+        let e = sync("dr.example.com", "http://127.0.0.1:9").parity(&image).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{e}");
+        assert!(
+            e.message().contains("DR registry's images are named dr.example.com, but its URL is 127.0.0.1:9"),
+            "{e}"
+        );
+        let matching = sync("127.0.0.1:9", "http://127.0.0.1:9");
+        assert!(matching.check_hosts("parity").is_ok(), "docker.io is served at registry-1.docker.io");
+        assert!(matching.dest.serves("127.0.0.1:9") && !matching.dest.serves("127.0.0.1:10"));
     }
 }
