@@ -22,6 +22,7 @@
 mod client;
 #[cfg(feature = "ecr")]
 mod ecr;
+mod listing;
 mod sync;
 
 pub use client::{MANIFEST_ACCEPT, PROVIDER, RegistryAuth};

@@ -117,6 +117,7 @@ pub struct OciRegistrySync {
     mapping: RegistryMapping,
     concurrency: usize,
     retry: RetryConfig,
+    list_page: usize,
 }
 
 /// A failure of an idempotent registry request made retryable: a blob upload or a
@@ -151,7 +152,19 @@ impl OciRegistrySync {
             mapping,
             concurrency: 8,
             retry: RetryConfig::new(4, std::time::Duration::from_millis(500)),
+            list_page: 100,
         }
+    }
+
+    /// Entries asked per page when listing repositories and tags (default 100; the
+    /// registry may answer fewer, and pages on through `Link` headers).
+    pub fn with_list_page_size(mut self, n: usize) -> Self {
+        self.list_page = n.max(1);
+        self
+    }
+
+    pub(crate) fn list_page_size(&self) -> usize {
+        self.list_page
     }
 
     /// How each blob copy and each manifest read or write is retried when it fails
@@ -188,6 +201,16 @@ impl OciRegistrySync {
     pub fn with_concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
         self
+    }
+
+    /// The source registry (listing).
+    pub(crate) fn source_registry(&self) -> &Registry {
+        &self.source
+    }
+
+    /// The host the mapping names the source images with.
+    pub(crate) fn source_host(&self) -> &str {
+        &self.mapping.from.host
     }
 
     /// Blobs copied at once.

@@ -421,3 +421,27 @@ async fn a_failed_copy_cancels_every_upload_session_it_started() {
             .all(|r| r.url.path() == "/v2/shop/api/blobs/uploads/session-1")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn everything_under_a_prefix_is_listed_page_by_page_and_synced() {
+    let (a, b) = (RegistryServer::start(), RegistryServer::start());
+    for (repo, tags) in [("team/api", 3u64), ("team/web", 2), ("team/worker", 1), ("other/tool", 1)] {
+        for t in 0..tags {
+            push_image(&a.url(), repo, &format!("v{t}"), &[layer(1000 + t, 2_000)]).await;
+        }
+    }
+    // Two entries per page: the catalog takes two pages, team/api's tags two.
+    let s = sync(&a, &b, None, None).with_list_page_size(2);
+    assert_eq!(s.list_repositories("team/").await.unwrap(), ["team/api", "team/web", "team/worker"]);
+    let mut tags = s.list_tags("team/api").await.unwrap();
+    tags.sort();
+    assert_eq!(tags, ["v0", "v1", "v2"]);
+    let pages = access_log(&a).iter().filter(|l| l.contains("GET /v2/_catalog")).count();
+    assert_eq!(pages, 2, "four repositories, two per page: the Link header was followed");
+    let report = s.sync_prefix("team/").await.unwrap();
+    assert_eq!((report.images, report.images_in_parity), (6, 0), "{report:?}");
+    for (repo, tag) in [("team/api", "v2"), ("team/web", "v1"), ("team/worker", "v0")] {
+        assert!(s.parity(&image(&a, &format!("{repo}:{tag}"))).await.unwrap().is_present(), "{repo}:{tag}");
+    }
+    assert!(!s.parity(&image(&a, "other/tool:v0")).await.unwrap().is_present(), "outside the prefix");
+}
