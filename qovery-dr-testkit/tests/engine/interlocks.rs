@@ -380,7 +380,8 @@ async fn the_approval_is_journaled_with_who_and_when() {
 async fn a_record_with_health_checks_off_in_the_plan_is_not_waited_on_when_its_health_is_unknown() {
     use qovery_dr_testkit::state::HealthSource;
     let pw = World::from_plan(&plan_edited("aws-cross-region.toml", |t| {
-        t.replace("health_check = true", "health_check = false")
+        // Every record: the first states it, the second takes the default (on).
+        t.replace("health_check = true\n", "").replace("\n[dns.route53]", "\nhealth_check = false\n\n[dns.route53]")
     }));
     for r in pw.plan.dns() {
         assert!(!r.health_check);
