@@ -108,16 +108,40 @@ pub struct PgInstance {
 impl PgInstance {
     /// A new server listening on 127.0.0.1, with `conf` added to its configuration.
     pub fn start(conf: &str) -> Result<PgInstance, String> {
+        Self::start_on_ports(conf, free_port)
+    }
+
+    /// [`start`](Self::start) on the ports `pick` gives (a test hands it a taken one).
+    #[doc(hidden)]
+    pub fn start_on_ports(conf: &str, mut pick: impl FnMut() -> Result<u16, String>) -> Result<PgInstance, String> {
         let root = scratch_dir()?;
         initdb(&root.join("data"), &format!("listen_addresses = '127.0.0.1'\nfsync = off\n{conf}"))?;
-        let pg = PgInstance { root, port: free_port()? };
-        let opts = format!("-p {} -k {}", pg.port, pg.root.display());
+        // Dropped on failure: stopped (if it ever started) and its directory removed.
+        let mut pg = PgInstance { root, port: 0 };
         let (data, log) = (pg.root.join("data"), pg.root.join("server.log"));
-        run(
-            "pg_ctl",
-            &["-D", data.to_str().unwrap_or(""), "-l", log.to_str().unwrap_or(""), "-o", &opts, "-w", "start"],
-        )?;
-        Ok(pg)
+        // A port is free when chosen and bound by the server a moment later: another
+        // process can take it in between. A start that lost its port is made again on a
+        // fresh one (three times at most); any other failure is reported at once.
+        let mut last = String::new();
+        for _ in 0..3 {
+            let port = pick()?;
+            let opts = format!("-p {port} -k {}", pg.root.display());
+            let started = run(
+                "pg_ctl",
+                &["-D", data.to_str().unwrap_or(""), "-l", log.to_str().unwrap_or(""), "-o", &opts, "-w", "start"],
+            );
+            match started {
+                Ok(_) => {
+                    pg.port = port;
+                    return Ok(pg);
+                }
+                Err(e) if std::fs::read_to_string(&log).unwrap_or_default().contains("Address already in use") => {
+                    last = e;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(format!("{last}\n(three starts on fresh ports all lost their port to another process)"))
     }
 
     /// Its port on 127.0.0.1 (user `postgres`, database `postgres`, no password).

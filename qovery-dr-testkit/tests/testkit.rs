@@ -6,5 +6,6 @@ mod testkit {
     mod conformance;
     mod layers;
     mod lock_conformance;
+    mod pg_launcher;
     mod world;
 }
