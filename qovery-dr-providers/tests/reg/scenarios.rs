@@ -340,8 +340,6 @@ async fn a_sync_of_a_destination_in_parity_asks_one_digest_per_image_and_writes_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_destination_with_immutable_tags_in_parity_is_never_written() {
-    use qovery_dr_core::provider::{RegistryLocation, RegistryMapping};
-    use qovery_dr_providers::registry::{OciRegistrySync, RegistryAuth};
     use wiremock::matchers::{method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
     let a = RegistryServer::start();
@@ -359,18 +357,7 @@ async fn a_destination_with_immutable_tags_in_parity_is_never_written() {
         ))
         .mount(&dst)
         .await;
-    let dst_host = dst.uri().trim_start_matches("http://").to_owned();
-    let mapping = RegistryMapping::new(
-        RegistryLocation { host: a.host(), prefix: None },
-        RegistryLocation { host: dst_host, prefix: None },
-    );
-    let s = OciRegistrySync::new(
-        a.url(),
-        RegistryAuth::Anonymous,
-        dst.uri().parse().unwrap(),
-        RegistryAuth::Anonymous,
-        mapping,
-    );
+    let s = sync_to_scripted(&a, &dst);
     let r = s.sync_all(&[image(&a, "shop/api:v1")]).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(r.images_in_parity, 1);
     let requests = dst.received_requests().await.unwrap();
@@ -379,9 +366,7 @@ async fn a_destination_with_immutable_tags_in_parity_is_never_written() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_copy_cancels_every_upload_session_it_started() {
-    use qovery_dr_core::provider::{RegistryLocation, RegistryMapping};
     use qovery_dr_core::resilience::RetryConfig;
-    use qovery_dr_providers::registry::{OciRegistrySync, RegistryAuth};
     use wiremock::matchers::{method, path_regex};
     use wiremock::{Mock, MockServer, ResponseTemplate};
     let a = RegistryServer::start();
@@ -396,18 +381,7 @@ async fn a_failed_copy_cancels_every_upload_session_it_started() {
         .await;
     Mock::given(method("PATCH")).respond_with(ResponseTemplate::new(500)).mount(&dst).await;
     Mock::given(method("DELETE")).respond_with(ResponseTemplate::new(204)).mount(&dst).await;
-    let mapping = RegistryMapping::new(
-        RegistryLocation { host: a.host(), prefix: None },
-        RegistryLocation { host: dst.uri().trim_start_matches("http://").to_owned(), prefix: None },
-    );
-    let s = OciRegistrySync::new(
-        a.url(),
-        RegistryAuth::Anonymous,
-        dst.uri().parse().unwrap(),
-        RegistryAuth::Anonymous,
-        mapping,
-    )
-    .with_retry(RetryConfig::new(2, std::time::Duration::from_millis(10)));
+    let s = sync_to_scripted(&a, &dst).with_retry(RetryConfig::new(2, std::time::Duration::from_millis(10)));
     let e = s.sync_all(&[image(&a, "shop/api:v1")]).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Transient, "{e}");
     let requests = dst.received_requests().await.unwrap();
@@ -444,4 +418,15 @@ async fn everything_under_a_prefix_is_listed_page_by_page_and_synced() {
         assert!(s.parity(&image(&a, &format!("{repo}:{tag}"))).await.unwrap().is_present(), "{repo}:{tag}");
     }
     assert!(!s.parity(&image(&a, "other/tool:v0")).await.unwrap().is_present(), "outside the prefix");
+}
+
+/// A sync from the real registry `a` to the scripted (wiremock) DR registry `dst`.
+fn sync_to_scripted(a: &RegistryServer, dst: &wiremock::MockServer) -> qovery_dr_providers::registry::OciRegistrySync {
+    use qovery_dr_core::provider::{RegistryLocation, RegistryMapping};
+    use qovery_dr_providers::registry::{OciRegistrySync, RegistryAuth};
+    let mapping = RegistryMapping::new(
+        RegistryLocation { host: a.host(), prefix: None },
+        RegistryLocation { host: dst.uri().trim_start_matches("http://").to_owned(), prefix: None },
+    );
+    OciRegistrySync::new(a.url(), RegistryAuth::Anonymous, dst.uri().parse().unwrap(), RegistryAuth::Anonymous, mapping)
 }
