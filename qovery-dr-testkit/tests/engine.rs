@@ -8,6 +8,7 @@ mod engine {
     mod document;
     mod dry_run;
     mod golden;
+    mod images;
     mod interlocks;
     mod modes;
     mod monitor;

@@ -34,6 +34,17 @@ fn manual(plan: &DrPlan, step: &StepSpec) -> (String, String) {
         StepKind::PostPromotionFixups => ("Sequences on the promoted database are past the maximum ids of their tables.".into(), "Nothing to undo (sequences only move forward).".into()),
         StepKind::MeasureReplicationLag => ("The heartbeat row with the new sequence is visible on the standby.".into(), "Nothing to undo (one heartbeat row).".into()),
         StepKind::CloneEnvironment { source } => (format!("A `drill-…` clone of {source} exists on cluster {}.", plan.dr.cluster), "The clean-up step deletes it; delete it in the console if the clean-up failed.".into()),
+        StepKind::SyncImages { images } => {
+            let checks = images
+                .iter()
+                .map(|image| {
+                    let dr = plan.registry_mapping.remap(image).map(|i| i.to_string()).unwrap_or_else(|_| "its DR reference".into());
+                    format!("`skopeo inspect docker://{dr}` shows the same digest as `docker://{image}`")
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            (format!("{checks}."), "Nothing to undo (extra images in the DR registry).".into())
+        }
         StepKind::SyncImage { image } => {
             let dr = plan.registry_mapping.remap(image).map(|i| i.to_string()).unwrap_or_else(|_| "its DR reference".into());
             (format!("`skopeo inspect docker://{dr}` shows the same digest as `docker://{image}`."), "Nothing to undo (an extra image in the DR registry).".into())

@@ -118,11 +118,11 @@ pub(super) async fn assess(plan: &DrPlan, mode: RunMode, p: &Providers, parts: &
                 match registry.parity(&img).await {
                     Ok(crate::provider::ImageParity::Present { .. }) => {}
                     Ok(other) => add(
-                        &format!("sync:{img}"),
+                        "sync-images",
                         "ok",
-                        format!("not in the DR registry yet ({other:?}): will be copied"),
+                        format!("{img} is not in the DR registry yet ({other:?}): will be copied"),
                     ),
-                    Err(e) => add(&format!("sync:{img}"), "would-refuse", format!("{e}")),
+                    Err(e) => add("sync-images", "would-refuse", format!("{img}: {e}")),
                 }
             }
         }

@@ -149,6 +149,32 @@ pub struct SyncImageOutput {
     pub skipped: Option<String>,
 }
 
+/// One image of a [`SyncImagesOutput`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncedImage {
+    /// The image, in the primary registry.
+    pub image: ImageRef,
+    /// Whether it was copied (else it was there already).
+    #[serde(default)]
+    pub copied: bool,
+    /// Its digest in the target registry.
+    pub digest: Digest,
+    /// Bytes copied for it (a blob shared with an image before it in the batch counts there).
+    #[serde(default)]
+    pub bytes: Option<u64>,
+}
+
+/// The images stage's batch: each image present in the target registry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncImagesOutput {
+    /// Each image, in the order of the step.
+    #[serde(default)]
+    pub images: Vec<SyncedImage>,
+    /// Why nothing was done (shown in the report).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+}
+
 /// DR parameters written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ParametersOutput {
@@ -268,6 +294,8 @@ pub enum StepOutput {
     Rpo(RpoOutput),
     /// [`StepKind::CloneEnvironment`].
     Clone(CloneOutput),
+    /// [`StepKind::SyncImages`].
+    SyncImages(SyncImagesOutput),
     /// [`StepKind::SyncImage`].
     SyncImage(SyncImageOutput),
     /// [`StepKind::ApplyParameters`].
@@ -305,6 +333,7 @@ impl StepOutput {
         match self {
             StepOutput::Fence(f) => f.skipped.as_deref(),
             StepOutput::SyncImage(s) => s.skipped.as_deref(),
+            StepOutput::SyncImages(s) => s.skipped.as_deref(),
             _ => None,
         }
     }
@@ -332,6 +361,8 @@ pub enum OutputKind {
     Rpo,
     /// [`CloneOutput`].
     Clone,
+    /// [`SyncImagesOutput`].
+    SyncImages,
     /// [`SyncImageOutput`].
     SyncImage,
     /// [`ParametersOutput`].
@@ -367,6 +398,7 @@ impl OutputKind {
             StepKind::PostPromotionFixups => Self::Fixups,
             StepKind::MeasureReplicationLag | StepKind::Record => Self::Rpo,
             StepKind::CloneEnvironment { .. } => Self::Clone,
+            StepKind::SyncImages { .. } => Self::SyncImages,
             StepKind::SyncImage { .. } => Self::SyncImage,
             StepKind::ApplyParameters { .. } => Self::Parameters,
             StepKind::SetServiceImage { .. } => Self::ServiceImage,
@@ -397,6 +429,7 @@ impl OutputKind {
             "post-promotion-fixups" => Self::Fixups,
             "measure-replication-lag" | "record" => Self::Rpo,
             "clone" => Self::Clone,
+            "sync-images" => Self::SyncImages,
             "sync" => Self::SyncImage,
             "parameters" => Self::Parameters,
             "image" => Self::ServiceImage,
@@ -424,6 +457,7 @@ impl OutputKind {
             Self::Fixups => StepOutput::Fixups(de(value)?),
             Self::Rpo => StepOutput::Rpo(de(value)?),
             Self::Clone => StepOutput::Clone(de(value)?),
+            Self::SyncImages => StepOutput::SyncImages(de(value)?),
             Self::SyncImage => StepOutput::SyncImage(de(value)?),
             Self::Parameters => StepOutput::Parameters(de(value)?),
             Self::ServiceImage => StepOutput::ServiceImage(de(value)?),

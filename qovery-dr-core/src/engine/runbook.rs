@@ -56,7 +56,16 @@ pub enum StepKind {
         /// The source.
         source: EnvironmentId,
     },
-    /// Make an image present in the DR registry (copy if missing).
+    /// Make these images present in the DR registry: those out of parity are copied in
+    /// one batch ([`RegistrySync::copy_all`](crate::provider::RegistrySync::copy_all)),
+    /// so blobs they share move once.
+    SyncImages {
+        /// The images, in the primary registry.
+        images: Vec<ImageRef>,
+    },
+    /// Make one image present in the DR registry (copy if missing). No longer built
+    /// (the images stage is one batch, [`StepKind::SyncImages`]); kept so that
+    /// runbooks of earlier versions still run.
     SyncImage {
         /// The image, in the primary registry.
         image: ImageRef,
@@ -286,20 +295,19 @@ impl Builder<'_> {
     /// environments configured (the same, or their drill clones).
     fn images_and_configure(&mut self, sources: &[EnvironmentId], targets: &[EnvRef], facts: &LiveFacts) {
         let t = self.timeouts;
-        let images: Vec<StepSpec> = self
-            .images(sources, facts)
-            .into_iter()
-            .map(|i| {
-                self.step(
-                    format!("sync:{i}"),
-                    StepKind::SyncImage { image: i.clone() },
-                    format!("make {i} present in the DR registry"),
-                    t.deploy,
-                    true,
-                )
-            })
-            .collect();
-        self.stage("images", images);
+        let images = self.images(sources, facts);
+        let step = (!images.is_empty()).then(|| {
+            let description = match images.as_slice() {
+                [one] => format!("make {one} present in the DR registry"),
+                many => format!(
+                    "make {} images present in the DR registry in one batch: {}",
+                    many.len(),
+                    many.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                ),
+            };
+            self.step("sync-images".to_owned(), StepKind::SyncImages { images }, description, t.deploy, true)
+        });
+        self.stage("images", step.into_iter().collect());
         self.configure(targets, facts, |r| match r {
             EnvRef::CloneOf(e) | EnvRef::Existing(e) => e.clone(),
         });

@@ -88,6 +88,7 @@ macro_rules! registry_sync_methods {
             async {
                 read parity(i: &ImageRef) -> ImageParity;
                 write copy(i: &ImageRef) -> CopyReport;
+                write copy_all(i: &[ImageRef]) -> Vec<ImageCopy>;
             }
         }
     };

@@ -30,7 +30,9 @@ pub use layer::{CallFuture, CallInfo, Layer, Layered, Next, ReadOnly, ReadOnlyLa
 pub use propagation::{
     AuthoritativeResolver, PropagationOptions, PropagationReport, ServerPropagation, verify_propagation,
 };
-pub use registry::{CopyReport, ImageParity, RegistryCapabilities, RegistryLocation, RegistryMapping, RegistrySync};
+pub use registry::{
+    CopyReport, ImageCopy, ImageParity, RegistryCapabilities, RegistryLocation, RegistryMapping, RegistrySync,
+};
 pub use replication::{
     BackupInfo, CatchUp, FenceKind, FenceOutcome, FixupReport, Heartbeat, LinkState, Node, PromoteOutcome,
     PromotionState, ReplicationCapabilities, ReplicationManager, ReplicationMode, ReplicationStatus, SlotInfo,

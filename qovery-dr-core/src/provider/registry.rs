@@ -88,6 +88,30 @@ with_setters!(CopyReport {
     }
 });
 
+/// One image of a [`RegistrySync::copy_all`]: what its copy did, or why it failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct ImageCopy {
+    /// The image, in the primary registry, as it was given.
+    pub image: ImageRef,
+    /// Its copy: the digest the DR registry serves now and what was moved for it;
+    /// or the error that left it out of parity.
+    pub result: ProviderResult<CopyReport>,
+}
+
+impl ImageCopy {
+    /// The outcome of copying `image`.
+    pub fn new(image: ImageRef, result: ProviderResult<CopyReport>) -> Self {
+        Self { image, result }
+    }
+}
+
+/// Errors after which no other image of a batch can succeed: the credentials or the
+/// configuration are wrong for every image alike.
+fn stops_the_batch(kind: ErrorKind) -> bool {
+    matches!(kind, ErrorKind::Unauthenticated | ErrorKind::PermissionDenied | ErrorKind::InvalidConfig)
+}
+
 /// One side of a [`RegistryMapping`]: a registry host and an optional path prefix.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct RegistryLocation {
@@ -179,6 +203,32 @@ pub trait RegistrySync: Send + Sync + Debug + 'static {
     /// is `Present` with the primary's digest. `NotSupported` without the `copy` capability.
     async fn copy(&self, image: &ImageRef) -> ProviderResult<CopyReport>;
 
+    /// Copies many images at once: the faster path where the implementation has one
+    /// (a blob several images share is read and written once, transfers run
+    /// side by side). The default copies the images one by one with [`copy`](Self::copy).
+    ///
+    /// # Contract
+    /// One [`ImageCopy`] per image given, in the order given. Each `Ok` is what
+    /// [`copy`](Self::copy) of that image alone would have returned, and afterwards
+    /// [`parity`](Self::parity) of it is `Present` with that digest; a blob shared by
+    /// several images is counted once, on the first image that needed it. An image that
+    /// cannot be copied (`NotFound` in the primary registry, `InvalidInput` outside it, a
+    /// transfer that failed after its retries) has its error in its entry and does not
+    /// stop the others. The call itself fails only when no image could succeed:
+    /// `Unauthenticated`, `PermissionDenied` or `InvalidConfig` (a refused credential or
+    /// a wrong registry configuration refuses every image alike), or `NotSupported`
+    /// without the `copy` capability. Idempotent, as [`copy`](Self::copy) is.
+    async fn copy_all(&self, images: &[ImageRef]) -> ProviderResult<Vec<ImageCopy>> {
+        let mut out = Vec::with_capacity(images.len());
+        for image in images {
+            match self.copy(image).await {
+                Err(e) if stops_the_batch(e.kind()) || e.kind() == ErrorKind::NotSupported => return Err(e),
+                result => out.push(ImageCopy::new(image.clone(), result)),
+            }
+        }
+        Ok(out)
+    }
+
     /// The image's reference in the DR registry.
     ///
     /// # Contract
@@ -220,5 +270,67 @@ mod tests {
         let img: ImageRef = "a.io/teamx/api:v1".parse().unwrap();
         let e = mapping(Some("team"), None).remap(&img).unwrap_err();
         assert!(e.to_string().contains("prefix team/"), "{e}");
+    }
+
+    /// Copies by name: `bad` fails with the kind after `:` (e.g. `bad-transient`).
+    #[derive(Debug, Default)]
+    struct Scripted {
+        copies: std::sync::Mutex<Vec<String>>,
+    }
+
+    #[async_trait]
+    impl RegistrySync for Scripted {
+        fn name(&self) -> &str {
+            "scripted"
+        }
+        fn capabilities(&self) -> RegistryCapabilities {
+            RegistryCapabilities::default().with_copy(true)
+        }
+        async fn parity(&self, _: &ImageRef) -> ProviderResult<ImageParity> {
+            unreachable!("copy_all's default does not check parity")
+        }
+        async fn copy(&self, image: &ImageRef) -> ProviderResult<CopyReport> {
+            self.copies.lock().unwrap().push(image.repository().to_owned());
+            let kind = match image.repository().strip_prefix("bad-") {
+                Some("transient") => ErrorKind::Transient,
+                Some("not-found") => ErrorKind::NotFound,
+                Some("unauthenticated") => ErrorKind::Unauthenticated,
+                Some(other) => panic!("unscripted {other}"),
+                None => {
+                    let d = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+                    return Ok(CopyReport::new(d.parse().unwrap()).with_bytes_copied(7));
+                }
+            };
+            Err(ProviderError::new(kind, "scripted", "copy", format!("{image} failed")))
+        }
+        fn remap(&self, image: &ImageRef) -> ProviderResult<ImageRef> {
+            Ok(image.clone())
+        }
+    }
+
+    fn images(names: &[&str]) -> Vec<ImageRef> {
+        names.iter().map(|n| format!("a.io/{n}:v1").parse().unwrap()).collect()
+    }
+
+    #[tokio::test]
+    async fn copy_all_by_default_copies_each_image_in_order_and_keeps_going_past_one_failure() {
+        let r = Scripted::default();
+        let given = images(&["api", "bad-transient", "bad-not-found", "web"]);
+        let out = r.copy_all(&given).await.unwrap();
+        let got: Vec<_> =
+            out.iter().map(|c| (c.image.repository(), c.result.as_ref().map_err(|e| e.kind()).is_ok())).collect();
+        assert_eq!(got, [("api", true), ("bad-transient", false), ("bad-not-found", false), ("web", true)]);
+        assert_eq!(out[1].result.as_ref().unwrap_err().kind(), ErrorKind::Transient);
+        assert_eq!(out[2].result.as_ref().unwrap_err().kind(), ErrorKind::NotFound);
+        assert_eq!(out[3].result.as_ref().unwrap().bytes_copied, 7);
+        assert_eq!(r.copies.lock().unwrap().len(), 4, "every image was tried");
+    }
+
+    #[tokio::test]
+    async fn copy_all_by_default_stops_at_a_refused_credential() {
+        let r = Scripted::default();
+        let e = r.copy_all(&images(&["api", "bad-unauthenticated", "web"])).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unauthenticated);
+        assert_eq!(*r.copies.lock().unwrap(), ["api", "bad-unauthenticated"], "web was not tried");
     }
 }

@@ -68,6 +68,35 @@ pub async fn copy_is_idempotent<P: RegistrySync>(f: &RegistryFixture<P>) {
     assert_eq!(present.bytes_copied, 0);
 }
 
+/// A batch answers one entry per image, in the order given: the missing image copied with
+/// the primary's digest, the absent one `NotFound` without stopping the others, the
+/// present one moving nothing.
+pub async fn copy_all_answers_each_image_in_order<P: RegistrySync>(f: &RegistryFixture<P>) {
+    let given = [f.missing.clone(), f.absent.clone(), f.present.clone()];
+    if !f.provider.capabilities().copy {
+        return assert_kind(f.provider.copy_all(&given).await, ErrorKind::NotSupported, "copy_all without capability");
+    }
+    let out = f.provider.copy_all(&given).await.expect("copy_all: one absent image must not fail the whole batch");
+    let order: Vec<&ImageRef> = out.iter().map(|c| &c.image).collect();
+    assert_eq!(order, given.iter().collect::<Vec<_>>(), "one entry per image, in the order given");
+    let missing = out[0].result.as_ref().unwrap_or_else(|e| panic!("copy_all({}): {e}", f.missing));
+    assert_eq!(missing.digest, f.missing_digest, "the copy has the primary's digest");
+    assert_eq!(
+        f.provider.parity(&f.missing).await.expect("parity"),
+        ImageParity::Present { digest: f.missing_digest.clone() },
+        "after the batch, the copied image is present"
+    );
+    match &out[1].result {
+        Err(e) => assert_eq!(e.kind(), ErrorKind::NotFound, "copy_all({}): {e}", f.absent),
+        Ok(r) => panic!("copy_all({}) succeeded for an image the primary lacks: {r:?}", f.absent),
+    }
+    let present = out[2].result.as_ref().unwrap_or_else(|e| panic!("copy_all({}): {e}", f.present));
+    assert_eq!(present.bytes_copied, 0, "a present image moves nothing");
+    let again = f.provider.copy_all(std::slice::from_ref(&f.missing)).await.expect("copy_all again");
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].result.as_ref().map(|r| r.bytes_copied).ok(), Some(0), "a second batch moves nothing");
+}
+
 /// An image that is not in the primary registry is `NotFound`.
 pub async fn absent_image_is_not_found<P: RegistrySync>(f: &RegistryFixture<P>) {
     assert_kind(f.provider.parity(&f.absent).await, ErrorKind::NotFound, "parity(absent)");
@@ -109,6 +138,7 @@ macro_rules! registry_sync_conformance {
                 missing_image_is_missing,
                 copy_preserves_the_digest,
                 copy_is_idempotent,
+                copy_all_answers_each_image_in_order,
                 absent_image_is_not_found,
                 remap_moves_only_the_registry,
             ]);

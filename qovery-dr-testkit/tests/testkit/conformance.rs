@@ -320,14 +320,7 @@ where
     let fixture = cluster_fixture(Broken { inner: InMemoryCluster::new(&cluster_world()), breakage });
     match tokio::spawn(async move { check(fixture).await }).await {
         Ok(()) => panic!("the suite accepted a provider that {breakage:?}"),
-        Err(e) => {
-            let payload = e.into_panic();
-            payload
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                .unwrap_or_default()
-        }
+        Err(e) => panic_message(e),
     }
 }
 
@@ -350,4 +343,85 @@ async fn the_cluster_suite_rejects_a_provider_that_conflicts_per_service() {
     use qovery_dr_testkit::conformance::cluster::a_second_deployment_during_one_is_a_conflict as check;
     let msg = rejection(Breakage::PerServiceConflicts, |f| async move { check(&f).await }).await;
     assert!(msg.contains("the environment is busy"), "{msg}");
+}
+
+/// How a registry sync breaks the batch contract.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum BatchBreakage {
+    /// One image's failure fails the whole batch.
+    StopsAtTheFirstFailure,
+    /// Answers the images in another order than given.
+    AnswersOutOfOrder,
+}
+
+#[derive(Debug)]
+struct BrokenBatch {
+    inner: InMemoryRegistry,
+    breakage: BatchBreakage,
+}
+
+#[async_trait]
+impl RegistrySync for BrokenBatch {
+    fn name(&self) -> &str {
+        "broken-batch"
+    }
+    fn capabilities(&self) -> qovery_dr_core::provider::RegistryCapabilities {
+        self.inner.capabilities()
+    }
+    async fn parity(&self, i: &ImageRef) -> ProviderResult<qovery_dr_core::provider::ImageParity> {
+        self.inner.parity(i).await
+    }
+    async fn copy(&self, i: &ImageRef) -> ProviderResult<qovery_dr_core::provider::CopyReport> {
+        self.inner.copy(i).await
+    }
+    async fn copy_all(&self, images: &[ImageRef]) -> ProviderResult<Vec<qovery_dr_core::provider::ImageCopy>> {
+        let mut out = Vec::new();
+        for i in images {
+            let result = self.inner.copy(i).await;
+            if self.breakage == BatchBreakage::StopsAtTheFirstFailure {
+                if let Err(e) = result {
+                    return Err(e);
+                }
+                out.push(qovery_dr_core::provider::ImageCopy::new(i.clone(), result));
+            } else {
+                out.insert(0, qovery_dr_core::provider::ImageCopy::new(i.clone(), result));
+            }
+        }
+        Ok(out)
+    }
+    fn remap(&self, i: &ImageRef) -> ProviderResult<ImageRef> {
+        self.inner.remap(i)
+    }
+}
+
+async fn batch_rejection(breakage: BatchBreakage) -> String {
+    use qovery_dr_testkit::conformance::registry::copy_all_answers_each_image_in_order as check;
+    let (world, mapping) = registry_world();
+    let fixture = registry_fixture(BrokenBatch { inner: InMemoryRegistry::new(&world, mapping), breakage });
+    match tokio::spawn(async move { check(&fixture).await }).await {
+        Ok(()) => panic!("the suite accepted a registry sync that {breakage:?}"),
+        Err(e) => panic_message(e),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_registry_suite_rejects_a_batch_that_one_absent_image_fails_whole() {
+    let msg = batch_rejection(BatchBreakage::StopsAtTheFirstFailure).await;
+    assert!(msg.contains("one absent image must not fail the whole batch"), "{msg}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_registry_suite_rejects_a_batch_answered_out_of_order() {
+    let msg = batch_rejection(BatchBreakage::AnswersOutOfOrder).await;
+    assert!(msg.contains("one entry per image, in the order given"), "{msg}");
+}
+
+/// What a check that panicked said.
+fn panic_message(e: tokio::task::JoinError) -> String {
+    let payload = e.into_panic();
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_default()
 }

@@ -65,6 +65,7 @@ pub(crate) async fn run(run: &Arc<Run>, spec: &StepSpec, reconcile: bool) -> Ste
         StepKind::Record => rpo::record(run).await,
         StepKind::CloneEnvironment { source } => platform::clone_environment(run, source, reconcile).await,
         StepKind::DeleteClone { source } => platform::delete_clone(run, source).await,
+        StepKind::SyncImages { images } => images::sync_images(run, id, images).await,
         StepKind::SyncImage { image } => images::sync_image(run, image).await,
         StepKind::ApplyParameters { environment } => platform::apply_parameters(run, environment).await,
         StepKind::SetServiceImage { environment, service, image } => {
