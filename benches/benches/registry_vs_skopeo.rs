@@ -8,11 +8,25 @@
 //! the SDK; what B lacked is what B stores once the sync is done (the sizes of
 //! the blob files in its storage: it started empty).
 //!
+//! A second data shape, many small layers: 20 tags of one shared base layer and 11
+//! layers of their own (221 unique layers of 10–50 KiB), synced by both tools into a
+//! fresh registry (ours through `Arc<dyn RegistrySync>::copy_all`, the trait's batch),
+//! then synced again into the same, now in-parity registry (the no-op re-sync), each
+//! tool's requests counted in both registries' access logs. The same shape is then
+//! synced by ours alone at 4, 8, 16 and 32 blobs at once (order rotated per
+//! repetition), which is where the default concurrency comes from.
+//!
 //! Prints `registry_ratio_vs_skopeo` (ours / skopeo wall time, per repetition),
 //! `registry_bytes_moved_over_missing` (request bytes B received from us / bytes B
 //! stores afterwards, summed over all repetitions; headers and HEAD requests
 //! included, so 1.00 is the floor), the same for skopeo, and
-//! `registry_peak_rss_mib` (peak RSS of a process copying one 1 GiB layer).
+//! `registry_peak_rss_mib` (peak RSS of a process copying one 1 GiB layer),
+//! `registry_ratio_vs_skopeo_small_layers` (ours / skopeo wall time on the small
+//! layers, per repetition), `registry_noop_requests_over_skopeo` (requests of our no-op
+//! re-sync / skopeo's, both registries counted, per repetition),
+//! `registry_small_layers_ms_concurrency_N` for each N of the sweep,
+//! `registry_concurrency_best_in_sweep` (the N of the lowest median) and
+//! `registry_concurrency_default` (what `OciRegistrySync::new` uses).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "../../qovery-dr-providers/tests/common/reaper.rs"]
@@ -33,13 +47,17 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use futures_util::StreamExt;
 use qovery_dr_core::ImageRef;
-use qovery_dr_core::provider::{RegistryLocation, RegistryMapping};
+use qovery_dr_core::provider::{RegistryLocation, RegistryMapping, RegistrySync};
 use qovery_dr_providers::registry::{OciRegistrySync, RegistryAuth};
-use server::{RegistryServer, layer, push_image};
+use server::{RegistryServer, access_log, layer, push_image};
 
 const TAGS: usize = 10;
 const LAYER: usize = 20 << 20;
 const REPETITIONS: usize = 3;
+const SMALL_TAGS: usize = 20;
+const SMALL_OWN_LAYERS: usize = 11;
+const SMALL_REPETITIONS: usize = 5;
+const SWEEP: [usize; 4] = [4, 8, 16, 32];
 
 /// A TCP proxy in front of a registry that counts the bytes clients send it.
 struct CountingProxy {
@@ -138,12 +156,25 @@ fn sync(a: &RegistryServer, b: &RegistryServer) -> OciRegistrySync {
     sync_to(a, b.host(), b.url())
 }
 
-async fn skopeo(a: &RegistryServer, dest_host: &str) -> Duration {
+/// Where skopeo keeps what it learnt of blobs (the first path when root, else the second).
+fn forget_skopeo_cache() {
     let _ = std::fs::remove_file("/var/lib/containers/cache/blob-info-cache-v1.boltdb");
+    if let Some(home) = std::env::var_os("HOME") {
+        let _ = std::fs::remove_file(Path::new(&home).join(".local/share/containers/cache/blob-info-cache-v1.boltdb"));
+    }
+}
+
+async fn skopeo(a: &RegistryServer, dest_host: &str) -> Duration {
+    forget_skopeo_cache();
+    skopeo_sync(a, "bench", dest_host).await
+}
+
+/// `skopeo sync` of repository `repo` of `a` into `dest_host/mirror` (its cache as it is).
+async fn skopeo_sync(a: &RegistryServer, repo: &str, dest_host: &str) -> Duration {
     let t0 = Instant::now();
     let out = tokio::process::Command::new("skopeo")
         .args(["sync", "--src", "docker", "--dest", "docker", "--src-tls-verify=false", "--dest-tls-verify=false"])
-        .arg(format!("{}/bench", a.host()))
+        .arg(format!("{}/{repo}", a.host()))
         .arg(format!("{dest_host}/mirror"))
         .stdout(Stdio::null())
         .output()
@@ -175,6 +206,125 @@ async fn theirs(a: &RegistryServer) -> Side {
     let proxy = CountingProxy::start(b.port).await;
     let wall = skopeo(a, &proxy.host()).await;
     Side { wall, received: proxy.received(), stored: stored_bytes(&b.root) }
+}
+
+/// One tool on the small layers: the first sync into a fresh registry, then the no-op
+/// re-sync into the same registry, its requests counted at both registries.
+struct SmallSide {
+    wall: Duration,
+    noop_requests: usize,
+    noop_received: u64,
+}
+
+async fn ours_small(a: &RegistryServer, images: &[ImageRef]) -> SmallSide {
+    let b = RegistryServer::start();
+    let proxy = CountingProxy::start(b.port).await;
+    let trait_object = |s: OciRegistrySync| -> Arc<dyn RegistrySync> { Arc::new(s) };
+    let t0 = Instant::now();
+    let out = trait_object(sync_to(a, proxy.host(), proxy.url())).copy_all(images).await.unwrap();
+    let wall = t0.elapsed();
+    assert!(out.iter().all(|c| c.result.as_ref().is_ok_and(|r| r.bytes_copied > 0 || r.blobs_skipped > 0)));
+    let (before_a, before_b, before_bytes) = (access_log(a).len(), access_log(&b).len(), proxy.received());
+    let again = trait_object(sync_to(a, proxy.host(), proxy.url())).copy_all(images).await.unwrap();
+    assert!(again.iter().all(|c| c.result.as_ref().is_ok_and(|r| r.bytes_copied == 0)), "the re-sync moves nothing");
+    let noop_requests = access_log(a).len() - before_a + access_log(&b).len() - before_b;
+    SmallSide { wall, noop_requests, noop_received: proxy.received() - before_bytes }
+}
+
+async fn theirs_small(a: &RegistryServer) -> SmallSide {
+    let b = RegistryServer::start();
+    let proxy = CountingProxy::start(b.port).await;
+    forget_skopeo_cache();
+    let wall = skopeo_sync(a, "small", &proxy.host()).await;
+    let (before_a, before_b, before_bytes) = (access_log(a).len(), access_log(&b).len(), proxy.received());
+    // The re-sync keeps the cache the first sync left: skopeo at its best.
+    skopeo_sync(a, "small", &proxy.host()).await;
+    let noop_requests = access_log(a).len() - before_a + access_log(&b).len() - before_b;
+    SmallSide { wall, noop_requests, noop_received: proxy.received() - before_bytes }
+}
+
+/// Our first sync of the small layers into a fresh registry, `concurrency` blobs at once.
+async fn ours_small_at(a: &RegistryServer, images: &[ImageRef], concurrency: usize) -> Duration {
+    let b = RegistryServer::start();
+    let s = sync(a, &b).with_concurrency(concurrency);
+    let t0 = Instant::now();
+    let r = s.sync_all(images).await.unwrap();
+    let wall = t0.elapsed();
+    // A config per tag, the shared base, and the layers of their own.
+    assert_eq!(r.blobs_copied as usize, SMALL_TAGS + 1 + SMALL_TAGS * SMALL_OWN_LAYERS, "{r:?}");
+    wall
+}
+
+/// The small-layers shape in repository `small` of `a`: 20 tags, one shared base layer
+/// and 11 layers of their own each, 10–50 KiB.
+async fn push_small_layers(a: &RegistryServer) -> Vec<ImageRef> {
+    let base = layer(5000, 30 << 10);
+    let mut images = Vec::new();
+    for t in 0..SMALL_TAGS {
+        let mut layers = vec![base.clone()];
+        for l in 0..SMALL_OWN_LAYERS {
+            let seed = 6000 + (t * SMALL_OWN_LAYERS + l) as u64;
+            layers.push(layer(seed, (10 + (seed as usize * 7) % 41) << 10));
+        }
+        let tag = format!("s{t}");
+        push_image(&a.url(), "small", &tag, &layers).await;
+        images.push(format!("{}/small:{tag}", a.host()).parse::<ImageRef>().unwrap());
+    }
+    images
+}
+
+async fn small_layers(a: &RegistryServer) {
+    let images = push_small_layers(a).await;
+    let (mut ratio, mut noop_ratio, mut ours_ms, mut skopeo_ms) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut ours_noop, mut skopeo_noop, mut ours_noop_bytes) = (Vec::new(), Vec::new(), Vec::new());
+    for rep in 0..SMALL_REPETITIONS {
+        let (o, t) = if a_first(rep) {
+            let o = ours_small(a, &images).await;
+            (o, theirs_small(a).await)
+        } else {
+            let t = theirs_small(a).await;
+            (ours_small(a, &images).await, t)
+        };
+        ours_ms.push(o.wall.as_secs_f64() * 1e3);
+        skopeo_ms.push(t.wall.as_secs_f64() * 1e3);
+        ratio.push(o.wall.as_secs_f64() / t.wall.as_secs_f64());
+        ours_noop.push(o.noop_requests as f64);
+        skopeo_noop.push(t.noop_requests as f64);
+        ours_noop_bytes.push(o.noop_received as f64);
+        noop_ratio.push(o.noop_requests as f64 / t.noop_requests as f64);
+    }
+    note("small layers: each repetition syncs into fresh registries; ours through Arc<dyn RegistrySync>::copy_all");
+    note("no-op re-sync: the same tool again into the same, in-parity registry; requests = access-log lines of source + destination; skopeo keeps its blob cache");
+    setting("small_tags", SMALL_TAGS);
+    setting("small_unique_layers", 1 + SMALL_TAGS * SMALL_OWN_LAYERS);
+    setting("small_repetitions", SMALL_REPETITIONS);
+    figure("ours_small_layers_ms", &ours_ms, 0);
+    figure("skopeo_small_layers_ms", &skopeo_ms, 0);
+    figure("registry_ratio_vs_skopeo_small_layers", &ratio, 3);
+    figure("ours_noop_requests", &ours_noop, 0);
+    figure("skopeo_noop_requests", &skopeo_noop, 0);
+    figure("ours_noop_request_bytes", &ours_noop_bytes, 0);
+    figure("registry_noop_requests_over_skopeo", &noop_ratio, 3);
+
+    // The concurrency sweep: ours alone, the values rotated so that none always runs first.
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); SWEEP.len()];
+    for rep in 0..SMALL_REPETITIONS {
+        for k in 0..SWEEP.len() {
+            let i = (k + rep) % SWEEP.len();
+            samples[i].push(ours_small_at(a, &images, SWEEP[i]).await.as_secs_f64() * 1e3);
+        }
+    }
+    note("concurrency sweep: our first sync of the small layers into a fresh registry, N blobs at once");
+    let mut best = (f64::INFINITY, 0);
+    for (i, n) in SWEEP.iter().enumerate() {
+        figure(&format!("registry_small_layers_ms_concurrency_{n}"), &samples[i], 0);
+        let median = qovery_dr_benches::Spread::of(&samples[i]).unwrap().median;
+        if median < best.0 {
+            best = (median, *n);
+        }
+    }
+    setting("registry_concurrency_best_in_sweep", best.1);
+    setting("registry_concurrency_default", sync(a, a).concurrency());
 }
 
 /// Child mode: push one 1 GiB layer (streamed) and sync it, then report peak RSS.
@@ -293,4 +443,5 @@ async fn main() {
         rss.push(value.unwrap_or_else(|| panic!("the child printed no figure: {out}")));
     }
     figure("registry_peak_rss_mib", &rss, 1);
+    small_layers(&a).await;
 }

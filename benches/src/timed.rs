@@ -212,6 +212,9 @@ impl RegistrySync for Timed<dyn RegistrySync> {
     async fn copy(&self, i: &ImageRef) -> ProviderResult<CopyReport> {
         self.log.time("registry.copy", self.inner.copy(i)).await
     }
+    async fn copy_all(&self, i: &[ImageRef]) -> ProviderResult<Vec<ImageCopy>> {
+        self.log.time("registry.copy_all", self.inner.copy_all(i)).await
+    }
     fn remap(&self, i: &ImageRef) -> ProviderResult<ImageRef> {
         self.inner.remap(i)
     }

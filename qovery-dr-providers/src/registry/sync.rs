@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use futures_util::StreamExt;
-use qovery_dr_core::provider::{CopyReport, ImageParity, RegistryCapabilities, RegistryMapping, RegistrySync};
+use qovery_dr_core::provider::{
+    CopyReport, ImageCopy, ImageParity, RegistryCapabilities, RegistryMapping, RegistrySync,
+};
 use qovery_dr_core::resilience::{RetryConfig, retry};
 use qovery_dr_core::{Digest, ErrorKind, ImageRef, ProviderError, ProviderResult, async_trait};
 use reqwest::{Method, StatusCode};
@@ -80,7 +82,8 @@ pub struct SyncReport {
     pub bytes_copied: u64,
 }
 
-/// One image of a [`SyncReport`].
+/// One image of a [`SyncReport`]. A blob several images share is counted once, on the
+/// first image (in the order given) that needed it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ImageSynced {
@@ -92,6 +95,59 @@ pub struct ImageSynced {
     pub digest: Digest,
     /// Whether the DR registry already served it (nothing was written for it).
     pub was_in_parity: bool,
+    /// Blobs streamed for it.
+    pub blobs_copied: u32,
+    /// Blobs mounted for it from another repository.
+    pub blobs_mounted: u32,
+    /// Blobs of it the destination already had.
+    pub blobs_skipped: u32,
+    /// Bytes streamed for it.
+    pub bytes_copied: u64,
+}
+
+impl ImageSynced {
+    fn new(source: ImageRef, destination: ImageRef, digest: Digest, was_in_parity: bool) -> Self {
+        Self {
+            source,
+            destination,
+            digest,
+            was_in_parity,
+            blobs_copied: 0,
+            blobs_mounted: 0,
+            blobs_skipped: 0,
+            bytes_copied: 0,
+        }
+    }
+
+    fn add(&mut self, blob: &SyncReport) {
+        self.blobs_copied += blob.blobs_copied;
+        self.blobs_mounted += blob.blobs_mounted;
+        self.blobs_skipped += blob.blobs_skipped;
+        self.bytes_copied += blob.bytes_copied;
+    }
+}
+
+/// A batch image by image: what was synced, or why not.
+struct Batch {
+    totals: SyncReport,
+    /// Per image given, in order.
+    outcomes: Vec<Result<ImageSynced, ProviderError>>,
+}
+
+/// Errors after which no other request of a sync can succeed: every image would be
+/// refused the same way, so the sync stops at the first.
+fn stops_the_sync(e: &ProviderError) -> bool {
+    matches!(e.kind(), ErrorKind::Unauthenticated | ErrorKind::PermissionDenied | ErrorKind::InvalidConfig)
+}
+
+/// The same error again, for a second image that failed for the same reason (a blob
+/// they share): a [`ProviderError`] is not `Clone` (it may hold its cause).
+fn again(e: &ProviderError) -> ProviderError {
+    let copy = ProviderError::new(e.kind(), e.provider().to_owned(), e.operation().to_owned(), e.message().to_owned());
+    match e.retry_after() {
+        Some(after) => copy.with_retry_after(after),
+        None => copy,
+    }
 }
 
 /// Keeps a DR registry in parity with the primary one, by digest.
@@ -486,107 +542,190 @@ impl OciRegistrySync {
 
     /// Syncs many images at once: blobs deduplicated across all of them and
     /// copied concurrently (bounded), manifests pushed last, digests checked.
+    ///
+    /// All or nothing in what it returns: when any image could not be synced, the error
+    /// names each one that failed and why (the others are synced all the same). For each
+    /// image's own outcome, use [`RegistrySync::copy_all`].
     pub async fn sync_all(&self, images: &[ImageRef]) -> ProviderResult<SyncReport> {
+        let batch = self.sync_batch(images).await?;
+        let mut report = batch.totals;
+        let mut failed = Vec::new();
+        for (image, outcome) in images.iter().zip(batch.outcomes) {
+            match outcome {
+                Ok(synced) => report.per_image.push(synced),
+                Err(e) => failed.push((image, e)),
+            }
+        }
+        let Some((_, first)) = failed.first() else { return Ok(report) };
+        let list = failed.iter().map(|(i, e)| format!("{i}: {} ({})", e.message(), e.kind())).collect::<Vec<_>>();
+        let e = ProviderError::new(
+            first.kind(),
+            PROVIDER,
+            "sync",
+            format!(
+                "{} of {} images could not be synced ({} were): {}",
+                failed.len(),
+                images.len(),
+                images.len() - failed.len(),
+                list.join("; ")
+            ),
+        );
+        Err(match first.retry_after() {
+            Some(after) => e.with_retry_after(after),
+            None => e,
+        })
+    }
+
+    /// The batch behind [`sync_all`](Self::sync_all) and [`copy_all`](RegistrySync::copy_all):
+    /// `Err` only when the whole sync stops (a refused credential, a wrong configuration).
+    async fn sync_batch(&self, images: &[ImageRef]) -> ProviderResult<Batch> {
         const OP: &str = "sync";
         self.check_hosts(OP)?;
-        let mut report = SyncReport::default();
+        let mut totals = SyncReport::default();
+        let mut outcomes: Vec<Result<ImageSynced, ProviderError>> = Vec::with_capacity(images.len());
         // 1. Manifests (children of indexes first), and the blobs each destination repository needs.
-        let mut pushes: Vec<(String, String, Manifest)> = Vec::new();
-        let mut needs: BTreeMap<Digest, (u64, String, BTreeSet<String>)> = BTreeMap::new();
-        for image in images {
-            let dr = self.mapping.remap(image)?;
-            let (src_repo, dst_repo) = (image.repository().to_owned(), dr.repository().to_owned());
-            let top = self.read_manifest(&src_repo, &image.reference(), OP).await?;
-            report.images += 1;
-            // In parity already: no blob is checked and the tag is not written again
-            // (registries with immutable tags refuse a re-PUT, even of the same bytes).
-            let reference = image.reference();
-            let present =
-                retry(&self.retry, |_| true, |_| Self::head_manifest(&self.dest, &dst_repo, &reference, OP)).await?;
-            let was_in_parity = present.as_ref() == Some(&top.digest);
-            report.per_image.push(ImageSynced {
-                source: image.clone(),
-                destination: dr.clone(),
-                digest: top.digest.clone(),
-                was_in_parity,
-            });
-            if was_in_parity {
-                report.images_in_parity += 1;
-                continue;
-            }
-            let mut leaves = Vec::new();
-            if top.is_index() {
-                for child in top.children() {
-                    let m = self.read_manifest(&src_repo, &child.to_string(), OP).await?;
-                    pushes.push((dst_repo.clone(), child.to_string(), m.clone()));
-                    leaves.push(m);
+        let mut pushes: Vec<(usize, String, String, Manifest)> = Vec::new();
+        let mut needs: BTreeMap<Digest, (String, BTreeSet<String>, Vec<usize>)> = BTreeMap::new();
+        for (index, image) in images.iter().enumerate() {
+            match self.plan_image(index, image, &mut pushes, &mut needs).await {
+                Ok(synced) => {
+                    if synced.was_in_parity {
+                        totals.images_in_parity += 1;
+                    }
+                    outcomes.push(Ok(synced));
                 }
-            } else {
-                leaves.push(top.clone());
+                Err(e) if stops_the_sync(&e) => return Err(e),
+                Err(e) => outcomes.push(Err(e)),
             }
-            for leaf in &leaves {
-                for (d, size) in leaf.blobs() {
-                    let e = needs.entry(d).or_insert_with(|| (size, src_repo.clone(), BTreeSet::new()));
-                    e.2.insert(dst_repo.clone());
-                }
-            }
-            pushes.push((dst_repo, image.reference(), top));
         }
         // 2. Blobs: present → skip; same registry → mount; else stream once and mount into the other repositories.
         let permits = Arc::new(tokio::sync::Semaphore::new(self.concurrency));
         let mut set = tokio::task::JoinSet::new();
-        for (digest, (_size, src_repo, repos)) in needs {
+        for (digest, (src_repo, repos, owners)) in needs {
             let this = self.clone();
             let permits = Arc::clone(&permits);
             set.spawn(async move {
                 let _p = permits.acquire_owned().await;
-                retry(
+                let r = retry(
                     &this.retry,
                     |_| true,
                     |_| async { this.sync_blob(&digest, &src_repo, &repos).await.map_err(repeatable) },
                 )
-                .await
+                .await;
+                (owners, r)
             });
         }
-        let mut first_error = None;
         while let Some(joined) = set.join_next().await {
-            match joined {
-                Ok(Ok(r)) => {
-                    report.blobs_copied += r.blobs_copied;
-                    report.blobs_mounted += r.blobs_mounted;
-                    report.blobs_skipped += r.blobs_skipped;
-                    report.bytes_copied += r.bytes_copied;
+            let (owners, result) = joined.unwrap_or_else(|e| {
+                (Vec::new(), Err(err(ErrorKind::Transient, OP, format!("a copy task ended abnormally: {e}"))))
+            });
+            match result {
+                Ok(r) => {
+                    totals.blobs_copied += r.blobs_copied;
+                    totals.blobs_mounted += r.blobs_mounted;
+                    totals.blobs_skipped += r.blobs_skipped;
+                    totals.bytes_copied += r.bytes_copied;
+                    if let Some(Ok(first)) = owners.first().and_then(|&i| outcomes.get_mut(i)) {
+                        first.add(&r);
+                    }
                 }
-                Ok(Err(e)) if matches!(e.kind(), ErrorKind::Unauthenticated | ErrorKind::PermissionDenied) => {
+                Err(e) if stops_the_sync(&e) => {
                     // Every other copy would be refused the same way: stop them now.
                     set.abort_all();
                     return Err(e);
                 }
-                Ok(Err(e)) => {
-                    first_error.get_or_insert(e);
+                Err(e) if owners.is_empty() => {
+                    // A task that panicked: which images it served is lost, so none is trusted.
+                    for o in outcomes.iter_mut().filter(|o| o.is_ok()) {
+                        *o = Err(again(&e));
+                    }
                 }
-                Err(e) => {
-                    first_error.get_or_insert(err(
-                        ErrorKind::Transient,
-                        OP,
-                        format!("a copy task ended abnormally: {e}"),
-                    ));
-                }
+                Err(e) => fail(&mut outcomes, &owners, e),
             }
         }
-        if let Some(e) = first_error {
-            return Err(e);
-        }
-        // 3. Manifests last (children before their index), each verified.
-        for (repo, reference, m) in &pushes {
-            retry(
+        // 3. Manifests last (children before their index), each verified; none for an image
+        //    whose blobs did not all arrive.
+        for (index, repo, reference, m) in &pushes {
+            if !matches!(outcomes.get(*index), Some(Ok(_))) {
+                continue;
+            }
+            let pushed = retry(
                 &self.retry,
                 |_| true,
                 |_| async { self.put_manifest(repo, reference, m, OP).await.map_err(repeatable) },
             )
-            .await?;
+            .await;
+            match pushed {
+                Ok(()) => {}
+                Err(e) if stops_the_sync(&e) => return Err(e),
+                Err(e) => fail(&mut outcomes, &[*index], e),
+            }
         }
-        Ok(report)
+        totals.images = u32::try_from(outcomes.iter().filter(|o| o.is_ok()).count()).unwrap_or(u32::MAX);
+        Ok(Batch { totals, outcomes })
+    }
+
+    /// Reads one image's manifests and records what the destination needs for it; an
+    /// image the destination already serves with the source's digest needs nothing.
+    async fn plan_image(
+        &self,
+        index: usize,
+        image: &ImageRef,
+        pushes: &mut Vec<(usize, String, String, Manifest)>,
+        needs: &mut BTreeMap<Digest, (String, BTreeSet<String>, Vec<usize>)>,
+    ) -> ProviderResult<ImageSynced> {
+        const OP: &str = "sync";
+        let dr = self.mapping.remap(image)?;
+        let (src_repo, dst_repo) = (image.repository().to_owned(), dr.repository().to_owned());
+        let top = self.read_manifest(&src_repo, &image.reference(), OP).await?;
+        // In parity already: no blob is checked and the tag is not written again
+        // (registries with immutable tags refuse a re-PUT, even of the same bytes).
+        let reference = image.reference();
+        let present =
+            retry(&self.retry, |_| true, |_| Self::head_manifest(&self.dest, &dst_repo, &reference, OP)).await?;
+        let was_in_parity = present.as_ref() == Some(&top.digest);
+        let synced = ImageSynced::new(image.clone(), dr.clone(), top.digest.clone(), was_in_parity);
+        if was_in_parity {
+            return Ok(synced);
+        }
+        let mut leaves = Vec::new();
+        let mut children = Vec::new();
+        if top.is_index() {
+            for child in top.children() {
+                let m = self.read_manifest(&src_repo, &child.to_string(), OP).await?;
+                children.push((index, dst_repo.clone(), child.to_string(), m.clone()));
+                leaves.push(m);
+            }
+        } else {
+            leaves.push(top.clone());
+        }
+        for leaf in &leaves {
+            for (d, _size) in leaf.blobs() {
+                let e = needs.entry(d).or_insert_with(|| (src_repo.clone(), BTreeSet::new(), Vec::new()));
+                e.1.insert(dst_repo.clone());
+                if !e.2.contains(&index) {
+                    e.2.push(index);
+                }
+            }
+        }
+        pushes.extend(children);
+        pushes.push((index, dst_repo, image.reference(), top));
+        Ok(synced)
+    }
+}
+
+/// Marks each image of `owners` not failed yet as failed with `e` (the last keeps the
+/// error itself, the others a copy).
+fn fail(outcomes: &mut [Result<ImageSynced, ProviderError>], owners: &[usize], e: ProviderError) {
+    let targets: Vec<usize> = owners.iter().copied().filter(|&i| matches!(outcomes.get(i), Some(Ok(_)))).collect();
+    let Some((&last, rest)) = targets.split_last() else { return };
+    for &i in rest {
+        if let Some(slot) = outcomes.get_mut(i) {
+            *slot = Err(again(&e));
+        }
+    }
+    if let Some(slot) = outcomes.get_mut(last) {
+        *slot = Err(e);
     }
 }
 
@@ -637,7 +776,9 @@ impl RegistrySync for OciRegistrySync {
 
     async fn copy(&self, image: &ImageRef) -> ProviderResult<CopyReport> {
         const OP: &str = "copy";
-        let r = self.sync_all(std::slice::from_ref(image)).await?;
+        let mut batch = self.sync_batch(std::slice::from_ref(image)).await?;
+        let r =
+            batch.outcomes.pop().unwrap_or_else(|| Err(err(ErrorKind::Transient, OP, "the sync answered nothing")))?;
         let digest = match self.parity(image).await? {
             ImageParity::Present { digest } => digest,
             other => {
@@ -652,6 +793,25 @@ impl RegistrySync for OciRegistrySync {
             .with_blobs_copied(r.blobs_copied)
             .with_blobs_skipped(r.blobs_skipped + r.blobs_mounted)
             .with_bytes_copied(r.bytes_copied))
+    }
+
+    /// One batch ([`sync_all`](OciRegistrySync::sync_all)'s path: blobs shared across the
+    /// images move once), answered image by image.
+    async fn copy_all(&self, images: &[ImageRef]) -> ProviderResult<Vec<ImageCopy>> {
+        let batch = self.sync_batch(images).await?;
+        Ok(images
+            .iter()
+            .zip(batch.outcomes)
+            .map(|(image, outcome)| {
+                let result = outcome.map(|r| {
+                    CopyReport::new(r.digest)
+                        .with_blobs_copied(r.blobs_copied)
+                        .with_blobs_skipped(r.blobs_skipped + r.blobs_mounted)
+                        .with_bytes_copied(r.bytes_copied)
+                });
+                ImageCopy::new(image.clone(), result)
+            })
+            .collect())
     }
 
     fn remap(&self, image: &ImageRef) -> ProviderResult<ImageRef> {

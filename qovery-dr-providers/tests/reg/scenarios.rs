@@ -95,6 +95,46 @@ async fn a_corrupt_blob_is_refused_before_anything_is_committed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_through_the_trait_answers_each_image_and_a_corrupt_blob_fails_only_its_image() {
+    let (a, b) = (RegistryServer::start(), RegistryServer::start());
+    let (shared, own_api, bad, own_worker) =
+        (layer(81, 120_000), layer(82, 40_000), layer(83, 30_000), layer(84, 20_000));
+    push_image(&a.url(), "shop/api", "v1", &[shared.clone(), own_api.clone()]).await;
+    push_image(&a.url(), "shop/web", "v1", &[shared.clone(), bad.clone()]).await;
+    push_image(&a.url(), "shop/worker", "v1", &[shared.clone(), own_worker.clone()]).await;
+    let file = a.blob_file(&super::server::sha(&bad));
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[10] ^= 0xff;
+    std::fs::write(&file, bytes).unwrap();
+    let given: Vec<ImageRef> =
+        ["shop/api:v1", "shop/web:v1", "shop/nope:v1", "shop/worker:v1"].iter().map(|r| image(&a, r)).collect();
+    // Through the trait object the README suggests: the batch path, not image by image.
+    let s: std::sync::Arc<dyn RegistrySync> = std::sync::Arc::new(sync(&a, &b, None, None));
+    let out = s.copy_all(&given).await.unwrap_or_else(|e| panic!("{e}"));
+    let order: Vec<&ImageRef> = out.iter().map(|c| &c.image).collect();
+    assert_eq!(order, given.iter().collect::<Vec<_>>());
+    let (api, web, nope, worker) = (&out[0].result, &out[1].result, &out[2].result, &out[3].result);
+    let web = web.as_ref().unwrap_err();
+    assert_eq!(web.kind(), ErrorKind::InvalidInput, "{web}");
+    assert!(web.message().contains("DIGEST_INVALID"), "{web}");
+    assert_eq!(nope.as_ref().unwrap_err().kind(), ErrorKind::NotFound);
+    let (api, worker) = (api.as_ref().unwrap(), worker.as_ref().unwrap());
+    // The shared layer and the shared config move once, counted on the first image that needs them.
+    assert!(api.bytes_copied >= (shared.len() + own_api.len()) as u64, "{api:?}");
+    assert_eq!((worker.blobs_copied, worker.bytes_copied), (1, own_worker.len() as u64), "{worker:?}");
+    for (i, present) in [(0, true), (1, false), (3, true)] {
+        assert_eq!(s.parity(&given[i]).await.unwrap().is_present(), present, "{}", given[i]);
+    }
+    // sync_all is all or nothing in what it returns: its error names each image that failed.
+    let oci = sync(&a, &b, None, None);
+    let e = oci.sync_all(&given).await.unwrap_err();
+    assert!(e.message().starts_with("2 of 4 images could not be synced (2 were): "), "{e}");
+    assert!(e.message().contains(&format!("{}: ", given[1])) && e.message().contains("DIGEST_INVALID"), "{e}");
+    assert!(e.message().contains(&format!("{}: ", given[2])), "{e}");
+    assert!(!e.message().contains(&format!("{}: ", given[0])), "only what failed is named: {e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_registry_is_a_typed_error_not_a_hang() {
     let (a, mut b) = (RegistryServer::start(), RegistryServer::start());
     push_image(&a.url(), "shop/api", "v1", &[layer(61, 1000)]).await;
