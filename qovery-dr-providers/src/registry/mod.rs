@@ -10,9 +10,10 @@
 //!   manifest, Docker manifest list and Docker v2 manifest types, and their
 //!   `Docker-Content-Digest` is checked against the sha256 of the bytes.
 //! - Blobs the destination has are skipped (HEAD); within one registry they are
-//!   mounted (`POST …/blobs/uploads/?mount=&from=`); otherwise streamed
-//!   (POST → PATCH → PUT `?digest=`), concurrently, hashed while streaming:
-//!   a corrupt blob is refused before anything is committed. Layers are never
+//!   mounted (`POST …/blobs/uploads/?mount=&from=`); otherwise streamed in one
+//!   monolithic upload (POST, then PUT `?digest=` with the body), concurrently,
+//!   hashed while streaming: the registry commits a blob only if its bytes match
+//!   the digest, and a corrupt source blob is reported as such. Layers are never
 //!   re-compressed: digests are preserved. Manifests are pushed last.
 //! - Auth: anonymous, basic, a static bearer token, the bearer token flow
 //!   (`WWW-Authenticate` realm/service/scope) used by Scaleway, GHCR and Docker
@@ -28,7 +29,7 @@ mod sync;
 pub use client::{MANIFEST_ACCEPT, PROVIDER, RegistryAuth};
 #[cfg(feature = "ecr")]
 pub use ecr::EcrCredentials;
-pub use sync::{ImageSynced, OciRegistrySync, SyncReport};
+pub use sync::{DEFAULT_CONCURRENCY, ImageSynced, OciRegistrySync, SyncReport};
 
 #[cfg(fuzzing)]
 pub(crate) use sync::fuzz_manifest;

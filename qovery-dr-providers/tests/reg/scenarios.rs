@@ -419,7 +419,7 @@ async fn a_failed_copy_cancels_every_upload_session_it_started() {
         .respond_with(ResponseTemplate::new(202).insert_header("location", "/v2/shop/api/blobs/uploads/session-1"))
         .mount(&dst)
         .await;
-    Mock::given(method("PATCH")).respond_with(ResponseTemplate::new(500)).mount(&dst).await;
+    Mock::given(method("PUT")).respond_with(ResponseTemplate::new(500)).mount(&dst).await;
     Mock::given(method("DELETE")).respond_with(ResponseTemplate::new(204)).mount(&dst).await;
     let s = sync_to_scripted(&a, &dst).with_retry(RetryConfig::new(2, std::time::Duration::from_millis(10)));
     let e = s.sync_all(&[image(&a, "shop/api:v1")]).await.unwrap_err();
@@ -428,6 +428,12 @@ async fn a_failed_copy_cancels_every_upload_session_it_started() {
     let count = |m: &str| requests.iter().filter(|r| r.method.as_str() == m).count();
     assert!(count("POST") >= 2, "sessions were opened (and retried): {requests:?}");
     assert_eq!(count("DELETE"), count("POST"), "every session opened was cancelled");
+    // Each upload is one monolithic PUT of the body, its length stated (ECR refuses chunked bodies).
+    assert_eq!(count("PATCH"), 0, "{requests:?}");
+    let put = requests.iter().find(|r| r.method.as_str() == "PUT").unwrap();
+    assert_eq!(put.headers.get("content-length").map(|v| v.to_str().unwrap()), Some("3000"), "{put:?}");
+    assert_eq!(put.body.len(), 3000);
+    assert!(put.url.query().unwrap_or_default().starts_with("digest=sha256%3A"), "{}", put.url);
     assert!(
         requests
             .iter()
