@@ -164,8 +164,14 @@ struct TerminalApprover {
 impl Approver for TerminalApprover {
     async fn approve(&self, request: &ApprovalRequest) -> Result<Approval, ApprovalDenied> {
         let loss = request.estimated_data_loss.map_or("unknown".to_owned(), |d| format!("{d:?}"));
+        let mut foreseen = String::new();
+        for (label, lines) in [("would refuse", &request.foreseen_refusals), ("warning", &request.foreseen_warnings)] {
+            for line in lines {
+                foreseen.push_str(&format!("\n  {label}: {line}"));
+            }
+        }
         let prompt = format!(
-            "\nApprove the {} of plan {} (run {})? Estimated data loss: {loss}.\nType 'yes' to approve as {}: ",
+            "\nApprove the {} of plan {} (run {})? Estimated data loss: {loss}.{foreseen}\nType 'yes' to approve as {}: ",
             request.mode, request.plan, request.run_id, self.who
         );
         let answer = tokio::task::spawn_blocking(move || {

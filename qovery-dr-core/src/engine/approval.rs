@@ -22,8 +22,13 @@ pub struct ApprovalRequest {
     /// The data loss expected if the run proceeds, when measurable.
     #[serde(with = "crate::model::duration_serde::option")]
     pub estimated_data_loss: Option<Duration>,
-    /// Refusals the preflight already foresees.
+    /// Refusals the dry run foresees now (`step: evidence`): what would stop the run if
+    /// it were approved as things stand, evaluated against live state at approval time.
     pub foreseen_refusals: Vec<String>,
+    /// Warnings the dry run foresees now (`step: evidence`): what would not stop the run
+    /// but the approver should know (an override in force, a DR target not healthy yet).
+    #[serde(default)]
+    pub foreseen_warnings: Vec<String>,
 }
 
 /// A granted approval (journaled).
@@ -56,6 +61,14 @@ pub struct ApprovalDenied {
 pub trait Approver: Send + Sync + Debug + 'static {
     /// Approves or refuses. May wait for a human.
     async fn approve(&self, request: &ApprovalRequest) -> Result<Approval, ApprovalDenied>;
+}
+
+/// A shared approver (e.g. one the embedding tool also reads from) approves as it does.
+#[async_trait]
+impl<T: Approver + ?Sized> Approver for std::sync::Arc<T> {
+    async fn approve(&self, request: &ApprovalRequest) -> Result<Approval, ApprovalDenied> {
+        (**self).approve(request).await
+    }
 }
 
 /// Approves everything, as `who` (drills, tests, `--yes`).

@@ -8,7 +8,15 @@ use super::runbook::Assessment;
 use super::steps;
 use crate::plan::DrPlan;
 
-pub(super) async fn assess(plan: &DrPlan, mode: RunMode, p: &Providers, parts: &EngineParts) -> Vec<Assessment> {
+/// What a run of `plan` in `mode` would meet now. `own_run`: the run asking (at its
+/// approval), whose own hold of the lock is no obstacle.
+pub(in crate::engine) async fn assess(
+    plan: &DrPlan,
+    mode: RunMode,
+    p: &Providers,
+    parts: &EngineParts,
+    own_run: Option<&str>,
+) -> Vec<Assessment> {
     let mut out = Vec::new();
     let mut add = |step: &str, verdict: &str, evidence: String| {
         out.push(Assessment { step: step.to_owned(), verdict: verdict.to_owned(), evidence })
@@ -19,7 +27,9 @@ pub(super) async fn assess(plan: &DrPlan, mode: RunMode, p: &Providers, parts: &
         Ok(s) => add("preflight", "would-refuse", format!("DR cluster {} is {:?}", plan.dr.cluster, s.state)),
         Err(e) => add("preflight", "would-refuse", format!("DR cluster: {e}")),
     }
-    if let Ok(Some(h)) = parts.lock.holder(&plan.name).await {
+    if let Ok(Some(h)) = parts.lock.holder(&plan.name).await
+        && Some(h.run_id.as_str()) != own_run
+    {
         let overridden = parts.options.overrides.iter().any(|o| o.rule == Interlock::LockHeld);
         add(
             "lock",

@@ -190,7 +190,7 @@ impl Engine {
         let facts = self.facts(&ro, mode).await?;
         let mut runbook = Runbook::build(&self.plan, mode, &facts, &self.parts.options);
         let plan = if mode == RunMode::Failback { self.plan.reversed() } else { self.plan.clone() };
-        runbook.assessments = assess(&plan, mode, &ro, &self.parts).await;
+        runbook.assessments = assess(&plan, mode, &ro, &self.parts, None).await;
         Ok(runbook)
     }
 

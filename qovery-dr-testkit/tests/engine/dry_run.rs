@@ -129,3 +129,50 @@ async fn the_read_only_guard_refuses_writes_before_they_reach_the_provider() {
     assert!(ro_cluster.list_services(&pw.plan.dr().environments[0]).await.is_ok(), "reads pass through");
     pw.world.recorder().assert_no_mutations();
 }
+
+/// Records what it was asked, then refuses.
+#[derive(Debug, Default)]
+struct Witness {
+    asked: std::sync::Mutex<Option<qovery_dr_core::engine::ApprovalRequest>>,
+}
+
+#[qovery_dr_core::async_trait]
+impl qovery_dr_core::engine::Approver for Witness {
+    async fn approve(
+        &self,
+        request: &qovery_dr_core::engine::ApprovalRequest,
+    ) -> Result<qovery_dr_core::engine::Approval, qovery_dr_core::engine::ApprovalDenied> {
+        *self.asked.lock().unwrap() = Some(request.clone());
+        Err(qovery_dr_core::engine::ApprovalDenied { by: "witness".into(), reason: "only looking".into() })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_approver_sees_the_refusals_and_warnings_the_dry_run_foresees() {
+    let pw = aws();
+    // One record now points elsewhere (another owner), the other's DR target is not healthy yet.
+    let (taken, waiting) = (&pw.plan.dns()[0], &pw.plan.dns()[1]);
+    pw.world.add_record(taken.record.clone(), "203.0.113.99", std::time::Duration::from_secs(60));
+    pw.world.set_target_health(
+        waiting.dr_target.clone(),
+        qovery_dr_testkit::world::HealthSource::Fixed(qovery_dr_core::provider::TargetHealth::Unhealthy),
+    );
+    let witness = Arc::new(Witness::default());
+    let engine = pw.engine_builder().approver(Arc::clone(&witness)).options(options()).build();
+    let failed = engine.run(RunMode::Failover).await.unwrap_err();
+    assert!(failed.error.to_string().contains("only looking"), "{}", failed.error);
+    let asked = witness.asked.lock().unwrap().clone().expect("the approver was asked");
+    let refusal = format!("dns:{}: ", taken.record);
+    assert!(
+        asked.foreseen_refusals.iter().any(|r| r.starts_with(&refusal) && r.contains("another owner")),
+        "{:#?}",
+        asked.foreseen_refusals
+    );
+    let warning = format!("health:{}: ", waiting.record);
+    assert!(asked.foreseen_warnings.iter().any(|w| w.starts_with(&warning)), "{:#?}", asked.foreseen_warnings);
+    assert!(
+        !asked.foreseen_refusals.iter().any(|r| r.starts_with("lock:")),
+        "the run's own lock is no refusal: {:#?}",
+        asked.foreseen_refusals
+    );
+}

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::super::approval::{Approval, ApprovalRequest};
+use super::super::dry_run::assess;
 use super::super::error::EngineError;
 use super::super::events::Event;
 use super::super::exec::Run;
@@ -134,13 +135,24 @@ pub(super) async fn approve(run: &Arc<Run>) -> StepResult {
                 let hb = pre.standby_heartbeat.map(|h| h.written_at);
                 loss_estimate(Some(pre.observed_at), hb, pre.lag_ms.map(Duration::from_millis)).0
             };
+            // What the dry run foresees now, read through read-only providers (this run's own
+            // hold of the lock is not a refusal).
+            let foreseen = assess(&run.plan, run.mode, &run.providers.read_only(), &run.parts, Some(&run.run_id)).await;
+            let verdicts = |verdict: &str| {
+                foreseen
+                    .iter()
+                    .filter(|a| a.verdict == verdict)
+                    .map(|a| format!("{}: {}", a.step, a.evidence))
+                    .collect::<Vec<_>>()
+            };
             let request = ApprovalRequest {
                 plan: run.plan.name.clone(),
                 mode: run.mode,
                 run_id: run.run_id.clone(),
                 summary: run.runbook.to_table(),
                 estimated_data_loss: estimate,
-                foreseen_refusals: Vec::new(),
+                foreseen_refusals: verdicts("would-refuse"),
+                foreseen_warnings: verdicts("warning"),
             };
             run.emit(Event::ApprovalRequested { run_id: run.run_id.clone() });
             let mut a = run.parts.approver.approve(&request).await.map_err(|d| StepError::Engine(d.into()))?;
