@@ -211,7 +211,8 @@ fn sick_engine(
         inner: InMemoryDns::new(&pw.world),
         target,
         reads: AtomicUsize::new(0),
-        healthy_reads: 1,
+        // Healthy for the approval's look-ahead and the verify-dr step, sick by the switch.
+        healthy_reads: 2,
     });
     let mut b = qovery_dr_core::engine::Engine::builder(pw.plan.clone(), providers)
         .clock(pw.world.clone())
