@@ -274,8 +274,29 @@ fn inline_secrets_are_refused_and_not_echoed() {
 fn same_registry_is_refused_across_regions() {
     let issues = invalid(|v| set(v, "/sites/dr/registry/host", json!("r1.example.com")));
     assert_issue(&issues, "sites.dr.registry.host", "expected a DR registry different from the primary one");
+    assert_issue(&issues, "sites.dr.registry.host", "set failover.single_global_registry = true");
     let issues = invalid(|v| set(v, "/sites/dr/registry/host", json!("not a host")));
     assert_issue(&issues, "sites.dr.registry", "expected a registry host[:port]");
+}
+
+#[test]
+fn one_global_registry_is_allowed_when_the_plan_says_so_with_a_warning_naming_its_risk() {
+    let mut v = base();
+    set(&mut v, "/sites/dr/registry/host", json!("r1.example.com"));
+    v.as_object_mut().unwrap().insert("failover".into(), json!({ "single_global_registry": true }));
+    let plan = DrPlan::from_value(v).unwrap_or_else(|e| panic!("{e}"));
+    assert!(plan.failover().single_global_registry);
+    let w = plan.warnings().iter().find(|w| w.path == "failover.single_global_registry").expect("a warning");
+    assert!(w.message.contains("r1.example.com") && w.message.contains("cannot pull images"), "{w}");
+    // The option with two registries contradicts itself.
+    let issues = invalid(|v| {
+        v.as_object_mut().unwrap().insert("failover".into(), json!({ "single_global_registry": true }));
+    });
+    assert_issue(&issues, "failover.single_global_registry", "the sites name two registries");
+    let issues = invalid(|v| {
+        v.as_object_mut().unwrap().insert("failover".into(), json!({ "single_global_registy": true }));
+    });
+    assert!(issues.iter().any(|i| i.contains("single_global_registy")), "{issues:?}");
 }
 
 #[test]

@@ -100,6 +100,18 @@ pub struct ApprovalPolicy {
     pub drill_auto_approve: bool,
 }
 
+/// How a failover goes, beyond the default sequence (the plan's `[failover]` table).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct FailoverOptions {
+    /// Both sites pull from one global registry (the DR guide's "single global registry"
+    /// option): no image is copied, and the registry must survive the primary site's loss.
+    pub single_global_registry: bool,
+    /// After a failover or switchover, stop the old primary's environments: applications
+    /// still running there could write to the old database or serve stale data.
+    pub stop_old_primary: bool,
+}
+
 /// Something allowed but worth a second look, at a field path.
 pub type PlanWarning = FieldIssue;
 
@@ -164,6 +176,8 @@ pub struct DrPlan {
     pub(crate) registry_mapping: RegistryMapping,
     /// Who approves.
     pub(crate) approval: ApprovalPolicy,
+    /// How a failover goes beyond the default sequence.
+    pub(crate) failover: FailoverOptions,
     /// Named credential references (e.g. `qovery_token`), resolved at run time.
     pub(crate) credentials: BTreeMap<String, SecretRef>,
     /// The Qovery API (`None`: the plan runs on simulated or user-built providers only).
@@ -243,6 +257,10 @@ impl DrPlan {
     /// Where the failover lock and journal live (`None`: the caller decides).
     pub fn state(&self) -> Option<&StateBackend> {
         self.state.as_ref()
+    }
+    /// How a failover goes beyond the default sequence (`[failover]`).
+    pub fn failover(&self) -> &FailoverOptions {
+        &self.failover
     }
     /// Things allowed but worth a second look.
     pub fn warnings(&self) -> &[PlanWarning] {

@@ -31,6 +31,23 @@ pub(crate) struct RawPlan {
     pub state: Option<RawState>,
     #[serde(default)]
     pub environment_pairs: Vec<RawEnvironmentPair>,
+    #[serde(default)]
+    pub failover: RawFailover,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFailover {
+    #[serde(default = "no")]
+    pub single_global_registry: Choice<bool>,
+    #[serde(default = "no")]
+    pub stop_old_primary: Choice<bool>,
+}
+
+impl Default for RawFailover {
+    fn default() -> Self {
+        Self { single_global_registry: no(), stop_old_primary: no() }
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -6,7 +6,7 @@ use std::time::Duration;
 use humantime::format_duration as human;
 
 use super::raw::{RawDnsRecord, RawPlan, RawSite, RawStrategy};
-use super::{ApprovalPolicy, DnsRecordPlan, DrPlan, FieldIssue, PlanError, ReplicationPlan};
+use super::{ApprovalPolicy, DnsRecordPlan, DrPlan, FailoverOptions, FieldIssue, PlanError, ReplicationPlan};
 use crate::model::{
     ClusterId, DatabaseEndpoint, DatabaseId, DnsRecordId, DnsTarget, EnvironmentId, Objectives, ProjectId,
     RegistryEndpoint, ResilienceLevel, Site, SiteRole,
@@ -267,14 +267,35 @@ pub(crate) fn validate(raw: RawPlan, reported: Vec<FieldIssue>) -> Result<DrPlan
         "sites.dr.registry",
         &mut check,
     );
-    if let Some(level) = resilience.filter(|r| from == to && *r != ResilienceLevel::CrossAz) {
-        check.error(
+    let failover = FailoverOptions {
+        single_global_registry: raw.failover.single_global_registry.0.unwrap_or(false),
+        stop_old_primary: raw.failover.stop_old_primary.0.unwrap_or(false),
+    };
+    match resilience.filter(|r| from == to && *r != ResilienceLevel::CrossAz) {
+        Some(level) if failover.single_global_registry => check.warn(
+            "failover.single_global_registry",
+            format!(
+                "both sites pull from one registry, {}, with {level} resilience: if it is in (or depends on) the primary's region, \
+                 the DR site cannot pull images when that region is lost; use it only for a registry that is global \
+                 (replicated across regions by its provider) and keep the last images in a second registry",
+                from.host
+            ),
+        ),
+        Some(level) => check.error(
             "sites.dr.registry.host",
             format!(
-                "expected a DR registry different from the primary one for {} resilience, both are {}: the registry would fail with the primary site",
-                level, from.host
+                "expected a DR registry different from the primary one for {level} resilience, both are {}: the registry would fail with the primary site (set failover.single_global_registry = true to accept one global registry, with its risk)",
+                from.host
             ),
-        );
+        ),
+        None if failover.single_global_registry && from != to => check.error(
+            "failover.single_global_registry",
+            format!(
+                "set, but the sites name two registries ({} and {}): name the one global registry on both sites, or remove the option",
+                from.host, to.host
+            ),
+        ),
+        None => {}
     }
 
     // Approval.
@@ -400,6 +421,7 @@ pub(crate) fn validate(raw: RawPlan, reported: Vec<FieldIssue>) -> Result<DrPlan
         dns,
         registry_mapping: RegistryMapping::new(from, to),
         approval,
+        failover,
         credentials,
         qovery,
         state,

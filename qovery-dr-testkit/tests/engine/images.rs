@@ -231,3 +231,26 @@ async fn a_sync_that_drops_an_entry_of_its_batch_is_refused_as_breaking_the_cont
     assert!(message.contains("answered a batch of 1 images with 0 entries"), "{message}");
     assert!(message.contains("breaks the copy_all contract"), "{message}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn with_one_global_registry_nothing_is_copied_and_the_dr_site_runs_the_same_images() {
+    let plan = plan_edited("aws-cross-region.toml", |text| {
+        text.replace(
+            "host = \"123456789012.dkr.ecr.eu-central-1.amazonaws.com\"",
+            "host = \"123456789012.dkr.ecr.eu-west-3.amazonaws.com\"",
+        ) + "\n[failover]\nsingle_global_registry = true\n"
+    });
+    assert!(plan.warnings().iter().any(|w| w.path == "failover.single_global_registry"), "{:?}", plan.warnings());
+    let pw = qovery_dr_testkit::World::from_plan(&plan);
+    let r = engine_with_spy(&pw, Answer::Honest);
+    let report = r.engine.run(RunMode::Switchover).await.unwrap_or_else(|f| panic!("{}", f.error));
+    assert_eq!(report.outcome, Outcome::Succeeded);
+    assert!(r.batches.lock().unwrap().is_empty(), "nothing copied: {:?}", r.batches.lock().unwrap());
+    let out = images_output(&r.journal, &report.run_id).await;
+    assert_eq!(out.images.len(), 3);
+    assert!(out.images.iter().all(|i| !i.copied), "{out:?}");
+    let env = &pw.plan.dr().environments[0];
+    for svc in pw.providers().cluster.list_services(env).await.unwrap() {
+        assert_eq!(svc.image.unwrap().registry(), "123456789012.dkr.ecr.eu-west-3.amazonaws.com");
+    }
+}
