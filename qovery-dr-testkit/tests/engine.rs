@@ -12,6 +12,7 @@ mod engine {
     mod interlocks;
     mod modes;
     mod monitor;
+    mod options;
     mod readiness;
     mod resume;
     mod retries;

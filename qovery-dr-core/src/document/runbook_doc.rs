@@ -60,6 +60,10 @@ fn manual(plan: &DrPlan, step: &StepSpec) -> (String, String) {
         StepKind::DeployServices { environment, services } => (format!("Services {} of {environment} are DEPLOYED (not OUT_OF_DATE).", services.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")), "Redeploy the previous version from the deployment history.".into()),
         StepKind::DeployService { environment, service } => (format!("Service {service} of {environment} is DEPLOYED (not OUT_OF_DATE)."), "Redeploy the previous version from the deployment history.".into()),
         StepKind::DeployEnvironment { environment } => (format!("Every service of {environment} is DEPLOYED."), "Stop the environment (drills: deleted by the clean-up).".into()),
+        StepKind::StopEnvironment { environment } => (
+            format!("Every service of {environment} on the old primary site is STOPPED."),
+            format!("Redeploy {environment} once the data it would use is the DR database's (a failback), never before."),
+        ),
         StepKind::VerifyEnvironment { environment } => (format!("Every service of {environment} is DEPLOYED and its health checks pass."), "Nothing to undo (read-only).".into()),
         StepKind::VerifyTargetHealth { target, .. } => (format!("The DNS provider's health check of {target} is healthy."), "Nothing to undo (read-only).".into()),
         StepKind::SwitchDns { record, from, to } => (

@@ -175,6 +175,19 @@ pub struct SyncImagesOutput {
     pub skipped: Option<String>,
 }
 
+/// An old primary environment stopped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StopEnvironmentOutput {
+    /// The stop deployment (`None`: it was stopped already, or could not be stopped).
+    #[serde(default)]
+    pub deployment: Option<DeploymentId>,
+    /// Whether the environment is stopped now.
+    pub stopped: bool,
+    /// Why it was not stopped (a failover whose old site did not answer), shown in the report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+}
+
 /// DR parameters written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ParametersOutput {
@@ -296,6 +309,8 @@ pub enum StepOutput {
     Clone(CloneOutput),
     /// [`StepKind::SyncImages`].
     SyncImages(SyncImagesOutput),
+    /// [`StepKind::StopEnvironment`].
+    StopEnvironment(StopEnvironmentOutput),
     /// [`StepKind::SyncImage`].
     SyncImage(SyncImageOutput),
     /// [`StepKind::ApplyParameters`].
@@ -334,6 +349,7 @@ impl StepOutput {
             StepOutput::Fence(f) => f.skipped.as_deref(),
             StepOutput::SyncImage(s) => s.skipped.as_deref(),
             StepOutput::SyncImages(s) => s.skipped.as_deref(),
+            StepOutput::StopEnvironment(s) => s.skipped.as_deref(),
             _ => None,
         }
     }
@@ -363,6 +379,8 @@ pub enum OutputKind {
     Clone,
     /// [`SyncImagesOutput`].
     SyncImages,
+    /// [`StopEnvironmentOutput`].
+    StopEnvironment,
     /// [`SyncImageOutput`].
     SyncImage,
     /// [`ParametersOutput`].
@@ -399,6 +417,7 @@ impl OutputKind {
             StepKind::MeasureReplicationLag | StepKind::Record => Self::Rpo,
             StepKind::CloneEnvironment { .. } => Self::Clone,
             StepKind::SyncImages { .. } => Self::SyncImages,
+            StepKind::StopEnvironment { .. } => Self::StopEnvironment,
             StepKind::SyncImage { .. } => Self::SyncImage,
             StepKind::ApplyParameters { .. } => Self::Parameters,
             StepKind::SetServiceImage { .. } => Self::ServiceImage,
@@ -430,6 +449,7 @@ impl OutputKind {
             "measure-replication-lag" | "record" => Self::Rpo,
             "clone" => Self::Clone,
             "sync-images" => Self::SyncImages,
+            "stop-old-primary" => Self::StopEnvironment,
             "sync" => Self::SyncImage,
             "parameters" => Self::Parameters,
             "image" => Self::ServiceImage,
@@ -458,6 +478,7 @@ impl OutputKind {
             Self::Rpo => StepOutput::Rpo(de(value)?),
             Self::Clone => StepOutput::Clone(de(value)?),
             Self::SyncImages => StepOutput::SyncImages(de(value)?),
+            Self::StopEnvironment => StepOutput::StopEnvironment(de(value)?),
             Self::SyncImage => StepOutput::SyncImage(de(value)?),
             Self::Parameters => StepOutput::Parameters(de(value)?),
             Self::ServiceImage => StepOutput::ServiceImage(de(value)?),

@@ -106,6 +106,13 @@ pub enum StepKind {
         /// The environment.
         environment: EnvRef,
     },
+    /// Stop an environment of the old primary site after the switch (the plan's
+    /// `failover.stop_old_primary`). In a failover the old site may be down: a stop that
+    /// cannot be made is reported, not a failure of the run.
+    StopEnvironment {
+        /// The environment.
+        environment: EnvironmentId,
+    },
     /// Verify an environment serves (deployed, cluster healthy).
     VerifyEnvironment {
         /// The environment.
@@ -579,6 +586,25 @@ impl Runbook {
                 })
                 .collect();
             b.stage("verify", checks);
+            if plan.failover.stop_old_primary && matches!(mode, RunMode::Failover | RunMode::Switchover) {
+                let stops = plan
+                    .primary
+                    .environments
+                    .iter()
+                    .map(|e| {
+                        b.step(
+                            format!("stop-old-primary:{e}"),
+                            StepKind::StopEnvironment { environment: e.clone() },
+                            format!(
+                                "stop {e} on the old primary site, so that nothing there writes to the old database or serves stale data"
+                            ),
+                            t.deploy,
+                            true,
+                        )
+                    })
+                    .collect();
+                b.stage("stop-old-primary", stops);
+            }
             b.stage(
                 "record",
                 vec![b.step("record".into(), StepKind::Record, "measure and record RTO/RPO".into(), t.call, false)],

@@ -82,6 +82,9 @@ pub(crate) async fn run(run: &Arc<Run>, spec: &StepSpec, reconcile: bool) -> Ste
             platform::deploy(run, id, &env, None, reconcile).await
         }
         StepKind::VerifyEnvironment { environment } => platform::verify_environment(run, id, environment).await,
+        StepKind::StopEnvironment { environment } => {
+            platform::stop_old_primary(run, id, environment, spec.timeout).await
+        }
         StepKind::VerifyTargetHealth { record, target } => dns::verify_health(run, id, record, target).await,
         StepKind::SwitchDns { record, from, to } => dns::switch_dns(run, id, record, from, to).await,
         StepKind::VerifyDns { record, target } => {

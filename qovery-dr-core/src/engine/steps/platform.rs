@@ -4,9 +4,10 @@ use std::sync::Arc;
 
 use super::super::events::Event;
 use super::super::exec::{Run, pause};
+use super::super::mode::RunMode;
 use super::super::output::{
     CloneOutput, DeleteCloneOutput, DeployOutput, ParametersOutput, ServiceImageOutput, StepOutput,
-    VerifyEnvironmentOutput,
+    StopEnvironmentOutput, VerifyEnvironmentOutput,
 };
 use super::super::runbook::EnvRef;
 use super::{StepError, StepResult, engine_error, resolve};
@@ -237,6 +238,82 @@ async fn wait_deployed(
                 Err(e) => return Err(e.into()),
             },
             _ => {}
+        }
+        pause(poll).await;
+    }
+}
+
+/// Stops an environment of the old primary site and waits until it is stopped. In a
+/// failover the old site may be down: what cannot be done within half the step's
+/// budget is reported (the run goes on; the note says to stop it when it answers).
+pub(super) async fn stop_old_primary(
+    run: &Arc<Run>,
+    id: &str,
+    env: &EnvironmentId,
+    budget: std::time::Duration,
+) -> StepResult {
+    let attempt = stop_and_wait(run, id, env);
+    if run.mode != RunMode::Failover {
+        let deployment = attempt.await?;
+        return Ok(StepOutput::StopEnvironment(StopEnvironmentOutput { deployment, stopped: true, skipped: None }));
+    }
+    let why = match tokio::time::timeout(budget / 2, attempt).await {
+        Ok(Ok(deployment)) => {
+            return Ok(StepOutput::StopEnvironment(StopEnvironmentOutput { deployment, stopped: true, skipped: None }));
+        }
+        Ok(Err(StepError::Provider(e))) => e.to_string(),
+        Ok(Err(other)) => return Err(other),
+        Err(_) => format!("no stop within {}", humantime::format_duration(budget / 2)),
+    };
+    Ok(StepOutput::StopEnvironment(StopEnvironmentOutput {
+        deployment: None,
+        stopped: false,
+        skipped: Some(format!(
+            "{env} on the old primary site could not be stopped ({why}); stop it as soon as that site answers, \
+             before anything there can write to the old database"
+        )),
+    }))
+}
+
+/// Stops `env` (waiting out a deployment in progress) and waits until it is stopped;
+/// `None` when it was stopped already.
+async fn stop_and_wait(
+    run: &Arc<Run>,
+    id: &str,
+    env: &EnvironmentId,
+) -> Result<Option<crate::model::DeploymentId>, StepError> {
+    let c = &run.providers.cluster;
+    let status = wait_idle(run, id, env, "a deployment of the old primary environment to end").await?;
+    if !status.services.is_empty() && status.services.iter().all(|s| s.phase == DeploymentPhase::Stopped) {
+        return Ok(None);
+    }
+    let deployment = loop {
+        match c.stop_environment(env).await {
+            Ok(d) => break d,
+            Err(e) if e.kind() == ErrorKind::Conflict => {
+                wait_idle(run, id, env, &format!("another deployment of {env} to end (the platform said: {e})"))
+                    .await?;
+            }
+            // In a failover the old site may come back any moment: keep asking within the budget.
+            Err(e) if e.is_retryable() && run.mode == RunMode::Failover => pause(run.parts.options.poll_interval).await,
+            Err(e) => return Err(e.into()),
+        }
+    };
+    run.emit(Event::Waiting { step: id.to_owned(), what: format!("the stop {deployment} of {env}") });
+    let poll = run.parts.options.poll_interval;
+    loop {
+        match c.deployment_status(env, &deployment).await {
+            Ok(s) if s.phase == DeploymentPhase::Stopped => return Ok(Some(deployment)),
+            Ok(s) if s.phase.is_terminal() => {
+                return Err(engine_error(
+                    ErrorKind::Transient,
+                    id,
+                    format!("the stop {deployment} of {env} ended {}", s.raw_state),
+                ));
+            }
+            Ok(_) => {}
+            Err(e) if e.is_retryable() => {}
+            Err(e) => return Err(e.into()),
         }
         pause(poll).await;
     }

@@ -1,0 +1,100 @@
+//! The plan's `[failover]` options that change the sequence: stopping the old primary.
+
+use qovery_dr_core::ErrorKind;
+use qovery_dr_core::engine::{MemoryJournal, Outcome, RunMode, StepOutput, journaled_outputs};
+use qovery_dr_core::provider::{ClusterProvider, DeploymentPhase};
+use qovery_dr_testkit::{FaultAction, PlanWorld, Trigger, World};
+
+use super::common::*;
+
+fn stopping_world() -> PlanWorld {
+    let plan = plan_edited("aws-cross-region.toml", |text| text + "\n[failover]\nstop_old_primary = true\n");
+    assert!(plan.failover().stop_old_primary);
+    World::from_plan(&plan)
+}
+
+async fn primary_phases(pw: &PlanWorld) -> Vec<DeploymentPhase> {
+    let cluster = qovery_dr_testkit::memory::InMemoryCluster::new(&pw.world);
+    let status = cluster.environment_status(&pw.plan.primary().environments[0]).await.unwrap();
+    status.services.iter().map(|s| s.phase).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_switchover_stops_the_old_primary_after_the_switch_when_the_plan_asks() {
+    let pw = stopping_world();
+    let journal = MemoryJournal::new();
+    let e = engine(&pw, journal.clone());
+    let runbook = e.plan(RunMode::Switchover).await.unwrap();
+    let stages: Vec<&str> = runbook.stages.iter().map(|s| s.name.as_str()).collect();
+    let at = stages.iter().position(|s| *s == "stop-old-primary").expect("a stop stage");
+    assert_eq!(stages[at - 1], "verify", "after DNS is verified: {stages:?}");
+    assert_eq!(stages[at + 1], "record", "{stages:?}");
+    assert!(primary_phases(&pw).await.iter().all(|p| *p == DeploymentPhase::Deployed));
+
+    let report = e.run(RunMode::Switchover).await.unwrap_or_else(|f| panic!("{}", f.error));
+    assert_eq!(report.outcome, Outcome::Succeeded);
+    assert!(primary_phases(&pw).await.iter().all(|p| *p == DeploymentPhase::Stopped), "the old primary is stopped");
+    let id = format!("stop-old-primary:{}", pw.plan.primary().environments[0]);
+    let outputs = journaled_outputs(&journal.snapshot(), &report.run_id).unwrap();
+    match outputs.get(&id) {
+        Some(StepOutput::StopEnvironment(o)) => assert!(o.stopped && o.deployment.is_some() && o.skipped.is_none()),
+        other => panic!("{id}: {other:?}"),
+    }
+    // The RTO ends at the verified switch: the stop after it is not in it.
+    assert!(report.measured_rto_ms.is_some());
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_the_option_the_old_primary_keeps_running() {
+    let pw = aws();
+    let report =
+        engine(&pw, MemoryJournal::new()).run(RunMode::Switchover).await.unwrap_or_else(|f| panic!("{}", f.error));
+    assert!(!report.steps.iter().any(|s| s.stage == "stop-old-primary"));
+    assert!(primary_phases(&pw).await.iter().all(|p| *p == DeploymentPhase::Deployed));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failover_whose_old_site_never_answers_succeeds_and_says_what_to_stop() {
+    let pw = stopping_world();
+    let repl = std::sync::Arc::new(qovery_dr_testkit::memory::InMemoryReplication::new(&pw.world));
+    let hb = qovery_dr_core::engine::HeartbeatWriter::spawn(
+        repl,
+        pw.plan.primary().database.id.clone(),
+        std::time::Duration::from_secs(5),
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+    pw.primary_outage();
+    drop(hb);
+    pw.world.faults().inject(
+        "cluster.stop_environment",
+        Trigger::FirstN(u64::MAX),
+        FaultAction::Fail(ErrorKind::Transient),
+    );
+    let report = pw
+        .engine_builder()
+        .journal(MemoryJournal::new())
+        .approver(qovery_dr_core::engine::AutoApprove::new("oncall-sre"))
+        .options(options())
+        .override_interlock(qovery_dr_core::engine::Interlock::PrimaryMayAcceptWrites, "instance terminated")
+        .build()
+        .run(RunMode::Failover)
+        .await
+        .unwrap_or_else(|f| panic!("{}\n{}", f.error, f.report.to_text()));
+    assert_eq!(report.outcome, Outcome::Succeeded);
+    let step = report.steps.iter().find(|s| s.stage == "stop-old-primary").unwrap();
+    let note = step.note.as_deref().unwrap_or_default();
+    assert!(note.contains("could not be stopped") && note.contains("stop it as soon as that site answers"), "{note}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_switchover_whose_stop_is_refused_fails_the_step() {
+    let pw = stopping_world();
+    pw.world.faults().inject(
+        "cluster.stop_environment",
+        Trigger::FirstN(u64::MAX),
+        FaultAction::Fail(ErrorKind::PermissionDenied),
+    );
+    let failed = engine(&pw, MemoryJournal::new()).run(RunMode::Switchover).await.unwrap_err();
+    assert!(failed.error.to_string().contains("stop-old-primary"), "{}", failed.error);
+    assert!(failed.error.to_string().contains("permission_denied"), "{}", failed.error);
+}
