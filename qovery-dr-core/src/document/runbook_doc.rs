@@ -19,6 +19,10 @@ fn manual(plan: &DrPlan, step: &StepSpec) -> (String, String) {
         StepKind::Preflight => ("Open the Qovery console: the DR cluster is RUNNING; the DR environments exist.".into(), "Nothing to undo (read-only).".into()),
         StepKind::Approve => ("The approval is in the journal (`approval_granted`), with who and when.".into(), "Nothing to undo.".into()),
         StepKind::AcquireLock => ("The lock file or key names this run as holder.".into(), "Released at the end of the run; if the run died, resume it rather than releasing by hand.".into()),
+        StepKind::StartCluster { cluster } => (
+            format!("Cluster {cluster} is RUNNING (DEPLOYED) in the Qovery console."),
+            "Stop the cluster again if the run is abandoned before anything was deployed on it.".into(),
+        ),
         StepKind::FencePrimary => (
             format!("On {}:{}: `SHOW default_transaction_read_only;` is `on`, and a test `INSERT` fails.", db.host, db.port),
             "`ALTER SYSTEM RESET default_transaction_read_only; SELECT pg_reload_conf();` on the old primary — only if the standby was NOT promoted.".into(),

@@ -24,6 +24,19 @@ pub(in crate::engine) async fn assess(
     let db = &plan.primary.database.id;
     match p.cluster.cluster_status(&plan.dr.cluster).await {
         Ok(s) if s.is_healthy() => add("preflight", "ok", format!("DR cluster {} is running", plan.dr.cluster)),
+        Ok(s)
+            if plan.failover.start_stopped_cluster
+                && matches!(
+                    s.state,
+                    crate::provider::ClusterState::Stopped | crate::provider::ClusterState::Deploying
+                ) =>
+        {
+            add(
+                "start-cluster",
+                "ok",
+                format!("DR cluster {} is {:?}: it will be started and waited for first", plan.dr.cluster, s.state),
+            )
+        }
         Ok(s) => add("preflight", "would-refuse", format!("DR cluster {} is {:?}", plan.dr.cluster, s.state)),
         Err(e) => add("preflight", "would-refuse", format!("DR cluster: {e}")),
     }

@@ -92,8 +92,8 @@ pub use mode::RunMode;
 pub use output::{
     ApprovalOutput, AuthoritativeCheck, CatchUpOutput, CloneOutput, DeleteCloneOutput, DeployOutput, FenceOutput,
     FixupsOutput, HealthOutput, LockOutput, OutputKind, ParametersOutput, PreflightOutput, PromoteOutput, RpoOutput,
-    ServiceImageOutput, StepOutput, StopEnvironmentOutput, SwitchDnsOutput, SyncImageOutput, SyncImagesOutput,
-    SyncedImage, VerifyDnsOutput, VerifyEnvironmentOutput,
+    ServiceImageOutput, StartClusterOutput, StepOutput, StopEnvironmentOutput, SwitchDnsOutput, SyncImageOutput,
+    SyncImagesOutput, SyncedImage, VerifyDnsOutput, VerifyEnvironmentOutput,
 };
 pub use report::{Outcome, RunReport, StepReport, StepStatus};
 pub use retry::RetryPolicy;

@@ -188,6 +188,16 @@ pub struct StopEnvironmentOutput {
     pub skipped: Option<String>,
 }
 
+/// The DR cluster running.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StartClusterOutput {
+    /// Whether this step asked for the start (else the cluster was running already).
+    pub started: bool,
+    /// How long the cluster took to run, when started.
+    #[serde(default)]
+    pub waited_ms: Option<u64>,
+}
+
 /// DR parameters written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ParametersOutput {
@@ -309,6 +319,8 @@ pub enum StepOutput {
     Clone(CloneOutput),
     /// [`StepKind::SyncImages`].
     SyncImages(SyncImagesOutput),
+    /// [`StepKind::StartCluster`].
+    StartCluster(StartClusterOutput),
     /// [`StepKind::StopEnvironment`].
     StopEnvironment(StopEnvironmentOutput),
     /// [`StepKind::SyncImage`].
@@ -379,6 +391,8 @@ pub enum OutputKind {
     Clone,
     /// [`SyncImagesOutput`].
     SyncImages,
+    /// [`StartClusterOutput`].
+    StartCluster,
     /// [`StopEnvironmentOutput`].
     StopEnvironment,
     /// [`SyncImageOutput`].
@@ -417,6 +431,7 @@ impl OutputKind {
             StepKind::MeasureReplicationLag | StepKind::Record => Self::Rpo,
             StepKind::CloneEnvironment { .. } => Self::Clone,
             StepKind::SyncImages { .. } => Self::SyncImages,
+            StepKind::StartCluster { .. } => Self::StartCluster,
             StepKind::StopEnvironment { .. } => Self::StopEnvironment,
             StepKind::SyncImage { .. } => Self::SyncImage,
             StepKind::ApplyParameters { .. } => Self::Parameters,
@@ -449,6 +464,7 @@ impl OutputKind {
             "measure-replication-lag" | "record" => Self::Rpo,
             "clone" => Self::Clone,
             "sync-images" => Self::SyncImages,
+            "start-cluster" => Self::StartCluster,
             "stop-old-primary" => Self::StopEnvironment,
             "sync" => Self::SyncImage,
             "parameters" => Self::Parameters,
@@ -478,6 +494,7 @@ impl OutputKind {
             Self::Rpo => StepOutput::Rpo(de(value)?),
             Self::Clone => StepOutput::Clone(de(value)?),
             Self::SyncImages => StepOutput::SyncImages(de(value)?),
+            Self::StartCluster => StepOutput::StartCluster(de(value)?),
             Self::StopEnvironment => StepOutput::StopEnvironment(de(value)?),
             Self::SyncImage => StepOutput::SyncImage(de(value)?),
             Self::Parameters => StepOutput::Parameters(de(value)?),

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::mode::RunMode;
 use super::retry::RetryPolicy;
-use crate::model::{DnsRecordId, DnsTarget, EnvironmentId, ImageRef, ServiceId};
+use crate::model::{ClusterId, DnsRecordId, DnsTarget, EnvironmentId, ImageRef, ServiceId};
 use crate::plan::DrPlan;
 use crate::provider::ServiceInfo;
 
@@ -41,6 +41,12 @@ pub enum StepKind {
     Approve,
     /// The single-flight lock.
     AcquireLock,
+    /// Start the DR cluster if it is stopped, and wait until it runs (the plan's
+    /// `failover.start_stopped_cluster`).
+    StartCluster {
+        /// The cluster.
+        cluster: ClusterId,
+    },
     /// Fence the old primary (failover: or record it unreachable).
     FencePrimary,
     /// Wait until the standby replays the fenced primary's final LSN.
@@ -385,6 +391,20 @@ impl Runbook {
             "lock",
             vec![b.step("lock".into(), StepKind::AcquireLock, "take the single-flight lock".into(), t.call, true)],
         );
+        if plan.failover.start_stopped_cluster {
+            // Before anything else changes: a cluster that does not come up stops the run
+            // with the primary untouched.
+            b.stage(
+                "start-cluster",
+                vec![b.step(
+                    "start-cluster".into(),
+                    StepKind::StartCluster { cluster: plan.dr.cluster.clone() },
+                    format!("start DR cluster {} if it is stopped, and wait until it runs", plan.dr.cluster),
+                    t.deploy,
+                    true,
+                )],
+            );
+        }
         let mut cleanup = Vec::new();
         if mode == RunMode::Drill {
             b.stage(

@@ -110,6 +110,9 @@ pub struct FailoverOptions {
     /// After a failover or switchover, stop the old primary's environments: applications
     /// still running there could write to the old database or serve stale data.
     pub stop_old_primary: bool,
+    /// A stopped DR cluster is started (and waited for) before anything else changes,
+    /// instead of refused: pilot light keeps the DR cluster stopped to save its cost.
+    pub start_stopped_cluster: bool,
 }
 
 /// Something allowed but worth a second look, at a field path.

@@ -42,11 +42,13 @@ pub(crate) struct RawFailover {
     pub single_global_registry: Choice<bool>,
     #[serde(default = "no")]
     pub stop_old_primary: Choice<bool>,
+    #[serde(default = "no")]
+    pub start_stopped_cluster: Choice<bool>,
 }
 
 impl Default for RawFailover {
     fn default() -> Self {
-        Self { single_global_registry: no(), stop_old_primary: no() }
+        Self { single_global_registry: no(), stop_old_primary: no(), start_stopped_cluster: no() }
     }
 }
 

@@ -270,6 +270,7 @@ pub(crate) fn validate(raw: RawPlan, reported: Vec<FieldIssue>) -> Result<DrPlan
     let failover = FailoverOptions {
         single_global_registry: raw.failover.single_global_registry.0.unwrap_or(false),
         stop_old_primary: raw.failover.stop_old_primary.0.unwrap_or(false),
+        start_stopped_cluster: raw.failover.start_stopped_cluster.0.unwrap_or(false),
     };
     match resilience.filter(|r| from == to && *r != ResilienceLevel::CrossAz) {
         Some(level) if failover.single_global_registry => check.warn(

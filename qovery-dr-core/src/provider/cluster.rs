@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::error::ProviderResult;
+use crate::error::{ErrorKind, ProviderError, ProviderResult};
 use crate::model::{ClusterId, DeploymentId, EnvironmentId, ImageRef, ProjectId, SecretString, ServiceId};
 
 /// What a cluster provider can do beyond the required operations.
@@ -18,6 +18,8 @@ pub struct ClusterCapabilities {
     pub service_scoped_variables: bool,
     /// [`ClusterProvider::deploy_services`] deploys a subset of services.
     pub deploy_services: bool,
+    /// [`ClusterProvider::start_cluster`] starts a stopped cluster.
+    pub start_cluster: bool,
 }
 
 with_setters!(ClusterCapabilities {
@@ -25,13 +27,14 @@ with_setters!(ClusterCapabilities {
         with_clone_environment => clone_environment: bool,
         with_service_scoped_variables => service_scoped_variables: bool,
         with_deploy_services => deploy_services: bool,
+        with_start_cluster => start_cluster: bool,
     }
 });
 
 impl ClusterCapabilities {
     /// Every capability.
     pub fn all() -> Self {
-        Self { clone_environment: true, service_scoped_variables: true, deploy_services: true }
+        Self { clone_environment: true, service_scoped_variables: true, deploy_services: true, start_cluster: true }
     }
 }
 
@@ -470,6 +473,23 @@ pub trait ClusterProvider: Send + Sync + Debug + 'static {
     /// the project. `NotFound` for an unknown source or cluster. `NotSupported`
     /// without the `clone_environment` capability.
     async fn clone_environment(&self, source: &EnvironmentId, request: &CloneRequest) -> ProviderResult<EnvironmentId>;
+
+    /// Asks the platform to start a stopped cluster (Qovery: deploy it).
+    ///
+    /// # Contract
+    /// Returns once the platform accepted the request; [`cluster_status`](Self::cluster_status)
+    /// then shows `Deploying` until the cluster is `Running`. Starting a cluster that is
+    /// running or starting is harmless. `NotFound` for an unknown cluster. A lost answer is
+    /// `Indeterminate` (read the status to know). The default is `NotSupported`, as is
+    /// any provider without the `start_cluster` capability.
+    async fn start_cluster(&self, cluster: &ClusterId) -> ProviderResult<()> {
+        Err(ProviderError::new(
+            ErrorKind::NotSupported,
+            self.name(),
+            "start_cluster",
+            format!("{} cannot start cluster {cluster}: start it with the platform's own tools", self.name()),
+        ))
+    }
 
     /// Whether services can be pointed at `image`'s registry, checked before a run
     /// changes anything (Qovery: a container registry of the organization must serve

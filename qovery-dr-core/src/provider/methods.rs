@@ -32,6 +32,7 @@ macro_rules! cluster_provider_methods {
                 write clone_environment(s: &EnvironmentId, r: &CloneRequest) -> EnvironmentId;
                 write delete_environment(e: &EnvironmentId) -> ();
                 read image_source_ready(i: &ImageRef) -> ();
+                write start_cluster(c: &ClusterId) -> ();
             }
         }
     };

@@ -74,6 +74,11 @@ pub(crate) async fn cluster(ctx: Arc<Ctx>) -> Outcome {
                 ClusterState::Deploying => {
                     (S::Warn, "the DR cluster is being updated; a failover now would wait for it".to_owned())
                 }
+                ClusterState::Stopped if ctx.plan.failover.start_stopped_cluster => (
+                    S::Warn,
+                    "the DR cluster is stopped; the plan starts it during a failover, which adds its start-up time to the RTO"
+                        .to_owned(),
+                ),
                 other => (S::Fail, format!("the DR cluster is {other:?}: a failover would not deploy")),
             };
             out.metrics.dr_cluster_up = status == S::Pass;

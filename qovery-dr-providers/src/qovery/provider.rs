@@ -240,6 +240,7 @@ impl QoveryBuilder {
 /// official spec). The contract test checks each against the spec.
 pub const OPERATIONS: &[(&str, &str)] = &[
     ("GET", "/organization/{organizationId}/cluster/{clusterId}/status"),
+    ("POST", "/organization/{organizationId}/cluster/{clusterId}/deploy"),
     ("GET", "/organization/{organizationId}/containerRegistry"),
     ("GET", "/project/{projectId}/environment"),
     ("GET", "/environment/{environmentId}"),
@@ -562,6 +563,13 @@ impl ClusterProvider for QoveryClusterProvider {
         }
         let text = self.post(OP, &format!("/environment/{environment}/service/deploy"), &body).await?;
         deployment_id(OP, decode(OP, "service/deploy", &text)?)
+    }
+
+    async fn start_cluster(&self, cluster: &ClusterId) -> ProviderResult<()> {
+        const OP: &str = "start_cluster";
+        // deployCluster: Qovery starts a stopped cluster by deploying it.
+        self.post_empty(OP, &format!("/organization/{}/cluster/{cluster}/deploy", self.organization)).await?;
+        Ok(())
     }
 
     async fn stop_environment(&self, environment: &EnvironmentId) -> ProviderResult<DeploymentId> {

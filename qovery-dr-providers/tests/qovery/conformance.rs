@@ -37,3 +37,36 @@ async fn setup() -> ClusterFixture<QoveryClusterProvider> {
 }
 
 qovery_dr_testkit::cluster_provider_conformance!(qovery_against_the_fake, setup());
+
+#[tokio::test]
+async fn a_stopped_cluster_is_started_through_the_api_and_runs_after_its_deployment() {
+    use qovery_dr_core::ClusterId;
+    use qovery_dr_core::provider::{ClusterProvider, ClusterState};
+    let fake = QoveryFake::start("org-1").await;
+    let c = fake.add_cluster("frankfurt");
+    fake.with(|s| s.clusters.insert(c.clone(), "STOPPED".into()));
+    fake.set_durations(Duration::from_millis(100), Duration::from_millis(200));
+    let p = QoveryClusterProvider::builder("org-1")
+        .with_token(qovery_dr_core::SecretString::new("qov_conformance"))
+        .with_endpoint(fake.uri())
+        .build()
+        .unwrap();
+    let id = ClusterId::new(c.clone());
+    assert_eq!(p.cluster_status(&id).await.unwrap().state, ClusterState::Stopped);
+    p.start_cluster(&id).await.unwrap();
+    assert_eq!(p.cluster_status(&id).await.unwrap().state, ClusterState::Deploying);
+    let start = std::time::Instant::now();
+    while !p.cluster_status(&id).await.unwrap().is_healthy() {
+        assert!(start.elapsed() < Duration::from_secs(10), "the cluster never ran");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let requests = fake.requests().await;
+    assert!(
+        requests.iter().any(|(m, path, _)| m == "POST" && path == &format!("/organization/org-1/cluster/{c}/deploy")),
+        "{requests:?}"
+    );
+    // A cluster in error is refused (starting does not repair it).
+    fake.with(|s| s.clusters.insert(c.clone(), "DEPLOYMENT_ERROR".into()));
+    let e = p.start_cluster(&id).await.unwrap_err();
+    assert_eq!(e.kind(), qovery_dr_core::ErrorKind::InvalidInput, "{e}");
+}

@@ -63,6 +63,7 @@ async fn every_operation_the_provider_uses_is_accepted_by_the_official_spec() {
     let svc = ServiceId::new(SERVICE);
 
     p.cluster_status(&ClusterId::new(CLUSTER)).await.unwrap();
+    p.start_cluster(&ClusterId::new(CLUSTER)).await.unwrap();
     let status = p.environment_status(&env).await.unwrap();
     assert!(!status.services.is_empty(), "the example statuses parse into services");
     p.list_environments(&ProjectId::new(PROJECT)).await.unwrap();

@@ -44,6 +44,24 @@ pub async fn cluster_status_known_and_unknown<P: ClusterProvider>(f: &ClusterFix
     );
 }
 
+/// Starting a running cluster is harmless (it stays up); an unknown cluster is
+/// `NotFound`; without the `start_cluster` capability, `NotSupported`.
+pub async fn starting_a_running_cluster_is_harmless<P: ClusterProvider>(f: &ClusterFixture<P>) {
+    if !f.provider.capabilities().start_cluster {
+        return assert_kind(f.provider.start_cluster(&f.cluster).await, ErrorKind::NotSupported, "start_cluster");
+    }
+    let before = f.provider.cluster_status(&f.cluster).await.expect("cluster_status");
+    assert!(before.is_healthy(), "the fixture's cluster runs: {before:?}");
+    f.provider.start_cluster(&f.cluster).await.expect("start_cluster of a running cluster");
+    let after = f.provider.cluster_status(&f.cluster).await.expect("cluster_status");
+    assert!(after.is_healthy(), "a running cluster stays up when started again: {after:?}");
+    assert_kind(
+        f.provider.start_cluster(&ClusterId::new(MISSING)).await,
+        ErrorKind::NotFound,
+        "start_cluster(unknown)",
+    );
+}
+
 /// `environment_status` names the environment's cluster, and `NotFound` for an unknown one.
 pub async fn environment_status_known_and_unknown<P: ClusterProvider>(f: &ClusterFixture<P>) {
     let s = f.provider.environment_status(&f.environment).await.expect("environment_status");
@@ -393,6 +411,7 @@ macro_rules! cluster_provider_conformance {
             use super::*;
             $crate::__conformance_tests!(cluster, $setup, #[$test], [
                 cluster_status_known_and_unknown,
+                starting_a_running_cluster_is_harmless,
                 environment_status_known_and_unknown,
                 list_environments_of_a_project,
                 deploy_reaches_a_terminal_state,

@@ -148,13 +148,51 @@ impl ClusterProvider for InMemoryCluster {
     async fn cluster_status(&self, cluster: &ClusterId) -> ProviderResult<ClusterStatus> {
         const OP: &str = "cluster.cluster_status";
         self.world
-            .call(OP, false, cluster.to_string(), |s, _| {
+            .call(OP, false, cluster.to_string(), |s, ctx| {
+                if s.cluster_starts.get(cluster).is_some_and(|start| ctx.now >= start.ready_at) {
+                    s.cluster_starts.remove(cluster);
+                    s.clusters.insert(cluster.clone(), qovery_dr_core::provider::ClusterState::Running);
+                }
                 let state = s
                     .clusters
                     .get(cluster)
                     .cloned()
                     .ok_or_else(|| err(ErrorKind::NotFound, OP, format!("cluster {cluster} does not exist")))?;
                 Ok(ClusterStatus::new(cluster.clone(), state))
+            })
+            .await
+    }
+
+    async fn start_cluster(&self, cluster: &ClusterId) -> ProviderResult<()> {
+        const OP: &str = "cluster.start_cluster";
+        if !self.capabilities.start_cluster {
+            return Err(err(
+                ErrorKind::NotSupported,
+                OP,
+                "start_cluster is disabled in this provider's capabilities".into(),
+            ));
+        }
+        self.world
+            .call(OP, true, cluster.to_string(), |s, ctx| {
+                match s.clusters.get(cluster) {
+                    None => Err(err(ErrorKind::NotFound, OP, format!("cluster {cluster} does not exist"))),
+                    Some(qovery_dr_core::provider::ClusterState::Stopped) => {
+                        // Starting a cluster takes as long as a deployment (the world's deploy duration).
+                        let ready_at = ctx.now + ctx.config().deploy_duration;
+                        s.clusters.insert(cluster.clone(), qovery_dr_core::provider::ClusterState::Deploying);
+                        s.cluster_starts.insert(cluster.clone(), crate::world::state::ClusterStart { ready_at });
+                        Ok(())
+                    }
+                    Some(qovery_dr_core::provider::ClusterState::Error) => Err(err(
+                        ErrorKind::Conflict,
+                        OP,
+                        format!("cluster {cluster} is in error: repair it before starting it"),
+                    )),
+                    Some(_) => {
+                        ctx.no_change();
+                        Ok(())
+                    }
+                }
             })
             .await
     }

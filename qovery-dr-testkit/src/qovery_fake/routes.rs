@@ -65,6 +65,18 @@ impl Respond for Router {
                 ),
                 None => problem(404, "cluster not found"),
             },
+            // deployCluster: a stopped cluster starts (DEPLOYING, then DEPLOYED after the
+            // fake's deployment durations); a running one stays as it is.
+            ("POST", ["organization", o, "cluster", c, "deploy"]) if *o == org => match s.clusters.get(*c).cloned() {
+                Some(st) if st == "STOPPED" => {
+                    s.clusters.insert((*c).to_owned(), "DEPLOYING".into());
+                    s.cluster_starts.insert((*c).to_owned(), tokio::time::Instant::now());
+                    ok(201, json!({ "cluster_id": c, "status": "DEPLOYING", "is_deployed": false }))
+                }
+                Some(st) if st.contains("ERROR") => problem(400, "the cluster is in error: repair it first"),
+                Some(st) => ok(201, json!({ "cluster_id": c, "status": st, "is_deployed": st == "DEPLOYED" })),
+                None => problem(404, "cluster not found"),
+            },
             ("GET", ["organization", o, "containerRegistry"]) if *o == org => {
                 let results: Vec<Value> = s.registries.iter().map(|(id, url)| json!({ "id": id, "name": "registry", "kind": "GENERIC_CR", "url": url, "created_at": "2026-01-01T00:00:00Z" })).collect();
                 ok(200, json!({ "results": results }))

@@ -73,6 +73,8 @@ pub struct FakeState {
     pub org: String,
     /// Clusters: id → status.
     pub clusters: BTreeMap<String, String>,
+    /// Clusters being started (deployed from `STOPPED`): id → when asked.
+    pub cluster_starts: BTreeMap<String, Instant>,
     /// Environments.
     pub envs: BTreeMap<String, FakeEnv>,
     /// Deployments by request id.
@@ -100,6 +102,7 @@ impl FakeState {
         Self {
             org: org.to_owned(),
             clusters: BTreeMap::new(),
+            cluster_starts: BTreeMap::new(),
             envs: BTreeMap::new(),
             deployments: BTreeMap::new(),
             registries: BTreeMap::new(),
@@ -210,6 +213,16 @@ impl FakeState {
     /// Applies finished deployments.
     pub fn settle(&mut self) {
         let (queued, deploying) = (self.queued, self.deploying);
+        let started: Vec<String> = self
+            .cluster_starts
+            .iter()
+            .filter(|(_, at)| at.elapsed() >= queued + deploying)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in started {
+            self.cluster_starts.remove(&id);
+            self.clusters.insert(id, "DEPLOYED".into());
+        }
         for d in self.deployments.values_mut().filter(|d| !d.settled && d.at.elapsed() >= queued + deploying) {
             d.settled = true;
             if let Some(e) = self.envs.get_mut(&d.env) {

@@ -281,11 +281,22 @@ pub struct ChangeSim {
     pub in_sync_at: Instant,
 }
 
+/// A cluster being started: `Deploying` until `ready_at`, then `Running`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ClusterStart {
+    /// When it is up.
+    #[serde(with = "super::persist::instant")]
+    pub ready_at: Instant,
+}
+
 /// The whole state.
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct State {
     /// Clusters.
     pub clusters: BTreeMap<ClusterId, ClusterState>,
+    /// Clusters being started.
+    #[serde(default)]
+    pub cluster_starts: BTreeMap<ClusterId, ClusterStart>,
     /// Environments.
     pub environments: BTreeMap<EnvironmentId, EnvironmentSim>,
     /// Deployment requests.

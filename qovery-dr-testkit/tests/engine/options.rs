@@ -98,3 +98,68 @@ async fn a_switchover_whose_stop_is_refused_fails_the_step() {
     assert!(failed.error.to_string().contains("stop-old-primary"), "{}", failed.error);
     assert!(failed.error.to_string().contains("permission_denied"), "{}", failed.error);
 }
+
+fn pilot_light(option: bool) -> PlanWorld {
+    let extra = if option { "\n[failover]\nstart_stopped_cluster = true\n" } else { "" };
+    let plan = plan_edited("aws-cross-region.toml", |text| text + extra);
+    let pw = World::from_plan(&plan);
+    pw.world.set_cluster_state(&pw.plan.dr().cluster, qovery_dr_core::provider::ClusterState::Stopped);
+    pw
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stopped_dr_cluster_is_started_first_and_waited_for_when_the_plan_allows() {
+    let pw = pilot_light(true);
+    let journal = MemoryJournal::new();
+    let e = engine(&pw, journal.clone());
+    let runbook = e.plan(RunMode::Switchover).await.unwrap();
+    let stages: Vec<&str> = runbook.stages.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(&stages[..5], ["preflight", "approval", "lock", "start-cluster", "fence"], "{stages:?}");
+    assert!(!runbook.would_refuse(), "{}", runbook.to_table());
+    assert!(runbook.assessments.iter().any(|a| a.step == "start-cluster" && a.evidence.contains("will be started")));
+
+    let report = e.run(RunMode::Switchover).await.unwrap_or_else(|f| panic!("{}\n{}", f.error, f.report.to_text()));
+    assert_eq!(report.outcome, Outcome::Succeeded);
+    let cluster = qovery_dr_testkit::memory::InMemoryCluster::new(&pw.world);
+    assert!(cluster.cluster_status(&pw.plan.dr().cluster).await.unwrap().is_healthy());
+    match journaled_outputs(&journal.snapshot(), &report.run_id).unwrap().get("start-cluster") {
+        Some(StepOutput::StartCluster(o)) => {
+            assert!(o.started, "{o:?}");
+            // The world's clusters take a deployment's time to start (65 s in the test world).
+            assert!(o.waited_ms.unwrap() >= 60_000, "{o:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(pw.world.recorder().applied_count("cluster.start_cluster"), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_the_option_a_stopped_dr_cluster_is_refused_before_anything_changes() {
+    let pw = pilot_light(false);
+    let failed = engine(&pw, MemoryJournal::new()).run(RunMode::Switchover).await.unwrap_err();
+    assert!(failed.error.to_string().contains("is Stopped"), "{}", failed.error);
+    pw.world.recorder().assert_no_mutations();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dr_cluster_in_error_is_refused_even_with_the_option() {
+    let pw = pilot_light(true);
+    pw.world.set_cluster_state(&pw.plan.dr().cluster, qovery_dr_core::provider::ClusterState::Error);
+    let failed = engine(&pw, MemoryJournal::new()).run(RunMode::Switchover).await.unwrap_err();
+    assert!(failed.error.to_string().contains("is Error"), "{}", failed.error);
+    assert_eq!(pw.world.recorder().applied_count("cluster.start_cluster"), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn readiness_warns_of_a_stopped_cluster_the_plan_will_start() {
+    use qovery_dr_core::readiness::CheckStatus;
+    for (option, expected) in [(true, CheckStatus::Warn), (false, CheckStatus::Fail)] {
+        let pw = pilot_light(option);
+        let report = qovery_dr_core::readiness::Readiness::new(pw.plan.clone(), pw.providers())
+            .clock(std::sync::Arc::new(pw.world.clone()))
+            .evaluate()
+            .await;
+        let c = report.checks.iter().find(|c| c.id.starts_with("cluster:")).unwrap();
+        assert_eq!(c.status, expected, "option {option}: {c:?}");
+    }
+}

@@ -15,14 +15,17 @@ use super::{StepError, StepResult, millis_u64, rpo::loss_estimate};
 use crate::error::ErrorKind;
 use crate::journal::JournalEvent;
 use crate::lock::{LockHolder, TakeError, take};
-use crate::provider::{LinkState, Node, Writability};
+use crate::provider::{ClusterState, LinkState, Node, Writability};
 
 pub(super) async fn preflight(run: &Arc<Run>) -> StepResult {
     let p = &run.providers;
     let plan = &run.plan;
     let db = &plan.primary.database.id;
     let dr = p.cluster.cluster_status(&plan.dr.cluster).await?;
-    if !dr.is_healthy() {
+    let startable = matches!(dr.state, ClusterState::Stopped | ClusterState::Deploying);
+    if plan.failover.start_stopped_cluster && startable {
+        // The start-cluster stage starts it and waits, before anything else changes.
+    } else if !dr.is_healthy() {
         return Err(StepError::NotReady(format!(
             "DR cluster {} is {:?}{}",
             plan.dr.cluster,

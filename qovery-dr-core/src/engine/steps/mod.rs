@@ -57,6 +57,7 @@ pub(crate) async fn run(run: &Arc<Run>, spec: &StepSpec, reconcile: bool) -> Ste
         StepKind::Preflight => gate::preflight(run).await,
         StepKind::Approve => gate::approve(run).await,
         StepKind::AcquireLock => gate::acquire_lock(run, id).await,
+        StepKind::StartCluster { cluster } => platform::start_cluster(run, id, cluster).await,
         StepKind::FencePrimary => database::fence(run).await,
         StepKind::CatchUp => database::catch_up(run, spec).await,
         StepKind::PromoteDatabase => database::promote(run, id).await,

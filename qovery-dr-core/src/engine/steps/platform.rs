@@ -6,7 +6,7 @@ use super::super::events::Event;
 use super::super::exec::{Run, pause};
 use super::super::mode::RunMode;
 use super::super::output::{
-    CloneOutput, DeleteCloneOutput, DeployOutput, ParametersOutput, ServiceImageOutput, StepOutput,
+    CloneOutput, DeleteCloneOutput, DeployOutput, ParametersOutput, ServiceImageOutput, StartClusterOutput, StepOutput,
     StopEnvironmentOutput, VerifyEnvironmentOutput,
 };
 use super::super::runbook::EnvRef;
@@ -240,6 +240,55 @@ async fn wait_deployed(
             _ => {}
         }
         pause(poll).await;
+    }
+}
+
+/// Starts the DR cluster when it is stopped and waits until it runs (bounded by the
+/// step's timeout). A cluster in error is refused: starting will not repair it.
+pub(super) async fn start_cluster(run: &Arc<Run>, id: &str, cluster: &crate::model::ClusterId) -> StepResult {
+    use crate::provider::ClusterState;
+    let c = &run.providers.cluster;
+    let first = c.cluster_status(cluster).await?;
+    let started = match first.state {
+        ClusterState::Running => {
+            return Ok(StepOutput::StartCluster(StartClusterOutput { started: false, waited_ms: None }));
+        }
+        ClusterState::Stopped => {
+            c.start_cluster(cluster).await?;
+            true
+        }
+        // Already starting (a previous attempt, or someone else): wait for it.
+        ClusterState::Deploying => false,
+        other => {
+            return Err(StepError::NotReady(format!(
+                "DR cluster {cluster} is {other:?}{}: starting it will not repair it",
+                first.message.map(|m| format!(" ({m})")).unwrap_or_default()
+            )));
+        }
+    };
+    run.emit(Event::Waiting { step: id.to_owned(), what: format!("DR cluster {cluster} to run") });
+    let since = run.parts.clock.now();
+    loop {
+        pause(run.parts.options.poll_interval).await;
+        match c.cluster_status(cluster).await {
+            Ok(s) if s.is_healthy() => {
+                let waited = run.parts.clock.now().saturating_since(since);
+                return Ok(StepOutput::StartCluster(StartClusterOutput {
+                    started,
+                    waited_ms: Some(super::millis_u64(waited)),
+                }));
+            }
+            Ok(s) if matches!(s.state, ClusterState::Deploying | ClusterState::Stopped) => {}
+            Ok(s) => {
+                return Err(engine_error(
+                    ErrorKind::Transient,
+                    id,
+                    format!("DR cluster {cluster} ended {:?} while starting", s.state),
+                ));
+            }
+            Err(e) if e.is_retryable() => {}
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 
