@@ -612,3 +612,23 @@ fn one_environment_each_pairs_without_a_statement() {
     assert_eq!(plan.environment_pairs().len(), 1);
     assert_eq!(plan.primary_counterpart(&"e2".into()).map(|e| e.as_str()), Some("e1"));
 }
+
+#[test]
+fn a_dns_only_failover_needs_a_dr_site_that_already_serves() {
+    let issues = invalid(|v| {
+        set(v, "/tier", json!("pilot-light"));
+        v.as_object_mut().unwrap().insert("failover".into(), json!({ "dns_only": true }));
+    });
+    assert_issue(&issues, "failover.dns_only", "a pilot-light site is not deployed");
+    let mut v = base();
+    v.as_object_mut().unwrap().insert("failover".into(), json!({ "dns_only": true }));
+    let plan = DrPlan::from_value(v).unwrap_or_else(|e| panic!("{e}"));
+    assert!(plan.failover().dns_only);
+    assert!(plan.warnings().iter().any(|w| w.path == "failover.dns_only" && w.message.contains("production scale")));
+    let mut v = base();
+    set(&mut v, "/tier", json!("active-active"));
+    set(&mut v, "/objectives/rto", json!("1m"));
+    v.as_object_mut().unwrap().insert("failover".into(), json!({ "dns_only": true }));
+    let plan = DrPlan::from_value(v).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!plan.warnings().iter().any(|w| w.path == "failover.dns_only"), "{:?}", plan.warnings());
+}

@@ -19,6 +19,13 @@ fn manual(plan: &DrPlan, step: &StepSpec) -> (String, String) {
         StepKind::Preflight => ("Open the Qovery console: the DR cluster is RUNNING; the DR environments exist.".into(), "Nothing to undo (read-only).".into()),
         StepKind::Approve => ("The approval is in the journal (`approval_granted`), with who and when.".into(), "Nothing to undo.".into()),
         StepKind::AcquireLock => ("The lock file or key names this run as holder.".into(), "Released at the end of the run; if the run died, resume it rather than releasing by hand.".into()),
+        StepKind::VerifyDrConfiguration { environment } => (
+            format!(
+                "Every service of {environment} is DEPLOYED and up to date, on the DR registry's images, with the DR parameters: {}.",
+                plan.dr.parameters.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+            "Nothing to undo (read-only).".into(),
+        ),
         StepKind::StartCluster { cluster } => (
             format!("Cluster {cluster} is RUNNING (DEPLOYED) in the Qovery console."),
             "Stop the cluster again if the run is abandoned before anything was deployed on it.".into(),

@@ -90,10 +90,11 @@ pub use heartbeat::HeartbeatWriter;
 pub use interlock::{Interlock, Override};
 pub use mode::RunMode;
 pub use output::{
-    ApprovalOutput, AuthoritativeCheck, CatchUpOutput, CloneOutput, DeleteCloneOutput, DeployOutput, FenceOutput,
-    FixupsOutput, HealthOutput, LockOutput, OutputKind, ParametersOutput, PreflightOutput, PromoteOutput, RpoOutput,
-    ServiceImageOutput, StartClusterOutput, StepOutput, StopEnvironmentOutput, SwitchDnsOutput, SyncImageOutput,
-    SyncImagesOutput, SyncedImage, VerifyDnsOutput, VerifyEnvironmentOutput,
+    ApprovalOutput, AuthoritativeCheck, CatchUpOutput, CloneOutput, DeleteCloneOutput, DeployOutput,
+    DrConfigurationOutput, FenceOutput, FixupsOutput, HealthOutput, LockOutput, OutputKind, ParametersOutput,
+    PreflightOutput, PromoteOutput, RpoOutput, ServiceImageOutput, StartClusterOutput, StepOutput,
+    StopEnvironmentOutput, SwitchDnsOutput, SyncImageOutput, SyncImagesOutput, SyncedImage, VerifyDnsOutput,
+    VerifyEnvironmentOutput,
 };
 pub use report::{Outcome, RunReport, StepReport, StepStatus};
 pub use retry::RetryPolicy;

@@ -198,6 +198,15 @@ pub struct StartClusterOutput {
     pub waited_ms: Option<u64>,
 }
 
+/// A DR environment found serving the DR configuration (DNS-only failover).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DrConfigurationOutput {
+    /// Services checked (deployed, up to date, on the DR registry's images).
+    pub services: usize,
+    /// DR parameters found with their DR values.
+    pub parameters: usize,
+}
+
 /// DR parameters written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ParametersOutput {
@@ -321,6 +330,8 @@ pub enum StepOutput {
     SyncImages(SyncImagesOutput),
     /// [`StepKind::StartCluster`].
     StartCluster(StartClusterOutput),
+    /// [`StepKind::VerifyDrConfiguration`].
+    DrConfiguration(DrConfigurationOutput),
     /// [`StepKind::StopEnvironment`].
     StopEnvironment(StopEnvironmentOutput),
     /// [`StepKind::SyncImage`].
@@ -393,6 +404,8 @@ pub enum OutputKind {
     SyncImages,
     /// [`StartClusterOutput`].
     StartCluster,
+    /// [`DrConfigurationOutput`].
+    DrConfiguration,
     /// [`StopEnvironmentOutput`].
     StopEnvironment,
     /// [`SyncImageOutput`].
@@ -432,6 +445,7 @@ impl OutputKind {
             StepKind::CloneEnvironment { .. } => Self::Clone,
             StepKind::SyncImages { .. } => Self::SyncImages,
             StepKind::StartCluster { .. } => Self::StartCluster,
+            StepKind::VerifyDrConfiguration { .. } => Self::DrConfiguration,
             StepKind::StopEnvironment { .. } => Self::StopEnvironment,
             StepKind::SyncImage { .. } => Self::SyncImage,
             StepKind::ApplyParameters { .. } => Self::Parameters,
@@ -465,6 +479,7 @@ impl OutputKind {
             "clone" => Self::Clone,
             "sync-images" => Self::SyncImages,
             "start-cluster" => Self::StartCluster,
+            "verify-dr-config" => Self::DrConfiguration,
             "stop-old-primary" => Self::StopEnvironment,
             "sync" => Self::SyncImage,
             "parameters" => Self::Parameters,
@@ -495,6 +510,7 @@ impl OutputKind {
             Self::Clone => StepOutput::Clone(de(value)?),
             Self::SyncImages => StepOutput::SyncImages(de(value)?),
             Self::StartCluster => StepOutput::StartCluster(de(value)?),
+            Self::DrConfiguration => StepOutput::DrConfiguration(de(value)?),
             Self::StopEnvironment => StepOutput::StopEnvironment(de(value)?),
             Self::SyncImage => StepOutput::SyncImage(de(value)?),
             Self::Parameters => StepOutput::Parameters(de(value)?),

@@ -47,6 +47,13 @@ pub enum StepKind {
         /// The cluster.
         cluster: ClusterId,
     },
+    /// Verify that a DR environment already serves the DR configuration (deployed and up
+    /// to date, the DR parameters set, the DR registry's images): the precondition of a
+    /// DNS-only failover, which changes none of it.
+    VerifyDrConfiguration {
+        /// The DR environment.
+        environment: EnvironmentId,
+    },
     /// Fence the old primary (failover: or record it unreachable).
     FencePrimary,
     /// Wait until the standby replays the fenced primary's final LSN.
@@ -476,6 +483,27 @@ impl Runbook {
                 })
                 .collect();
         } else {
+            if plan.failover.dns_only {
+                // A DNS-only failover changes no variable and deploys nothing: the DR site
+                // must already serve the DR configuration, checked before anything changes.
+                let checks = plan
+                    .dr
+                    .environments
+                    .iter()
+                    .map(|e| {
+                        b.step(
+                            format!("verify-dr-config:{e}"),
+                            StepKind::VerifyDrConfiguration { environment: e.clone() },
+                            format!(
+                                "verify {e} already serves the DR configuration (a DNS-only failover changes none)"
+                            ),
+                            t.call,
+                            false,
+                        )
+                    })
+                    .collect();
+                b.stage("verify-dr-config", checks);
+            }
             b.stage(
                 "fence",
                 vec![b.step(
@@ -520,9 +548,11 @@ impl Runbook {
             );
             let envs = plan.dr.environments.clone();
             let refs: Vec<EnvRef> = envs.iter().map(|e| EnvRef::Existing(e.clone())).collect();
-            b.images_and_configure(&envs, &refs, facts);
+            if !plan.failover.dns_only {
+                b.images_and_configure(&envs, &refs, facts);
+            }
             let mut deploys = Vec::new();
-            for env in &envs {
+            for env in envs.iter().filter(|_| !plan.failover.dns_only) {
                 match facts.services.get(env) {
                     // One request per environment: platforms (Qovery among them) refuse a
                     // second deployment of an environment while one runs.

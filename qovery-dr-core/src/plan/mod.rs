@@ -113,6 +113,10 @@ pub struct FailoverOptions {
     /// A stopped DR cluster is started (and waited for) before anything else changes,
     /// instead of refused: pilot light keeps the DR cluster stopped to save its cost.
     pub start_stopped_cluster: bool,
+    /// Hot standby and active-active: the failover promotes the database and switches DNS
+    /// only ("no variable updates, no redeployments"), after verifying that the DR site
+    /// already serves the DR configuration.
+    pub dns_only: bool,
 }
 
 /// Something allowed but worth a second look, at a field path.

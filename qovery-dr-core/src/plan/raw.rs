@@ -44,11 +44,13 @@ pub(crate) struct RawFailover {
     pub stop_old_primary: Choice<bool>,
     #[serde(default = "no")]
     pub start_stopped_cluster: Choice<bool>,
+    #[serde(default = "no")]
+    pub dns_only: Choice<bool>,
 }
 
 impl Default for RawFailover {
     fn default() -> Self {
-        Self { single_global_registry: no(), stop_old_primary: no(), start_stopped_cluster: no() }
+        Self { single_global_registry: no(), stop_old_primary: no(), start_stopped_cluster: no(), dns_only: no() }
     }
 }
 

@@ -9,7 +9,7 @@ use super::raw::{RawDnsRecord, RawPlan, RawSite, RawStrategy};
 use super::{ApprovalPolicy, DnsRecordPlan, DrPlan, FailoverOptions, FieldIssue, PlanError, ReplicationPlan};
 use crate::model::{
     ClusterId, DatabaseEndpoint, DatabaseId, DnsRecordId, DnsTarget, EnvironmentId, Objectives, ProjectId,
-    RegistryEndpoint, ResilienceLevel, Site, SiteRole,
+    RegistryEndpoint, ResilienceLevel, Site, SiteRole, Tier,
 };
 use crate::provider::{RegistryLocation, RegistryMapping, ReplicationMode, SwitchStrategy};
 
@@ -271,7 +271,23 @@ pub(crate) fn validate(raw: RawPlan, reported: Vec<FieldIssue>) -> Result<DrPlan
         single_global_registry: raw.failover.single_global_registry.0.unwrap_or(false),
         stop_old_primary: raw.failover.stop_old_primary.0.unwrap_or(false),
         start_stopped_cluster: raw.failover.start_stopped_cluster.0.unwrap_or(false),
+        dns_only: raw.failover.dns_only.0.unwrap_or(false),
     };
+    match tier {
+        Some(t @ (Tier::BackupRestore | Tier::PilotLight)) if failover.dns_only => check.error(
+            "failover.dns_only",
+            format!(
+                "expected a DR site that already serves for a DNS-only failover (warm-standby at full scale, or \
+                 active-active); a {t} site is not deployed, so switching DNS to it would send traffic nowhere"
+            ),
+        ),
+        Some(Tier::WarmStandby) if failover.dns_only => check.warn(
+            "failover.dns_only",
+            "a DNS-only failover sends all traffic to the DR site as it runs: keep it at production scale (hot \
+             standby), as nothing is scaled or redeployed during the failover",
+        ),
+        _ => {}
+    }
     match resilience.filter(|r| from == to && *r != ResilienceLevel::CrossAz) {
         Some(level) if failover.single_global_registry => check.warn(
             "failover.single_global_registry",

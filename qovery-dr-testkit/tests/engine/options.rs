@@ -163,3 +163,83 @@ async fn readiness_warns_of_a_stopped_cluster_the_plan_will_start() {
         assert_eq!(c.status, expected, "option {option}: {c:?}");
     }
 }
+
+fn dns_only_world() -> PlanWorld {
+    let plan = plan_edited("aws-cross-region.toml", |text| text + "\n[failover]\ndns_only = true\n");
+    assert!(plan.warnings().iter().any(|w| w.path == "failover.dns_only"), "warm standby: a warning about scale");
+    World::from_plan(&plan)
+}
+
+/// Deploys the DR environment with the DR configuration, as a hot standby runs.
+async fn serve_dr_configuration(pw: &PlanWorld) {
+    use qovery_dr_core::provider::{VariableScope, VariableValue};
+    let c = qovery_dr_testkit::memory::InMemoryCluster::new(&pw.world);
+    let env = &pw.plan.dr().environments[0];
+    for (k, v) in pw.plan.dr().parameters.iter() {
+        c.set_variable(&VariableScope::Environment(env.clone()), k, &VariableValue::Plain(v.clone())).await.unwrap();
+    }
+    for s in c.list_services(env).await.unwrap() {
+        if let Some(dr) = s.image.and_then(|i| pw.plan.registry_mapping().remap(&i).ok()) {
+            c.set_service_image(env, &s.id, &dr).await.unwrap();
+        }
+    }
+    let d = c.deploy_environment(env).await.unwrap();
+    while !c.deployment_status(env, &d).await.unwrap().phase.is_terminal() {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
+
+const PLATFORM_WRITES: [&str; 5] = [
+    "cluster.deploy_environment",
+    "cluster.deploy_services",
+    "cluster.redeploy_environment",
+    "cluster.set_variable",
+    "cluster.set_service_image",
+];
+
+fn platform_writes(pw: &PlanWorld) -> usize {
+    PLATFORM_WRITES.iter().map(|op| pw.world.recorder().applied_count(op)).sum()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dns_only_switchover_promotes_and_switches_without_configuring_or_deploying() {
+    let pw = dns_only_world();
+    serve_dr_configuration(&pw).await;
+    let before = platform_writes(&pw);
+    let e = engine(&pw, MemoryJournal::new());
+    let runbook = e.plan(RunMode::Switchover).await.unwrap();
+    let stages: Vec<&str> = runbook.stages.iter().map(|s| s.name.as_str()).collect();
+    for absent in ["images", "configure", "deploy"] {
+        assert!(!stages.contains(&absent), "{absent} in {stages:?}");
+    }
+    let at = stages.iter().position(|s| *s == "verify-dr-config").expect("the configuration is verified");
+    assert!(at < stages.iter().position(|s| *s == "fence").unwrap(), "before anything changes: {stages:?}");
+    let report = e.run(RunMode::Switchover).await.unwrap_or_else(|f| panic!("{}\n{}", f.error, f.report.to_text()));
+    assert_eq!(report.outcome, Outcome::Succeeded);
+    assert_eq!(platform_writes(&pw), before, "no variable set, nothing deployed");
+    assert_eq!(pw.world.recorder().applied_count("replication.promote_standby"), 1);
+    assert_eq!(pw.world.record_target(&pw.plan.dns()[0].record).as_ref(), Some(&pw.plan.dns()[0].dr_target));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dns_only_failover_is_refused_before_fencing_when_the_dr_site_runs_another_configuration() {
+    let pw = dns_only_world();
+    // The DR environment still points at the primary's database (and runs the primary's images).
+    let env = pw.plan.dr().environments[0].clone();
+    let primary_host = pw.plan.primary().parameters["DATABASE_HOST"].clone();
+    pw.world.with_state(|s| {
+        let e = s.environments.get_mut(&env).unwrap();
+        let var = qovery_dr_testkit::world::state::VarSim { value: primary_host.clone(), secret: false };
+        e.variables.insert("DATABASE_HOST".into(), var);
+    });
+    let failed = engine(&pw, MemoryJournal::new()).run(RunMode::Switchover).await.unwrap_err();
+    let message = failed.error.to_string();
+    assert!(message.contains("does not serve the DR configuration"), "{message}");
+    assert!(
+        message.contains(&format!("DATABASE_HOST is {primary_host}, the DR value is ")),
+        "the parameter is named with both values: {message}"
+    );
+    assert!(message.contains("from the primary's registry"), "the image is named: {message}");
+    assert_eq!(pw.world.recorder().applied_count("replication.fence_primary"), 0, "nothing fenced");
+    pw.world.recorder().assert_no_mutations();
+}

@@ -58,6 +58,7 @@ pub(crate) async fn run(run: &Arc<Run>, spec: &StepSpec, reconcile: bool) -> Ste
         StepKind::Approve => gate::approve(run).await,
         StepKind::AcquireLock => gate::acquire_lock(run, id).await,
         StepKind::StartCluster { cluster } => platform::start_cluster(run, id, cluster).await,
+        StepKind::VerifyDrConfiguration { environment } => platform::verify_dr_configuration(run, environment).await,
         StepKind::FencePrimary => database::fence(run).await,
         StepKind::CatchUp => database::catch_up(run, spec).await,
         StepKind::PromoteDatabase => database::promote(run, id).await,

@@ -6,8 +6,8 @@ use super::super::events::Event;
 use super::super::exec::{Run, pause};
 use super::super::mode::RunMode;
 use super::super::output::{
-    CloneOutput, DeleteCloneOutput, DeployOutput, ParametersOutput, ServiceImageOutput, StartClusterOutput, StepOutput,
-    StopEnvironmentOutput, VerifyEnvironmentOutput,
+    CloneOutput, DeleteCloneOutput, DeployOutput, DrConfigurationOutput, ParametersOutput, ServiceImageOutput,
+    StartClusterOutput, StepOutput, StopEnvironmentOutput, VerifyEnvironmentOutput,
 };
 use super::super::runbook::EnvRef;
 use super::{StepError, StepResult, engine_error, resolve};
@@ -241,6 +241,58 @@ async fn wait_deployed(
         }
         pause(poll).await;
     }
+}
+
+/// The precondition of a DNS-only failover: `env` serves the DR configuration now.
+/// Every difference is named; none is repaired (that is what a full failover does).
+pub(super) async fn verify_dr_configuration(run: &Arc<Run>, env: &EnvironmentId) -> StepResult {
+    let c = &run.providers.cluster;
+    let mut wrong = Vec::new();
+    let status = c.environment_status(env).await?;
+    for s in &status.services {
+        if s.phase != DeploymentPhase::Deployed || s.out_of_date {
+            wrong.push(format!(
+                "service {} is {}{}",
+                s.service,
+                s.raw_state,
+                if s.out_of_date { " (out of date)" } else { "" }
+            ));
+        }
+    }
+    if status.services.is_empty() {
+        wrong.push("no service is deployed".to_owned());
+    }
+    let services = c.list_services(env).await?;
+    for s in &services {
+        let Some(image) = &s.image else { continue };
+        if run.plan.registry_mapping.remap(image).is_ok()
+            && run.plan.registry_mapping.from != run.plan.registry_mapping.to
+        {
+            wrong.push(format!("service {} runs {image}, from the primary's registry", s.name));
+        }
+    }
+    let vars = c.list_variables(&VariableScope::Environment(env.clone())).await?;
+    for (key, value) in &run.plan.dr.parameters {
+        match vars.iter().find(|v| &v.key == key) {
+            Some(v) if v.value.as_deref() == Some(value.as_str()) => {}
+            Some(v) if v.secret => wrong.push(format!("{key} is a secret: its DR value cannot be checked")),
+            Some(v) => {
+                wrong.push(format!("{key} is {}, the DR value is {value}", v.value.as_deref().unwrap_or("unset")))
+            }
+            None => wrong.push(format!("{key} is not set (the DR value is {value})")),
+        }
+    }
+    if !wrong.is_empty() {
+        return Err(StepError::NotReady(format!(
+            "{env} does not serve the DR configuration a DNS-only failover relies on: {}; deploy it with the DR \
+             configuration first, or run a full failover (without failover.dns_only)",
+            wrong.join("; ")
+        )));
+    }
+    Ok(StepOutput::DrConfiguration(DrConfigurationOutput {
+        services: services.len(),
+        parameters: run.plan.dr.parameters.len(),
+    }))
 }
 
 /// Starts the DR cluster when it is stopped and waits until it runs (bounded by the
