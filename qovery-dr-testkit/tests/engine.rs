@@ -5,6 +5,7 @@
 mod engine {
     mod chaos;
     pub mod common;
+    mod custom;
     mod document;
     mod dry_run;
     mod golden;

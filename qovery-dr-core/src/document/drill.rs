@@ -25,6 +25,16 @@ fn met(v: Option<bool>) -> &'static str {
 }
 
 impl Timeline {
+    /// What the step's output says for the report (a custom step's summary, why a step
+    /// did nothing), if anything.
+    fn note_of(&self, step: &str) -> &str {
+        self.report
+            .as_ref()
+            .and_then(|r| r.steps.iter().find(|s| s.name == step))
+            .and_then(|s| s.note.as_deref())
+            .unwrap_or("")
+    }
+
     /// The timeline and report as pretty JSON.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
@@ -88,21 +98,22 @@ impl Timeline {
         }
         let _ = writeln!(
             out,
-            "\n## Timeline\n\n| start | step | stage | duration | attempts | status |\n|---|---|---|---|---|---|"
+            "\n## Timeline\n\n| start | step | stage | duration | attempts | status | note |\n|---|---|---|---|---|---|---|"
         );
         for s in &self.steps {
             let d = s.end_ms.map_or_else(|| "unfinished".to_owned(), |e| dur(e.saturating_sub(s.start_ms)));
             let _ = writeln!(
                 out,
-                "| +{} | `{}` | {} | {d} | {} | {:?} |",
+                "| +{} | `{}` | {} | {d} | {} | {:?} | {} |",
                 dur(s.start_ms),
                 cell(&s.step),
                 cell(&s.stage),
                 s.attempts,
-                s.status
+                s.status,
+                cell(self.note_of(&s.step))
             );
             for (at, why) in &s.failed_attempts {
-                let _ = writeln!(out, "| +{} | ↳ attempt failed | | | | {} |", dur(*at), cell(why));
+                let _ = writeln!(out, "| +{} | ↳ attempt failed | | | | {} | |", dur(*at), cell(why));
             }
         }
         out
@@ -224,13 +235,14 @@ impl Timeline {
         for s in &self.steps {
             let _ = write!(
                 rows,
-                "<tr><td>+{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{:?}</td></tr>",
+                "<tr><td>+{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{:?}</td><td>{}</td></tr>",
                 html(&dur(s.start_ms)),
                 html(&s.step),
                 html(&s.stage),
                 html(&s.end_ms.map_or_else(|| "unfinished".to_owned(), |e| dur(e.saturating_sub(s.start_ms)))),
                 s.attempts,
-                s.status
+                s.status,
+                html(self.note_of(&s.step))
             );
         }
         let evidence = self.report.as_ref().and_then(|r| r.rpo_evidence.clone()).unwrap_or_default();
@@ -253,7 +265,7 @@ table {{ border-collapse: collapse; margin-top: 12px; }} td, th {{ border: 1px s
 <h2>Timeline</h2>
 {svg}
 <h2>Approvals, interlocks and overrides</h2><ul id="audit">{audit}</ul>
-<h2>Steps</h2><table id="steps"><tr><th>start</th><th>step</th><th>stage</th><th>duration</th><th>attempts</th><th>status</th></tr>{rows}</table>
+<h2>Steps</h2><table id="steps"><tr><th>start</th><th>step</th><th>stage</th><th>duration</th><th>attempts</th><th>status</th><th>note</th></tr>{rows}</table>
 </body></html>
 "#,
             mode = self.mode,

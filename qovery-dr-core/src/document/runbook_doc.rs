@@ -26,6 +26,10 @@ fn manual(plan: &DrPlan, step: &StepSpec) -> (String, String) {
             ),
             "Nothing to undo (read-only).".into(),
         ),
+        StepKind::Custom { name, point } => (
+            format!("The journal holds the output of `custom:{name}` ({}): {}.", point.stage(), cell(&step.description)),
+            "As the team that registered this step documents it.".into(),
+        ),
         StepKind::StartCluster { cluster } => (
             format!("Cluster {cluster} is RUNNING (DEPLOYED) in the Qovery console."),
             "Stop the cluster again if the run is abandoned before anything was deployed on it.".into(),

@@ -61,6 +61,7 @@ pub(crate) struct EngineParts {
     pub clock: Arc<dyn Clock>,
     pub options: EngineOptions,
     pub events: broadcast::Sender<Event>,
+    pub custom: Arc<super::custom::CustomSteps>,
 }
 
 /// Builds an [`Engine`].
@@ -73,6 +74,7 @@ pub struct EngineBuilder {
     pub(super) approver: Arc<dyn Approver>,
     pub(super) clock: Option<Arc<dyn Clock>>,
     pub(super) options: EngineOptions,
+    pub(super) custom: super::custom::CustomSteps,
 }
 
 /// How far apart the engine's clock and the providers' clock may be.
@@ -111,6 +113,16 @@ impl EngineBuilder {
         self
     }
 
+    /// Adds a step of your own at `step.point` of every runbook of the modes it names
+    /// (see [`CustomStep`](super::CustomStep)). Names must be unique: a duplicate or
+    /// malformed name makes every run refuse with [`EngineError::CustomStep`](super::EngineError::CustomStep).
+    /// A run resumed from a journal finds its custom steps by name: register the same
+    /// ones on the engine that resumes it.
+    pub fn custom_step(mut self, step: super::CustomStep, action: impl super::CustomAction) -> Self {
+        self.custom.add(step, Arc::new(action));
+        self
+    }
+
     /// Adds an interlock override.
     pub fn override_interlock(mut self, rule: Interlock, reason: impl Into<String>) -> Self {
         self.options.overrides.push(Override::new(rule, reason));
@@ -142,6 +154,7 @@ impl EngineBuilder {
                 clock,
                 options: self.options,
                 events,
+                custom: Arc::new(self.custom),
             },
         }
     }

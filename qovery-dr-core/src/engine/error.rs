@@ -69,6 +69,9 @@ pub enum EngineError {
         /// The providers' time.
         providers: crate::model::Timestamp,
     },
+    /// A custom step was registered wrongly (a malformed or duplicate name): nothing runs.
+    #[error("{0}; fix the EngineBuilder::custom_step calls")]
+    CustomStep(String),
     /// `run` found an unfinished run in the journal.
     #[error("the journal holds unfinished run {run_id}: resume it, or start the new run with another journal")]
     UnfinishedRun {

@@ -53,6 +53,7 @@
 mod approval;
 mod builder;
 mod context;
+mod custom;
 mod driver;
 mod dry_run;
 mod error;
@@ -84,6 +85,7 @@ pub use approval::{Approval, ApprovalDenied, ApprovalRequest, Approver, AutoAppr
 pub(crate) use builder::EngineParts;
 pub use builder::{EngineBuilder, EngineOptions};
 pub use context::current_step;
+pub use custom::{ActionContext, CustomAction, CustomOutput, CustomStep, HookPoint};
 pub use error::{EngineError, RunFailed};
 pub use events::Event;
 pub use heartbeat::HeartbeatWriter;
@@ -131,11 +133,15 @@ impl Engine {
             approver: Arc::new(DenyAll),
             clock: None,
             options: EngineOptions::default(),
+            custom: custom::CustomSteps::default(),
         }
     }
 
     /// Refuses when the engine's clock and the providers' disagree (set at build).
     fn check_clock(&self) -> Result<(), EngineError> {
+        if let Some(problem) = &self.parts.custom.problem {
+            return Err(EngineError::CustomStep(problem.clone()));
+        }
         match self.clock_mismatch {
             Some((engine, providers)) => Err(EngineError::ClockMismatch { engine, providers }),
             None => Ok(()),
@@ -189,7 +195,7 @@ impl Engine {
         self.check_clock()?;
         let ro = providers_for(&self.providers, mode).read_only();
         let facts = self.facts(&ro, mode).await?;
-        let mut runbook = Runbook::build(&self.plan, mode, &facts, &self.parts.options);
+        let mut runbook = Runbook::build_with(&self.plan, mode, &facts, &self.parts.options, &self.parts.custom);
         let plan = if mode == RunMode::Failback { self.plan.reversed() } else { self.plan.clone() };
         runbook.assessments = assess(&plan, mode, &ro, &self.parts, None).await;
         Ok(runbook)
@@ -218,7 +224,7 @@ impl Engine {
         }
         let run_id = format!("run-{}", self.parts.clock.now().unix_millis());
         let facts = self.facts(&self.providers, mode).await.map_err(|e| self.early(Some(mode), e))?;
-        let runbook = Runbook::build(&self.plan, mode, &facts, &self.parts.options);
+        let runbook = Runbook::build_with(&self.plan, mode, &facts, &self.parts.options, &self.parts.custom);
         // The lock before the first journal write: a shared journal is written by its holder only.
         let taken = self.take_lock(&run_id, mode).await?;
         let run = match self.new_run(run_id.clone(), mode, runbook, &entries, Some(taken.guard)) {
@@ -303,7 +309,7 @@ impl Engine {
         let runbook = match journaled {
             Some(r) => r,
             None => match self.facts(&self.providers, mode).await {
-                Ok(facts) => Runbook::build(&self.plan, mode, &facts, &self.parts.options),
+                Ok(facts) => Runbook::build_with(&self.plan, mode, &facts, &self.parts.options, &self.parts.custom),
                 Err(e) => return Err(stopped(e, &entries, None)),
             },
         };

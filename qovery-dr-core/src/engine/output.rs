@@ -330,6 +330,8 @@ pub enum StepOutput {
     SyncImages(SyncImagesOutput),
     /// [`StepKind::StartCluster`].
     StartCluster(StartClusterOutput),
+    /// [`StepKind::Custom`].
+    Custom(super::custom::CustomOutput),
     /// [`StepKind::VerifyDrConfiguration`].
     DrConfiguration(DrConfigurationOutput),
     /// [`StepKind::StopEnvironment`].
@@ -372,6 +374,7 @@ impl StepOutput {
             StepOutput::Fence(f) => f.skipped.as_deref(),
             StepOutput::SyncImage(s) => s.skipped.as_deref(),
             StepOutput::SyncImages(s) => s.skipped.as_deref(),
+            StepOutput::Custom(c) => Some(c.summary.as_str()),
             StepOutput::StopEnvironment(s) => s.skipped.as_deref(),
             _ => None,
         }
@@ -404,6 +407,8 @@ pub enum OutputKind {
     SyncImages,
     /// [`StartClusterOutput`].
     StartCluster,
+    /// [`CustomOutput`](super::CustomOutput).
+    Custom,
     /// [`DrConfigurationOutput`].
     DrConfiguration,
     /// [`StopEnvironmentOutput`].
@@ -445,6 +450,7 @@ impl OutputKind {
             StepKind::CloneEnvironment { .. } => Self::Clone,
             StepKind::SyncImages { .. } => Self::SyncImages,
             StepKind::StartCluster { .. } => Self::StartCluster,
+            StepKind::Custom { .. } => Self::Custom,
             StepKind::VerifyDrConfiguration { .. } => Self::DrConfiguration,
             StepKind::StopEnvironment { .. } => Self::StopEnvironment,
             StepKind::SyncImage { .. } => Self::SyncImage,
@@ -479,6 +485,7 @@ impl OutputKind {
             "clone" => Self::Clone,
             "sync-images" => Self::SyncImages,
             "start-cluster" => Self::StartCluster,
+            "custom" => Self::Custom,
             "verify-dr-config" => Self::DrConfiguration,
             "stop-old-primary" => Self::StopEnvironment,
             "sync" => Self::SyncImage,
@@ -510,6 +517,7 @@ impl OutputKind {
             Self::Clone => StepOutput::Clone(de(value)?),
             Self::SyncImages => StepOutput::SyncImages(de(value)?),
             Self::StartCluster => StepOutput::StartCluster(de(value)?),
+            Self::Custom => StepOutput::Custom(de(value)?),
             Self::DrConfiguration => StepOutput::DrConfiguration(de(value)?),
             Self::StopEnvironment => StepOutput::StopEnvironment(de(value)?),
             Self::SyncImage => StepOutput::SyncImage(de(value)?),

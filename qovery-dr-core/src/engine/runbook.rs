@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use super::custom::{CustomSteps, HookPoint};
 use super::mode::RunMode;
 use super::retry::RetryPolicy;
 use crate::model::{ClusterId, DnsRecordId, DnsTarget, EnvironmentId, ImageRef, ServiceId};
@@ -41,6 +42,14 @@ pub enum StepKind {
     Approve,
     /// The single-flight lock.
     AcquireLock,
+    /// A step of the embedder's own ([`CustomStep`](super::CustomStep)), found by name
+    /// among the engine's registered actions.
+    Custom {
+        /// Its name.
+        name: String,
+        /// Where it runs.
+        point: HookPoint,
+    },
     /// Start the DR cluster if it is stopped, and wait until it runs (the plan's
     /// `failover.start_stopped_cluster`).
     StartCluster {
@@ -287,6 +296,27 @@ impl Builder<'_> {
         StepSpec { id, kind, description, timeout, retry, point_of_no_return, mutating }
     }
 
+    /// The custom steps registered at `point` for `mode`, as a stage of their own.
+    fn custom(&mut self, custom: &CustomSteps, point: HookPoint, mode: RunMode) {
+        let steps = custom
+            .at(point, mode)
+            .map(|c| {
+                let mut spec = self.step(
+                    format!("custom:{}", c.name),
+                    StepKind::Custom { name: c.name.clone(), point },
+                    c.description.clone(),
+                    c.timeout,
+                    c.mutating,
+                );
+                if let Some(retry) = c.retry {
+                    spec.retry = retry;
+                }
+                spec
+            })
+            .collect();
+        self.stage(point.stage(), steps);
+    }
+
     fn stage(&mut self, name: &str, steps: Vec<StepSpec>) {
         if !steps.is_empty() {
             self.stages.push(Stage { name: name.to_owned(), steps });
@@ -374,6 +404,17 @@ impl Runbook {
     /// The default runbook for `mode` (for failback, pass the plan as is: the
     /// runbook reverses it).
     pub fn build(plan: &DrPlan, mode: RunMode, facts: &LiveFacts, options: &super::EngineOptions) -> Runbook {
+        Self::build_with(plan, mode, facts, options, &CustomSteps::default())
+    }
+
+    /// The runbook with the engine's custom steps at their points.
+    pub(crate) fn build_with(
+        plan: &DrPlan,
+        mode: RunMode,
+        facts: &LiveFacts,
+        options: &super::EngineOptions,
+        custom: &CustomSteps,
+    ) -> Runbook {
         let retry = options.retry;
         let reversed;
         let plan = if mode == RunMode::Failback {
@@ -414,6 +455,7 @@ impl Runbook {
         }
         let mut cleanup = Vec::new();
         if mode == RunMode::Drill {
+            b.custom(custom, HookPoint::BeforeChanges, mode);
             b.stage(
                 "replication",
                 vec![b.step(
@@ -466,10 +508,12 @@ impl Runbook {
                 })
                 .collect();
             b.stage("verify-dr", verify);
+            b.custom(custom, HookPoint::BeforeSwitch, mode);
             b.stage(
                 "record",
                 vec![b.step("record".into(), StepKind::Record, "measure and record RTO/RPO".into(), t.call, false)],
             );
+            b.custom(custom, HookPoint::AtEnd, mode);
             cleanup = sources
                 .iter()
                 .map(|e| {
@@ -504,6 +548,7 @@ impl Runbook {
                     .collect();
                 b.stage("verify-dr-config", checks);
             }
+            b.custom(custom, HookPoint::BeforeChanges, mode);
             b.stage(
                 "fence",
                 vec![b.step(
@@ -546,6 +591,7 @@ impl Runbook {
                     true,
                 )],
             );
+            b.custom(custom, HookPoint::AfterPromotion, mode);
             let envs = plan.dr.environments.clone();
             let refs: Vec<EnvRef> = envs.iter().map(|e| EnvRef::Existing(e.clone())).collect();
             if !plan.failover.dns_only {
@@ -601,6 +647,7 @@ impl Runbook {
                 ));
             }
             b.stage("verify-dr", verify);
+            b.custom(custom, HookPoint::BeforeSwitch, mode);
             let switches = plan
                 .dns
                 .iter()
@@ -636,6 +683,7 @@ impl Runbook {
                 })
                 .collect();
             b.stage("verify", checks);
+            b.custom(custom, HookPoint::AfterSwitch, mode);
             if plan.failover.stop_old_primary && matches!(mode, RunMode::Failover | RunMode::Switchover) {
                 let stops = plan
                     .primary
@@ -659,6 +707,7 @@ impl Runbook {
                 "record",
                 vec![b.step("record".into(), StepKind::Record, "measure and record RTO/RPO".into(), t.call, false)],
             );
+            b.custom(custom, HookPoint::AtEnd, mode);
             if let Some(ttl) = plan.dns.iter().map(|r| r.ttl).max().filter(|t| !t.is_zero() && options.drain_ttl) {
                 b.stage(
                     "drain",

@@ -58,6 +58,7 @@ pub(crate) async fn run(run: &Arc<Run>, spec: &StepSpec, reconcile: bool) -> Ste
         StepKind::Approve => gate::approve(run).await,
         StepKind::AcquireLock => gate::acquire_lock(run, id).await,
         StepKind::StartCluster { cluster } => platform::start_cluster(run, id, cluster).await,
+        StepKind::Custom { name, .. } => custom_step(run, id, name, reconcile).await,
         StepKind::VerifyDrConfiguration { environment } => platform::verify_dr_configuration(run, environment).await,
         StepKind::FencePrimary => database::fence(run).await,
         StepKind::CatchUp => database::catch_up(run, spec).await,
@@ -102,6 +103,32 @@ pub(crate) async fn run(run: &Arc<Run>, spec: &StepSpec, reconcile: bool) -> Ste
         }
         StepKind::DrainTtl { ttl } => dns::drain(run, id, *ttl).await,
     }
+}
+
+/// A step of the embedder's own: its registered action, given the run's context.
+async fn custom_step(run: &Arc<Run>, id: &str, name: &str, reconcile: bool) -> StepResult {
+    let Some(action) = run.parts.custom.actions.get(name).cloned() else {
+        return Err(StepError::NotReady(format!(
+            "custom step {name} is in this run's runbook but not registered with this engine: register it \
+             (EngineBuilder::custom_step) as the engine that started the run did, then resume"
+        )));
+    };
+    let environments = if run.mode == super::mode::RunMode::Drill {
+        let state = run.lock_state();
+        run.plan.primary.environments.iter().filter_map(|e| state.clone_of(e).map(|c| c.environment.clone())).collect()
+    } else {
+        run.plan.dr.environments.clone()
+    };
+    let ctx = super::custom::ActionContext {
+        run_id: run.run_id.clone(),
+        mode: run.mode,
+        plan: run.plan.name.clone(),
+        step: id.to_owned(),
+        idempotency_key: format!("{}/{id}", run.run_id),
+        reconcile,
+        environments,
+    };
+    Ok(StepOutput::Custom(action.run(&ctx).await?))
 }
 
 /// The environment a step works on: an existing one, or the drill clone of one (whose id
