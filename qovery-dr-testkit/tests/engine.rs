@@ -7,6 +7,7 @@ mod engine {
     pub mod common;
     mod custom;
     mod document;
+    mod drill_checks;
     mod dry_run;
     mod golden;
     mod images;

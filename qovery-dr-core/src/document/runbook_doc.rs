@@ -30,6 +30,13 @@ fn manual(plan: &DrPlan, step: &StepSpec) -> (String, String) {
             format!("The journal holds the output of `custom:{name}` ({}): {}.", point.stage(), cell(&step.description)),
             "As the team that registered this step documents it.".into(),
         ),
+        StepKind::VerifyDatabaseConnection { environment } => (
+            format!(
+                "The variables of {environment} name the DR database {}:{} where the DR parameters do, and `psql` from the DR cluster reaches it.",
+                dr_db.host, dr_db.port
+            ),
+            "Nothing to undo (read-only).".into(),
+        ),
         StepKind::StartCluster { cluster } => (
             format!("Cluster {cluster} is RUNNING (DEPLOYED) in the Qovery console."),
             "Stop the cluster again if the run is abandoned before anything was deployed on it.".into(),

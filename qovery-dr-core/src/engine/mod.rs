@@ -92,9 +92,9 @@ pub use heartbeat::HeartbeatWriter;
 pub use interlock::{Interlock, Override};
 pub use mode::RunMode;
 pub use output::{
-    ApprovalOutput, AuthoritativeCheck, CatchUpOutput, CloneOutput, DeleteCloneOutput, DeployOutput,
-    DrConfigurationOutput, FenceOutput, FixupsOutput, HealthOutput, LockOutput, OutputKind, ParametersOutput,
-    PreflightOutput, PromoteOutput, RpoOutput, ServiceImageOutput, StartClusterOutput, StepOutput,
+    ApprovalOutput, AuthoritativeCheck, CatchUpOutput, CloneOutput, DatabaseConnectionOutput, DeleteCloneOutput,
+    DeployOutput, DrConfigurationOutput, FenceOutput, FixupsOutput, HealthOutput, LockOutput, OutputKind,
+    ParametersOutput, PreflightOutput, PromoteOutput, RpoOutput, ServiceImageOutput, StartClusterOutput, StepOutput,
     StopEnvironmentOutput, SwitchDnsOutput, SyncImageOutput, SyncImagesOutput, SyncedImage, VerifyDnsOutput,
     VerifyEnvironmentOutput,
 };

@@ -207,6 +207,19 @@ pub struct DrConfigurationOutput {
     pub parameters: usize,
 }
 
+/// A drill clone's database parameters checked, and the DR database reached.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatabaseConnectionOutput {
+    /// The clone's variables that name the DR database (as the plan's DR parameters do).
+    pub parameters: Vec<String>,
+    /// What answered: the DR database's last heartbeat, as read through the replication
+    /// manager (from the orchestrator, not from inside the cluster).
+    pub reached: String,
+    /// Why the check is partial, when it is (shown in the report).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+}
+
 /// DR parameters written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ParametersOutput {
@@ -330,6 +343,8 @@ pub enum StepOutput {
     SyncImages(SyncImagesOutput),
     /// [`StepKind::StartCluster`].
     StartCluster(StartClusterOutput),
+    /// [`StepKind::VerifyDatabaseConnection`].
+    DatabaseConnection(DatabaseConnectionOutput),
     /// [`StepKind::Custom`].
     Custom(super::custom::CustomOutput),
     /// [`StepKind::VerifyDrConfiguration`].
@@ -374,6 +389,7 @@ impl StepOutput {
             StepOutput::Fence(f) => f.skipped.as_deref(),
             StepOutput::SyncImage(s) => s.skipped.as_deref(),
             StepOutput::SyncImages(s) => s.skipped.as_deref(),
+            StepOutput::DatabaseConnection(s) => s.skipped.as_deref(),
             StepOutput::Custom(c) => Some(c.summary.as_str()),
             StepOutput::StopEnvironment(s) => s.skipped.as_deref(),
             _ => None,
@@ -407,6 +423,8 @@ pub enum OutputKind {
     SyncImages,
     /// [`StartClusterOutput`].
     StartCluster,
+    /// [`DatabaseConnectionOutput`].
+    DatabaseConnection,
     /// [`CustomOutput`](super::CustomOutput).
     Custom,
     /// [`DrConfigurationOutput`].
@@ -450,6 +468,7 @@ impl OutputKind {
             StepKind::CloneEnvironment { .. } => Self::Clone,
             StepKind::SyncImages { .. } => Self::SyncImages,
             StepKind::StartCluster { .. } => Self::StartCluster,
+            StepKind::VerifyDatabaseConnection { .. } => Self::DatabaseConnection,
             StepKind::Custom { .. } => Self::Custom,
             StepKind::VerifyDrConfiguration { .. } => Self::DrConfiguration,
             StepKind::StopEnvironment { .. } => Self::StopEnvironment,
@@ -485,6 +504,7 @@ impl OutputKind {
             "clone" => Self::Clone,
             "sync-images" => Self::SyncImages,
             "start-cluster" => Self::StartCluster,
+            "check-database" => Self::DatabaseConnection,
             "custom" => Self::Custom,
             "verify-dr-config" => Self::DrConfiguration,
             "stop-old-primary" => Self::StopEnvironment,
@@ -517,6 +537,7 @@ impl OutputKind {
             Self::Clone => StepOutput::Clone(de(value)?),
             Self::SyncImages => StepOutput::SyncImages(de(value)?),
             Self::StartCluster => StepOutput::StartCluster(de(value)?),
+            Self::DatabaseConnection => StepOutput::DatabaseConnection(de(value)?),
             Self::Custom => StepOutput::Custom(de(value)?),
             Self::DrConfiguration => StepOutput::DrConfiguration(de(value)?),
             Self::StopEnvironment => StepOutput::StopEnvironment(de(value)?),

@@ -50,6 +50,12 @@ pub enum StepKind {
         /// Where it runs.
         point: HookPoint,
     },
+    /// Drill: check that an environment's variables name the DR database where the plan's
+    /// DR parameters do, and that the DR database answers.
+    VerifyDatabaseConnection {
+        /// The environment (a drill clone).
+        environment: EnvRef,
+    },
     /// Start the DR cluster if it is stopped, and wait until it runs (the plan's
     /// `failover.start_stopped_cluster`).
     StartCluster {
@@ -495,7 +501,7 @@ impl Runbook {
                 })
                 .collect();
             b.stage("deploy", deploys);
-            let verify = refs
+            let mut verify: Vec<StepSpec> = refs
                 .iter()
                 .map(|r| {
                     b.step(
@@ -507,6 +513,16 @@ impl Runbook {
                     )
                 })
                 .collect();
+            // A clone that is deployed but points at the wrong database proves nothing.
+            verify.extend(refs.iter().map(|r| {
+                b.step(
+                    format!("check-database:{r}"),
+                    StepKind::VerifyDatabaseConnection { environment: r.clone() },
+                    format!("check that {r}'s parameters name the DR database, and that it answers"),
+                    t.call,
+                    false,
+                )
+            }));
             b.stage("verify-dr", verify);
             b.custom(custom, HookPoint::BeforeSwitch, mode);
             b.stage(

@@ -58,6 +58,9 @@ pub(crate) async fn run(run: &Arc<Run>, spec: &StepSpec, reconcile: bool) -> Ste
         StepKind::Approve => gate::approve(run).await,
         StepKind::AcquireLock => gate::acquire_lock(run, id).await,
         StepKind::StartCluster { cluster } => platform::start_cluster(run, id, cluster).await,
+        StepKind::VerifyDatabaseConnection { environment } => {
+            platform::verify_database_connection(run, environment).await
+        }
         StepKind::Custom { name, .. } => custom_step(run, id, name, reconcile).await,
         StepKind::VerifyDrConfiguration { environment } => platform::verify_dr_configuration(run, environment).await,
         StepKind::FencePrimary => database::fence(run).await,

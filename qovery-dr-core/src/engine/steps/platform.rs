@@ -6,8 +6,8 @@ use super::super::events::Event;
 use super::super::exec::{Run, pause};
 use super::super::mode::RunMode;
 use super::super::output::{
-    CloneOutput, DeleteCloneOutput, DeployOutput, DrConfigurationOutput, ParametersOutput, ServiceImageOutput,
-    StartClusterOutput, StepOutput, StopEnvironmentOutput, VerifyEnvironmentOutput,
+    CloneOutput, DatabaseConnectionOutput, DeleteCloneOutput, DeployOutput, DrConfigurationOutput, ParametersOutput,
+    ServiceImageOutput, StartClusterOutput, StepOutput, StopEnvironmentOutput, VerifyEnvironmentOutput,
 };
 use super::super::runbook::EnvRef;
 use super::{StepError, StepResult, engine_error, resolve};
@@ -241,6 +241,48 @@ async fn wait_deployed(
         }
         pause(poll).await;
     }
+}
+
+/// A drill clone's database: its variables name the DR database where the plan's DR
+/// parameters do (a clone left pointing at production's database would prove nothing, or
+/// worse), and the DR database answers through the replication manager.
+pub(super) async fn verify_database_connection(run: &Arc<Run>, env: &EnvRef) -> StepResult {
+    let id = resolve(run, env)?;
+    let dr = &run.plan.dr.database;
+    let naming: Vec<(&String, &String)> =
+        run.plan.dr.parameters.iter().filter(|(_, v)| v.contains(dr.host.as_str())).collect();
+    let vars = run.providers.cluster.list_variables(&VariableScope::Environment(id.clone())).await?;
+    let mut wrong = Vec::new();
+    for (key, expected) in &naming {
+        match vars.iter().find(|v| &&v.key == key) {
+            Some(v) if v.value.as_deref() == Some(expected.as_str()) => {}
+            Some(v) if v.secret => {}
+            Some(v) => wrong.push(format!("{key} is {}, not {expected}", v.value.as_deref().unwrap_or("unset"))),
+            None => wrong.push(format!("{key} is not set (expected {expected})")),
+        }
+    }
+    if !wrong.is_empty() {
+        return Err(StepError::NotReady(format!(
+            "{env} ({id}) does not point at the DR database {}: {}",
+            dr.host,
+            wrong.join("; ")
+        )));
+    }
+    let reached = match run.providers.replication.last_heartbeat(&dr.id, crate::provider::Node::Standby).await? {
+        Some(h) => format!("the DR database answered: last heartbeat {} written at {}", h.sequence, h.written_at),
+        None => "the DR database answered (no heartbeat yet)".to_owned(),
+    };
+    let skipped = naming.is_empty().then(|| {
+        format!(
+            "no DR parameter names the DR database host {}: the clone's variables could not be checked against it",
+            dr.host
+        )
+    });
+    Ok(StepOutput::DatabaseConnection(DatabaseConnectionOutput {
+        parameters: naming.iter().map(|(k, _)| (*k).clone()).collect(),
+        reached,
+        skipped,
+    }))
 }
 
 /// The precondition of a DNS-only failover: `env` serves the DR configuration now.
