@@ -101,6 +101,77 @@ async fn a_switchover_under_load_through_every_real_provider_loses_nothing_and_m
     assert_eq!(report.measured_rpo_ms, Some(0), "{}", report.to_text());
 }
 
+/// A smoke step of the embedder's own: the DR database must accept a connection.
+#[derive(Debug)]
+struct DatabaseAnswers {
+    port: u16,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<qovery_dr_core::engine::ActionContext>>>,
+}
+
+#[qovery_dr_core::async_trait]
+impl qovery_dr_core::engine::CustomAction for DatabaseAnswers {
+    async fn run(
+        &self,
+        ctx: &qovery_dr_core::engine::ActionContext,
+    ) -> Result<qovery_dr_core::engine::CustomOutput, qovery_dr_core::ProviderError> {
+        self.seen.lock().unwrap().push(ctx.clone());
+        tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.map_err(|e| {
+            qovery_dr_core::ProviderError::new(qovery_dr_core::ErrorKind::Transient, "smoke", "connect", e.to_string())
+        })?;
+        Ok(qovery_dr_core::engine::CustomOutput::new(format!("the DR database accepts connections on {}", self.port)))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pilot_light_switchover_starts_the_dr_cluster_runs_a_smoke_step_and_stops_the_old_primary() {
+    use qovery_dr_core::engine::{CustomStep, HookPoint};
+    let stack = Stack::start().await;
+    stack.qovery.add_registry(&format!("http://{}", stack.registry_b.host()));
+    let (dr_cluster, primary_env) = (stack.clusters.1.clone(), stack.environments.0.clone());
+    stack.qovery.with(|s| s.clusters.insert(dr_cluster.clone(), "STOPPED".into()));
+    let text = stack.plan_toml() + "\n[failover]\nstart_stopped_cluster = true\nstop_old_primary = true\n";
+    let plan = DrPlan::load(stack.write_plan(&text)).await.unwrap_or_else(|e| panic!("{e}"));
+    let connected = connect(&plan, ConnectOptions::new()).await.unwrap_or_else(|e| panic!("{e}"));
+    let _heartbeat = connected.start_heartbeat().await.unwrap_or_else(|e| panic!("{e}"));
+    let seen = std::sync::Arc::default();
+    let smoke = DatabaseAnswers { port: stack.standby.port, seen: std::sync::Arc::clone(&seen) };
+    let report = engine(&connected, &plan)
+        .custom_step(
+            CustomStep::new("db-answers", HookPoint::BeforeSwitch, "the DR database accepts connections"),
+            smoke,
+        )
+        .build()
+        .run(RunMode::Switchover)
+        .await
+        .unwrap_or_else(|f| panic!("{}\n{}", f.error, f.report.to_text()));
+    assert_eq!(report.outcome, Outcome::Succeeded, "{}", report.to_text());
+
+    // Qovery: the DR cluster was started through the API and runs; the old primary is stopped.
+    let requests = stack.qovery.requests().await;
+    let deploy = format!("/organization/{}/cluster/{dr_cluster}/deploy", stack.qovery.with(|s| s.org.clone()));
+    assert!(requests.iter().any(|(m, p, _)| m == "POST" && *p == deploy), "the cluster was started: {requests:?}");
+    stack.qovery.with(|s| {
+        s.settle();
+        assert_eq!(s.clusters[&dr_cluster], "DEPLOYED");
+        assert!(!s.envs[&primary_env].deployed, "the old primary's environment is stopped");
+        assert!(s.envs[&stack.environments.1].deployed, "the DR environment runs");
+    });
+    let names: Vec<&str> = report.steps.iter().map(|s| s.name.as_str()).collect();
+    let (start, smoke_at, dns) = (
+        names.iter().position(|n| *n == "start-cluster").unwrap(),
+        names.iter().position(|n| *n == "custom:db-answers").unwrap(),
+        names.iter().position(|n| n.starts_with("dns:")).unwrap(),
+    );
+    assert!(start < smoke_at && smoke_at < dns, "{names:?}");
+    let smoke_step = &report.steps[smoke_at];
+    assert_eq!(
+        smoke_step.note.as_deref(),
+        Some(format!("the DR database accepts connections on {}", stack.standby.port).as_str())
+    );
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    assert_eq!(stack.standby.q("SELECT pg_is_in_recovery()"), "f", "the DR database is the primary");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drill_clones_and_deletes_in_the_qovery_fake_and_leaves_production_untouched() {
     let stack = Stack::start_with(true).await;
