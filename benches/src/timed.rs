@@ -9,7 +9,7 @@ use qovery_dr_core::engine::{Providers, current_step};
 use qovery_dr_core::provider::*;
 use qovery_dr_core::{
     ChangeId, ClusterId, DatabaseId, DeploymentId, DnsRecordId, DnsTarget, EnvironmentId, ImageRef, Lsn, ProjectId,
-    ProviderResult, ServiceId, async_trait,
+    ProviderResult, ServiceId, ServiceScale, async_trait,
 };
 
 /// One provider call: the step that made it (`None` outside any step), its operation, when.
@@ -126,6 +126,12 @@ impl ClusterProvider for Timed<dyn ClusterProvider> {
     }
     async fn image_source_ready(&self, i: &ImageRef) -> ProviderResult<()> {
         self.log.time("cluster.image_source_ready", self.inner.image_source_ready(i)).await
+    }
+    async fn start_cluster(&self, c: &ClusterId) -> ProviderResult<()> {
+        self.log.time("cluster.start_cluster", self.inner.start_cluster(c)).await
+    }
+    async fn set_service_scale(&self, e: &EnvironmentId, s: &ServiceId, x: &ServiceScale) -> ProviderResult<()> {
+        self.log.time("cluster.set_service_scale", self.inner.set_service_scale(e, s, x)).await
     }
     async fn delete_environment(&self, e: &EnvironmentId) -> ProviderResult<()> {
         self.log.time("cluster.delete_environment", self.inner.delete_environment(e)).await

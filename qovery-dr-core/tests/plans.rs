@@ -632,3 +632,24 @@ fn a_dns_only_failover_needs_a_dr_site_that_already_serves() {
     let plan = DrPlan::from_value(v).unwrap_or_else(|e| panic!("{e}"));
     assert!(!plan.warnings().iter().any(|w| w.path == "failover.dns_only"), "{:?}", plan.warnings());
 }
+
+#[test]
+fn scales_name_their_field_when_they_cannot_be() {
+    let issues = invalid(|v| {
+        v["sites"]["dr"]["scale"] = json!({ "min_instances": 5, "max_instances": 2 });
+    });
+    assert_issue(&issues, "sites.dr.scale", "expected min_instances (5) at most max_instances (2)");
+    let issues = invalid(|v| {
+        v["sites"]["dr"]["scale"] = json!({ "services": { "api": { "min_instances": 0, "max_instances": 0 } } });
+    });
+    assert_issue(&issues, "sites.dr.scale.services.api", "at least one instance on the DR site");
+    let issues = invalid(|v| {
+        v["sites"]["dr"]["scale"] = json!({ "min_instances": 2 });
+    });
+    assert_issue(&issues, "sites.dr.scale", "expected both min_instances and max_instances");
+    let mut v = base();
+    v["sites"]["dr"]["scale"] = json!({ "min_instances": 2, "max_instances": 6, "services": { "api": { "min_instances": 3, "max_instances": 9, "memory_mib": 1024 } } });
+    let plan = DrPlan::from_value(v).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(plan.dr().scale.for_service("api").map(|s| (s.max_instances, s.memory_mib)), Some((9, Some(1024))));
+    assert_eq!(plan.dr().scale.for_service("web").map(|s| s.max_instances), Some(6));
+}

@@ -37,6 +37,13 @@ fn manual(plan: &DrPlan, step: &StepSpec) -> (String, String) {
             ),
             "Nothing to undo (read-only).".into(),
         ),
+        StepKind::SetServiceScale { environment, service, scale } => (
+            format!(
+                "Service {service} of {environment} has min {} / max {} running instances in its settings.",
+                scale.min_instances, scale.max_instances
+            ),
+            format!("Set {service} back to the primary site's scale (or the DR site's standby scale)."),
+        ),
         StepKind::StartCluster { cluster } => (
             format!("Cluster {cluster} is RUNNING (DEPLOYED) in the Qovery console."),
             "Stop the cluster again if the run is abandoned before anything was deployed on it.".into(),

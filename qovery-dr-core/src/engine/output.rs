@@ -220,6 +220,15 @@ pub struct DatabaseConnectionOutput {
     pub skipped: Option<String>,
 }
 
+/// A service scaled to the DR site's values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceScaleOutput {
+    /// The service.
+    pub service: ServiceId,
+    /// The scale it has now.
+    pub scale: crate::model::ServiceScale,
+}
+
 /// DR parameters written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ParametersOutput {
@@ -343,6 +352,8 @@ pub enum StepOutput {
     SyncImages(SyncImagesOutput),
     /// [`StepKind::StartCluster`].
     StartCluster(StartClusterOutput),
+    /// [`StepKind::SetServiceScale`].
+    ServiceScale(ServiceScaleOutput),
     /// [`StepKind::VerifyDatabaseConnection`].
     DatabaseConnection(DatabaseConnectionOutput),
     /// [`StepKind::Custom`].
@@ -423,6 +434,8 @@ pub enum OutputKind {
     SyncImages,
     /// [`StartClusterOutput`].
     StartCluster,
+    /// [`ServiceScaleOutput`].
+    ServiceScale,
     /// [`DatabaseConnectionOutput`].
     DatabaseConnection,
     /// [`CustomOutput`](super::CustomOutput).
@@ -468,6 +481,7 @@ impl OutputKind {
             StepKind::CloneEnvironment { .. } => Self::Clone,
             StepKind::SyncImages { .. } => Self::SyncImages,
             StepKind::StartCluster { .. } => Self::StartCluster,
+            StepKind::SetServiceScale { .. } => Self::ServiceScale,
             StepKind::VerifyDatabaseConnection { .. } => Self::DatabaseConnection,
             StepKind::Custom { .. } => Self::Custom,
             StepKind::VerifyDrConfiguration { .. } => Self::DrConfiguration,
@@ -504,6 +518,7 @@ impl OutputKind {
             "clone" => Self::Clone,
             "sync-images" => Self::SyncImages,
             "start-cluster" => Self::StartCluster,
+            "scale" => Self::ServiceScale,
             "check-database" => Self::DatabaseConnection,
             "custom" => Self::Custom,
             "verify-dr-config" => Self::DrConfiguration,
@@ -537,6 +552,7 @@ impl OutputKind {
             Self::Clone => StepOutput::Clone(de(value)?),
             Self::SyncImages => StepOutput::SyncImages(de(value)?),
             Self::StartCluster => StepOutput::StartCluster(de(value)?),
+            Self::ServiceScale => StepOutput::ServiceScale(de(value)?),
             Self::DatabaseConnection => StepOutput::DatabaseConnection(de(value)?),
             Self::Custom => StepOutput::Custom(de(value)?),
             Self::DrConfiguration => StepOutput::DrConfiguration(de(value)?),

@@ -112,6 +112,15 @@ pub enum StepKind {
         /// The reference in the DR registry.
         image: ImageRef,
     },
+    /// Set a service's instance counts (and resources) to the DR site's, before the deploy.
+    SetServiceScale {
+        /// The environment.
+        environment: EnvRef,
+        /// The service's name.
+        service: String,
+        /// The scale the plan states for the DR site.
+        scale: crate::model::ServiceScale,
+    },
     /// Deploy these services of one environment in one request and wait until
     /// they are deployed (the platform runs one deployment per environment at a time).
     DeployServices {
@@ -381,6 +390,29 @@ impl Builder<'_> {
                 true,
             ));
             for svc in facts.services.get(&source_of(env)).into_iter().flatten() {
+                // Scaled up before the deploy: pilot light and warm standby run the DR site small.
+                if let Some(scale) = self.plan.dr.scale.for_service(&svc.name) {
+                    steps.push(self.step(
+                        format!("scale:{env}/{}", svc.name),
+                        StepKind::SetServiceScale { environment: env.clone(), service: svc.name.clone(), scale },
+                        format!(
+                            "scale {} of {env} to {}–{} instances{}",
+                            svc.name,
+                            scale.min_instances,
+                            scale.max_instances,
+                            match (scale.cpu_millicores, scale.memory_mib) {
+                                (None, None) => String::new(),
+                                (cpu, mem) => format!(
+                                    " ({}{})",
+                                    cpu.map(|c| format!("{c}m CPU ")).unwrap_or_default(),
+                                    mem.map(|m| format!("{m} MiB")).unwrap_or_default()
+                                ),
+                            }
+                        ),
+                        t.call,
+                        true,
+                    ));
+                }
                 let Some(dr) = svc.image.as_ref().and_then(|i| self.plan.registry_mapping.remap(i).ok()) else {
                     continue;
                 };

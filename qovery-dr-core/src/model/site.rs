@@ -78,6 +78,66 @@ pub struct RegistryEndpoint {
     pub auth: crate::plan::RegistryAuthPlan,
 }
 
+/// How many instances of a service run, and with what resources.
+///
+/// ```
+/// use qovery_dr_core::ServiceScale;
+/// let s = ServiceScale::new(2, 6).with_cpu_millicores(1000).with_memory_mib(2048);
+/// assert_eq!((s.min_instances, s.max_instances, s.cpu_millicores), (2, 6, Some(1000)));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct ServiceScale {
+    /// Instances that always run.
+    pub min_instances: u32,
+    /// The most instances autoscaling may run.
+    pub max_instances: u32,
+    /// CPU per instance, in millicores (1000 = one CPU), when the plan states it.
+    pub cpu_millicores: Option<u32>,
+    /// Memory per instance, in MiB, when the plan states it.
+    pub memory_mib: Option<u32>,
+}
+
+impl ServiceScale {
+    /// `min_instances` to `max_instances`, resources unchanged.
+    pub fn new(min_instances: u32, max_instances: u32) -> Self {
+        Self { min_instances, max_instances, cpu_millicores: None, memory_mib: None }
+    }
+
+    /// The same scale with CPU per instance.
+    pub fn with_cpu_millicores(mut self, m: u32) -> Self {
+        self.cpu_millicores = Some(m);
+        self
+    }
+
+    /// The same scale with memory per instance.
+    pub fn with_memory_mib(mut self, m: u32) -> Self {
+        self.memory_mib = Some(m);
+        self
+    }
+}
+
+/// What a site runs at: a scale for every service, and per-service exceptions (by name).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SiteScale {
+    /// The scale of every service the site runs, unless named below.
+    pub default: Option<ServiceScale>,
+    /// By service name.
+    pub services: BTreeMap<String, ServiceScale>,
+}
+
+impl SiteScale {
+    /// The scale the plan states for service `name`, if any.
+    pub fn for_service(&self, name: &str) -> Option<ServiceScale> {
+        self.services.get(name).copied().or(self.default)
+    }
+
+    /// Whether the plan states any scale for the site.
+    pub fn is_stated(&self) -> bool {
+        self.default.is_some() || !self.services.is_empty()
+    }
+}
+
 /// One site: where it runs and what of the application lives there.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Site {
@@ -104,4 +164,8 @@ pub struct Site {
     /// Per-site parameter values (the prod/DR differences), applied as
     /// environment variables on failover.
     pub parameters: BTreeMap<String, String>,
+    /// What the site runs at (`[sites.<role>.scale]`): a failover sets the DR site's
+    /// values before deploying; readiness compares the two sites' capacity.
+    #[serde(default)]
+    pub scale: SiteScale,
 }

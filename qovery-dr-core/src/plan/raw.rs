@@ -120,6 +120,34 @@ pub(crate) struct RawSite {
     pub registry: RawRegistry,
     #[serde(default)]
     pub parameters: BTreeMap<String, String>,
+    #[serde(default)]
+    pub scale: Option<RawScale>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawServiceScale {
+    pub min_instances: u32,
+    pub max_instances: u32,
+    #[serde(default)]
+    pub cpu_millicores: Option<u32>,
+    #[serde(default)]
+    pub memory_mib: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawScale {
+    #[serde(default)]
+    pub min_instances: Option<u32>,
+    #[serde(default)]
+    pub max_instances: Option<u32>,
+    #[serde(default)]
+    pub cpu_millicores: Option<u32>,
+    #[serde(default)]
+    pub memory_mib: Option<u32>,
+    #[serde(default)]
+    pub services: BTreeMap<String, RawServiceScale>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -9,7 +9,7 @@ use super::raw::{RawDnsRecord, RawPlan, RawSite, RawStrategy};
 use super::{ApprovalPolicy, DnsRecordPlan, DrPlan, FailoverOptions, FieldIssue, PlanError, ReplicationPlan};
 use crate::model::{
     ClusterId, DatabaseEndpoint, DatabaseId, DnsRecordId, DnsTarget, EnvironmentId, Objectives, ProjectId,
-    RegistryEndpoint, ResilienceLevel, Site, SiteRole, Tier,
+    RegistryEndpoint, ResilienceLevel, ServiceScale, Site, SiteRole, SiteScale, Tier,
 };
 use crate::provider::{RegistryLocation, RegistryMapping, ReplicationMode, SwitchStrategy};
 
@@ -93,7 +93,44 @@ fn site(raw: RawSite, role: SiteRole, dns: &[RawDnsRecord], check: &mut Check) -
         registry: RegistryEndpoint { host: raw.registry.host.0, url: registry_url, auth },
         dns_targets,
         parameters: raw.parameters,
+        scale: site_scale(raw.scale, &format!("{prefix}.scale"), role, check),
     }
+}
+
+/// `[sites.<role>.scale]`: every stated scale with min ≤ max, and at least one instance
+/// on the DR site (a failover to a site scaled to zero serves nothing).
+fn site_scale(raw: Option<super::raw::RawScale>, path: &str, role: SiteRole, check: &mut Check) -> SiteScale {
+    let Some(raw) = raw else { return SiteScale::default() };
+    let one = |check: &mut Check, min: u32, max: u32, cpu: Option<u32>, mem: Option<u32>, at: &str| {
+        if min > max {
+            check.error(at, format!("expected min_instances ({min}) at most max_instances ({max})"));
+        }
+        if role == SiteRole::Dr && max == 0 {
+            check.error(at, "expected at least one instance on the DR site: a failover to it would serve nothing");
+        }
+        let mut s = ServiceScale::new(min, max);
+        s.cpu_millicores = cpu;
+        s.memory_mib = mem;
+        s
+    };
+    let default = match (raw.min_instances, raw.max_instances) {
+        (Some(min), Some(max)) => Some(one(check, min, max, raw.cpu_millicores, raw.memory_mib, path)),
+        (None, None) if raw.cpu_millicores.is_none() && raw.memory_mib.is_none() => None,
+        _ => {
+            check.error(path, "expected both min_instances and max_instances (the scale of every service)");
+            None
+        }
+    };
+    let services = raw
+        .services
+        .into_iter()
+        .map(|(name, s)| {
+            let at = format!("{path}.services.{name}");
+            let scale = one(check, s.min_instances, s.max_instances, s.cpu_millicores, s.memory_mib, &at);
+            (name, scale)
+        })
+        .collect();
+    SiteScale { default, services }
 }
 
 fn valid_var_name(k: &str) -> bool {

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::error::{ErrorKind, ProviderError, ProviderResult};
-use crate::model::{ClusterId, DeploymentId, EnvironmentId, ImageRef, ProjectId, SecretString, ServiceId};
+use crate::model::{
+    ClusterId, DeploymentId, EnvironmentId, ImageRef, ProjectId, SecretString, ServiceId, ServiceScale,
+};
 
 /// What a cluster provider can do beyond the required operations.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -20,6 +22,8 @@ pub struct ClusterCapabilities {
     pub deploy_services: bool,
     /// [`ClusterProvider::start_cluster`] starts a stopped cluster.
     pub start_cluster: bool,
+    /// [`ClusterProvider::set_service_scale`] sets instance counts and resources.
+    pub scale_services: bool,
 }
 
 with_setters!(ClusterCapabilities {
@@ -28,13 +32,20 @@ with_setters!(ClusterCapabilities {
         with_service_scoped_variables => service_scoped_variables: bool,
         with_deploy_services => deploy_services: bool,
         with_start_cluster => start_cluster: bool,
+        with_scale_services => scale_services: bool,
     }
 });
 
 impl ClusterCapabilities {
     /// Every capability.
     pub fn all() -> Self {
-        Self { clone_environment: true, service_scoped_variables: true, deploy_services: true, start_cluster: true }
+        Self {
+            clone_environment: true,
+            service_scoped_variables: true,
+            deploy_services: true,
+            start_cluster: true,
+            scale_services: true,
+        }
     }
 }
 
@@ -473,6 +484,28 @@ pub trait ClusterProvider: Send + Sync + Debug + 'static {
     /// the project. `NotFound` for an unknown source or cluster. `NotSupported`
     /// without the `clone_environment` capability.
     async fn clone_environment(&self, source: &EnvironmentId, request: &CloneRequest) -> ProviderResult<EnvironmentId>;
+
+    /// Sets how many instances of a service run (and, where given, its CPU and memory).
+    ///
+    /// # Contract
+    /// Takes effect at the service's next deployment (as an image change does). Setting
+    /// the scale a service has is harmless. `NotFound` for an unknown environment or
+    /// service; `InvalidInput` for a scale the platform refuses (min above max). The
+    /// default is `NotSupported`, as is any provider without the `scale_services` capability.
+    async fn set_service_scale(
+        &self,
+        environment: &EnvironmentId,
+        service: &ServiceId,
+        scale: &ServiceScale,
+    ) -> ProviderResult<()> {
+        let _ = (environment, scale);
+        Err(ProviderError::new(
+            ErrorKind::NotSupported,
+            self.name(),
+            "set_service_scale",
+            format!("{} cannot scale service {service}: scale it with the platform's own tools", self.name()),
+        ))
+    }
 
     /// Asks the platform to start a stopped cluster (Qovery: deploy it).
     ///

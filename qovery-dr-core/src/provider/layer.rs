@@ -34,7 +34,7 @@ use std::time::Duration;
 use crate::error::{ErrorKind, ProviderError, ProviderResult};
 use crate::model::{
     ChangeId, ClusterId, DatabaseId, DeploymentId, DnsRecordId, DnsTarget, EnvironmentId, ImageRef, Lsn, ProjectId,
-    ServiceId,
+    ServiceId, ServiceScale,
 };
 use crate::provider::*;
 use crate::resilience::{RetryConfig, retry};

@@ -33,6 +33,7 @@ macro_rules! cluster_provider_methods {
                 write delete_environment(e: &EnvironmentId) -> ();
                 read image_source_ready(i: &ImageRef) -> ();
                 write start_cluster(c: &ClusterId) -> ();
+                write set_service_scale(e: &EnvironmentId, s: &ServiceId, x: &ServiceScale) -> ();
             }
         }
     };

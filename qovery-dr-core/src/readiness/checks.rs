@@ -90,6 +90,63 @@ pub(crate) async fn cluster(ctx: Arc<Ctx>) -> Outcome {
     out
 }
 
+/// Whether the DR site, at the scale the plan sets during a failover, can carry the
+/// primary's load as the plan states it (the primary's minimum instances). From the plan
+/// alone: no call is made.
+pub(crate) async fn capacity(ctx: Arc<Ctx>) -> Outcome {
+    let (primary, dr) = (&ctx.plan.primary.scale, &ctx.plan.dr.scale);
+    let mut out = Outcome::default();
+    if !primary.is_stated() {
+        return out;
+    }
+    let named: std::collections::BTreeSet<&str> =
+        primary.services.keys().chain(dr.services.keys()).map(String::as_str).collect();
+    for name in std::iter::once(None).chain(named.into_iter().map(Some)) {
+        let (p, d) = match name {
+            Some(n) => (primary.for_service(n), dr.for_service(n)),
+            None => (primary.default, dr.default),
+        };
+        let Some(p) = p else { continue };
+        let label = name.unwrap_or("every service");
+        let id = format!("capacity:{label}");
+        let expected = format!("at least {} instances on the DR site", p.min_instances);
+        let c = match d {
+            None => CheckResult::new(
+                id,
+                Cat::Parity,
+                S::Warn,
+                "no DR scale stated".to_owned(),
+                expected,
+                format!(
+                    "the primary runs {label} at {}–{} instances; the plan sets no DR scale, so a failover keeps the DR site's current (standby) size",
+                    p.min_instances, p.max_instances
+                ),
+            ),
+            Some(d) if d.max_instances < p.min_instances => CheckResult::new(
+                id,
+                Cat::Parity,
+                S::Warn,
+                format!("at most {} instances", d.max_instances),
+                expected,
+                format!(
+                    "after a failover {label} can run at most {} instances on the DR site, the primary runs at least {}: it cannot carry the primary's load",
+                    d.max_instances, p.min_instances
+                ),
+            ),
+            Some(d) => CheckResult::new(
+                id,
+                Cat::Parity,
+                S::Pass,
+                format!("{}–{} instances", d.min_instances, d.max_instances),
+                expected,
+                "the DR site is scaled up to carry the primary's load during a failover".to_owned(),
+            ),
+        };
+        out.checks.push(c);
+    }
+    out
+}
+
 pub(crate) async fn replication(ctx: Arc<Ctx>) -> Outcome {
     let db = &ctx.plan.primary.database.id;
     let rpo = ctx.plan.objectives.rpo;

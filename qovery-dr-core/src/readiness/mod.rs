@@ -136,6 +136,7 @@ impl Readiness {
         };
         spawn(&mut set, Box::pin(checks::cluster(Arc::clone(&ctx))));
         spawn(&mut set, Box::pin(checks::replication(Arc::clone(&ctx))));
+        spawn(&mut set, Box::pin(checks::capacity(Arc::clone(&ctx))));
         for r in 0..self.plan.dns.len() {
             spawn(&mut set, Box::pin(checks::dns(Arc::clone(&ctx), r)));
         }

@@ -9,7 +9,7 @@ use qovery_dr_core::provider::{
 };
 use qovery_dr_core::{
     ClusterId, DeploymentId, EnvironmentId, ErrorKind, ImageRef, ProjectId, ProviderError, ProviderResult,
-    SecretString, ServiceId, async_trait,
+    SecretString, ServiceId, ServiceScale, async_trait,
 };
 use reqwest::Method;
 use serde::Deserialize;
@@ -256,6 +256,8 @@ pub const OPERATIONS: &[(&str, &str)] = &[
     ("GET", "/environment/deploymentStatus"),
     ("GET", "/container/{containerId}"),
     ("PUT", "/container/{containerId}"),
+    ("GET", "/application/{applicationId}"),
+    ("PUT", "/application/{applicationId}"),
     ("GET", "/environment/{environmentId}/environmentVariable"),
     ("POST", "/environment/{environmentId}/environmentVariable"),
     ("PUT", "/environment/{environmentId}/environmentVariable/{environmentVariableId}"),
@@ -376,6 +378,51 @@ impl QoveryClusterProvider {
         Err(err(ErrorKind::NotFound, op, format!("service {service} is not in environment {env}")))
     }
 
+    /// Reads a container or application, and writes it back with `scale` (nothing when it
+    /// has it already).
+    async fn put_scale(&self, op: &str, kind: &str, service: &str, scale: &ServiceScale) -> ProviderResult<()> {
+        let path = format!("/{kind}/{service}");
+        let current: Value = self.http.get(op, &path).await?;
+        let wanted = [
+            ("min_running_instances", Some(scale.min_instances)),
+            ("max_running_instances", Some(scale.max_instances)),
+            ("cpu", scale.cpu_millicores),
+            ("memory", scale.memory_mib),
+        ];
+        let same = wanted
+            .iter()
+            .all(|(key, v)| v.is_none_or(|v| current.get(*key).and_then(Value::as_u64) == Some(u64::from(v))));
+        if same {
+            return Ok(());
+        }
+        let mut body = edit_body(kind, &current);
+        if kind == "container" {
+            // ContainerRequest requires the image: the one the container has.
+            let registry = current.get("registry_id").or_else(|| current.get("registry").and_then(|r| r.get("id")));
+            for (key, v) in
+                [("registry_id", registry), ("image_name", current.get("image_name")), ("tag", current.get("tag"))]
+            {
+                if let Some(v) = v.filter(|v| !v.is_null()) {
+                    body.insert(key.to_owned(), v.clone());
+                }
+            }
+        }
+        for (key, v) in wanted {
+            if let Some(v) = v {
+                body.insert(key.to_owned(), json!(v));
+            }
+        }
+        self.http.send(op, Method::PUT, &path, Some(&Value::Object(body))).await.map(|_| ())
+    }
+
+    /// A scale request for a service of `kind` (`container`, `application`) by id, for the
+    /// contract test. Feature `contract-tests` only.
+    #[cfg(feature = "contract-tests")]
+    #[doc(hidden)]
+    pub async fn contract_scale_request(&self, kind: &str, id: &str, scale: &ServiceScale) -> ProviderResult<()> {
+        self.put_scale("contract", kind, id, scale).await
+    }
+
     /// The collection paths for a scope: (variables, secrets, Qovery scope name).
     async fn scope_paths(&self, op: &str, scope: &VariableScope) -> ProviderResult<(String, String, &'static str)> {
         Ok(match scope {
@@ -438,6 +485,60 @@ impl QoveryClusterProvider {
                 )
             })
     }
+}
+
+/// The fields of a service as read (`GET /container/{id}`, `GET /application/{id}`) that its
+/// edit request accepts, for a read-modify-write: a PUT replaces the whole service.
+fn edit_body(kind: &str, current: &Value) -> serde_json::Map<String, Value> {
+    let mut body = serde_json::Map::new();
+    let common = [
+        "name",
+        "description",
+        "arguments",
+        "entrypoint",
+        "cpu",
+        "memory",
+        "gpu",
+        "ephemeral_storage_in_gib",
+        "cpu_architecture",
+        "min_running_instances",
+        "max_running_instances",
+        "healthchecks",
+        "auto_preview",
+        "auto_deploy",
+        "ports",
+        "storage",
+        "icon_uri",
+        "autoscaling",
+    ];
+    let application = ["build_mode", "dockerfile_path", "docker_target_build_stage"];
+    let extra: &[&str] = if kind == "application" { &application } else { &[] };
+    for key in common.iter().chain(extra) {
+        if let Some(v) = current.get(*key).filter(|v| !v.is_null()) {
+            body.insert((*key).to_owned(), v.clone());
+        }
+    }
+    for key in ["annotations_groups", "labels_groups"] {
+        if let Some(groups) = current.get(key).and_then(Value::as_array) {
+            let ids: Vec<Value> =
+                groups.iter().filter_map(|g| g.get("id").cloned()).map(|id| json!({ "id": id })).collect();
+            body.insert(key.to_owned(), Value::Array(ids));
+        }
+    }
+    if kind == "application"
+        && let Some(git) = current.get("git_repository").and_then(Value::as_object)
+    {
+        // The request's repository is the response's without what Qovery computes.
+        let mut request = serde_json::Map::new();
+        for key in ["url", "branch", "root_path", "provider", "git_token_id"] {
+            if let Some(v) = git.get(key).filter(|v| !v.is_null()) {
+                request.insert(key.to_owned(), v.clone());
+            }
+        }
+        body.insert("git_repository".into(), Value::Object(request));
+    }
+    body.entry("healthchecks").or_insert_with(|| json!({}));
+    body
 }
 
 fn image_of(c: &ContainerBody) -> Option<ImageRef> {
@@ -565,6 +666,24 @@ impl ClusterProvider for QoveryClusterProvider {
         deployment_id(OP, decode(OP, "service/deploy", &text)?)
     }
 
+    async fn set_service_scale(
+        &self,
+        environment: &EnvironmentId,
+        service: &ServiceId,
+        scale: &ServiceScale,
+    ) -> ProviderResult<()> {
+        const OP: &str = "set_service_scale";
+        if scale.min_instances > scale.max_instances {
+            return Err(err(
+                ErrorKind::InvalidInput,
+                OP,
+                format!("min_instances {} is above max_instances {}", scale.min_instances, scale.max_instances),
+            ));
+        }
+        let kind = self.service_kind(OP, environment, service).await?;
+        self.put_scale(OP, kind, service.as_str(), scale).await
+    }
+
     async fn start_cluster(&self, cluster: &ClusterId) -> ProviderResult<()> {
         const OP: &str = "start_cluster";
         // deployCluster: Qovery starts a stopped cluster by deploying it.
@@ -665,39 +784,7 @@ impl ClusterProvider for QoveryClusterProvider {
             return Ok(());
         }
         // Read, modify, write back the fields ContainerRequest accepts.
-        let mut body = serde_json::Map::new();
-        for key in [
-            "name",
-            "description",
-            "arguments",
-            "entrypoint",
-            "cpu",
-            "memory",
-            "gpu",
-            "ephemeral_storage_in_gib",
-            "cpu_architecture",
-            "min_running_instances",
-            "max_running_instances",
-            "healthchecks",
-            "auto_preview",
-            "auto_deploy",
-            "ports",
-            "storage",
-            "icon_uri",
-            "autoscaling",
-        ] {
-            if let Some(v) = current.get(key).filter(|v| !v.is_null()) {
-                body.insert(key.to_owned(), v.clone());
-            }
-        }
-        for key in ["annotations_groups", "labels_groups"] {
-            if let Some(groups) = current.get(key).and_then(Value::as_array) {
-                let ids: Vec<Value> =
-                    groups.iter().filter_map(|g| g.get("id").cloned()).map(|id| json!({ "id": id })).collect();
-                body.insert(key.to_owned(), Value::Array(ids));
-            }
-        }
-        body.entry("healthchecks").or_insert_with(|| json!({}));
+        let mut body = edit_body("container", &current);
         body.insert("registry_id".into(), json!(registry_id));
         body.insert("image_name".into(), json!(image.repository()));
         body.insert("tag".into(), json!(tag));

@@ -70,3 +70,35 @@ async fn a_stopped_cluster_is_started_through_the_api_and_runs_after_its_deploym
     let e = p.start_cluster(&id).await.unwrap_err();
     assert_eq!(e.kind(), qovery_dr_core::ErrorKind::InvalidInput, "{e}");
 }
+
+#[tokio::test]
+async fn a_service_is_scaled_through_the_api_and_a_repeat_writes_nothing() {
+    use qovery_dr_core::provider::ClusterProvider;
+    use qovery_dr_core::{EnvironmentId, ServiceScale};
+    let fake = QoveryFake::start("org-1").await;
+    let c = fake.add_cluster("frankfurt");
+    let env = fake.add_environment("project-1", "dr", &c);
+    let svc = fake.add_container(&env, "api", "https://r1.example.com", "shop/api", "v1");
+    let p = QoveryClusterProvider::builder("org-1")
+        .with_token(qovery_dr_core::SecretString::new("qov_conformance"))
+        .with_endpoint(fake.uri())
+        .build()
+        .unwrap();
+    let scale = ServiceScale::new(3, 9).with_cpu_millicores(1000).with_memory_mib(2048);
+    p.set_service_scale(&EnvironmentId::new(env.clone()), &ServiceId::new(svc.clone()), &scale).await.unwrap();
+    let stored = fake.with(|s| s.envs[&env].containers[&svc].clone());
+    assert_eq!(
+        (&stored["min_running_instances"], &stored["max_running_instances"], &stored["cpu"], &stored["memory"]),
+        (&serde_json::json!(3), &serde_json::json!(9), &serde_json::json!(1000), &serde_json::json!(2048))
+    );
+    assert_eq!(stored["image_name"], "shop/api", "the image is kept");
+    let puts = |r: &[(String, String, Option<String>)]| r.iter().filter(|(m, _, _)| m == "PUT").count();
+    let before = puts(&fake.requests().await);
+    p.set_service_scale(&EnvironmentId::new(env.clone()), &ServiceId::new(svc.clone()), &scale).await.unwrap();
+    assert_eq!(puts(&fake.requests().await), before, "the same scale again writes nothing");
+    let e = p
+        .set_service_scale(&EnvironmentId::new(env), &ServiceId::new(svc), &ServiceScale::new(5, 2))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), qovery_dr_core::ErrorKind::InvalidInput, "{e}");
+}

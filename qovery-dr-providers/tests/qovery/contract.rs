@@ -105,6 +105,11 @@ async fn every_operation_the_provider_uses_is_accepted_by_the_official_spec() {
         .build()
         .unwrap();
     with_id.set_service_image(&env, &svc, &image).await.unwrap();
+    // Scaling: the example service is a container (listed first), so the application
+    // request is driven directly through the same code.
+    let scale = qovery_dr_core::ServiceScale::new(2, 5).with_cpu_millicores(750).with_memory_mib(1024);
+    p.set_service_scale(&env, &svc, &scale).await.unwrap();
+    p.contract_scale_request("application", SERVICE, &scale).await.unwrap();
 
     let clone = p
         .clone_environment(

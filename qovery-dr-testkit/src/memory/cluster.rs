@@ -428,6 +428,39 @@ impl ClusterProvider for InMemoryCluster {
             .await
     }
 
+    async fn set_service_scale(
+        &self,
+        environment: &EnvironmentId,
+        service: &ServiceId,
+        scale: &qovery_dr_core::ServiceScale,
+    ) -> ProviderResult<()> {
+        const OP: &str = "cluster.set_service_scale";
+        if !self.capabilities.scale_services {
+            return Err(self.unsupported(OP, "scaling services"));
+        }
+        if scale.min_instances > scale.max_instances {
+            return Err(err(
+                ErrorKind::InvalidInput,
+                OP,
+                format!("min_instances {} is above max_instances {}", scale.min_instances, scale.max_instances),
+            ));
+        }
+        self.world
+            .call(OP, true, format!("{environment} {service} {scale:?}"), |s, ctx| {
+                let env = env_mut(s, environment, OP)?;
+                let svc = env.services.get_mut(service).ok_or_else(|| {
+                    err(ErrorKind::NotFound, OP, format!("service {service} is not in environment {environment}"))
+                })?;
+                if svc.desired.scale.as_ref() == Some(scale) && svc.desired.min_instances == scale.min_instances {
+                    ctx.no_change();
+                }
+                svc.desired.min_instances = scale.min_instances;
+                svc.desired.scale = Some(*scale);
+                Ok(())
+            })
+            .await
+    }
+
     async fn clone_environment(&self, source: &EnvironmentId, request: &CloneRequest) -> ProviderResult<EnvironmentId> {
         const OP: &str = "cluster.clone_environment";
         if !self.capabilities.clone_environment {

@@ -201,6 +201,11 @@ impl Respond for Router {
                     }
                     v[key] = body[key].clone();
                 }
+                for key in ["min_running_instances", "max_running_instances", "cpu", "memory"] {
+                    if let Some(x) = body.get(key) {
+                        v[key] = x.clone();
+                    }
+                }
                 if let Some(url) = s.registries.get(body["registry_id"].as_str().unwrap_or_default()).cloned() {
                     v["registry"] =
                         json!({ "id": body["registry_id"], "name": "registry", "url": url, "kind": "GENERIC_CR" });

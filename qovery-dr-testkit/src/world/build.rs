@@ -132,6 +132,7 @@ impl World {
                         image: svc.image,
                         variables: BTreeMap::new(),
                         min_instances: svc.min_instances,
+                        scale: None,
                     };
                     let running = spec.deployed.then(|| config.clone());
                     (
@@ -435,8 +436,12 @@ impl PlanWorld {
             if let Some(env) = s.environments.get_mut(&dr_env) {
                 env.services.clear();
                 for (i, img) in images.iter().enumerate() {
-                    let config =
-                        ServiceConfig { image: Some(img.clone()), variables: BTreeMap::new(), min_instances: 2 };
+                    let config = ServiceConfig {
+                        image: Some(img.clone()),
+                        variables: BTreeMap::new(),
+                        min_instances: 2,
+                        scale: None,
+                    };
                     env.services.insert(
                         ServiceId::new(format!("svc-{i}")),
                         ServiceSim {

@@ -31,6 +31,9 @@ pub struct ServiceConfig {
     pub variables: BTreeMap<String, VarSim>,
     /// Minimum instances.
     pub min_instances: u32,
+    /// Maximum instances and resources, once a scale was set.
+    #[serde(default)]
+    pub scale: Option<qovery_dr_core::ServiceScale>,
 }
 
 /// A service.

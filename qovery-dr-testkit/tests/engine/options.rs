@@ -243,3 +243,113 @@ async fn a_dns_only_failover_is_refused_before_fencing_when_the_dr_site_runs_ano
     assert_eq!(pw.world.recorder().applied_count("replication.fence_primary"), 0, "nothing fenced");
     pw.world.recorder().assert_no_mutations();
 }
+
+const SCALES: &str = "
+[sites.primary.scale]
+min_instances = 3
+max_instances = 8
+
+[sites.dr.scale]
+min_instances = 2
+max_instances = 6
+
+[sites.dr.scale.services.api]
+min_instances = 3
+max_instances = 10
+cpu_millicores = 1000
+memory_mib = 2048
+";
+
+fn desired_scales(
+    pw: &PlanWorld,
+    env: &qovery_dr_core::EnvironmentId,
+) -> Vec<(String, Option<qovery_dr_core::ServiceScale>)> {
+    pw.world.with_state(|s| {
+        s.environments[env].services.values().map(|svc| (svc.name.clone(), svc.desired.scale)).collect()
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failover_scales_the_dr_site_up_before_deploying_it() {
+    use qovery_dr_core::ServiceScale;
+    let plan = plan_edited("aws-cross-region.toml", |text| text + SCALES);
+    let pw = World::from_plan(&plan);
+    let e = engine(&pw, MemoryJournal::new());
+    let runbook = e.plan(RunMode::Switchover).await.unwrap();
+    let configure = runbook.stages.iter().find(|s| s.name == "configure").unwrap();
+    let scales: Vec<&str> =
+        configure.steps.iter().map(|s| s.id.as_str()).filter(|id| id.starts_with("scale:")).collect();
+    assert_eq!(scales.len(), 3, "{scales:?}");
+    let api = configure.steps.iter().find(|s| s.id.ends_with("/api") && s.id.starts_with("scale:")).unwrap();
+    assert!(api.description.contains("3–10 instances (1000m CPU 2048 MiB)"), "{}", api.description);
+    let report = e.run(RunMode::Switchover).await.unwrap_or_else(|f| panic!("{}", f.error));
+    assert_eq!(report.outcome, Outcome::Succeeded);
+    let env = pw.plan.dr().environments[0].clone();
+    for (name, scale) in desired_scales(&pw, &env) {
+        let expected = if name == "api" {
+            ServiceScale::new(3, 10).with_cpu_millicores(1000).with_memory_mib(2048)
+        } else {
+            ServiceScale::new(2, 6)
+        };
+        assert_eq!(scale, Some(expected), "{name}");
+    }
+    // Deployed with it: the running configuration holds the scale.
+    let running = pw.world.with_state(|s| {
+        s.environments[&env]
+            .services
+            .values()
+            .filter_map(|svc| svc.running.as_ref().map(|r| r.min_instances))
+            .collect::<Vec<_>>()
+    });
+    assert!(running.contains(&3) && running.contains(&2), "{running:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_drill_scales_its_clones_so_the_change_is_proven_accepted() {
+    let plan = plan_edited("aws-cross-region.toml", |text| text + SCALES);
+    let pw = World::from_plan(&plan);
+    let journal = MemoryJournal::new();
+    let report = engine(&pw, journal.clone()).run(RunMode::Drill).await.unwrap_or_else(|f| panic!("{}", f.error));
+    let scaled: Vec<&str> =
+        report.steps.iter().map(|s| s.name.as_str()).filter(|n| n.starts_with("scale:clone-of-")).collect();
+    assert_eq!(scaled.len(), 3, "{scaled:?}");
+    assert!(
+        report
+            .steps
+            .iter()
+            .filter(|s| s.name.starts_with("scale:"))
+            .all(|s| s.status == qovery_dr_core::engine::StepStatus::Succeeded)
+    );
+    // Production untouched: the DR environment keeps its standby scale.
+    let env = pw.plan.dr().environments[0].clone();
+    assert!(desired_scales(&pw, &env).iter().all(|(_, s)| s.is_none()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn readiness_warns_when_the_dr_site_cannot_carry_the_primarys_load() {
+    use qovery_dr_core::readiness::CheckStatus;
+    let evaluate = |extra: &'static str| async move {
+        let plan = plan_edited("aws-cross-region.toml", |text| text + extra);
+        let pw = World::from_plan(&plan);
+        qovery_dr_core::readiness::Readiness::new(pw.plan.clone(), pw.providers())
+            .clock(std::sync::Arc::new(pw.world.clone()))
+            .evaluate()
+            .await
+    };
+    let r = evaluate(SCALES).await;
+    let c = r.checks.iter().find(|c| c.id == "capacity:every service").unwrap();
+    assert_eq!(c.status, CheckStatus::Pass, "{c:?}");
+    let short = "
+[sites.primary.scale.services.api]
+min_instances = 12
+max_instances = 20
+
+[sites.dr.scale.services.api]
+min_instances = 1
+max_instances = 4
+";
+    let r = evaluate(short).await;
+    let c = r.checks.iter().find(|c| c.id == "capacity:api").unwrap();
+    assert_eq!(c.status, CheckStatus::Warn, "{c:?}");
+    assert!(c.detail.contains("at most 4 instances") && c.detail.contains("at least 12"), "{c:?}");
+}

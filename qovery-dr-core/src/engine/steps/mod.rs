@@ -58,6 +58,9 @@ pub(crate) async fn run(run: &Arc<Run>, spec: &StepSpec, reconcile: bool) -> Ste
         StepKind::Approve => gate::approve(run).await,
         StepKind::AcquireLock => gate::acquire_lock(run, id).await,
         StepKind::StartCluster { cluster } => platform::start_cluster(run, id, cluster).await,
+        StepKind::SetServiceScale { environment, service, scale } => {
+            platform::set_scale(run, environment, service, scale).await
+        }
         StepKind::VerifyDatabaseConnection { environment } => {
             platform::verify_database_connection(run, environment).await
         }

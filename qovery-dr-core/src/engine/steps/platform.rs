@@ -7,7 +7,8 @@ use super::super::exec::{Run, pause};
 use super::super::mode::RunMode;
 use super::super::output::{
     CloneOutput, DatabaseConnectionOutput, DeleteCloneOutput, DeployOutput, DrConfigurationOutput, ParametersOutput,
-    ServiceImageOutput, StartClusterOutput, StepOutput, StopEnvironmentOutput, VerifyEnvironmentOutput,
+    ServiceImageOutput, ServiceScaleOutput, StartClusterOutput, StepOutput, StopEnvironmentOutput,
+    VerifyEnvironmentOutput,
 };
 use super::super::runbook::EnvRef;
 use super::{StepError, StepResult, engine_error, resolve};
@@ -81,6 +82,21 @@ pub(super) async fn apply_parameters(run: &Arc<Run>, env: &EnvRef) -> StepResult
         run.providers.cluster.set_variable(&scope, key, &VariableValue::Plain(value.clone())).await?;
     }
     Ok(StepOutput::Parameters(ParametersOutput { variables: run.plan.dr.parameters.len() }))
+}
+
+pub(super) async fn set_scale(
+    run: &Arc<Run>,
+    env: &EnvRef,
+    service: &str,
+    scale: &crate::model::ServiceScale,
+) -> StepResult {
+    let env = resolve(run, env)?;
+    let services = run.providers.cluster.list_services(&env).await?;
+    let Some(svc) = services.iter().find(|s| s.name == service) else {
+        return Err(StepError::NotReady(format!("service {service} is not in environment {env}")));
+    };
+    run.providers.cluster.set_service_scale(&env, &svc.id, scale).await?;
+    Ok(StepOutput::ServiceScale(ServiceScaleOutput { service: svc.id.clone(), scale: *scale }))
 }
 
 pub(super) async fn set_image(run: &Arc<Run>, env: &EnvRef, service: &str, image: &ImageRef) -> StepResult {
