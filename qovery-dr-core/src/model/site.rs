@@ -104,6 +104,12 @@ impl ServiceScale {
         Self { min_instances, max_instances, cpu_millicores: None, memory_mib: None }
     }
 
+    /// Why a platform would refuse this scale (min above max), if it would.
+    pub fn problem(&self) -> Option<String> {
+        (self.min_instances > self.max_instances)
+            .then(|| format!("min_instances {} is above max_instances {}", self.min_instances, self.max_instances))
+    }
+
     /// The same scale with CPU per instance.
     pub fn with_cpu_millicores(mut self, m: u32) -> Self {
         self.cpu_millicores = Some(m);

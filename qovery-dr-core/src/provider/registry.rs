@@ -104,12 +104,12 @@ impl ImageCopy {
     pub fn new(image: ImageRef, result: ProviderResult<CopyReport>) -> Self {
         Self { image, result }
     }
-}
 
-/// Errors after which no other image of a batch can succeed: the credentials or the
-/// configuration are wrong for every image alike.
-fn stops_the_batch(kind: ErrorKind) -> bool {
-    matches!(kind, ErrorKind::Unauthenticated | ErrorKind::PermissionDenied | ErrorKind::InvalidConfig)
+    /// Whether an error of `kind` fails a whole [`RegistrySync::copy_all`] rather than one
+    /// image: the credentials or the configuration are wrong for every image alike.
+    pub fn fails_the_batch(kind: ErrorKind) -> bool {
+        matches!(kind, ErrorKind::Unauthenticated | ErrorKind::PermissionDenied | ErrorKind::InvalidConfig)
+    }
 }
 
 /// One side of a [`RegistryMapping`]: a registry host and an optional path prefix.
@@ -222,7 +222,9 @@ pub trait RegistrySync: Send + Sync + Debug + 'static {
         let mut out = Vec::with_capacity(images.len());
         for image in images {
             match self.copy(image).await {
-                Err(e) if stops_the_batch(e.kind()) || e.kind() == ErrorKind::NotSupported => return Err(e),
+                Err(e) if ImageCopy::fails_the_batch(e.kind()) || e.kind() == ErrorKind::NotSupported => {
+                    return Err(e);
+                }
                 result => out.push(ImageCopy::new(image.clone(), result)),
             }
         }

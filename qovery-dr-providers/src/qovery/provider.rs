@@ -673,12 +673,8 @@ impl ClusterProvider for QoveryClusterProvider {
         scale: &ServiceScale,
     ) -> ProviderResult<()> {
         const OP: &str = "set_service_scale";
-        if scale.min_instances > scale.max_instances {
-            return Err(err(
-                ErrorKind::InvalidInput,
-                OP,
-                format!("min_instances {} is above max_instances {}", scale.min_instances, scale.max_instances),
-            ));
+        if let Some(problem) = scale.problem() {
+            return Err(err(ErrorKind::InvalidInput, OP, problem));
         }
         let kind = self.service_kind(OP, environment, service).await?;
         self.put_scale(OP, kind, service.as_str(), scale).await

@@ -146,9 +146,9 @@ struct Batch {
 }
 
 /// Errors after which no other request of a sync can succeed: every image would be
-/// refused the same way, so the sync stops at the first.
+/// refused the same way, so the sync stops at the first (the trait's batch rule).
 fn stops_the_sync(e: &ProviderError) -> bool {
-    matches!(e.kind(), ErrorKind::Unauthenticated | ErrorKind::PermissionDenied | ErrorKind::InvalidConfig)
+    ImageCopy::fails_the_batch(e.kind())
 }
 
 /// The same error again, for a second image that failed for the same reason (a blob

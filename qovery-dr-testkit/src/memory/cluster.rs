@@ -438,12 +438,8 @@ impl ClusterProvider for InMemoryCluster {
         if !self.capabilities.scale_services {
             return Err(self.unsupported(OP, "scaling services"));
         }
-        if scale.min_instances > scale.max_instances {
-            return Err(err(
-                ErrorKind::InvalidInput,
-                OP,
-                format!("min_instances {} is above max_instances {}", scale.min_instances, scale.max_instances),
-            ));
+        if let Some(problem) = scale.problem() {
+            return Err(err(ErrorKind::InvalidInput, OP, problem));
         }
         self.world
             .call(OP, true, format!("{environment} {service} {scale:?}"), |s, ctx| {

@@ -259,6 +259,25 @@ async fn wait_deployed(
     }
 }
 
+/// How an environment's variable stands against the value a parameter should have.
+enum ParameterState<'a> {
+    Holds,
+    /// A secret with another (unreadable) value.
+    Secret,
+    /// Another value (`unset` when it has none).
+    Differs(&'a str),
+    Missing,
+}
+
+fn parameter_state<'a>(vars: &'a [crate::provider::Variable], key: &str, expected: &str) -> ParameterState<'a> {
+    match vars.iter().find(|v| v.key == key) {
+        Some(v) if v.value.as_deref() == Some(expected) => ParameterState::Holds,
+        Some(v) if v.secret => ParameterState::Secret,
+        Some(v) => ParameterState::Differs(v.value.as_deref().unwrap_or("unset")),
+        None => ParameterState::Missing,
+    }
+}
+
 /// A drill clone's database: its variables name the DR database where the plan's DR
 /// parameters do (a clone left pointing at production's database would prove nothing, or
 /// worse), and the DR database answers through the replication manager.
@@ -270,11 +289,10 @@ pub(super) async fn verify_database_connection(run: &Arc<Run>, env: &EnvRef) -> 
     let vars = run.providers.cluster.list_variables(&VariableScope::Environment(id.clone())).await?;
     let mut wrong = Vec::new();
     for (key, expected) in &naming {
-        match vars.iter().find(|v| &&v.key == key) {
-            Some(v) if v.value.as_deref() == Some(expected.as_str()) => {}
-            Some(v) if v.secret => {}
-            Some(v) => wrong.push(format!("{key} is {}, not {expected}", v.value.as_deref().unwrap_or("unset"))),
-            None => wrong.push(format!("{key} is not set (expected {expected})")),
+        match parameter_state(&vars, key, expected) {
+            ParameterState::Holds | ParameterState::Secret => {}
+            ParameterState::Differs(actual) => wrong.push(format!("{key} is {actual}, not {expected}")),
+            ParameterState::Missing => wrong.push(format!("{key} is not set (expected {expected})")),
         }
     }
     if !wrong.is_empty() {
@@ -331,13 +349,11 @@ pub(super) async fn verify_dr_configuration(run: &Arc<Run>, env: &EnvironmentId)
     }
     let vars = c.list_variables(&VariableScope::Environment(env.clone())).await?;
     for (key, value) in &run.plan.dr.parameters {
-        match vars.iter().find(|v| &v.key == key) {
-            Some(v) if v.value.as_deref() == Some(value.as_str()) => {}
-            Some(v) if v.secret => wrong.push(format!("{key} is a secret: its DR value cannot be checked")),
-            Some(v) => {
-                wrong.push(format!("{key} is {}, the DR value is {value}", v.value.as_deref().unwrap_or("unset")))
-            }
-            None => wrong.push(format!("{key} is not set (the DR value is {value})")),
+        match parameter_state(&vars, key, value) {
+            ParameterState::Holds => {}
+            ParameterState::Secret => wrong.push(format!("{key} is a secret: its DR value cannot be checked")),
+            ParameterState::Differs(actual) => wrong.push(format!("{key} is {actual}, the DR value is {value}")),
+            ParameterState::Missing => wrong.push(format!("{key} is not set (the DR value is {value})")),
         }
     }
     if !wrong.is_empty() {
