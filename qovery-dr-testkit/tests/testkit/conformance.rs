@@ -223,6 +223,8 @@ enum Breakage {
     DeployedAtOnce,
     /// Conflicts per service, not per environment (two services deploy side by side).
     PerServiceConflicts,
+    /// Refuses to start a cluster that already runs (a retried start would fail).
+    RefusesStartingARunningCluster,
 }
 
 #[derive(Debug)]
@@ -250,6 +252,14 @@ impl ClusterProvider for Broken {
     }
     async fn list_services(&self, e: &EnvironmentId) -> ProviderResult<Vec<ServiceInfo>> {
         self.inner.list_services(e).await
+    }
+    async fn start_cluster(&self, c: &ClusterId) -> ProviderResult<()> {
+        if self.breakage == Breakage::RefusesStartingARunningCluster
+            && self.inner.cluster_status(c).await.is_ok_and(|s| s.is_healthy())
+        {
+            return Err(qovery_dr_core::ProviderError::new(ErrorKind::Conflict, "broken", "start", "already running"));
+        }
+        self.inner.start_cluster(c).await
     }
     async fn deploy_environment(&self, e: &EnvironmentId) -> ProviderResult<DeploymentId> {
         match self.inner.deploy_environment(e).await {
@@ -336,6 +346,13 @@ async fn the_cluster_suite_rejects_a_provider_whose_deployment_status_runs_ahead
     use qovery_dr_testkit::conformance::cluster::deployed_means_rolled_out as check;
     let msg = rejection(Breakage::DeployedAtOnce, |f| async move { check(&f).await }).await;
     assert!(msg.contains("must not run ahead of the environment"), "{msg}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_cluster_suite_rejects_a_provider_that_refuses_starting_a_running_cluster() {
+    use qovery_dr_testkit::conformance::cluster::starting_a_running_cluster_is_harmless as check;
+    let msg = rejection(Breakage::RefusesStartingARunningCluster, |f| async move { check(&f).await }).await;
+    assert!(msg.contains("start_cluster of a running cluster"), "{msg}");
 }
 
 #[tokio::test(start_paused = true)]
