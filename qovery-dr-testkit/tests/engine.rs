@@ -6,6 +6,7 @@ mod engine {
     mod chaos;
     pub mod common;
     mod custom;
+    mod databases;
     mod document;
     mod drill_checks;
     mod dry_run;

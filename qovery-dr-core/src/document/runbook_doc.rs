@@ -13,8 +13,11 @@ fn id(s: &str) -> String {
 
 /// How to check a step by hand, and how to undo it.
 fn manual(plan: &DrPlan, step: &StepSpec) -> (String, String) {
-    let db = &plan.primary.database;
     let dr_db = &plan.dr.database;
+    let hosts = |site: &crate::model::Site| {
+        site.databases().map(|d| format!("{}:{}", d.host, d.port)).collect::<Vec<_>>().join(", ")
+    };
+    let (primaries, standbys) = (hosts(&plan.primary), hosts(&plan.dr));
     match &step.kind {
         StepKind::Preflight => ("Open the Qovery console: the DR cluster is RUNNING; the DR environments exist.".into(), "Nothing to undo (read-only).".into()),
         StepKind::Approve => ("The approval is in the journal (`approval_granted`), with who and when.".into(), "Nothing to undo.".into()),
@@ -49,15 +52,15 @@ fn manual(plan: &DrPlan, step: &StepSpec) -> (String, String) {
             "Stop the cluster again if the run is abandoned before anything was deployed on it.".into(),
         ),
         StepKind::FencePrimary => (
-            format!("On {}:{}: `SHOW default_transaction_read_only;` is `on`, and a test `INSERT` fails.", db.host, db.port),
+            format!("On {primaries}: `SHOW default_transaction_read_only;` is `on`, and a test `INSERT` fails."),
             "`ALTER SYSTEM RESET default_transaction_read_only; SELECT pg_reload_conf();` on the old primary — only if the standby was NOT promoted.".into(),
         ),
         StepKind::CatchUp => (
-            format!("On {}: `SELECT pg_last_wal_replay_lsn();` is at or past the primary's final `pg_current_wal_lsn()`.", dr_db.host),
+            format!("On {standbys}: `SELECT pg_last_wal_replay_lsn();` is at or past the primary's final `pg_current_wal_lsn()`."),
             "Nothing to undo (read-only).".into(),
         ),
         StepKind::PromoteDatabase => (
-            format!("On {}: `SELECT pg_is_in_recovery();` is `false`.", dr_db.host),
+            format!("On {standbys}: `SELECT pg_is_in_recovery();` is `false`."),
             "Not reversible: this is the point of no return. Going back is a failback after re-protection.".into(),
         ),
         StepKind::PostPromotionFixups => ("Sequences on the promoted database are past the maximum ids of their tables.".into(), "Nothing to undo (sequences only move forward).".into()),
@@ -152,10 +155,17 @@ pub fn runbook_markdown(plan: &DrPlan, runbook: &Runbook) -> String {
         }
         let _ =
             writeln!(out, "    {name}_db[(\"{} {}:{}\")]", site.database.id, site.database.host, site.database.port);
+        for d in &site.additional_databases {
+            let _ = writeln!(out, "    {name}_db_{}[(\"{} {}:{}\")]", id(d.id.as_str()), d.id, d.host, d.port);
+        }
         let _ = writeln!(out, "    {name}_registry[[\"registry {}\"]]", site.registry.host);
         let _ = writeln!(out, "  end");
     }
     let _ = writeln!(out, "  primary_db -- \"{} replication\" --> dr_db", plan.replication.mode);
+    for d in &plan.primary.additional_databases {
+        let n = id(d.id.as_str());
+        let _ = writeln!(out, "  primary_db_{n} -- \"{} replication\" --> dr_db_{n}", plan.replication.mode);
+    }
     let _ = writeln!(out, "  primary_registry -- \"image sync (by digest)\" --> dr_registry");
     for r in &plan.dns {
         let rid = id(r.record.as_str());

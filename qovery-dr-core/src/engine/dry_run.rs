@@ -7,6 +7,7 @@ use super::mode::RunMode;
 use super::runbook::Assessment;
 use super::steps;
 use crate::plan::DrPlan;
+use crate::provider::LinkState;
 
 /// What a run of `plan` in `mode` would meet now. `own_run`: the run asking (at its
 /// approval), whose own hold of the lock is no obstacle.
@@ -21,7 +22,6 @@ pub(in crate::engine) async fn assess(
     let mut add = |step: &str, verdict: &str, evidence: String| {
         out.push(Assessment { step: step.to_owned(), verdict: verdict.to_owned(), evidence })
     };
-    let db = &plan.primary.database.id;
     match p.cluster.cluster_status(&plan.dr.cluster).await {
         Ok(s) if s.is_healthy() => add("preflight", "ok", format!("DR cluster {} is running", plan.dr.cluster)),
         Ok(s)
@@ -50,8 +50,6 @@ pub(in crate::engine) async fn assess(
             format!("run {} by {} holds the lock since {}", h.run_id, h.owner, h.acquired_at),
         );
     }
-    let writability = p.replication.primary_writability(db).await;
-    let status = p.replication.status(db).await;
     if mode == RunMode::Drill {
         add(
             "clone",
@@ -65,44 +63,73 @@ pub(in crate::engine) async fn assess(
         return out;
     }
     let overridden = |rule| parts.options.overrides.iter().any(|o: &Override| o.rule == rule);
-    match &writability {
-        Ok(crate::provider::Writability::Unreachable) if mode.is_planned() => {
-            add("preflight", "would-refuse", "the primary is unreachable: a planned run needs it; use failover".into())
+    let ids = plan.primary.database_ids();
+    for db in &ids {
+        // With several databases, each line names its own.
+        let of = if ids.len() > 1 { format!("database {db}: ") } else { String::new() };
+        let writability = p.replication.primary_writability(db).await;
+        let status = p.replication.status(db).await;
+        match &writability {
+            Ok(crate::provider::Writability::Unreachable) if mode.is_planned() => add(
+                "preflight",
+                "would-refuse",
+                format!("{of}the primary is unreachable: a planned run needs it; use failover"),
+            ),
+            Ok(crate::provider::Writability::Unreachable) => add(
+                "promote-database",
+                if overridden(Interlock::PrimaryMayAcceptWrites) { "warning" } else { "would-refuse" },
+                format!(
+                    "{of}the old primary is unreachable: it cannot be fenced, so primary-may-accept-writes refuses promotion unless overridden with proof it is down"
+                ),
+            ),
+            Ok(w) => add(
+                "fence-primary",
+                "ok",
+                format!("{of}the primary is {w:?}: it will be fenced and verified read-only"),
+            ),
+            Err(e) => add("fence-primary", "warning", format!("{of}primary writability unknown: {e}")),
         }
-        Ok(crate::provider::Writability::Unreachable) => add(
-            "promote-database",
-            if overridden(Interlock::PrimaryMayAcceptWrites) { "warning" } else { "would-refuse" },
-            "the old primary is unreachable: it cannot be fenced, so primary-may-accept-writes refuses promotion unless overridden with proof it is down".into(),
-        ),
-        Ok(w) => add("fence-primary", "ok", format!("the primary is {w:?}: it will be fenced and verified read-only")),
-        Err(e) => add("fence-primary", "warning", format!("primary writability unknown: {e}")),
-    }
-    match &status {
-        Ok(s) => {
-            let lag = s.lag.map_or("unknown".to_owned(), |l| humantime::format_duration(l).to_string());
-            let evidence = format!(
-                "link {:?}, lag {lag}, {} bytes behind",
-                s.link,
-                s.lag_bytes.map_or("?".into(), |b| b.to_string())
-            );
-            if mode.is_planned() {
-                add("catch-up", "ok", format!("{evidence}; the standby must replay the final LSN"));
-            } else {
-                let hb = p.replication.last_heartbeat(db, crate::provider::Node::Standby).await.ok().flatten();
-                let (estimate, how) = steps::loss_estimate(Some(parts.clock.now()), hb.map(|h| h.written_at), s.lag);
-                let within = estimate.is_some_and(|l| l <= plan.objectives.rpo);
-                add(
-                    "promote-database",
-                    if within || overridden(Interlock::LagExceedsRpo) { "ok" } else { "would-refuse" },
-                    format!(
-                        "estimated data loss {} against RPO {} ({how})",
-                        estimate.map_or("unknown".to_owned(), |l| humantime::format_duration(l).to_string()),
-                        humantime::format_duration(plan.objectives.rpo)
-                    ),
+        match &status {
+            Ok(s) => {
+                let lag = s.lag.map_or("unknown".to_owned(), |l| humantime::format_duration(l).to_string());
+                let evidence = format!(
+                    "{of}link {:?}, lag {lag}, {} bytes behind",
+                    s.link,
+                    s.lag_bytes.map_or("?".into(), |b| b.to_string())
                 );
+                let cannot_follow = match mode {
+                    RunMode::Switchover => matches!(s.link, LinkState::Down(_) | LinkState::Broken(_)),
+                    RunMode::Failback => s.link != LinkState::Streaming,
+                    _ => false,
+                };
+                if cannot_follow {
+                    add(
+                        "preflight",
+                        "would-refuse",
+                        format!(
+                            "{evidence}: the standby cannot follow; a planned run would refuse before fencing any database"
+                        ),
+                    );
+                } else if mode.is_planned() {
+                    add("catch-up", "ok", format!("{evidence}; the standby must replay the final LSN"));
+                } else {
+                    let hb = p.replication.last_heartbeat(db, crate::provider::Node::Standby).await.ok().flatten();
+                    let (estimate, how) =
+                        steps::loss_estimate(Some(parts.clock.now()), hb.map(|h| h.written_at), s.lag);
+                    let within = estimate.is_some_and(|l| l <= plan.objectives.rpo);
+                    add(
+                        "promote-database",
+                        if within || overridden(Interlock::LagExceedsRpo) { "ok" } else { "would-refuse" },
+                        format!(
+                            "estimated data loss {} against RPO {} ({how})",
+                            estimate.map_or("unknown".to_owned(), |l| humantime::format_duration(l).to_string()),
+                            humantime::format_duration(plan.objectives.rpo)
+                        ),
+                    );
+                }
             }
+            Err(e) => add("promote-database", "would-refuse", format!("{of}replication status unknown: {e}")),
         }
-        Err(e) => add("promote-database", "would-refuse", format!("replication status unknown: {e}")),
     }
     for r in &plan.dns {
         match p.dns.current(&r.record).await {

@@ -15,9 +15,13 @@
 //! assert_eq!(c.final_lsn.to_string(), "0/3000060");
 //! ```
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
-use crate::model::{ChangeId, DeploymentId, Digest, DnsTarget, EnvironmentId, ImageRef, Lsn, ServiceId, Timestamp};
+use crate::model::{
+    ChangeId, DatabaseId, DeploymentId, Digest, DnsTarget, EnvironmentId, ImageRef, Lsn, ServiceId, Timestamp,
+};
 use crate::provider::{Heartbeat, LinkState, PromoteOutcome, PromotionState, TargetHealth, Writability};
 
 use super::runbook::StepKind;
@@ -40,6 +44,10 @@ pub struct PreflightOutput {
     /// The newest heartbeat on the standby, if the manager writes heartbeats.
     #[serde(default)]
     pub standby_heartbeat: Option<Heartbeat>,
+    /// The same for each of the site's additional databases, by id (empty for a site
+    /// with one database).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub other_databases: BTreeMap<DatabaseId, PreflightOutput>,
 }
 
 /// Who approved.
@@ -81,6 +89,10 @@ pub struct FenceOutput {
     /// unreachable): journaled here so that a resumed run has it.
     #[serde(default, skip_serializing_if = "PromotionState::is_empty")]
     pub promotion: PromotionState,
+    /// The same for each of the site's additional databases, by id (empty for a site
+    /// with one database).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub other_databases: BTreeMap<DatabaseId, FenceOutput>,
 }
 
 /// The standby caught up with the fenced primary.
@@ -90,6 +102,10 @@ pub struct CatchUpOutput {
     pub final_lsn: Lsn,
     /// What the standby replayed (at least `final_lsn`).
     pub replayed: Lsn,
+    /// The same for each of the site's additional databases, by id (empty for a site
+    /// with one database).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub other_databases: BTreeMap<DatabaseId, CatchUpOutput>,
 }
 
 /// The promotion.
@@ -99,6 +115,10 @@ pub struct PromoteOutput {
     pub outcome: PromoteOutcome,
     /// When.
     pub at: Timestamp,
+    /// The same for each of the site's additional databases, by id (empty for a site
+    /// with one database).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub other_databases: BTreeMap<DatabaseId, PromoteOutput>,
 }
 
 /// The fix-ups after promotion.
@@ -109,6 +129,10 @@ pub struct FixupsOutput {
     /// Left for an operator.
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// The same for each of the site's additional databases, by id (empty for a site
+    /// with one database).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub other_databases: BTreeMap<DatabaseId, FixupsOutput>,
 }
 
 /// A data-loss figure and how it was obtained (the drill's lag measurement and the
@@ -577,7 +601,7 @@ mod tests {
 
     #[test]
     fn every_output_survives_the_journal() {
-        let fence = StepOutput::Fence(FenceOutput {
+        let one = FenceOutput {
             fenced: false,
             already: false,
             at: Timestamp::from_unix_millis(5),
@@ -589,7 +613,13 @@ mod tests {
                 replication_slots: vec!["dr_sub".into()],
                 warnings: Vec::new(),
             },
-        });
+            other_databases: BTreeMap::new(),
+        };
+        // One database: no `other_databases` key, as journals of earlier versions.
+        assert!(StepOutput::Fence(one.clone()).to_json().get("other_databases").is_none());
+        let mut two = one.clone();
+        two.other_databases.insert(DatabaseId::new("billing"), FenceOutput { fenced: true, ..one.clone() });
+        let fence = StepOutput::Fence(two);
         assert_eq!(OutputKind::Fence.decode(fence.to_json()).unwrap(), fence);
         assert_eq!(fence.note(), Some("unreachable: NOT fenced"));
         assert_eq!(OutputKind::Drained.decode(StepOutput::Drained.to_json()).unwrap(), StepOutput::Drained);

@@ -464,7 +464,13 @@ impl Runbook {
         let timeouts = Timeouts::from_rto(plan.objectives.rto);
         let t = timeouts;
         let mut b = Builder { plan, timeouts, retry, stages: Vec::new() };
-        let db = &plan.primary.database.id;
+        // Every database of the site is fenced, caught up and promoted by the same steps.
+        let db = plan.primary.database_ids().iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        let (the_primary, the_standby, replays) = if plan.primary.additional_databases.is_empty() {
+            ("the old primary", "the standby", "replays")
+        } else {
+            ("the old primaries", "the standbys", "replay")
+        };
         b.stage(
             "preflight",
             vec![b.step("preflight".into(), StepKind::Preflight, "read-only readiness checks".into(), t.call, false)],
@@ -602,7 +608,7 @@ impl Runbook {
                 vec![b.step(
                     "fence-primary".into(),
                     StepKind::FencePrimary,
-                    format!("fence the old primary of {db}"),
+                    format!("fence {the_primary} of {db}"),
                     t.catch_up,
                     true,
                 )],
@@ -613,7 +619,7 @@ impl Runbook {
                     vec![b.step(
                         "catch-up".into(),
                         StepKind::CatchUp,
-                        format!("wait until the standby of {db} replays the final LSN"),
+                        format!("wait until {the_standby} of {db} {replays} the final LSN"),
                         t.catch_up,
                         false,
                     )],
@@ -624,7 +630,7 @@ impl Runbook {
                 vec![b.step(
                     "promote-database".into(),
                     StepKind::PromoteDatabase,
-                    format!("promote the standby of {db}"),
+                    format!("promote {the_standby} of {db}"),
                     t.catch_up,
                     true,
                 )],

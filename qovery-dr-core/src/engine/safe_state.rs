@@ -93,7 +93,14 @@ pub(super) fn safe_state(run: &Run, cleanup_error: Option<&str>) -> String {
     let done = |id: &str| state.done(id);
     let dns_all = run.runbook.steps().filter(|s| matches!(s.kind, StepKind::SwitchDns { .. })).all(|s| done(&s.id));
     let fence = state.fence();
-    if fence.is_none() {
+    if fence.is_none() && !run.plan.primary.additional_databases.is_empty() && state.started.contains("fence-primary") {
+        // Several databases are fenced side by side: an attempt that failed may have fenced some.
+        format!(
+            "the fence step did not complete: some of the old primaries may be fenced and refuse writes (the error names \
+             those that are), and no standby is promoted. Resume this run to fence the rest and continue, or unfence \
+             those fenced to return to the previous state; {lock}"
+        )
+    } else if fence.is_none() {
         "nothing in production was changed (stopped before fencing the primary)".to_owned()
     } else if !done("promote-database") && fence.is_some_and(|f| !f.fenced) {
         format!(

@@ -10,7 +10,7 @@ use super::interlock::Interlock;
 use super::output::{CatchUpOutput, CloneOutput, FenceOutput, OutputKind, PreflightOutput, RpoOutput, StepOutput};
 use super::runbook::Runbook;
 use crate::journal::{JournalEntry, JournalError, JournalEvent};
-use crate::model::{EnvironmentId, Lsn, Timestamp};
+use crate::model::{DatabaseId, EnvironmentId, Lsn, Timestamp};
 
 /// The typed outputs of the steps `run_id` finished, read from a journal: what a run
 /// did, for tools that read journals (audits, dashboards). Checks the journal's rules
@@ -135,16 +135,26 @@ impl RunState {
         }
     }
 
-    /// The final position the standby was proven to replay before promotion (planned
-    /// catch-up, or the short catch-up after an unplanned run's fence): zero loss.
-    pub(crate) fn proven_final_lsn(&self) -> Option<Lsn> {
-        self.catch_up().map(|c| c.final_lsn).or_else(|| self.fence().and_then(|f| f.caught_up_to))
+    /// What the fence step journaled for database `db` (`main` is the site's first
+    /// database, journaled at the top of the output; the others are in `other_databases`).
+    pub(crate) fn fence_of(&self, db: &DatabaseId, main: &DatabaseId) -> Option<&FenceOutput> {
+        self.fence().and_then(|f| if db == main { Some(f) } else { f.other_databases.get(db) })
     }
 
-    /// The last moment the old primary was known to accept writes: the fence, or the
-    /// first time the run found it unreachable (the preflight's observation).
-    pub(crate) fn rpo_end(&self) -> Option<Timestamp> {
-        match self.fence() {
+    fn catch_up_of(&self, db: &DatabaseId, main: &DatabaseId) -> Option<&CatchUpOutput> {
+        self.catch_up().and_then(|c| if db == main { Some(c) } else { c.other_databases.get(db) })
+    }
+
+    /// The final position the standby of `db` was proven to replay before promotion
+    /// (planned catch-up, or the short catch-up after an unplanned run's fence): zero loss.
+    pub(crate) fn proven_final_lsn_of(&self, db: &DatabaseId, main: &DatabaseId) -> Option<Lsn> {
+        self.catch_up_of(db, main).map(|c| c.final_lsn).or_else(|| self.fence_of(db, main).and_then(|f| f.caught_up_to))
+    }
+
+    /// The last moment the old primary of `db` was known to accept writes: its fence, or
+    /// the first time the run found it unreachable (the preflight's observation).
+    pub(crate) fn rpo_end_of(&self, db: &DatabaseId, main: &DatabaseId) -> Option<Timestamp> {
+        match self.fence_of(db, main) {
             Some(f) if f.fenced => Some(f.at),
             _ => self.preflight().map(|p| p.observed_at),
         }

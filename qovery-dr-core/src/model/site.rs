@@ -161,8 +161,14 @@ pub struct Site {
     pub project: Option<ProjectId>,
     /// The environments the application runs in on this site.
     pub environments: Vec<EnvironmentId>,
-    /// The site's database.
+    /// The site's database (the first, when the site has several).
     pub database: DatabaseEndpoint,
+    /// The site's other databases (`[[sites.<role>.additional_databases]]`), each a
+    /// replicated pair of its own with the same id on both sites: a failover fences,
+    /// catches up and promotes all of them in the same stages, and refuses before
+    /// fencing any when one of them cannot follow.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub additional_databases: Vec<DatabaseEndpoint>,
     /// The site's container registry.
     pub registry: RegistryEndpoint,
     /// For each DNS record of the plan, the target that serves from this site.
@@ -174,4 +180,32 @@ pub struct Site {
     /// values before deploying; readiness compares the two sites' capacity.
     #[serde(default)]
     pub scale: SiteScale,
+}
+
+impl Site {
+    /// Every database of the site: [`database`](Self::database) first, then the
+    /// [`additional_databases`](Self::additional_databases) in plan order.
+    pub fn databases(&self) -> impl Iterator<Item = &DatabaseEndpoint> {
+        std::iter::once(&self.database).chain(self.additional_databases.iter())
+    }
+
+    /// The ids of every database of the site, in the order of [`databases`](Self::databases).
+    pub fn database_ids(&self) -> Vec<DatabaseId> {
+        self.databases().map(|d| d.id.clone()).collect()
+    }
+
+    /// The plan-file path of the site's `n`th database (in the order of
+    /// [`databases`](Self::databases)): `sites.dr.database`, then
+    /// `sites.dr.additional_databases[0]`, and so on.
+    pub fn database_field(&self, n: usize) -> String {
+        match n {
+            0 => format!("sites.{}.database", self.role),
+            n => format!("sites.{}.additional_databases[{}]", self.role, n - 1),
+        }
+    }
+
+    /// The database named `id` on this site.
+    pub fn database_by_id(&self, id: &DatabaseId) -> Option<&DatabaseEndpoint> {
+        self.databases().find(|d| &d.id == id)
+    }
 }

@@ -117,6 +117,8 @@ pub(crate) struct RawSite {
     pub project: Option<NonEmpty>,
     pub environments: Vec<NonEmpty>,
     pub database: RawDatabase,
+    #[serde(default)]
+    pub additional_databases: Vec<RawDatabase>,
     pub registry: RawRegistry,
     #[serde(default)]
     pub parameters: BTreeMap<String, String>,

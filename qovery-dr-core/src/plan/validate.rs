@@ -79,21 +79,69 @@ fn site(raw: RawSite, role: SiteRole, dns: &[RawDnsRecord], check: &mut Check) -
         cluster: ClusterId::new(raw.cluster.0),
         project: raw.project.map(|p| ProjectId::new(p.0)),
         environments: raw.environments.into_iter().map(|e| EnvironmentId::new(e.0)).collect(),
-        database: DatabaseEndpoint {
-            id: DatabaseId::new(raw.database.id.0),
-            host: raw.database.host.0,
-            port: raw.database.port.0,
-            dbname: raw.database.dbname.0,
-            user: raw.database.user.0,
-            password: raw.database.password.map(|s| s.0),
-            tls_ca_file: raw.database.tls_ca_file.map(|f| std::path::PathBuf::from(f.0)),
-            publication: raw.database.publication.map(|x| x.0),
-            subscription: raw.database.subscription.map(|x| x.0),
-        },
+        database: database(raw.database),
+        additional_databases: raw.additional_databases.into_iter().map(database).collect(),
         registry: RegistryEndpoint { host: raw.registry.host.0, url: registry_url, auth },
         dns_targets,
         parameters: raw.parameters,
         scale: site_scale(raw.scale, &format!("{prefix}.scale"), role, check),
+    }
+}
+
+fn database(raw: super::raw::RawDatabase) -> DatabaseEndpoint {
+    DatabaseEndpoint {
+        id: DatabaseId::new(raw.id.0),
+        host: raw.host.0,
+        port: raw.port.0,
+        dbname: raw.dbname.0,
+        user: raw.user.0,
+        password: raw.password.map(|s| s.0),
+        tls_ca_file: raw.tls_ca_file.map(|f| std::path::PathBuf::from(f.0)),
+        publication: raw.publication.map(|x| x.0),
+        subscription: raw.subscription.map(|x| x.0),
+    }
+}
+
+/// Both sites hold the same databases (paired by id, each id once per site), each
+/// pair on two different servers.
+fn database_pairs(primary: &Site, dr: &Site, check: &mut Check) {
+    for site in [primary, dr] {
+        let mut seen = BTreeSet::new();
+        for (n, d) in site.databases().enumerate() {
+            if !seen.insert(d.id.clone()) {
+                check.error(
+                    format!("{}.id", site.database_field(n)),
+                    format!("expected distinct database ids on one site, got {:?} twice", d.id.as_str()),
+                );
+            }
+        }
+    }
+    for (n, p) in primary.databases().enumerate().skip(1) {
+        if dr.database_by_id(&p.id).is_none() {
+            check.error(
+                format!("{}.id", primary.database_field(n)),
+                format!(
+                    "expected a DR database with id {:?} in sites.dr.additional_databases (the id names the replicated pair), found none",
+                    p.id.as_str()
+                ),
+            );
+        }
+    }
+    for (n, d) in dr.databases().enumerate().skip(1) {
+        match primary.database_by_id(&d.id) {
+            None => check.error(
+                format!("{}.id", dr.database_field(n)),
+                format!(
+                    "expected a primary database with id {:?} in sites.primary.additional_databases (the id names the replicated pair), found none",
+                    d.id.as_str()
+                ),
+            ),
+            Some(p) if p.host == d.host && p.port == d.port => check.error(
+                format!("{}.host", dr.database_field(n)),
+                format!("expected a database different from the primary's, both are {}:{}", d.host, d.port),
+            ),
+            Some(_) => {}
+        }
     }
 }
 
@@ -410,6 +458,7 @@ pub(crate) fn validate(raw: RawPlan, reported: Vec<FieldIssue>) -> Result<DrPlan
             ),
         );
     }
+    database_pairs(&primary, &dr, &mut check);
     for (i, e) in dr.environments.iter().enumerate() {
         if primary.environments.contains(e) {
             check.error(

@@ -14,6 +14,7 @@ mod layer;
 mod propagation;
 mod registry;
 mod replication;
+mod replication_router;
 mod set;
 
 pub use cluster::{
@@ -38,4 +39,5 @@ pub use replication::{
     PromotionState, ReplicationCapabilities, ReplicationManager, ReplicationMode, ReplicationStatus, SlotInfo,
     Writability,
 };
+pub use replication_router::ReplicationRouter;
 pub use set::Providers;

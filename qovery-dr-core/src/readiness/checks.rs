@@ -147,8 +147,10 @@ pub(crate) async fn capacity(ctx: Arc<Ctx>) -> Outcome {
     out
 }
 
-pub(crate) async fn replication(ctx: Arc<Ctx>) -> Outcome {
-    let db = &ctx.plan.primary.database.id;
+/// The replication of the site's `index`th database (`0` is `database`).
+pub(crate) async fn replication(ctx: Arc<Ctx>, index: usize) -> Outcome {
+    let Some(db) = ctx.plan.primary.databases().nth(index).map(|d| d.id.clone()) else { return Outcome::default() };
+    let db = &db;
     let rpo = ctx.plan.objectives.rpo;
     let id = format!("replication:{db}");
     let mut out = Outcome::default();

@@ -32,9 +32,16 @@ pub struct ReadinessMetrics {
 
 impl ReadinessMetrics {
     pub(crate) fn merge(&mut self, other: &ReadinessMetrics) {
-        self.replication_lag_seconds = self.replication_lag_seconds.or(other.replication_lag_seconds);
-        self.replication_lag_bytes = self.replication_lag_bytes.or(other.replication_lag_bytes);
-        self.last_backup_age_seconds = self.last_backup_age_seconds.or(other.last_backup_age_seconds);
+        // Several databases: the worst of them.
+        fn worst<T: PartialOrd + Copy>(a: Option<T>, b: Option<T>) -> Option<T> {
+            match (a, b) {
+                (Some(a), Some(b)) => Some(if b > a { b } else { a }),
+                (a, b) => a.or(b),
+            }
+        }
+        self.replication_lag_seconds = worst(self.replication_lag_seconds, other.replication_lag_seconds);
+        self.replication_lag_bytes = worst(self.replication_lag_bytes, other.replication_lag_bytes);
+        self.last_backup_age_seconds = worst(self.last_backup_age_seconds, other.last_backup_age_seconds);
         self.images_missing += other.images_missing;
         self.dr_cluster_up |= other.dr_cluster_up;
         self.dns_checked += other.dns_checked;

@@ -135,7 +135,9 @@ impl Readiness {
             set.spawn(async move { (n, fut.await) });
         };
         spawn(&mut set, Box::pin(checks::cluster(Arc::clone(&ctx))));
-        spawn(&mut set, Box::pin(checks::replication(Arc::clone(&ctx))));
+        for d in 0..self.plan.primary.databases().count() {
+            spawn(&mut set, Box::pin(checks::replication(Arc::clone(&ctx), d)));
+        }
         spawn(&mut set, Box::pin(checks::capacity(Arc::clone(&ctx))));
         for r in 0..self.plan.dns.len() {
             spawn(&mut set, Box::pin(checks::dns(Arc::clone(&ctx), r)));

@@ -85,9 +85,17 @@ fn no_qovery() -> ConnectError {
 
 // ------------------------------------------------------------ replication
 
-/// Where the heartbeat comes from, for [`Connected::start_heartbeat`].
+/// Where the heartbeat comes from, for [`Connected::start_heartbeat`]: one writer over
+/// every database of the site.
 #[derive(Debug)]
 pub(super) struct HeartbeatSource {
+    pairs: Vec<HeartbeatPair>,
+    interval: std::time::Duration,
+}
+
+/// One database pair's heartbeat set-up.
+#[derive(Debug)]
+struct HeartbeatPair {
     #[cfg(feature = "postgres")]
     postgres: Option<Arc<crate::postgres::PostgresReplicationManager>>,
     #[cfg(feature = "postgres")]
@@ -95,33 +103,41 @@ pub(super) struct HeartbeatSource {
     publication: Option<String>,
     publication_back: Option<String>,
     database: qovery_dr_core::DatabaseId,
-    interval: std::time::Duration,
 }
 
 impl HeartbeatSource {
-    /// The writer on the current primary: the plan's primary, or the DR database with `back`.
+    /// The writer on the current primaries: the plan's primary site, or the DR site with `back`.
     pub(super) async fn start(&self, providers: &Providers, back: bool) -> Result<HeartbeatWriter, ConnectError> {
-        #[cfg(feature = "postgres")]
-        {
-            let (pg, publication) = if back {
-                (&self.postgres_back, self.publication_back.as_deref())
-            } else {
-                (&self.postgres, self.publication.as_deref())
-            };
-            if let Some(pg) = pg {
-                pg.setup_heartbeat(publication).await.map_err(provider_error("replication.heartbeat_schema"))?;
+        for pair in &self.pairs {
+            #[cfg(feature = "postgres")]
+            {
+                let (pg, publication) = if back {
+                    (&pair.postgres_back, pair.publication_back.as_deref())
+                } else {
+                    (&pair.postgres, pair.publication.as_deref())
+                };
+                if let Some(pg) = pg {
+                    pg.setup_heartbeat(publication).await.map_err(provider_error("replication.heartbeat_schema"))?;
+                }
             }
+            let _ = (&pair.publication, &pair.publication_back);
         }
-        let _ = (&self.publication, &self.publication_back);
         let manager = if back { providers.for_failback() } else { providers.clone() };
-        Ok(HeartbeatWriter::spawn(Arc::clone(&manager.replication), self.database.clone(), self.interval))
+        let databases = self.pairs.iter().map(|p| p.database.clone()).collect();
+        Ok(HeartbeatWriter::spawn_each(Arc::clone(&manager.replication), databases, self.interval))
     }
 }
 
 #[cfg(feature = "postgres")]
-async fn pg_endpoint(site: &Site, secrets: &mut Secrets) -> Result<crate::postgres::PgEndpoint, ConnectError> {
-    let prefix = format!("sites.{}.database", site.role);
-    let d = &site.database;
+async fn pg_endpoint(
+    site: &Site,
+    n: usize,
+    secrets: &mut Secrets,
+) -> Result<crate::postgres::PgEndpoint, ConnectError> {
+    let prefix = site.database_field(n);
+    let Some(d) = site.databases().nth(n) else {
+        return Err(missing(prefix, "a database at this position of the site"));
+    };
     let mut e = crate::postgres::PgEndpoint::new(&d.host, d.port, &d.user, &d.dbname);
     if let Some(p) = &d.password {
         e = e.with_password(secrets.get(&format!("{prefix}.password"), p).await?);
@@ -138,23 +154,76 @@ async fn pg_endpoint(site: &Site, secrets: &mut Secrets) -> Result<crate::postgr
 /// The replication manager, the one for failback (the pair the other way round), and the heartbeat.
 type Replication = (Arc<dyn ReplicationManager>, Option<Arc<dyn ReplicationManager>>, HeartbeatSource);
 
+/// One manager per database pair; a site with several databases gets a
+/// [`ReplicationRouter`](qovery_dr_core::provider::ReplicationRouter) over them (and over
+/// the failback managers, when every pair has one).
 #[cfg(feature = "postgres")]
 async fn replication(
     plan: &DrPlan,
     options: &ConnectOptions,
     secrets: &mut Secrets,
 ) -> Result<Replication, ConnectError> {
+    use qovery_dr_core::provider::ReplicationRouter;
+    let mut pairs = Vec::new();
+    let mut beats = Vec::new();
+    for (n, p) in plan.primary().databases().enumerate() {
+        let Some(m) = plan.dr().databases().position(|d| d.id == p.id) else {
+            return Err(missing(
+                format!("{}.id", plan.primary().database_field(n)),
+                format!("a DR database with id {} (the id names the replicated pair)", p.id),
+            ));
+        };
+        let (manager, back, beat) = pair(plan, options, secrets, n, m).await?;
+        pairs.push((manager, back));
+        beats.push(beat);
+    }
+    let source = HeartbeatSource { pairs: beats, interval: plan.replication().heartbeat_interval };
+    if let [(manager, back)] = pairs.as_slice() {
+        return Ok((
+            Arc::clone(manager) as Arc<dyn ReplicationManager>,
+            back.clone().map(|b| b as Arc<dyn ReplicationManager>),
+            source,
+        ));
+    }
+    let mut router = ReplicationRouter::new();
+    let mut router_back = Some(ReplicationRouter::new());
+    for ((manager, back), db) in pairs.iter().zip(plan.primary().databases()) {
+        router = router.route(db.id.clone(), Arc::clone(manager) as Arc<dyn ReplicationManager>);
+        router_back = match (router_back, back) {
+            (Some(r), Some(b)) => Some(r.route(db.id.clone(), Arc::clone(b) as Arc<dyn ReplicationManager>)),
+            _ => None,
+        };
+    }
+    Ok((Arc::new(router), router_back.map(|r| Arc::new(r) as Arc<dyn ReplicationManager>), source))
+}
+
+#[cfg(feature = "postgres")]
+type PgManager = Arc<crate::postgres::PostgresReplicationManager>;
+
+/// The managers of one database pair: the primary site's `n`th database and the DR
+/// site's `m`th (the same id).
+#[cfg(feature = "postgres")]
+async fn pair(
+    plan: &DrPlan,
+    options: &ConnectOptions,
+    secrets: &mut Secrets,
+    n: usize,
+    m: usize,
+) -> Result<(PgManager, Option<PgManager>, HeartbeatPair), ConnectError> {
     use crate::postgres::{HeartbeatSetup, PgDumpBackup, PostgresReplicationManager};
     use qovery_dr_core::provider::ReplicationMode;
-    let primary = pg_endpoint(plan.primary(), secrets).await?;
-    let standby = pg_endpoint(plan.dr(), secrets).await?;
-    let id = plan.primary().database.id.clone();
+    let (Some(p), Some(d)) = (plan.primary().databases().nth(n), plan.dr().databases().nth(m)) else {
+        return Err(missing(plan.primary().database_field(n), "the database pair"));
+    };
+    let primary = pg_endpoint(plan.primary(), n, secrets).await?;
+    let standby = pg_endpoint(plan.dr(), m, secrets).await?;
+    let id = p.id.clone();
     let manager = match plan.replication().mode {
         ReplicationMode::Physical => PostgresReplicationManager::physical(id.clone(), primary, standby),
         ReplicationMode::Logical => {
-            let Some(subscription) = &plan.dr().database.subscription else {
+            let Some(subscription) = &d.subscription else {
                 return Err(missing(
-                    "sites.dr.database.subscription",
+                    format!("{}.subscription", plan.dr().database_field(m)),
                     "logical replication needs the subscription's name on the DR database, e.g. subscription = \"qovery_dr_sub\"",
                 ));
             };
@@ -167,7 +236,10 @@ async fn replication(
                     "the dump strategy needs a folder for dumps: ConnectOptions::with_dump_dir(..)",
                 ));
             };
-            let mut backup = PgDumpBackup::new(primary.clone(), standby, dir);
+            // The first database dumps into the folder itself (as with one database); the
+            // others each into a folder of their own inside it.
+            let dir = if n == 0 { dir.clone() } else { dir.join(id.as_str()) };
+            let mut backup = PgDumpBackup::new(primary.clone(), standby, &dir);
             if let Some(bin) = &options.pg_bin_dir {
                 backup = backup.with_bin_dir(bin);
             }
@@ -187,16 +259,16 @@ async fn replication(
     // from, or subscribed to, the DR database). A dump is one-way: nothing to turn round.
     let back = match plan.replication().mode {
         ReplicationMode::Physical => {
-            let (dr, primary) = (pg_endpoint(plan.dr(), secrets).await?, pg_endpoint(plan.primary(), secrets).await?);
+            let (dr, primary) =
+                (pg_endpoint(plan.dr(), m, secrets).await?, pg_endpoint(plan.primary(), n, secrets).await?);
             Some(PostgresReplicationManager::physical(id.clone(), dr, primary))
         }
         ReplicationMode::Logical => {
-            let (p, d) = (&plan.primary().database, &plan.dr().database);
             // Re-protection subscribes the original primary under its own name, else the DR's.
             match p.subscription.as_ref().or(d.subscription.as_ref()) {
                 Some(subscription) => {
                     let (dr, primary) =
-                        (pg_endpoint(plan.dr(), secrets).await?, pg_endpoint(plan.primary(), secrets).await?);
+                        (pg_endpoint(plan.dr(), m, secrets).await?, pg_endpoint(plan.primary(), n, secrets).await?);
                     Some(PostgresReplicationManager::logical(id.clone(), dr, primary, subscription))
                 }
                 None => None,
@@ -204,26 +276,20 @@ async fn replication(
         }
         _ => None,
     }
-    .map(|m| {
+    .map(|b| {
         Arc::new(
-            m.with_heartbeat_setup(HeartbeatSetup { schema: plan.replication().heartbeat_schema.clone() })
+            b.with_heartbeat_setup(HeartbeatSetup { schema: plan.replication().heartbeat_schema.clone() })
                 .with_fence(plan.replication().fence),
         )
     });
-    let source = HeartbeatSource {
+    let heartbeat = HeartbeatPair {
         postgres: Some(Arc::clone(&manager)),
         postgres_back: back.clone(),
-        publication: plan.primary().database.publication.clone(),
-        publication_back: plan
-            .dr()
-            .database
-            .publication
-            .clone()
-            .or_else(|| plan.primary().database.publication.clone()),
+        publication: p.publication.clone(),
+        publication_back: d.publication.clone().or_else(|| p.publication.clone()),
         database: id,
-        interval: plan.replication().heartbeat_interval,
     };
-    Ok((manager, back.map(|b| b as Arc<dyn ReplicationManager>), source))
+    Ok((manager, back, heartbeat))
 }
 
 #[cfg(not(feature = "postgres"))]

@@ -115,19 +115,17 @@ pub async fn inspect(plan: &DrPlan) -> PlanConnections {
         )),
     }
     let mode = plan.replication().mode;
-    components.push(component(
-        "sites.*.database",
-        format!(
-            "replication: PostgreSQL {mode} {}:{} -> {}:{}",
-            plan.primary().database.host,
-            plan.primary().database.port,
-            plan.dr().database.host,
-            plan.dr().database.port
-        ),
-        "postgres",
-        (mode == ReplicationMode::Logical && plan.dr().database.subscription.is_none())
-            .then(|| "sites.dr.database.subscription is needed for logical replication".to_owned()),
-    ));
+    for (n, p) in plan.primary().databases().enumerate() {
+        // Validation pairs every database by id on both sites.
+        let Some((m, d)) = plan.dr().databases().enumerate().find(|(_, d)| d.id == p.id) else { continue };
+        components.push(component(
+            if n == 0 { "sites.*.database".to_owned() } else { format!("sites.*.additional_databases[{}]", n - 1) },
+            format!("replication: PostgreSQL {mode} of {} {}:{} -> {}:{}", p.id, p.host, p.port, d.host, d.port),
+            "postgres",
+            (mode == ReplicationMode::Logical && d.subscription.is_none())
+                .then(|| format!("{}.subscription is needed for logical replication", plan.dr().database_field(m))),
+        ));
+    }
     for site in [&plan.primary(), &plan.dr()] {
         if site.registry.auth.kind() == "ecr" {
             components.push(component(
@@ -137,9 +135,9 @@ pub async fn inspect(plan: &DrPlan) -> PlanConnections {
                 None,
             ));
         }
-        if site.database.tls_ca_file.is_some() {
+        if let Some(n) = site.databases().position(|d| d.tls_ca_file.is_some()) {
             components.push(component(
-                format!("sites.{}.database.tls_ca_file", site.role),
+                format!("{}.tls_ca_file", site.database_field(n)),
                 "PostgreSQL over TLS".into(),
                 "postgres-tls",
                 None,

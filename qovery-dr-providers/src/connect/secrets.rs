@@ -51,8 +51,10 @@ pub(crate) fn references(plan: &DrPlan) -> Vec<(String, SecretRef)> {
     }
     for site in [&plan.primary(), &plan.dr()] {
         let prefix = format!("sites.{}", site.role);
-        if let Some(p) = &site.database.password {
-            out.push((format!("{prefix}.database.password"), p.clone()));
+        for (n, d) in site.databases().enumerate() {
+            if let Some(p) = &d.password {
+                out.push((format!("{}.password", site.database_field(n)), p.clone()));
+            }
         }
         match &site.registry.auth {
             RegistryAuthPlan::Basic { password, .. } => {

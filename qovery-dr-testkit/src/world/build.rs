@@ -305,7 +305,7 @@ impl World {
 
     /// Builds a healthy world for a plan: both clusters running, the primary
     /// environments deployed, the DR ones deployed for warm standby and
-    /// active-active (stopped otherwise), a replicated database, every image in
+    /// active-active (stopped otherwise), each of the plan's replicated databases, every image in
     /// both registries, DNS records on the primary targets with health bound to
     /// the environments.
     pub fn from_plan(plan: &DrPlan) -> PlanWorld {
@@ -357,10 +357,12 @@ impl World {
                 });
             }
         }
-        world.add_database(DatabaseSpec {
-            dump_every: plan.replication().dump_interval,
-            ..DatabaseSpec::streaming(plan.primary().database.id.as_str(), plan.replication().mode)
-        });
+        for db in plan.primary().databases() {
+            world.add_database(DatabaseSpec {
+                dump_every: plan.replication().dump_interval,
+                ..DatabaseSpec::streaming(db.id.as_str(), plan.replication().mode)
+            });
+        }
         for record in plan.dns() {
             world.add_record(record.record.clone(), record.primary_target.clone(), record.ttl);
             for (site, target) in [(&plan.primary(), &record.primary_target), (&plan.dr(), &record.dr_target)] {
@@ -458,17 +460,21 @@ impl PlanWorld {
         images
     }
 
-    /// A regional outage of the primary site: its cluster in error and its
-    /// database node down (crashed, accepting nothing).
+    /// A regional outage of the primary site: its cluster in error and every
+    /// database node of the site down (crashed, accepting nothing).
     pub fn primary_outage(&self) {
         self.world.set_cluster_state(&self.plan.primary().cluster, ClusterState::Error);
-        self.world.set_node_condition(&self.plan.primary().database.id, Node::Primary, NodeCondition::Down);
+        for db in self.plan.primary().databases() {
+            self.world.set_node_condition(&db.id, Node::Primary, NodeCondition::Down);
+        }
     }
 
-    /// A network partition: the primary is unreachable from the orchestrator
-    /// but still accepts writes from its local clients.
+    /// A network partition: the primary site's databases are unreachable from the
+    /// orchestrator but still accept writes from their local clients.
     pub fn primary_partitioned(&self) {
         self.world.set_cluster_state(&self.plan.primary().cluster, ClusterState::Error);
-        self.world.set_node_condition(&self.plan.primary().database.id, Node::Primary, NodeCondition::Partitioned);
+        for db in self.plan.primary().databases() {
+            self.world.set_node_condition(&db.id, Node::Primary, NodeCondition::Partitioned);
+        }
     }
 }

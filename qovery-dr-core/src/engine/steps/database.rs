@@ -1,5 +1,6 @@
 //! The database pair: fence the old primary, wait for the standby, promote it, fix up.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,11 +13,75 @@ use super::super::runbook::StepSpec;
 use super::rpo::{loss_estimate, standby_point};
 use super::{StepError, StepResult, engine_error};
 use crate::error::ErrorKind;
-use crate::provider::{FenceOutcome, PromoteOutcome, PromotionState, Writability};
+use crate::model::DatabaseId;
+use crate::provider::{FenceOutcome, LinkState, PromoteOutcome, PromotionState, Writability};
 
+/// Fences the old primary of every database of the site. A planned run first checks that
+/// every standby can follow (link up, primary reachable) and refuses before fencing any.
 pub(super) async fn fence(run: &Arc<Run>) -> StepResult {
+    let ids = run.plan.primary.database_ids();
+    if run.mode.is_planned() && ids.len() > 1 {
+        for db in &ids {
+            can_follow(run, db).await?;
+        }
+    }
+    let results = each_database(run, &ids, |run, db| async move { fence_one(&run, &db).await }).await;
+    let mut fenced = Vec::new();
+    let mut failed = None;
+    let mut outputs = Vec::new();
+    for (db, r) in ids.iter().zip(results) {
+        match r {
+            Ok(f) => {
+                if f.fenced {
+                    fenced.push(db.to_string());
+                }
+                outputs.push((db.clone(), f));
+            }
+            Err(e) if failed.is_none() => failed = Some((db.clone(), e)),
+            Err(e) => tracing::warn!(database = %db, error = ?e, "fence failed"),
+        }
+    }
+    if let Some((db, e)) = failed {
+        if ids.len() == 1 {
+            return Err(e);
+        }
+        // Retried as a whole: fencing is idempotent, the fenced ones answer AlreadyFenced.
+        let others = match fenced.as_slice() {
+            [] => "no other database was fenced".to_owned(),
+            f => format!("these ARE fenced and refuse writes: {}", f.join(", ")),
+        };
+        return Err(e.with_context(format!("fencing database {db} failed ({others})")));
+    }
+    let mut outputs = outputs.into_iter();
+    let Some((_, mut main)) = outputs.next() else {
+        return Err(StepError::NotReady("the plan names no database".to_owned()));
+    };
+    main.other_databases = outputs.collect();
+    Ok(StepOutput::Fence(main))
+}
+
+/// A planned run fences production first and then waits for each standby: refuse while
+/// nothing changed when one of them cannot follow.
+async fn can_follow(run: &Arc<Run>, db: &DatabaseId) -> Result<(), StepError> {
     let p = &run.providers;
-    let db = &run.plan.primary.database.id;
+    if p.replication.primary_writability(db).await? == Writability::Unreachable {
+        return Err(StepError::NotReady(format!(
+            "the primary of {db} is unreachable: no database was fenced (a planned {} fences all of them or none)",
+            run.mode
+        )));
+    }
+    let status = p.replication.status(db).await?;
+    if let LinkState::Down(why) | LinkState::Broken(why) = &status.link {
+        return Err(StepError::NotReady(format!(
+            "the standby of {db} cannot catch up ({why}): no database was fenced (a planned {} fences all of them or none)",
+            run.mode
+        )));
+    }
+    Ok(())
+}
+
+async fn fence_one(run: &Arc<Run>, db: &DatabaseId) -> Result<FenceOutput, StepError> {
+    let p = &run.providers;
     let writability = p.replication.primary_writability(db).await?;
     if writability == Writability::Unreachable {
         if run.mode.is_planned() {
@@ -24,7 +89,7 @@ pub(super) async fn fence(run: &Arc<Run>) -> StepResult {
                 "the primary of {db} became unreachable: cannot fence or drain it"
             )));
         }
-        return Ok(StepOutput::Fence(FenceOutput {
+        return Ok(FenceOutput {
             fenced: false,
             already: false,
             at: run.parts.clock.now(),
@@ -35,8 +100,9 @@ pub(super) async fn fence(run: &Arc<Run>) -> StepResult {
                  clients that reach it"
                     .to_owned(),
             ),
-            promotion: promotion_state(run).await,
-        }));
+            promotion: promotion_state(run, db).await,
+            other_databases: BTreeMap::new(),
+        });
     }
     if run.mode == RunMode::Failover && writability == Writability::Writable && p.replication.capabilities().heartbeat {
         // A last heartbeat right before the fence tightens the measured RPO.
@@ -68,63 +134,180 @@ pub(super) async fn fence(run: &Arc<Run>) -> StepResult {
                     caught_up = Some(final_lsn);
                 }
             }
-            Ok(StepOutput::Fence(FenceOutput {
+            Ok(FenceOutput {
                 fenced: true,
                 already: outcome == FenceOutcome::AlreadyFenced,
                 at,
                 caught_up_to: caught_up,
                 skipped: None,
                 evidence: None,
-                promotion: promotion_state(run).await,
-            }))
+                promotion: promotion_state(run, db).await,
+                other_databases: BTreeMap::new(),
+            })
         }
-        Err(e) if e.kind() == ErrorKind::NotSupported => Ok(StepOutput::Fence(FenceOutput {
+        Err(e) if e.kind() == ErrorKind::NotSupported => Ok(FenceOutput {
             fenced: false,
             already: false,
             at: run.parts.clock.now(),
             caught_up_to: None,
             skipped: None,
             evidence: Some(format!("the replication manager cannot fence: {e}")),
-            promotion: promotion_state(run).await,
-        })),
+            promotion: promotion_state(run, db).await,
+            other_databases: BTreeMap::new(),
+        }),
         Err(e) => Err(e.into()),
     }
 }
 
+/// Runs `f` for every database of the site, side by side, and gives the results in the
+/// site's order. One database is awaited in place.
+async fn each_database<T, F, Fut>(run: &Arc<Run>, ids: &[DatabaseId], f: F) -> Vec<Result<T, StepError>>
+where
+    T: Send + 'static,
+    F: Fn(Arc<Run>, DatabaseId) -> Fut,
+    Fut: std::future::Future<Output = Result<T, StepError>> + Send + 'static,
+{
+    if let [one] = ids {
+        return vec![f(Arc::clone(run), one.clone()).await];
+    }
+    let mut set = tokio::task::JoinSet::new();
+    for (i, db) in ids.iter().enumerate() {
+        let fut = f(Arc::clone(run), db.clone());
+        set.spawn(async move { (i, fut.await) });
+    }
+    let mut results: Vec<Option<Result<T, StepError>>> = ids.iter().map(|_| None).collect();
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok((i, r)) => {
+                if let Some(slot) = results.get_mut(i) {
+                    *slot = Some(r);
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "a database task ended without an answer"),
+        }
+    }
+    results
+        .into_iter()
+        .zip(ids)
+        .map(|(r, db)| {
+            r.unwrap_or_else(|| {
+                Err(engine_error(
+                    ErrorKind::Indeterminate,
+                    "database",
+                    format!("the task for {db} ended without an answer"),
+                ))
+            })
+        })
+        .collect()
+}
+
+/// The outputs of every database (the site's first at the top, the others under
+/// `other_databases`), or the first error, naming its database when there are several.
+fn gather<T>(
+    ids: &[DatabaseId],
+    results: Vec<Result<T, StepError>>,
+    what: &str,
+) -> Result<(T, BTreeMap<DatabaseId, T>), StepError> {
+    let several = ids.len() > 1;
+    let mut outputs = Vec::new();
+    for (db, r) in ids.iter().zip(results) {
+        match r {
+            Ok(t) => outputs.push((db.clone(), t)),
+            Err(e) if several => return Err(e.with_context(format!("{what} of database {db}"))),
+            Err(e) => return Err(e),
+        }
+    }
+    let mut outputs = outputs.into_iter();
+    match outputs.next() {
+        Some((_, main)) => Ok((main, outputs.collect())),
+        None => Err(StepError::NotReady("the plan names no database".to_owned())),
+    }
+}
+
+/// Waits until every standby replays its fenced primary's final LSN, side by side.
 pub(super) async fn catch_up(run: &Arc<Run>, spec: &StepSpec) -> StepResult {
+    let ids = run.plan.primary.database_ids();
+    let spec = Arc::new(spec.clone());
+    let results = each_database(run, &ids, |run, db| {
+        let spec = Arc::clone(&spec);
+        async move { catch_up_one(&run, &spec, &db).await }
+    })
+    .await;
+    let (mut main, others) = gather(&ids, results, "the catch-up")?;
+    main.other_databases = others;
+    Ok(StepOutput::CatchUp(main))
+}
+
+async fn catch_up_one(run: &Arc<Run>, spec: &StepSpec, db: &DatabaseId) -> Result<CatchUpOutput, StepError> {
     let p = &run.providers;
-    let db = &run.plan.primary.database.id;
     let status = p.replication.status(db).await?;
     let Some(final_lsn) = status.primary_lsn else {
         return Err(engine_error(
             ErrorKind::Transient,
             &spec.id,
-            "the fenced primary did not report its final LSN".into(),
+            format!("the fenced primary of {db} did not report its final LSN"),
         ));
     };
-    run.emit(Event::Waiting { step: spec.id.clone(), what: format!("standby to replay {final_lsn}") });
+    run.emit(Event::Waiting { step: spec.id.clone(), what: format!("standby of {db} to replay {final_lsn}") });
     // The provider's own wait ends first, so its reason (paused replay, how far it got)
     // reaches the report instead of the step's generic timeout.
     let budget = spec.timeout.saturating_sub(Duration::from_secs(2)).max(spec.timeout / 2);
     let reached = p.replication.wait_for_catch_up(db, &crate::provider::CatchUp::new(final_lsn, budget)).await?;
-    Ok(StepOutput::CatchUp(CatchUpOutput { final_lsn, replayed: reached }))
+    Ok(CatchUpOutput { final_lsn, replayed: reached, other_databases: BTreeMap::new() })
 }
 
+/// Promotes every standby, once the interlocks of *all* of them pass: a run never promotes
+/// one database and then refuses another.
 pub(super) async fn promote(run: &Arc<Run>, id: &str) -> StepResult {
     let p = &run.providers;
-    let db = &run.plan.primary.database.id;
-    // Already promoted (an earlier attempt acted, then its answer was lost):
-    // its interlocks passed then; promoting again would change nothing.
-    let status = p.replication.status(db).await?;
-    if status.standby_promoted {
-        return Ok(StepOutput::Promote(PromoteOutput {
-            outcome: PromoteOutcome::AlreadyPrimary,
-            at: run.parts.clock.now(),
-        }));
+    let ids = run.plan.primary.database_ids();
+    let several = ids.len() > 1;
+    let mut pending = Vec::new();
+    for db in &ids {
+        // Already promoted (an earlier attempt acted, then its answer was lost):
+        // its interlocks passed then; promoting again would change nothing.
+        let status = p.replication.status(db).await?;
+        if status.standby_promoted {
+            continue;
+        }
+        let checked = interlocks(run, id, db, &status).await;
+        match checked {
+            Err(e) if several => {
+                return Err(e.with_context(format!("database {db} (no database was promoted by this attempt)")));
+            }
+            Err(e) => return Err(e),
+            Ok(()) => pending.push(db.clone()),
+        }
     }
+    let results = each_database(run, &ids, |run, db| {
+        let promote = pending.contains(&db);
+        async move {
+            let outcome = if promote {
+                run.providers.replication.promote_standby(&db).await?
+            } else {
+                PromoteOutcome::AlreadyPrimary
+            };
+            Ok(PromoteOutput { outcome, at: run.parts.clock.now(), other_databases: BTreeMap::new() })
+        }
+    })
+    .await;
+    let (mut main, others) = gather(&ids, results, "the promotion")?;
+    main.other_databases = others;
+    Ok(StepOutput::Promote(main))
+}
+
+/// The two interlocks of a promotion, for database `db`.
+async fn interlocks(
+    run: &Arc<Run>,
+    id: &str,
+    db: &DatabaseId,
+    status: &crate::provider::ReplicationStatus,
+) -> Result<(), StepError> {
+    let p = &run.providers;
+    let main = &run.plan.primary.database.id;
     // The fence step precedes promotion in every runbook that promotes.
-    let fence = run.lock_state().fence().cloned().ok_or_else(|| {
-        StepError::NotReady("the fence step's outcome is not in the journal: refusing to promote".to_owned())
+    let fence = run.lock_state().fence_of(db, main).cloned().ok_or_else(|| {
+        StepError::NotReady(format!("the fence step's outcome for {db} is not in the journal: refusing to promote"))
     })?;
     let fenced = fence.fenced;
     // Interlock 1: the old primary must not accept writes.
@@ -146,10 +329,10 @@ pub(super) async fn promote(run: &Arc<Run>, id: &str) -> StepResult {
     // Interlock 2: the data loss must fit the RPO (or an approved budget).
     let (proven_zero, end) = {
         let state = run.lock_state();
-        (state.proven_final_lsn().is_some(), state.rpo_end())
+        (state.proven_final_lsn_of(db, main).is_some(), state.rpo_end_of(db, main))
     };
     if !proven_zero {
-        let point = standby_point(run).await?;
+        let point = standby_point(run, db).await?;
         let lag = status.lag;
         let (estimate, how) = loss_estimate(end, point.map(|(t, _)| t), lag);
         let rpo = run.plan.objectives.rpo;
@@ -180,14 +363,13 @@ pub(super) async fn promote(run: &Arc<Run>, id: &str) -> StepResult {
             }
         }
     }
-    let outcome = p.replication.promote_standby(db).await?;
-    Ok(StepOutput::Promote(PromoteOutput { outcome, at: run.parts.clock.now() }))
+    Ok(())
 }
 
 /// What the fix-ups will need, read after the fence: a failure to read it is a warning in
 /// it, never a reason to hold up the failover.
-async fn promotion_state(run: &Arc<Run>) -> PromotionState {
-    match run.providers.replication.promotion_state(&run.plan.primary.database.id).await {
+async fn promotion_state(run: &Arc<Run>, db: &DatabaseId) -> PromotionState {
+    match run.providers.replication.promotion_state(db).await {
         Ok(state) => state,
         Err(e) => {
             tracing::warn!(error = %e, "could not read what the post-promotion fix-ups need");
@@ -199,14 +381,26 @@ async fn promotion_state(run: &Arc<Run>) -> PromotionState {
     }
 }
 
+/// The fix-ups of every promoted database, each from the state its fence journaled.
 pub(super) async fn fixups(run: &Arc<Run>) -> StepResult {
+    let ids = run.plan.primary.database_ids();
+    let results = each_database(run, &ids, |run, db| async move { fixups_one(&run, &db).await }).await;
+    let (mut main, others) = gather(&ids, results, "the fix-ups")?;
+    main.other_databases = others;
+    Ok(StepOutput::Fixups(main))
+}
+
+async fn fixups_one(run: &Arc<Run>, db: &DatabaseId) -> Result<FixupsOutput, StepError> {
     // From the journal: a process that died after the promotion has it too.
-    let state = run.lock_state().fence().map(|f| f.promotion.clone()).ok_or_else(|| {
-        StepError::NotReady("the fence step's outcome (with the promotion state) is not in the journal".to_owned())
-    })?;
-    let r = run.providers.replication.post_promotion_fixups(&run.plan.primary.database.id, &state).await?;
+    let state =
+        run.lock_state().fence_of(db, &run.plan.primary.database.id).map(|f| f.promotion.clone()).ok_or_else(|| {
+            StepError::NotReady(format!(
+                "the fence step's outcome for {db} (with the promotion state) is not in the journal"
+            ))
+        })?;
+    let r = run.providers.replication.post_promotion_fixups(db, &state).await?;
     for w in &r.warnings {
-        tracing::warn!(warning = %w, "post-promotion fix-up left something for an operator");
+        tracing::warn!(database = %db, warning = %w, "post-promotion fix-up left something for an operator");
     }
-    Ok(StepOutput::Fixups(FixupsOutput { sequences_synced: r.sequences_synced, warnings: r.warnings }))
+    Ok(FixupsOutput { sequences_synced: r.sequences_synced, warnings: r.warnings, other_databases: BTreeMap::new() })
 }

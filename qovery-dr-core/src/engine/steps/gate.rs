@@ -15,12 +15,12 @@ use super::{StepError, StepResult, millis_u64, rpo::loss_estimate};
 use crate::error::ErrorKind;
 use crate::journal::JournalEvent;
 use crate::lock::{LockHolder, TakeError, take};
+use crate::model::DatabaseId;
 use crate::provider::{ClusterState, LinkState, Node, Writability};
 
 pub(super) async fn preflight(run: &Arc<Run>) -> StepResult {
     let p = &run.providers;
     let plan = &run.plan;
-    let db = &plan.primary.database.id;
     let dr = p.cluster.cluster_status(&plan.dr.cluster).await?;
     let startable = matches!(dr.state, ClusterState::Stopped | ClusterState::Deploying);
     if plan.failover.start_stopped_cluster && startable {
@@ -59,6 +59,31 @@ pub(super) async fn preflight(run: &Arc<Run>) -> StepResult {
             }
         }
     }
+    // Every database of the site, before anything changes: a planned run that would fence
+    // one and then find another cannot follow refuses here, with none fenced.
+    let ids = plan.primary.database_ids();
+    let mut outputs = Vec::new();
+    for db in &ids {
+        let out = database_preflight(run, db).await;
+        match out {
+            Ok(o) => outputs.push(o),
+            Err(e) if ids.len() > 1 => {
+                return Err(e.with_context(format!("database {db} of {} (nothing was fenced)", ids.len())));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let mut outputs = ids.iter().cloned().zip(outputs);
+    let Some((_, mut main)) = outputs.next() else {
+        return Err(StepError::NotReady("the plan names no database".to_owned()));
+    };
+    main.other_databases = outputs.collect();
+    Ok(StepOutput::Preflight(main))
+}
+
+/// What the preflight reads of one database, and the refusals it implies.
+async fn database_preflight(run: &Arc<Run>, db: &DatabaseId) -> Result<PreflightOutput, StepError> {
+    let p = &run.providers;
     let status = p.replication.status(db).await?;
     let writability = p.replication.primary_writability(db).await?;
     let observed_at = run.parts.clock.now();
@@ -96,14 +121,15 @@ pub(super) async fn preflight(run: &Arc<Run>) -> StepResult {
         Err(e) if e.kind() == ErrorKind::NotSupported => None,
         Err(e) => return Err(e.into()),
     };
-    Ok(StepOutput::Preflight(PreflightOutput {
+    Ok(PreflightOutput {
         primary: writability,
         observed_at,
         link: status.link,
         lag_bytes: status.lag_bytes,
         lag_ms: status.lag.map(millis_u64),
         standby_heartbeat: heartbeat,
-    }))
+        other_databases: std::collections::BTreeMap::new(),
+    })
 }
 
 pub(super) async fn approve(run: &Arc<Run>) -> StepResult {
@@ -135,8 +161,15 @@ pub(super) async fn approve(run: &Arc<Run>) -> StepResult {
                             .to_owned(),
                     )
                 })?;
-                let hb = pre.standby_heartbeat.map(|h| h.written_at);
-                loss_estimate(Some(pre.observed_at), hb, pre.lag_ms.map(Duration::from_millis)).0
+                // The worst of the site's databases; unknown if any one's is.
+                std::iter::once(&pre)
+                    .chain(pre.other_databases.values())
+                    .map(|d| {
+                        let hb = d.standby_heartbeat.as_ref().map(|h| h.written_at);
+                        loss_estimate(Some(d.observed_at), hb, d.lag_ms.map(Duration::from_millis)).0
+                    })
+                    .collect::<Option<Vec<Duration>>>()
+                    .and_then(|v| v.into_iter().max())
             };
             // What the dry run foresees now, read through read-only providers (this run's own
             // hold of the lock is not a refusal).

@@ -45,6 +45,21 @@ impl From<ProviderError> for StepError {
     }
 }
 
+impl StepError {
+    /// The same error, its message prefixed with `context` (e.g. the database it is about);
+    /// its kind, and so whether it is retried, unchanged.
+    fn with_context(self, context: impl std::fmt::Display) -> Self {
+        match self {
+            StepError::Provider(e) => StepError::Provider(e.with_context(context)),
+            StepError::Refused { rule, evidence } => {
+                StepError::Refused { rule, evidence: format!("{context}: {evidence}") }
+            }
+            StepError::NotReady(m) => StepError::NotReady(format!("{context}: {m}")),
+            StepError::Engine(e) => StepError::Engine(e),
+        }
+    }
+}
+
 type StepResult = Result<StepOutput, StepError>;
 
 fn engine_error(kind: ErrorKind, op: &str, message: String) -> StepError {

@@ -10,7 +10,7 @@ use super::super::mode::RunMode;
 use super::super::output::{RpoOutput, StepOutput};
 use super::{StepError, StepResult, millis_u64};
 use crate::error::ErrorKind;
-use crate::model::Timestamp;
+use crate::model::{DatabaseId, Timestamp};
 use crate::provider::Node;
 
 /// The data loss to expect if the standby were promoted now, and how it was estimated.
@@ -36,8 +36,7 @@ pub(crate) fn loss_estimate(
 
 /// The newest point in time the promoted side holds: its newest heartbeat,
 /// or for the dump strategy the last restored dump.
-pub(super) async fn standby_point(run: &Run) -> Result<Option<(Timestamp, String)>, StepError> {
-    let db = &run.plan.primary.database.id;
+pub(super) async fn standby_point(run: &Run, db: &DatabaseId) -> Result<Option<(Timestamp, String)>, StepError> {
     let p = &run.providers.replication;
     if run.plan.replication.mode == crate::provider::ReplicationMode::Dump {
         let s = p.status(db).await?;
@@ -88,9 +87,38 @@ fn on_our_clock(h: &crate::provider::Heartbeat, asked: Timestamp, answered: Time
     )
 }
 
+/// The drill's lag measurement, for every database of the site: the figure is the worst.
 pub(super) async fn measure_lag(run: &Arc<Run>, id: &str) -> StepResult {
+    let mut figures = Vec::new();
+    for db in run.plan.primary.database_ids() {
+        figures.push((db.clone(), measure_lag_of(run, id, &db).await?));
+    }
+    Ok(worst(figures))
+}
+
+/// One figure for several databases: the largest loss (unmeasurable if any is), with each
+/// database's evidence. One database's figure is returned as it is.
+fn worst(mut figures: Vec<(DatabaseId, RpoOutput)>) -> StepOutput {
+    if figures.len() == 1
+        && let Some((_, only)) = figures.pop()
+    {
+        return StepOutput::Rpo(only);
+    }
+    let ms = figures.iter().map(|(_, f)| f.rpo_ms).collect::<Option<Vec<u64>>>().and_then(|v| v.into_iter().max());
+    let evidence = figures
+        .iter()
+        .map(|(db, f)| format!("{db}: {}", f.rpo_evidence.as_deref().unwrap_or("no evidence")))
+        .collect::<Vec<_>>()
+        .join(" | ");
+    let head = match ms {
+        Some(ms) => format!("the worst of {} databases ({ms} ms)", figures.len()),
+        None => format!("not measurable for every one of {} databases", figures.len()),
+    };
+    StepOutput::Rpo(RpoOutput { rpo_ms: ms, rpo_evidence: Some(format!("{head}: {evidence}")) })
+}
+
+async fn measure_lag_of(run: &Arc<Run>, id: &str, db: &DatabaseId) -> Result<RpoOutput, StepError> {
     let p = &run.providers;
-    let db = &run.plan.primary.database.id;
     if run.plan.replication.mode == crate::provider::ReplicationMode::Dump {
         let s = p.replication.status(db).await?;
         let now = run.parts.clock.now();
@@ -131,29 +159,39 @@ pub(super) async fn measure_lag(run: &Arc<Run>, id: &str) -> StepResult {
     }
 }
 
-fn rpo(ms: Option<u64>, evidence: String) -> StepOutput {
-    StepOutput::Rpo(RpoOutput { rpo_ms: ms, rpo_evidence: Some(evidence) })
+fn rpo(ms: Option<u64>, evidence: String) -> RpoOutput {
+    RpoOutput { rpo_ms: ms, rpo_evidence: Some(evidence) }
 }
 
 pub(super) async fn record(run: &Arc<Run>) -> StepResult {
     const MEASURE: &str = "measure-replication-lag";
     if run.mode == RunMode::Drill {
         if !run.runbook.steps().any(|s| s.id == MEASURE) {
-            return Ok(rpo(None, "this drill's runbook has no replication measurement".to_owned()));
+            return Ok(StepOutput::Rpo(rpo(None, "this drill's runbook has no replication measurement".to_owned())));
         }
         // The measurement precedes this step: its figure is journaled, or the run stops here.
         return run.lock_state().rpo(MEASURE).map(|m| StepOutput::Rpo(m.clone())).ok_or_else(|| {
             StepError::NotReady(format!("{MEASURE} has no journaled output: the drill's RPO cannot be recorded"))
         });
     }
+    let mut figures = Vec::new();
+    for db in run.plan.primary.database_ids() {
+        figures.push((db.clone(), record_of(run, &db).await?));
+    }
+    Ok(worst(figures))
+}
+
+/// The data loss of database `db`, from the journal (fence, catch-up) and its standby.
+async fn record_of(run: &Arc<Run>, db: &DatabaseId) -> Result<RpoOutput, StepError> {
+    let main = &run.plan.primary.database.id;
     let (final_lsn, end, fenced) = {
         let state = run.lock_state();
-        (state.proven_final_lsn(), state.rpo_end(), state.fence().map(|f| f.fenced))
+        (state.proven_final_lsn_of(db, main), state.rpo_end_of(db, main), state.fence_of(db, main).map(|f| f.fenced))
     };
     let Some(fenced) = fenced else {
-        return Err(StepError::NotReady(
-            "the fence step's outcome is not in the journal: the data loss cannot be bounded".to_owned(),
-        ));
+        return Err(StepError::NotReady(format!(
+            "the fence step's outcome for {db} is not in the journal: the data loss cannot be bounded"
+        )));
     };
     if let Some(lsn) = final_lsn {
         return Ok(rpo(
@@ -161,7 +199,7 @@ pub(super) async fn record(run: &Arc<Run>) -> StepResult {
             format!("zero data loss: the standby replayed the fenced primary's final LSN {lsn} before promotion"),
         ));
     }
-    let point = standby_point(run).await?;
+    let point = standby_point(run, db).await?;
     let unfenced = !fenced;
     Ok(match (point, end) {
         (Some((at, what)), Some(end)) => {
