@@ -13,6 +13,7 @@ mod engine {
     mod golden;
     mod images;
     mod interlocks;
+    mod jobs;
     mod modes;
     mod monitor;
     mod options;

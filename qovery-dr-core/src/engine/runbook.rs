@@ -391,7 +391,7 @@ impl Builder<'_> {
             ));
             for svc in facts.services.get(&source_of(env)).into_iter().flatten() {
                 // Scaled up before the deploy: pilot light and warm standby run the DR site small.
-                if let Some(scale) = self.plan.dr.scale.for_service(&svc.name) {
+                if let Some(scale) = self.plan.dr.scale.for_service(&svc.name).filter(|_| svc.kind.scales()) {
                     steps.push(self.step(
                         format!("scale:{env}/{}", svc.name),
                         StepKind::SetServiceScale { environment: env.clone(), service: svc.name.clone(), scale },
@@ -653,7 +653,12 @@ impl Runbook {
             }
             let mut deploys = Vec::new();
             for env in envs.iter().filter(|_| !plan.failover.dns_only) {
-                match facts.services.get(env) {
+                // Databases the platform runs are facts, never deployed by a failover.
+                let deployable: Option<Vec<&ServiceInfo>> = facts
+                    .services
+                    .get(env)
+                    .map(|all| all.iter().filter(|s| s.kind.is_deployed_by_a_failover()).collect());
+                match deployable {
                     // One request per environment: platforms (Qovery among them) refuse a
                     // second deployment of an environment while one runs.
                     Some(services) if facts.deploy_services && !services.is_empty() => deploys.push(b.step(

@@ -218,6 +218,49 @@ impl EnvironmentSummary {
     }
 }
 
+/// What kind of service an environment holds, as far as a failover cares.
+///
+/// ```
+/// use qovery_dr_core::provider::ServiceKind;
+/// assert!(ServiceKind::Job.is_deployed_by_a_failover());
+/// let db = ServiceKind::Database { engine: "POSTGRESQL".into(), managed: true };
+/// assert!(!db.is_deployed_by_a_failover() && !db.scales());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ServiceKind {
+    /// A long-running service from a container image.
+    #[default]
+    Container,
+    /// A long-running service built from git.
+    Application,
+    /// A job (cron or lifecycle), from an image or built from git: its image is synced and
+    /// re-pointed like a container's, and it is deployed with the environment's services.
+    Job,
+    /// A database the platform runs in the environment: listed as a read-only fact. A
+    /// failover neither deploys nor re-points it (the plan's replicated databases are
+    /// handled by the replication manager).
+    Database {
+        /// Its engine as the platform names it (e.g. `POSTGRESQL`).
+        engine: String,
+        /// Whether the cloud provider manages it (e.g. RDS), or it runs as a container.
+        managed: bool,
+    },
+}
+
+impl ServiceKind {
+    /// Whether a failover deploys it (containers, applications, jobs).
+    pub fn is_deployed_by_a_failover(&self) -> bool {
+        !matches!(self, ServiceKind::Database { .. })
+    }
+
+    /// Whether it has instance counts a plan's scale applies to (containers, applications).
+    pub fn scales(&self) -> bool {
+        matches!(self, ServiceKind::Container | ServiceKind::Application)
+    }
+}
+
 /// A service's configuration as the platform holds it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
@@ -226,21 +269,24 @@ pub struct ServiceInfo {
     pub id: ServiceId,
     /// Its name (stable across environments, used for parity checks).
     pub name: String,
-    /// The container image it runs, for container services.
+    /// The container image it runs, for container services and image-based jobs.
     pub image: Option<ImageRef>,
     /// The minimum number of running instances configured.
     pub min_instances: u32,
+    /// What it is.
+    #[serde(default)]
+    pub kind: ServiceKind,
 }
 
 impl ServiceInfo {
-    /// Service `id` named `name`: no image known, one instance at least.
+    /// Service `id` named `name`: a container, no image known, one instance at least.
     pub fn new(id: ServiceId, name: impl Into<String>) -> Self {
-        Self { id, name: name.into(), image: None, min_instances: 1 }
+        Self { id, name: name.into(), image: None, min_instances: 1, kind: ServiceKind::Container }
     }
 }
 
 with_setters!(ServiceInfo {
-    set { with_min_instances => min_instances: u32 }
+    set { with_min_instances => min_instances: u32, with_kind => kind: ServiceKind }
     some { with_image => image: ImageRef }
 });
 

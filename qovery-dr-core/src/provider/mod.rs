@@ -19,8 +19,8 @@ mod set;
 
 pub use cluster::{
     CloneRequest, ClusterCapabilities, ClusterProvider, ClusterState, ClusterStatus, DeployServices, DeploymentPhase,
-    DeploymentStatus, EnvironmentStatus, EnvironmentSummary, ServiceInfo, ServiceStatus, Variable, VariableScope,
-    VariableValue,
+    DeploymentStatus, EnvironmentStatus, EnvironmentSummary, ServiceInfo, ServiceKind, ServiceStatus, Variable,
+    VariableScope, VariableValue,
 };
 pub use dns::{
     ChangeStatus, DnsCapabilities, DnsRecordState, DnsSwitcher, GuardDecision, SwitchRequest, SwitchStrategy,

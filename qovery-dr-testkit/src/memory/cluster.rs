@@ -267,6 +267,7 @@ impl ClusterProvider for InMemoryCluster {
                         ServiceInfo::new(id.clone(), svc.name.clone())
                             .with_image(svc.desired.image.clone())
                             .with_min_instances(svc.desired.min_instances)
+                            .with_kind(svc.kind.clone())
                     })
                     .collect())
             })
@@ -447,6 +448,13 @@ impl ClusterProvider for InMemoryCluster {
                 let svc = env.services.get_mut(service).ok_or_else(|| {
                     err(ErrorKind::NotFound, OP, format!("service {service} is not in environment {environment}"))
                 })?;
+                if !svc.kind.scales() {
+                    return Err(err(
+                        ErrorKind::InvalidInput,
+                        OP,
+                        format!("service {service} is a {:?}: it has no instance counts to scale", svc.kind),
+                    ));
+                }
                 if svc.desired.scale.as_ref() == Some(scale) && svc.desired.min_instances == scale.min_instances {
                     ctx.no_change();
                 }

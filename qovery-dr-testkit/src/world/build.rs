@@ -24,6 +24,8 @@ pub struct ServiceSpec {
     pub image: Option<ImageRef>,
     /// Minimum instances.
     pub min_instances: u32,
+    /// What it is.
+    pub kind: qovery_dr_core::provider::ServiceKind,
 }
 
 /// An environment to add.
@@ -143,6 +145,7 @@ impl World {
                             running,
                             running_env_vars: BTreeMap::new(),
                             last_deployment: None,
+                            kind: svc.kind,
                         },
                     )
                 })
@@ -204,6 +207,34 @@ impl World {
                     fixed_up: false,
                 },
             );
+        });
+    }
+
+    /// Adds a service to an existing environment (a job, a database the platform runs, or
+    /// another container), running its configuration already when the environment is
+    /// deployed.
+    pub fn add_service(&self, environment: &EnvironmentId, spec: ServiceSpec) {
+        self.with_state(|s| {
+            if let Some(env) = s.environments.get_mut(environment) {
+                let config = ServiceConfig {
+                    image: spec.image,
+                    variables: BTreeMap::new(),
+                    min_instances: spec.min_instances,
+                    scale: None,
+                };
+                let deployed = env.services.values().any(|svc| svc.running.is_some());
+                env.services.insert(
+                    spec.id,
+                    ServiceSim {
+                        name: spec.name,
+                        desired: config.clone(),
+                        running: deployed.then_some(config),
+                        running_env_vars: if deployed { env.variables.clone() } else { BTreeMap::new() },
+                        last_deployment: None,
+                        kind: spec.kind,
+                    },
+                );
+            }
         });
     }
 
@@ -349,6 +380,7 @@ impl World {
                             // Qovery does not remap registries: both sites start on the primary's images.
                             image: Some(img.clone()),
                             min_instances: 2,
+                            kind: qovery_dr_core::provider::ServiceKind::Container,
                         })
                         .collect(),
                     variables: site.parameters.clone(),
@@ -452,6 +484,7 @@ impl PlanWorld {
                             running: Some(config),
                             running_env_vars: env.variables.clone(),
                             last_deployment: None,
+                            kind: qovery_dr_core::provider::ServiceKind::Container,
                         },
                     );
                 }

@@ -49,6 +49,9 @@ pub struct ServiceSim {
     pub running_env_vars: std::collections::BTreeMap<String, VarSim>,
     /// The last deployment request covering this service.
     pub last_deployment: Option<DeploymentId>,
+    /// What it is (a container unless said otherwise).
+    #[serde(default)]
+    pub kind: qovery_dr_core::provider::ServiceKind,
 }
 
 /// A deployment request.
