@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use qovery_dr_core::provider::{
     CloneRequest, ClusterCapabilities, ClusterProvider, ClusterStatus, DeployServices, DeploymentStatus,
-    EnvironmentStatus, EnvironmentSummary, ServiceInfo, ServiceStatus, Variable, VariableScope, VariableValue,
+    EnvironmentStatus, EnvironmentSummary, ServiceInfo, ServiceKind, ServiceStatus, Variable, VariableScope,
+    VariableValue,
 };
 use qovery_dr_core::{
     ClusterId, DeploymentId, EnvironmentId, ErrorKind, ImageRef, ProjectId, ProviderError, ProviderResult,
@@ -79,6 +80,42 @@ struct ContainerBody {
     registry: Option<RegistryRef>,
     #[serde(default)]
     min_running_instances: Option<u32>,
+}
+
+/// A job (`JobResponse`): its image when it is image-based (`source.image`).
+#[derive(Debug, Deserialize)]
+struct JobBody {
+    id: String,
+    name: String,
+    #[serde(default)]
+    source: Option<JobSourceBody>,
+}
+
+#[derive(Debug, Deserialize)]
+struct JobSourceBody {
+    #[serde(default)]
+    image: Option<JobImageBody>,
+}
+
+#[derive(Debug, Deserialize)]
+struct JobImageBody {
+    #[serde(default)]
+    image_name: Option<String>,
+    #[serde(default)]
+    tag: Option<String>,
+    #[serde(default)]
+    registry: Option<RegistryRef>,
+}
+
+/// A database of the environment (`Database`): engine and mode only.
+#[derive(Debug, Deserialize)]
+struct DatabaseBody {
+    id: String,
+    name: String,
+    #[serde(default, rename = "type")]
+    engine: Option<String>,
+    #[serde(default)]
+    mode: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -248,6 +285,10 @@ pub const OPERATIONS: &[(&str, &str)] = &[
     ("GET", "/environment/{environmentId}/statuses"),
     ("GET", "/environment/{environmentId}/container"),
     ("GET", "/environment/{environmentId}/application"),
+    ("GET", "/environment/{environmentId}/job"),
+    ("GET", "/environment/{environmentId}/database"),
+    ("GET", "/job/{jobId}"),
+    ("PUT", "/job/{jobId}"),
     ("POST", "/environment/{environmentId}/deploy"),
     ("POST", "/environment/{environmentId}/redeploy"),
     ("POST", "/environment/{environmentId}/stop"),
@@ -367,13 +408,27 @@ impl QoveryClusterProvider {
         Ok(self.http.get::<Results<ApplicationBody>>(op, &format!("/environment/{env}/application")).await?.results)
     }
 
-    /// `container` or `application`, for a service of an environment.
+    async fn jobs(&self, op: &str, env: &EnvironmentId) -> ProviderResult<Vec<JobBody>> {
+        Ok(self.http.get::<Results<JobBody>>(op, &format!("/environment/{env}/job")).await?.results)
+    }
+
+    async fn databases(&self, op: &str, env: &EnvironmentId) -> ProviderResult<Vec<DatabaseBody>> {
+        Ok(self.http.get::<Results<DatabaseBody>>(op, &format!("/environment/{env}/database")).await?.results)
+    }
+
+    /// `container`, `application`, `job` or `database`, for a service of an environment.
     async fn service_kind(&self, op: &str, env: &EnvironmentId, service: &ServiceId) -> ProviderResult<&'static str> {
         if self.containers(op, env).await?.iter().any(|c| c.id == service.as_str()) {
             return Ok("container");
         }
         if self.applications(op, env).await?.iter().any(|a| a.id == service.as_str()) {
             return Ok("application");
+        }
+        if self.jobs(op, env).await?.iter().any(|j| j.id == service.as_str()) {
+            return Ok("job");
+        }
+        if self.databases(op, env).await?.iter().any(|d| d.id == service.as_str()) {
+            return Ok("database");
         }
         Err(err(ErrorKind::NotFound, op, format!("service {service} is not in environment {env}")))
     }
@@ -423,6 +478,52 @@ impl QoveryClusterProvider {
         self.put_scale("contract", kind, id, scale).await
     }
 
+    /// Writes job `current` (at `path`) back with `image`, unless it runs it already; a job
+    /// built from git has no image to re-point.
+    async fn put_job_image(
+        &self,
+        op: &str,
+        path: &str,
+        current: &Value,
+        registry_id: &str,
+        image: &ImageRef,
+        tag: &str,
+    ) -> ProviderResult<()> {
+        let source = current.get("source").and_then(|s| s.get("image"));
+        let Some(source) = source.filter(|s| !s.is_null()) else {
+            return Err(err(
+                ErrorKind::InvalidInput,
+                op,
+                format!("job {path} is built from git, not a container image"),
+            ));
+        };
+        let same = source.get("registry_id").or_else(|| source.get("registry").and_then(|r| r.get("id")))
+            == Some(&json!(registry_id))
+            && source.get("image_name").and_then(Value::as_str) == Some(image.repository())
+            && source.get("tag").and_then(Value::as_str) == Some(tag);
+        if same {
+            return Ok(());
+        }
+        let body = job_edit_body(current, registry_id, image.repository(), tag);
+        self.http.send(op, Method::PUT, path, Some(&body)).await.map(|_| ())
+    }
+
+    /// The job image request (GET then PUT `/job/{id}`) by id, for the contract test.
+    /// Feature `contract-tests` only.
+    #[cfg(feature = "contract-tests")]
+    #[doc(hidden)]
+    pub async fn contract_job_image_request(
+        &self,
+        job: &str,
+        registry_id: &str,
+        image: &ImageRef,
+    ) -> ProviderResult<()> {
+        let path = format!("/job/{job}");
+        let current: Value = self.http.get("contract", &path).await?;
+        let tag = image.tag().unwrap_or("latest").to_owned();
+        self.put_job_image("contract", &path, &current, registry_id, image, &tag).await
+    }
+
     /// The collection paths for a scope: (variables, secrets, Qovery scope name).
     async fn scope_paths(&self, op: &str, scope: &VariableScope) -> ProviderResult<(String, String, &'static str)> {
         Ok(match scope {
@@ -431,7 +532,18 @@ impl QoveryClusterProvider {
             }
             VariableScope::Service(e, s) => {
                 let kind = self.service_kind(op, e, s).await?;
-                let scope = if kind == "container" { "CONTAINER" } else { "APPLICATION" };
+                let scope = match kind {
+                    "container" => "CONTAINER",
+                    "application" => "APPLICATION",
+                    "job" => "JOB",
+                    _ => {
+                        return Err(err(
+                            ErrorKind::NotSupported,
+                            op,
+                            format!("service {s} is a {kind}: this provider sets no variables on it"),
+                        ));
+                    }
+                };
                 (format!("/{kind}/{s}/environmentVariable"), format!("/{kind}/{s}/secret"), scope)
             }
             other => return Err(err(ErrorKind::NotSupported, op, format!("variable scope {other:?}"))),
@@ -542,15 +654,67 @@ fn edit_body(kind: &str, current: &Value) -> serde_json::Map<String, Value> {
 }
 
 fn image_of(c: &ContainerBody) -> Option<ImageRef> {
-    let host = c.registry.as_ref()?.url.as_deref().and_then(|u| url::Url::parse(u).ok()).and_then(|u| {
+    image_at(c.registry.as_ref(), c.image_name.as_deref(), c.tag.as_deref())
+}
+
+/// An image-based job's image (none for a job built from git).
+fn job_image(j: &JobBody) -> Option<ImageRef> {
+    let image = j.source.as_ref()?.image.as_ref()?;
+    image_at(image.registry.as_ref(), image.image_name.as_deref(), image.tag.as_deref())
+}
+
+fn image_at(registry: Option<&RegistryRef>, name: Option<&str>, tag: Option<&str>) -> Option<ImageRef> {
+    let host = registry?.url.as_deref().and_then(|u| url::Url::parse(u).ok()).and_then(|u| {
         u.host_str().map(|h| match u.port() {
             Some(p) => format!("{h}:{p}"),
             None => h.to_owned(),
         })
     })?;
-    let name = c.image_name.as_deref()?;
-    let tag = c.tag.as_deref().unwrap_or("latest");
-    format!("{host}/{name}:{tag}").parse().ok()
+    format!("{host}/{}:{}", name?, tag.unwrap_or("latest")).parse().ok()
+}
+
+/// The `JobRequest` that writes job `current` back with `image` (registry id, name, tag):
+/// every field the request accepts, from the response, and the new image source.
+fn job_edit_body(current: &Value, registry_id: &str, image_name: &str, tag: &str) -> Value {
+    let mut body = serde_json::Map::new();
+    for key in [
+        "name",
+        "description",
+        "cpu",
+        "memory",
+        "gpu",
+        "ephemeral_storage_in_gib",
+        "max_nb_restart",
+        "max_duration_seconds",
+        "auto_preview",
+        "port",
+        "cpu_architecture",
+        "healthchecks",
+        "auto_deploy",
+        "icon_uri",
+    ] {
+        if let Some(v) = current.get(key).filter(|v| !v.is_null()) {
+            body.insert(key.to_owned(), v.clone());
+        }
+    }
+    if let Some(mut schedule) = current.get("schedule").and_then(Value::as_object).cloned() {
+        // The response's lifecycle_type is computed by Qovery, not part of the request.
+        schedule.remove("lifecycle_type");
+        body.insert("schedule".into(), Value::Object(schedule));
+    }
+    for key in ["annotations_groups", "labels_groups"] {
+        if let Some(groups) = current.get(key).and_then(Value::as_array) {
+            let ids: Vec<Value> =
+                groups.iter().filter_map(|g| g.get("id").cloned()).map(|id| json!({ "id": id })).collect();
+            body.insert(key.to_owned(), Value::Array(ids));
+        }
+    }
+    body.entry("healthchecks").or_insert_with(|| json!({}));
+    body.insert(
+        "source".into(),
+        json!({ "image": { "image_name": image_name, "tag": tag, "registry_id": registry_id } }),
+    );
+    Value::Object(body)
 }
 
 fn service_status(s: &StatusBody) -> ServiceStatus {
@@ -614,7 +778,22 @@ impl ClusterProvider for QoveryClusterProvider {
             })
             .collect();
         out.extend(self.applications(OP, environment).await?.into_iter().map(|a| {
-            ServiceInfo::new(ServiceId::new(a.id), a.name).with_min_instances(a.min_running_instances.unwrap_or(1))
+            ServiceInfo::new(ServiceId::new(a.id), a.name)
+                .with_min_instances(a.min_running_instances.unwrap_or(1))
+                .with_kind(ServiceKind::Application)
+        }));
+        out.extend(self.jobs(OP, environment).await?.iter().map(|j| {
+            ServiceInfo::new(ServiceId::new(j.id.clone()), j.name.clone())
+                .with_image(job_image(j))
+                .with_min_instances(0)
+                .with_kind(ServiceKind::Job)
+        }));
+        out.extend(self.databases(OP, environment).await?.into_iter().map(|d| {
+            let kind = ServiceKind::Database {
+                engine: d.engine.unwrap_or_default(),
+                managed: d.mode.as_deref() == Some("MANAGED"),
+            };
+            ServiceInfo::new(ServiceId::new(d.id), d.name).with_kind(kind)
         }));
         Ok(out)
     }
@@ -644,7 +823,8 @@ impl ClusterProvider for QoveryClusterProvider {
         }
         let containers = self.containers(OP, environment).await?;
         let applications = self.applications(OP, environment).await?;
-        let mut body = json!({ "containers": [], "applications": [] });
+        let jobs = self.jobs(OP, environment).await?;
+        let mut body = json!({ "containers": [], "applications": [], "jobs": [] });
         for s in services {
             if let Some(c) = containers.iter().find(|c| c.id == s.as_str()) {
                 let mut item = json!({ "id": c.id });
@@ -657,6 +837,14 @@ impl ClusterProvider for QoveryClusterProvider {
             } else if applications.iter().any(|a| a.id == s.as_str()) {
                 if let Some(arr) = body["applications"].as_array_mut() {
                     arr.push(json!({ "application_id": s.as_str() }));
+                }
+            } else if let Some(j) = jobs.iter().find(|j| j.id == s.as_str()) {
+                let mut item = json!({ "id": j.id });
+                if let Some(tag) = j.source.as_ref().and_then(|src| src.image.as_ref()).and_then(|i| i.tag.as_ref()) {
+                    item["image_tag"] = json!(tag);
+                }
+                if let Some(arr) = body["jobs"].as_array_mut() {
+                    arr.push(item);
                 }
             } else {
                 return Err(err(ErrorKind::NotFound, OP, format!("service {s} is not in environment {environment}")));
@@ -677,6 +865,13 @@ impl ClusterProvider for QoveryClusterProvider {
             return Err(err(ErrorKind::InvalidInput, OP, problem));
         }
         let kind = self.service_kind(OP, environment, service).await?;
+        if matches!(kind, "job" | "database") {
+            return Err(err(
+                ErrorKind::InvalidInput,
+                OP,
+                format!("service {service} is a {kind}: Qovery holds no instance counts for it"),
+            ));
+        }
         self.put_scale(OP, kind, service.as_str(), scale).await
     }
 
@@ -758,14 +953,21 @@ impl ClusterProvider for QoveryClusterProvider {
         image: &ImageRef,
     ) -> ProviderResult<()> {
         const OP: &str = "set_service_image";
-        if self.service_kind(OP, environment, service).await? != "container" {
+        let kind = self.service_kind(OP, environment, service).await?;
+        if !matches!(kind, "container" | "job") {
             return Err(err(
                 ErrorKind::InvalidInput,
                 OP,
-                format!("service {service} is built from git, not a container image"),
+                format!(
+                    "service {service} is {}, not a container image",
+                    match kind {
+                        "database" => "a database",
+                        _ => "built from git",
+                    }
+                ),
             ));
         }
-        let path = format!("/container/{service}");
+        let path = format!("/{kind}/{service}");
         let current: Value = self.http.get(OP, &path).await?;
         let registry_id = self.registry_id_for(OP, image).await?;
         let tag = image
@@ -773,6 +975,9 @@ impl ClusterProvider for QoveryClusterProvider {
             .map(str::to_owned)
             .or_else(|| image.digest().map(|d| d.to_string()))
             .unwrap_or_else(|| "latest".to_owned());
+        if kind == "job" {
+            return self.put_job_image(OP, &path, &current, &registry_id, image, &tag).await;
+        }
         if current.get("registry_id").and_then(Value::as_str) == Some(&registry_id)
             && current.get("image_name").and_then(Value::as_str) == Some(image.repository())
             && current.get("tag").and_then(Value::as_str) == Some(tag.as_str())

@@ -102,3 +102,63 @@ async fn a_service_is_scaled_through_the_api_and_a_repeat_writes_nothing() {
         .unwrap_err();
     assert_eq!(e.kind(), qovery_dr_core::ErrorKind::InvalidInput, "{e}");
 }
+
+#[tokio::test]
+async fn jobs_are_listed_re_pointed_and_deployed_and_databases_only_listed() {
+    use qovery_dr_core::provider::{ClusterProvider, DeployServices, DeploymentPhase, ServiceKind};
+    use qovery_dr_core::{EnvironmentId, ErrorKind, ServiceScale};
+    let fake = QoveryFake::start("org-1").await;
+    let c = fake.add_cluster("frankfurt");
+    let env = fake.add_environment("project-1", "dr", &c);
+    let api = fake.add_container(&env, "api", "https://r1.example.com", "shop/api", "v1");
+    let job = fake.add_job(&env, "nightly-report", "https://r1.example.com", "shop/report", "v3");
+    let db = fake.add_database(&env, "orders", "POSTGRESQL", "MANAGED");
+    fake.add_registry("https://r2.example.com");
+    fake.set_durations(Duration::from_millis(50), Duration::from_millis(100));
+    let p = QoveryClusterProvider::builder("org-1")
+        .with_token(qovery_dr_core::SecretString::new("qov_conformance"))
+        .with_endpoint(fake.uri())
+        .build()
+        .unwrap();
+    let env_id = EnvironmentId::new(env.clone());
+    let services = p.list_services(&env_id).await.unwrap();
+    let find = |id: &str| services.iter().find(|s| s.id.as_str() == id).unwrap_or_else(|| panic!("{id}: {services:?}"));
+    assert_eq!(find(&job).kind, ServiceKind::Job);
+    assert_eq!(find(&job).image.as_ref().map(ToString::to_string).as_deref(), Some("r1.example.com/shop/report:v3"));
+    assert_eq!(find(&db).kind, ServiceKind::Database { engine: "POSTGRESQL".into(), managed: true });
+    assert_eq!(find(&api).kind, ServiceKind::Container);
+
+    // Re-pointed at the DR registry: the job's source image changes, nothing else of it.
+    let dr: qovery_dr_core::ImageRef = "r2.example.com/shop/report:v3".parse().unwrap();
+    p.set_service_image(&env_id, &ServiceId::new(job.clone()), &dr).await.unwrap();
+    let stored = fake.with(|s| s.envs[&env].jobs[&job].clone());
+    assert_eq!(stored["source"]["image"]["registry"]["url"], "https://r2.example.com");
+    assert_eq!(stored["schedule"]["cronjob"]["scheduled_at"], "0 3 * * *", "the schedule is kept");
+    let puts = |r: &[(String, String, Option<String>)]| r.iter().filter(|(m, _, _)| m == "PUT").count();
+    let before = puts(&fake.requests().await);
+    p.set_service_image(&env_id, &ServiceId::new(job.clone()), &dr).await.unwrap();
+    assert_eq!(puts(&fake.requests().await), before, "the same image again writes nothing");
+
+    // Deployed with the containers, in one request naming it under `jobs`.
+    let d = p
+        .deploy_services(&env_id, &DeployServices::new(vec![ServiceId::new(api), ServiceId::new(job.clone())]))
+        .await
+        .unwrap();
+    let covered = fake.with(|s| s.deployments[d.as_str()].services.clone());
+    assert!(covered.contains(&job), "the deploy request names the job: {covered:?}");
+    let start = std::time::Instant::now();
+    while p.deployment_status(&env_id, &d).await.unwrap().phase != DeploymentPhase::Deployed {
+        assert!(start.elapsed() < Duration::from_secs(10), "the deployment never finished");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let running = fake.with(|s| s.envs[&env].running[&job].clone());
+    assert_eq!(running["registry"], stored["source"]["image"]["registry_id"], "the job runs the DR image");
+
+    // Neither a job nor a database has instance counts; a database has no image.
+    for id in [&job, &db] {
+        let e = p.set_service_scale(&env_id, &ServiceId::new(id.clone()), &ServiceScale::new(1, 2)).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    }
+    let e = p.set_service_image(&env_id, &ServiceId::new(db), &dr).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+}

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use qovery_dr_core::provider::{CloneRequest, ClusterProvider, VariableScope, VariableValue};
+use qovery_dr_core::provider::{CloneRequest, ClusterProvider, ServiceKind, VariableScope, VariableValue};
 use qovery_dr_core::{ClusterId, DeploymentId, EnvironmentId, ErrorKind, ProjectId, SecretString, ServiceId};
 use qovery_dr_providers::qovery::{OPERATIONS, QoveryClusterProvider};
 
@@ -114,6 +114,15 @@ async fn every_operation_the_provider_uses_is_accepted_by_the_official_spec() {
     let scale = qovery_dr_core::ServiceScale::new(2, 5).with_cpu_millicores(750).with_memory_mib(1024);
     p.set_service_scale(&env, &svc, &scale).await.unwrap();
     p.contract_scale_request("application", SERVICE, &scale).await.unwrap();
+    // Jobs and databases: listed from the examples (a job is re-pointed and deployed with
+    // the containers; a database is a read-only fact), and a job's image rewritten.
+    let jobs: Vec<_> = services.iter().filter(|s| s.kind == ServiceKind::Job).collect();
+    assert!(!jobs.is_empty(), "the example jobs parse: {services:?}");
+    assert!(services.iter().any(|s| matches!(s.kind, ServiceKind::Database { .. })), "{services:?}");
+    let mut both = vec![svc.clone()];
+    both.extend(jobs.iter().map(|j| j.id.clone()));
+    p.deploy_services(&env, &qovery_dr_core::provider::DeployServices::new(both)).await.unwrap();
+    with_id.contract_job_image_request(SERVICE, SERVICE, &image).await.unwrap();
 
     let clone = p
         .clone_environment(

@@ -167,7 +167,7 @@ async fn a_missing_token_is_a_configuration_error() {
 
 /// Environment e1 lists no containers and no applications.
 async fn mount_empty_service_lists(server: &MockServer) {
-    for kind in ["container", "application"] {
+    for kind in ["container", "application", "job", "database"] {
         Mock::given(method("GET"))
             .and(path(format!("/environment/e1/{kind}")))
             .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"results": []})))

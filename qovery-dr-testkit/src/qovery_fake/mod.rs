@@ -63,6 +63,18 @@ impl QoveryFake {
         self.with(|s| s.add_environment(project, name, cluster))
     }
 
+    /// Adds a cron job running `registry_url`/`image_name`:`tag` to environment `env`;
+    /// returns its id.
+    pub fn add_job(&self, env: &str, name: &str, registry_url: &str, image_name: &str, tag: &str) -> String {
+        self.with(|s| s.add_job(env, name, registry_url, image_name, tag))
+    }
+
+    /// Adds a database (`engine` e.g. `POSTGRESQL`, `mode` `MANAGED` or `CONTAINER`) to
+    /// environment `env`; returns its id.
+    pub fn add_database(&self, env: &str, name: &str, engine: &str, mode: &str) -> String {
+        self.with(|s| s.add_database(env, name, engine, mode))
+    }
+
     /// Adds a deployed container service (and its registry if new); returns its id.
     pub fn add_container(&self, env: &str, name: &str, registry_url: &str, image_name: &str, tag: &str) -> String {
         self.with(|s| s.add_container(env, name, registry_url, image_name, tag))

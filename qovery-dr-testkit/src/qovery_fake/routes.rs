@@ -147,14 +147,52 @@ impl Respond for Router {
                 Some(_) => ok(200, json!({ "results": [] })),
                 None => problem(404, "environment not found"),
             },
+            ("GET", ["environment", e, "job"]) => match s.envs.get(*e) {
+                Some(env) => ok(200, json!({ "results": env.jobs.values().cloned().collect::<Vec<_>>() })),
+                None => problem(404, "environment not found"),
+            },
+            ("GET", ["environment", e, "database"]) => match s.envs.get(*e) {
+                Some(env) => ok(200, json!({ "results": env.databases.values().cloned().collect::<Vec<_>>() })),
+                None => problem(404, "environment not found"),
+            },
+            ("GET", ["job", j]) => match find_job(&s, j) {
+                Some((_, v)) => ok(200, v),
+                None => problem(404, "job not found"),
+            },
+            ("PUT", ["job", j]) => {
+                let Some((env, mut v)) = find_job(&s, j) else { return problem(404, "job not found") };
+                for key in ["name", "healthchecks"] {
+                    if body.get(key).is_none() {
+                        return problem(400, &format!("{key} is required"));
+                    }
+                }
+                v["name"] = body["name"].clone();
+                if let Some(image) = body.get("source").and_then(|src| src.get("image")).filter(|i| !i.is_null()) {
+                    let reg = image["registry_id"].as_str().unwrap_or_default().to_owned();
+                    let Some(url) = s.registries.get(&reg).cloned() else { return problem(400, "unknown registry_id") };
+                    v["source"]["image"] = json!({ "image_name": image["image_name"], "tag": image["tag"], "registry_id": reg,
+                                                   "registry": { "id": reg, "name": "registry", "url": url, "kind": "GENERIC_CR" } });
+                }
+                if let Some(e) = s.envs.get_mut(&env) {
+                    e.jobs.insert((*j).to_owned(), v.clone());
+                }
+                ok(200, v)
+            }
             ("POST", ["environment", e, action @ ("deploy" | "redeploy" | "stop")]) => deploy(&mut s, e, None, action),
             ("POST", ["environment", e, "service", "deploy"]) => {
-                let ids: Vec<String> = body["containers"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|c| c["id"].as_str().map(str::to_owned))
-                    .collect();
+                let Some(env) = s.envs.get(*e) else { return problem(404, "environment not found") };
+                let mut ids = Vec::new();
+                // Each id under the key of its kind, as Qovery requires.
+                for key in ["containers", "jobs"] {
+                    for id in body[key].as_array().into_iter().flatten().filter_map(|c| c["id"].as_str()) {
+                        let known =
+                            if key == "jobs" { env.jobs.contains_key(id) } else { env.containers.contains_key(id) };
+                        if !known {
+                            return problem(400, &format!("{id} is not one of the environment's {key}"));
+                        }
+                        ids.push(id.to_owned());
+                    }
+                }
                 deploy(&mut s, e, Some(ids), "deploy")
             }
             ("POST", ["environment", e, "clone"]) => {
@@ -184,6 +222,13 @@ impl Respond for Router {
                     containers.insert(cid, c);
                 }
                 copy.containers = containers;
+                let mut jobs = std::collections::BTreeMap::new();
+                for (_, mut j) in std::mem::take(&mut copy.jobs) {
+                    let jid = s.id("job");
+                    j["id"] = json!(jid);
+                    jobs.insert(jid, j);
+                }
+                copy.jobs = jobs;
                 copy.vars = copy.vars.into_iter().map(|(k, v)| (k.replace(*e, &id), v)).collect();
                 let out = env_json(&id, &copy, &org);
                 s.envs.insert(id, copy);
@@ -235,10 +280,14 @@ fn find_container(s: &FakeState, id: &str) -> Option<(String, Value)> {
     s.envs.iter().find_map(|(eid, e)| e.containers.get(id).map(|c| (eid.clone(), c.clone())))
 }
 
+fn find_job(s: &FakeState, id: &str) -> Option<(String, Value)> {
+    s.envs.iter().find_map(|(eid, e)| e.jobs.get(id).map(|j| (eid.clone(), j.clone())))
+}
+
 fn deploy(s: &mut FakeState, env: &str, services: Option<Vec<String>>, action: &str) -> ResponseTemplate {
     let Some(e) = s.envs.get(env).cloned() else { return problem(404, "environment not found") };
-    let targets = services.clone().unwrap_or_else(|| e.containers.keys().cloned().collect());
-    if let Some(unknown) = targets.iter().find(|t| !e.containers.contains_key(*t)) {
+    let targets = services.clone().unwrap_or_else(|| e.containers.keys().chain(e.jobs.keys()).cloned().collect());
+    if let Some(unknown) = targets.iter().find(|t| !e.containers.contains_key(*t) && !e.jobs.contains_key(*t)) {
         return problem(400, &format!("unknown service {unknown}"));
     }
     // 409 while any deployment of the environment is in progress, as the Qovery API answers

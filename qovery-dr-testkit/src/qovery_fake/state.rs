@@ -54,6 +54,10 @@ pub struct FakeEnv {
     pub cluster: String,
     /// Container services: id → the Qovery container JSON.
     pub containers: BTreeMap<String, Value>,
+    /// Jobs: id → the Qovery job JSON (a cron job from an image).
+    pub jobs: BTreeMap<String, Value>,
+    /// Databases: id → the Qovery database JSON (listed only).
+    pub databases: BTreeMap<String, Value>,
     /// Variables and secrets by scope path (e.g. `/environment/e1/environmentVariable`).
     pub vars: BTreeMap<String, Vec<FakeVar>>,
     /// The last deployment request.
@@ -152,6 +156,8 @@ impl FakeState {
                 project: project.into(),
                 cluster: cluster.into(),
                 containers: BTreeMap::new(),
+                jobs: BTreeMap::new(),
+                databases: BTreeMap::new(),
                 vars: BTreeMap::new(),
                 last: None,
                 deployed: true,
@@ -159,6 +165,55 @@ impl FakeState {
                 service_last: BTreeMap::new(),
             },
         );
+        id
+    }
+
+    fn registry_id(&mut self, registry_url: &str) -> String {
+        match self.registries.iter().find(|(_, u)| *u == registry_url) {
+            Some((id, _)) => id.clone(),
+            None => {
+                let id = self.id("registry");
+                self.registries.insert(id.clone(), registry_url.to_owned());
+                id
+            }
+        }
+    }
+
+    /// A cron job from an image, as `JobResponse` (`CronJobResponse`) has it.
+    pub(crate) fn add_job(&mut self, env: &str, name: &str, registry_url: &str, image_name: &str, tag: &str) -> String {
+        let reg = self.registry_id(registry_url);
+        let id = self.id("job");
+        let j = json!({
+            "id": id, "name": name, "created_at": "2026-01-01T00:00:00Z", "environment": { "id": env },
+            "maximum_cpu": 4000, "maximum_memory": 8192, "maximum_gpu": 0, "cpu": 500, "memory": 512, "gpu": 0,
+            "auto_preview": false, "healthchecks": {}, "icon_uri": "app://qovery-console/cron-job",
+            "service_type": "JOB", "job_type": "CRON", "max_nb_restart": 0, "max_duration_seconds": 300,
+            "source": { "image": { "image_name": image_name, "tag": tag, "registry_id": reg,
+                                   "registry": { "id": reg, "name": "registry", "url": registry_url, "kind": "GENERIC_CR" } } },
+            "schedule": { "cronjob": { "timezone": "Etc/UTC", "scheduled_at": "0 3 * * *" } },
+        });
+        if let Some(e) = self.envs.get_mut(env) {
+            e.jobs.insert(id.clone(), j);
+        }
+        let config = self.config_of(env, &id);
+        if let Some(e) = self.envs.get_mut(env) {
+            e.running.insert(id.clone(), config);
+        }
+        id
+    }
+
+    /// A database of the environment, as `Database` has it (`engine`: `POSTGRESQL`…,
+    /// `mode`: `MANAGED` or `CONTAINER`).
+    pub(crate) fn add_database(&mut self, env: &str, name: &str, engine: &str, mode: &str) -> String {
+        let id = self.id("database");
+        let d = json!({
+            "id": id, "name": name, "created_at": "2026-01-01T00:00:00Z", "type": engine, "version": "15",
+            "mode": mode, "accessibility": "PRIVATE", "environment": { "id": env }, "service_type": "DATABASE",
+            "icon_uri": "app://qovery-console/postgresql", "host": format!("{name}.internal"), "port": 5432,
+        });
+        if let Some(e) = self.envs.get_mut(env) {
+            e.databases.insert(id.clone(), d);
+        }
         id
     }
 
@@ -170,14 +225,7 @@ impl FakeState {
         image_name: &str,
         tag: &str,
     ) -> String {
-        let reg = match self.registries.iter().find(|(_, u)| *u == registry_url) {
-            Some((id, _)) => id.clone(),
-            None => {
-                let id = self.id("registry");
-                self.registries.insert(id.clone(), registry_url.to_owned());
-                id
-            }
-        };
+        let reg = self.registry_id(registry_url);
         let id = self.id("container");
         let c = json!({
             "id": id, "name": name, "image_name": image_name, "tag": tag, "registry_id": reg,
@@ -200,7 +248,13 @@ impl FakeState {
     /// What a deployment of a service would run: its image and the variables it sees.
     pub fn config_of(&self, env: &str, service: &str) -> Value {
         let Some(e) = self.envs.get(env) else { return Value::Null };
-        let c = e.containers.get(service).cloned().unwrap_or(Value::Null);
+        // A job holds its image under source.image.
+        let c = e
+            .containers
+            .get(service)
+            .cloned()
+            .or_else(|| e.jobs.get(service).map(|j| j["source"]["image"].clone()))
+            .unwrap_or(Value::Null);
         let vars: BTreeMap<String, String> = e
             .vars
             .iter()
