@@ -62,6 +62,35 @@ pub async fn starting_a_running_cluster_is_harmless<P: ClusterProvider>(f: &Clus
     );
 }
 
+/// Scaling a service is visible in `list_services` (its `min_instances`), repeating it is
+/// harmless, min above max is `InvalidInput` and an unknown service `NotFound`; without
+/// the `scale_services` capability, `NotSupported`.
+pub async fn scaling_a_service_is_visible_and_idempotent<P: ClusterProvider>(f: &ClusterFixture<P>) {
+    let scale = qovery_dr_core::ServiceScale::new(3, 7);
+    if !f.provider.capabilities().scale_services {
+        return assert_kind(
+            f.provider.set_service_scale(&f.environment, &f.service, &scale).await,
+            ErrorKind::NotSupported,
+            "set_service_scale",
+        );
+    }
+    f.provider.set_service_scale(&f.environment, &f.service, &scale).await.expect("set_service_scale");
+    f.provider.set_service_scale(&f.environment, &f.service, &scale).await.expect("set_service_scale, repeated");
+    let listed = f.provider.list_services(&f.environment).await.expect("list_services");
+    let svc = listed.iter().find(|s| s.id == f.service).expect("the fixture's service is listed");
+    assert_eq!(svc.min_instances, 3, "a scaled service lists its new minimum: {svc:?}");
+    assert_kind(
+        f.provider.set_service_scale(&f.environment, &f.service, &qovery_dr_core::ServiceScale::new(5, 2)).await,
+        ErrorKind::InvalidInput,
+        "set_service_scale(min above max)",
+    );
+    assert_kind(
+        f.provider.set_service_scale(&f.environment, &ServiceId::new(MISSING), &scale).await,
+        ErrorKind::NotFound,
+        "set_service_scale(unknown service)",
+    );
+}
+
 /// `environment_status` names the environment's cluster, and `NotFound` for an unknown one.
 pub async fn environment_status_known_and_unknown<P: ClusterProvider>(f: &ClusterFixture<P>) {
     let s = f.provider.environment_status(&f.environment).await.expect("environment_status");
@@ -412,6 +441,7 @@ macro_rules! cluster_provider_conformance {
             $crate::__conformance_tests!(cluster, $setup, #[$test], [
                 cluster_status_known_and_unknown,
                 starting_a_running_cluster_is_harmless,
+                scaling_a_service_is_visible_and_idempotent,
                 environment_status_known_and_unknown,
                 list_environments_of_a_project,
                 deploy_reaches_a_terminal_state,

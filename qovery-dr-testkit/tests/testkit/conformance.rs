@@ -227,6 +227,8 @@ enum Breakage {
     PerServiceConflicts,
     /// Refuses to start a cluster that already runs (a retried start would fail).
     RefusesStartingARunningCluster,
+    /// Answers a scale request with success and changes nothing.
+    IgnoresScale,
 }
 
 #[derive(Debug)]
@@ -315,6 +317,17 @@ impl ClusterProvider for Broken {
     async fn set_service_image(&self, e: &EnvironmentId, s: &ServiceId, i: &ImageRef) -> ProviderResult<()> {
         self.inner.set_service_image(e, s, i).await
     }
+    async fn set_service_scale(
+        &self,
+        e: &EnvironmentId,
+        s: &ServiceId,
+        scale: &qovery_dr_core::ServiceScale,
+    ) -> ProviderResult<()> {
+        if self.breakage == Breakage::IgnoresScale {
+            return Ok(());
+        }
+        self.inner.set_service_scale(e, s, scale).await
+    }
     async fn clone_environment(&self, s: &EnvironmentId, r: &CloneRequest) -> ProviderResult<EnvironmentId> {
         self.inner.clone_environment(s, r).await
     }
@@ -355,6 +368,13 @@ async fn the_cluster_suite_rejects_a_provider_that_refuses_starting_a_running_cl
     use qovery_dr_testkit::conformance::cluster::starting_a_running_cluster_is_harmless as check;
     let msg = rejection(Breakage::RefusesStartingARunningCluster, |f| async move { check(&f).await }).await;
     assert!(msg.contains("start_cluster of a running cluster"), "{msg}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_cluster_suite_rejects_a_provider_that_ignores_a_scale_request() {
+    use qovery_dr_testkit::conformance::cluster::scaling_a_service_is_visible_and_idempotent as check;
+    let msg = rejection(Breakage::IgnoresScale, |f| async move { check(&f).await }).await;
+    assert!(msg.contains("a scaled service lists its new minimum"), "{msg}");
 }
 
 #[tokio::test(start_paused = true)]
