@@ -18,6 +18,7 @@ mod engine {
     mod monitor;
     mod options;
     mod readiness;
+    mod reprotect;
     mod resume;
     mod retries;
 }

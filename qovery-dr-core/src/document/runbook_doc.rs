@@ -51,6 +51,10 @@ fn manual(plan: &DrPlan, step: &StepSpec) -> (String, String) {
             format!("Cluster {cluster} is RUNNING (DEPLOYED) in the Qovery console."),
             "Stop the cluster again if the run is abandoned before anything was deployed on it.".into(),
         ),
+        StepKind::Reprotect => (
+            format!("On {standbys}: `SELECT status FROM pg_stat_wal_receiver;` is `streaming` (physical), or the subscription to the current primary is enabled with every table ready (logical), or the fresh dump is restored (dump)."),
+            "Not reversible: what the original primary wrote after the failover was discarded (the loss the failover reported). Redo the failover's re-protection by hand if it half-failed.".into(),
+        ),
         StepKind::FencePrimary => (
             format!("On {primaries}: `SHOW default_transaction_read_only;` is `on`, and a test `INSERT` fails."),
             "`ALTER SYSTEM RESET default_transaction_read_only; SELECT pg_reload_conf();` on the old primary — only if the standby was NOT promoted.".into(),
@@ -193,6 +197,14 @@ pub fn runbook_markdown(plan: &DrPlan, runbook: &Runbook) -> String {
         out,
         "```\n\n## Steps\n\nSteps of one stage run at the same time. For each: what it does, how to verify it by hand, how to roll it back.\n"
     );
+    // A failback runs the plan the other way round: its steps' hosts are the reversed plan's.
+    let reversed;
+    let steps_plan = if runbook.mode == crate::engine::RunMode::Failback {
+        reversed = plan.reversed();
+        &reversed
+    } else {
+        plan
+    };
     let mut n = 0;
     for stage in
         runbook.stages.iter().map(|s| (s.name.as_str(), &s.steps)).chain(std::iter::once(("cleanup", &runbook.cleanup)))
@@ -203,7 +215,7 @@ pub fn runbook_markdown(plan: &DrPlan, runbook: &Runbook) -> String {
         let _ = writeln!(out, "### Stage `{}`\n", stage.0);
         for step in stage.1 {
             n += 1;
-            let (verify, rollback) = manual(plan, step);
+            let (verify, rollback) = manual(steps_plan, step);
             let _ = writeln!(
                 out,
                 "{n}. **`{}`**{} — {}.\n   - Verify by hand: {}\n   - Roll back: {}\n   - Timeout {}, up to {} attempt(s).\n",

@@ -102,7 +102,21 @@ pub(in crate::engine) async fn assess(
                     RunMode::Failback => s.link != LinkState::Streaming,
                     _ => false,
                 };
-                if cannot_follow {
+                if cannot_follow && mode == RunMode::Failback && plan.failover.reprotect_on_failback {
+                    let can = p.replication.capabilities().reprotect;
+                    add(
+                        "reprotect",
+                        if can { "ok" } else { "would-refuse" },
+                        if can {
+                            format!(
+                                "{evidence}: the original primary is re-protected first (what it wrote after the \
+                                 failover is discarded)"
+                            )
+                        } else {
+                            format!("{evidence}: the replication manager cannot re-protect; do it by hand first")
+                        },
+                    );
+                } else if cannot_follow {
                     add(
                         "preflight",
                         "would-refuse",

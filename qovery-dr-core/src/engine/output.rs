@@ -199,6 +199,19 @@ pub struct SyncImagesOutput {
     pub skipped: Option<String>,
 }
 
+/// The original primaries made standbys of the current ones again (a failback's
+/// re-protection).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReprotectOutput {
+    /// What the replication manager did (method, whether it was needed, what it discarded).
+    pub report: crate::provider::ReprotectReport,
+    /// The link once the step was done waiting (`Streaming`, or `NotApplicable` for dumps).
+    pub link: LinkState,
+    /// The same for each of the site's additional databases, by id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub other_databases: BTreeMap<DatabaseId, ReprotectOutput>,
+}
+
 /// An old primary environment stopped.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StopEnvironmentOutput {
@@ -386,6 +399,8 @@ pub enum StepOutput {
     DrConfiguration(DrConfigurationOutput),
     /// [`StepKind::StopEnvironment`].
     StopEnvironment(StopEnvironmentOutput),
+    /// [`StepKind::Reprotect`].
+    Reprotect(ReprotectOutput),
     /// [`StepKind::SyncImage`].
     SyncImage(SyncImageOutput),
     /// [`StepKind::ApplyParameters`].
@@ -468,6 +483,8 @@ pub enum OutputKind {
     DrConfiguration,
     /// [`StopEnvironmentOutput`].
     StopEnvironment,
+    /// [`ReprotectOutput`].
+    Reprotect,
     /// [`SyncImageOutput`].
     SyncImage,
     /// [`ParametersOutput`].
@@ -510,6 +527,7 @@ impl OutputKind {
             StepKind::Custom { .. } => Self::Custom,
             StepKind::VerifyDrConfiguration { .. } => Self::DrConfiguration,
             StepKind::StopEnvironment { .. } => Self::StopEnvironment,
+            StepKind::Reprotect => Self::Reprotect,
             StepKind::SyncImage { .. } => Self::SyncImage,
             StepKind::ApplyParameters { .. } => Self::Parameters,
             StepKind::SetServiceImage { .. } => Self::ServiceImage,
@@ -547,6 +565,7 @@ impl OutputKind {
             "custom" => Self::Custom,
             "verify-dr-config" => Self::DrConfiguration,
             "stop-old-primary" => Self::StopEnvironment,
+            "reprotect" => Self::Reprotect,
             "sync" => Self::SyncImage,
             "parameters" => Self::Parameters,
             "image" => Self::ServiceImage,
@@ -581,6 +600,7 @@ impl OutputKind {
             Self::Custom => StepOutput::Custom(de(value)?),
             Self::DrConfiguration => StepOutput::DrConfiguration(de(value)?),
             Self::StopEnvironment => StepOutput::StopEnvironment(de(value)?),
+            Self::Reprotect => StepOutput::Reprotect(de(value)?),
             Self::SyncImage => StepOutput::SyncImage(de(value)?),
             Self::Parameters => StepOutput::Parameters(de(value)?),
             Self::ServiceImage => StepOutput::ServiceImage(de(value)?),

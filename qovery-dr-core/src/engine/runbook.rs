@@ -69,6 +69,10 @@ pub enum StepKind {
         /// The DR environment.
         environment: EnvironmentId,
     },
+    /// Failback: make each original primary a standby of the current primary again (the
+    /// replication manager's re-protection), and wait until it follows. Discards what the
+    /// original primary wrote after the failover's fork.
+    Reprotect,
     /// Fence the old primary (failover: or record it unreachable).
     FencePrimary,
     /// Wait until the standby replays the fenced primary's final LSN.
@@ -303,7 +307,7 @@ struct Builder<'a> {
 
 impl Builder<'_> {
     fn step(&self, id: String, kind: StepKind, description: String, timeout: Duration, mutating: bool) -> StepSpec {
-        let point_of_no_return = matches!(kind, StepKind::PromoteDatabase);
+        let point_of_no_return = matches!(kind, StepKind::PromoteDatabase | StepKind::Reprotect);
         let retry = match kind {
             StepKind::Approve | StepKind::AcquireLock => RetryPolicy::never(),
             _ => self.retry,
@@ -493,6 +497,24 @@ impl Runbook {
                     StepKind::StartCluster { cluster: plan.dr.cluster.clone() },
                     format!("start DR cluster {} if it is stopped, and wait until it runs", plan.dr.cluster),
                     t.deploy,
+                    true,
+                )],
+            );
+        }
+        if mode == RunMode::Failback && plan.failover.reprotect_on_failback {
+            // Before the preflight's catch-up checks matter and before anything of the current
+            // primary changes: the original primaries (this reversed plan's DR site) follow again.
+            b.stage(
+                "reprotect",
+                vec![b.step(
+                    "reprotect".into(),
+                    StepKind::Reprotect,
+                    format!(
+                        "re-protect: make the databases of {} ({db}) standbys of the current primaries again, \
+                         discarding what they wrote after the failover, and wait until they follow",
+                        plan.dr.name
+                    ),
+                    t.catch_up + t.deploy,
                     true,
                 )],
             );

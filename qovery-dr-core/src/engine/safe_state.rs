@@ -93,7 +93,16 @@ pub(super) fn safe_state(run: &Run, cleanup_error: Option<&str>) -> String {
     let done = |id: &str| state.done(id);
     let dns_all = run.runbook.steps().filter(|s| matches!(s.kind, StepKind::SwitchDns { .. })).all(|s| done(&s.id));
     let fence = state.fence();
-    if fence.is_none() && !run.plan.primary.additional_databases.is_empty() && state.started.contains("fence-primary") {
+    if fence.is_none() && state.started.contains("reprotect") && !done("reprotect") {
+        format!(
+            "the current primary is unchanged and serves; the re-protection of the original primary did not \
+             complete: it may be stopped, rewound or half-subscribed, and what it wrote after the failover may be \
+             discarded already. Resume this run to finish it, or re-protect it by hand; {lock}"
+        )
+    } else if fence.is_none()
+        && !run.plan.primary.additional_databases.is_empty()
+        && state.started.contains("fence-primary")
+    {
         // Several databases are fenced side by side: an attempt that failed may have fenced some.
         format!(
             "the fence step did not complete: some of the old primaries may be fenced and refuse writes (the error names \

@@ -117,6 +117,13 @@ pub struct FailoverOptions {
     /// only ("no variable updates, no redeployments"), after verifying that the DR site
     /// already serves the DR configuration.
     pub dns_only: bool,
+    /// A failback first re-protects: each original primary is made a standby of the
+    /// current primary again by the replication manager ([`ReplicationManager::reprotect`](crate::provider::ReplicationManager::reprotect):
+    /// `pg_rewind`, a reverse subscription, or a fresh dump back), and the run waits until
+    /// it follows, instead of refusing until an operator has done it. Writes the original
+    /// primary took after the failover's fork are discarded: they are the loss the failover
+    /// reported.
+    pub reprotect_on_failback: bool,
 }
 
 /// Something allowed but worth a second look, at a field path.

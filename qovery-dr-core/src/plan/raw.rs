@@ -46,11 +46,19 @@ pub(crate) struct RawFailover {
     pub start_stopped_cluster: Choice<bool>,
     #[serde(default = "no")]
     pub dns_only: Choice<bool>,
+    #[serde(default = "no")]
+    pub reprotect_on_failback: Choice<bool>,
 }
 
 impl Default for RawFailover {
     fn default() -> Self {
-        Self { single_global_registry: no(), stop_old_primary: no(), start_stopped_cluster: no(), dns_only: no() }
+        Self {
+            single_global_registry: no(),
+            stop_old_primary: no(),
+            start_stopped_cluster: no(),
+            dns_only: no(),
+            reprotect_on_failback: no(),
+        }
     }
 }
 

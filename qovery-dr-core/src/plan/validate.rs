@@ -357,6 +357,7 @@ pub(crate) fn validate(raw: RawPlan, reported: Vec<FieldIssue>) -> Result<DrPlan
         stop_old_primary: raw.failover.stop_old_primary.0.unwrap_or(false),
         start_stopped_cluster: raw.failover.start_stopped_cluster.0.unwrap_or(false),
         dns_only: raw.failover.dns_only.0.unwrap_or(false),
+        reprotect_on_failback: raw.failover.reprotect_on_failback.0.unwrap_or(false),
     };
     match tier {
         Some(t @ (Tier::BackupRestore | Tier::PilotLight)) if failover.dns_only => check.error(

@@ -74,6 +74,7 @@ macro_rules! replication_manager_methods {
                 write post_promotion_fixups(d: &DatabaseId, s: &PromotionState) -> FixupReport;
                 write write_heartbeat(d: &DatabaseId) -> Heartbeat;
                 read last_heartbeat(d: &DatabaseId, n: Node) -> Option<Heartbeat>;
+                write reprotect(d: &DatabaseId) -> ReprotectReport;
             }
         }
     };

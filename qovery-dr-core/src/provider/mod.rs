@@ -36,8 +36,8 @@ pub use registry::{
 };
 pub use replication::{
     BackupInfo, CatchUp, FenceKind, FenceOutcome, FixupReport, Heartbeat, LinkState, Node, PromoteOutcome,
-    PromotionState, ReplicationCapabilities, ReplicationManager, ReplicationMode, ReplicationStatus, SlotInfo,
-    Writability,
+    PromotionState, ReplicationCapabilities, ReplicationManager, ReplicationMode, ReplicationStatus, ReprotectReport,
+    SlotInfo, Writability,
 };
 pub use replication_router::ReplicationRouter;
 pub use set::Providers;

@@ -23,6 +23,9 @@ pub struct ReplicationCapabilities {
     pub fencing: bool,
     /// Heartbeat writes/reads work (measured RPO).
     pub heartbeat: bool,
+    /// [`ReplicationManager::reprotect`] works.
+    #[serde(default)]
+    pub reprotect: bool,
 }
 
 with_setters!(ReplicationCapabilities {
@@ -32,6 +35,7 @@ with_setters!(ReplicationCapabilities {
         with_dump => dump: bool,
         with_fencing => fencing: bool,
         with_heartbeat => heartbeat: bool,
+        with_reprotect => reprotect: bool,
     }
 });
 
@@ -414,6 +418,43 @@ impl Heartbeat {
 
 with_setters!(Heartbeat { some { with_read_at => read_at: Timestamp } });
 
+/// What [`ReplicationManager::reprotect`] did.
+///
+/// ```
+/// use qovery_dr_core::provider::ReprotectReport;
+/// let r = ReprotectReport::new("pg_rewind").with_note("writes after the fork were discarded");
+/// assert!(!r.already && r.notes.len() == 1);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct ReprotectReport {
+    /// How (e.g. `pg_rewind`, `resubscribe`, `dump`).
+    pub method: String,
+    /// The standby followed the primary already: nothing was done.
+    pub already: bool,
+    /// What an operator should know (e.g. what was discarded).
+    pub notes: Vec<String>,
+}
+
+impl ReprotectReport {
+    /// Re-protected now, by `method`.
+    pub fn new(method: impl Into<String>) -> Self {
+        Self { method: method.into(), already: false, notes: Vec::new() }
+    }
+
+    /// The standby already followed: nothing done.
+    pub fn already(method: impl Into<String>) -> Self {
+        Self { method: method.into(), already: true, notes: Vec::new() }
+    }
+
+    /// The same report with one more note.
+    #[must_use]
+    pub fn with_note(mut self, note: impl Into<String>) -> Self {
+        self.notes.push(note.into());
+        self
+    }
+}
+
 /// A replicated database pair: PostgreSQL, or your own.
 #[async_trait]
 pub trait ReplicationManager: Send + Sync + Debug + 'static {
@@ -491,6 +532,26 @@ pub trait ReplicationManager: Send + Sync + Debug + 'static {
     /// # Contract
     /// Read-only. `Ok(None)` if no heartbeat was ever written or replicated there.
     async fn last_heartbeat(&self, database: &DatabaseId, node: Node) -> ProviderResult<Option<Heartbeat>>;
+
+    /// Re-protection after a promotion: makes the standby side (the old primary the
+    /// promotion left behind) follow the primary side again, so that a failback can
+    /// promote it in turn.
+    ///
+    /// # Contract
+    /// Idempotent (`already` when the standby follows the primary). `Conflict` when there
+    /// is nothing to re-protect from (the primary side is not a promoted primary). It
+    /// discards what the standby side wrote after the fork, and says so in `notes`; it
+    /// never touches the primary side's data. Afterwards [`status`](Self::status) shows
+    /// the link `Streaming` (or, for dumps, a restored dump), possibly after a catch-up.
+    /// `NotSupported` without the `reprotect` capability (the default).
+    async fn reprotect(&self, database: &DatabaseId) -> ProviderResult<ReprotectReport> {
+        Err(crate::error::ProviderError::new(
+            crate::error::ErrorKind::NotSupported,
+            self.name(),
+            "reprotect",
+            format!("this replication manager cannot re-protect {database}: make the old primary a standby by hand"),
+        ))
+    }
 }
 
 replication_manager_methods!(emit_forwarding!(Arc));

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 
 use super::replication::{
     CatchUp, FenceOutcome, FixupReport, Heartbeat, Node, PromoteOutcome, PromotionState, ReplicationCapabilities,
-    ReplicationManager, ReplicationStatus, Writability,
+    ReplicationManager, ReplicationStatus, ReprotectReport, Writability,
 };
 use crate::error::{ErrorKind, ProviderError, ProviderResult};
 use crate::model::{DatabaseId, Lsn};
@@ -100,6 +100,7 @@ impl ReplicationManager for ReplicationRouter {
             dump: a.dump && c.dump,
             fencing: a.fencing && c.fencing,
             heartbeat: a.heartbeat && c.heartbeat,
+            reprotect: a.reprotect && c.reprotect,
         })
     }
 
@@ -141,5 +142,9 @@ impl ReplicationManager for ReplicationRouter {
 
     async fn last_heartbeat(&self, database: &DatabaseId, node: Node) -> ProviderResult<Option<Heartbeat>> {
         self.manager_for(database)?.last_heartbeat(database, node).await
+    }
+
+    async fn reprotect(&self, database: &DatabaseId) -> ProviderResult<ReprotectReport> {
+        self.manager_for(database)?.reprotect(database).await
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use qovery_dr_core::provider::{
     CatchUp, FenceKind, FenceOutcome, FixupReport, Heartbeat, LinkState, Node, PromoteOutcome, PromotionState,
-    ReplicationCapabilities, ReplicationManager, ReplicationMode, ReplicationStatus, Writability,
+    ReplicationCapabilities, ReplicationManager, ReplicationMode, ReplicationStatus, ReprotectReport, Writability,
 };
 use qovery_dr_core::{DatabaseId, ErrorKind, Lsn, ProviderError, ProviderResult, async_trait};
 use tokio::time::Instant;
@@ -80,6 +80,8 @@ pub struct PostgresReplicationManager {
     stuck_after: Duration,
     dump: Option<super::dump::PgDumpBackup>,
     fence: FenceKind,
+    /// The standby side's server, when this machine can stop, rewind and start it.
+    standby_server: Option<super::server::LocalPgServer>,
 }
 
 /// Whether `name` is a slot of a subscription's initial table synchronisation
@@ -131,6 +133,7 @@ impl PostgresReplicationManager {
             stuck_after: Duration::from_secs(5),
             dump: None,
             fence: FenceKind::Logins,
+            standby_server: None,
         }
     }
 
@@ -160,6 +163,75 @@ impl PostgresReplicationManager {
     pub fn with_heartbeat_setup(mut self, setup: HeartbeatSetup) -> Self {
         self.heartbeat = setup;
         self
+    }
+
+    /// The standby side's server, for a physical re-protection
+    /// ([`reprotect`](ReplicationManager::reprotect)): on the failback manager (the DR
+    /// database as primary), the original primary's server. Without it, re-protection is
+    /// `NotSupported` and [`physical_reprotect_steps`](Self::physical_reprotect_steps)
+    /// tells an operator what to run.
+    pub fn with_standby_server(mut self, server: super::server::LocalPgServer) -> Self {
+        self.standby_server = Some(server);
+        self
+    }
+
+    /// The physical slot a re-protected standby streams from, on the primary.
+    fn reprotect_slot(&self) -> String {
+        let id: String = self
+            .database
+            .as_str()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+            .collect();
+        format!("qdr_reprotect_{id}")
+    }
+
+    /// Physical re-protection: the standby side (the original primary) is stopped, rewound
+    /// onto the primary's timeline with `pg_rewind`, and started as its standby on a slot.
+    async fn reprotect_physical(&self, server: &super::server::LocalPgServer) -> ProviderResult<ReprotectReport> {
+        const OP: &str = "reprotect";
+        let pl = self.primary.label();
+        let p = self.primary.connect(OP).await?;
+        if one_row(&p, OP, &pl, "SELECT pg_is_in_recovery()").await?.col::<bool>(0)? {
+            return Err(err(
+                ErrorKind::Conflict,
+                OP,
+                format!("nothing to re-protect from: {pl} is a standby, not a promoted primary"),
+            ));
+        }
+        // Already a standby streaming from it: nothing to do.
+        if let Ok(s) = self.standby.connect(OP).await {
+            let row = one_row(
+                &s,
+                OP,
+                &self.standby.label(),
+                "SELECT pg_is_in_recovery(), (SELECT status FROM pg_stat_wal_receiver)",
+            )
+            .await?;
+            if row.col::<bool>(0)? && row.col::<Option<String>>(1)?.as_deref() == Some("streaming") {
+                return Ok(ReprotectReport::already("pg_rewind"));
+            }
+        }
+        let fork =
+            one_row(&p, OP, &pl, "SELECT timeline_id::text FROM pg_control_checkpoint()").await?.col::<String>(0)?;
+        let slot = self.reprotect_slot();
+        let exists =
+            opt_row(&p, OP, &pl, &format!("SELECT 1 FROM pg_replication_slots WHERE slot_name = {}", literal(&slot)))
+                .await?
+                .is_some();
+        if !exists {
+            exec(&p, OP, &pl, &format!("SELECT pg_create_physical_replication_slot({})", literal(&slot))).await?;
+        }
+        server.stop().await?;
+        let rewound = server.rewind_from(&self.primary).await?;
+        server.append_auto_conf(&format!("primary_slot_name = {}", literal(&slot))).await?;
+        server.start().await?;
+        Ok(ReprotectReport::new("pg_rewind")
+            .with_note(format!(
+                "{} was rewound onto the timeline of {pl} (timeline {fork}): what it wrote after the failover's fork was discarded",
+                self.standby.label()
+            ))
+            .with_note(format!("it streams from slot {slot} on {pl}; pg_rewind said: {rewound}")))
     }
 
     /// How the old primary is fenced (default [`FenceKind::Logins`]).
@@ -627,6 +699,7 @@ impl ReplicationManager for PostgresReplicationManager {
             .with_dump(self.mode == ReplicationMode::Dump)
             .with_fencing(true)
             .with_heartbeat(true)
+            .with_reprotect(self.mode == ReplicationMode::Physical && self.standby_server.is_some())
     }
 
     async fn status(&self, database: &DatabaseId) -> ProviderResult<ReplicationStatus> {
@@ -1162,6 +1235,30 @@ impl ReplicationManager for PostgresReplicationManager {
         match node {
             Node::Primary => self.heartbeat_on(&self.primary, OP).await,
             Node::Standby => self.heartbeat_on(&self.standby, OP).await,
+        }
+    }
+
+    /// Physical pairs with a [`LocalPgServer`](super::LocalPgServer) for the standby side:
+    /// `pg_rewind` and a restart as a standby. Logical and dump pairs, and physical pairs
+    /// without the server: `NotSupported`.
+    async fn reprotect(&self, database: &DatabaseId) -> ProviderResult<ReprotectReport> {
+        const OP: &str = "reprotect";
+        self.check(database, OP)?;
+        match (&self.mode, &self.standby_server) {
+            (ReplicationMode::Physical, Some(server)) => self.reprotect_physical(server).await,
+            (ReplicationMode::Physical, None) => Err(err(
+                ErrorKind::NotSupported,
+                OP,
+                "this manager has no server control for the original primary (with_standby_server): follow \
+                 physical_reprotect_steps by hand",
+            )),
+            (mode, _) => Err(err(
+                ErrorKind::NotSupported,
+                OP,
+                format!(
+                    "re-protection of a {mode} pair is not implemented by this manager: re-create the reverse replication by hand"
+                ),
+            )),
         }
     }
 }

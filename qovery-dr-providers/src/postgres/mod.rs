@@ -28,6 +28,7 @@ mod dump;
 mod endpoint;
 mod lock;
 mod manager;
+mod server;
 mod sql;
 #[cfg(feature = "postgres-tls")]
 mod tls;
@@ -36,3 +37,4 @@ pub use dump::{BackupRecord, PgDumpBackup, Verification};
 pub use endpoint::{PROVIDER, PgEndpoint};
 pub use lock::{PgFailoverLock, PgJournal};
 pub use manager::{HeartbeatSetup, PostgresReplicationManager, SenderInfo};
+pub use server::LocalPgServer;

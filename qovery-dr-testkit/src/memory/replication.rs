@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use qovery_dr_core::provider::{
     BackupInfo, CatchUp, FenceOutcome, FixupReport, Heartbeat, LinkState, Node, PromoteOutcome, PromotionState,
-    ReplicationCapabilities, ReplicationManager, ReplicationMode, ReplicationStatus, Writability,
+    ReplicationCapabilities, ReplicationManager, ReplicationMode, ReplicationStatus, ReprotectReport, Writability,
 };
 use qovery_dr_core::{DatabaseId, ErrorKind, Lsn, ProviderError, ProviderResult, async_trait};
 use tokio::time::Instant;
@@ -29,7 +29,8 @@ impl InMemoryReplication {
             .with_logical(true)
             .with_dump(true)
             .with_fencing(true)
-            .with_heartbeat(true);
+            .with_heartbeat(true)
+            .with_reprotect(true);
         Self { world: world.clone(), capabilities }
     }
 
@@ -220,6 +221,50 @@ impl ReplicationManager for InMemoryReplication {
             }
             tokio::time::sleep(self.world.config().poll_step.min(deadline - now)).await;
         }
+    }
+
+    /// The old primary (this manager's primary side, fenced or down) becomes a streaming
+    /// standby of the promoted one, and the sides swap, as [`World::reprotect`] does.
+    async fn reprotect(&self, database: &DatabaseId) -> ProviderResult<ReprotectReport> {
+        const OP: &str = "replication.reprotect";
+        if !self.capabilities.reprotect {
+            return Err(err(ErrorKind::NotSupported, OP, "this manager was built without re-protection".into()));
+        }
+        self.world
+            .call(OP, true, database.to_string(), |s, ctx| {
+                let db = db_mut(s, database, OP)?;
+                let (old, promoted) = sides_mut(db);
+                if !promoted.is_primary {
+                    if old.is_primary && db.link == crate::world::LinkSim::Up {
+                        ctx.no_change();
+                        return Ok(ReprotectReport::already("simulated rewind"));
+                    }
+                    return Err(err(
+                        ErrorKind::Conflict,
+                        OP,
+                        format!("nothing to re-protect {database} from: its standby was never promoted"),
+                    ));
+                }
+                if promoted.condition != NodeCondition::Up {
+                    return Err(unreachable(OP, "promoted primary"));
+                }
+                let discarded = old.lsn.0.saturating_sub(promoted.history.first().map_or(0, |(_, l)| l.0));
+                let lsn = promoted.lsn;
+                let heartbeat = promoted.last_heartbeat.clone();
+                old.is_primary = false;
+                old.fenced = false;
+                old.condition = NodeCondition::Up;
+                old.lsn = lsn;
+                old.history = vec![(ctx.now, lsn)];
+                old.last_heartbeat = heartbeat;
+                db.reversed = !db.reversed;
+                db.link = crate::world::LinkSim::Up;
+                db.fixed_up = false;
+                Ok(ReprotectReport::new("simulated rewind").with_note(format!(
+                    "the old primary of {database} was rewound onto the promoted one's timeline ({discarded} bytes of WAL after the fork discarded)"
+                )))
+            })
+            .await
     }
 
     async fn promote_standby(&self, database: &DatabaseId) -> ProviderResult<PromoteOutcome> {

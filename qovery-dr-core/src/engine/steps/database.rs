@@ -8,7 +8,7 @@ use super::super::events::Event;
 use super::super::exec::Run;
 use super::super::interlock::Interlock;
 use super::super::mode::RunMode;
-use super::super::output::{CatchUpOutput, FenceOutput, FixupsOutput, PromoteOutput, StepOutput};
+use super::super::output::{CatchUpOutput, FenceOutput, FixupsOutput, PromoteOutput, ReprotectOutput, StepOutput};
 use super::super::runbook::StepSpec;
 use super::rpo::{loss_estimate, standby_point};
 use super::{StepError, StepResult, engine_error};
@@ -403,4 +403,75 @@ async fn fixups_one(run: &Arc<Run>, db: &DatabaseId) -> Result<FixupsOutput, Ste
         tracing::warn!(database = %db, warning = %w, "post-promotion fix-up left something for an operator");
     }
     Ok(FixupsOutput { sequences_synced: r.sequences_synced, warnings: r.warnings, other_databases: BTreeMap::new() })
+}
+
+/// A failback's re-protection: every original primary made a standby of the current
+/// primary by the replication manager, then followed until its link streams.
+pub(super) async fn reprotect(run: &Arc<Run>, spec: &StepSpec) -> StepResult {
+    let ids = run.plan.primary.database_ids();
+    let spec = Arc::new(spec.clone());
+    let results = each_database(run, &ids, |run, db| {
+        let spec = Arc::clone(&spec);
+        async move { reprotect_one(&run, &spec, &db).await }
+    })
+    .await;
+    let (mut main, others) = gather(&ids, results, "the re-protection")?;
+    main.other_databases = others;
+    Ok(StepOutput::Reprotect(main))
+}
+
+async fn reprotect_one(run: &Arc<Run>, spec: &StepSpec, db: &DatabaseId) -> Result<ReprotectOutput, StepError> {
+    let p = &run.providers;
+    // Re-protected already (by hand, or by an attempt whose answer was lost): nothing to do.
+    // (An original primary that is down cannot answer: that is no reason not to re-protect it.)
+    if let Ok(before) = p.replication.status(db).await
+        && before.link == LinkState::Streaming
+    {
+        let report = crate::provider::ReprotectReport::already("found following the current primary");
+        return Ok(ReprotectOutput { report, link: before.link, other_databases: BTreeMap::new() });
+    }
+    let report = match p.replication.reprotect(db).await {
+        Err(e) if e.kind() == ErrorKind::NotSupported => {
+            return Err(StepError::NotReady(format!(
+                "the replication manager cannot re-protect {db} ({e}): make the original primary a standby of \
+                 the current one by hand, then resume or run the failback again (it goes on once it streams)"
+            )));
+        }
+        other => other?,
+    };
+    for note in &report.notes {
+        tracing::warn!(database = %db, %note, "re-protection");
+    }
+    run.emit(Event::Waiting { step: spec.id.clone(), what: format!("the original primary of {db} to follow") });
+    let poll = run.parts.options.poll_interval;
+    loop {
+        // A server that is starting may refuse connections for a moment: the step's timeout
+        // bounds the wait.
+        let status = match p.replication.status(db).await {
+            Ok(s) => s,
+            Err(e) if e.is_retryable() => {
+                super::super::exec::pause(poll).await;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        match &status.link {
+            LinkState::Streaming => {
+                return Ok(ReprotectOutput { report, link: status.link, other_databases: BTreeMap::new() });
+            }
+            LinkState::NotApplicable if status.mode == crate::provider::ReplicationMode::Dump => {
+                if status.last_backup.is_some() {
+                    return Ok(ReprotectOutput { report, link: status.link, other_databases: BTreeMap::new() });
+                }
+            }
+            LinkState::Broken(why) => {
+                return Err(StepError::NotReady(format!(
+                    "the re-protected original primary of {db} cannot follow ({why}): read the manager's notes ({}) and re-protect it by hand",
+                    report.notes.join("; ")
+                )));
+            }
+            _ => {}
+        }
+        super::super::exec::pause(poll).await;
+    }
 }

@@ -108,9 +108,10 @@ async fn database_preflight(run: &Arc<Run>, db: &DatabaseId) -> Result<Preflight
                  if the primary is lost"
             )));
         }
-        RunMode::Failback if status.link != LinkState::Streaming => {
+        RunMode::Failback if status.link != LinkState::Streaming && !run.plan.failover.reprotect_on_failback => {
             return Err(StepError::NotReady(format!(
-                "failback needs re-protection first: the original primary must stream from the current one (link is {:?})",
+                "failback needs re-protection first: the original primary must stream from the current one (link is \
+                 {:?}); re-protect it by hand, or set failover.reprotect_on_failback to have the run do it",
                 status.link
             )));
         }

@@ -81,6 +81,7 @@ pub(crate) async fn run(run: &Arc<Run>, spec: &StepSpec, reconcile: bool) -> Ste
         }
         StepKind::Custom { name, .. } => custom_step(run, id, name, reconcile).await,
         StepKind::VerifyDrConfiguration { environment } => platform::verify_dr_configuration(run, environment).await,
+        StepKind::Reprotect => database::reprotect(run, spec).await,
         StepKind::FencePrimary => database::fence(run).await,
         StepKind::CatchUp => database::catch_up(run, spec).await,
         StepKind::PromoteDatabase => database::promote(run, id).await,
