@@ -33,12 +33,13 @@ pub struct LocalPgServer {
     bin_dir: Option<PathBuf>,
     start_options: Option<String>,
     log_file: Option<PathBuf>,
+    os_user: Option<String>,
 }
 
 impl LocalPgServer {
     /// The server of data directory `data_dir`.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
-        Self { data_dir: data_dir.into(), bin_dir: None, start_options: None, log_file: None }
+        Self { data_dir: data_dir.into(), bin_dir: None, start_options: None, log_file: None, os_user: None }
     }
 
     /// Where `pg_ctl` and `pg_rewind` are (default: the `PATH`).
@@ -59,6 +60,14 @@ impl LocalPgServer {
         self
     }
 
+    /// Runs the tools as this operating-system user (through `runuser -u USER --`): the
+    /// owner of the data directory, when the orchestrator runs as root (PostgreSQL's
+    /// tools refuse to run as root).
+    pub fn with_os_user(mut self, user: impl Into<String>) -> Self {
+        self.os_user = Some(user.into());
+        self
+    }
+
     /// The data directory.
     pub fn data_dir(&self) -> &std::path::Path {
         &self.data_dir
@@ -76,7 +85,14 @@ impl LocalPgServer {
         args: &[String],
         password: Option<&SecretString>,
     ) -> ProviderResult<(Option<i32>, String)> {
-        let mut cmd = Command::new(self.tool(tool));
+        let mut cmd = match &self.os_user {
+            Some(user) => {
+                let mut c = Command::new("runuser");
+                c.args(["-u", user.as_str(), "--"]).arg(self.tool(tool));
+                c
+            }
+            None => Command::new(self.tool(tool)),
+        };
         cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
         if let Some(p) = password {
             // Through the environment, never on the command line (`ps` shows arguments).
@@ -98,7 +114,7 @@ impl LocalPgServer {
     pub async fn is_running(&self) -> ProviderResult<bool> {
         const OP: &str = "pg_ctl status";
         let data = self.data_dir.display().to_string();
-        match self.run(OP, "pg_ctl", &["-D".into(), data], None).await? {
+        match self.run(OP, "pg_ctl", &["-D".into(), data, "status".into()], None).await? {
             (Some(0), _) => Ok(true),
             (Some(3), _) => Ok(false),
             (code, out) => Err(err(ErrorKind::InvalidConfig, OP, format!("pg_ctl status exited with {code:?}: {out}"))),

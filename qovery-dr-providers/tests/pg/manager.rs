@@ -415,3 +415,78 @@ async fn waiting_for_catch_up_reuses_its_sessions() {
     // Every 50 ms a new session used to be opened (two per status, with the heartbeat).
     assert!(opened <= 2 + 2 * (took.as_millis() as u64 / 500), "{opened} sessions in {took:?}");
 }
+
+/// The original primary's server as the failback manager controls it (as `postgres` when
+/// the tests run as root, with the socket directory and port it was started with).
+fn local_server(s: &PgServer) -> qovery_dr_providers::postgres::LocalPgServer {
+    let bin = qovery_dr_testkit::pg_server::bin("pg_ctl").unwrap();
+    let mut server = qovery_dr_providers::postgres::LocalPgServer::new(&s.data)
+        .with_bin_dir(bin.parent().unwrap())
+        .with_start_options(format!("-p {} -k {}", s.port, s.root.display()))
+        .with_log_file(s.root.join("server.log"));
+    if qovery_dr_testkit::pg_server::is_root() {
+        server = server.with_os_user("postgres");
+    }
+    server
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promoted_pair_is_re_protected_with_pg_rewind_and_the_write_after_the_fork_is_discarded() {
+    let pair = setup::physical().await;
+    pair.primary.sql("CREATE TABLE orders (id int primary key, note text); INSERT INTO orders VALUES (1, 'before')");
+    let target = pair.manager.status(&db()).await.unwrap().primary_lsn.unwrap();
+    pair.manager
+        .wait_for_catch_up(&db(), &qovery_dr_core::provider::CatchUp::new(target, Duration::from_secs(20)))
+        .await
+        .unwrap();
+    // A failover: the standby is promoted while the old primary still takes one write
+    // (the one a failover loses), then the old primary crashes.
+    assert_eq!(pair.manager.promote_standby(&db()).await.unwrap(), PromoteOutcome::Promoted);
+    pair.primary.sql("INSERT INTO orders VALUES (2, 'after the fork, on the old primary')");
+    pair.standby.sql("INSERT INTO orders VALUES (3, 'after the fork, on the new primary')");
+    pair.primary.crash();
+
+    // The failback manager: the promoted DR database as primary, the original as standby.
+    let back = PostgresReplicationManager::physical(db(), pair.standby.endpoint(), pair.primary.endpoint());
+    assert!(!back.capabilities().reprotect, "no server control, no re-protection");
+    let e = back.reprotect(&db()).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotSupported, "{e}");
+    let back = back.with_standby_server(local_server(&pair.primary));
+    assert!(back.capabilities().reprotect);
+    let report = back.reprotect(&db()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report.method, "pg_rewind");
+    assert!(!report.already && report.notes.iter().any(|n| n.contains("discarded")), "{report:?}");
+
+    // It streams from the promoted one, holds its write, and not its own after the fork.
+    let mut link = LinkState::NotApplicable;
+    for _ in 0..200 {
+        link = back.status(&db()).await.map(|s| s.link).unwrap_or(LinkState::NotApplicable);
+        if link == LinkState::Streaming {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(link, LinkState::Streaming);
+    assert_eq!(pair.primary.sql("SELECT pg_is_in_recovery()"), "t");
+    let target = back.status(&db()).await.unwrap().primary_lsn.unwrap();
+    back.wait_for_catch_up(&db(), &qovery_dr_core::provider::CatchUp::new(target, Duration::from_secs(20)))
+        .await
+        .unwrap();
+    assert_eq!(pair.primary.sql("SELECT string_agg(id::text, ',' ORDER BY id) FROM orders"), "1,3");
+    // Repeated: it follows already.
+    assert!(back.reprotect(&db()).await.unwrap().already);
+    // And the failback's promotion makes it the writable primary again.
+    assert_eq!(back.promote_standby(&db()).await.unwrap(), PromoteOutcome::Promoted);
+    pair.primary.sql("INSERT INTO orders VALUES (4, 'after the failback')");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn re_protection_is_refused_when_nothing_was_promoted() {
+    let pair = setup::physical().await;
+    // The "failback manager" of a pair that never failed over: its primary is a standby.
+    let back = PostgresReplicationManager::physical(db(), pair.standby.endpoint(), pair.primary.endpoint())
+        .with_standby_server(local_server(&pair.primary));
+    let e = back.reprotect(&db()).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
+    assert_eq!(pair.primary.sql("SELECT pg_is_in_recovery()"), "f", "the primary was not touched");
+}
