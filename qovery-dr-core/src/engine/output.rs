@@ -442,6 +442,8 @@ impl StepOutput {
             StepOutput::DatabaseConnection(s) => s.skipped.as_deref(),
             StepOutput::Custom(c) => Some(c.summary.as_str()),
             StepOutput::StopEnvironment(s) => s.skipped.as_deref(),
+            // What the re-protection discarded is what an operator must read first.
+            StepOutput::Reprotect(r) => r.report.notes.first().map(String::as_str),
             _ => None,
         }
     }

@@ -63,6 +63,32 @@ pub struct DatabaseEndpoint {
     /// The logical replication subscription on this site's database (when it subscribes).
     #[serde(default)]
     pub subscription: Option<String>,
+    /// The database server's data directory as the orchestrator's machine reaches it
+    /// (`server = { data_dir = … }`): lets a failback re-protect this database when it is
+    /// the original primary (stop, `pg_rewind`, start as a standby).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<DatabaseServer>,
+}
+
+/// A database server the orchestrator controls on its own machine (or a volume mounted
+/// there), for a physical re-protection.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DatabaseServer {
+    /// The data directory (absolute).
+    pub data_dir: std::path::PathBuf,
+    /// Where `pg_ctl` and `pg_rewind` are, when not on the `PATH`.
+    #[serde(default)]
+    pub bin_dir: Option<std::path::PathBuf>,
+    /// Options for the server at start (`pg_ctl start -o`).
+    #[serde(default)]
+    pub start_options: Option<String>,
+    /// The server's log file at start (`pg_ctl start -l`).
+    #[serde(default)]
+    pub log_file: Option<std::path::PathBuf>,
+    /// The operating-system user that owns the data directory, when the orchestrator runs
+    /// as root.
+    #[serde(default)]
+    pub os_user: Option<String>,
 }
 
 /// A site's container registry.

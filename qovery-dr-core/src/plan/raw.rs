@@ -176,6 +176,22 @@ pub(crate) struct RawDatabase {
     pub publication: Option<NonEmpty>,
     #[serde(default)]
     pub subscription: Option<NonEmpty>,
+    #[serde(default)]
+    pub server: Option<RawDatabaseServer>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDatabaseServer {
+    pub data_dir: NonEmpty,
+    #[serde(default)]
+    pub bin_dir: Option<NonEmpty>,
+    #[serde(default)]
+    pub start_options: Option<NonEmpty>,
+    #[serde(default)]
+    pub log_file: Option<NonEmpty>,
+    #[serde(default)]
+    pub os_user: Option<NonEmpty>,
 }
 
 #[derive(Debug, Deserialize)]

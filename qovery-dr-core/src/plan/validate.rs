@@ -99,12 +99,29 @@ fn database(raw: super::raw::RawDatabase) -> DatabaseEndpoint {
         tls_ca_file: raw.tls_ca_file.map(|f| std::path::PathBuf::from(f.0)),
         publication: raw.publication.map(|x| x.0),
         subscription: raw.subscription.map(|x| x.0),
+        server: raw.server.map(|s| crate::model::DatabaseServer {
+            data_dir: std::path::PathBuf::from(s.data_dir.0),
+            bin_dir: s.bin_dir.map(|b| std::path::PathBuf::from(b.0)),
+            start_options: s.start_options.map(|o| o.0),
+            log_file: s.log_file.map(|l| std::path::PathBuf::from(l.0)),
+            os_user: s.os_user.map(|u| u.0),
+        }),
     }
 }
 
 /// Both sites hold the same databases (paired by id, each id once per site), each
-/// pair on two different servers.
+/// pair on two different servers; a server's data directory is an absolute path.
 fn database_pairs(primary: &Site, dr: &Site, check: &mut Check) {
+    for site in [primary, dr] {
+        for (n, d) in site.databases().enumerate() {
+            if let Some(server) = d.server.as_ref().filter(|s| !s.data_dir.is_absolute()) {
+                check.error(
+                    format!("{}.server.data_dir", site.database_field(n)),
+                    format!("expected an absolute path, got {:?}", server.data_dir.display().to_string()),
+                );
+            }
+        }
+    }
     for site in [primary, dr] {
         let mut seen = BTreeSet::new();
         for (n, d) in site.databases().enumerate() {

@@ -200,6 +200,24 @@ async fn replication(
 #[cfg(feature = "postgres")]
 type PgManager = Arc<crate::postgres::PostgresReplicationManager>;
 
+#[cfg(feature = "postgres")]
+fn local_server(s: &qovery_dr_core::model::DatabaseServer) -> crate::postgres::LocalPgServer {
+    let mut server = crate::postgres::LocalPgServer::new(&s.data_dir);
+    if let Some(b) = &s.bin_dir {
+        server = server.with_bin_dir(b);
+    }
+    if let Some(o) = &s.start_options {
+        server = server.with_start_options(o);
+    }
+    if let Some(l) = &s.log_file {
+        server = server.with_log_file(l);
+    }
+    if let Some(u) = &s.os_user {
+        server = server.with_os_user(u);
+    }
+    server
+}
+
 /// The managers of one database pair: the primary site's `n`th database and the DR
 /// site's `m`th (the same id).
 #[cfg(feature = "postgres")]
@@ -261,7 +279,13 @@ async fn pair(
         ReplicationMode::Physical => {
             let (dr, primary) =
                 (pg_endpoint(plan.dr(), m, secrets).await?, pg_endpoint(plan.primary(), n, secrets).await?);
-            Some(PostgresReplicationManager::physical(id.clone(), dr, primary))
+            let back = PostgresReplicationManager::physical(id.clone(), dr, primary);
+            // The original primary's server, when this machine controls it: a failback can
+            // re-protect it (pg_rewind) as a step.
+            Some(match &p.server {
+                Some(server) => back.with_standby_server(local_server(server)),
+                None => back,
+            })
         }
         ReplicationMode::Logical => {
             // Re-protection subscribes the original primary under its own name, else the DR's.

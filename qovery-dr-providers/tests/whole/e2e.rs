@@ -438,3 +438,41 @@ async fn a_switchover_of_a_logical_pair_with_route53_loses_nothing_and_moves_eve
     assert_eq!(stack.knot_answer(APP), APP_DR);
     assert_eq!(stack.api_content().await.as_deref(), Some(API_DR), "moto's Route53 holds the DR target");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failback_that_re_protects_the_original_primary_itself_returns_to_it() {
+    let stack = Stack::start_options(LocalStackOptions::default()).await;
+    // The plan the stack writes names the original primary's server (data directory,
+    // pg_ctl options); the option asks the failback to re-protect it.
+    let text = stack.plan_toml() + "\n[failover]\nreprotect_on_failback = true\n";
+    let plan = DrPlan::load(stack.write_plan(&text)).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(plan.primary().database.server.is_some(), "the local stack's plan names the server");
+    let connected = connect(&plan, ConnectOptions::new()).await.unwrap_or_else(|e| panic!("{e}"));
+    let engine = engine(&connected, &plan).build();
+
+    let heartbeat = connected.start_heartbeat().await.unwrap_or_else(|e| panic!("{e}"));
+    let away = engine.run(RunMode::Switchover).await.unwrap_or_else(|f| panic!("{}\n{}", f.error, f.report.to_text()));
+    drop(heartbeat);
+    assert_eq!(away.outcome, Outcome::Succeeded, "{}", away.to_text());
+    // Writes on the DR primary while the original one is fenced and left behind.
+    let heartbeat = connected.start_heartbeat_back().await.unwrap_or_else(|e| panic!("{e}"));
+    let load = Load::start(&stack.standby, 120).unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // No hand work: the failback rewinds the original primary, waits until it streams, then
+    // switches back.
+    let back = engine.run(RunMode::Failback).await.unwrap_or_else(|f| panic!("{}\n{}", f.error, f.report.to_text()));
+    drop((load, heartbeat));
+    assert_eq!(back.outcome, Outcome::Succeeded, "{}", back.to_text());
+    let step = back.steps.iter().find(|s| s.name == "reprotect").expect("a reprotect step");
+    let note = step.note.clone().unwrap_or_default();
+    assert!(note.contains("rewound") && note.contains("discarded"), "the report says what pg_rewind did: {note}");
+    assert_eq!(stack.primary.q("SELECT pg_is_in_recovery()"), "f", "the original primary is the primary again");
+    let on_dr: u64 = stack.standby.q("SELECT count(*) FROM pgbench_history").parse().unwrap();
+    let on_original: u64 = stack.primary.q("SELECT count(*) FROM pgbench_history").parse().unwrap();
+    assert!(on_dr > 100, "the load on the DR primary committed transactions ({on_dr})");
+    assert_eq!(on_original, on_dr, "every row written on the DR primary is on the original one");
+    assert_eq!(back.measured_rpo_ms, Some(0), "{}", back.to_text());
+    stack.primary.q("INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (1, 1, 1, 1, now())");
+    assert_eq!(stack.knot_answer(APP), APP_PRIMARY);
+}

@@ -6,7 +6,8 @@ use super::{API, API_DR, API_PRIMARY, APP, APP_DR, APP_PRIMARY, ApiProvider, CF_
 pub(super) fn render(stack: &LocalStack) -> String {
     let d = stack.dir.display();
     let (mode, publication, subscription) = match stack.options.replication {
-        Replication::Physical => ("physical", String::new(), String::new()),
+        // The original primary's server: a failback can re-protect it with pg_rewind.
+        Replication::Physical => ("physical", stack.primary.server_plan_line().unwrap_or_default(), String::new()),
         Replication::Logical => {
             ("logical", "publication = \"qdr_pub\"\n".to_owned(), "subscription = \"qdr_sub\"\n".to_owned())
         }

@@ -101,6 +101,21 @@ impl PgNode {
         Err(LocalStackError::failed("the logical subscription's initial copy", "not done after 20 s"))
     }
 
+    /// The plan's `server = { … }` for this node: how the orchestrator stops, rewinds and
+    /// starts it (as `postgres` when the tests run as root).
+    pub fn server_plan_line(&self) -> Result<String, LocalStackError> {
+        let bin = pg_server::bin("pg_ctl").map_err(pg)?;
+        let bin_dir = bin.parent().map(|p| p.display().to_string()).unwrap_or_default();
+        let user = if pg_server::is_root() { ", os_user = \"postgres\"" } else { "" };
+        Ok(format!(
+            "server = {{ data_dir = \"{}\", bin_dir = \"{bin_dir}\", start_options = \"-p {} -k {}\", log_file = \"{}\"{user} }}\n",
+            self.data.display(),
+            self.port,
+            self.root.display(),
+            self.root.join("server.log").display()
+        ))
+    }
+
     /// Starts it (again).
     pub fn start(&self) -> Result<(), LocalStackError> {
         let opts = format!("-p {} -k {}", self.port, self.root.display());

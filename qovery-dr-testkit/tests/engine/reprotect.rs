@@ -54,6 +54,8 @@ async fn a_failback_re_protects_the_original_primary_as_a_step_then_returns_to_i
         }
         other => panic!("{other:?}"),
     }
+    let step = report.steps.iter().find(|s| s.name == "reprotect").unwrap();
+    assert!(step.note.as_deref().unwrap_or_default().contains("discarded"), "shown in the report: {step:?}");
     let md = qovery_dr_core::document::runbook_markdown(&pw.plan, &runbook);
     assert!(md.contains("`reprotect`** ⚠ point of no return"), "{md}");
 }
