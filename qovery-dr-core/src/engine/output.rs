@@ -433,7 +433,20 @@ impl StepOutput {
         }
     }
 
-    /// Why the step did nothing, when it says so (shown in the report).
+    /// Whether the step succeeded without doing its work (its [`note`](Self::note) says why).
+    pub fn skipped(&self) -> bool {
+        match self {
+            StepOutput::Fence(f) => f.skipped.is_some(),
+            StepOutput::SyncImage(s) => s.skipped.is_some(),
+            StepOutput::SyncImages(s) => s.skipped.is_some(),
+            StepOutput::DatabaseConnection(s) => s.skipped.is_some(),
+            StepOutput::StopEnvironment(s) => s.skipped.is_some(),
+            _ => false,
+        }
+    }
+
+    /// What the step says about what it did, for the report: why it did nothing, a custom
+    /// step's summary, what a re-protection discarded.
     pub fn note(&self) -> Option<&str> {
         match self {
             StepOutput::Fence(f) => f.skipped.as_deref(),

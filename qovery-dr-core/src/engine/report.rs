@@ -68,10 +68,14 @@ pub struct StepReport {
     pub attempts: u32,
     /// The last error, if any.
     pub error: Option<String>,
-    /// What a step that succeeded without doing its work says about it (e.g. a fence
-    /// skipped because the old primary is unreachable: it was NOT fenced).
+    /// What the step says about what it did, for a human: why a step that succeeded did
+    /// not do its work (a fence skipped because the old primary is unreachable: it was NOT
+    /// fenced), a custom step's summary, what a re-protection discarded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// It succeeded without doing its work (its note says why).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skipped: bool,
 }
 
 /// The outcome of a run with measured RTO and RPO.
@@ -193,6 +197,7 @@ pub(crate) fn build(input: ReportInput<'_>) -> RunReport {
                 attempts: attempts.get(id).copied().unwrap_or(0),
                 error,
                 note: input.outputs.get(id).and_then(|o| o.note()).map(str::to_owned),
+                skipped: input.outputs.get(id).is_some_and(|o| o.skipped()),
             });
         }
     }
@@ -272,7 +277,7 @@ impl RunReport {
         out.push_str(&format!("  {:<w$} {:<8} {:>12} {:>8}\n", "step", "status", "duration", "attempts"));
         for s in &self.steps {
             let status = match s.status {
-                StepStatus::Succeeded if s.note.is_some() => "skipped",
+                StepStatus::Succeeded if s.skipped => "skipped",
                 StepStatus::Succeeded => "ok",
                 StepStatus::Failed => "FAILED",
                 StepStatus::Refused => "REFUSED",

@@ -293,7 +293,17 @@ async fn pair(
                 Some(subscription) => {
                     let (dr, primary) =
                         (pg_endpoint(plan.dr(), m, secrets).await?, pg_endpoint(plan.primary(), n, secrets).await?);
-                    Some(PostgresReplicationManager::logical(id.clone(), dr, primary, subscription))
+                    // Re-protection publishes from the DR database under the DR's publication
+                    // name, else the original's (created for all tables when missing).
+                    let publication = d
+                        .publication
+                        .clone()
+                        .or_else(|| p.publication.clone())
+                        .unwrap_or_else(|| "qovery_dr_failback".to_owned());
+                    Some(
+                        PostgresReplicationManager::logical(id.clone(), dr, primary, subscription)
+                            .with_reprotect_publication(publication),
+                    )
                 }
                 None => None,
             }

@@ -82,6 +82,9 @@ pub struct PostgresReplicationManager {
     fence: FenceKind,
     /// The standby side's server, when this machine can stop, rewind and start it.
     standby_server: Option<super::server::LocalPgServer>,
+    /// Logical: the publication a re-protection subscribes to (created on the primary side
+    /// for all tables when missing).
+    reprotect_publication: Option<String>,
 }
 
 /// Whether `name` is a slot of a subscription's initial table synchronisation
@@ -134,6 +137,7 @@ impl PostgresReplicationManager {
             dump: None,
             fence: FenceKind::Logins,
             standby_server: None,
+            reprotect_publication: None,
         }
     }
 
@@ -173,6 +177,112 @@ impl PostgresReplicationManager {
     pub fn with_standby_server(mut self, server: super::server::LocalPgServer) -> Self {
         self.standby_server = Some(server);
         self
+    }
+
+    /// Logical pairs: re-protection subscribes the standby side to `publication` on the
+    /// primary side (created there for all tables when missing). Without it a logical
+    /// pair's re-protection is `NotSupported`.
+    pub fn with_reprotect_publication(mut self, publication: impl Into<String>) -> Self {
+        self.reprotect_publication = Some(publication.into());
+        self
+    }
+
+    /// Logical re-protection: the standby side's published tables are emptied and copied
+    /// again from the primary side through a new subscription; returns once every table
+    /// is synchronised.
+    async fn reprotect_logical(&self, publication: &str) -> ProviderResult<ReprotectReport> {
+        const OP: &str = "reprotect";
+        let (pl, sl) = (self.primary.label(), self.standby.label());
+        let p = self.primary.connect(OP).await?;
+        if one_row(&p, OP, &pl, "SELECT pg_is_in_recovery()").await?.col::<bool>(0)? {
+            return Err(err(ErrorKind::Conflict, OP, format!("nothing to re-protect from: {pl} is in recovery")));
+        }
+        let s = self.standby.connect(OP).await?;
+        let pending = format!(
+            "SELECT count(*) FILTER (WHERE sr.srsubstate <> 'r')::bigint, count(*)::bigint FROM pg_subscription s \
+             LEFT JOIN pg_subscription_rel sr ON sr.srsubid = s.oid WHERE s.subname = {}",
+            literal(&self.subscription)
+        );
+        let subscribed = opt_row(
+            &s,
+            OP,
+            &sl,
+            &format!("SELECT 1 FROM pg_subscription WHERE subname = {}", literal(&self.subscription)),
+        )
+        .await?
+        .is_some();
+        let mut report = ReprotectReport::already("resubscribe");
+        if !subscribed {
+            let exists =
+                opt_row(&p, OP, &pl, &format!("SELECT 1 FROM pg_publication WHERE pubname = {}", literal(publication)))
+                    .await?
+                    .is_some();
+            if !exists {
+                exec(&p, OP, &pl, &format!("CREATE PUBLICATION {} FOR ALL TABLES", ident(publication))).await?;
+            }
+            let rows = p
+                .query(
+                    "SELECT format('%I.%I', schemaname, tablename) FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1",
+                    &[&publication],
+                )
+                .await
+                .map_err(|e| super::endpoint::pg_error(OP, &pl, e))?;
+            let tables: Vec<String> = rows.iter().map(|r| r.col::<String>(0)).collect::<ProviderResult<_>>()?;
+            // The session may be under the fence's read-only default: this one is the
+            // orchestrator's (a statement of its own, so that the next transaction starts writable).
+            s.batch_execute("SET default_transaction_read_only = off")
+                .await
+                .map_err(|e| super::endpoint::pg_error(OP, &sl, e))?;
+            if !tables.is_empty() {
+                s.batch_execute(&format!("TRUNCATE {}", tables.join(", "))).await.map_err(|e| {
+                    err(
+                        ErrorKind::Conflict,
+                        OP,
+                        format!(
+                            "emptying the tables of publication {publication} on {sl} failed ({}); if a table outside \
+                             the publication references them, re-protect by hand",
+                            super::endpoint::pg_error(OP, &sl, e)
+                        ),
+                    )
+                })?;
+            }
+            // CREATE SUBSCRIPTION cannot run in a transaction block, and carries the password: never logged.
+            let conninfo = self.primary.conninfo();
+            let create = format!(
+                "CREATE SUBSCRIPTION {} CONNECTION {} PUBLICATION {} WITH (copy_data = true)",
+                ident(&self.subscription),
+                literal(conninfo.expose()),
+                ident(publication)
+            );
+            s.batch_execute(&create).await.map_err(|e| super::endpoint::pg_error(OP, &sl, e))?;
+            report = ReprotectReport::new("resubscribe").with_note(format!(
+                "the {} tables of publication {publication} on {sl} were emptied and are copied again from {pl}: \
+                 what {sl} wrote after the failover was discarded",
+                tables.len()
+            ));
+        }
+        // Ready when every table's initial copy is done (a failback's catch-up reads the
+        // apply position, which does not cover a copy in progress).
+        let deadline = Instant::now() + Duration::from_secs(3600);
+        loop {
+            let row = one_row(&s, OP, &sl, &pending).await?;
+            let (left, total): (i64, i64) = (row.col(0)?, row.col(1)?);
+            if left == 0 {
+                return Ok(report
+                    .with_note(format!("subscription {} on {sl}: {total} tables synchronised", self.subscription)));
+            }
+            if Instant::now() >= deadline {
+                return Err(err(
+                    ErrorKind::Timeout,
+                    OP,
+                    format!(
+                        "{left} of {total} tables of subscription {} on {sl} still copying after an hour",
+                        self.subscription
+                    ),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     /// The physical slot a re-protected standby streams from, on the primary.
@@ -699,7 +809,11 @@ impl ReplicationManager for PostgresReplicationManager {
             .with_dump(self.mode == ReplicationMode::Dump)
             .with_fencing(true)
             .with_heartbeat(true)
-            .with_reprotect(self.mode == ReplicationMode::Physical && self.standby_server.is_some())
+            .with_reprotect(match self.mode {
+                ReplicationMode::Physical => self.standby_server.is_some(),
+                ReplicationMode::Logical => self.reprotect_publication.is_some(),
+                _ => false,
+            })
     }
 
     async fn status(&self, database: &DatabaseId) -> ProviderResult<ReplicationStatus> {
@@ -1027,6 +1141,9 @@ impl ReplicationManager for PostgresReplicationManager {
                     tracing::warn!(error = %e, "publisher unreachable: sequences come from the last capture and the data");
                 }
                 let sub = ident(&self.subscription);
+                // A subscriber that was a fenced primary once (a failback) keeps its read-only
+                // default until the end of this promotion: this session is the orchestrator's.
+                exec(&s, OP, &sl, "SET default_transaction_read_only = off").await?;
                 exec(&s, OP, &sl, &format!("ALTER SUBSCRIPTION {sub} DISABLE")).await?;
                 // With the publisher down, DROP SUBSCRIPTION cannot drop its slot there: detach it.
                 // The slot's name is in the promotion state journaled before this call, and the
@@ -1036,6 +1153,14 @@ impl ReplicationManager for PostgresReplicationManager {
                     exec(&s, OP, &sl, &format!("ALTER SUBSCRIPTION {sub} SET (slot_name = NONE)")).await?;
                 }
                 exec(&s, OP, &sl, &format!("DROP SUBSCRIPTION {sub}")).await?;
+                // The logins its own fence took, when it was a fenced primary (a failback).
+                match self.restore_logins(&s, OP, &sl).await {
+                    Ok(restored) if !restored.is_empty() => {
+                        tracing::info!(server = %sl, roles = ?restored, "logins given back on the promoted primary")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(server = %sl, error = %e, "could not give back fenced logins"),
+                }
             }
             _ => {
                 // pg_promote(true) waits inside one query, whose snapshot conflicts with the very
@@ -1239,13 +1364,23 @@ impl ReplicationManager for PostgresReplicationManager {
     }
 
     /// Physical pairs with a [`LocalPgServer`](super::LocalPgServer) for the standby side:
-    /// `pg_rewind` and a restart as a standby. Logical and dump pairs, and physical pairs
-    /// without the server: `NotSupported`.
+    /// `pg_rewind` and a restart as a standby. Logical pairs with a publication
+    /// ([`with_reprotect_publication`](Self::with_reprotect_publication)): the standby's
+    /// published tables emptied and copied again through a new subscription. Dump pairs,
+    /// and the others without what they need: `NotSupported`.
     async fn reprotect(&self, database: &DatabaseId) -> ProviderResult<ReprotectReport> {
         const OP: &str = "reprotect";
         self.check(database, OP)?;
         match (&self.mode, &self.standby_server) {
             (ReplicationMode::Physical, Some(server)) => self.reprotect_physical(server).await,
+            (ReplicationMode::Logical, _) => match &self.reprotect_publication {
+                Some(publication) => self.reprotect_logical(publication).await,
+                None => Err(err(
+                    ErrorKind::NotSupported,
+                    OP,
+                    "this logical manager has no publication to re-protect through (with_reprotect_publication)",
+                )),
+            },
             (ReplicationMode::Physical, None) => Err(err(
                 ErrorKind::NotSupported,
                 OP,

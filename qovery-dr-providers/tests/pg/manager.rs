@@ -490,3 +490,36 @@ async fn re_protection_is_refused_when_nothing_was_promoted() {
     assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
     assert_eq!(pair.primary.sql("SELECT pg_is_in_recovery()"), "f", "the primary was not touched");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promoted_logical_pair_is_re_protected_by_a_fresh_subscription_the_other_way() {
+    let pair = setup::logical("CREATE TABLE orders (id int primary key, note text)").await;
+    pair.primary.sql("INSERT INTO orders VALUES (1, 'before')");
+    let target = pair.manager.status(&db()).await.unwrap().primary_lsn.unwrap();
+    pair.manager
+        .wait_for_catch_up(&db(), &qovery_dr_core::provider::CatchUp::new(target, Duration::from_secs(20)))
+        .await
+        .unwrap();
+    assert_eq!(pair.manager.promote_standby(&db()).await.unwrap(), PromoteOutcome::Promoted);
+    pair.primary.sql("INSERT INTO orders VALUES (2, 'after the fork, on the old publisher')");
+    pair.standby.sql("INSERT INTO orders VALUES (3, 'after the fork, on the promoted subscriber')");
+
+    // The failback manager: the promoted database publishes, the original subscribes.
+    let back = PostgresReplicationManager::logical(db(), pair.standby.endpoint(), pair.primary.endpoint(), "sub_back");
+    assert_eq!(back.reprotect(&db()).await.unwrap_err().kind(), ErrorKind::NotSupported);
+    let back = back.with_reprotect_publication("pub_back");
+    assert!(back.capabilities().reprotect);
+    let report = back.reprotect(&db()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report.method, "resubscribe");
+    assert!(!report.already && report.notes.iter().any(|n| n.contains("discarded")), "{report:?}");
+    assert_eq!(back.status(&db()).await.unwrap().link, LinkState::Streaming);
+    assert_eq!(pair.primary.sql("SELECT string_agg(id::text, ',' ORDER BY id) FROM orders"), "1,3");
+    // New writes on the current primary arrive.
+    pair.standby.sql("INSERT INTO orders VALUES (4, 'after re-protection')");
+    let target = back.status(&db()).await.unwrap().primary_lsn.unwrap();
+    back.wait_for_catch_up(&db(), &qovery_dr_core::provider::CatchUp::new(target, Duration::from_secs(20)))
+        .await
+        .unwrap();
+    assert_eq!(pair.primary.sql("SELECT string_agg(id::text, ',' ORDER BY id) FROM orders"), "1,3,4");
+    assert!(back.reprotect(&db()).await.unwrap().already, "a repeat finds it subscribed");
+}
