@@ -94,9 +94,9 @@ pub use mode::RunMode;
 pub use output::{
     ApprovalOutput, AuthoritativeCheck, CatchUpOutput, CloneOutput, DatabaseConnectionOutput, DeleteCloneOutput,
     DeployOutput, DrConfigurationOutput, FenceOutput, FixupsOutput, HealthOutput, LockOutput, OutputKind,
-    ParametersOutput, PreflightOutput, PromoteOutput, RpoOutput, ServiceImageOutput, ServiceScaleOutput,
-    StartClusterOutput, StepOutput, StopEnvironmentOutput, SwitchDnsOutput, SyncImageOutput, SyncImagesOutput,
-    SyncedImage, VerifyDnsOutput, VerifyEnvironmentOutput,
+    ParametersOutput, PreflightOutput, PromoteOutput, ReprotectOutput, RpoOutput, ServiceImageOutput,
+    ServiceScaleOutput, StartClusterOutput, StepOutput, StopEnvironmentOutput, SwitchDnsOutput, SyncImageOutput,
+    SyncImagesOutput, SyncedImage, VerifyDnsOutput, VerifyEnvironmentOutput,
 };
 pub use report::{Outcome, RunReport, StepReport, StepStatus};
 pub use retry::RetryPolicy;

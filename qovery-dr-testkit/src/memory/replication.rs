@@ -250,7 +250,7 @@ impl ReplicationManager for InMemoryReplication {
                 }
                 let discarded = old.lsn.0.saturating_sub(promoted.history.first().map_or(0, |(_, l)| l.0));
                 let lsn = promoted.lsn;
-                let heartbeat = promoted.last_heartbeat.clone();
+                let heartbeat = promoted.last_heartbeat;
                 old.is_primary = false;
                 old.fenced = false;
                 old.condition = NodeCondition::Up;

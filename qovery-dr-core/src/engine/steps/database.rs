@@ -459,10 +459,10 @@ async fn reprotect_one(run: &Arc<Run>, spec: &StepSpec, db: &DatabaseId) -> Resu
             LinkState::Streaming => {
                 return Ok(ReprotectOutput { report, link: status.link, other_databases: BTreeMap::new() });
             }
-            LinkState::NotApplicable if status.mode == crate::provider::ReplicationMode::Dump => {
-                if status.last_backup.is_some() {
-                    return Ok(ReprotectOutput { report, link: status.link, other_databases: BTreeMap::new() });
-                }
+            LinkState::NotApplicable
+                if status.mode == crate::provider::ReplicationMode::Dump && status.last_backup.is_some() =>
+            {
+                return Ok(ReprotectOutput { report, link: status.link, other_databases: BTreeMap::new() });
             }
             LinkState::Broken(why) => {
                 return Err(StepError::NotReady(format!(
