@@ -489,8 +489,10 @@ pub trait ReplicationManager: Send + Sync + Debug + 'static {
     /// Waits until the standby has replayed up to `target`, at most `timeout`.
     ///
     /// # Contract
-    /// Read-only. Returns the replayed position (≥ `target`). `Timeout` if not
-    /// reached in time; `Conflict` if the link is broken and never will.
+    /// Read-only on the primary. Returns the replayed position (≥ `target`). `Timeout` if
+    /// not reached in time; `Conflict` if the link is broken and never will. A streaming
+    /// pair only waits; a dump pair, which has no stream, catches up by restoring a dump
+    /// of the (fenced) primary taken now into the standby.
     async fn wait_for_catch_up(&self, database: &DatabaseId, request: &CatchUp) -> ProviderResult<Lsn>;
 
     /// Promotes the standby to a writable primary.

@@ -308,6 +308,21 @@ async fn pair(
                 None => None,
             }
         }
+        // A fresh dump back: the DR database dumped into the original primary, records in a
+        // `failback` folder beside the forward ones.
+        ReplicationMode::Dump => match &options.dump_dir {
+            Some(dir) => {
+                let base = if n == 0 { dir.clone() } else { dir.join(id.as_str()) };
+                let (dr, primary) =
+                    (pg_endpoint(plan.dr(), m, secrets).await?, pg_endpoint(plan.primary(), n, secrets).await?);
+                let mut backup = PgDumpBackup::new(dr.clone(), primary, base.join("failback"));
+                if let Some(bin) = &options.pg_bin_dir {
+                    backup = backup.with_bin_dir(bin);
+                }
+                Some(PostgresReplicationManager::dump(id.clone(), backup, dr))
+            }
+            None => None,
+        },
         _ => None,
     }
     .map(|b| {

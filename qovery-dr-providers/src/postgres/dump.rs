@@ -170,6 +170,11 @@ impl PgDumpBackup {
         if let Some(p) = password {
             cmd.env("PGPASSWORD", p.expose());
         }
+        if tool == "pg_restore" {
+            // The target may be a fenced primary (read-only by default): the restore is the
+            // orchestrator's own session.
+            cmd.env("PGOPTIONS", "-c default_transaction_read_only=off");
+        }
         let mut child = cmd.spawn().map_err(|e| {
             err(
                 ErrorKind::InvalidConfig,

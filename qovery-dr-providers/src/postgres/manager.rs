@@ -285,6 +285,43 @@ impl PostgresReplicationManager {
         }
     }
 
+    /// A dump restored into the standby side carries the primary side's promotion marker
+    /// (the primary side was promoted once): the standby side is not promoted by it.
+    async fn forget_promotion_marker(&self, op: &str) -> ProviderResult<()> {
+        let s = self.standby.connect(op).await?;
+        exec(&s, op, &self.standby.label(), "SET default_transaction_read_only = off").await?;
+        exec(
+            &s,
+            op,
+            &self.standby.label(),
+            &format!("DROP TABLE IF EXISTS {}.promotion", ident(&self.heartbeat.schema)),
+        )
+        .await
+    }
+
+    /// Dump re-protection: a fresh dump of the primary side (the promoted DR database)
+    /// restored into the standby side (the original primary) and verified.
+    async fn reprotect_dump(&self, dump: &super::dump::PgDumpBackup) -> ProviderResult<ReprotectReport> {
+        const OP: &str = "reprotect";
+        let p = self.primary.connect(OP).await?;
+        if !self.dump_promoted(&p, OP).await? {
+            return Err(err(
+                ErrorKind::Conflict,
+                OP,
+                format!("nothing to re-protect from: {} was never promoted from a dump", self.primary.label()),
+            ));
+        }
+        let record = dump.backup_and_verify(false).await?;
+        self.forget_promotion_marker(OP).await?;
+        Ok(ReprotectReport::new("dump").with_note(format!(
+            "the database on {} was replaced by a fresh dump of {} ({} tables, verified): what it wrote after the \
+             failover was discarded",
+            self.standby.label(),
+            self.primary.label(),
+            record.tables
+        )))
+    }
+
     /// The physical slot a re-protected standby streams from, on the primary.
     fn reprotect_slot(&self) -> String {
         let id: String = self
@@ -812,6 +849,7 @@ impl ReplicationManager for PostgresReplicationManager {
             .with_reprotect(match self.mode {
                 ReplicationMode::Physical => self.standby_server.is_some(),
                 ReplicationMode::Logical => self.reprotect_publication.is_some(),
+                ReplicationMode::Dump => self.dump.is_some(),
                 _ => false,
             })
     }
@@ -1038,13 +1076,25 @@ impl ReplicationManager for PostgresReplicationManager {
         let deadline = Instant::now() + timeout;
         if self.mode == ReplicationMode::Dump {
             let status = self.status(database).await?;
-            return match status.standby_replay_lsn {
+            if let Some(l) = status.standby_replay_lsn.filter(|l| *l >= target) {
+                return Ok(l);
+            }
+            // A dump pair catches up by a dump of the fenced primary, restored and verified:
+            // it starts after `target` was read, so it holds at least that.
+            let Some(dump) = &self.dump else {
+                return Err(err(ErrorKind::InvalidConfig, OP, "dump mode without a PgDumpBackup"));
+            };
+            let record = tokio::time::timeout(timeout, dump.backup_and_verify(false)).await.map_err(|_| {
+                err(ErrorKind::Timeout, OP, format!("the final dump and its restore took longer than {timeout:?}"))
+            })??;
+            self.forget_promotion_marker(OP).await?;
+            return match record.lsn {
                 Some(l) if l >= target => Ok(l),
                 other => Err(err(
                     ErrorKind::Timeout,
                     OP,
                     format!(
-                        "the last dump holds up to {}, not {target}: take a new dump",
+                        "a dump taken now holds up to {}, not {target}: the primary has not written that far",
                         other.map_or("nothing".into(), |l| l.to_string())
                     ),
                 )),
@@ -1122,6 +1172,9 @@ impl ReplicationManager for PostgresReplicationManager {
                 if !record.restore_verified {
                     dump.restore(&record).await?;
                 }
+                // A once-fenced primary (a failback) is read-only by default until the end of
+                // this promotion: this session is the orchestrator's.
+                exec(&s, OP, &sl, "SET default_transaction_read_only = off").await?;
                 exec(
                     &s,
                     OP,
@@ -1134,6 +1187,14 @@ impl ReplicationManager for PostgresReplicationManager {
                     ),
                 )
                 .await?;
+                // The logins a fence took on it, when it was a fenced primary (a failback).
+                match self.restore_logins(&s, OP, &sl).await {
+                    Ok(restored) if !restored.is_empty() => {
+                        tracing::info!(server = %sl, roles = ?restored, "logins given back on the promoted primary")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(server = %sl, error = %e, "could not give back fenced logins"),
+                }
             }
             ReplicationMode::Logical => {
                 // Capture the publisher's sequences while it answers.
@@ -1366,13 +1427,18 @@ impl ReplicationManager for PostgresReplicationManager {
     /// Physical pairs with a [`LocalPgServer`](super::LocalPgServer) for the standby side:
     /// `pg_rewind` and a restart as a standby. Logical pairs with a publication
     /// ([`with_reprotect_publication`](Self::with_reprotect_publication)): the standby's
-    /// published tables emptied and copied again through a new subscription. Dump pairs,
-    /// and the others without what they need: `NotSupported`.
+    /// published tables emptied and copied again through a new subscription. Dump pairs: a
+    /// fresh dump of the primary side restored into the standby side and verified. The
+    /// others, without what they need: `NotSupported`.
     async fn reprotect(&self, database: &DatabaseId) -> ProviderResult<ReprotectReport> {
         const OP: &str = "reprotect";
         self.check(database, OP)?;
         match (&self.mode, &self.standby_server) {
             (ReplicationMode::Physical, Some(server)) => self.reprotect_physical(server).await,
+            (ReplicationMode::Dump, _) => match &self.dump {
+                Some(dump) => self.reprotect_dump(dump).await,
+                None => Err(err(ErrorKind::InvalidConfig, OP, "dump mode without a PgDumpBackup")),
+            },
             (ReplicationMode::Logical, _) => match &self.reprotect_publication {
                 Some(publication) => self.reprotect_logical(publication).await,
                 None => Err(err(

@@ -523,3 +523,44 @@ async fn a_promoted_logical_pair_is_re_protected_by_a_fresh_subscription_the_oth
     assert_eq!(pair.primary.sql("SELECT string_agg(id::text, ',' ORDER BY id) FROM orders"), "1,3,4");
     assert!(back.reprotect(&db()).await.unwrap().already, "a repeat finds it subscribed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promoted_dump_pair_is_re_protected_by_a_fresh_dump_back_and_fails_back_with_nothing_lost() {
+    let pair = setup::dump().await;
+    // A failover: the DR side restores the last dump and is promoted; the old primary, fenced
+    // read-only, still took one write (the loss), and the new primary takes writes.
+    assert_eq!(pair.manager.promote_standby(&db()).await.unwrap(), PromoteOutcome::Promoted);
+    pair.primary.sql("INSERT INTO orders (id, note) VALUES (100, 'after the fork, on the old primary')");
+    pair.manager.fence_primary(&db()).await.unwrap();
+    pair.standby.sql("INSERT INTO orders (id, note) VALUES (200, 'on the promoted DR database')");
+
+    // The failback manager: a fresh dump back, from the DR database into the original.
+    let dir = pair.standby.data.parent().unwrap().join("failback");
+    let backup =
+        qovery_dr_providers::postgres::PgDumpBackup::new(pair.standby.endpoint(), pair.primary.endpoint(), dir)
+            .with_jobs(2)
+            .with_bin_dir(super::cluster::bin("pg_dump").parent().unwrap());
+    let back = PostgresReplicationManager::dump(db(), backup, pair.standby.endpoint());
+    assert!(back.capabilities().reprotect);
+    let report = back.reprotect(&db()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report.method, "dump");
+    assert!(report.notes.iter().any(|n| n.contains("discarded")), "{report:?}");
+    assert_eq!(pair.primary.sql("SELECT string_agg(id::text, ',' ORDER BY id) FROM orders"), "1,2,200");
+    let status = back.status(&db()).await.unwrap();
+    assert!(!status.standby_promoted, "the DR's promotion marker is not carried into the original");
+    assert!(status.last_backup.is_some_and(|b| b.restore_verified));
+
+    // The failback: the DR database fenced, one more write refused; a final dump after the
+    // fence is the catch-up, then the original is promoted and takes writes.
+    pair.standby.sql("INSERT INTO orders (id, note) VALUES (201, 'before the failback fence')");
+    back.fence_primary(&db()).await.unwrap();
+    let target = back.status(&db()).await.unwrap().primary_lsn.unwrap();
+    let reached = back
+        .wait_for_catch_up(&db(), &qovery_dr_core::provider::CatchUp::new(target, Duration::from_secs(60)))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(reached >= target);
+    assert_eq!(back.promote_standby(&db()).await.unwrap(), PromoteOutcome::Promoted);
+    assert_eq!(pair.primary.sql("SELECT string_agg(id::text, ',' ORDER BY id) FROM orders"), "1,2,200,201");
+    pair.primary.sql("INSERT INTO orders (id, note) VALUES (300, 'after the failback')");
+}

@@ -122,3 +122,27 @@ async fn a_manager_that_cannot_re_protect_is_foreseen_by_the_dry_run_and_stops_t
     let db = &pw.plan.primary().database.id;
     pw.world.with_state(|s| assert!(s.databases[db].b.writable(), "the promoted DR database still serves"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_dump_pair_fails_back_after_a_fresh_dump_back() {
+    let plan = plan_edited("scaleway-to-aws.yaml", |text| text + "\nfailover:\n  reprotect_on_failback: true\n");
+    assert_eq!(plan.replication().mode, qovery_dr_core::provider::ReplicationMode::Dump);
+    let pw = World::from_plan(&plan);
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    engine(&pw, MemoryJournal::new()).run(RunMode::Switchover).await.unwrap_or_else(|f| panic!("{}", f.error));
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let journal = MemoryJournal::new();
+    let report = engine(&pw, journal.clone())
+        .run(RunMode::Failback)
+        .await
+        .unwrap_or_else(|f| panic!("{}\n{}", f.error, f.report.to_text()));
+    assert_eq!(report.outcome, Outcome::Succeeded);
+    match journaled_outputs(&journal.snapshot(), &report.run_id).unwrap().get("reprotect") {
+        Some(StepOutput::Reprotect(r)) => {
+            assert_eq!(r.link, qovery_dr_core::provider::LinkState::NotApplicable, "a dump pair has no stream: {r:?}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let db = &pw.plan.primary().database.id;
+    pw.world.with_state(|s| assert!(s.databases[db].a.writable(), "the original primary takes writes again"));
+}
