@@ -285,6 +285,19 @@ impl PostgresReplicationManager {
         }
     }
 
+    /// The logins a fence took on a server being promoted (it was a fenced primary once: a
+    /// failback of a logical or dump pair), given back; a failure is a warning, as the
+    /// promotion itself is done.
+    async fn give_back_logins(&self, s: &Client, op: &str, label: &str) {
+        match self.restore_logins(s, op, label).await {
+            Ok(restored) if !restored.is_empty() => {
+                tracing::info!(server = %label, roles = ?restored, "logins given back on the promoted primary")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(server = %label, error = %e, "could not give back fenced logins"),
+        }
+    }
+
     /// A dump restored into the standby side carries the primary side's promotion marker
     /// (the primary side was promoted once): the standby side is not promoted by it.
     async fn forget_promotion_marker(&self, op: &str) -> ProviderResult<()> {
@@ -1188,13 +1201,7 @@ impl ReplicationManager for PostgresReplicationManager {
                 )
                 .await?;
                 // The logins a fence took on it, when it was a fenced primary (a failback).
-                match self.restore_logins(&s, OP, &sl).await {
-                    Ok(restored) if !restored.is_empty() => {
-                        tracing::info!(server = %sl, roles = ?restored, "logins given back on the promoted primary")
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(server = %sl, error = %e, "could not give back fenced logins"),
-                }
+                self.give_back_logins(&s, OP, &sl).await;
             }
             ReplicationMode::Logical => {
                 // Capture the publisher's sequences while it answers.
@@ -1215,13 +1222,7 @@ impl ReplicationManager for PostgresReplicationManager {
                 }
                 exec(&s, OP, &sl, &format!("DROP SUBSCRIPTION {sub}")).await?;
                 // The logins its own fence took, when it was a fenced primary (a failback).
-                match self.restore_logins(&s, OP, &sl).await {
-                    Ok(restored) if !restored.is_empty() => {
-                        tracing::info!(server = %sl, roles = ?restored, "logins given back on the promoted primary")
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(server = %sl, error = %e, "could not give back fenced logins"),
-                }
+                self.give_back_logins(&s, OP, &sl).await;
             }
             _ => {
                 // pg_promote(true) waits inside one query, whose snapshot conflicts with the very

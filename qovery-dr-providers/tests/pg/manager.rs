@@ -416,6 +416,12 @@ async fn waiting_for_catch_up_reuses_its_sessions() {
     assert!(opened <= 2 + 2 * (took.as_millis() as u64 / 500), "{opened} sessions in {took:?}");
 }
 
+/// Waits until `m`'s standby replays its primary's current position.
+async fn caught_up(m: &PostgresReplicationManager) {
+    let target = m.status(&db()).await.unwrap().primary_lsn.unwrap();
+    m.wait_for_catch_up(&db(), &qovery_dr_core::provider::CatchUp::new(target, Duration::from_secs(20))).await.unwrap();
+}
+
 /// The original primary's server as the failback manager controls it (as `postgres` when
 /// the tests run as root, with the socket directory and port it was started with).
 fn local_server(s: &PgServer) -> qovery_dr_providers::postgres::LocalPgServer {
@@ -434,11 +440,7 @@ fn local_server(s: &PgServer) -> qovery_dr_providers::postgres::LocalPgServer {
 async fn a_promoted_pair_is_re_protected_with_pg_rewind_and_the_write_after_the_fork_is_discarded() {
     let pair = setup::physical().await;
     pair.primary.sql("CREATE TABLE orders (id int primary key, note text); INSERT INTO orders VALUES (1, 'before')");
-    let target = pair.manager.status(&db()).await.unwrap().primary_lsn.unwrap();
-    pair.manager
-        .wait_for_catch_up(&db(), &qovery_dr_core::provider::CatchUp::new(target, Duration::from_secs(20)))
-        .await
-        .unwrap();
+    caught_up(&pair.manager).await;
     // A failover: the standby is promoted while the old primary still takes one write
     // (the one a failover loses), then the old primary crashes.
     assert_eq!(pair.manager.promote_standby(&db()).await.unwrap(), PromoteOutcome::Promoted);
@@ -495,11 +497,7 @@ async fn re_protection_is_refused_when_nothing_was_promoted() {
 async fn a_promoted_logical_pair_is_re_protected_by_a_fresh_subscription_the_other_way() {
     let pair = setup::logical("CREATE TABLE orders (id int primary key, note text)").await;
     pair.primary.sql("INSERT INTO orders VALUES (1, 'before')");
-    let target = pair.manager.status(&db()).await.unwrap().primary_lsn.unwrap();
-    pair.manager
-        .wait_for_catch_up(&db(), &qovery_dr_core::provider::CatchUp::new(target, Duration::from_secs(20)))
-        .await
-        .unwrap();
+    caught_up(&pair.manager).await;
     assert_eq!(pair.manager.promote_standby(&db()).await.unwrap(), PromoteOutcome::Promoted);
     pair.primary.sql("INSERT INTO orders VALUES (2, 'after the fork, on the old publisher')");
     pair.standby.sql("INSERT INTO orders VALUES (3, 'after the fork, on the promoted subscriber')");

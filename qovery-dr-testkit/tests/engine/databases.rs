@@ -141,6 +141,20 @@ async fn a_link_that_breaks_after_the_preflight_still_stops_the_fence_before_eit
     assert_eq!(writability(&pw, &billing).await, Writability::Writable);
 }
 
+/// A failover with the override a terminated primary site justifies.
+async fn failover_with_both_primaries_terminated(
+    pw: &PlanWorld,
+) -> Result<qovery_dr_core::engine::RunReport, Box<qovery_dr_core::engine::RunFailed>> {
+    pw.engine_builder()
+        .journal(MemoryJournal::new())
+        .approver(AutoApprove::new("oncall-sre"))
+        .options(options())
+        .override_interlock(Interlock::PrimaryMayAcceptWrites, "both instances terminated")
+        .build()
+        .run(RunMode::Failover)
+        .await
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_failover_promotes_neither_database_when_one_would_lose_more_than_the_rpo() {
     let pw = two_databases();
@@ -149,16 +163,7 @@ async fn a_failover_promotes_neither_database_when_one_would_lose_more_than_the_
     pw.world.set_replication_load(&billing, Duration::from_secs(600), 10);
     with_heartbeats(&pw, 30).await;
     pw.primary_outage();
-    let failed = pw
-        .engine_builder()
-        .journal(MemoryJournal::new())
-        .approver(AutoApprove::new("oncall-sre"))
-        .options(options())
-        .override_interlock(Interlock::PrimaryMayAcceptWrites, "both instances terminated")
-        .build()
-        .run(RunMode::Failover)
-        .await
-        .expect_err("refused at the promotion");
+    let failed = failover_with_both_primaries_terminated(&pw).await.expect_err("refused at the promotion");
     let message = failed.error.to_string();
     assert!(message.contains("billing-db") && message.contains("no database was promoted"), "{message}");
     assert!(!promoted(&pw, &shop).await, "shop-db, within the RPO on its own, is NOT promoted either");
@@ -171,16 +176,7 @@ async fn a_failover_with_both_databases_down_bounds_the_loss_by_the_worse_of_the
     let (shop, billing) = ids();
     with_heartbeats(&pw, 30).await;
     pw.primary_outage();
-    let report = pw
-        .engine_builder()
-        .journal(MemoryJournal::new())
-        .approver(AutoApprove::new("oncall-sre"))
-        .options(options())
-        .override_interlock(Interlock::PrimaryMayAcceptWrites, "both instances terminated")
-        .build()
-        .run(RunMode::Failover)
-        .await
-        .unwrap_or_else(|f| panic!("{}", f.error));
+    let report = failover_with_both_primaries_terminated(&pw).await.unwrap_or_else(|f| panic!("{}", f.error));
     assert!(promoted(&pw, &shop).await && promoted(&pw, &billing).await);
     let evidence = report.rpo_evidence.clone().unwrap_or_default();
     assert!(evidence.contains("the worst of 2 databases"), "{evidence}");
