@@ -250,3 +250,108 @@ async fn a_switchover_against_a_paused_standby_is_refused_before_the_primary_is_
         .unwrap_err();
     assert!(e.to_string().contains("pg_wal_replay_resume"), "{e}");
 }
+
+const BILLING: &str = "billing-db";
+
+/// The plan with a second database pair (billing-db) on both sites.
+fn plan_with_billing() -> DrPlan {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/plans/aws-cross-region.toml"))
+        .unwrap()
+        .replace("heartbeat_interval = \"5s\"", "heartbeat_interval = \"1s\"")
+        .replace("id = \"shop-db\"", &format!("id = \"{DB}\""));
+    let block = |role: &str, host: &str| {
+        format!(
+            "\n[[sites.{role}.additional_databases]]\nid = \"{BILLING}\"\nhost = \"{host}\"\nport = 5432\n\
+             dbname = \"postgres\"\nuser = \"postgres\"\n"
+        )
+    };
+    plan_from(&(text + &block("primary", "billing-a.example") + &block("dr", "billing-b.example")))
+}
+
+/// A second physical pair, managed as billing-db.
+async fn billing_pair() -> Pair {
+    let primary = PgServer::primary();
+    let standby = PgServer::standby_of(&primary, "billing_slot");
+    let manager = qovery_dr_providers::postgres::PostgresReplicationManager::physical(
+        DatabaseId::new(BILLING),
+        primary.endpoint(),
+        standby.endpoint(),
+    );
+    manager.setup_heartbeat(None).await.unwrap();
+    Pair { manager, primary, standby }
+}
+
+/// Each database through its own manager, as `connect` routes a site of several.
+fn router(shop: &Arc<Pair>, billing: &Arc<Pair>) -> Arc<qovery_dr_core::provider::ReplicationRouter> {
+    Arc::new(
+        qovery_dr_core::provider::ReplicationRouter::new()
+            .route(DB, Arc::clone(shop) as Arc<dyn ReplicationManager>)
+            .route(BILLING, Arc::clone(billing) as Arc<dyn ReplicationManager>),
+    )
+}
+
+/// [`engine`] over a router of two pairs.
+fn engine_over(plan: &DrPlan, replication: Arc<qovery_dr_core::provider::ReplicationRouter>) -> Engine {
+    let sim = World::from_plan(plan);
+    sim.world.set_config(WorldConfig::real_time_fast());
+    sim.world.use_real_wall_clock();
+    let mut providers = sim.providers();
+    providers.replication = replication;
+    Engine::builder(plan.clone(), providers)
+        .clock(SystemClock)
+        .journal(MemoryJournal::new())
+        .approver(AutoApprove::new("oncall-sre"))
+        .options(EngineOptions {
+            operator: "pg-test".into(),
+            poll_interval: Duration::from_millis(50),
+            drain_ttl: false,
+            ..EngineOptions::default()
+        })
+        .build()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_database_pairs_switch_over_together_under_load_and_lose_nothing() {
+    let (shop, billing) = (Arc::new(setup::physical().await), Arc::new(billing_pair().await));
+    pgbench_init(&shop.primary);
+    pgbench_init(&billing.primary);
+    let replication = router(&shop, &billing);
+    let _hb = HeartbeatWriter::spawn_each(
+        replication.clone(),
+        vec![DatabaseId::new(DB), DatabaseId::new(BILLING)],
+        Duration::from_millis(200),
+    );
+    let loads = (Load::start(&shop.primary, 60), Load::start(&billing.primary, 60));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let report = engine_over(&plan_with_billing(), replication)
+        .run(RunMode::Switchover)
+        .await
+        .unwrap_or_else(|f| panic!("{}\n{}", f.error, f.report.to_text()));
+    drop(loads);
+    assert_eq!(report.outcome, Outcome::Succeeded);
+    assert_eq!(report.measured_rpo_ms, Some(0), "{}", report.to_text());
+    for pair in [&shop, &billing] {
+        let on_old = pair.primary.sql("SELECT count(*) FROM pgbench_history");
+        let on_new = pair.standby.sql("SELECT count(*) FROM pgbench_history");
+        assert!(on_old.parse::<u64>().unwrap() > 50, "the load committed transactions ({on_old})");
+        assert_eq!(on_new, on_old, "every committed transaction reached the new primary");
+        assert_eq!(pair.standby.sql("SELECT pg_is_in_recovery()"), "f", "promoted");
+        let e = pair
+            .primary
+            .sql_err("INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (1, 1, 1, 1, now())");
+        assert!(e.contains("read-only"), "the old primary refuses writes: {e}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_standby_of_one_pair_refuses_the_switchover_before_either_primary_is_fenced() {
+    let (shop, billing) = (Arc::new(setup::physical().await), Arc::new(billing_pair().await));
+    billing.standby.sql("SELECT pg_wal_replay_pause()");
+    let failed = engine_over(&plan_with_billing(), router(&shop, &billing)).run(RunMode::Switchover).await.unwrap_err();
+    let message = failed.error.to_string();
+    assert!(message.contains(BILLING) && message.contains("replay is paused"), "{message}");
+    for pair in [&shop, &billing] {
+        assert_eq!(pair.primary.sql("SHOW default_transaction_read_only"), "off", "not fenced");
+        assert_eq!(pair.standby.sql("SELECT pg_is_in_recovery()"), "t", "not promoted");
+    }
+}
