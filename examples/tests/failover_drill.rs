@@ -16,8 +16,19 @@ fn example() -> PathBuf {
             std::env::current_exe().unwrap().parent().and_then(|d| d.parent()).is_some_and(|d| d.ends_with("release"));
         let mut build = Command::new(cargo);
         build.args(["build", "-q", "-p", "qovery-dr-examples", "--examples"]);
-        if cfg!(feature = "distributed") {
-            build.args(["--features", "distributed"]);
+        // Exactly the features this test was built with: under `cargo test --workspace
+        // --all-features` the build is then a no-op, never a rebuild of the examples with
+        // another feature set (which other test binaries also run).
+        let features: Vec<&str> = [
+            ("live", cfg!(feature = "live")),
+            ("distributed", cfg!(feature = "distributed")),
+            ("local-stack", cfg!(feature = "local-stack")),
+        ]
+        .into_iter()
+        .filter_map(|(name, on)| on.then_some(name))
+        .collect();
+        if !features.is_empty() {
+            build.args(["--features", &features.join(",")]);
         }
         if release {
             build.arg("--release");

@@ -653,3 +653,62 @@ fn scales_name_their_field_when_they_cannot_be() {
     assert_eq!(plan.dr().scale.for_service("api").map(|s| (s.max_instances, s.memory_mib)), Some((9, Some(1024))));
     assert_eq!(plan.dr().scale.for_service("web").map(|s| s.max_instances), Some(6));
 }
+
+#[test]
+fn dump_location_and_restore_checks_are_read_and_checked() {
+    let mut v = base();
+    set(
+        &mut v,
+        "/replication",
+        json!({
+            "mode": "dump", "dump_interval": "1m",
+            "dump_location": "s3://dr-dumps/shop", "dump_store_endpoint": "https://s3.fr-par.scw.cloud",
+            "dump_store_region": "fr-par",
+            "dump_store_access_key_id": "env:SCW_ACCESS_KEY", "dump_store_secret_access_key": "env:SCW_SECRET_KEY",
+            "restore_check_interval": "1h", "restore_check_database": "shop_check"
+        }),
+    );
+    let plan = DrPlan::from_value(v).unwrap();
+    let r = plan.replication();
+    let store = r.dump_store.as_ref().unwrap();
+    assert_eq!(store.url, "s3://dr-dumps/shop");
+    assert_eq!(store.endpoint.as_deref(), Some("https://s3.fr-par.scw.cloud"));
+    assert_eq!(store.region.as_deref(), Some("fr-par"));
+    assert_eq!(store.secret_access_key, Some(SecretRef::Env("SCW_SECRET_KEY".into())));
+    assert_eq!(r.restore_check_interval, Some(Duration::from_secs(3600)));
+    assert_eq!(r.restore_check_database.as_deref(), Some("shop_check"));
+
+    let dump = |extra: Value| {
+        move |v: &mut Value| {
+            let mut r = json!({ "mode": "dump", "dump_interval": "1m" });
+            for (k, x) in extra.as_object().unwrap() {
+                r[k] = x.clone();
+            }
+            set(v, "/replication", r);
+        }
+    };
+    let issues = invalid(dump(json!({ "dump_location": "gs://bucket/x" })));
+    assert_issue(&issues, "replication.dump_location", "expected an s3:// or file:// URL, got scheme \"gs\"");
+    let issues = invalid(dump(json!({ "dump_location": "not a url" })));
+    assert_issue(&issues, "replication.dump_location", "expected a URL such as");
+    let issues = invalid(dump(json!({ "dump_location": "file:///d", "dump_store_region": "x" })));
+    assert_issue(&issues, "replication.dump_store_region", "expected nothing here for a file:// location");
+    let issues = invalid(dump(json!({ "dump_store_endpoint": "https://s3.example" })));
+    assert_issue(&issues, "replication.dump_store_endpoint", "expected replication.dump_location as well");
+    let issues = invalid(dump(json!({ "dump_location": "s3://b/p", "dump_store_endpoint": "s3.example.com" })));
+    assert_issue(&issues, "replication.dump_store_endpoint", "expected an http(s) URL");
+    let issues = invalid(dump(json!({ "dump_location": "s3://b/p", "dump_store_access_key_id": "env:K" })));
+    assert_issue(&issues, "replication.dump_store_secret_access_key", "expected both");
+    let issues = invalid(dump(json!({ "restore_check_interval": "30s" })));
+    assert_issue(&issues, "replication.restore_check_interval", "expected at least the dump interval (1m), got 30s");
+    // Streaming modes have no dumps to keep or check.
+    let issues = invalid(|v| {
+        set(
+            v,
+            "/replication",
+            json!({ "mode": "physical", "dump_location": "s3://b/p", "restore_check_interval": "1h" }),
+        )
+    });
+    assert_issue(&issues, "replication.dump_location", "expected nothing here for mode physical");
+    assert_issue(&issues, "replication.restore_check_interval", "expected nothing here for mode physical");
+}

@@ -11,6 +11,8 @@ mod pg {
     pub mod cluster;
     mod conformance;
     mod dump;
+    #[cfg(feature = "dump-store")]
+    mod dump_store;
     mod engine;
     mod lock;
     mod lock_conformance;

@@ -64,6 +64,38 @@ pub struct ReplicationPlan {
     pub heartbeat_schema: String,
     /// How the old primary is fenced (default: logins, the fence that holds against any client).
     pub fence: crate::provider::FenceKind,
+    /// For [`ReplicationMode::Dump`]: the object store the dumps and their records are kept
+    /// in (`None`: a folder on the orchestrator's disk, given when connecting).
+    pub dump_store: Option<DumpStorePlan>,
+    /// For [`ReplicationMode::Dump`]: how often a restore of the newest dump into a scratch
+    /// database is verified (row counts and checksums); readiness fails when the last
+    /// verified restore is older than this plus one dump interval.
+    #[serde(with = "crate::model::duration_serde::option")]
+    pub restore_check_interval: Option<Duration>,
+    /// For [`ReplicationMode::Dump`]: the scratch database the restore checks use, on the
+    /// DR database's server (default: the DR database's name with `_restore_check`).
+    pub restore_check_database: Option<String>,
+}
+
+/// Where dumps are kept: an object store named by a URL.
+///
+/// `s3://bucket/prefix` (Amazon S3, or an S3-compatible store such as Scaleway's with
+/// `endpoint`) or `file:///absolute/folder`. Credentials for S3 come from the plan's two
+/// secret references when it has them (an S3-compatible store's keys are not the AWS
+/// ones the DNS provider may use), else from the standard `AWS_*` environment variables
+/// or the instance's role.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DumpStorePlan {
+    /// The location, as written in the plan (`s3://…` or `file://…`).
+    pub url: String,
+    /// The store's region (S3), when it is not the environment's.
+    pub region: Option<String>,
+    /// The endpoint of an S3-compatible store (e.g. `https://s3.fr-par.scw.cloud`).
+    pub endpoint: Option<String>,
+    /// The access key id, a secret reference (`env:SCW_ACCESS_KEY`).
+    pub access_key_id: Option<crate::model::SecretRef>,
+    /// The secret access key, a secret reference.
+    pub secret_access_key: Option<crate::model::SecretRef>,
 }
 
 /// One DNS record the failover switches.

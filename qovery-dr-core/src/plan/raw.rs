@@ -105,6 +105,20 @@ pub(crate) struct RawReplication {
     pub heartbeat_schema: Option<NonEmpty>,
     #[serde(default)]
     pub fence: Option<Choice<crate::provider::FenceKind>>,
+    #[serde(default)]
+    pub dump_location: Option<NonEmpty>,
+    #[serde(default)]
+    pub dump_store_region: Option<NonEmpty>,
+    #[serde(default)]
+    pub dump_store_endpoint: Option<NonEmpty>,
+    #[serde(default)]
+    pub dump_store_access_key_id: Option<SecretField>,
+    #[serde(default)]
+    pub dump_store_secret_access_key: Option<SecretField>,
+    #[serde(default)]
+    pub restore_check_interval: Option<HumanDuration>,
+    #[serde(default)]
+    pub restore_check_database: Option<NonEmpty>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -281,6 +281,7 @@ pub(crate) fn validate(raw: RawPlan, reported: Vec<FieldIssue>) -> Result<DrPlan
         ),
         _ => {}
     }
+    let (dump_store, restore_check_interval) = dump_settings(&raw.replication, mode, dump_interval, &mut check);
     let heartbeat_interval = raw.replication.heartbeat_interval.map_or(DEFAULT_HEARTBEAT, |d| d.0);
     if heartbeat_interval.is_zero() {
         check.error("replication.heartbeat_interval", "expected a positive interval, got 0s");
@@ -535,6 +536,9 @@ pub(crate) fn validate(raw: RawPlan, reported: Vec<FieldIssue>) -> Result<DrPlan
             heartbeat_interval,
             heartbeat_schema,
             fence: raw.replication.fence.and_then(|f| f.0).unwrap_or_default(),
+            dump_store,
+            restore_check_interval,
+            restore_check_database: raw.replication.restore_check_database.map(|d| d.0),
         },
         primary,
         dr,
@@ -548,4 +552,111 @@ pub(crate) fn validate(raw: RawPlan, reported: Vec<FieldIssue>) -> Result<DrPlan
         state,
         warnings: check.warnings,
     })
+}
+
+/// The fields that configure an S3 store.
+const S3_ONLY: [&str; 4] = [
+    "replication.dump_store_region",
+    "replication.dump_store_endpoint",
+    "replication.dump_store_access_key_id",
+    "replication.dump_store_secret_access_key",
+];
+
+/// The dump store and the restore-check cadence: only for mode dump, a URL whose scheme
+/// the providers know, a region and endpoint only with S3, a check no more often than
+/// dumps are taken.
+fn dump_settings(
+    raw: &super::raw::RawReplication,
+    mode: Option<ReplicationMode>,
+    dump_interval: Option<Duration>,
+    check: &mut Check,
+) -> (Option<super::DumpStorePlan>, Option<Duration>) {
+    let dump_only = [
+        ("replication.dump_location", raw.dump_location.is_some()),
+        ("replication.dump_store_region", raw.dump_store_region.is_some()),
+        ("replication.dump_store_endpoint", raw.dump_store_endpoint.is_some()),
+        ("replication.dump_store_access_key_id", raw.dump_store_access_key_id.is_some()),
+        ("replication.dump_store_secret_access_key", raw.dump_store_secret_access_key.is_some()),
+        ("replication.restore_check_interval", raw.restore_check_interval.is_some()),
+        ("replication.restore_check_database", raw.restore_check_database.is_some()),
+    ];
+    if let Some(mode @ (ReplicationMode::Physical | ReplicationMode::Logical)) = mode {
+        for (field, _) in dump_only.iter().filter(|(_, set)| *set) {
+            check.error(*field, format!("expected nothing here for mode {mode} (it applies to mode dump only)"));
+        }
+        return (None, None);
+    }
+    let interval = raw.restore_check_interval.as_ref().map(|d| d.0);
+    match (interval, dump_interval) {
+        (Some(i), _) if i.is_zero() => check.error("replication.restore_check_interval", "expected a positive interval, got 0s"),
+        (Some(i), Some(d)) if i < d => check.error(
+            "replication.restore_check_interval",
+            format!(
+                "expected at least the dump interval ({}), got {}: a restore check verifies the newest dump, and there is a new one only every {}",
+                human(d),
+                human(i),
+                human(d)
+            ),
+        ),
+        _ => {}
+    }
+    let Some(location) = &raw.dump_location else {
+        for field in S3_ONLY {
+            if dump_only.iter().any(|(f, set)| *f == field && *set) {
+                check.error(field, "expected replication.dump_location as well: this configures the store it names");
+            }
+        }
+        return (None, interval);
+    };
+    let url = match url::Url::parse(&location.0) {
+        Ok(u) => u,
+        Err(e) => {
+            check.error(
+                "replication.dump_location",
+                format!(
+                    "expected a URL such as \"s3://bucket/prefix\" or \"file:///var/lib/qdr/dumps\", got {:?}: {e}",
+                    location.0
+                ),
+            );
+            return (None, interval);
+        }
+    };
+    match url.scheme() {
+        "s3" if url.host_str().is_none_or(str::is_empty) => {
+            check.error("replication.dump_location", format!("expected a bucket after s3://, got {:?}", location.0));
+        }
+        "s3" => {}
+        "file" => {
+            for field in S3_ONLY {
+                if dump_only.iter().any(|(f, set)| *f == field && *set) {
+                    check.error(field, "expected nothing here for a file:// location (it configures S3 stores)");
+                }
+            }
+        }
+        other => check.error(
+            "replication.dump_location",
+            format!("expected an s3:// or file:// URL, got scheme {other:?} (S3-compatible stores use s3:// with dump_store_endpoint)"),
+        ),
+    }
+    let http = |e: &str| matches!(url::Url::parse(e).map(|u| u.scheme().to_owned()).as_deref(), Ok("https" | "http"));
+    if let Some(endpoint) = raw.dump_store_endpoint.as_ref().filter(|e| !http(&e.0)) {
+        check.error(
+            "replication.dump_store_endpoint",
+            format!("expected an http(s) URL such as \"https://s3.fr-par.scw.cloud\", got {:?}", endpoint.0),
+        );
+    }
+    if raw.dump_store_access_key_id.is_some() != raw.dump_store_secret_access_key.is_some() {
+        check.error(
+            "replication.dump_store_secret_access_key",
+            "expected both dump_store_access_key_id and dump_store_secret_access_key, or neither (then the AWS_* environment)",
+        );
+    }
+    let store = super::DumpStorePlan {
+        access_key_id: raw.dump_store_access_key_id.as_ref().map(|s| s.0.clone()),
+        secret_access_key: raw.dump_store_secret_access_key.as_ref().map(|s| s.0.clone()),
+        url: location.0.clone(),
+        region: raw.dump_store_region.as_ref().map(|r| r.0.clone()),
+        endpoint: raw.dump_store_endpoint.as_ref().map(|e| e.0.clone()),
+    };
+    (Some(store), interval)
 }

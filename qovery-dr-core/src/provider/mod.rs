@@ -35,9 +35,9 @@ pub use registry::{
     CopyReport, ImageCopy, ImageParity, RegistryCapabilities, RegistryLocation, RegistryMapping, RegistrySync,
 };
 pub use replication::{
-    BackupInfo, CatchUp, FenceKind, FenceOutcome, FixupReport, Heartbeat, LinkState, Node, PromoteOutcome,
-    PromotionState, ReplicationCapabilities, ReplicationManager, ReplicationMode, ReplicationStatus, ReprotectReport,
-    SlotInfo, Writability,
+    BackupFailure, BackupInfo, CatchUp, FenceKind, FenceOutcome, FixupReport, Heartbeat, LinkState, Node,
+    PromoteOutcome, PromotionState, ReplicationCapabilities, ReplicationManager, ReplicationMode, ReplicationStatus,
+    ReprotectReport, SlotInfo, Writability,
 };
 pub use replication_router::ReplicationRouter;
 pub use set::Providers;

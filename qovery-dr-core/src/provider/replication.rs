@@ -118,16 +118,63 @@ pub struct BackupInfo {
     pub size_bytes: u64,
     /// Whether a restore of it was verified.
     pub restore_verified: bool,
+    /// When a restore of a dump (this one or an older one) was last verified: restored
+    /// into a scratch database and compared with its source.
+    #[serde(default)]
+    pub last_verified_restore_at: Option<Timestamp>,
+    /// The last failed attempt (dump, upload or restore check), when it came after the last
+    /// success of its kind.
+    #[serde(default)]
+    pub last_failure: Option<BackupFailure>,
 }
 
 impl BackupInfo {
     /// A backup finished at `finished_at`, `size_bytes` long, whose restore was not verified.
     pub fn new(finished_at: Timestamp, size_bytes: u64) -> Self {
-        Self { finished_at, size_bytes, restore_verified: false }
+        Self { finished_at, size_bytes, restore_verified: false, last_verified_restore_at: None, last_failure: None }
     }
 }
 
-with_setters!(BackupInfo { set { with_restore_verified => restore_verified: bool } });
+with_setters!(BackupInfo {
+    set { with_restore_verified => restore_verified: bool }
+    some {
+        with_last_verified_restore_at => last_verified_restore_at: Timestamp,
+        with_last_failure => last_failure: BackupFailure,
+    }
+});
+
+/// A dump or restore check that failed, as recorded beside the dumps.
+///
+/// ```
+/// use qovery_dr_core::Timestamp;
+/// use qovery_dr_core::provider::BackupFailure;
+/// let f = BackupFailure::new(Timestamp::from_unix_millis(0), "dump", "pg_dump exited with 1");
+/// assert_eq!(f.to_string(), "dump failed at 1970-01-01T00:00:00.000Z: pg_dump exited with 1");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct BackupFailure {
+    /// When it failed.
+    pub at: Timestamp,
+    /// What failed: `dump` (taking or storing a dump) or `restore-check` (restoring one
+    /// into the scratch database, or comparing it with the source).
+    pub stage: String,
+    /// Why, as the failing call reported it.
+    pub reason: String,
+}
+
+impl BackupFailure {
+    /// A failure of `stage` at `at`, for `reason`.
+    pub fn new(at: Timestamp, stage: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self { at, stage: stage.into(), reason: reason.into() }
+    }
+}
+
+impl std::fmt::Display for BackupFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} failed at {}: {}", self.stage, self.at, self.reason)
+    }
+}
 
 /// A replication slot on the primary (PostgreSQL `pg_replication_slots`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

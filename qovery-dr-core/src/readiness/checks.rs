@@ -19,7 +19,8 @@ use crate::model::{ImageRef, Tier, Timestamp};
 use crate::plan::DrPlan;
 use crate::provider::Providers;
 use crate::provider::{
-    ClusterState, DeploymentPhase, ImageParity, LinkState, ReplicationMode, ServiceInfo, TargetHealth, VariableScope,
+    BackupInfo, ClusterState, DeploymentPhase, ImageParity, LinkState, ReplicationMode, ServiceInfo, TargetHealth,
+    VariableScope,
 };
 
 pub(crate) type BoxFut = Pin<Box<dyn Future<Output = Outcome> + Send>>;
@@ -164,42 +165,14 @@ pub(crate) async fn replication(ctx: Arc<Ctx>, index: usize) -> Outcome {
     out.metrics.replication_lag_bytes = status.lag_bytes;
     out.metrics.replication_lag_seconds = status.lag.map(|l| l.as_secs_f64());
     let expected = format!("within the RPO ({})", human(rpo));
+    let mut restore = None;
     let c = if ctx.plan.replication.mode == ReplicationMode::Dump || status.mode == ReplicationMode::Dump {
         let now = ctx.clock.now();
-        match status.last_backup {
-            Some(b) => {
-                let age = now.saturating_since(b.finished_at);
-                out.metrics.last_backup_age_seconds = Some(age.as_secs_f64());
-                let observed = format!("last dump {} old", human(Duration::from_secs(age.as_secs())));
-                if age <= rpo {
-                    CheckResult::new(
-                        id,
-                        Cat::Replication,
-                        S::Pass,
-                        observed,
-                        expected,
-                        "the last dump is within the RPO",
-                    )
-                } else {
-                    CheckResult::new(
-                        id,
-                        Cat::Replication,
-                        S::Fail,
-                        observed,
-                        expected,
-                        "the last successful dump is older than the RPO: a failover now loses more than allowed",
-                    )
-                }
-            }
-            None => CheckResult::new(
-                id,
-                Cat::Replication,
-                S::Fail,
-                "no successful dump",
-                expected,
-                "no successful backup was found",
-            ),
+        if let Some(b) = &status.last_backup {
+            out.metrics.last_backup_age_seconds = Some(now.saturating_since(b.finished_at).as_secs_f64());
         }
+        restore = Some(restore_check(&ctx.plan, db, status.last_backup.as_ref(), now));
+        dump_freshness(id, rpo, status.last_backup.as_ref(), now)
     } else {
         match (&status.link, status.lag) {
             (LinkState::Streaming, Some(lag)) if lag <= rpo => CheckResult::new(
@@ -249,7 +222,94 @@ pub(crate) async fn replication(ctx: Arc<Ctx>, index: usize) -> Outcome {
         }
     };
     out.checks.push(c);
+    out.checks.extend(restore);
     out
+}
+
+/// The dump strategy's freshness: the last successful dump against the RPO, and a failed
+/// attempt since then (a Warn while the last success still holds, with the reason).
+fn dump_freshness(id: String, rpo: Duration, backup: Option<&BackupInfo>, now: Timestamp) -> CheckResult {
+    let expected = format!("within the RPO ({})", human(rpo));
+    let Some(b) = backup else {
+        return CheckResult::new(
+            id,
+            Cat::Replication,
+            S::Fail,
+            "no successful dump",
+            expected,
+            "no successful backup was found",
+        );
+    };
+    let age = now.saturating_since(b.finished_at);
+    let mut observed = format!("last dump {} old", human(Duration::from_secs(age.as_secs())));
+    let failed = b.last_failure.as_ref().filter(|f| f.stage == "dump" && f.at > b.finished_at);
+    if let Some(f) = failed {
+        observed.push_str(&format!("; {f}"));
+    }
+    match (age <= rpo, failed) {
+        (true, None) => {
+            CheckResult::new(id, Cat::Replication, S::Pass, observed, expected, "the last dump is within the RPO")
+        }
+        (true, Some(_)) => CheckResult::new(
+            id,
+            Cat::Replication,
+            S::Warn,
+            observed,
+            expected,
+            "the last dump is within the RPO, but the latest attempt failed: fix it before the last good dump ages past the RPO",
+        ),
+        (false, _) => CheckResult::new(
+            id,
+            Cat::Replication,
+            S::Fail,
+            observed,
+            expected,
+            "the last successful dump is older than the RPO: a failover now loses more than allowed",
+        ),
+    }
+}
+
+/// The dump strategy's restore checks: when a restore of a dump was last verified, against
+/// the plan's cadence (plus one dump interval, the newest dump's age), and a failed check
+/// since then. Without a cadence in the plan, a dump never verified is a Warn.
+fn restore_check(
+    plan: &DrPlan,
+    db: &crate::model::DatabaseId,
+    backup: Option<&BackupInfo>,
+    now: Timestamp,
+) -> CheckResult {
+    let id = format!("restore-check:{db}");
+    let cadence = plan.replication.restore_check_interval;
+    let allowed = cadence.map(|c| c + plan.replication.dump_interval.unwrap_or_default());
+    let expected = allowed.map_or_else(
+        || "a verified restore (set replication.restore_check_interval for a cadence)".to_owned(),
+        |a| format!("a verified restore within {}", human(a)),
+    );
+    let verified = backup.and_then(|b| b.last_verified_restore_at);
+    let failed = backup
+        .and_then(|b| b.last_failure.as_ref())
+        .filter(|f| f.stage == "restore-check" && verified.is_none_or(|v| f.at > v));
+    let mut observed = verified.map_or_else(
+        || "no restore was ever verified".to_owned(),
+        |v| format!("last verified restore {} ago", human(Duration::from_secs(now.saturating_since(v).as_secs()))),
+    );
+    if let Some(f) = failed {
+        observed.push_str(&format!("; {f}"));
+    }
+    let (status, message) = match (verified, allowed, failed) {
+        (_, _, Some(_)) => (S::Fail, "the latest restore check failed: the dumps may not restore; see the reason"),
+        (None, Some(_), None) => {
+            (S::Fail, "no dump was ever restored and verified: a backup never restored is a hope, not a backup")
+        }
+        (None, None, None) => {
+            (S::Warn, "no dump was ever restored and verified: run the dump schedule with restore checks")
+        }
+        (Some(v), Some(a), None) if now.saturating_since(v) > a => {
+            (S::Fail, "the last verified restore is older than the plan's cadence: is the dump schedule running?")
+        }
+        (Some(_), _, None) => (S::Pass, "a restore of a recent dump was verified"),
+    };
+    CheckResult::new(id, Cat::Replication, status, observed, expected, message)
 }
 
 fn trim(d: Duration) -> Duration {

@@ -218,6 +218,106 @@ fn local_server(s: &qovery_dr_core::model::DatabaseServer) -> crate::postgres::L
     server
 }
 
+/// The dumps of one database pair (`n`th of the primary site): in the plan's
+/// `dump_location` when it has one (staged in the options' dump folder, else the system's
+/// temporary folder), else in the options' dump folder. The first database uses the
+/// location itself, the others a folder named by their id inside it; the failback pair
+/// (`back`) a `failback` folder beside.
+#[cfg(feature = "postgres")]
+async fn dump_backup(
+    plan: &DrPlan,
+    options: &ConnectOptions,
+    secrets: &mut Secrets,
+    (source, target): (crate::postgres::PgEndpoint, crate::postgres::PgEndpoint),
+    n: usize,
+    id: &qovery_dr_core::DatabaseId,
+    back: bool,
+) -> Result<crate::postgres::PgDumpBackup, ConnectError> {
+    let sub = |base: std::path::PathBuf| {
+        let base = if n == 0 { base } else { base.join(id.as_str()) };
+        if back { base.join("failback") } else { base }
+    };
+    let store = plan.replication().dump_store.as_ref();
+    let dir = match (&options.dump_dir, store) {
+        (Some(dir), _) => sub(dir.clone()),
+        (None, Some(_)) => sub(std::env::temp_dir().join("qovery-dr-dumps").join(plan.name())),
+        (None, None) => {
+            return Err(missing(
+                "replication.dump_location",
+                "the dump strategy needs a place for dumps: dump_location = \"s3://bucket/prefix\" in the plan, or ConnectOptions::with_dump_dir(..)",
+            ));
+        }
+    };
+    let mut backup = crate::postgres::PgDumpBackup::new(source, target, dir);
+    if let Some(bin) = &options.pg_bin_dir {
+        backup = backup.with_bin_dir(bin);
+    }
+    let Some(store) = store else { return Ok(backup) };
+    #[cfg(feature = "dump-store")]
+    {
+        use crate::postgres::{DumpStore, DumpStoreOptions};
+        let mut url = store.url.trim_end_matches('/').to_owned();
+        if n != 0 {
+            url = format!("{url}/{id}");
+        }
+        if back {
+            url.push_str("/failback");
+        }
+        let mut store_options = DumpStoreOptions::default();
+        if let Some(region) = &store.region {
+            store_options = store_options.with_region(region);
+        }
+        if let Some(endpoint) = &store.endpoint {
+            store_options = store_options.with_endpoint(endpoint);
+        }
+        if let (Some(id), Some(key)) = (&store.access_key_id, &store.secret_access_key) {
+            let id = secrets.get("replication.dump_store_access_key_id", id).await?;
+            let key = secrets.get("replication.dump_store_secret_access_key", key).await?;
+            store_options = store_options.with_credentials(id.expose(), key);
+        }
+        let store = DumpStore::from_url(&url, &store_options).map_err(provider_error("replication.dump_location"))?;
+        Ok(backup.with_store(store))
+    }
+    #[cfg(not(feature = "dump-store"))]
+    {
+        let _ = (store, backup, secrets);
+        Err(feature("replication.dump_location", "object-store dumps", "dump-store"))
+    }
+}
+
+/// Every database pair's dumps, as [`connect`](super::connect) would keep them, for a
+/// program that takes dumps on a schedule ([`run_dump_schedule`](crate::postgres::run_dump_schedule)).
+///
+/// Errors when the plan's replication mode is not `dump`.
+#[cfg(feature = "postgres")]
+pub async fn dump_backups(
+    plan: &DrPlan,
+    options: &ConnectOptions,
+) -> Result<Vec<(qovery_dr_core::DatabaseId, crate::postgres::PgDumpBackup)>, ConnectError> {
+    if plan.replication().mode != qovery_dr_core::provider::ReplicationMode::Dump {
+        return Err(missing(
+            "replication.mode",
+            format!("dumps are taken for replication mode dump; this plan replicates by {}", plan.replication().mode),
+        ));
+    }
+    let mut secrets = Secrets::default();
+    let mut backups = Vec::new();
+    for (n, p) in plan.primary().databases().enumerate() {
+        let Some(m) = plan.dr().databases().position(|d| d.id == p.id) else {
+            return Err(missing(
+                format!("{}.id", plan.primary().database_field(n)),
+                format!("a DR database with id {} (the id names the replicated pair)", p.id),
+            ));
+        };
+        let source = pg_endpoint(plan.primary(), n, &mut secrets).await?;
+        let target = pg_endpoint(plan.dr(), m, &mut secrets).await?;
+        let backup = dump_backup(plan, options, &mut secrets, (source, target), n, &p.id, false).await?;
+        let backup = backup.with_checksums(true);
+        backups.push((p.id.clone(), backup));
+    }
+    Ok(backups)
+}
+
 /// The managers of one database pair: the primary site's `n`th database and the DR
 /// site's `m`th (the same id).
 #[cfg(feature = "postgres")]
@@ -228,7 +328,7 @@ async fn pair(
     n: usize,
     m: usize,
 ) -> Result<(PgManager, Option<PgManager>, HeartbeatPair), ConnectError> {
-    use crate::postgres::{HeartbeatSetup, PgDumpBackup, PostgresReplicationManager};
+    use crate::postgres::{HeartbeatSetup, PostgresReplicationManager};
     use qovery_dr_core::provider::ReplicationMode;
     let (Some(p), Some(d)) = (plan.primary().databases().nth(n), plan.dr().databases().nth(m)) else {
         return Err(missing(plan.primary().database_field(n), "the database pair"));
@@ -248,19 +348,7 @@ async fn pair(
             PostgresReplicationManager::logical(id.clone(), primary, standby, subscription)
         }
         ReplicationMode::Dump => {
-            let Some(dir) = &options.dump_dir else {
-                return Err(missing(
-                    "replication.mode",
-                    "the dump strategy needs a folder for dumps: ConnectOptions::with_dump_dir(..)",
-                ));
-            };
-            // The first database dumps into the folder itself (as with one database); the
-            // others each into a folder of their own inside it.
-            let dir = if n == 0 { dir.clone() } else { dir.join(id.as_str()) };
-            let mut backup = PgDumpBackup::new(primary.clone(), standby, &dir);
-            if let Some(bin) = &options.pg_bin_dir {
-                backup = backup.with_bin_dir(bin);
-            }
+            let backup = dump_backup(plan, options, secrets, (primary.clone(), standby), n, &id, false).await?;
             PostgresReplicationManager::dump(id.clone(), backup, primary)
         }
         other => {
@@ -310,19 +398,16 @@ async fn pair(
         }
         // A fresh dump back: the DR database dumped into the original primary, records in a
         // `failback` folder beside the forward ones.
-        ReplicationMode::Dump => match &options.dump_dir {
-            Some(dir) => {
-                let base = if n == 0 { dir.clone() } else { dir.join(id.as_str()) };
-                let (dr, primary) =
-                    (pg_endpoint(plan.dr(), m, secrets).await?, pg_endpoint(plan.primary(), n, secrets).await?);
-                let mut backup = PgDumpBackup::new(dr.clone(), primary, base.join("failback"));
-                if let Some(bin) = &options.pg_bin_dir {
-                    backup = backup.with_bin_dir(bin);
-                }
-                Some(PostgresReplicationManager::dump(id.clone(), backup, dr))
+        ReplicationMode::Dump => {
+            let (dr, primary) =
+                (pg_endpoint(plan.dr(), m, secrets).await?, pg_endpoint(plan.primary(), n, secrets).await?);
+            match dump_backup(plan, options, secrets, (dr.clone(), primary), n, &id, true).await {
+                Ok(backup) => Some(PostgresReplicationManager::dump(id.clone(), backup, dr)),
+                // Without a place for dumps there is no failback pair (the forward one already
+                // said so).
+                Err(_) => None,
             }
-            None => None,
-        },
+        }
         _ => None,
     }
     .map(|b| {

@@ -50,6 +50,8 @@ use qovery_dr_core::engine::{Engine, EngineBuilder, FailoverLock, HeartbeatWrite
 use qovery_dr_core::plan::DrPlan;
 use qovery_dr_core::provider::DnsRouter;
 
+#[cfg(feature = "postgres")]
+pub use build::dump_backups;
 pub use error::ConnectError;
 pub use inspect::{Component, PlanConnections, SecretCheck, inspect};
 

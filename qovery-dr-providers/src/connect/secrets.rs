@@ -49,6 +49,14 @@ pub(crate) fn references(plan: &DrPlan) -> Vec<(String, SecretRef)> {
     {
         out.push(("state.password".to_owned(), p.clone()));
     }
+    if let Some(store) = &plan.replication().dump_store {
+        if let Some(r) = &store.access_key_id {
+            out.push(("replication.dump_store_access_key_id".to_owned(), r.clone()));
+        }
+        if let Some(r) = &store.secret_access_key {
+            out.push(("replication.dump_store_secret_access_key".to_owned(), r.clone()));
+        }
+    }
     for site in [&plan.primary(), &plan.dr()] {
         let prefix = format!("sites.{}", site.role);
         for (n, d) in site.databases().enumerate() {

@@ -883,10 +883,14 @@ impl ReplicationManager for PostgresReplicationManager {
         let promoted = self.standby_promoted(&s, OP).await?;
         if let Some(dump) = &self.dump {
             let record = dump.last_backup().await?;
+            let info = match &record {
+                Some(r) => Some(dump.info_of(r).await?),
+                None => None,
+            };
             return Ok(ReplicationStatus::new(database.clone(), ReplicationMode::Dump, LinkState::NotApplicable)
                 .with_primary_lsn(primary_lsn)
                 .with_standby_replay_lsn(record.as_ref().and_then(|r| r.lsn))
-                .with_last_backup(record.map(|r| r.info()))
+                .with_last_backup(info)
                 .with_standby_promoted(promoted)
                 .with_slots(Vec::new()));
         }

@@ -20,11 +20,20 @@
 //! sites: [`PgFailoverLock`] (a session advisory lock, the holder readable in a table) and
 //! [`PgJournal`] (the engine's journal in a table, fenced by the lock).
 //!
+//! Dumps (the Backup & Restore strategy): [`PgDumpBackup`] keeps them in a local folder, or,
+//! with the `dump-store` feature, in an object store ([`DumpStore`]: S3, S3-compatible,
+//! or a folder), records beside them; [`run_dump_schedule`] takes them on a schedule and
+//! verifies restores into a scratch database.
+//!
 //! TLS: with the `postgres-tls` feature, [`PgEndpoint::with_tls`] requires TLS and
 //! verifies the server's certificate against a CA file (rustls). Without the
 //! feature, asking for TLS is an error, never a silent plain-text connection.
 
 mod dump;
+mod dump_facts;
+mod dump_schedule;
+#[cfg(feature = "dump-store")]
+mod dump_store;
 mod endpoint;
 mod lock;
 mod manager;
@@ -33,7 +42,10 @@ mod sql;
 #[cfg(feature = "postgres-tls")]
 mod tls;
 
-pub use dump::{BackupRecord, PgDumpBackup, Verification};
+pub use dump::{BackupRecord, PgDumpBackup, RestoreCheck, TableFacts, Verification};
+pub use dump_schedule::{DumpJobs, DumpSchedule, ScheduleSummary, run_dump_schedule};
+#[cfg(feature = "dump-store")]
+pub use dump_store::{DumpStore, DumpStoreOptions};
 pub use endpoint::{PROVIDER, PgEndpoint};
 pub use lock::{PgFailoverLock, PgJournal};
 pub use manager::{HeartbeatSetup, PostgresReplicationManager, SenderInfo};

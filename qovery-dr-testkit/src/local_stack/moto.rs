@@ -1,4 +1,4 @@
-//! moto's server (Route53 emulation) on 127.0.0.1, without signature checks,
+//! moto's server (Route53 and S3 emulation) on 127.0.0.1, without signature checks,
 //! and a hosted zone in it, driven through the Route53 REST API directly.
 //!
 //! The server is `$QDR_MOTO_SERVER`, else `.tools/moto/bin/moto_server` in the
@@ -42,11 +42,25 @@ impl MotoServer {
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<String>) -> Result<String, LocalStackError> {
+        self.call_service("route53", method, path, body).await
+    }
+
+    async fn call_service(
+        &self,
+        service: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<String>,
+    ) -> Result<String, LocalStackError> {
         let what = format!("moto {method} {path}");
         let mut request = reqwest::Client::new()
             .request(method, format!("{}{path}", self.url()))
-            // moto reads the account and region from the credential scope; any value is accepted.
-            .header("authorization", "AWS4-HMAC-SHA256 Credential=AKIDLOCALSTACK/20260101/us-east-1/route53/aws4_request, SignedHeaders=host, Signature=0");
+            // moto reads the service, account and region from the credential scope; any
+            // signature is accepted.
+            .header(
+                "authorization",
+                format!("AWS4-HMAC-SHA256 Credential=AKIDLOCALSTACK/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0"),
+            );
         if let Some(body) = body {
             request = request.header("content-type", "application/xml").body(body);
         }
@@ -57,6 +71,19 @@ impl MotoServer {
             return Err(LocalStackError::failed(&what, &format!("{status}: {text}")));
         }
         Ok(text)
+    }
+
+    /// Creates the S3 bucket `name` (in `us-east-1`), for object-store tests.
+    pub async fn create_bucket(&self, name: &str) -> Result<(), LocalStackError> {
+        self.call_service("s3", reqwest::Method::PUT, &format!("/{name}"), None).await.map(|_| ())
+    }
+
+    /// The keys in the S3 bucket `name` under `prefix`.
+    pub async fn bucket_keys(&self, name: &str, prefix: &str) -> Result<Vec<String>, LocalStackError> {
+        let text = self
+            .call_service("s3", reqwest::Method::GET, &format!("/{name}?list-type=2&prefix={prefix}"), None)
+            .await?;
+        Ok(text.split("<Key>").skip(1).filter_map(|v| v.split("</Key>").next()).map(str::to_owned).collect())
     }
 
     /// Creates a hosted zone for `zone` (e.g. `example.com`); returns its id (without `/hostedzone/`).

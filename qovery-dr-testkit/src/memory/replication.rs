@@ -136,8 +136,11 @@ impl ReplicationManager for InMemoryReplication {
                         let since = ctx.now.saturating_duration_since(db.created_at);
                         let n = u32::try_from(since.as_nanos() / every.as_nanos()).unwrap_or(u32::MAX);
                         (n > 0).then(|| {
-                            BackupInfo::new(ctx.world.wall_at(db.created_at + every * n), st.lsn.0)
-                                .with_restore_verified(true)
+                            let at = ctx.world.wall_at(db.created_at + every * n);
+                            BackupInfo::new(at, st.lsn.0)
+                                .with_restore_verified(db.restores_verified)
+                                .with_last_verified_restore_at(db.restores_verified.then_some(at))
+                                .with_last_failure(db.backup_failure.clone())
                         })
                     }
                     _ => None,

@@ -202,6 +202,8 @@ impl World {
                     heartbeats_on_b: Vec::new(),
                     next_heartbeat: 1,
                     dump_every: spec.dump_every,
+                    restores_verified: true,
+                    backup_failure: None,
                     created_at: now,
                     sequences: spec.sequences,
                     fixed_up: false,

@@ -234,6 +234,13 @@ pub struct DatabaseSim {
     pub next_heartbeat: u64,
     /// For the dump strategy: a dump every this long since `created_at`.
     pub dump_every: Option<Duration>,
+    /// For the dump strategy: whether each dump's restore is verified as it is taken
+    /// (readiness then sees a verified restore as old as the last dump).
+    #[serde(default = "verified_by_default")]
+    pub restores_verified: bool,
+    /// For the dump strategy: a failed dump or restore check, as the provider records it.
+    #[serde(default)]
+    pub backup_failure: Option<qovery_dr_core::provider::BackupFailure>,
     /// When the database was created in the world.
     #[serde(with = "super::persist::instant")]
     pub created_at: Instant,
@@ -319,4 +326,8 @@ pub struct State {
     pub health: BTreeMap<DnsTarget, HealthSource>,
     /// Counter for generated ids.
     pub next_id: u64,
+}
+
+fn verified_by_default() -> bool {
+    true
 }

@@ -113,6 +113,50 @@ async fn dump_age_against_the_rpo() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn restore_checks_and_failed_dumps_from_the_records_beside_the_dumps() {
+    use qovery_dr_core::provider::BackupFailure;
+    let pw = World::from_plan(&plan("scaleway-to-aws.yaml"));
+    let db = pw.plan.primary().database.id.clone();
+    let id = format!("restore-check:{db}");
+    tokio::time::sleep(Duration::from_secs(20 * 60)).await; // a dump at 15 min, its restore verified
+    let r = evaluate(&pw).await;
+    assert_eq!(status(&r, &id), CheckStatus::Pass, "{}", r.to_table());
+    assert!(
+        check(&r, &id).expected.contains("1day 15m"),
+        "the plan's cadence plus a dump interval: {:?}",
+        check(&r, &id)
+    );
+
+    // No restore ever verified, with a cadence in the plan: a Fail that says why it matters.
+    pw.world.with_state(|s| s.databases.get_mut(&db).unwrap().restores_verified = false);
+    let r = evaluate(&pw).await;
+    assert_eq!(status(&r, &id), CheckStatus::Fail, "{}", r.to_table());
+    assert!(check(&r, &id).observed.contains("no restore was ever verified"), "{:?}", check(&r, &id));
+
+    // A failed restore check after the last verified one: a Fail carrying the reason.
+    let now = pw.world.wall_now();
+    pw.world.with_state(|s| {
+        let d = s.databases.get_mut(&db).unwrap();
+        d.restores_verified = true;
+        d.backup_failure = Some(BackupFailure::new(now, "restore-check", "public.orders: 10 rows dumped, 9 restored"));
+    });
+    let r = evaluate(&pw).await;
+    assert_eq!(status(&r, &id), CheckStatus::Fail, "{}", r.to_table());
+    assert!(check(&r, &id).observed.contains("10 rows dumped, 9 restored"), "{:?}", check(&r, &id));
+    assert_eq!(status(&r, "replication:"), CheckStatus::Pass, "a failed check does not age the dump");
+
+    // A failed dump while the last good one is within the RPO: a Warn with the reason.
+    pw.world.with_state(|s| {
+        s.databases.get_mut(&db).unwrap().backup_failure =
+            Some(BackupFailure::new(now, "dump", "pg_dump exited with 1: disk full"));
+    });
+    let r = evaluate(&pw).await;
+    assert_eq!(status(&r, "replication:"), CheckStatus::Warn, "{}", r.to_table());
+    assert!(check(&r, "replication:").observed.contains("disk full"), "{:?}", check(&r, "replication:"));
+    assert_eq!(status(&r, &id), CheckStatus::Pass);
+}
+
+#[tokio::test(start_paused = true)]
 async fn dns_ttl_health_checks_and_ownership() {
     let pw = aws();
     let r0 = &pw.plan.dns()[0];
