@@ -149,7 +149,12 @@ impl DumpStore {
                     .map_err(|e| err(ErrorKind::InvalidConfig, OP, format!("{}: {e}", folder.display())))?;
                 let store = object_store::local::LocalFileSystem::new_with_prefix(&folder)
                     .map_err(|e| store_error(OP, url, &e))?;
-                Ok(Self { store: Arc::new(store), prefix: StorePath::default(), url: url.to_owned(), folder: Some(folder) })
+                Ok(Self {
+                    store: Arc::new(store),
+                    prefix: StorePath::default(),
+                    url: url.to_owned(),
+                    folder: Some(folder),
+                })
             }
             other => Err(err(
                 ErrorKind::InvalidConfig,
@@ -282,11 +287,8 @@ impl DumpStore {
     pub(crate) async fn dump_names(&self) -> ProviderResult<Vec<String>> {
         // An empty prefix (a folder store's root) is "no prefix" to object_store.
         let prefix = Some(&self.prefix).filter(|p| !p.as_ref().is_empty());
-        let listed = self
-            .store
-            .list_with_delimiter(prefix)
-            .await
-            .map_err(|e| store_error("list_dumps", &self.url, &e))?;
+        let listed =
+            self.store.list_with_delimiter(prefix).await.map_err(|e| store_error("list_dumps", &self.url, &e))?;
         Ok(listed
             .common_prefixes
             .iter()

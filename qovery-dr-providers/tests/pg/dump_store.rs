@@ -143,7 +143,8 @@ async fn a_failed_dump_is_recorded_beside_the_dumps_and_readiness_sees_it() {
     good.backup().await.unwrap();
     let record = good.backup().await.unwrap();
     let keys = moto.bucket_keys("failing", "db/").await.unwrap();
-    let mut dumps: Vec<&str> = keys.iter().filter_map(|k| k.strip_prefix("db/")?.split_once('/')).map(|(d, _)| d).collect();
+    let mut dumps: Vec<&str> =
+        keys.iter().filter_map(|k| k.strip_prefix("db/")?.split_once('/')).map(|(d, _)| d).collect();
     dumps.dedup();
     assert_eq!(dumps.len(), 2, "{keys:?}");
     assert!(!dumps.contains(&oldest.name().as_str()), "the oldest was pruned: {keys:?}");

@@ -110,6 +110,9 @@ impl ReplicationManager for Pair {
     async fn last_heartbeat(&self, d: &DatabaseId, n: Node) -> ProviderResult<Option<Heartbeat>> {
         self.manager.last_heartbeat(d, n).await
     }
+    async fn reprotect(&self, d: &DatabaseId) -> ProviderResult<qovery_dr_core::provider::ReprotectReport> {
+        self.manager.reprotect(d).await
+    }
 }
 
 /// A primary and a DR server refreshed by verified dumps (one taken already).

@@ -151,6 +151,38 @@ pub async fn promote_is_idempotent<P: ReplicationManager>(f: &ReplicationFixture
     assert_kind(f.provider.promote_standby(&DatabaseId::new(MISSING)).await, ErrorKind::NotFound, "promote(unknown)");
 }
 
+/// Re-protection never rewrites a standby that already follows its primary: on the
+/// healthy pair it answers `already` (the standby follows) or `Conflict` (nothing was
+/// promoted to re-protect from), and the pair is left as it was. Without the `reprotect`
+/// capability it is `NotSupported`; an unknown database is `NotFound`.
+pub async fn reprotect_leaves_a_healthy_pair_alone<P: ReplicationManager>(f: &ReplicationFixture<P>) {
+    if !f.provider.capabilities().reprotect {
+        assert_kind(
+            f.provider.reprotect(&f.database).await,
+            ErrorKind::NotSupported,
+            "reprotect without the reprotect capability",
+        );
+        return;
+    }
+    let before = f.provider.status(&f.database).await.expect("status");
+    match f.provider.reprotect(&f.database).await {
+        Ok(report) => assert!(
+            report.already,
+            "re-protected a standby that already follows its primary (what it wrote would be discarded): {report:?}"
+        ),
+        Err(e) => assert_eq!(e.kind(), ErrorKind::Conflict, "reprotect of a healthy pair: {e}"),
+    }
+    let after = f.provider.status(&f.database).await.expect("status after reprotect");
+    assert_eq!(after.standby_promoted, before.standby_promoted, "reprotect changed which side is primary");
+    assert_eq!(after.link, before.link, "reprotect changed the link of a healthy pair");
+    assert_eq!(
+        f.provider.primary_writability(&f.database).await.expect("writability"),
+        Writability::Writable,
+        "the primary stays writable"
+    );
+    assert_kind(f.provider.reprotect(&DatabaseId::new(MISSING)).await, ErrorKind::NotFound, "reprotect(unknown)");
+}
+
 /// Expands to one `#[tokio::test]` per replication check, in a module named `$name`.
 /// `$setup` is an expression giving a future of a fresh [`ReplicationFixture`].
 #[macro_export]
@@ -172,6 +204,7 @@ macro_rules! replication_manager_conformance {
                 catch_up_to_the_final_position,
                 catch_up_times_out,
                 promote_is_idempotent,
+                reprotect_leaves_a_healthy_pair_alone,
             ]);
         }
     };

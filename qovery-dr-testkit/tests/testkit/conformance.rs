@@ -464,3 +464,95 @@ fn panic_message(e: tokio::task::JoinError) -> String {
         .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
         .unwrap_or_default()
 }
+
+/// How a replication manager breaks the re-protection contract.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum ReprotectBreakage {
+    /// Re-protects a standby that already follows (rewinds it, discarding what it holds).
+    RewindsAHealthyStandby,
+    /// Declares no `reprotect` capability, and re-protects anyway.
+    ActsWithoutTheCapability,
+}
+
+/// The in-memory manager, but with a `reprotect` broken by `breakage`; the rest forwarded.
+#[derive(Debug)]
+struct BrokenReprotect {
+    inner: InMemoryReplication,
+    breakage: ReprotectBreakage,
+}
+
+mod broken_reprotect {
+    use qovery_dr_core::provider::{
+        CatchUp, FenceOutcome, FixupReport, Heartbeat, Node, PromoteOutcome, PromotionState, ReplicationCapabilities,
+        ReplicationManager, ReplicationStatus, ReprotectReport, Writability,
+    };
+    use qovery_dr_core::{DatabaseId, Lsn, ProviderResult, async_trait};
+
+    use super::{BrokenReprotect, ReprotectBreakage};
+
+    #[async_trait]
+    impl ReplicationManager for BrokenReprotect {
+        fn name(&self) -> &str {
+            "broken-reprotect"
+        }
+        fn capabilities(&self) -> ReplicationCapabilities {
+            match self.breakage {
+                ReprotectBreakage::ActsWithoutTheCapability => self.inner.capabilities().with_reprotect(false),
+                ReprotectBreakage::RewindsAHealthyStandby => self.inner.capabilities(),
+            }
+        }
+        async fn status(&self, d: &DatabaseId) -> ProviderResult<ReplicationStatus> {
+            self.inner.status(d).await
+        }
+        async fn primary_writability(&self, d: &DatabaseId) -> ProviderResult<Writability> {
+            self.inner.primary_writability(d).await
+        }
+        async fn fence_primary(&self, d: &DatabaseId) -> ProviderResult<FenceOutcome> {
+            self.inner.fence_primary(d).await
+        }
+        async fn wait_for_catch_up(&self, d: &DatabaseId, r: &CatchUp) -> ProviderResult<Lsn> {
+            self.inner.wait_for_catch_up(d, r).await
+        }
+        async fn promote_standby(&self, d: &DatabaseId) -> ProviderResult<PromoteOutcome> {
+            self.inner.promote_standby(d).await
+        }
+        async fn promotion_state(&self, d: &DatabaseId) -> ProviderResult<PromotionState> {
+            self.inner.promotion_state(d).await
+        }
+        async fn post_promotion_fixups(&self, d: &DatabaseId, s: &PromotionState) -> ProviderResult<FixupReport> {
+            self.inner.post_promotion_fixups(d, s).await
+        }
+        async fn write_heartbeat(&self, d: &DatabaseId) -> ProviderResult<Heartbeat> {
+            self.inner.write_heartbeat(d).await
+        }
+        async fn last_heartbeat(&self, d: &DatabaseId, n: Node) -> ProviderResult<Option<Heartbeat>> {
+            self.inner.last_heartbeat(d, n).await
+        }
+        async fn reprotect(&self, _d: &DatabaseId) -> ProviderResult<ReprotectReport> {
+            Ok(ReprotectReport::new("rewind").with_note("rewound the standby"))
+        }
+    }
+}
+
+async fn reprotect_rejection(breakage: ReprotectBreakage) -> String {
+    use qovery_dr_testkit::conformance::replication::reprotect_leaves_a_healthy_pair_alone as check;
+    let world = replication_world(ReplicationMode::Physical);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let fixture = replication_fixture(BrokenReprotect { inner: InMemoryReplication::new(&world), breakage });
+    match tokio::spawn(async move { check(&fixture).await }).await {
+        Ok(()) => panic!("the suite accepted a manager that {breakage:?}"),
+        Err(e) => panic_message(e),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_replication_suite_rejects_a_manager_that_rewinds_a_healthy_standby() {
+    let msg = reprotect_rejection(ReprotectBreakage::RewindsAHealthyStandby).await;
+    assert!(msg.contains("re-protected a standby that already follows"), "{msg}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_replication_suite_rejects_a_manager_that_reprotects_without_the_capability() {
+    let msg = reprotect_rejection(ReprotectBreakage::ActsWithoutTheCapability).await;
+    assert!(msg.contains("reprotect without the reprotect capability"), "{msg}");
+}
