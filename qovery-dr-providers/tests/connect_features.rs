@@ -79,3 +79,24 @@ async fn each_provider_left_out_is_named_dns_and_state_alike() {
     assert!(matches!(e, ConnectError::FeatureMissing { feature: "etcd", .. }), "{e}");
     assert_eq!(e.path(), "state.url");
 }
+
+#[tokio::test]
+async fn dumps_in_object_storage_without_the_dump_store_feature_are_named() {
+    let plan = PLAN.replace(
+        r#"replication = { mode = "physical" }"#,
+        r#"replication = { mode = "dump", dump_interval = "1m", dump_location = "s3://dumps/shop" }"#,
+    );
+    let plan = DrPlan::parse(&plan, PlanFormat::Toml).unwrap();
+    let e = match qovery_dr_providers::connect::dump_backups(&plan, &ConnectOptions::new()).await {
+        Err(e) => e,
+        Ok(_) => panic!("dumps were set up without the dump-store feature"),
+    };
+    match &e {
+        ConnectError::FeatureMissing { path, feature, .. } => {
+            assert_eq!((path.as_str(), *feature), ("replication.dump_location", "dump-store"));
+        }
+        other => panic!("expected FeatureMissing, got {other}"),
+    }
+    let text = inspect(&plan).await.to_text();
+    assert!(text.contains("replication.dump_location") && text.contains("dump-store"), "{text}");
+}

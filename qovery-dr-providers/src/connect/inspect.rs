@@ -87,6 +87,7 @@ fn component(
         "registry" => cfg!(feature = "registry"),
         "etcd" => cfg!(feature = "etcd"),
         "ecr" => cfg!(feature = "ecr"),
+        "dump-store" => cfg!(feature = "dump-store"),
         _ => true,
     };
     Component { path: path.into(), description, feature, compiled, problem }
@@ -124,6 +125,18 @@ pub async fn inspect(plan: &DrPlan) -> PlanConnections {
             "postgres",
             (mode == ReplicationMode::Logical && d.subscription.is_none())
                 .then(|| format!("{}.subscription is needed for logical replication", plan.dr().database_field(m))),
+        ));
+    }
+    if let Some(store) = &plan.replication().dump_store {
+        components.push(component(
+            "replication.dump_location",
+            format!(
+                "dumps and their records in {}{}",
+                store.url,
+                store.endpoint.as_ref().map_or_else(String::new, |e| format!(" (endpoint {e})"))
+            ),
+            "dump-store",
+            None,
         ));
     }
     for site in [&plan.primary(), &plan.dr()] {
