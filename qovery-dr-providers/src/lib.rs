@@ -20,6 +20,8 @@ pub use qovery_dr_core as core;
 
 pub mod connect;
 
+#[cfg(any(feature = "route53", feature = "rds"))]
+mod aws_error;
 #[cfg(any(feature = "webhook", feature = "qovery", feature = "registry", feature = "cloudflare"))]
 mod http;
 #[cfg(any(feature = "webhook", feature = "qovery", feature = "registry", feature = "cloudflare", feature = "route53"))]
@@ -48,6 +50,8 @@ pub mod registry;
 #[cfg(feature = "rfc2136")]
 pub mod rfc2136;
 
+#[cfg(feature = "rds")]
+pub mod rds;
 #[cfg(feature = "route53")]
 pub mod route53;
 

@@ -17,5 +17,7 @@ mod pg {
     mod lock;
     mod lock_conformance;
     mod manager;
+    #[cfg(feature = "rds")]
+    mod rds;
     pub mod setup;
 }

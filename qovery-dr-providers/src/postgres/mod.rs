@@ -34,7 +34,7 @@ mod dump_facts;
 mod dump_schedule;
 #[cfg(feature = "dump-store")]
 mod dump_store;
-mod endpoint;
+pub(crate) mod endpoint;
 mod lock;
 mod manager;
 mod server;
