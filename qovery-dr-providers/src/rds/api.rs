@@ -16,13 +16,18 @@ const RDS: Service = Service { provider: PROVIDER, name: "the RDS API", by_code,
 
 fn by_code(code: &str) -> Option<(ErrorKind, &'static str)> {
     Some(match code {
-        "DBInstanceNotFound" | "DBInstanceNotFoundFault" | "DBClusterNotFoundFault" => {
+        "DBInstanceNotFound" | "DBInstanceNotFoundFault" => {
             (ErrorKind::NotFound, "check the instance identifier and its region")
         }
+        "DBClusterNotFoundFault" => (ErrorKind::NotFound, "check the cluster identifier and its region"),
         "DBParameterGroupNotFound" | "DBParameterGroupNotFoundFault" => {
             (ErrorKind::NotFound, "check the parameter group's name (the primary must use that custom group)")
         }
-        "InvalidDBInstanceState" | "InvalidDBInstanceStateFault" | "InvalidDBClusterStateFault" => (
+        "InvalidDBClusterStateFault" => (
+            ErrorKind::Conflict,
+            "the cluster is busy (failing over, modifying…) or has no other available instance: wait until it is available",
+        ),
+        "InvalidDBInstanceState" | "InvalidDBInstanceStateFault" => (
             ErrorKind::Conflict,
             "the instance is busy (modifying, backing-up, rebooting…) or not a read replica: wait until it is available",
         ),
@@ -52,6 +57,24 @@ pub(crate) struct InstanceFacts {
     pub source: Option<String>,
     /// The `read replication` status info: (status, normal, message).
     pub replication: Option<(String, bool, String)>,
+    /// The DB parameter groups it uses.
+    pub parameter_groups: Vec<String>,
+}
+
+/// What the API says of an Aurora cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ClusterFacts {
+    /// The cluster's `Status` (`available`, `failing-over`, `modifying`, …).
+    pub status: String,
+    /// Its instances: (identifier, is the writer).
+    pub members: Vec<(String, bool)>,
+}
+
+impl ClusterFacts {
+    /// Whether `instance` is the cluster's writer (`None`: not a member).
+    pub(crate) fn is_writer(&self, instance: &str) -> Option<bool> {
+        self.members.iter().find(|(id, _)| id == instance).map(|(_, writer)| *writer)
+    }
 }
 
 impl InstanceFacts {
@@ -122,7 +145,50 @@ impl RdsApi {
             status: i.db_instance_status().unwrap_or("unknown").to_owned(),
             source: i.read_replica_source_db_instance_identifier().map(str::to_owned),
             replication,
+            parameter_groups: i
+                .db_parameter_groups()
+                .iter()
+                .filter_map(|g| g.db_parameter_group_name().map(str::to_owned))
+                .collect(),
         })
+    }
+
+    /// `DescribeDBClusters` of one Aurora cluster.
+    pub(crate) async fn describe_cluster(&self, identifier: &str) -> ProviderResult<ClusterFacts> {
+        const OP: &str = "describe_db_clusters";
+        let out = self
+            .client
+            .describe_db_clusters()
+            .db_cluster_identifier(identifier)
+            .send()
+            .await
+            .map_err(|e| map(OP, false, e))?;
+        let Some(c) = out.db_clusters().first() else {
+            return Err(ProviderError::new(ErrorKind::NotFound, PROVIDER, OP, format!("no cluster {identifier}")));
+        };
+        Ok(ClusterFacts {
+            status: c.status().unwrap_or("unknown").to_owned(),
+            members: c
+                .db_cluster_members()
+                .iter()
+                .filter_map(|m| {
+                    m.db_instance_identifier().map(|id| (id.to_owned(), m.is_cluster_writer().unwrap_or(false)))
+                })
+                .collect(),
+        })
+    }
+
+    /// `FailoverDBCluster` to `target`: a lost answer is `Indeterminate` (it may have been
+    /// applied).
+    pub(crate) async fn failover_cluster(&self, cluster: &str, target: &str) -> ProviderResult<()> {
+        self.client
+            .failover_db_cluster()
+            .db_cluster_identifier(cluster)
+            .target_db_instance_identifier(target)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| map("failover_db_cluster", true, e))
     }
 
     /// `PromoteReadReplica`: a lost answer is `Indeterminate` (it may have been applied).
@@ -164,6 +230,7 @@ mod tests {
             status: status.into(),
             source: source.map(str::to_owned),
             replication: replication.map(|(s, n, m)| (s.into(), n, m.into())),
+            parameter_groups: Vec::new(),
         }
     }
 

@@ -45,7 +45,24 @@ pub enum RdsFence {
     },
 }
 
-/// A database whose primary is an RDS instance with a (cross-region) read replica.
+/// How the two instances of an [`RdsConfig`] are related.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RdsTopology {
+    /// The standby is a read replica of the primary (`CreateDBInstanceReadReplica`), in
+    /// any region; promoted with `PromoteReadReplica`.
+    ReadReplica,
+    /// Both are instances of one Aurora PostgreSQL cluster (the cross-AZ level: the
+    /// standby is a reader in another availability zone); the standby becomes the writer
+    /// with `FailoverDBCluster`.
+    AuroraCluster {
+        /// The cluster's `DBClusterIdentifier`.
+        identifier: String,
+    },
+}
+
+/// A database whose primary is an RDS instance with a (cross-region) read replica, or
+/// the writer of an Aurora cluster with a reader in another availability zone.
 ///
 /// ```
 /// use qovery_dr_providers::postgres::PgEndpoint;
@@ -54,12 +71,19 @@ pub enum RdsFence {
 /// let replica = RdsInstance::new("eu-central-1", "shop-dr", PgEndpoint::new("shop-dr.abc.eu-central-1.rds.amazonaws.com", 5432, "qdr", "shop"));
 /// let config = RdsConfig::new("shop-db", primary, replica).with_fence(RdsFence::ParameterGroup { name: "shop-pg15".into() });
 /// assert_eq!(config.replica().identifier, "shop-dr");
+///
+/// // Aurora: the writer and a reader of one cluster, in another availability zone.
+/// let writer = RdsInstance::new("eu-west-1", "shop-1", PgEndpoint::new("shop-1.abc.eu-west-1.rds.amazonaws.com", 5432, "qdr", "shop"));
+/// let reader = RdsInstance::new("eu-west-1", "shop-2", PgEndpoint::new("shop-2.abc.eu-west-1.rds.amazonaws.com", 5432, "qdr", "shop"));
+/// let aurora = RdsConfig::aurora("shop-db", "shop-cluster", writer, reader);
+/// assert_eq!(aurora.cluster(), Some("shop-cluster"));
 /// ```
 #[derive(Debug, Clone)]
 pub struct RdsConfig {
     pub(crate) database: DatabaseId,
     pub(crate) primary: RdsInstance,
     pub(crate) replica: RdsInstance,
+    pub(crate) topology: RdsTopology,
     pub(crate) fence: RdsFence,
     pub(crate) endpoint_url: Option<String>,
     pub(crate) promote_timeout: Duration,
@@ -74,6 +98,7 @@ impl RdsConfig {
             database: database.into(),
             primary,
             replica,
+            topology: RdsTopology::ReadReplica,
             fence: RdsFence::Logins,
             endpoint_url: None,
             // RDS promotions take minutes (a reboot of the replica is part of it).
@@ -81,6 +106,22 @@ impl RdsConfig {
             fence_timeout: Duration::from_secs(120),
             poll_interval: Duration::from_secs(10),
         }
+    }
+
+    /// `writer` and `reader`, two instances of the Aurora cluster `cluster` (in its
+    /// region): the reader becomes the writer with `FailoverDBCluster`. An Aurora failover
+    /// takes about a minute; the promotion timeout is 10 minutes, polled every 5 s.
+    pub fn aurora(
+        database: impl Into<DatabaseId>,
+        cluster: impl Into<String>,
+        writer: RdsInstance,
+        reader: RdsInstance,
+    ) -> Self {
+        let mut config = Self::new(database, writer, reader);
+        config.topology = RdsTopology::AuroraCluster { identifier: cluster.into() };
+        config.promote_timeout = Duration::from_secs(10 * 60);
+        config.poll_interval = Duration::from_secs(5);
+        config
     }
 
     /// The fence (default [`RdsFence::Logins`]).
@@ -119,8 +160,21 @@ impl RdsConfig {
         &self.primary
     }
 
-    /// The replica instance.
+    /// The replica instance (for Aurora: the reader that becomes the writer).
     pub fn replica(&self) -> &RdsInstance {
         &self.replica
+    }
+
+    /// How the two instances are related.
+    pub fn topology(&self) -> &RdsTopology {
+        &self.topology
+    }
+
+    /// The Aurora cluster, if the instances are members of one.
+    pub fn cluster(&self) -> Option<&str> {
+        match &self.topology {
+            RdsTopology::AuroraCluster { identifier } => Some(identifier),
+            RdsTopology::ReadReplica => None,
+        }
     }
 }

@@ -1,7 +1,5 @@
 //! [`RdsReplicationManager`]: an RDS for PostgreSQL primary and its read replica.
 
-use std::time::Duration;
-
 use qovery_dr_core::provider::{
     CatchUp, FenceKind, FenceOutcome, FixupReport, Heartbeat, LinkState, Node, PromoteOutcome, PromotionState,
     ReplicationCapabilities, ReplicationManager, ReplicationMode, ReplicationStatus, ReprotectReport, Writability,
@@ -10,12 +8,13 @@ use qovery_dr_core::{DatabaseId, ErrorKind, Lsn, ProviderError, ProviderResult, 
 
 use super::api::{PROVIDER, RdsApi};
 use super::config::{RdsConfig, RdsFence};
+use super::fence::{self, Side, Timing};
 use crate::postgres::PostgresReplicationManager;
-use crate::postgres::endpoint::pg_error;
 
 /// An RDS for PostgreSQL primary with a read replica (in another region or the same):
 /// status from the RDS API combined with SQL facts, the fence RDS allows, promotion with
-/// `PromoteReadReplica`.
+/// `PromoteReadReplica`. Or, with [`RdsConfig::aurora`], the writer and a reader of one
+/// Aurora cluster, the reader made the writer with `FailoverDBCluster` (see below).
 ///
 /// - **Status**: `DescribeDBInstances` of the replica (its state, its source, its `read
 ///   replication` status info) decides whether the link is down, broken or gone (promoted);
@@ -34,15 +33,27 @@ use crate::postgres::endpoint::pg_error;
 /// `CreateDBInstanceReadReplica`, which takes as long as a copy of the data), a fence that
 /// holds against a client asking for read-write without the logins fence, and reading
 /// `ReplicaLag` (CloudWatch).
+///
+/// **Aurora** (the cross-AZ level; a global database across regions is not done here):
+/// the status comes from `DescribeDBClusters` (is the reader still a member, is it the
+/// writer, is the cluster failing over) and the reader's instance state, with SQL facts
+/// as above when they answer. The cluster's instances share one storage volume, so every
+/// committed write is on the reader's side: the catch-up checks that the reader is an
+/// available member and has nothing to wait for. The promotion is `FailoverDBCluster`
+/// with the reader as target, polled until the cluster is `available`, the reader is its
+/// writer and a fresh SQL session on it is out of recovery; Aurora turns the old writer
+/// into a reader of the same volume, so re-protection has nothing to do (`already`) once
+/// that is seen. Logins revoked by the logins fence are the cluster's (roles live in the
+/// shared volume): the post-promotion fix-ups give them back on the new writer.
 #[derive(Debug)]
 pub struct RdsReplicationManager {
-    config: RdsConfig,
-    primary_api: RdsApi,
-    replica_api: RdsApi,
-    sql: PostgresReplicationManager,
+    pub(super) config: RdsConfig,
+    pub(super) primary_api: RdsApi,
+    pub(super) replica_api: RdsApi,
+    pub(super) sql: PostgresReplicationManager,
 }
 
-fn err(kind: ErrorKind, op: &str, msg: impl Into<String>) -> ProviderError {
+pub(super) fn err(kind: ErrorKind, op: &str, msg: impl Into<String>) -> ProviderError {
     ProviderError::new(kind, PROVIDER, op, msg)
 }
 
@@ -79,7 +90,7 @@ impl RdsReplicationManager {
         self
     }
 
-    fn check(&self, database: &DatabaseId, op: &str) -> ProviderResult<()> {
+    pub(super) fn check(&self, database: &DatabaseId, op: &str) -> ProviderResult<()> {
         if database == &self.config.database {
             Ok(())
         } else {
@@ -88,83 +99,47 @@ impl RdsReplicationManager {
     }
 
     /// Whether a fresh session on the replica is out of recovery (`None`: unreachable).
-    async fn replica_writable(&self, op: &str) -> Option<bool> {
+    pub(super) async fn replica_writable(&self, op: &str) -> Option<bool> {
         let c = self.config.replica.sql.connect(op).await.ok()?;
         let row = c.query_one("SELECT pg_is_in_recovery()", &[]).await.ok()?;
         row.try_get::<_, bool>(0).ok().map(|recovery| !recovery)
     }
 
-    /// The parameter-group fence: the group changed, other sessions ended, verified.
-    async fn fence_by_parameter_group(&self, group: &str) -> ProviderResult<FenceOutcome> {
-        const OP: &str = "fence_primary";
-        let sql = &self.config.primary.sql;
-        async fn read_only(c: tokio_postgres::Client, label: &str) -> ProviderResult<bool> {
-            let row = c
-                .query_one("SELECT current_setting('default_transaction_read_only')", &[])
-                .await
-                .map_err(|e| pg_error("fence_primary", label, e))?;
-            Ok(row.try_get::<_, String>(0).map(|v| v == "on").unwrap_or(false))
+    /// Whether the API shows the promotion complete: `Err` says what it shows instead.
+    async fn api_shows_promoted(&self) -> ProviderResult<Result<(), String>> {
+        let standby = &self.config.replica.identifier;
+        if let Some(cluster) = self.config.cluster() {
+            let c = self.primary_api.describe_cluster(cluster).await?;
+            return Ok(match c.is_writer(standby) {
+                Some(true) if c.status == "available" => Ok(()),
+                Some(true) => Err(format!("{standby} is the writer, the cluster is {}", c.status)),
+                Some(false) => Err(format!("{standby} is still a reader, the cluster is {}", c.status)),
+                None => Err(format!("{standby} is not a member of cluster {cluster}")),
+            });
         }
-        let label = sql.label();
-        let first = sql.connect(OP).await.map_err(|e| {
-            err(e.kind(), OP, format!("{} cannot be reached, so it is NOT fenced: {}", sql.label(), e.message()))
-        })?;
-        if read_only(first, &label).await? {
-            return Ok(FenceOutcome::AlreadyFenced);
-        }
-        self.primary_api.set_parameter(group, "default_transaction_read_only", "1").await?;
-        // RDS applies a dynamic parameter within seconds; new sessions read it.
-        let deadline = tokio::time::Instant::now() + self.config.fence_timeout;
-        loop {
-            if read_only(sql.connect(OP).await?, &label).await? {
-                break;
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(err(
-                    ErrorKind::Timeout,
-                    OP,
-                    format!(
-                        "parameter group {group} says default_transaction_read_only = 1, but a new session on {} still \
-                         writes after {:?}: is {} using that group? It is NOT fenced",
-                        sql.label(),
-                        self.config.fence_timeout,
-                        self.config.primary.identifier
-                    ),
-                ));
-            }
-            tokio::time::sleep(self.config.poll_interval.min(Duration::from_secs(2))).await;
-        }
-        // Sessions opened before the change keep writing: end them.
-        let c = sql.connect(OP).await?;
-        c.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'client backend' \
-             AND pid <> pg_backend_pid() AND usename <> current_user AND usename NOT LIKE 'rds%'",
-            &[],
-        )
-        .await
-        .map_err(|e| pg_error(OP, &sql.label(), e))?;
-        Ok(FenceOutcome::Fenced)
+        let f = self.replica_api.describe(standby).await?;
+        Ok(match f.source {
+            None if f.status == "available" => Ok(()),
+            None => Err(f.status),
+            Some(source) => Err(format!("{} (still a replica of {source})", f.status)),
+        })
     }
 
-    async fn wait_promoted(&self, op: &str) -> ProviderResult<()> {
+    /// Polls until the API shows the promotion complete and a fresh SQL session on the
+    /// standby is out of recovery, at most the promotion timeout.
+    pub(super) async fn wait_promoted(&self, op: &str) -> ProviderResult<()> {
         let id = &self.config.replica.identifier;
         let deadline = tokio::time::Instant::now() + self.config.promote_timeout;
         let mut last;
         loop {
-            match self.replica_api.describe(id).await {
-                Ok(f) if f.status == "available" && f.source.is_none() => {
+            match self.api_shows_promoted().await {
+                Ok(Ok(())) => {
                     if self.replica_writable(op).await == Some(true) {
                         return Ok(());
                     }
                     last = "available, but a new SQL session is still in recovery (or cannot connect)".into();
                 }
-                Ok(f) => {
-                    last = format!(
-                        "{} {}",
-                        f.status,
-                        f.source.map_or_else(String::new, |s| format!("(still a replica of {s})"))
-                    );
-                }
+                Ok(Err(seen)) => last = seen,
                 // Reads are retried until the deadline; what failed is reported then.
                 Err(e) => last = e.to_string(),
             }
@@ -190,15 +165,23 @@ impl ReplicationManager for RdsReplicationManager {
     }
 
     fn capabilities(&self) -> ReplicationCapabilities {
-        ReplicationCapabilities::default().with_physical(true).with_fencing(true).with_heartbeat(true)
+        ReplicationCapabilities::default()
+            .with_physical(true)
+            .with_fencing(true)
+            .with_heartbeat(true)
+            .with_reprotect(self.config.cluster().is_some())
     }
 
     async fn status(&self, database: &DatabaseId) -> ProviderResult<ReplicationStatus> {
         const OP: &str = "status";
         self.check(database, OP)?;
-        let facts = self.replica_api.describe(&self.config.replica.identifier).await?;
-        let api_link = facts.link();
-        let promoted = facts.source.is_none();
+        let (api_link, promoted) = match self.config.cluster() {
+            Some(cluster) => self.aurora_link(cluster).await?,
+            None => {
+                let facts = self.replica_api.describe(&self.config.replica.identifier).await?;
+                (facts.link(), facts.source.is_none())
+            }
+        };
         match self.sql.status(database).await {
             Ok(mut s) => {
                 if let Some(link) = api_link {
@@ -226,17 +209,35 @@ impl ReplicationManager for RdsReplicationManager {
         self.check(database, "fence_primary")?;
         match &self.config.fence {
             RdsFence::Logins => self.sql.fence_primary(database).await,
-            RdsFence::ParameterGroup { name } => self.fence_by_parameter_group(name).await,
+            RdsFence::ParameterGroup { name } => {
+                let (primary, replica) = (&self.config.primary, &self.config.replica);
+                fence::by_parameter_group(
+                    Side { api: &self.primary_api, identifier: &primary.identifier, sql: &primary.sql },
+                    Side { api: &self.replica_api, identifier: &replica.identifier, sql: &replica.sql },
+                    name,
+                    Timing { timeout: self.config.fence_timeout, poll: self.config.poll_interval },
+                )
+                .await
+            }
         }
     }
 
     async fn wait_for_catch_up(&self, database: &DatabaseId, request: &CatchUp) -> ProviderResult<Lsn> {
-        self.sql.wait_for_catch_up(database, request).await
+        match self.config.cluster() {
+            Some(cluster) => {
+                self.check(database, "wait_for_catch_up")?;
+                self.aurora_catch_up(cluster, request).await
+            }
+            None => self.sql.wait_for_catch_up(database, request).await,
+        }
     }
 
     async fn promote_standby(&self, database: &DatabaseId) -> ProviderResult<PromoteOutcome> {
         const OP: &str = "promote_standby";
         self.check(database, OP)?;
+        if let Some(cluster) = self.config.cluster() {
+            return self.aurora_promote(cluster).await;
+        }
         let id = &self.config.replica.identifier;
         let facts = self.replica_api.describe(id).await?;
         if facts.source.is_none() {
@@ -278,6 +279,9 @@ impl ReplicationManager for RdsReplicationManager {
     async fn reprotect(&self, database: &DatabaseId) -> ProviderResult<ReprotectReport> {
         const OP: &str = "reprotect";
         self.check(database, OP)?;
+        if let Some(cluster) = self.config.cluster() {
+            return self.aurora_reprotect(cluster).await;
+        }
         Err(err(
             ErrorKind::NotSupported,
             OP,

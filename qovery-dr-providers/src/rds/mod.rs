@@ -8,12 +8,17 @@
 //! and carries the logins fence. Every API error is mapped to an `ErrorKind`; a lost
 //! answer to a mutation is `Indeterminate`.
 //!
-//! Not done here: Aurora clusters (`FailoverDBCluster`, global databases), re-protection
-//! (RDS cannot turn an instance into a replica of another).
+//! Aurora: two instances of one cluster (the cross-AZ level), the reader made the writer
+//! with `FailoverDBCluster` ([`RdsConfig::aurora`]).
+//!
+//! Not done here: Aurora global databases (`FailoverGlobalCluster`, across regions),
+//! re-protection of a read replica (RDS cannot turn an instance into a replica of another).
 
 mod api;
+mod aurora;
 mod config;
+mod fence;
 mod manager;
 
-pub use config::{RdsConfig, RdsFence, RdsInstance};
+pub use config::{RdsConfig, RdsFence, RdsInstance, RdsTopology};
 pub use manager::RdsReplicationManager;

@@ -5,6 +5,10 @@
 //! leaves `available` (checked below): the promoted state, `modifying` / `rebooting`,
 //! `StatusInfos`, a lost answer and throttling come from the fake, which plays RDS's part
 //! on the real standby (it promotes it) when its promotion completes.
+//!
+//! Aurora: moto applies `FailoverDBCluster` at once (the reader is the writer on the next
+//! read); the `failing-over` state and a lost answer come from the fake. On both, a test
+//! task plays Aurora's part on the real standby once the reader is the writer.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -185,6 +189,159 @@ async fn on_moto_a_cross_region_replica_is_read_fenced_by_parameter_group_and_as
     fresh.primary.sql("CREATE TABLE still_writable (x int)");
 }
 
+// ----------------------------------------------------------------- Aurora
+
+/// An Aurora PostgreSQL cluster on moto: `shop-1` its writer, `shop-2` a reader; both
+/// instances in `group` when given.
+async fn moto_aurora(moto: &MotoServer, group: Option<&str>) -> aws_sdk_rds::Client {
+    let rds =
+        aws_sdk_rds::Client::from_conf(aws_sdk_rds::config::Builder::from(&sdk(None)).endpoint_url(moto.url()).build());
+    if let Some(g) = group {
+        rds.create_db_parameter_group()
+            .db_parameter_group_name(g)
+            .db_parameter_group_family("aurora-postgresql15")
+            .description("one group for every instance")
+            .send()
+            .await
+            .unwrap();
+    }
+    rds.create_db_cluster()
+        .db_cluster_identifier("shop-cluster")
+        .engine("aurora-postgresql")
+        .master_username("qdr")
+        .master_user_password("password1")
+        .send()
+        .await
+        .unwrap();
+    for id in ["shop-1", "shop-2"] {
+        let mut b = rds
+            .create_db_instance()
+            .db_instance_identifier(id)
+            .db_cluster_identifier("shop-cluster")
+            .engine("aurora-postgresql")
+            .db_instance_class("db.r6g.large");
+        if let Some(g) = group {
+            b = b.db_parameter_group_name(g);
+        }
+        b.send().await.unwrap();
+    }
+    rds
+}
+
+fn aurora(pair: &setup::Pair, url: &str) -> RdsConfig {
+    RdsConfig::aurora(
+        DB,
+        "shop-cluster",
+        RdsInstance::new("us-east-1", "shop-1", pair.primary.endpoint()),
+        RdsInstance::new("us-east-1", "shop-2", pair.standby.endpoint()),
+    )
+    .with_endpoint_url(url)
+    .with_promote_timing(Duration::from_secs(20), Duration::from_millis(100))
+}
+
+/// Aurora's part of a failover on the real servers: once the cluster shows `shop-2` as
+/// its writer, the standby leaves recovery.
+fn play_aurora(rds: aws_sdk_rds::Client, standby_data: String) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let out = rds.describe_db_clusters().db_cluster_identifier("shop-cluster").send().await.unwrap();
+            let writer = out.db_clusters()[0]
+                .db_cluster_members()
+                .iter()
+                .any(|m| m.db_instance_identifier() == Some("shop-2") && m.is_cluster_writer() == Some(true));
+            if writer {
+                run("pg_ctl", &["-D", &standby_data, "-w", "promote"]);
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_moto_an_aurora_reader_becomes_the_writer_with_failover_db_cluster() {
+    let moto = MotoServer::start().unwrap();
+    let rds = moto_aurora(&moto, None).await;
+    let pair = setup::physical().await;
+    let manager = RdsReplicationManager::from_sdk_config(&sdk(None), aurora(&pair, &moto.url()));
+    let db = DatabaseId::new(DB);
+    assert!(manager.capabilities().reprotect, "Aurora re-protects itself");
+
+    let s = manager.status(&db).await.unwrap();
+    assert_eq!(s.link, LinkState::Streaming, "{s:?}");
+    assert!(s.primary_lsn.is_some() && !s.standby_promoted, "{s:?}");
+    // Before the failover: nothing to re-protect.
+    let e = manager.reprotect(&db).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
+    assert!(e.to_string().contains("shop-2 is not the writer"), "{e}");
+
+    pair.primary.sql("CREATE TABLE before_fence (x int)");
+    assert_eq!(manager.fence_primary(&db).await.unwrap(), FenceOutcome::Fenced, "the logins fence, over SQL");
+    // The volume is shared: nothing to wait for once the reader is an available member.
+    let target = manager.status(&db).await.unwrap().primary_lsn.unwrap();
+    assert_eq!(manager.wait_for_catch_up(&db, &CatchUp::new(target, Duration::from_secs(5))).await.unwrap(), target);
+    let state = manager.promotion_state(&db).await.unwrap();
+
+    let aurora_part = play_aurora(rds.clone(), pair.standby.data.display().to_string());
+    assert_eq!(manager.promote_standby(&db).await.unwrap(), PromoteOutcome::Promoted);
+    aurora_part.await.unwrap();
+    manager.post_promotion_fixups(&db, &state).await.unwrap();
+    assert_eq!(pair.standby.sql("SELECT pg_is_in_recovery()"), "f");
+    pair.standby.sql("CREATE TABLE written_on_the_new_writer (x int)");
+    assert_eq!(manager.promote_standby(&db).await.unwrap(), PromoteOutcome::AlreadyPrimary);
+
+    let s = manager.status(&db).await.unwrap();
+    assert!(s.standby_promoted, "{s:?}");
+    assert_eq!(s.link, LinkState::NotApplicable);
+    let r = manager.reprotect(&db).await.unwrap();
+    assert!(r.already, "{r:?}");
+    assert!(r.notes[0].contains("made shop-1 a reader of cluster shop-cluster"), "{r:?}");
+
+    // An unknown cluster, and a reader that is not a member, are named.
+    let other = RdsConfig::aurora(
+        DB,
+        "no-such-cluster",
+        RdsInstance::new("us-east-1", "shop-1", pair.primary.endpoint()),
+        RdsInstance::new("us-east-1", "shop-2", pair.standby.endpoint()),
+    )
+    .with_endpoint_url(moto.url());
+    let e = RdsReplicationManager::from_sdk_config(&sdk(None), other).status(&db).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    assert!(e.to_string().contains("DBClusterNotFoundFault"), "{e}");
+    let stranger = RdsConfig::aurora(
+        DB,
+        "shop-cluster",
+        RdsInstance::new("us-east-1", "shop-2", pair.standby.endpoint()),
+        RdsInstance::new("us-east-1", "shop-9", pair.primary.endpoint()),
+    )
+    .with_endpoint_url(moto.url());
+    let stranger = RdsReplicationManager::from_sdk_config(&sdk(None), stranger);
+    let s = stranger.status(&db).await.unwrap();
+    assert_eq!(s.link, LinkState::Broken("shop-9 is not a member of cluster shop-cluster".into()));
+    let e = stranger.wait_for_catch_up(&db, &CatchUp::new(target, Duration::from_secs(1))).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
+    let e = stranger.promote_standby(&db).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parameter_group_the_standby_shares_is_refused_before_anything_changes() {
+    let moto = MotoServer::start().unwrap();
+    let rds = moto_aurora(&moto, Some("shop-aurora")).await;
+    let pair = setup::physical().await;
+    let fence = RdsFence::ParameterGroup { name: "shop-aurora".into() };
+    let manager = RdsReplicationManager::from_sdk_config(&sdk(None), aurora(&pair, &moto.url()).with_fence(fence));
+    let e = manager.fence_primary(&DatabaseId::new(DB)).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    assert!(e.to_string().contains("shop-2 uses parameter group shop-aurora too"), "{e}");
+    let out = rds.describe_db_parameters().db_parameter_group_name("shop-aurora").send().await.unwrap();
+    assert!(
+        !out.parameters().iter().any(|p| p.parameter_name() == Some("default_transaction_read_only")),
+        "the group was not changed"
+    );
+    pair.primary.sql("CREATE TABLE still_writable (x int)");
+}
+
 // ------------------------------------------------------------------ the fake
 
 /// What the fake RDS does on `PromoteReadReplica`.
@@ -208,6 +365,12 @@ struct FakeState {
     throttle_describes: bool,
     promote_calls: u32,
     standby_data: String,
+    /// The Aurora side: the cluster's status, its writer, describes left before a
+    /// failover completes, and the failovers asked for.
+    cluster_status: String,
+    writer: &'static str,
+    failing_over: Option<u32>,
+    failover_calls: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -261,6 +424,46 @@ impl Respond for FakeRds {
                     s.status
                 ))
             }
+            "DescribeDBClusters" => {
+                if let Some(left) = s.failing_over {
+                    if left == 0 {
+                        let data = s.standby_data.clone();
+                        run("pg_ctl", &["-D", &data, "-w", "promote"]);
+                        s.writer = "shop-2";
+                        s.cluster_status = "available".into();
+                        s.failing_over = None;
+                    } else {
+                        s.failing_over = Some(left - 1);
+                    }
+                }
+                let members: String = ["shop-1", "shop-2"]
+                    .iter()
+                    .map(|id| {
+                        format!(
+                            "<DBClusterMember><DBInstanceIdentifier>{id}</DBInstanceIdentifier><IsClusterWriter>{}</IsClusterWriter></DBClusterMember>",
+                            *id == s.writer
+                        )
+                    })
+                    .collect();
+                ResponseTemplate::new(200).set_body_string(format!(
+                    r#"<DescribeDBClustersResponse xmlns="{NS}"><DescribeDBClustersResult><DBClusters><DBCluster><DBClusterIdentifier>shop-cluster</DBClusterIdentifier><Status>{}</Status><DBClusterMembers>{members}</DBClusterMembers></DBCluster></DBClusters></DescribeDBClustersResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></DescribeDBClustersResponse>"#,
+                    s.cluster_status
+                ))
+            }
+            "FailoverDBCluster" => {
+                s.failover_calls += 1;
+                if s.failing_over.is_none() && s.writer != "shop-2" {
+                    s.cluster_status = "failing-over".into();
+                    s.failing_over = Some(2);
+                }
+                let answer = ResponseTemplate::new(200).set_body_string(format!(
+                    r#"<FailoverDBClusterResponse xmlns="{NS}"><FailoverDBClusterResult><DBCluster><DBClusterIdentifier>shop-cluster</DBClusterIdentifier><Status>failing-over</Status></DBCluster></FailoverDBClusterResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></FailoverDBClusterResponse>"#
+                ));
+                match self.promote {
+                    Promote::LosesTheAnswer => answer.set_delay(Duration::from_secs(3)),
+                    _ => answer,
+                }
+            }
             "PromoteReadReplica" => {
                 s.promote_calls += 1;
                 if self.promote == Promote::Busy {
@@ -292,6 +495,10 @@ async fn fake(pair: &setup::Pair, promote: Promote) -> (MockServer, Arc<Mutex<Fa
         throttle_describes: false,
         promote_calls: 0,
         standby_data: pair.standby.data.display().to_string(),
+        cluster_status: "available".into(),
+        writer: "shop-1",
+        failing_over: None,
+        failover_calls: 0,
     }));
     let server = MockServer::start().await;
     Mock::given(wiremock::matchers::method("POST"))
@@ -355,4 +562,28 @@ async fn a_busy_replica_a_broken_link_and_throttling_are_named() {
     state.lock().unwrap().throttle_describes = true;
     let e = manager.status(&db).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::RateLimited, "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aurora_failover_whose_answer_is_lost_is_followed_through_failing_over() {
+    let pair = setup::physical().await;
+    let (server, state) = fake(&pair, Promote::LosesTheAnswer).await;
+    let manager =
+        RdsReplicationManager::from_sdk_config(&sdk(Some(Duration::from_millis(500))), aurora(&pair, &server.uri()));
+    let db = DatabaseId::new(DB);
+    assert_eq!(manager.status(&db).await.unwrap().link, LinkState::Streaming);
+    // A failover in progress (someone else's, or RDS's own) is a link down, and no time to
+    // start another.
+    state.lock().unwrap().cluster_status = "failing-over".into();
+    let s = manager.status(&db).await.unwrap();
+    assert_eq!(s.link, LinkState::Down("cluster shop-cluster is failing over".into()));
+    let e = manager.wait_for_catch_up(&db, &CatchUp::new(s.primary_lsn.unwrap(), Duration::from_secs(1))).await;
+    assert_eq!(e.unwrap_err().kind(), ErrorKind::Conflict);
+    state.lock().unwrap().cluster_status = "available".into();
+
+    // The request applied, its answer lost: polled through failing-over, never sent twice.
+    assert_eq!(manager.promote_standby(&db).await.unwrap(), PromoteOutcome::Promoted);
+    assert_eq!(state.lock().unwrap().failover_calls, 1, "not sent twice");
+    assert_eq!(pair.standby.sql("SELECT pg_is_in_recovery()"), "f");
+    assert!(manager.status(&db).await.unwrap().standby_promoted);
 }
