@@ -712,3 +712,128 @@ fn dump_location_and_restore_checks_are_read_and_checked() {
     assert_issue(&issues, "replication.dump_location", "expected nothing here for mode physical");
     assert_issue(&issues, "replication.restore_check_interval", "expected nothing here for mode physical");
 }
+
+fn rds(v: &mut Value, primary: Value, dr: Value) {
+    v["sites"]["primary"]["database"]["rds"] = primary;
+    v["sites"]["dr"]["database"]["rds"] = dr;
+}
+
+#[test]
+fn rds_databases_load_as_a_read_replica_or_an_aurora_pair() {
+    let mut v = base();
+    rds(
+        &mut v,
+        json!({ "region": "eu-west-3", "instance": "shop", "parameter_group": "shop-pg15" }),
+        json!({ "region": "eu-central-1", "instance": "shop-dr" }),
+    );
+    set(&mut v, "/replication", json!({ "mode": "physical", "fence": "read-only" }));
+    let plan = DrPlan::from_value(v).unwrap();
+    let p = plan.primary().database.rds.clone().unwrap();
+    assert_eq!((p.region.as_str(), p.instance.as_str(), p.cluster), ("eu-west-3", "shop", None));
+    assert_eq!(p.parameter_group.as_deref(), Some("shop-pg15"));
+    assert_eq!(plan.dr().database.rds.as_ref().unwrap().instance, "shop-dr");
+
+    // Aurora: both in one cluster, in one region, the cross-AZ level.
+    let mut v = base();
+    set(&mut v, "/resilience", json!("cross-az"));
+    set(&mut v, "/sites/dr/region", json!("eu-west-3"));
+    rds(
+        &mut v,
+        json!({ "region": "eu-west-3", "instance": "shop-1", "cluster": "shop" }),
+        json!({ "region": "eu-west-3", "instance": "shop-2", "cluster": "shop" }),
+    );
+    let plan = DrPlan::from_value(v).unwrap();
+    assert_eq!(plan.dr().database.rds.as_ref().unwrap().cluster.as_deref(), Some("shop"));
+}
+
+#[test]
+fn an_rds_pair_states_what_the_rds_api_needs() {
+    let replica = |p: Value, d: Value| move |v: &mut Value| rds(v, p, d);
+    // Physical replication with RDS on one side only: SQL cannot promote an RDS replica.
+    let issues =
+        invalid(|v| v["sites"]["primary"]["database"]["rds"] = json!({ "region": "eu-west-3", "instance": "shop" }));
+    assert_issue(&issues, "sites.dr.database.rds", "expected rds = { region, instance } here too");
+    // Identifiers as the API takes them.
+    let issues = invalid(replica(
+        json!({ "region": "eu-west-3", "instance": "shop_db" }),
+        json!({ "region": "eu-central-1", "instance": "2shop" }),
+    ));
+    assert_issue(&issues, "sites.primary.database.rds.instance", "letters, digits and hyphens only");
+    assert_issue(&issues, "sites.dr.database.rds.instance", "starting with a letter");
+    // Aurora: one cluster, one region, and not a cross-region plan.
+    let issues = invalid(replica(
+        json!({ "region": "eu-west-3", "instance": "a", "cluster": "shop" }),
+        json!({ "region": "eu-west-3", "instance": "b", "cluster": "other" }),
+    ));
+    assert_issue(&issues, "sites.dr.database.rds.cluster", "expected the primary's cluster \"shop\"");
+    let issues = invalid(replica(
+        json!({ "region": "eu-west-3", "instance": "a", "cluster": "shop" }),
+        json!({ "region": "eu-central-1", "instance": "b" }),
+    ));
+    assert_issue(&issues, "sites.dr.database.rds.cluster", "expected a cluster on both databases");
+    let issues = invalid(replica(
+        json!({ "region": "eu-west-3", "instance": "a", "cluster": "shop" }),
+        json!({ "region": "eu-central-1", "instance": "b", "cluster": "shop" }),
+    ));
+    assert_issue(&issues, "sites.dr.database.rds.region", "cluster shop lives in one region");
+    assert_issue(&issues, "resilience", "expected cross-az");
+    let issues = invalid(replica(
+        json!({ "region": "eu-west-3", "instance": "a", "cluster": "shop" }),
+        json!({ "region": "eu-west-3", "instance": "a", "cluster": "shop" }),
+    ));
+    assert_issue(&issues, "sites.dr.database.rds.instance", "expected another instance");
+    // The read-only fence is a parameter group of the primary's own.
+    let read_only = |p: Value, d: Value| {
+        move |v: &mut Value| {
+            rds(v, p, d);
+            set(v, "/replication", json!({ "mode": "physical", "fence": "read-only" }));
+        }
+    };
+    let issues = invalid(read_only(
+        json!({ "region": "eu-west-3", "instance": "a" }),
+        json!({ "region": "eu-central-1", "instance": "b" }),
+    ));
+    assert_issue(&issues, "sites.primary.database.rds.parameter_group", "or fence = \"logins\"");
+    let issues = invalid(|v| {
+        read_only(
+            json!({ "region": "eu-west-3", "instance": "a", "cluster": "c", "parameter_group": "g" }),
+            json!({ "region": "eu-west-3", "instance": "b", "cluster": "c", "parameter_group": "g" }),
+        )(v);
+        set(v, "/resilience", json!("cross-az"));
+    });
+    assert_issue(&issues, "sites.dr.database.rds.parameter_group", "read-only too");
+    // Other modes replicate over SQL: the block is not used, and the plan says so.
+    let mut v = base();
+    set(&mut v, "/replication", json!({ "mode": "logical" }));
+    v["sites"]["primary"]["database"]["rds"] = json!({ "region": "eu-west-3", "instance": "shop" });
+    let plan = DrPlan::from_value(v).unwrap();
+    assert!(
+        plan.warnings().iter().any(|w| w.path == "sites.primary.database.rds" && w.message.contains("not used")),
+        "{:?}",
+        plan.warnings()
+    );
+    // An unknown key in the block is named.
+    let issues = invalid(replica(
+        json!({ "region": "eu-west-3", "instance": "a", "engine": "postgres" }),
+        json!({ "region": "eu-central-1", "instance": "b" }),
+    ));
+    assert!(issues.iter().any(|i| i.contains("engine")), "{issues:?}");
+}
+
+#[test]
+fn the_readme_aurora_databases_load_in_a_cross_az_plan() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let section = &readme[readme.find("**In the plan**").expect("the README's RDS plan paragraph")..];
+    let start = section.find("```toml\n").expect("a TOML block") + "```toml\n".len();
+    let block = &section[start..start + section[start..].find("```").unwrap()];
+    let fragment: toml::Value = toml::from_str(block).unwrap_or_else(|e| panic!("the README's fragment: {e}"));
+    let fragment = serde_json::to_value(fragment).unwrap();
+    let mut v = base();
+    set(&mut v, "/resilience", json!("cross-az"));
+    set(&mut v, "/sites/dr/region", json!("eu-west-3"));
+    for site in ["primary", "dr"] {
+        v["sites"][site]["database"] = fragment["sites"][site]["database"].clone();
+    }
+    let plan = DrPlan::from_value(v).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(plan.dr().database.rds.as_ref().and_then(|r| r.cluster.as_deref()), Some("shop"));
+}

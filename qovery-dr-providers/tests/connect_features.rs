@@ -100,3 +100,35 @@ async fn dumps_in_object_storage_without_the_dump_store_feature_are_named() {
     let text = inspect(&plan).await.to_text();
     assert!(text.contains("replication.dump_location") && text.contains("dump-store"), "{text}");
 }
+
+#[tokio::test]
+async fn rds_databases_without_the_rds_feature_are_named() {
+    let plan = PLAN
+        .replace(
+            r#"user = "u" }
+registry = { host = "127.0.0.1:1""#,
+            r#"user = "u", rds = { region = "eu-west-3", instance = "shop" } }
+registry = { host = "127.0.0.1:1""#,
+        )
+        .replace(
+            r#"user = "u" }
+registry = { host = "127.0.0.1:2""#,
+            r#"user = "u", rds = { region = "eu-central-1", instance = "shop-dr" } }
+registry = { host = "127.0.0.1:2""#,
+        );
+    let plan = DrPlan::parse(&plan, PlanFormat::Toml).unwrap();
+    assert!(plan.dr().database.rds.is_some(), "the plan states RDS on both sides");
+    let e = connect(&plan, ConnectOptions::new()).await.unwrap_err();
+    match &e {
+        ConnectError::FeatureMissing { path, feature, .. } => {
+            assert_eq!((path.as_str(), *feature), ("sites.primary.database.rds", "rds"));
+        }
+        other => panic!("expected FeatureMissing, got {other}"),
+    }
+    let text = inspect(&plan).await.to_text();
+    assert!(
+        text.contains("RDS instance shop (eu-west-3) -> read replica shop-dr (eu-central-1)")
+            && text.contains("NOT COMPILED: enable the cargo feature `rds`"),
+        "{text}"
+    );
+}

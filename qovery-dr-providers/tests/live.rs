@@ -34,6 +34,8 @@ mod dns {
 }
 
 mod whole {
+    #[cfg(feature = "rds")]
+    mod aurora;
     mod chaos;
     mod connect;
     mod e2e;

@@ -17,5 +17,7 @@ pub use image::{DEFAULT_REGISTRY, Digest, ImageRef, ImageRefError};
 pub use lsn::{Lsn, LsnParseError};
 pub use objectives::{DurationRange, Objectives, ResilienceLevel, Tier};
 pub use secret::{SecretError, SecretRef, SecretString};
-pub use site::{DatabaseEndpoint, DatabaseServer, RegistryEndpoint, ServiceScale, Site, SiteRole, SiteScale};
+pub use site::{
+    DatabaseEndpoint, DatabaseServer, RdsDatabase, RegistryEndpoint, ServiceScale, Site, SiteRole, SiteScale,
+};
 pub use time::{Timestamp, duration_serde};

@@ -68,6 +68,31 @@ pub struct DatabaseEndpoint {
     /// the original primary (stop, `pg_rewind`, start as a standby).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<DatabaseServer>,
+    /// The Amazon RDS instance behind this database (`rds = { … }`): with `rds` on both
+    /// databases of a physical pair, the failover promotes through the RDS API instead of
+    /// over SQL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rds: Option<RdsDatabase>,
+}
+
+/// An Amazon RDS for PostgreSQL instance, possibly a member of an Aurora cluster.
+///
+/// Both databases of a pair in one `cluster`: the DR one is a reader of the cluster,
+/// made its writer with `FailoverDBCluster`. Neither in a cluster: the DR one is a read
+/// replica of the primary, promoted with `PromoteReadReplica`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RdsDatabase {
+    /// The instance's AWS region.
+    pub region: String,
+    /// Its `DBInstanceIdentifier`.
+    pub instance: String,
+    /// The Aurora cluster it is a member of (`DBClusterIdentifier`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// The DB parameter group it uses, of its own: the `read-only` fence sets
+    /// `default_transaction_read_only` in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameter_group: Option<String>,
 }
 
 /// A database server the orchestrator controls on its own machine (or a volume mounted

@@ -10,6 +10,7 @@ mod fields;
 mod live;
 mod pairing;
 mod raw;
+mod rds;
 mod repair;
 mod validate;
 mod validate_live;

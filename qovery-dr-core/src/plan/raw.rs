@@ -192,6 +192,19 @@ pub(crate) struct RawDatabase {
     pub subscription: Option<NonEmpty>,
     #[serde(default)]
     pub server: Option<RawDatabaseServer>,
+    #[serde(default)]
+    pub rds: Option<RawRds>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRds {
+    pub region: NonEmpty,
+    pub instance: NonEmpty,
+    #[serde(default)]
+    pub cluster: Option<NonEmpty>,
+    #[serde(default)]
+    pub parameter_group: Option<NonEmpty>,
 }
 
 #[derive(Debug, Deserialize)]

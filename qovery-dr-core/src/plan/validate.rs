@@ -25,7 +25,7 @@ impl Check {
     pub(super) fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.errors.push(FieldIssue::new(path, message));
     }
-    fn warn(&mut self, path: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn warn(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.warnings.push(FieldIssue::new(path, message));
     }
 }
@@ -105,6 +105,12 @@ fn database(raw: super::raw::RawDatabase) -> DatabaseEndpoint {
             start_options: s.start_options.map(|o| o.0),
             log_file: s.log_file.map(|l| std::path::PathBuf::from(l.0)),
             os_user: s.os_user.map(|u| u.0),
+        }),
+        rds: raw.rds.map(|r| crate::model::RdsDatabase {
+            region: r.region.0,
+            instance: r.instance.0,
+            cluster: r.cluster.map(|c| c.0),
+            parameter_group: r.parameter_group.map(|g| g.0),
         }),
     }
 }
@@ -511,6 +517,8 @@ pub(crate) fn validate(raw: RawPlan, reported: Vec<FieldIssue>) -> Result<DrPlan
         ),
         _ => {}
     }
+    let fence = raw.replication.fence.as_ref().and_then(|f| f.0).unwrap_or_default();
+    super::rds::pairs(&primary, &dr, mode, fence, resilience, &mut check);
     for key in dr.parameters.keys().filter(|k| !primary.parameters.contains_key(*k)) {
         check.warn(
             format!("sites.dr.parameters.{key}"),
@@ -535,7 +543,7 @@ pub(crate) fn validate(raw: RawPlan, reported: Vec<FieldIssue>) -> Result<DrPlan
             dump_interval,
             heartbeat_interval,
             heartbeat_schema,
-            fence: raw.replication.fence.and_then(|f| f.0).unwrap_or_default(),
+            fence,
             dump_store,
             restore_check_interval,
             restore_check_database: raw.replication.restore_check_database.map(|d| d.0),

@@ -13,7 +13,7 @@ use qovery_dr_core::provider::{ClusterProvider, DnsRouter, DnsSwitcher, Registry
 use super::secrets::Secrets;
 use super::{ConnectError, ConnectOptions, Connected};
 
-fn missing(path: impl Into<String>, what: impl Into<String>) -> ConnectError {
+pub(super) fn missing(path: impl Into<String>, what: impl Into<String>) -> ConnectError {
     ConnectError::Missing { path: path.into(), what: what.into() }
 }
 
@@ -95,14 +95,14 @@ pub(super) struct HeartbeatSource {
 
 /// One database pair's heartbeat set-up.
 #[derive(Debug)]
-struct HeartbeatPair {
+pub(super) struct HeartbeatPair {
     #[cfg(feature = "postgres")]
-    postgres: Option<Arc<crate::postgres::PostgresReplicationManager>>,
+    pub(super) postgres: Option<Arc<crate::postgres::PostgresReplicationManager>>,
     #[cfg(feature = "postgres")]
-    postgres_back: Option<Arc<crate::postgres::PostgresReplicationManager>>,
-    publication: Option<String>,
-    publication_back: Option<String>,
-    database: qovery_dr_core::DatabaseId,
+    pub(super) postgres_back: Option<Arc<crate::postgres::PostgresReplicationManager>>,
+    pub(super) publication: Option<String>,
+    pub(super) publication_back: Option<String>,
+    pub(super) database: qovery_dr_core::DatabaseId,
 }
 
 impl HeartbeatSource {
@@ -129,7 +129,7 @@ impl HeartbeatSource {
 }
 
 #[cfg(feature = "postgres")]
-async fn pg_endpoint(
+pub(super) async fn pg_endpoint(
     site: &Site,
     n: usize,
     secrets: &mut Secrets,
@@ -179,26 +179,23 @@ async fn replication(
     }
     let source = HeartbeatSource { pairs: beats, interval: plan.replication().heartbeat_interval };
     if let [(manager, back)] = pairs.as_slice() {
-        return Ok((
-            Arc::clone(manager) as Arc<dyn ReplicationManager>,
-            back.clone().map(|b| b as Arc<dyn ReplicationManager>),
-            source,
-        ));
+        return Ok((Arc::clone(manager), back.clone(), source));
     }
     let mut router = ReplicationRouter::new();
     let mut router_back = Some(ReplicationRouter::new());
     for ((manager, back), db) in pairs.iter().zip(plan.primary().databases()) {
-        router = router.route(db.id.clone(), Arc::clone(manager) as Arc<dyn ReplicationManager>);
+        router = router.route(db.id.clone(), Arc::clone(manager));
         router_back = match (router_back, back) {
-            (Some(r), Some(b)) => Some(r.route(db.id.clone(), Arc::clone(b) as Arc<dyn ReplicationManager>)),
+            (Some(r), Some(b)) => Some(r.route(db.id.clone(), Arc::clone(b))),
             _ => None,
         };
     }
     Ok((Arc::new(router), router_back.map(|r| Arc::new(r) as Arc<dyn ReplicationManager>), source))
 }
 
+/// A pair's manager, its failback manager, and its heartbeat set-up.
 #[cfg(feature = "postgres")]
-type PgManager = Arc<crate::postgres::PostgresReplicationManager>;
+pub(super) type PairManagers = (Arc<dyn ReplicationManager>, Option<Arc<dyn ReplicationManager>>, HeartbeatPair);
 
 #[cfg(feature = "postgres")]
 fn local_server(s: &qovery_dr_core::model::DatabaseServer) -> crate::postgres::LocalPgServer {
@@ -327,12 +324,22 @@ async fn pair(
     secrets: &mut Secrets,
     n: usize,
     m: usize,
-) -> Result<(PgManager, Option<PgManager>, HeartbeatPair), ConnectError> {
+) -> Result<PairManagers, ConnectError> {
     use crate::postgres::{HeartbeatSetup, PostgresReplicationManager};
     use qovery_dr_core::provider::ReplicationMode;
     let (Some(p), Some(d)) = (plan.primary().databases().nth(n), plan.dr().databases().nth(m)) else {
         return Err(missing(plan.primary().database_field(n), "the database pair"));
     };
+    // RDS on both sides of a physical pair: promoted through the RDS API.
+    if let (ReplicationMode::Physical, Some(a), Some(b)) = (plan.replication().mode, &p.rds, &d.rds) {
+        #[cfg(feature = "rds")]
+        return super::rds::pair(plan, options, secrets, (n, a), (m, b), &p.id).await;
+        #[cfg(not(feature = "rds"))]
+        {
+            let _ = (a, b);
+            return Err(feature(format!("{}.rds", plan.primary().database_field(n)), "Amazon RDS", "rds"));
+        }
+    }
     let primary = pg_endpoint(plan.primary(), n, secrets).await?;
     let standby = pg_endpoint(plan.dr(), m, secrets).await?;
     let id = p.id.clone();
@@ -423,7 +430,7 @@ async fn pair(
         publication_back: d.publication.clone().or_else(|| p.publication.clone()),
         database: id,
     };
-    Ok((manager, back, heartbeat))
+    Ok((manager, back.map(|b| b as Arc<dyn ReplicationManager>), heartbeat))
 }
 
 #[cfg(not(feature = "postgres"))]
@@ -573,7 +580,7 @@ async fn state(
 
 /// The AWS configuration for `region`: the one given in the options (its credentials),
 /// else the standard chain.
-#[cfg(any(feature = "route53", feature = "ecr"))]
+#[cfg(any(feature = "route53", feature = "ecr", feature = "rds"))]
 pub(super) async fn aws_config(options: &ConnectOptions, region: String) -> aws_config::SdkConfig {
     match &options.aws {
         Some(sdk) => sdk.to_builder().region(aws_config::Region::new(region)).build(),

@@ -88,6 +88,7 @@ fn component(
         "etcd" => cfg!(feature = "etcd"),
         "ecr" => cfg!(feature = "ecr"),
         "dump-store" => cfg!(feature = "dump-store"),
+        "rds" => cfg!(feature = "rds"),
         _ => true,
     };
     Component { path: path.into(), description, feature, compiled, problem }
@@ -119,8 +120,24 @@ pub async fn inspect(plan: &DrPlan) -> PlanConnections {
     for (n, p) in plan.primary().databases().enumerate() {
         // Validation pairs every database by id on both sites.
         let Some((m, d)) = plan.dr().databases().enumerate().find(|(_, d)| d.id == p.id) else { continue };
+        let path =
+            if n == 0 { "sites.*.database".to_owned() } else { format!("sites.*.additional_databases[{}]", n - 1) };
+        if let (ReplicationMode::Physical, Some(a), Some(b)) = (mode, &p.rds, &d.rds) {
+            let description = match &a.cluster {
+                Some(cluster) => format!(
+                    "replication: {} in Aurora cluster {cluster} ({}), writer {} -> reader {} (FailoverDBCluster)",
+                    p.id, a.region, a.instance, b.instance
+                ),
+                None => format!(
+                    "replication: {} RDS instance {} ({}) -> read replica {} ({}) (PromoteReadReplica)",
+                    p.id, a.instance, a.region, b.instance, b.region
+                ),
+            };
+            components.push(component(path, description, "rds", None));
+            continue;
+        }
         components.push(component(
-            if n == 0 { "sites.*.database".to_owned() } else { format!("sites.*.additional_databases[{}]", n - 1) },
+            path,
             format!("replication: PostgreSQL {mode} of {} {}:{} -> {}:{}", p.id, p.host, p.port, d.host, d.port),
             "postgres",
             (mode == ReplicationMode::Logical && d.subscription.is_none())

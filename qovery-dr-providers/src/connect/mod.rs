@@ -5,7 +5,8 @@
 //! - Each provider comes from its plan block and its cargo feature: `[qovery]`
 //!   (`qovery`), each `[[dns]]` record's `route53` / `cloudflare` / `rfc2136` block
 //!   (routed per record by a [`DnsRouter`]), the sites' databases (`postgres`, and
-//!   `postgres-tls` for `tls_ca_file`), the sites' registries (`registry`), and
+//!   `postgres-tls` for `tls_ca_file`; `rds` for a physical pair whose databases both
+//!   state `rds = { … }`), the sites' registries (`registry`), and
 //!   `[state] url` (`file://` always, `etcd://` with `etcd`, `postgres://` with
 //!   `postgres`). A plan that needs a provider this build lacks gets
 //!   [`ConnectError::FeatureMissing`] naming the field and the feature.
@@ -38,6 +39,8 @@ mod build;
 mod dns;
 mod error;
 mod inspect;
+#[cfg(feature = "rds")]
+mod rds;
 #[cfg(feature = "registry")]
 mod registry_auth;
 mod resolver;
@@ -63,9 +66,9 @@ pub struct ConnectOptions {
     pub dump_dir: Option<PathBuf>,
     /// PostgreSQL client tools (`pg_dump`, `pg_restore`) folder, when not on `PATH`.
     pub pg_bin_dir: Option<PathBuf>,
-    /// The AWS configuration (credentials, region) for Route53 and ECR instead of the
+    /// The AWS configuration (credentials, region) for Route53, ECR and RDS instead of the
     /// standard chain; the plan's region and endpoint overrides still apply.
-    #[cfg(any(feature = "route53", feature = "ecr"))]
+    #[cfg(any(feature = "route53", feature = "ecr", feature = "rds"))]
     pub aws: Option<aws_config::SdkConfig>,
 }
 
@@ -81,8 +84,8 @@ impl ConnectOptions {
         self
     }
 
-    /// The AWS configuration for Route53 and ECR (default: the standard credential chain).
-    #[cfg(any(feature = "route53", feature = "ecr"))]
+    /// The AWS configuration for Route53, ECR and RDS (default: the standard credential chain).
+    #[cfg(any(feature = "route53", feature = "ecr", feature = "rds"))]
     pub fn with_aws_config(mut self, sdk: aws_config::SdkConfig) -> Self {
         self.aws = Some(sdk);
         self
