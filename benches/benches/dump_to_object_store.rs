@@ -21,10 +21,14 @@
 #[allow(dead_code)]
 mod cluster;
 
+#[path = "common/dump_sides.rs"]
+mod dump_sides;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cluster::{PgServer, bin, pgbench_init_scale};
+use dump_sides::{by_hand, empty, verify};
 use qovery_dr_benches::{a_first, figure, note, setting};
 use qovery_dr_providers::postgres::{DumpStore, DumpStoreOptions, PgDumpBackup, PgEndpoint};
 use qovery_dr_testkit::local_stack::MotoServer;
@@ -32,29 +36,6 @@ use qovery_dr_testkit::local_stack::MotoServer;
 const REPETITIONS: usize = 5;
 const JOBS: u32 = 4;
 const BUCKET: &str = "bench-dumps";
-
-fn by_hand(backup: &PgDumpBackup, out: &std::path::Path) -> Duration {
-    let t0 = Instant::now();
-    for (tool, args) in [("pg_dump", backup.dump_args(out)), ("pg_restore", backup.restore_args(out))] {
-        let ok = Command::new(bin(tool)).args(args).stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap();
-        assert!(ok.success(), "{tool}");
-    }
-    t0.elapsed()
-}
-
-/// Empties the target, so that a restore that restored nothing cannot pass verification.
-fn empty(target: &PgServer) {
-    target.sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public");
-    assert_eq!(target.sql("SELECT count(*) FROM pg_stat_user_tables"), "0", "the target is empty");
-}
-
-/// Row counts and checksums of every table, source against target; stops the bench otherwise.
-async fn verify(backup: &PgDumpBackup, side: &str, rep: usize) -> usize {
-    let v = backup.verify(true).await.unwrap();
-    assert!(!v.counts.is_empty(), "{side}, repetition {rep}: no table was restored");
-    assert!(v.ok(), "{side}, repetition {rep}: the restored copy differs: {v:?}");
-    v.counts.len()
-}
 
 fn endpoint(port: &str) -> PgEndpoint {
     PgEndpoint::new("127.0.0.1", port.parse().unwrap(), "postgres", "postgres")

@@ -16,47 +16,17 @@
 #[allow(dead_code)]
 mod cluster;
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+#[path = "common/dump_sides.rs"]
+mod dump_sides;
+
+use std::time::Instant;
 
 use cluster::{PgServer, bin, pgbench_init_scale};
+use dump_sides::{by_hand, empty, verify};
 use qovery_dr_benches::{a_first, figure, note, setting};
 use qovery_dr_providers::postgres::PgDumpBackup;
 
 const REPETITIONS: usize = 5;
-
-fn by_hand(backup: &PgDumpBackup, out: &std::path::Path) -> Duration {
-    let t0 = Instant::now();
-    let ok = Command::new(bin("pg_dump"))
-        .args(backup.dump_args(out))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    let ok = Command::new(bin("pg_restore"))
-        .args(backup.restore_args(out))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    t0.elapsed()
-}
-
-/// Empties the target, so that a restore that restored nothing cannot pass verification.
-fn empty(target: &PgServer) {
-    target.sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public");
-    assert_eq!(target.sql("SELECT count(*) FROM pg_stat_user_tables"), "0", "the target is empty");
-}
-
-/// Row counts and checksums of every table, source against target; stops the bench otherwise.
-async fn verify(backup: &PgDumpBackup, side: &str, rep: usize) -> usize {
-    let v = backup.verify(true).await.unwrap();
-    assert!(!v.counts.is_empty(), "{side}, repetition {rep}: no table was restored");
-    assert!(v.ok(), "{side}, repetition {rep}: the restored copy differs: {v:?}");
-    v.counts.len()
-}
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {

@@ -33,6 +33,10 @@ mod dns {
     pub mod moto;
 }
 
+#[cfg(feature = "rds")]
+#[path = "common/aurora_moto.rs"]
+mod aurora_moto;
+
 mod whole {
     #[cfg(feature = "rds")]
     mod aurora;

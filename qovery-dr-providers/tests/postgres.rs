@@ -7,6 +7,10 @@
 #[path = "common/lock_fixtures.rs"]
 mod lock_fixtures;
 
+#[cfg(feature = "rds")]
+#[path = "common/aurora_moto.rs"]
+mod aurora_moto;
+
 mod pg {
     pub mod cluster;
     mod conformance;

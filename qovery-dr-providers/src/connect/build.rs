@@ -151,6 +151,17 @@ pub(super) async fn pg_endpoint(
     Ok(e)
 }
 
+/// Where the DR site holds the database `id`, the primary site's `n`th.
+#[cfg(feature = "postgres")]
+fn dr_position(plan: &DrPlan, n: usize, id: &qovery_dr_core::DatabaseId) -> Result<usize, ConnectError> {
+    plan.dr().databases().position(|d| &d.id == id).ok_or_else(|| {
+        missing(
+            format!("{}.id", plan.primary().database_field(n)),
+            format!("a DR database with id {id} (the id names the replicated pair)"),
+        )
+    })
+}
+
 /// The replication manager, the one for failback (the pair the other way round), and the heartbeat.
 type Replication = (Arc<dyn ReplicationManager>, Option<Arc<dyn ReplicationManager>>, HeartbeatSource);
 
@@ -167,12 +178,7 @@ async fn replication(
     let mut pairs = Vec::new();
     let mut beats = Vec::new();
     for (n, p) in plan.primary().databases().enumerate() {
-        let Some(m) = plan.dr().databases().position(|d| d.id == p.id) else {
-            return Err(missing(
-                format!("{}.id", plan.primary().database_field(n)),
-                format!("a DR database with id {} (the id names the replicated pair)", p.id),
-            ));
-        };
+        let m = dr_position(plan, n, &p.id)?;
         let (manager, back, beat) = pair(plan, options, secrets, n, m).await?;
         pairs.push((manager, back));
         beats.push(beat);
@@ -300,12 +306,7 @@ pub async fn dump_backups(
     let mut secrets = Secrets::default();
     let mut backups = Vec::new();
     for (n, p) in plan.primary().databases().enumerate() {
-        let Some(m) = plan.dr().databases().position(|d| d.id == p.id) else {
-            return Err(missing(
-                format!("{}.id", plan.primary().database_field(n)),
-                format!("a DR database with id {} (the id names the replicated pair)", p.id),
-            ));
-        };
+        let m = dr_position(plan, n, &p.id)?;
         let source = pg_endpoint(plan.primary(), n, &mut secrets).await?;
         let target = pg_endpoint(plan.dr(), m, &mut secrets).await?;
         let backup = dump_backup(plan, options, &mut secrets, (source, target), n, &p.id, false).await?;

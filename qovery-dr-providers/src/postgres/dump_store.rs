@@ -36,8 +36,9 @@ pub struct DumpStoreOptions {
     pub region: Option<String>,
     /// The endpoint of an S3-compatible store; `http://` is allowed (a local emulator).
     pub endpoint: Option<String>,
-    /// The access key id (S3); without it, the `AWS_*` environment or the instance's role.
-    pub access_key_id: Option<String>,
+    /// The access key id (S3; redacted in `Debug`: the plan keeps it as a secret); without
+    /// it, the `AWS_*` environment or the instance's role.
+    pub access_key_id: Option<SecretString>,
     /// The secret access key (redacted in `Debug`).
     pub secret_access_key: Option<SecretString>,
 }
@@ -57,10 +58,18 @@ impl DumpStoreOptions {
         self
     }
 
-    /// Static credentials (an S3-compatible store's keys).
+    /// Static credentials (an S3-compatible store's keys); `Debug` shows neither.
+    ///
+    /// ```
+    /// use qovery_dr_core::SecretString;
+    /// use qovery_dr_providers::postgres::DumpStoreOptions;
+    /// let o = DumpStoreOptions::default().with_credentials("SCWKEYID123", SecretString::new("s3cret"));
+    /// let shown = format!("{o:?}");
+    /// assert!(!shown.contains("SCWKEYID123") && !shown.contains("s3cret"), "{shown}");
+    /// ```
     #[must_use]
     pub fn with_credentials(mut self, access_key_id: impl Into<String>, secret_access_key: SecretString) -> Self {
-        self.access_key_id = Some(access_key_id.into());
+        self.access_key_id = Some(SecretString::new(access_key_id));
         self.secret_access_key = Some(secret_access_key);
         self
     }
@@ -130,7 +139,7 @@ impl DumpStore {
                     builder = builder.with_endpoint(endpoint).with_allow_http(endpoint.starts_with("http://"));
                 }
                 if let (Some(id), Some(key)) = (&options.access_key_id, &options.secret_access_key) {
-                    builder = builder.with_access_key_id(id).with_secret_access_key(key.expose());
+                    builder = builder.with_access_key_id(id.expose()).with_secret_access_key(key.expose());
                 }
                 let store = builder.build().map_err(|e| store_error(OP, url, &e))?;
                 let prefix = StorePath::from_url_path(parsed.path())

@@ -196,35 +196,7 @@ async fn on_moto_a_cross_region_replica_is_read_fenced_by_parameter_group_and_as
 async fn moto_aurora(moto: &MotoServer, group: Option<&str>) -> aws_sdk_rds::Client {
     let rds =
         aws_sdk_rds::Client::from_conf(aws_sdk_rds::config::Builder::from(&sdk(None)).endpoint_url(moto.url()).build());
-    if let Some(g) = group {
-        rds.create_db_parameter_group()
-            .db_parameter_group_name(g)
-            .db_parameter_group_family("aurora-postgresql15")
-            .description("one group for every instance")
-            .send()
-            .await
-            .unwrap();
-    }
-    rds.create_db_cluster()
-        .db_cluster_identifier("shop-cluster")
-        .engine("aurora-postgresql")
-        .master_username("qdr")
-        .master_user_password("password1")
-        .send()
-        .await
-        .unwrap();
-    for id in ["shop-1", "shop-2"] {
-        let mut b = rds
-            .create_db_instance()
-            .db_instance_identifier(id)
-            .db_cluster_identifier("shop-cluster")
-            .engine("aurora-postgresql")
-            .db_instance_class("db.r6g.large");
-        if let Some(g) = group {
-            b = b.db_parameter_group_name(g);
-        }
-        b.send().await.unwrap();
-    }
+    crate::aurora_moto::create(&rds, "shop-cluster", ("shop-1", "shop-2"), group).await;
     rds
 }
 
@@ -243,18 +215,10 @@ fn aurora(pair: &setup::Pair, url: &str) -> RdsConfig {
 /// its writer, the standby leaves recovery.
 fn play_aurora(rds: aws_sdk_rds::Client, standby_data: String) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        loop {
-            let out = rds.describe_db_clusters().db_cluster_identifier("shop-cluster").send().await.unwrap();
-            let writer = out.db_clusters()[0]
-                .db_cluster_members()
-                .iter()
-                .any(|m| m.db_instance_identifier() == Some("shop-2") && m.is_cluster_writer() == Some(true));
-            if writer {
-                run("pg_ctl", &["-D", &standby_data, "-w", "promote"]);
-                return;
-            }
+        while crate::aurora_moto::writer(&rds, "shop-cluster").await != "shop-2" {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        run("pg_ctl", &["-D", &standby_data, "-w", "promote"]);
     })
 }
 

@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use aws_sdk_rds::config::{BehaviorVersion, Credentials, Region};
-use qovery_dr_core::engine::{AutoApprove, EngineOptions, Outcome, RunMode};
+use qovery_dr_core::engine::{Outcome, RunMode};
 use qovery_dr_core::plan::DrPlan;
 use qovery_dr_providers::connect::{ConnectOptions, connect};
 use qovery_dr_testkit::local_stack::PgNode;
@@ -37,36 +37,8 @@ fn moto_sdk() -> aws_config::SdkConfig {
         .build()
 }
 
-async fn aurora_cluster(rds: &aws_sdk_rds::Client) {
-    rds.create_db_cluster()
-        .db_cluster_identifier(CLUSTER)
-        .engine("aurora-postgresql")
-        .master_username("qdr")
-        .master_user_password("password1")
-        .send()
-        .await
-        .unwrap();
-    for id in [WRITER, READER] {
-        rds.create_db_instance()
-            .db_instance_identifier(id)
-            .db_cluster_identifier(CLUSTER)
-            .engine("aurora-postgresql")
-            .db_instance_class("db.r6g.large")
-            .send()
-            .await
-            .unwrap();
-    }
-}
-
 async fn writer(rds: &aws_sdk_rds::Client) -> String {
-    let out = rds.describe_db_clusters().db_cluster_identifier(CLUSTER).send().await.unwrap();
-    out.db_clusters()[0]
-        .db_cluster_members()
-        .iter()
-        .find(|m| m.is_cluster_writer() == Some(true))
-        .and_then(|m| m.db_instance_identifier())
-        .unwrap_or_default()
-        .to_owned()
+    crate::aurora_moto::writer(rds, CLUSTER).await
 }
 
 /// Aurora's part of a failover to `new_writer`: once moto shows it, the server behind it
@@ -93,7 +65,7 @@ async fn play_failover(rds: &aws_sdk_rds::Client, new_writer: &str, old: &PgNode
 async fn an_aurora_pair_from_the_plan_switches_over_and_back_with_failover_db_cluster() {
     let sdk = moto_sdk();
     let rds = aws_sdk_rds::Client::new(&sdk);
-    aurora_cluster(&rds).await;
+    crate::aurora_moto::create(&rds, CLUSTER, (WRITER, READER), None).await;
     let stack = Stack::start().await;
     stack.qovery.add_registry(&format!("http://{}", stack.registry_b.host()));
     let rds_line = |instance: &str| {
@@ -122,18 +94,7 @@ async fn an_aurora_pair_from_the_plan_switches_over_and_back_with_failover_db_cl
     );
     let connected =
         connect(&plan, ConnectOptions::new().with_aws_config(sdk.clone())).await.unwrap_or_else(|e| panic!("{e}"));
-    let options = EngineOptions {
-        operator: "e2e@127.0.0.1[pid 0]".into(),
-        poll_interval: Duration::from_millis(100),
-        drain_ttl: false,
-        ..EngineOptions::default()
-    };
-    let engine = connected
-        .engine_builder(plan.clone())
-        .unwrap()
-        .approver(AutoApprove::new("oncall-sre"))
-        .options(options)
-        .build();
+    let engine = engine(&connected, &plan).build();
 
     // Away, under load: the reader becomes the writer through FailoverDBCluster.
     let heartbeat = connected.start_heartbeat().await.unwrap_or_else(|e| panic!("{e}"));

@@ -6,25 +6,11 @@
 use std::time::Duration;
 
 use qovery_dr_core::DnsRecordId;
-use qovery_dr_core::engine::{AutoApprove, EngineOptions, Outcome, RunMode};
+use qovery_dr_core::engine::{Outcome, RunMode};
 use qovery_dr_core::plan::DrPlan;
 use qovery_dr_providers::connect::{ConnectOptions, Connected, connect};
 
 use super::stack::*;
-
-/// An engine over what `connect` built, auto-approving, polling every 100 ms, no TTL drain.
-fn engine(connected: &Connected, plan: &DrPlan) -> qovery_dr_core::engine::EngineBuilder {
-    connected.engine_builder(plan.clone()).unwrap().approver(AutoApprove::new("oncall-sre")).options(options())
-}
-
-fn options() -> EngineOptions {
-    EngineOptions {
-        operator: "e2e@127.0.0.1[pid 0]".into(),
-        poll_interval: Duration::from_millis(100),
-        drain_ttl: false,
-        ..EngineOptions::default()
-    }
-}
 
 async fn connected(stack: &Stack) -> (DrPlan, Connected) {
     let plan = DrPlan::load(stack.write_plan(&stack.plan_toml())).await.unwrap_or_else(|e| panic!("{e}"));

@@ -85,6 +85,27 @@ impl Stack {
     }
 }
 
+/// An engine over what `connect` built, auto-approving, polling every 100 ms, no TTL drain.
+pub fn engine(
+    connected: &qovery_dr_providers::connect::Connected,
+    plan: &qovery_dr_core::plan::DrPlan,
+) -> qovery_dr_core::engine::EngineBuilder {
+    connected
+        .engine_builder(plan.clone())
+        .unwrap()
+        .approver(qovery_dr_core::engine::AutoApprove::new("oncall-sre"))
+        .options(options())
+}
+
+pub fn options() -> qovery_dr_core::engine::EngineOptions {
+    qovery_dr_core::engine::EngineOptions {
+        operator: "e2e@127.0.0.1[pid 0]".into(),
+        poll_interval: std::time::Duration::from_millis(100),
+        drain_ttl: false,
+        ..qovery_dr_core::engine::EngineOptions::default()
+    }
+}
+
 /// `psql` on a stack server, failing the test on an error.
 pub trait Psql {
     fn q(&self, sql: &str) -> String;
