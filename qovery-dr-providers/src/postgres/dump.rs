@@ -321,6 +321,8 @@ impl PgDumpBackup {
         let started = tokio::time::Instant::now();
         let now = Timestamp::now();
         let out = self.dir.join(format!("dump-{}", now.unix_millis()));
+        // Until the dump is recorded (or uploaded), a cancelled or failed run removes it.
+        let staging = super::staging::Staging::new(&out);
         // One snapshot for the dump and for what it is verified against: exported by a
         // transaction kept open until pg_dump is done, which reads each table's facts
         // meanwhile.
@@ -338,11 +340,10 @@ impl PgDumpBackup {
             (Ok(t), Ok(c)) => (t, c),
             (Err(e), _) | (_, Err(e)) => {
                 // A partial dump is no dump: nothing may restore it by mistake.
-                let _ = tokio::fs::remove_dir_all(&out).await;
+                staging.remove().await;
                 return Err(e);
             }
         };
-        #[allow(unused_mut)]
         let mut record = BackupRecord {
             size_bytes: dir_size(&out).await,
             path: out,
@@ -355,17 +356,24 @@ impl PgDumpBackup {
             stored_at: None,
             contents,
         };
+        #[cfg_attr(not(feature = "dump-store"), allow(unused_mut))]
+        let mut staging = Some(staging);
         #[cfg(feature = "dump-store")]
         if let Some(store) = &self.store {
             let name = record.name();
             let uploaded = store.upload_dir(&record.path, &name).await;
-            let _ = tokio::fs::remove_dir_all(&record.path).await;
+            if let Some(s) = staging.take() {
+                s.remove().await;
+            }
             uploaded?;
             record.stored_at = Some(store.location(&name));
             record.finished_at = Timestamp::from_unix_millis(Timestamp::now().unix_millis());
         }
         record.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.save(&record).await?;
+        if let Some(s) = staging {
+            s.kept();
+        }
         #[cfg(feature = "dump-store")]
         self.prune().await;
         Ok(record)
@@ -412,6 +420,7 @@ impl PgDumpBackup {
         #[cfg(feature = "dump-store")]
         if let (Some(_), Some(store)) = (&record.stored_at, &self.store) {
             let staging = self.dir.join(format!("restore-{}-{}", record.name(), Timestamp::now().unix_millis()));
+            let guard = super::staging::Staging::new(&staging);
             let restored = async {
                 store.download_dir(&record.name(), &staging).await?;
                 let mut args = self.restore_args(&staging);
@@ -419,7 +428,7 @@ impl PgDumpBackup {
                 self.run(OP, "pg_restore", &args, target.password.as_ref()).await
             }
             .await;
-            let _ = tokio::fs::remove_dir_all(&staging).await;
+            guard.remove().await;
             restored?;
             return Ok(started.elapsed());
         }

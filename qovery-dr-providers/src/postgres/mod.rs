@@ -39,6 +39,7 @@ mod lock;
 mod manager;
 mod server;
 mod sql;
+mod staging;
 #[cfg(feature = "postgres-tls")]
 mod tls;
 

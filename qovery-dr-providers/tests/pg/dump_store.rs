@@ -84,6 +84,33 @@ async fn a_pgbench_dump_round_trips_through_s3_and_verifies_counts_and_checksums
     assert_eq!(info.finished_at, record.finished_at);
     assert_eq!(info.last_verified_restore_at, Some(check.verified_at));
     assert_eq!(info.last_failure, None);
+
+    // A dump cancelled while pg_dump writes (a schedule stopped, a timeout) leaves no
+    // partial dump staged and records nothing.
+    let staged = || {
+        std::fs::read_dir(&dir)
+            .map(|d| d.flatten().filter(|e| e.file_name().to_string_lossy().starts_with("dump-")).count())
+            .unwrap_or(0)
+    };
+    let writing = async {
+        while !std::fs::read_dir(&dir)
+            .is_ok_and(|d| d.flatten().any(|e| std::fs::read_dir(e.path()).is_ok_and(|mut f| f.next().is_some())))
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::select! {
+        r = backup.backup() => panic!("the dump finished before it could be cancelled: {r:?}"),
+        () = writing => {}
+    }
+    for _ in 0..200 {
+        if staged() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(staged(), 0, "the cancelled dump's staging folder is removed");
+    assert_eq!(backup.backup_info().await.unwrap().unwrap().finished_at, record.finished_at, "nothing recorded");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
