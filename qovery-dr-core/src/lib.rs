@@ -31,6 +31,7 @@ pub mod plan;
 pub mod provider;
 pub mod readiness;
 pub mod resilience;
+pub mod terraform;
 
 /// Re-exported so implementors of the provider traits need no extra dependency.
 pub use async_trait::async_trait;

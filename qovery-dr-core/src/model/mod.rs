@@ -16,7 +16,7 @@ pub use ids::{
 pub use image::{DEFAULT_REGISTRY, Digest, ImageRef, ImageRefError};
 pub use lsn::{Lsn, LsnParseError};
 pub use objectives::{DurationRange, Objectives, ResilienceLevel, Tier};
-pub use secret::{SecretError, SecretRef, SecretString};
+pub use secret::{SecretError, SecretRef, SecretString, TerraformSecret};
 pub use site::{
     DatabaseEndpoint, DatabaseServer, RdsDatabase, RegistryEndpoint, ServiceScale, Site, SiteRole, SiteScale,
 };

@@ -60,6 +60,22 @@ pub enum SecretRef {
     Env(String),
     /// A file whose content (trailing newline trimmed) is the secret.
     File(PathBuf),
+    /// A Terraform output (`tf:SOURCE/OUTPUT` in a plan, usually a `sensitive` one), read
+    /// with the CLI when resolved: the value is never held by the plan.
+    Terraform(Box<TerraformSecret>),
+}
+
+/// A Terraform output used as a secret, and where it is read from.
+///
+/// Its string form (what serde writes) carries the source:
+/// `tf:dr/db_password?dir=%2Fsrv%2Finfra&binary=terraform`; `Display` shows
+/// `tf:dr/db_password`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TerraformSecret {
+    /// The output (and steps into it).
+    pub reference: crate::terraform::OutputRef,
+    /// Where it is read from.
+    pub source: crate::terraform::TerraformSource,
 }
 
 /// A secret reference that cannot be parsed or resolved.
@@ -96,6 +112,14 @@ pub enum SecretError {
     /// The resolved value is empty.
     #[error("secret reference {0} resolved to an empty value")]
     Empty(String),
+    /// A Terraform output could not be read, or is not a string.
+    #[error("secret reference {reference} cannot be resolved: {reason}")]
+    Terraform {
+        /// The reference (`tf:dr/db_password`).
+        reference: String,
+        /// Why (never the value).
+        reason: String,
+    },
 }
 
 impl SecretRef {
@@ -109,6 +133,7 @@ impl SecretRef {
                     .map_err(|source| SecretError::FileUnreadable { path: path.display().to_string(), source })?;
                 text.trim_end_matches(['\n', '\r']).to_owned()
             }
+            SecretRef::Terraform(t) => t.resolve().await?,
         };
         if value.is_empty() {
             return Err(SecretError::Empty(self.to_string()));
@@ -140,7 +165,66 @@ impl FromStr for SecretRef {
                 Ok(SecretRef::File(PathBuf::from(path)))
             };
         }
+        if s.starts_with("tf:") {
+            return TerraformSecret::from_full_form(s).map(|t| SecretRef::Terraform(Box::new(t)));
+        }
         Err(SecretError::NotAReference { len: s.chars().count() })
+    }
+}
+
+impl TerraformSecret {
+    async fn resolve(&self) -> Result<String, SecretError> {
+        let fail = |reason: String| SecretError::Terraform { reference: self.reference.to_string(), reason };
+        #[cfg(feature = "terraform")]
+        {
+            let outputs = crate::terraform::read_outputs(&self.source).await.map_err(|e| fail(e.to_string()))?;
+            match outputs.lookup(&self.reference).map_err(fail)? {
+                serde_json::Value::String(s) => Ok(s.clone()),
+                v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_)) => Ok(v.to_string()),
+                _ => Err(fail("the output is not a string (a list or an object): name one of its parts".into())),
+            }
+        }
+        #[cfg(not(feature = "terraform"))]
+        Err(fail(crate::terraform::TerraformError::NotCompiled.to_string()))
+    }
+
+    /// The string form with the source (`tf:dr/x?dir=…&binary=…`).
+    fn full_form(&self) -> String {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        q.append_pair("dir", &self.source.dir.to_string_lossy());
+        q.append_pair("binary", &self.source.binary);
+        if let Some(ws) = &self.source.workspace {
+            q.append_pair("workspace", ws);
+        }
+        if let Some(st) = &self.source.state {
+            q.append_pair("state", &st.to_string_lossy());
+        }
+        format!("{}?{}", self.reference, q.finish())
+    }
+
+    fn from_full_form(s: &str) -> Result<Self, SecretError> {
+        let invalid = |reason: &str| SecretError::Terraform {
+            reference: s.split('?').next().unwrap_or(s).to_owned(),
+            reason: reason.to_owned(),
+        };
+        let (reference, query) = s.split_once('?').ok_or_else(|| {
+            invalid("its source is not declared: add [terraform.sources.NAME] with its dir to the plan")
+        })?;
+        let reference: crate::terraform::OutputRef = reference.parse().map_err(|e: String| invalid(&e))?;
+        let mut source = crate::terraform::TerraformSource::new(reference.source.clone(), PathBuf::new());
+        for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+            match k.as_ref() {
+                "dir" => source.dir = PathBuf::from(v.as_ref()),
+                "binary" => source.binary = v.into_owned(),
+                "workspace" => source.workspace = Some(v.into_owned()),
+                "state" => source.state = Some(PathBuf::from(v.as_ref())),
+                _ => return Err(invalid("unknown parameter (expected dir, binary, workspace, state)")),
+            }
+        }
+        if source.dir.as_os_str().is_empty() {
+            return Err(invalid("no dir: the source's folder is needed"));
+        }
+        Ok(Self { reference, source })
     }
 }
 
@@ -153,7 +237,10 @@ impl TryFrom<String> for SecretRef {
 
 impl From<SecretRef> for String {
     fn from(value: SecretRef) -> Self {
-        value.to_string()
+        match &value {
+            SecretRef::Terraform(t) => t.full_form(),
+            _ => value.to_string(),
+        }
     }
 }
 
@@ -162,6 +249,7 @@ impl fmt::Display for SecretRef {
         match self {
             SecretRef::Env(n) => write!(f, "env:{n}"),
             SecretRef::File(p) => write!(f, "file:{}", p.display()),
+            SecretRef::Terraform(t) => write!(f, "{}", t.reference),
         }
     }
 }
@@ -177,6 +265,18 @@ mod tests {
         assert!(e.contains("env:NAME"), "{e}");
         assert!(matches!("env:1A".parse::<SecretRef>(), Err(SecretError::InvalidEnvName(_))));
         assert!(matches!("file:".parse::<SecretRef>(), Err(SecretError::EmptyPath)));
+    }
+
+    #[test]
+    fn a_terraform_reference_carries_its_source_in_its_string_form() {
+        let full = "tf:dr/db_password?dir=%2Fsrv%2Finfra+dr&binary=tofu&workspace=dr";
+        let r: SecretRef = full.parse().unwrap();
+        assert_eq!(r.to_string(), "tf:dr/db_password");
+        let SecretRef::Terraform(t) = &r else { panic!("{r:?}") };
+        assert_eq!((t.source.dir.to_str(), t.source.binary.as_str()), (Some("/srv/infra dr"), "tofu"));
+        assert_eq!(String::from(r.clone()).parse::<SecretRef>().unwrap(), r, "round trip");
+        let e = "tf:dr/db_password".parse::<SecretRef>().unwrap_err().to_string();
+        assert!(e.contains("[terraform.sources.NAME]"), "{e}");
     }
 
     #[tokio::test]

@@ -12,6 +12,7 @@ mod pairing;
 mod raw;
 mod rds;
 mod repair;
+mod terraform;
 mod validate;
 mod validate_live;
 
@@ -22,6 +23,7 @@ use std::time::Duration;
 pub use error::{FieldIssue, PlanError};
 pub use live::{DnsProviderPlan, QoveryPlan, RegistryAuthPlan, StateBackend, TsigPlan};
 pub use pairing::EnvironmentPair;
+pub use terraform::TerraformPlan;
 
 use crate::model::{DnsRecordId, DnsTarget, Objectives, ResilienceLevel, SecretRef, Site, SiteRole, Tier};
 use crate::provider::{RegistryMapping, ReplicationMode, SwitchStrategy};
@@ -233,6 +235,8 @@ pub struct DrPlan {
     pub(crate) state: Option<StateBackend>,
     /// Things allowed but worth a second look.
     pub(crate) warnings: Vec<PlanWarning>,
+    /// `[terraform]`: the sources and the fields tied to their outputs.
+    pub(crate) terraform: Option<TerraformPlan>,
 }
 
 /// A validated plan is read through these: its fields cannot be changed afterwards, so
@@ -315,10 +319,31 @@ impl DrPlan {
     }
 }
 
+/// The outputs of `source`, or why they could not be read.
+async fn read_outputs(
+    source: &crate::terraform::TerraformSource,
+) -> Result<crate::terraform::TerraformOutputs, String> {
+    #[cfg(feature = "terraform")]
+    {
+        crate::terraform::read_outputs(source).await.map_err(|e| e.to_string())
+    }
+    #[cfg(not(feature = "terraform"))]
+    {
+        let _ = source;
+        Err(crate::terraform::TerraformError::NotCompiled.to_string())
+    }
+}
+
 impl DrPlan {
-    /// Parses and validates a plan from text.
+    /// Parses and validates a plan from text. A plan with Terraform references needs
+    /// [`load`](Self::load) (which reads the outputs) or
+    /// [`from_value_with_outputs`](Self::from_value_with_outputs).
     pub fn parse(text: &str, format: PlanFormat) -> Result<Self, PlanError> {
-        let value: serde_json::Value = match format {
+        Self::from_value(Self::parse_value(text, format)?)
+    }
+
+    fn parse_value(text: &str, format: PlanFormat) -> Result<serde_json::Value, PlanError> {
+        Ok(match format {
             #[cfg(feature = "toml")]
             PlanFormat::Toml => toml::from_str(text)
                 .map_err(|e| PlanError::Syntax { format: "TOML", message: e.to_string().trim_end().to_owned() })?,
@@ -337,18 +362,78 @@ impl DrPlan {
                         .to_owned(),
                 });
             }
-        };
-        Self::from_value(value)
+        })
     }
 
-    /// Validates a plan already parsed into a JSON value.
+    /// Validates a plan already parsed into a JSON value (see [`from_value_with_outputs`](Self::from_value_with_outputs)
+    /// for one with Terraform references).
+    pub fn from_value(value: serde_json::Value) -> Result<Self, PlanError> {
+        Self::from_value_with_outputs(value, &BTreeMap::new())
+    }
+
+    /// Validates a plan whose `tf:SOURCE/OUTPUT` references take their values from
+    /// `outputs` (by source name), outputs read by the caller: the embedder's own reading
+    /// of the state, or a test's. [`load`](Self::load) reads them with the CLI.
     ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use qovery_dr_core::plan::DrPlan;
+    /// use qovery_dr_core::terraform::TerraformOutputs;
+    /// let site = |name: &str, region: &str, cluster: &str, db: &str| serde_json::json!({
+    ///     "name": name, "cloud": "aws", "region": region, "cluster": cluster, "environments": [format!("env-{name}")],
+    ///     "database": { "id": "db", "host": db, "port": 5432, "dbname": "shop", "user": "u" },
+    ///     "registry": { "host": format!("registry.{region}.example.com") } });
+    /// let plan = serde_json::json!({
+    ///     "name": "shop", "tier": "warm-standby", "resilience": "cross-region",
+    ///     "objectives": { "rto": "15m", "rpo": "1m" }, "replication": { "mode": "physical" },
+    ///     "terraform": { "sources": { "dr": { "dir": "infra/dr" } } },
+    ///     "sites": { "primary": site("paris", "eu-west-3", "c1", "db1"),
+    ///                "dr": site("frankfurt", "eu-central-1", "tf:dr/cluster_id", "db2") },
+    ///     "dns": [] });
+    /// let outputs = TerraformOutputs::parse(r#"{"cluster_id": {"value": "c2-from-terraform", "type": "string", "sensitive": false}}"#).unwrap();
+    /// let plan = DrPlan::from_value_with_outputs(plan, &BTreeMap::from([("dr".to_owned(), outputs)])).unwrap();
+    /// assert_eq!(plan.dr().cluster.as_str(), "c2-from-terraform");
+    /// assert_eq!(plan.terraform().unwrap().bindings[0].field, "sites.dr.cluster");
+    /// ```
+    pub fn from_value_with_outputs(
+        mut value: serde_json::Value,
+        outputs: &BTreeMap<String, crate::terraform::TerraformOutputs>,
+    ) -> Result<Self, PlanError> {
+        let config = terraform::take_config(&mut value, None).map_err(PlanError::Invalid)?;
+        let outputs = outputs.iter().map(|(k, v)| (k.clone(), Ok(v.clone()))).collect();
+        Self::validated(value, config, &outputs)
+    }
+
+    fn validated(
+        mut value: serde_json::Value,
+        config: terraform::Config,
+        outputs: &BTreeMap<String, Result<crate::terraform::TerraformOutputs, String>>,
+    ) -> Result<Self, PlanError> {
+        let resolved = terraform::resolve(&mut value, &config, outputs);
+        let tf = (!config.sources.is_empty())
+            .then(|| TerraformPlan { sources: config.sources.clone(), bindings: resolved.bindings.clone() });
+        match Self::validate_value(value) {
+            Ok(mut plan) if resolved.issues.is_empty() => {
+                plan.terraform = tf;
+                Ok(plan)
+            }
+            Ok(_) => Err(PlanError::Invalid(resolved.issues)),
+            Err(PlanError::Invalid(mut issues)) => {
+                terraform::annotate(&mut issues, &resolved.bindings);
+                let mut all = resolved.issues;
+                all.append(&mut issues);
+                Err(PlanError::Invalid(all))
+            }
+            Err(other) => Err(other),
+        }
+    }
+
     /// Every problem is reported, not only the first: a value of the wrong type is
     /// reported and replaced by a marker that its field accepts, an unknown field is
     /// reported and removed, a missing one reported and filled with the marker, and
     /// deserialisation starts again, until the plan deserialises; then the rules
     /// between fields run on what is left.
-    pub fn from_value(mut value: serde_json::Value) -> Result<Self, PlanError> {
+    fn validate_value(mut value: serde_json::Value) -> Result<Self, PlanError> {
         // Each round fixes one value; a plan has far fewer fields than this.
         const MAX_ROUNDS: usize = 256;
         let mut reported: Vec<FieldIssue> = Vec::new();
@@ -371,14 +456,51 @@ impl DrPlan {
         Err(PlanError::Invalid(reported))
     }
 
-    /// Reads and validates a plan file; the format comes from the extension.
+    /// Reads and validates a plan file; the format comes from the extension. With a
+    /// `[terraform]` table, each source's outputs are read with its CLI first (`dir` and
+    /// `state` relative to the plan file's folder), and each `tf:SOURCE/OUTPUT` field
+    /// takes its output's value.
     pub async fn load(path: impl AsRef<Path>) -> Result<Self, PlanError> {
         let path = path.as_ref();
         let format = PlanFormat::from_path(path).ok_or_else(|| PlanError::UnknownFormat(path.display().to_string()))?;
         let text = tokio::fs::read_to_string(path)
             .await
             .map_err(|source| PlanError::Io { path: path.display().to_string(), source })?;
-        Self::parse(&text, format)
+        let mut value = Self::parse_value(&text, format)?;
+        let config = terraform::take_config(&mut value, path.parent()).map_err(PlanError::Invalid)?;
+        let mut outputs = BTreeMap::new();
+        for source in &config.sources {
+            outputs.insert(source.name.clone(), read_outputs(source).await);
+        }
+        Self::validated(value, config, &outputs)
+    }
+
+    /// What `[terraform]` says: the sources, the fields tied to outputs.
+    pub fn terraform(&self) -> Option<&TerraformPlan> {
+        self.terraform.as_ref()
+    }
+
+    /// The plan's fields against what their Terraform outputs say now, the outputs read
+    /// again with the CLI: a field whose value came from an output that changed since the
+    /// plan was loaded, or a literal that `[terraform.compare]` ties to an output that says
+    /// otherwise. Empty without `[terraform]`.
+    pub async fn terraform_drift(&self) -> crate::terraform::DriftReport {
+        let Some(tf) = &self.terraform else { return crate::terraform::DriftReport::default() };
+        let mut outputs = BTreeMap::new();
+        for source in &tf.sources {
+            outputs.insert(source.name.clone(), read_outputs(source).await);
+        }
+        crate::terraform::compare_bindings(&tf.bindings, &outputs)
+    }
+
+    /// The same comparison with outputs the caller read.
+    pub fn terraform_drift_against(
+        &self,
+        outputs: &BTreeMap<String, crate::terraform::TerraformOutputs>,
+    ) -> crate::terraform::DriftReport {
+        let Some(tf) = &self.terraform else { return crate::terraform::DriftReport::default() };
+        let outputs = outputs.iter().map(|(k, v)| (k.clone(), Ok(v.clone()))).collect();
+        crate::terraform::compare_bindings(&tf.bindings, &outputs)
     }
 
     /// The site with the given role.
@@ -402,6 +524,19 @@ impl DrPlan {
         std::mem::swap(&mut p.registry_mapping.from, &mut p.registry_mapping.to);
         for pair in &mut p.environment_pairs {
             std::mem::swap(&mut pair.primary, &mut pair.dr);
+        }
+        for b in p.terraform.iter_mut().flat_map(|t| t.bindings.iter_mut()) {
+            b.field = if let Some(rest) = b.field.strip_prefix("sites.primary.") {
+                format!("sites.dr.{rest}")
+            } else if let Some(rest) = b.field.strip_prefix("sites.dr.") {
+                format!("sites.primary.{rest}")
+            } else if let Some(rest) = b.field.strip_suffix(".primary_target") {
+                format!("{rest}.dr_target")
+            } else if let Some(rest) = b.field.strip_suffix(".dr_target") {
+                format!("{rest}.primary_target")
+            } else {
+                b.field.clone()
+            };
         }
         p
     }

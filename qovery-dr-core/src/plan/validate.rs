@@ -559,6 +559,7 @@ pub(crate) fn validate(raw: RawPlan, reported: Vec<FieldIssue>) -> Result<DrPlan
         qovery,
         state,
         warnings: check.warnings,
+        terraform: None,
     })
 }
 
