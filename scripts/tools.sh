@@ -9,7 +9,8 @@
 # well-known .proto files (apt: protobuf-compiler only *recommends* libprotobuf-dev,
 # and recommends are not installed here, so both are named); moto[server] (pip,
 # into .tools/moto);
-# Node.js/npm for Prism (installed into .tools/prism); the official specs in
+# Node.js/npm for Prism (installed into .tools/prism); Terraform or OpenTofu (checked,
+# not installed: see its section); the official specs in
 # ../shared/specs (QDR_QOVERY_SPEC and QDR_CLOUDFLARE_SPEC override them).
 #
 # Packages are installed with --no-install-recommends, so every package a build or a
@@ -97,6 +98,20 @@ export QDR_QOVERY_SPEC="${QDR_QOVERY_SPEC:-$PWD/../shared/specs/qovery/openapi.y
 [ -f "$QDR_QOVERY_SPEC" ] || { echo "error: the Qovery spec is not at $QDR_QOVERY_SPEC (set QDR_QOVERY_SPEC)" >&2; exit 1; }
 export QDR_CLOUDFLARE_SPEC="${QDR_CLOUDFLARE_SPEC:-$PWD/../shared/specs/cloudflare/openapi.json}"
 [ -f "$QDR_CLOUDFLARE_SPEC" ] || { echo "error: the Cloudflare schema is not at $QDR_CLOUDFLARE_SPEC (set QDR_CLOUDFLARE_SPEC)" >&2; exit 1; }
+
+# Terraform (or OpenTofu) for the tests of plan values read from Terraform outputs. Neither
+# is a Debian package nor reachable from this machine's registries: this machine image has
+# terraform in /usr/local/bin. Elsewhere install Terraform (a release zip from HashiCorp)
+# or OpenTofu (`tofu`), or set QDR_TERRAFORM to the CLI's path.
+if [ -z "${QDR_TERRAFORM:-}" ]; then
+    QDR_TERRAFORM="$(command -v terraform || command -v tofu || true)"
+fi
+if [ -z "$QDR_TERRAFORM" ] || ! "$QDR_TERRAFORM" version >/dev/null 2>&1; then
+    echo "error: Terraform (or OpenTofu) is missing: install terraform or tofu on the PATH, or set QDR_TERRAFORM" >&2
+    exit 1
+fi
+export QDR_TERRAFORM
+echo "terraform: $("$QDR_TERRAFORM" version 2>/dev/null | head -1) ($QDR_TERRAFORM)"
 
 
 # Every file and binary the build and the tests rely on, checked after installing, so a

@@ -686,3 +686,55 @@ pub(crate) fn cadence(history: &[JournalEntry], now: Timestamp) -> Vec<CheckResu
         })
         .collect()
 }
+
+/// `terraform-drift` (plans with `[terraform]` only): the plan's fields against their
+/// Terraform outputs now. Fails on drift in a field the failover uses, warns on other
+/// drift and on outputs that could not be read.
+pub(crate) async fn terraform_drift(plan: &DrPlan, timeout: std::time::Duration) -> Option<CheckResult> {
+    plan.terraform()?;
+    let id = "terraform-drift";
+    let expected = "the plan and Terraform's outputs agree";
+    let report = match tokio::time::timeout(timeout, plan.terraform_drift()).await {
+        Ok(r) => r,
+        Err(_) => {
+            return Some(CheckResult::new(
+                id,
+                Cat::Parity,
+                S::Warn,
+                "unknown",
+                expected,
+                format!("the outputs were not read within {timeout:?}"),
+            ));
+        }
+    };
+    let critical: Vec<String> = report.drifts.iter().filter(|d| d.failover_critical).map(|d| d.to_string()).collect();
+    let other: Vec<String> = report.drifts.iter().filter(|d| !d.failover_critical).map(|d| d.to_string()).collect();
+    let observed = format!("{} of {} field(s) differ", report.drifts.len(), report.compared);
+    Some(if !critical.is_empty() {
+        CheckResult::new(
+            id,
+            Cat::Parity,
+            S::Fail,
+            observed,
+            expected,
+            format!(
+                "the failover would use values Terraform no longer has: {}; load the plan again (its tf: fields follow \
+                 Terraform) or correct the plan or the infrastructure",
+                critical.join("; ")
+            ),
+        )
+    } else if !other.is_empty() {
+        CheckResult::new(id, Cat::Parity, S::Warn, observed, expected, other.join("; "))
+    } else if !report.errors.is_empty() {
+        CheckResult::new(
+            id,
+            Cat::Parity,
+            S::Warn,
+            "not read",
+            expected,
+            format!("drift unknown: {}", report.errors.join("; ")),
+        )
+    } else {
+        CheckResult::new(id, Cat::Parity, S::Pass, observed, expected, "every field tied to an output agrees")
+    })
+}

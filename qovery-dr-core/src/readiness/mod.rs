@@ -170,6 +170,7 @@ impl Readiness {
             results.extend(o.checks);
         }
         results.push(checks::lock(self.lock.as_deref(), &self.plan).await);
+        results.extend(checks::terraform_drift(&self.plan, self.options.call_timeout).await);
         let now = self.clock.now();
         results.extend(checks::cadence(&self.history, now));
         if let Some((at, report)) = last_drill(&self.history) {
