@@ -3,8 +3,12 @@
 //! secrets referenced and whether each resolves; nothing is contacted), then
 //! looks at the simulated world built from it through the four provider traits.
 //!
+//! With `[terraform]`, it also prints the fields tied to Terraform outputs and the drift
+//! between them and the outputs now. `--dr-tfvars FILE` writes the DR site's values as
+//! a `.tfvars.json` for its Terraform (exit status 1 on drift in a field the failover uses).
+//!
 //! ```text
-//! cargo run -p qovery-dr-examples --example plan_check [-- path/to/plan.{toml,yaml,json}]
+//! cargo run -p qovery-dr-examples --example plan_check [-- path/to/plan.{toml,yaml,json}] [--dr-tfvars dr.tfvars.json]
 //! ```
 
 use std::process::ExitCode;
@@ -16,9 +20,21 @@ use qovery_dr_testkit::memory::{InMemoryCluster, InMemoryDns, InMemoryRegistry, 
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let path = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/plans/aws-cross-region.toml").to_owned());
+    let mut args = std::env::args().skip(1);
+    let (mut path, mut tfvars) = (None, None);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--dr-tfvars" => match args.next() {
+                Some(f) => tfvars = Some(f),
+                None => {
+                    eprintln!("--dr-tfvars needs a file name");
+                    return ExitCode::FAILURE;
+                }
+            },
+            _ => path = Some(a),
+        }
+    }
+    let path = path.unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/plans/aws-cross-region.toml").to_owned());
     let plan = match DrPlan::load(&path).await {
         Ok(p) => p,
         Err(e) => {
@@ -44,6 +60,29 @@ async fn main() -> ExitCode {
     );
     for w in plan.warnings() {
         println!("  warning: {w}");
+    }
+    let mut drift_fails = false;
+    if let Some(tf) = plan.terraform() {
+        println!();
+        for s in &tf.sources {
+            println!("terraform source {}: {}", s.name, s.command_line());
+        }
+        for b in &tf.bindings {
+            let how = if b.from_output { "takes its value from" } else { "is compared with" };
+            println!("  {} {how} {}", b.field, b.reference);
+        }
+        let drift = plan.terraform_drift().await;
+        print!("{}", drift.to_text());
+        drift_fails = drift.drifts.iter().any(|d| d.failover_critical);
+    }
+    if let Some(file) = &tfvars {
+        let vars = qovery_dr_core::terraform::site_tfvars(&plan, plan.dr());
+        let text = serde_json::to_string_pretty(&vars).unwrap_or_default();
+        if let Err(e) = std::fs::write(file, text + "\n") {
+            eprintln!("{file}: {e}");
+            return ExitCode::FAILURE;
+        }
+        println!("wrote the DR site's values to {file} (no secrets: Terraform reads those from its own store)");
     }
     let connections = qovery_dr_providers::connect::inspect(&plan).await;
     println!();
@@ -90,6 +129,10 @@ async fn main() -> ExitCode {
             Ok(s) => println!("  DNS {} -> {} (TTL {})", s.record, s.target, humantime(s.ttl)),
             Err(e) => println!("  DNS {}: {e}", r.record),
         }
+    }
+    if drift_fails {
+        eprintln!("drift in a field the failover uses: see \"terraform drift\" above");
+        return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
 }

@@ -314,3 +314,31 @@ fn a_reference_without_outputs_read_names_the_way_to_load_it() {
     .unwrap_err();
     assert!(issues(e).iter().any(|i| i.contains("DrPlan::load")), "parse alone reads no outputs");
 }
+
+#[test]
+fn the_readme_terraform_sample_loads_with_its_outputs() {
+    use qovery_dr_core::terraform::TerraformOutputs;
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let section = &readme[readme.find("### Values from Terraform").expect("the README section")..];
+    let start = section.find("```toml\n").unwrap() + "```toml\n".len();
+    let block = &section[start..start + section[start..].find("```").unwrap()];
+    let sample: Value = serde_json::to_value(toml::from_str::<toml::Value>(block).unwrap()).unwrap();
+    let mut p = plan();
+    p["terraform"] = sample["terraform"].clone();
+    for key in ["cluster", "database"] {
+        p["sites"]["dr"][key] = sample["sites"]["dr"][key].clone();
+    }
+    p["sites"]["dr"]["registry"]["host"] = json!("registry.dr.example.com");
+    p["sites"]["primary"]["database"]["id"] = json!("shop-db");
+    let outputs = TerraformOutputs::parse(
+        r#"{ "cluster_id": {"value": "c2", "sensitive": false, "type": "string"},
+             "region": {"value": "eu-central-1", "sensitive": false, "type": "string"},
+             "database": {"value": {"host": "db.dr.internal", "port": 5432}, "sensitive": false, "type": "any"},
+             "db_password": {"value": "x", "sensitive": true, "type": "string"} }"#,
+    )
+    .unwrap();
+    let plan = DrPlan::from_value_with_outputs(p, &std::collections::BTreeMap::from([("dr".to_owned(), outputs)]))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((plan.dr().cluster.as_str(), plan.dr().database.host.as_str()), ("c2", "db.dr.internal"));
+    assert!(plan.terraform_drift_against(&Default::default()).drifts.is_empty());
+}
