@@ -394,3 +394,70 @@ fn one_runs_then_a_successor_takes_over(tag: &str, backend: &[&str], journal: im
     assert!(per_service.values().all(|n| *n == 1), "each service deployed exactly once: {per_service:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `plan_check` on a plan whose DR region comes from a Terraform output and whose DR
+/// cluster is compared with one (the real CLI): the ties and no drift, the DR tfvars
+/// written; after `terraform apply` moves the cluster, the drift with both values and
+/// exit status 1.
+#[test]
+fn plan_check_shows_terraform_drift_and_writes_the_dr_tfvars() {
+    let terraform = std::env::var("QDR_TERRAFORM").unwrap_or_else(|_| "terraform".to_owned());
+    let dir = std::env::temp_dir().join(format!("qdr-plan-check-tf-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("infra")).unwrap();
+    std::fs::write(
+        dir.join("infra/main.tf"),
+        "variable \"cluster_id\" { type = string }\noutput \"cluster_id\" { value = var.cluster_id }\n\
+         output \"region\" { value = \"eu-central-1\" }\n",
+    )
+    .unwrap();
+    let apply = |cluster: &str| {
+        let out = Command::new(&terraform)
+            .args([&format!("-chdir={}", dir.join("infra").display()), "apply", "-auto-approve", "-input=false"])
+            .arg(format!("-var=cluster_id={cluster}"))
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("`{terraform}` does not run ({e}): this test needs Terraform (scripts/tools.sh)")
+            });
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    const DR_CLUSTER: &str = "c0a8f6b2-6f1e-4c55-9d6e-1a2b3c4d5e02";
+    apply(DR_CLUSTER);
+    let plan = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/plans/aws-cross-region.toml")).unwrap();
+    let (before, after) = plan.split_once("[sites.dr]\n").unwrap();
+    let after = after.replacen("region = \"eu-central-1\"", "region = \"tf:dr/region\"", 1);
+    let plan = format!(
+        "{before}[sites.dr]\n{after}\n[terraform]\nbinary = \"{terraform}\"\nsources.dr = {{ dir = \"infra\" }}\n\
+         compare = {{ \"sites.dr.cluster\" = \"tf:dr/cluster_id\" }}\n"
+    );
+    std::fs::write(dir.join("plan.toml"), plan).unwrap();
+    let run = || {
+        Command::new(sibling("plan_check"))
+            .arg(dir.join("plan.toml"))
+            .args(["--dr-tfvars", &dir.join("dr.tfvars.json").display().to_string()])
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("sites.dr.region takes its value from tf:dr/region"), "{stdout}");
+    assert!(stdout.contains("sites.dr.cluster is compared with tf:dr/cluster_id"), "{stdout}");
+    assert!(stdout.contains("terraform drift: 2 field(s) compared, 0 differ"), "{stdout}");
+    let tfvars: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("dr.tfvars.json")).unwrap()).unwrap();
+    assert_eq!(tfvars["cluster_id"], DR_CLUSTER);
+
+    apply("c-moved");
+    let out = run();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "DRIFT (used by the failover) sites.dr.cluster: the plan says \"{DR_CLUSTER}\" (the plan file), Terraform says \"c-moved\" (tf:dr/cluster_id now)"
+        )),
+        "{stdout}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("drift in a field the failover uses"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
