@@ -366,6 +366,14 @@ fn one_runs_then_a_successor_takes_over(tag: &str, backend: &[&str], journal: im
     assert!(!status.success(), "the second orchestrator must not run:\n{refused}");
     assert!(refused.contains("holds the lock"), "it names the holder:\n{refused}");
     assert!(refused.contains(&format!("pid {}", children[holder].id())), "the holder's identity:\n{refused}");
+    // The machine too: across machines the host is what an operator needs.
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_owned()))
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "failover_drill".to_owned());
+    assert!(refused.contains(&format!("@{host}[pid {}]", children[holder].id())), "the holder's host:\n{refused}");
 
     // A successor takes over after the 3 s lease expires, from the shared journal.
     let out = Command::new(example())

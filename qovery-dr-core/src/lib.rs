@@ -1,6 +1,6 @@
 //! # qovery-dr-core
 //!
-//! The model, the four provider traits and (soon) the engine of **qovery-dr**,
+//! The model, the four provider traits, DR plans, readiness and the failover engine of **qovery-dr**,
 //! an SDK for disaster-recovery orchestration of applications on Qovery.
 //!
 //! - [`model`][]: typed identifiers, [`Objectives`] (RTO/RPO), [`Tier`],
@@ -11,8 +11,9 @@
 //!   [`RegistrySync`](provider::RegistrySync): object-safe, held as `Arc<dyn …>`.
 //! - [`plan`][]: [`DrPlan`](plan::DrPlan), loaded from TOML/YAML/JSON and validated.
 //! - [`engine`][]: the failover engine (runbooks, interlocks, journal, resume).
-//! - [`ProviderError`][]: the one error type providers return, with an
-//!   [`ErrorKind`] the engine acts on.
+//! - [`ProviderError`][]: the error every provider method returns, with an
+//!   [`ErrorKind`] the engine acts on (plans, secrets and Terraform outputs have their
+//!   own: [`plan::PlanError`], [`SecretError`], [`terraform::TerraformError`]).
 //!
 //! This crate has no HTTP, SQL or cloud dependency: real providers live in
 //! `qovery-dr-providers`, the simulated world in `qovery-dr-testkit`.

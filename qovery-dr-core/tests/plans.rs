@@ -837,3 +837,15 @@ fn the_readme_aurora_databases_load_in_a_cross_az_plan() {
     let plan = DrPlan::from_value(v).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(plan.dr().database.rds.as_ref().and_then(|r| r.cluster.as_deref()), Some("shop"));
 }
+
+#[test]
+fn every_toml_block_of_the_readme_is_toml() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let mut blocks = 0;
+    for (i, part) in readme.split("```toml\n").enumerate().skip(1) {
+        let block = &part[..part.find("```").expect("a closed block")];
+        toml::from_str::<toml::Value>(block).unwrap_or_else(|e| panic!("README TOML block {i}: {e}\n{block}"));
+        blocks += 1;
+    }
+    assert!(blocks >= 3, "the plan, the Terraform sample and the Aurora sample at least: {blocks}");
+}

@@ -11,10 +11,15 @@
 //! | `etcd`       | `FailoverLock`, `Journal` | lease-backed lock and a journal fenced by the lock's create revision (needs `protoc` to build) |
 //! | `postgres`   | `ReplicationManager` | physical, logical and dump strategies on tokio-postgres (`postgres-tls` adds rustls) |
 //! | `registry`   | `RegistrySync`       | OCI distribution API: parity by digest, streaming copies |
-//! | `rfc2136`    | `DnsSwitcher`, `AuthoritativeResolver` | TSIG-signed dynamic updates (BIND, Knot, PowerDNS); direct queries to each authoritative server |
+//! | `rfc2136`    | `DnsSwitcher`, `AuthoritativeResolver` | TSIG-signed dynamic updates (tested on Knot; BIND and PowerDNS expected to work); direct queries to each authoritative server |
 //! | `webhook`    | monitor `Notifier`   | generic JSON, Slack, PagerDuty Events v2 |
 //!
-//! Each provider is tested against a real peer (see the README).
+//! What each is tested against (see the README): real peers for `postgres` and `rds`'s
+//! SQL side (PostgreSQL 15), `registry` (docker-registry), `rfc2136` (Knot), `etcd`
+//! (etcd), `route53`, `rds` and `dump-store` (moto); fakes for `qovery` (a stateful fake,
+//! and its requests through Prism against the official OpenAPI spec), `cloudflare` (a
+//! stateful fake, and Prism against a derived copy of the official schema) and `webhook`
+//! (a local HTTP receiver); the `rds` states moto cannot produce on a scripted fake.
 
 pub use qovery_dr_core as core;
 

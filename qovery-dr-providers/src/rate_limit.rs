@@ -2,6 +2,7 @@
 //! before each request, so a run stays under the API's limit instead of
 //! discovering it through 429s.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -15,11 +16,22 @@ struct Bucket {
     last: Instant,
     /// After a 429 from an API that blocks the caller: nothing before this instant.
     blocked_until: Option<Instant>,
+    /// When each of the last `requests` requests was let through (a limit of at most
+    /// [`CEILING_LOG`] requests per window): the ceiling over any window.
+    sent: VecDeque<Instant>,
+    /// Requests let through since the limiter was made.
+    granted: u64,
 }
 
-/// A token bucket: at most `requests` per `window`, in bursts of at most `burst`.
-/// Clones share one budget: give the same limiter to every client of one API
-/// (one token, one account) and together they stay under its limit.
+/// Limits above this many requests per window keep no log (they are "unlimited" in
+/// practice): the token bucket alone paces them.
+const CEILING_LOG: u32 = 100_000;
+
+/// At most `requests` in **any** `window` (a ceiling, as APIs count: Cloudflare's 1,200
+/// per 5 minutes holds over every 5-minute span, the first one included), paced by a
+/// token bucket in bursts of at most `burst`. Clones share one budget: give the same
+/// limiter to every client of one API (one token, one account) and together they stay
+/// under its limit. [`granted`](Self::granted) counts the requests let through.
 ///
 /// After an API said 429 with a block (Cloudflare blocks a token for minutes),
 /// [`block_for`](Self::block_for) makes every caller fail fast with `RateLimited`
@@ -57,6 +69,8 @@ impl RateLimiter {
                 tokens: f64::from(requests),
                 last: Instant::now(),
                 blocked_until: None,
+                sent: VecDeque::new(),
+                granted: 0,
             })),
         }
     }
@@ -83,7 +97,7 @@ impl RateLimiter {
     /// Waits for a request slot; `RateLimited` (with the time left) while blocked after a 429.
     pub async fn acquire(&self, provider: &str, operation: &str) -> ProviderResult<()> {
         loop {
-            let wait = {
+            let wait = 'decide: {
                 let mut b = self.bucket.lock().unwrap_or_else(PoisonError::into_inner);
                 let now = Instant::now();
                 if let Some(until) = b.blocked_until {
@@ -103,17 +117,40 @@ impl RateLimiter {
                     }
                     b.blocked_until = None;
                 }
+                // The ceiling: the request `requests` ago must be a window old.
+                if self.requests <= CEILING_LOG {
+                    while b.sent.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
+                        b.sent.pop_front();
+                    }
+                    if b.sent.len() >= self.requests as usize
+                        && let Some(oldest) = b.sent.front()
+                    {
+                        break 'decide self
+                            .window
+                            .saturating_sub(now.duration_since(*oldest))
+                            .max(Duration::from_millis(1));
+                    }
+                }
                 let rate = f64::from(self.requests) / self.window.as_secs_f64();
                 b.tokens = (b.tokens + (now - b.last).as_secs_f64() * rate).min(f64::from(self.burst));
                 b.last = now;
                 if b.tokens >= 1.0 {
                     b.tokens -= 1.0;
+                    b.granted += 1;
+                    if self.requests <= CEILING_LOG {
+                        b.sent.push_back(now);
+                    }
                     return Ok(());
                 }
                 Duration::from_secs_f64((1.0 - b.tokens) / rate)
             };
             tokio::time::sleep(wait).await;
         }
+    }
+
+    /// How many requests this limiter (and its clones) let through.
+    pub fn granted(&self) -> u64 {
+        self.bucket.lock().unwrap_or_else(PoisonError::into_inner).granted
     }
 
     /// Blocks every caller for `duration` (after a 429 that blocks the credential).
@@ -174,6 +211,30 @@ mod tests {
         assert_eq!(start.elapsed(), Duration::ZERO, "a full bucket bursts");
         b.acquire("t", "op").await.unwrap();
         assert!(start.elapsed() >= Duration::from_millis(199), "the clone waits: {:?}", start.elapsed());
+    }
+
+    /// Cloudflare's default: 1,200 per 5 minutes, bucket full at the start. Over any
+    /// 5-minute span (the first included) no more than 1,200 go out, and the steady pace
+    /// is the limit's.
+    #[tokio::test(start_paused = true)]
+    async fn no_window_ever_holds_more_than_the_limit() {
+        let window = Duration::from_secs(300);
+        let l = RateLimiter::new(1200, window);
+        let start = Instant::now();
+        let mut at = Vec::new();
+        for _ in 0..3000 {
+            l.acquire("cloudflare", "list").await.unwrap();
+            at.push(start.elapsed());
+        }
+        let mut most = 0;
+        for (i, t) in at.iter().enumerate() {
+            let in_window = at[i..].iter().take_while(|u| **u < *t + window).count();
+            most = most.max(in_window);
+        }
+        assert_eq!(most, 1200, "the busiest 5-minute span");
+        assert!(at[2999] >= Duration::from_secs(600), "3,000 take at least two more windows: {:?}", at[2999]);
+        assert!(at[2999] <= Duration::from_secs(750), "and not much more: {:?}", at[2999]);
+        assert_eq!(l.granted(), 3000);
     }
 
     #[tokio::test(start_paused = true)]

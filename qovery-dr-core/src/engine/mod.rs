@@ -30,7 +30,10 @@
 //! - fenced, not promoted: the old primary refuses writes; resume to continue;
 //! - promoted, DNS not switched: the DR database is the only primary; resume;
 //! - DNS switched, not verified: resume to verify;
-//! - drills: production untouched; the clones are always deleted.
+//! - drills: production's environments, DNS and database roles are not changed (the one
+//!   write is the heartbeat row the lag measurement inserts on the primary); the clones
+//!   are always deleted. A drill's RTO ends at the clones' health: no fence, promotion,
+//!   DNS switch or TTL is in it.
 //!
 //! ```
 //! use qovery_dr_core::engine::{AutoApprove, Outcome, RunMode};

@@ -83,9 +83,11 @@ pub(super) fn safe_state(run: &Run, cleanup_error: Option<&str>) -> String {
     let lock = format!("the failover lock stays held by {} so that only `resume` continues it", run.run_id);
     if run.mode == RunMode::Drill {
         return match cleanup_error {
-            None => "drill stopped; production untouched; the drill clones were deleted".to_owned(),
+            None => "drill stopped; production services and DNS unchanged; the drill clones were deleted".to_owned(),
             Some(e) => {
-                format!("drill stopped; production untouched; CLEAN-UP FAILED ({e}): delete the drill clones by hand")
+                format!(
+                    "drill stopped; production services and DNS unchanged; CLEAN-UP FAILED ({e}): delete the drill clones by hand"
+                )
             }
         };
     }

@@ -13,7 +13,7 @@ const DAY: u64 = 24 * 3600;
 pub enum Activity {
     /// Restore a backup and verify it (monthly).
     BackupRestoreTest,
-    /// A drill on clones, production untouched (quarterly).
+    /// A drill on clones, production's services and DNS unchanged (quarterly).
     PartialDrill,
     /// A real switchover/failover and failback (twice a year).
     FullFailoverDrill,

@@ -1,5 +1,5 @@
 //! PostgreSQL [`ReplicationManager`](qovery_dr_core::provider::ReplicationManager): physical streaming or logical
-//! replication between two PostgreSQL 15+ servers, on tokio-postgres.
+//! replication between two PostgreSQL servers (tested on PostgreSQL 15 only), on tokio-postgres.
 //!
 //! What it gets right, where tools often do not:
 //! - **Lag** in bytes from LSNs and in time from a **heartbeat** row (never

@@ -23,7 +23,8 @@ pub enum RegistryAuth {
     /// No credentials (public or local registries).
     #[default]
     Anonymous,
-    /// HTTP basic, also used to obtain bearer tokens (ECR, Scaleway, GHCR, Docker Hub).
+    /// HTTP basic, also used to obtain bearer tokens (the flow ECR, Scaleway, GHCR and Docker
+    /// Hub use; tested against a scripted registry, not those services).
     Basic {
         /// User name.
         username: String,
@@ -163,6 +164,12 @@ impl Registry {
     }
 
     /// Its client-side request budget.
+    /// Takes a request slot from this registry's limiter: every request to it goes
+    /// through here, the token endpoint's and the upload's included.
+    pub(crate) async fn pace(&self, op: &str) -> ProviderResult<()> {
+        self.limiter.acquire(PROVIDER, op).await
+    }
+
     pub(crate) fn limiter_clone(&self) -> crate::RateLimiter {
         self.limiter.clone()
     }
@@ -226,7 +233,7 @@ impl Registry {
         make: impl Fn() -> RequestBuilder,
     ) -> ProviderResult<Response> {
         for round in 0..2 {
-            self.limiter.acquire(PROVIDER, op).await?;
+            self.pace(op).await?;
             let resp = self.authorize(make(), scope, op).await?.send().await.map_err(|e| self.unreachable(op, e))?;
             if resp.status() == StatusCode::UNAUTHORIZED && round == 0 {
                 let challenge = resp
@@ -261,6 +268,7 @@ impl Registry {
         if let Credential::Basic(username, password) = self.credential(op).await? {
             req = req.basic_auth(username, Some(password.expose()));
         }
+        self.pace(op).await?;
         let resp = req.send().await.map_err(|e| self.unreachable(op, e))?;
         if !resp.status().is_success() {
             return Err(self.refused(op, resp).await);

@@ -397,6 +397,10 @@ impl OciRegistrySync {
             Ok(Some(v)) => delete.header(reqwest::header::AUTHORIZATION, v),
             _ => delete,
         };
+        if let Err(e) = self.dest.pace(op).await {
+            tracing::debug!(error = %e, "not cancelling an upload session: the DR registry's rate limit blocks it");
+            return;
+        }
         if let Err(e) = delete.send().await {
             tracing::debug!(error = %e.without_url(), "cancelling an upload session failed");
         }
@@ -445,6 +449,7 @@ impl OciRegistrySync {
             Some(v) => put.header(reqwest::header::AUTHORIZATION, v),
             None => put,
         };
+        self.dest.pace(op).await?;
         let done = put.send().await.map_err(|e| self.dest.unreachable(op, e))?;
         let got = Digest::from_sha256(
             hasher.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone().finalize().into(),

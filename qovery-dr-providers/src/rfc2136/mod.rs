@@ -1,5 +1,5 @@
 //! RFC 2136 dynamic DNS updates for self-hosted authoritative DNS (BIND, Knot,
-//! PowerDNS), signed with TSIG, on the hickory DNS library.
+//! PowerDNS; tested on Knot only), signed with TSIG, on the hickory DNS library.
 //!
 //! [`Rfc2136DnsSwitcher`] implements `DnsSwitcher` with a record swap whose
 //! ownership guard is enforced by the server itself: the update carries a

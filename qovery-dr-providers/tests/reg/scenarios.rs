@@ -206,12 +206,23 @@ mod auth {
             .mount(&src)
             .await;
         Mock::given(method("HEAD")).respond_with(ResponseTemplate::new(404)).mount(&dst).await;
+        let (src_limit, dst_limit) = (
+            qovery_dr_providers::RateLimiter::new(100, std::time::Duration::from_secs(1)),
+            qovery_dr_providers::RateLimiter::new(100, std::time::Duration::from_secs(1)),
+        );
         let s =
-            sync(&src, &dst, RegistryAuth::Basic { username: "user".into(), password: SecretString::new("s3cret") });
+            sync(&src, &dst, RegistryAuth::Basic { username: "user".into(), password: SecretString::new("s3cret") })
+                .with_rate_limits(src_limit.clone(), dst_limit.clone());
         let image = format!("{}/app:v1", src.uri().trim_start_matches("http://")).parse().unwrap();
         let parity = s.parity(&image).await.unwrap();
         assert!(matches!(parity, qovery_dr_core::provider::ImageParity::Missing { .. }), "{parity:?}");
         assert!(!format!("{s:?}").contains("s3cret"), "credentials never print");
+        // Every request sent took a slot of its registry's limiter, the token endpoint's too.
+        let sent: Vec<String> =
+            src.received_requests().await.unwrap().iter().map(|r| format!("{} {}", r.method, r.url.path())).collect();
+        assert!(sent.iter().any(|r| r == "GET /token"), "{sent:?}");
+        assert_eq!(src_limit.granted(), sent.len() as u64, "{sent:?}");
+        assert_eq!(dst_limit.granted(), dst.received_requests().await.unwrap().len() as u64);
     }
 
     #[tokio::test]
@@ -421,10 +432,17 @@ async fn a_failed_copy_cancels_every_upload_session_it_started() {
         .await;
     Mock::given(method("PUT")).respond_with(ResponseTemplate::new(500)).mount(&dst).await;
     Mock::given(method("DELETE")).respond_with(ResponseTemplate::new(204)).mount(&dst).await;
-    let s = sync_to_scripted(&a, &dst).with_retry(RetryConfig::new(2, std::time::Duration::from_millis(10)));
+    let dst_limit = qovery_dr_providers::RateLimiter::new(1000, std::time::Duration::from_secs(1));
+    let s = sync_to_scripted(&a, &dst)
+        .with_retry(RetryConfig::new(2, std::time::Duration::from_millis(10)))
+        .with_rate_limits(qovery_dr_providers::RateLimiter::unlimited(), dst_limit.clone());
     let e = s.sync_all(&[image(&a, "shop/api:v1")]).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Transient, "{e}");
     let requests = dst.received_requests().await.unwrap();
+    // The uploads' PUTs and the cancelling DELETEs took a slot of the DR registry's limiter
+    // like every other request.
+    let sent: Vec<String> = requests.iter().map(|r| format!("{} {}", r.method, r.url.path())).collect();
+    assert_eq!(dst_limit.granted(), requests.len() as u64, "{sent:?}");
     let count = |m: &str| requests.iter().filter(|r| r.method.as_str() == m).count();
     assert!(count("POST") >= 2, "sessions were opened (and retried): {requests:?}");
     assert_eq!(count("DELETE"), count("POST"), "every session opened was cancelled");
