@@ -3,8 +3,10 @@
 //!
 //! [`CloudflareDnsSwitcher`] swaps a DNS record's content by PATCH after
 //! checking that the record holds the expected value, then re-reads it to
-//! verify (the API has no conditional write). Requests are paced client-side
-//! under Cloudflare's limit (1,200 requests per 5 minutes per token); after a
+//! verify. The API has no conditional write, so a foreign write between the read
+//! and the PATCH is overwritten unseen; one found on the re-read is a `Conflict`.
+//! Requests are paced client-side under Cloudflare's limit (at most 1,200 in any
+//! 5 minutes per token); after a
 //! 429 every call fails fast with `RateLimited` until `retry-after` has passed,
 //! since Cloudflare blocks the token for that long anyway.
 //!

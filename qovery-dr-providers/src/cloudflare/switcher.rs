@@ -20,8 +20,9 @@ use super::models::{DnsRecord, DnsRecordPatch};
 /// [module docs](super)).
 ///
 /// The API has no conditional write: the switcher reads, refuses a foreign value,
-/// PATCHes, and re-reads to verify; a value changed in between is reported as a
-/// `Conflict`. Change ids are `cf:<record id>`. Cloudflare publishes no propagation
+/// PATCHes, and re-reads to verify; a foreign value found on the re-read is a
+/// `Conflict`. A foreign write that lands between the read and the PATCH is overwritten
+/// and cannot be seen afterwards (the record's `modified_on` then shows the PATCH). Change ids are `cf:<record id>`. Cloudflare publishes no propagation
 /// status: `change_status` is `InSync` once the API serves the record, which says nothing
 /// of its name servers. List them in the plan (`[dns.cloudflare] nameservers`) and the
 /// engine's DNS step asks each one until it answers the new target (or call
