@@ -129,15 +129,13 @@ pub(super) fn resolve(
             return;
         }
         match one(text, is_secret(keys), config, outputs) {
-            Ok((new, plan_value)) => {
-                if let Ok(reference) = text.parse() {
-                    out.bindings.push(TerraformBinding {
-                        field: path.to_owned(),
-                        reference,
-                        plan_value,
-                        from_output: true,
-                    });
-                }
+            Ok((new, plan_value, reference)) => {
+                out.bindings.push(TerraformBinding {
+                    field: path.to_owned(),
+                    reference,
+                    plan_value,
+                    from_output: true,
+                });
                 *v = new;
             }
             Err(message) => {
@@ -172,14 +170,14 @@ pub(super) fn resolve(
     out
 }
 
-/// One reference: the value that replaces it, and the plan's value to remember (none for
-/// a secret).
+/// One reference: the value that replaces it, the plan's value to remember (none for a
+/// secret), and the reference parsed.
 fn one(
     text: &str,
     secret: bool,
     config: &Config,
     outputs: &BTreeMap<String, Result<TerraformOutputs, String>>,
-) -> Result<(Value, Option<Value>), String> {
+) -> Result<(Value, Option<Value>, OutputRef), String> {
     let reference: OutputRef = text.parse()?;
     let Some(source) = config.sources.iter().find(|s| s.name == reference.source) else {
         let declared: Vec<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
@@ -209,8 +207,9 @@ fn one(
         if !(found.is_string() || found.is_number()) {
             return Err(format!("{reference}: expected a string output for a secret, got a list or an object"));
         }
-        let r = crate::model::SecretRef::Terraform(Box::new(TerraformSecret { reference, source: source.clone() }));
-        return Ok((Value::String(String::from(r)), None));
+        let secret = TerraformSecret { reference: reference.clone(), source: source.clone() };
+        let r = crate::model::SecretRef::Terraform(Box::new(secret));
+        return Ok((Value::String(String::from(r)), None, reference));
     }
     if sensitive {
         return Err(format!(
@@ -218,7 +217,7 @@ fn one(
              token…), and its value is not shown"
         ));
     }
-    Ok((found.clone(), Some(found.clone())))
+    Ok((found.clone(), Some(found.clone()), reference))
 }
 
 /// Visits every value with its path as validation prints it (`sites.dr.database.port`,

@@ -112,32 +112,21 @@ async fn on_moto_a_cross_region_replica_is_read_fenced_by_parameter_group_and_as
                     p.parameter_name() == Some("default_transaction_read_only") && p.parameter_value() == Some("1")
                 });
                 if set {
+                    // ALTER SYSTEM runs outside a transaction: psql runs each -c on its own.
+                    let port = primary_port.to_string();
                     run(
                         "psql",
                         &[
                             "-h",
                             "127.0.0.1",
                             "-p",
-                            &primary_port.to_string(),
+                            &port,
                             "-U",
                             "postgres",
                             "-d",
                             "postgres",
                             "-c",
                             "ALTER SYSTEM SET default_transaction_read_only = on",
-                        ],
-                    );
-                    run(
-                        "psql",
-                        &[
-                            "-h",
-                            "127.0.0.1",
-                            "-p",
-                            &primary_port.to_string(),
-                            "-U",
-                            "postgres",
-                            "-d",
-                            "postgres",
                             "-c",
                             "SELECT pg_reload_conf()",
                         ],
