@@ -58,8 +58,8 @@ async fn main() -> ExitCode {
             }
         };
         let mut readiness = Readiness::new(plan, connected.providers.clone()).options(options);
-        if let Some((lock, _)) = &connected.state {
-            readiness = readiness.lock(Arc::clone(lock));
+        if let Some((lock, journal)) = &connected.state {
+            readiness = readiness.lock(Arc::clone(lock)).journal(Arc::clone(journal));
         }
         readiness.evaluate().await
     } else {

@@ -33,7 +33,7 @@ pub use metrics::ReadinessMetrics;
 pub use throttle::Throttle;
 
 use crate::clock::{Clock, SystemClock};
-use crate::journal::JournalEntry;
+use crate::journal::{Journal, JournalEntry};
 use crate::lock::FailoverLock;
 use crate::model::Timestamp;
 use crate::plan::DrPlan;
@@ -82,6 +82,7 @@ pub struct Readiness {
     providers: Providers,
     lock: Option<Arc<dyn FailoverLock>>,
     history: Vec<JournalEntry>,
+    journal: Option<Arc<dyn Journal>>,
     clock: Arc<dyn Clock>,
     options: ReadinessOptions,
 }
@@ -90,7 +91,15 @@ impl Readiness {
     /// Readiness of `plan` through `providers`, with default bounds.
     pub fn new(plan: DrPlan, providers: Providers) -> Self {
         let clock = providers.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
-        Self { plan, providers, lock: None, history: Vec::new(), clock, options: ReadinessOptions::default() }
+        Self {
+            plan,
+            providers,
+            lock: None,
+            history: Vec::new(),
+            journal: None,
+            clock,
+            options: ReadinessOptions::default(),
+        }
     }
 
     /// Also checks that this lock is free.
@@ -102,6 +111,15 @@ impl Readiness {
     /// Journal history (every run's entries) for the drill cadence.
     pub fn history(mut self, entries: Vec<JournalEntry>) -> Self {
         self.history = entries;
+        self
+    }
+
+    /// A journal whose entries are read at every evaluation (after the
+    /// [`history`](Self::history) given, if any), so a long-running monitor sees a drill
+    /// or a failover recorded since it started. A journal that cannot be read gives a
+    /// `journal` check that warns (the cadence and the last drill are then unknown).
+    pub fn journal(mut self, journal: Arc<dyn Journal>) -> Self {
+        self.journal = Some(journal);
         self
     }
 
@@ -172,8 +190,20 @@ impl Readiness {
         results.push(checks::lock(self.lock.as_deref(), &self.plan).await);
         results.extend(checks::terraform_drift(&self.plan, self.options.call_timeout).await);
         let now = self.clock.now();
-        results.extend(checks::cadence(&self.history, now));
-        if let Some((at, report)) = last_drill(&self.history) {
+        let mut history = std::borrow::Cow::Borrowed(&self.history);
+        if let Some(journal) = &self.journal {
+            match tokio::time::timeout(self.options.call_timeout, journal.entries()).await {
+                Ok(Ok(entries)) => history.to_mut().extend(entries),
+                Ok(Err(e)) => results.push(journal_unreadable(e.to_string())),
+                Err(_) => results.push(journal_unreadable(format!(
+                    "no answer within {}",
+                    humantime::format_duration(self.options.call_timeout)
+                ))),
+            }
+        }
+        let history: &[JournalEntry] = &history;
+        results.extend(checks::cadence(history, now));
+        if let Some((at, report)) = last_drill(history) {
             metrics.last_drill_age_seconds = Some(now.saturating_since(at).as_secs_f64());
             metrics.last_drill_rto_seconds = report.measured_rto_ms.map(|ms| ms as f64 / 1000.0);
             metrics.last_drill_rpo_seconds = report.measured_rpo_ms.map(|ms| ms as f64 / 1000.0);
@@ -193,6 +223,17 @@ impl Readiness {
             metrics,
         }
     }
+}
+
+fn journal_unreadable(why: String) -> CheckResult {
+    CheckResult::new(
+        "journal",
+        CheckCategory::Cadence,
+        CheckStatus::Warn,
+        format!("unreadable: {why}"),
+        "the journal answers",
+        "the drill cadence and the last drill's age are unknown: check the [state] backend",
+    )
 }
 
 impl ReadinessReport {

@@ -118,3 +118,125 @@ async fn run_evaluates_on_the_interval_until_shut_down() {
     let evaluations = pw.world.recorder().calls_of("cluster.cluster_status").len();
     assert_eq!(evaluations, 6, "at t = 0, 1, 2, 3, 4, 5 minutes");
 }
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_is_prompt_even_while_a_peer_hangs_mid_evaluation() {
+    use qovery_dr_testkit::fault::{FaultAction, Trigger};
+    let pw = aws();
+    let m = Arc::new(monitor(&pw, Arc::new(Recording::default())));
+    m.tick().await;
+    assert!(m.latest().is_some(), "the first evaluation's report is kept");
+    // Every call now hangs: the next evaluation never completes by itself.
+    pw.world.faults().inject("*", Trigger::Always, FaultAction::Hang);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn({
+        let m = m.clone();
+        async move {
+            m.run(async {
+                let _ = rx.await;
+            })
+            .await
+        }
+    });
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert!(!task.is_finished(), "still evaluating (hung)");
+    let asked = tokio::time::Instant::now();
+    let _ = tx.send(());
+    tokio::time::timeout(Duration::from_secs(1), task).await.expect("run returned after shutdown").unwrap();
+    assert!(asked.elapsed() < Duration::from_millis(10), "returned {:?} after shutdown", asked.elapsed());
+}
+
+#[derive(Debug, Default)]
+struct Refusing;
+
+#[async_trait]
+impl Notifier for Refusing {
+    async fn notify(&self, _: &Notification) -> Result<(), NotifyError> {
+        Err(NotifyError { target: "hooks.example.com".into(), message: "503".into() })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_monitor_exports_its_own_health_and_the_latest_report() {
+    let pw = aws();
+    let m = monitor(&pw, Arc::new(Recording::default()));
+    assert!(m.latest().is_none(), "no report before the first evaluation");
+    for _ in 0..3 {
+        m.tick().await;
+    }
+    let latest = m.latest().unwrap();
+    assert_eq!(latest.plan, "shop-aws-cross-region");
+    let text = m.metrics().encode();
+    assert!(text.contains("qdr_monitor_evaluations_total{plan=\"shop-aws-cross-region\"} 3"), "{text}");
+    let at = latest.checked_at.unix_millis() as f64 / 1000.0;
+    assert!(
+        text.contains(&format!("qdr_monitor_last_evaluation_timestamp_seconds{{plan=\"shop-aws-cross-region\"}} {at}")),
+        "{at} in {text}"
+    );
+    assert!(text.contains("qdr_monitor_evaluation_duration_seconds{plan="), "{text}");
+    // Never-done drills warn from the start: those notifications were sent.
+    assert!(
+        text.contains("qdr_monitor_notifications_total{plan=\"shop-aws-cross-region\",outcome=\"sent\"}"),
+        "{text}"
+    );
+
+    // A notifier that refuses: counted as failed.
+    let refused = Monitor::new(
+        Readiness::new(pw.plan.clone(), pw.providers()).clock(Arc::new(pw.world.clone())),
+        Arc::new(Refusing),
+        Duration::from_secs(60),
+    );
+    let (_, first) = refused.tick().await;
+    let (_, second) = refused.tick().await;
+    let sent = first.len() + second.len();
+    assert!(sent > 0, "the never-done drills' warnings were confirmed");
+    let text = refused.metrics().encode();
+    assert!(
+        text.contains(&format!(
+            "qdr_monitor_notifications_total{{plan=\"shop-aws-cross-region\",outcome=\"failed\"}} {sent}"
+        )),
+        "{sent} failed in {text}"
+    );
+}
+
+/// A receiver that takes an hour to answer.
+#[derive(Debug, Default)]
+struct Slow(Mutex<u32>);
+
+#[async_trait]
+impl Notifier for Slow {
+    async fn notify(&self, _: &Notification) -> Result<(), NotifyError> {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        *self.0.lock().unwrap() += 1;
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_receiver_never_delays_the_evaluations() {
+    let pw = aws();
+    let slow = Arc::new(Slow::default());
+    let m = Arc::new(Monitor::new(
+        Readiness::new(pw.plan.clone(), pw.providers()).clock(Arc::new(pw.world.clone())),
+        slow.clone(),
+        Duration::from_secs(60),
+    ));
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn({
+        let m = m.clone();
+        async move {
+            m.run(async {
+                let _ = rx.await;
+            })
+            .await
+        }
+    });
+    // The never-done drills' warnings are confirmed at the second evaluation, and their
+    // delivery takes hours; the evaluations go on every minute meanwhile.
+    tokio::time::sleep(Duration::from_secs(10 * 60 + 1)).await;
+    let _ = tx.send(());
+    task.await.unwrap();
+    let text = m.metrics().encode();
+    assert!(text.contains("qdr_monitor_evaluations_total{plan=\"shop-aws-cross-region\"} 11"), "{text}");
+    assert_eq!(*slow.0.lock().unwrap(), 0, "the first delivery had not finished");
+}

@@ -469,3 +469,50 @@ async fn parity_pairs_environments_by_the_plans_statement_not_by_position() {
         assert_eq!(c.status, CheckStatus::Pass, "{dr} compared with its own primary: {c:?}");
     }
 }
+
+/// A journal that cannot be read.
+#[derive(Debug)]
+struct Unreadable;
+
+#[qovery_dr_core::async_trait]
+impl qovery_dr_core::engine::Journal for Unreadable {
+    async fn append(
+        &self,
+        _: &qovery_dr_core::engine::LockGuard,
+        _: &JournalEntry,
+    ) -> Result<(), qovery_dr_core::journal::JournalError> {
+        unreachable!("readiness only reads")
+    }
+    async fn entries(&self) -> Result<Vec<JournalEntry>, qovery_dr_core::journal::JournalError> {
+        Err(qovery_dr_core::journal::JournalError::Io {
+            path: "etcd://10.0.0.1:2379/qdr".into(),
+            source: std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused"),
+        })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_journal_is_read_at_every_evaluation() {
+    let pw = aws();
+    let journal = MemoryJournal::new();
+    let readiness = Readiness::new(pw.plan.clone(), pw.providers())
+        .clock(Arc::new(pw.world.clone()))
+        .journal(Arc::new(journal.clone()));
+    let before = readiness.evaluate().await;
+    assert_eq!(status(&before, "cadence:partial-drill"), CheckStatus::Warn, "never done");
+    assert!(before.metrics.last_drill_age_seconds.is_none());
+    // A drill recorded after the readiness was built is seen by its next evaluation.
+    engine(&pw, journal.clone()).run(RunMode::Drill).await.unwrap_or_else(|f| panic!("{}", f.error));
+    let after = readiness.evaluate().await;
+    assert_eq!(status(&after, "cadence:partial-drill"), CheckStatus::Pass);
+    assert!(after.metrics.last_drill_rto_seconds.is_some(), "{:?}", after.metrics);
+
+    let unreadable = Readiness::new(pw.plan.clone(), pw.providers())
+        .clock(Arc::new(pw.world.clone()))
+        .journal(Arc::new(Unreadable))
+        .evaluate()
+        .await;
+    let c = check(&unreadable, "journal");
+    assert_eq!(c.status, CheckStatus::Warn);
+    assert!(c.observed.contains("etcd://10.0.0.1:2379/qdr: connection refused"), "{c:?}");
+}
