@@ -96,6 +96,9 @@ async fn main() -> ExitCode {
         }
     );
 
+    println!();
+    print!("{}", qovery_dr_core::stability::StabilityReport::for_plan(&plan).to_text());
+
     let pw = World::from_plan(&plan);
     let cluster = InMemoryCluster::new(&pw.world);
     let dns = InMemoryDns::new(&pw.world);

@@ -254,7 +254,7 @@ fn the_dashboard_check_rejects_a_metric_the_service_does_not_export() {
     );
 }
 
-/// The simulated world with an outage of the DR cluster from 5 s to 9 s: the metrics, the
+/// The simulated world with an outage of the DR cluster from 7 s to 11 s: the metrics, the
 /// readiness endpoint and the notifications follow it; SIGTERM ends the service.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_simulated_service_follows_an_outage_notifies_each_transition_once_and_stops_on_sigterm() {
@@ -274,7 +274,7 @@ async fn the_simulated_service_follows_an_outage_notifies_each_transition_once_a
         "--interval",
         "300ms",
         "--outage",
-        "5s+4s",
+        "7s+4s",
         "--journal",
         journal.to_str().unwrap(),
         "--webhook",
@@ -288,12 +288,20 @@ async fn the_simulated_service_follows_an_outage_notifies_each_transition_once_a
     assert_eq!(report["plan"], "shop-aws-cross-region");
     // The activities never done warn from the start (the drill counts as the partial one);
     // settled before the outage. The webhook notifier paces itself at one a second.
-    let baseline = wait_received(&hook, 3, Duration::from_secs(5)).await;
+    // So do the plan's static-stability findings (deploys need the Qovery API, images are
+    // copied from the primary's ECR).
+    let baseline = wait_received(&hook, 5, Duration::from_secs(8)).await;
     let mut warned: Vec<&str> = baseline.iter().map(|(check, _, _)| check.as_str()).collect();
     warned.sort();
     assert_eq!(
         warned,
-        ["cadence:backup-restore-test", "cadence:full-failover-drill", "cadence:runbook-review"],
+        [
+            "cadence:backup-restore-test",
+            "cadence:full-failover-drill",
+            "cadence:runbook-review",
+            "static-stability:primary-region-down",
+            "static-stability:qovery-api-down"
+        ],
         "{baseline:?}"
     );
     assert!(baseline.iter().all(|(_, from, to)| from == "pass" && to == "warn"), "{baseline:?}");
@@ -406,8 +414,11 @@ async fn the_live_service_on_the_local_stack_follows_a_broken_dr_cluster_and_its
         baseline = now;
     }
     assert!(
-        baseline.iter().all(|(check, _, to)| check.starts_with("cadence:") && to == "warn"),
-        "only the activities never done notify at start: {baseline:?}"
+        baseline
+            .iter()
+            .all(|(check, _, to)| (check.starts_with("cadence:") || check.starts_with("static-stability:"))
+                && to == "warn"),
+        "only the activities never done and the plan's static-stability findings notify at start: {baseline:?}"
     );
     let (status, body) = service.get("/readiness").await;
     assert_eq!(status, 200, "{body}");

@@ -32,6 +32,7 @@ pub mod plan;
 pub mod provider;
 pub mod readiness;
 pub mod resilience;
+pub mod stability;
 pub mod terraform;
 
 /// Re-exported so implementors of the provider traits need no extra dependency.

@@ -234,5 +234,48 @@ pub fn runbook_markdown(plan: &DrPlan, runbook: &Runbook) -> String {
         "## Interlocks\n\n- `primary-may-accept-writes`: never promote while the old primary may accept writes.\n- `lag-exceeds-rpo`: never promote when the measured loss exceeds the RPO ({}) unless an approver accepted it.\n- `unhealthy-dns-target`: never point DNS at an unhealthy target.\n- `lock-held`: one failover at a time.\n\nEach can be overridden only with a reason, which is journaled.",
         humantime::format_duration(plan.objectives.rpo)
     );
+    static_stability(&mut out, plan);
     out
+}
+
+/// The static-stability lint of the plan's failover, per scenario: what would stop it,
+/// and what to use instead.
+fn static_stability(out: &mut String, plan: &DrPlan) {
+    use crate::stability::{Impact, Scenario, StabilityReport};
+    let report = StabilityReport::for_plan(plan);
+    let _ = writeln!(
+        out,
+        "\n## Static stability
+
+What the failover runbook depends on that the disaster may take down with it \
+         (from each provider's declared planes; the plan is read, nothing is contacted). \
+         **Blocks**: the step fails and the failover stops there. *Degrades*: the failover goes on without it.\n"
+    );
+    for scenario in Scenario::ALL {
+        let _ = writeln!(out, "### `{scenario}`\n\n{}\n", report.summary(scenario));
+        let findings = report.findings_for(scenario);
+        if findings.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "| step | operation | needs | impact | instead |\n|---|---|---|---|---|");
+        for f in findings {
+            let impact = match f.impact {
+                Impact::Blocks => "**blocks**",
+                Impact::Degrades => "*degrades*",
+            };
+            let _ = writeln!(out, "| `{}` | `{}` | {} | {impact} | {} |", f.step, f.operation, f.plane, f.instead);
+        }
+        let _ = writeln!(out);
+    }
+    for (plane, steps) in &report.unplaced {
+        let steps: Vec<String> = steps.iter().map(|s| format!("`{s}`")).collect();
+        let _ = writeln!(
+            out,
+            "- Not placed: {plane}, needed by {}: make sure it is not in the primary's region.",
+            steps.join(", ")
+        );
+    }
+    for step in &report.undeclared {
+        let _ = writeln!(out, "- Not checked: {step}.");
+    }
 }

@@ -413,6 +413,13 @@ pub trait ClusterProvider: Send + Sync + Debug + 'static {
     /// What this implementation supports beyond the required operations.
     fn capabilities(&self) -> ClusterCapabilities;
 
+    /// What each operation depends on (control or data plane, and where), for the
+    /// static-stability lint ([`crate::stability`]). Default: nothing declared (the
+    /// lint lists the steps using this provider as not checked).
+    fn planes(&self) -> crate::stability::Planes {
+        crate::stability::Planes::undeclared(self.name())
+    }
+
     /// The status of a cluster.
     ///
     /// # Contract

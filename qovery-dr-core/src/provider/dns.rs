@@ -236,6 +236,20 @@ pub trait DnsSwitcher: Send + Sync + Debug + 'static {
     /// The strategies and checks this implementation supports.
     fn capabilities(&self) -> DnsCapabilities;
 
+    /// What each operation depends on (control or data plane, and where), for the
+    /// static-stability lint ([`crate::stability`]). Default: nothing declared (the
+    /// lint lists the steps using this provider as not checked).
+    fn planes(&self) -> crate::stability::Planes {
+        crate::stability::Planes::undeclared(self.name())
+    }
+
+    /// What the operations on `record` depend on (a router answers with the record's
+    /// provider's). Default: [`planes`](Self::planes).
+    fn planes_for(&self, record: &DnsRecordId) -> crate::stability::Planes {
+        let _ = record;
+        self.planes()
+    }
+
     /// The capabilities that apply to one record: the same as
     /// [`capabilities`](Self::capabilities) unless the implementation routes
     /// records to different providers (see [`DnsRouter`](crate::provider::DnsRouter)).

@@ -112,6 +112,13 @@ impl DnsSwitcher for DnsRouter {
         self.switcher_for(record).map(|s| s.capabilities_for(record)).unwrap_or_default()
     }
 
+    fn planes_for(&self, record: &DnsRecordId) -> crate::stability::Planes {
+        match self.switcher_for(record) {
+            Ok(s) => s.planes_for(record),
+            Err(_) => crate::stability::Planes::undeclared(format!("{NAME} (no switcher for {record})")),
+        }
+    }
+
     async fn current(&self, record: &DnsRecordId) -> ProviderResult<DnsRecordState> {
         self.switcher_for(record)?.current(record).await
     }

@@ -14,6 +14,7 @@ macro_rules! cluster_provider_methods {
             sync {
                 fn name() -> &str;
                 fn capabilities() -> ClusterCapabilities;
+                fn planes() -> crate::stability::Planes;
             }
             async {
                 read cluster_status(c: &ClusterId) -> ClusterStatus;
@@ -46,6 +47,8 @@ macro_rules! dns_switcher_methods {
                 fn name() -> &str;
                 fn capabilities() -> DnsCapabilities;
                 fn capabilities_for(r: &DnsRecordId) -> DnsCapabilities;
+                fn planes() -> crate::stability::Planes;
+                fn planes_for(r: &DnsRecordId) -> crate::stability::Planes;
             }
             async {
                 read current(r: &DnsRecordId) -> DnsRecordState;
@@ -63,6 +66,8 @@ macro_rules! replication_manager_methods {
             sync {
                 fn name() -> &str;
                 fn capabilities() -> ReplicationCapabilities;
+                fn planes() -> crate::stability::Planes;
+                fn planes_for(d: &DatabaseId) -> crate::stability::Planes;
             }
             async {
                 read status(d: &DatabaseId) -> ReplicationStatus;
@@ -86,6 +91,7 @@ macro_rules! registry_sync_methods {
             sync {
                 fn name() -> &str;
                 fn capabilities() -> RegistryCapabilities;
+                fn planes() -> crate::stability::Planes;
                 fn remap(i: &ImageRef) -> ProviderResult<ImageRef>;
             }
             async {

@@ -188,6 +188,13 @@ pub trait RegistrySync: Send + Sync + Debug + 'static {
     /// What this implementation supports.
     fn capabilities(&self) -> RegistryCapabilities;
 
+    /// What each operation depends on (control or data plane, and where), for the
+    /// static-stability lint ([`crate::stability`]). Default: nothing declared (the
+    /// lint lists the steps using this provider as not checked).
+    fn planes(&self) -> crate::stability::Planes {
+        crate::stability::Planes::undeclared(self.name())
+    }
+
     /// Compares an image of the primary registry with its remapped DR counterpart.
     ///
     /// # Contract

@@ -511,6 +511,20 @@ pub trait ReplicationManager: Send + Sync + Debug + 'static {
     /// The modes and operations this implementation supports.
     fn capabilities(&self) -> ReplicationCapabilities;
 
+    /// What each operation depends on (control or data plane, and where), for the
+    /// static-stability lint ([`crate::stability`]). Default: nothing declared (the
+    /// lint lists the steps using this provider as not checked).
+    fn planes(&self) -> crate::stability::Planes {
+        crate::stability::Planes::undeclared(self.name())
+    }
+
+    /// What the operations on `database` depend on (a router answers with the
+    /// database's manager's). Default: [`planes`](Self::planes).
+    fn planes_for(&self, database: &DatabaseId) -> crate::stability::Planes {
+        let _ = database;
+        self.planes()
+    }
+
     /// A status snapshot.
     ///
     /// # Contract

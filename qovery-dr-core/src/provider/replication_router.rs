@@ -104,6 +104,13 @@ impl ReplicationManager for ReplicationRouter {
         })
     }
 
+    fn planes_for(&self, database: &DatabaseId) -> crate::stability::Planes {
+        match self.manager_for(database) {
+            Ok(m) => m.planes_for(database),
+            Err(_) => crate::stability::Planes::undeclared(format!("{NAME} (no manager for {database})")),
+        }
+    }
+
     async fn status(&self, database: &DatabaseId) -> ProviderResult<ReplicationStatus> {
         self.manager_for(database)?.status(database).await
     }

@@ -188,6 +188,7 @@ impl Readiness {
             results.extend(o.checks);
         }
         results.push(checks::lock(self.lock.as_deref(), &self.plan).await);
+        results.extend(static_stability(&self.plan, &self.providers));
         results.extend(checks::terraform_drift(&self.plan, self.options.call_timeout).await);
         let now = self.clock.now();
         let mut history = std::borrow::Cow::Borrowed(&self.history);
@@ -223,6 +224,41 @@ impl Readiness {
             metrics,
         }
     }
+}
+
+/// One check per scenario of the static-stability lint ([`crate::stability`]), with the
+/// declarations of these providers (the plan's for a provider that declares none): warns
+/// when a step of the failover would fail in that scenario.
+fn static_stability(plan: &DrPlan, providers: &Providers) -> Vec<CheckResult> {
+    use crate::stability::{Impact, PlaneMap, Scenario, StabilityReport};
+    let planes = PlaneMap::from_providers(plan, providers).or_else(PlaneMap::from_plan(plan));
+    let report = StabilityReport::with_planes(plan, &planes);
+    Scenario::ALL
+        .into_iter()
+        .map(|scenario| {
+            let blocked: Vec<_> =
+                report.findings_for(scenario).into_iter().filter(|f| f.impact == Impact::Blocks).collect();
+            let (status, detail) = match blocked.first() {
+                None => (CheckStatus::Pass, "the failover does not stop on it".to_owned()),
+                Some(f) => (CheckStatus::Warn, format!("{} needs {}: {}", f.step, f.plane.service, f.instead)),
+            };
+            let mut steps: Vec<&String> = blocked.iter().map(|f| &f.step).collect();
+            steps.dedup();
+            let observed = if steps.is_empty() {
+                "no step blocked".to_owned()
+            } else {
+                format!("{} step(s) blocked: {}", steps.len(), crate::stability::join_short(&steps))
+            };
+            CheckResult::new(
+                format!("static-stability:{scenario}"),
+                CheckCategory::Resilience,
+                status,
+                observed,
+                "a failover that does not depend on it",
+                detail,
+            )
+        })
+        .collect()
 }
 
 fn journal_unreadable(why: String) -> CheckResult {

@@ -126,6 +126,10 @@ impl DnsSwitcher for CloudflareDnsSwitcher {
             .with_weighted(false)
     }
 
+    fn planes(&self) -> qovery_dr_core::stability::Planes {
+        qovery_dr_core::stability::catalogue::cloudflare()
+    }
+
     async fn current(&self, record: &DnsRecordId) -> ProviderResult<DnsRecordState> {
         if let Some(lb) = self.load_balancer(record, "current").await? {
             return Ok(Self::lb_record_state(record, &lb));

@@ -145,6 +145,18 @@ async fn dir_size(path: &Path) -> u64 {
 }
 
 impl PgDumpBackup {
+    /// The object store's URL, when dumps go to one (else a local folder).
+    pub(crate) fn store_url(&self) -> Option<&str> {
+        #[cfg(feature = "dump-store")]
+        {
+            self.store.as_ref().map(|s| s.url())
+        }
+        #[cfg(not(feature = "dump-store"))]
+        {
+            None
+        }
+    }
+
     /// Dumps into directories under `dir`, `jobs` parallel jobs each way.
     pub fn new(source: PgEndpoint, target: PgEndpoint, dir: impl Into<PathBuf>) -> Self {
         Self {

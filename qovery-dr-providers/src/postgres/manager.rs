@@ -102,6 +102,12 @@ fn err(kind: ErrorKind, op: &str, msg: impl Into<String>) -> ProviderError {
 }
 
 impl PostgresReplicationManager {
+    fn dump_store_url(&self) -> Option<&str> {
+        self.dump.as_ref().and_then(|d| d.store_url())
+    }
+}
+
+impl PostgresReplicationManager {
     /// Physical streaming replication from `primary` to `standby`.
     pub fn physical(database: DatabaseId, primary: PgEndpoint, standby: PgEndpoint) -> Self {
         Self::new(database, ReplicationMode::Physical, primary, standby, String::new())
@@ -865,6 +871,16 @@ impl ReplicationManager for PostgresReplicationManager {
                 ReplicationMode::Dump => self.dump.is_some(),
                 _ => false,
             })
+    }
+
+    fn planes(&self) -> qovery_dr_core::stability::Planes {
+        use qovery_dr_core::stability::catalogue;
+        match self.mode {
+            ReplicationMode::Dump => {
+                catalogue::dump(self.database.as_str(), catalogue::dump_store(self.dump_store_url()))
+            }
+            _ => catalogue::postgres(self.database.as_str()),
+        }
     }
 
     async fn status(&self, database: &DatabaseId) -> ProviderResult<ReplicationStatus> {

@@ -733,6 +733,10 @@ impl ClusterProvider for QoveryClusterProvider {
         ClusterCapabilities::all()
     }
 
+    fn planes(&self) -> qovery_dr_core::stability::Planes {
+        qovery_dr_core::stability::catalogue::qovery()
+    }
+
     async fn cluster_status(&self, cluster: &ClusterId) -> ProviderResult<ClusterStatus> {
         const OP: &str = "cluster_status";
         let s: ClusterStatusBody =

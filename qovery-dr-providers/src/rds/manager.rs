@@ -172,6 +172,15 @@ impl ReplicationManager for RdsReplicationManager {
             .with_reprotect(self.config.cluster().is_some())
     }
 
+    fn planes(&self) -> qovery_dr_core::stability::Planes {
+        use qovery_dr_core::stability::catalogue;
+        let database = self.config.database.as_str();
+        match self.config.cluster() {
+            Some(_) => catalogue::aurora(database, &self.config.replica.region),
+            None => catalogue::rds_replica(database, &self.config.primary.region, &self.config.replica.region),
+        }
+    }
+
     async fn status(&self, database: &DatabaseId) -> ProviderResult<ReplicationStatus> {
         const OP: &str = "status";
         self.check(database, OP)?;

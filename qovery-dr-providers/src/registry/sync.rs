@@ -768,6 +768,10 @@ impl RegistrySync for OciRegistrySync {
         RegistryCapabilities::default().with_copy(true).with_multi_arch(true).with_cross_repository_mount(true)
     }
 
+    fn planes(&self) -> qovery_dr_core::stability::Planes {
+        qovery_dr_core::stability::catalogue::registries(&self.mapping.from.host, &self.mapping.to.host)
+    }
+
     async fn parity(&self, image: &ImageRef) -> ProviderResult<ImageParity> {
         const OP: &str = "parity";
         self.check_hosts(OP)?;

@@ -92,6 +92,10 @@ impl DnsSwitcher for Rfc2136DnsSwitcher {
         DnsCapabilities::default().with_record_swap(true)
     }
 
+    fn planes(&self) -> qovery_dr_core::stability::Planes {
+        qovery_dr_core::stability::catalogue::rfc2136(&self.primary.addr.to_string())
+    }
+
     async fn current(&self, record: &DnsRecordId) -> ProviderResult<DnsRecordState> {
         let served = self.served(record, "current").await?;
         Ok(DnsRecordState::new(record.clone(), served.target(), Duration::from_secs(u64::from(served.ttl))))

@@ -374,6 +374,10 @@ impl DnsSwitcher for Route53DnsSwitcher {
             .with_load_balancer_pools(false)
     }
 
+    fn planes(&self) -> qovery_dr_core::stability::Planes {
+        qovery_dr_core::stability::catalogue::route53()
+    }
+
     async fn current(&self, record: &DnsRecordId) -> ProviderResult<DnsRecordState> {
         let sets = self.address_sets(record, "current").await?;
         let check;

@@ -24,6 +24,54 @@ async fn load(stack: &Stack, text: &str) -> DrPlan {
     DrPlan::load(stack.write_plan(text)).await.unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// The lint of the local stack's plan, with each built provider's own declarations equal
+/// to what the lint reads from the plan alone.
+fn static_stability_of_the_local_stack(
+    stack: &Stack,
+    plan: &DrPlan,
+    connected: &qovery_dr_providers::connect::Connected,
+) {
+    use qovery_dr_core::stability::{Location, PlaneMap, StabilityReport};
+    let built = PlaneMap::from_providers(plan, &connected.providers);
+    assert_eq!(built, PlaneMap::from_plan(plan), "what the providers declare is what the plan's lint assumes");
+    assert!(built.cluster.is_declared() && built.registry.is_declared());
+    let report = StabilityReport::for_plan(plan);
+    let env = &stack.environments.1;
+    let knot = stack.knot.primary;
+    let mut expected = vec![
+        "primary-region-down degrades preflight postgres.status".to_owned(),
+        "primary-region-down degrades fence-primary postgres.fence_primary".to_owned(),
+        "primary-region-down blocks sync-images registry.copy_all".to_owned(),
+    ];
+    for step in [
+        "preflight qovery.cluster_status".to_owned(),
+        "preflight qovery.environment_status".to_owned(),
+        format!("parameters:{env} qovery.set_variable"),
+        format!("image:{env}/each service qovery.set_service_image"),
+        format!("deploy:{env} qovery.deploy_environment"),
+        format!("deploy:{env} qovery.deployment_status"),
+        format!("verify:{env} qovery.environment_status"),
+    ] {
+        expected.push(format!("qovery-api-down blocks {step}"));
+    }
+    // Record swaps without health checks: both records need their provider's update path.
+    for step in [
+        format!("health:{API} cloudflare.target_health"),
+        format!("dns:{APP} rfc2136.switch"),
+        format!("dns:{APP} rfc2136.change_status"),
+        format!("dns:{API} cloudflare.switch"),
+        format!("dns:{API} cloudflare.change_status"),
+    ] {
+        expected.push(format!("dns-control-plane-down blocks {step}"));
+    }
+    assert_eq!(report.lines(), expected, "{}", report.to_text());
+    // The etcd holding the lock and journal, and the Knot primary: the lint cannot place them.
+    let unplaced: Vec<&Location> = report.unplaced.iter().map(|(p, _)| &p.location).collect();
+    assert_eq!(unplaced.len(), 2, "{}", report.to_text());
+    assert!(matches!(unplaced[0], Location::Endpoint { address } if address.starts_with("http://127.0.0.1:")));
+    assert_eq!(unplaced[1], &Location::Endpoint { address: knot.to_string() });
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn providers_built_from_a_plan_file_pass_readiness_against_the_real_peers() {
     capture_logs();
@@ -38,6 +86,7 @@ async fn providers_built_from_a_plan_file_pass_readiness_against_the_real_peers(
     assert!(matches!(plan.state(), Some(qovery_dr_core::plan::StateBackend::Etcd { .. })), "{:?}", plan.state());
     let connected = connect(&plan, ConnectOptions::new()).await.unwrap_or_else(|e| panic!("{e}"));
     assert_no_secret(&format!("{connected:?}"));
+    static_stability_of_the_local_stack(&stack, &plan, &connected);
     let heartbeat = connected.start_heartbeat().await.unwrap_or_else(|e| panic!("{e}"));
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (lock, _journal) = connected.state.clone().expect("[state] gives a lock and a journal");

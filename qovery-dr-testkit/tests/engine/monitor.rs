@@ -37,8 +37,12 @@ async fn a_sustained_failure_notifies_once_and_its_recovery_once() {
     m.tick().await;
     m.tick().await;
     assert!(
-        sink.0.lock().unwrap().iter().all(|n| n.check.starts_with("cadence:")),
-        "only never-done drills warn at start"
+        sink.0
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|n| n.check.starts_with("cadence:") || n.check.starts_with("static-stability:")),
+        "only never-done drills and the plan's static-stability findings warn at start"
     );
     sink.0.lock().unwrap().clear();
     pw.world.set_cluster_state(&pw.plan.dr().cluster, ClusterState::Error);
