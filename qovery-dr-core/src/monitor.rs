@@ -101,7 +101,7 @@ pub struct MonitorMetrics {
 }
 
 /// The readiness gauges: name and help.
-const GAUGES: [(&str, &str); 10] = [
+const GAUGES: [(&str, &str); 11] = [
     ("qdr_ready", "Whether the plan is ready for failover (1) or not (0)"),
     ("qdr_dr_cluster_up", "Whether the DR cluster is running"),
     ("qdr_dns_ready", "Whether every DNS record is ready for the switch"),
@@ -112,6 +112,7 @@ const GAUGES: [(&str, &str); 10] = [
     ("qdr_last_drill_age_seconds", "Age of the last successful drill or failover"),
     ("qdr_last_drill_rto_seconds", "Measured RTO of the last drill"),
     ("qdr_last_drill_rpo_seconds", "Measured RPO of the last drill"),
+    ("qdr_failover_epoch", "The failover epoch every layer holds (absent while they disagree)"),
 ];
 
 impl Default for MonitorMetrics {
@@ -157,7 +158,7 @@ impl Default for MonitorMetrics {
 impl MonitorMetrics {
     /// Every metric name the monitor exports, as queries write them (counters with
     /// their `_total` suffix).
-    pub const NAMES: [&'static str; 15] = [
+    pub const NAMES: [&'static str; 16] = [
         GAUGES[0].0,
         GAUGES[1].0,
         GAUGES[2].0,
@@ -168,6 +169,7 @@ impl MonitorMetrics {
         GAUGES[7].0,
         GAUGES[8].0,
         GAUGES[9].0,
+        GAUGES[10].0,
         "qdr_readiness_check",
         "qdr_monitor_evaluations_total",
         "qdr_monitor_last_evaluation_timestamp_seconds",
@@ -211,6 +213,7 @@ impl MonitorMetrics {
         self.set("qdr_last_drill_age_seconds", &r.plan, m.last_drill_age_seconds);
         self.set("qdr_last_drill_rto_seconds", &r.plan, m.last_drill_rto_seconds);
         self.set("qdr_last_drill_rpo_seconds", &r.plan, m.last_drill_rpo_seconds);
+        self.set("qdr_failover_epoch", &r.plan, m.failover_epoch.map(|e| e as f64));
         for c in &r.checks {
             self.checks
                 .get_or_create(&vec![
@@ -424,6 +427,7 @@ mod tests {
             last_drill_age_seconds: Some(86_400.0),
             last_drill_rto_seconds: Some(300.0),
             last_drill_rpo_seconds: Some(2.0),
+            failover_epoch: Some(3),
             ..ReadinessMetrics::default()
         };
         let report = ReadinessReport {

@@ -10,6 +10,7 @@ mod engine {
     mod document;
     mod drill_checks;
     mod dry_run;
+    mod epoch;
     mod golden;
     mod images;
     mod interlocks;

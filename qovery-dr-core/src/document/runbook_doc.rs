@@ -67,6 +67,10 @@ fn manual(plan: &DrPlan, step: &StepSpec) -> (String, String) {
             format!("On {standbys}: `SELECT pg_is_in_recovery();` is `false`."),
             "Not reversible: this is the point of no return. Going back is a failback after re-protection.".into(),
         ),
+        StepKind::RecordEpoch => (
+            "`SELECT epoch, run_id FROM qovery_dr.failover_epoch ORDER BY epoch DESC LIMIT 1` on the promoted database shows this run's epoch (the step's output in the journal).".into(),
+            "Nothing to undo: the epoch only moves forward (a failback increments it again).".into(),
+        ),
         StepKind::PostPromotionFixups => ("Sequences on the promoted database are past the maximum ids of their tables.".into(), "Nothing to undo (sequences only move forward).".into()),
         StepKind::MeasureReplicationLag => ("The heartbeat row with the new sequence is visible on the standby.".into(), "Nothing to undo (one heartbeat row).".into()),
         StepKind::CloneEnvironment { source } => (format!("A `drill-…` clone of {source} exists on cluster {}.", plan.dr.cluster), "The clean-up step deletes it; delete it in the console if the clean-up failed.".into()),

@@ -135,6 +135,20 @@ pub struct FixupsOutput {
     pub other_databases: BTreeMap<DatabaseId, FixupsOutput>,
 }
 
+/// The failover epoch a run made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochOutput {
+    /// The new epoch.
+    pub epoch: u64,
+    /// The newest one found before (in the databases and the environments' variable).
+    pub previous: u64,
+    /// The databases it was recorded in.
+    pub recorded_in: Vec<DatabaseId>,
+    /// Databases whose manager keeps no epoch (recorded nowhere there).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_supported: Vec<DatabaseId>,
+}
+
 /// A data-loss figure and how it was obtained (the drill's lag measurement and the
 /// `record` step of every mode).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -341,6 +355,13 @@ pub struct SwitchDnsOutput {
     pub in_sync_at: Timestamp,
     /// The authoritative servers' answers.
     pub authoritative: AuthoritativeCheck,
+    /// The failover epoch published beside the record (`None`: the run made none, or
+    /// the provider cannot publish one: see `epoch_note`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u64>,
+    /// Why no epoch was published, when the run made one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch_note: Option<String>,
 }
 
 /// A record verified.
@@ -381,6 +402,8 @@ pub enum StepOutput {
     Promote(PromoteOutput),
     /// [`StepKind::PostPromotionFixups`].
     Fixups(FixupsOutput),
+    /// [`StepKind::RecordEpoch`].
+    Epoch(EpochOutput),
     /// [`StepKind::MeasureReplicationLag`] and [`StepKind::Record`].
     Rpo(RpoOutput),
     /// [`StepKind::CloneEnvironment`].
@@ -480,6 +503,8 @@ pub enum OutputKind {
     Promote,
     /// [`FixupsOutput`].
     Fixups,
+    /// [`EpochOutput`].
+    Epoch,
     /// [`RpoOutput`].
     Rpo,
     /// [`CloneOutput`].
@@ -533,6 +558,7 @@ impl OutputKind {
             StepKind::CatchUp => Self::CatchUp,
             StepKind::PromoteDatabase => Self::Promote,
             StepKind::PostPromotionFixups => Self::Fixups,
+            StepKind::RecordEpoch => Self::Epoch,
             StepKind::MeasureReplicationLag | StepKind::Record => Self::Rpo,
             StepKind::CloneEnvironment { .. } => Self::Clone,
             StepKind::SyncImages { .. } => Self::SyncImages,
@@ -571,6 +597,7 @@ impl OutputKind {
             "catch-up" => Self::CatchUp,
             "promote-database" => Self::Promote,
             "post-promotion-fixups" => Self::Fixups,
+            "failover-epoch" => Self::Epoch,
             "measure-replication-lag" | "record" => Self::Rpo,
             "clone" => Self::Clone,
             "sync-images" => Self::SyncImages,
@@ -606,6 +633,7 @@ impl OutputKind {
             Self::CatchUp => StepOutput::CatchUp(de(value)?),
             Self::Promote => StepOutput::Promote(de(value)?),
             Self::Fixups => StepOutput::Fixups(de(value)?),
+            Self::Epoch => StepOutput::Epoch(de(value)?),
             Self::Rpo => StepOutput::Rpo(de(value)?),
             Self::Clone => StepOutput::Clone(de(value)?),
             Self::SyncImages => StepOutput::SyncImages(de(value)?),

@@ -81,6 +81,10 @@ pub enum StepKind {
     PromoteDatabase,
     /// Sequences and other fix-ups after promotion.
     PostPromotionFixups,
+    /// Increment the failover epoch and record it in each promoted database (the
+    /// journal has it in the step's output; the configure stage sets it as a variable,
+    /// the DNS step publishes it beside each switched record).
+    RecordEpoch,
     /// Drill: write a heartbeat and time its arrival on the standby.
     MeasureReplicationLag,
     /// Drill: clone an environment onto the DR cluster.
@@ -663,6 +667,16 @@ impl Runbook {
                     "post-promotion-fixups".into(),
                     StepKind::PostPromotionFixups,
                     "sync sequences and other fix-ups".into(),
+                    t.call,
+                    true,
+                )],
+            );
+            b.stage(
+                "epoch",
+                vec![b.step(
+                    "failover-epoch".into(),
+                    StepKind::RecordEpoch,
+                    "increment the failover epoch and record it in the promoted database".into(),
                     t.call,
                     true,
                 )],

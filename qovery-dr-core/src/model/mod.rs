@@ -1,6 +1,7 @@
 //! The domain model: identifiers, objectives, tiers, sites, images, LSNs, secrets, time.
 
 mod activity;
+mod epoch;
 mod ids;
 mod image;
 mod lsn;
@@ -10,6 +11,7 @@ mod site;
 mod time;
 
 pub use activity::Activity;
+pub use epoch::{EPOCH_VARIABLE, FailoverEpoch};
 pub use ids::{
     ChangeId, ClusterId, DatabaseId, DeploymentId, DnsRecordId, DnsTarget, EnvironmentId, ProjectId, ServiceId,
 };

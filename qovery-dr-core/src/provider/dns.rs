@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::error::{ErrorKind, ProviderError, ProviderResult};
-use crate::model::{ChangeId, DnsRecordId, DnsTarget};
+use crate::model::{ChangeId, DnsRecordId, DnsTarget, FailoverEpoch};
 
 /// What a DNS switcher can do.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -293,6 +293,37 @@ pub trait DnsSwitcher: Send + Sync + Debug + 'static {
     /// # Contract
     /// Read-only. `Unknown` (not an error) when the target has no health check.
     async fn target_health(&self, target: &DnsTarget) -> ProviderResult<TargetHealth>;
+
+    /// The failover epoch published beside `record` (the TXT record
+    /// [`FailoverEpoch::record_name`]; `None`: none published).
+    ///
+    /// # Contract
+    /// Read-only. `NotSupported` when the provider cannot publish one (the default).
+    async fn failover_epoch(&self, record: &DnsRecordId) -> ProviderResult<Option<u64>> {
+        Err(ProviderError::new(
+            ErrorKind::NotSupported,
+            self.name(),
+            "failover_epoch",
+            format!("this DNS provider publishes no failover epoch beside {record}"),
+        ))
+    }
+
+    /// Publishes `epoch` beside `record` (the TXT record [`FailoverEpoch::record_name`]),
+    /// guarded as a switch is: the TXT record is replaced only if it holds an older epoch
+    /// (or none).
+    ///
+    /// # Contract
+    /// Idempotent: publishing the epoch already there returns its change. A newer epoch
+    /// already published is a `Conflict`. `NotSupported` when the provider cannot
+    /// publish one (the default).
+    async fn publish_failover_epoch(&self, record: &DnsRecordId, epoch: &FailoverEpoch) -> ProviderResult<ChangeId> {
+        Err(ProviderError::new(
+            ErrorKind::NotSupported,
+            self.name(),
+            "publish_failover_epoch",
+            format!("this DNS provider cannot publish epoch {} beside {record}", epoch.epoch),
+        ))
+    }
 }
 
 dns_switcher_methods!(emit_forwarding!(Arc));

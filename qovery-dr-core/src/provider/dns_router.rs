@@ -119,6 +119,18 @@ impl DnsSwitcher for DnsRouter {
         }
     }
 
+    async fn failover_epoch(&self, record: &DnsRecordId) -> ProviderResult<Option<u64>> {
+        self.switcher_for(record)?.failover_epoch(record).await
+    }
+
+    async fn publish_failover_epoch(
+        &self,
+        record: &DnsRecordId,
+        epoch: &crate::model::FailoverEpoch,
+    ) -> ProviderResult<ChangeId> {
+        self.switcher_for(record)?.publish_failover_epoch(record, epoch).await
+    }
+
     async fn current(&self, record: &DnsRecordId) -> ProviderResult<DnsRecordState> {
         self.switcher_for(record)?.current(record).await
     }

@@ -33,8 +33,8 @@ use std::time::Duration;
 
 use crate::error::{ErrorKind, ProviderError, ProviderResult};
 use crate::model::{
-    ChangeId, ClusterId, DatabaseId, DeploymentId, DnsRecordId, DnsTarget, EnvironmentId, ImageRef, Lsn, ProjectId,
-    ServiceId, ServiceScale,
+    ChangeId, ClusterId, DatabaseId, DeploymentId, DnsRecordId, DnsTarget, EnvironmentId, FailoverEpoch, ImageRef, Lsn,
+    ProjectId, ServiceId, ServiceScale,
 };
 use crate::provider::*;
 use crate::resilience::{RetryConfig, retry};

@@ -55,6 +55,8 @@ macro_rules! dns_switcher_methods {
                 write switch(r: &SwitchRequest) -> ChangeId;
                 read change_status(c: &ChangeId) -> ChangeStatus;
                 read target_health(t: &DnsTarget) -> TargetHealth;
+                read failover_epoch(r: &DnsRecordId) -> Option<u64>;
+                write publish_failover_epoch(r: &DnsRecordId, e: &FailoverEpoch) -> ChangeId;
             }
         }
     };
@@ -80,6 +82,8 @@ macro_rules! replication_manager_methods {
                 write write_heartbeat(d: &DatabaseId) -> Heartbeat;
                 read last_heartbeat(d: &DatabaseId, n: Node) -> Option<Heartbeat>;
                 write reprotect(d: &DatabaseId) -> ReprotectReport;
+                read failover_epoch(d: &DatabaseId, n: Node) -> Option<FailoverEpoch>;
+                write record_failover_epoch(d: &DatabaseId, e: &FailoverEpoch) -> ();
             }
         }
     };

@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::error::ProviderResult;
-use crate::model::{DatabaseId, Lsn, Timestamp};
+use crate::model::{DatabaseId, FailoverEpoch, Lsn, Timestamp};
 
 /// What a replication manager supports.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -613,6 +613,36 @@ pub trait ReplicationManager: Send + Sync + Debug + 'static {
             self.name(),
             "reprotect",
             format!("this replication manager cannot re-protect {database}: make the old primary a standby by hand"),
+        ))
+    }
+
+    /// The newest failover epoch recorded in `database` on `node` (`None`: none yet).
+    ///
+    /// # Contract
+    /// Read-only. `NotSupported` when the manager keeps no epoch (the default).
+    async fn failover_epoch(&self, database: &DatabaseId, node: Node) -> ProviderResult<Option<FailoverEpoch>> {
+        let _ = node;
+        Err(crate::error::ProviderError::new(
+            crate::error::ErrorKind::NotSupported,
+            self.name(),
+            "failover_epoch",
+            format!("this replication manager keeps no failover epoch in {database}"),
+        ))
+    }
+
+    /// Records `epoch` in the promoted database (the standby side, now the primary), where
+    /// applications can compare their own epoch with it.
+    ///
+    /// # Contract
+    /// Idempotent: recording the same epoch of the same run again is a no-op. An epoch
+    /// not above the newest recorded one (by another run) is a `Conflict`. `NotSupported`
+    /// when the manager keeps no epoch (the default).
+    async fn record_failover_epoch(&self, database: &DatabaseId, epoch: &FailoverEpoch) -> ProviderResult<()> {
+        Err(crate::error::ProviderError::new(
+            crate::error::ErrorKind::NotSupported,
+            self.name(),
+            "record_failover_epoch",
+            format!("this replication manager cannot record epoch {} in {database}", epoch.epoch),
         ))
     }
 }

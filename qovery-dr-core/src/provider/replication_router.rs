@@ -111,6 +111,22 @@ impl ReplicationManager for ReplicationRouter {
         }
     }
 
+    async fn failover_epoch(
+        &self,
+        database: &DatabaseId,
+        node: Node,
+    ) -> ProviderResult<Option<crate::model::FailoverEpoch>> {
+        self.manager_for(database)?.failover_epoch(database, node).await
+    }
+
+    async fn record_failover_epoch(
+        &self,
+        database: &DatabaseId,
+        epoch: &crate::model::FailoverEpoch,
+    ) -> ProviderResult<()> {
+        self.manager_for(database)?.record_failover_epoch(database, epoch).await
+    }
+
     async fn status(&self, database: &DatabaseId) -> ProviderResult<ReplicationStatus> {
         self.manager_for(database)?.status(database).await
     }

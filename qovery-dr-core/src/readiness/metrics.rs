@@ -26,6 +26,10 @@ pub struct ReadinessMetrics {
     pub last_drill_rto_seconds: Option<f64>,
     /// Its measured RPO.
     pub last_drill_rpo_seconds: Option<f64>,
+    /// The failover epoch every layer holds (0 before the first failover; `None` when
+    /// the layers disagree).
+    #[serde(default)]
+    pub failover_epoch: Option<u64>,
     pub(crate) dns_checked: u64,
     pub(crate) dns_failing: u64,
 }

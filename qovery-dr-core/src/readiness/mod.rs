@@ -20,6 +20,7 @@
 mod cadence;
 mod check;
 mod checks;
+mod epoch;
 mod metrics;
 mod throttle;
 
@@ -188,6 +189,10 @@ impl Readiness {
             results.extend(o.checks);
         }
         results.push(checks::lock(self.lock.as_deref(), &self.plan).await);
+        let (epoch_check, epoch) =
+            epoch::check(&self.plan, &self.providers, &ctx.throttle, self.options.call_timeout).await;
+        results.push(epoch_check);
+        metrics.failover_epoch = epoch;
         results.extend(static_stability(&self.plan, &self.providers));
         results.extend(checks::terraform_drift(&self.plan, self.options.call_timeout).await);
         let now = self.clock.now();

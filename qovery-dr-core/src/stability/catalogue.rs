@@ -58,7 +58,17 @@ pub fn postgres(database: &str) -> Planes {
         .op("primary_writability", [primary.clone()])
         .op("fence_primary", [primary.clone()])
         .op("wait_for_catch_up", [primary.clone(), dr.clone()])
-        .ops(&["promote_standby", "promotion_state", "post_promotion_fixups", "last_heartbeat"], [dr.clone()])
+        .ops(
+            &[
+                "promote_standby",
+                "promotion_state",
+                "post_promotion_fixups",
+                "last_heartbeat",
+                "failover_epoch",
+                "record_failover_epoch",
+            ],
+            [dr.clone()],
+        )
         .op("write_heartbeat", [primary.clone()])
         .op("reprotect", [primary, dr])
 }
@@ -74,7 +84,10 @@ pub fn dump(database: &str, store: Location) -> Planes {
         .op("fence_primary", [primary.clone()])
         .op("wait_for_catch_up", [store.clone(), dr.clone()])
         .op("promote_standby", [store.clone(), dr.clone()])
-        .ops(&["promotion_state", "post_promotion_fixups", "last_heartbeat"], [dr.clone()])
+        .ops(
+            &["promotion_state", "post_promotion_fixups", "last_heartbeat", "failover_epoch", "record_failover_epoch"],
+            [dr.clone()],
+        )
         .op("write_heartbeat", [primary.clone()])
         .op("reprotect", [primary, dr, store])
 }
@@ -101,7 +114,7 @@ pub fn rds_replica(database: &str, primary_region: &str, dr_region: &str) -> Pla
         .op("wait_for_catch_up", [primary.clone(), dr.clone()])
         .op("promote_standby", [api(dr_region)])
         .op("promotion_state", [api(dr_region), dr.clone()])
-        .ops(&["post_promotion_fixups", "last_heartbeat"], [dr.clone()])
+        .ops(&["post_promotion_fixups", "last_heartbeat", "failover_epoch", "record_failover_epoch"], [dr.clone()])
         .op("write_heartbeat", [primary.clone()])
         .op("reprotect", [api(primary_region), api(dr_region)])
 }
@@ -118,7 +131,7 @@ pub fn aurora(database: &str, region: &str) -> Planes {
         .op("fence_primary", [api.clone(), primary.clone()])
         .op("wait_for_catch_up", [api.clone()])
         .ops(&["promote_standby", "promotion_state", "reprotect"], [api.clone()])
-        .ops(&["post_promotion_fixups", "last_heartbeat"], [dr])
+        .ops(&["post_promotion_fixups", "last_heartbeat", "failover_epoch", "record_failover_epoch"], [dr])
         .op("write_heartbeat", [primary])
 }
 

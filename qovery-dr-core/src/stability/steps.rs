@@ -34,6 +34,8 @@ pub(crate) fn operations(kind: &StepKind) -> Vec<(Role, &'static str)> {
         StepKind::CatchUp => vec![(Replication, "wait_for_catch_up")],
         StepKind::PromoteDatabase => vec![(Replication, "promote_standby"), (Replication, "promotion_state")],
         StepKind::PostPromotionFixups => vec![(Replication, "post_promotion_fixups")],
+        // The variable is read best effort: only the databases can stop this step.
+        StepKind::RecordEpoch => vec![(Replication, "failover_epoch"), (Replication, "record_failover_epoch")],
         StepKind::MeasureReplicationLag => vec![(Replication, "write_heartbeat"), (Replication, "last_heartbeat")],
         StepKind::CloneEnvironment { .. } => vec![(Cluster, "clone_environment")],
         StepKind::DeleteClone { .. } => vec![(Cluster, "delete_environment")],

@@ -220,10 +220,13 @@ impl ClusterProvider for InMemoryCluster {
                                 None if svc.running.is_some() => (DeploymentPhase::Deployed, "DEPLOYED"),
                                 None => (DeploymentPhase::Unknown, "READY"),
                             };
-                        let out_of_date = svc
-                            .running
-                            .as_ref()
-                            .is_some_and(|r| r != &svc.desired || svc.running_env_vars != env.variables);
+                        // A database does not take the environment's variables: a new one
+                        // leaves it up to date (as on Qovery).
+                        let takes_variables =
+                            !matches!(svc.kind, qovery_dr_core::provider::ServiceKind::Database { .. });
+                        let out_of_date = svc.running.as_ref().is_some_and(|r| {
+                            r != &svc.desired || (takes_variables && svc.running_env_vars != env.variables)
+                        });
                         let raw = if out_of_date && phase == DeploymentPhase::Deployed { "OUT_OF_DATE" } else { raw };
                         ServiceStatus::new(id.clone(), phase, raw.to_owned()).with_out_of_date(out_of_date)
                     })

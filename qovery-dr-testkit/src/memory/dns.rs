@@ -56,6 +56,46 @@ impl DnsSwitcher for InMemoryDns {
             .await
     }
 
+    async fn failover_epoch(&self, record: &DnsRecordId) -> ProviderResult<Option<u64>> {
+        const OP: &str = "dns.failover_epoch";
+        self.world.call(OP, false, record.to_string(), |s, _| Ok(s.epochs.get(record).copied())).await
+    }
+
+    async fn publish_failover_epoch(
+        &self,
+        record: &DnsRecordId,
+        epoch: &qovery_dr_core::FailoverEpoch,
+    ) -> ProviderResult<ChangeId> {
+        const OP: &str = "dns.publish_failover_epoch";
+        self.world
+            .call(OP, true, format!("{record} epoch {}", epoch.epoch), |s, ctx| {
+                if !s.records.contains_key(record) {
+                    return Err(err(ErrorKind::NotFound, OP, format!("record {record} does not exist")));
+                }
+                s.next_id += 1;
+                let change = ChangeId::new(format!("change-{}", s.next_id));
+                match s.epochs.get(record).copied() {
+                    Some(now) if now == epoch.epoch => {
+                        ctx.no_change();
+                        s.changes.insert(change.clone(), ChangeSim { in_sync_at: ctx.now });
+                        return Ok(change);
+                    }
+                    Some(now) if now > epoch.epoch => {
+                        return Err(err(
+                            ErrorKind::Conflict,
+                            OP,
+                            format!("epoch {now} is published beside {record}, newer than {}", epoch.epoch),
+                        ));
+                    }
+                    _ => {}
+                }
+                s.epochs.insert(record.clone(), epoch.epoch);
+                s.changes.insert(change.clone(), ChangeSim { in_sync_at: ctx.now + ctx.config().dns_propagation });
+                Ok(change)
+            })
+            .await
+    }
+
     async fn switch(&self, request: &SwitchRequest) -> ProviderResult<ChangeId> {
         const OP: &str = "dns.switch";
         if !self.capabilities.supports(request.strategy) {

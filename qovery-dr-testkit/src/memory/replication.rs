@@ -260,6 +260,8 @@ impl ReplicationManager for InMemoryReplication {
                 old.lsn = lsn;
                 old.history = vec![(ctx.now, lsn)];
                 old.last_heartbeat = heartbeat;
+                // Rewound onto the promoted node: its rows (the epochs among them) too.
+                old.epochs = promoted.epochs.clone();
                 db.reversed = !db.reversed;
                 db.link = crate::world::LinkSim::Up;
                 db.fixed_up = false;
@@ -381,6 +383,61 @@ impl ReplicationManager for InMemoryReplication {
                     return Err(unreachable(OP, if node == Node::Primary { "primary" } else { "standby" }));
                 }
                 Ok(n.last_heartbeat.map(|(sequence, written_at)| Heartbeat::new(sequence, written_at)))
+            })
+            .await
+    }
+
+    async fn failover_epoch(
+        &self,
+        database: &DatabaseId,
+        node: Node,
+    ) -> ProviderResult<Option<qovery_dr_core::FailoverEpoch>> {
+        const OP: &str = "replication.failover_epoch";
+        self.world
+            .call(OP, false, format!("{database} {node:?}"), |s, _| {
+                let db = db_mut(s, database, OP)?;
+                let (p, st) = sides(db);
+                let n = if node == Node::Primary { p } else { st };
+                if n.condition != NodeCondition::Up {
+                    return Err(unreachable(OP, if node == Node::Primary { "primary" } else { "standby" }));
+                }
+                Ok(n.epochs.iter().max_by_key(|e| e.epoch).cloned())
+            })
+            .await
+    }
+
+    async fn record_failover_epoch(
+        &self,
+        database: &DatabaseId,
+        epoch: &qovery_dr_core::FailoverEpoch,
+    ) -> ProviderResult<()> {
+        const OP: &str = "replication.record_failover_epoch";
+        self.world
+            .call(OP, true, format!("{database} epoch {}", epoch.epoch), |s, ctx| {
+                let db = db_mut(s, database, OP)?;
+                let (_, promoted) = sides_mut(db);
+                if promoted.condition != NodeCondition::Up {
+                    return Err(unreachable(OP, "promoted primary"));
+                }
+                if !promoted.writable() {
+                    return Err(err(ErrorKind::Conflict, OP, "the standby is not a writable primary".to_owned()));
+                }
+                match promoted.epochs.iter().max_by_key(|e| e.epoch) {
+                    Some(e) if e.epoch == epoch.epoch && e.run_id == epoch.run_id => {
+                        ctx.no_change();
+                        return Ok(());
+                    }
+                    Some(e) if e.epoch >= epoch.epoch => {
+                        return Err(err(
+                            ErrorKind::Conflict,
+                            OP,
+                            format!("epoch {} (run {}) is already recorded in {database}", e.epoch, e.run_id),
+                        ));
+                    }
+                    _ => {}
+                }
+                promoted.epochs.push(epoch.clone());
+                Ok(())
             })
             .await
     }

@@ -104,6 +104,7 @@ fn node(is_primary: bool, now: Instant) -> NodeSim {
         history: vec![(now, Lsn(0x0100_0000))],
         updated_at: now,
         last_heartbeat: None,
+        epochs: Vec::new(),
     }
 }
 

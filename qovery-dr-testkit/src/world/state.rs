@@ -164,6 +164,9 @@ pub struct NodeSim {
     pub updated_at: Instant,
     /// The newest heartbeat present on this node (sequence, wall time).
     pub last_heartbeat: Option<(u64, Timestamp)>,
+    /// Failover epochs recorded on this node (the `qovery_dr.failover_epoch` rows).
+    #[serde(default)]
+    pub epochs: Vec<qovery_dr_core::FailoverEpoch>,
 }
 
 impl NodeSim {
@@ -322,6 +325,9 @@ pub struct State {
     pub records: BTreeMap<DnsRecordId, RecordSim>,
     /// DNS changes.
     pub changes: BTreeMap<ChangeId, ChangeSim>,
+    /// Failover epochs published beside records (their `_qdr-epoch` TXT records).
+    #[serde(default)]
+    pub epochs: BTreeMap<DnsRecordId, u64>,
     /// Target health sources.
     pub health: BTreeMap<DnsTarget, HealthSource>,
     /// Counter for generated ids.

@@ -37,6 +37,7 @@ async fn the_runbook_follows_the_default_order() {
             "catch-up",
             "promote",
             "post-promotion",
+            "epoch",
             "images",
             "configure",
             "deploy",

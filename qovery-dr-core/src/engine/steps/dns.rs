@@ -82,6 +82,7 @@ pub(super) async fn switch_dns(
         }
         pause(run.parts.options.poll_interval).await;
     }
+    let (epoch, epoch_note) = publish_epoch(run, id, record).await?;
     let provider_in_sync_at = run.parts.clock.now();
     let authoritative = authoritative_servers_serve(run, id, record, to).await?;
     Ok(StepOutput::SwitchDns(SwitchDnsOutput {
@@ -89,7 +90,48 @@ pub(super) async fn switch_dns(
         provider_in_sync_at,
         in_sync_at: run.parts.clock.now(),
         authoritative,
+        epoch,
+        epoch_note,
     }))
+}
+
+/// The run's failover epoch beside the switched record, through the provider's guarded
+/// write, once the switch is in sync; waits until that change is in sync too.
+async fn publish_epoch(
+    run: &Arc<Run>,
+    id: &str,
+    record: &DnsRecordId,
+) -> Result<(Option<u64>, Option<String>), StepError> {
+    let Some(epoch) = super::epoch::of_run(run) else { return Ok((None, None)) };
+    let dns = &run.providers.dns;
+    let change = match dns.publish_failover_epoch(record, &epoch).await {
+        Ok(c) => c,
+        Err(e) if e.kind() == ErrorKind::NotSupported => {
+            tracing::warn!(record = %record, error = %e, "no failover epoch published beside the record");
+            return Ok((None, Some(e.to_string())));
+        }
+        Err(e) if e.kind() == ErrorKind::Conflict => {
+            return Err(StepError::NotReady(format!(
+                "a newer failover epoch than {} is published beside {record}: another run switched it since; \
+                 not overwriting ({e})",
+                epoch.epoch
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    run.emit(Event::Waiting {
+        step: id.to_owned(),
+        what: format!("epoch {} beside {record} to be in sync", epoch.epoch),
+    });
+    loop {
+        match dns.change_status(&change).await {
+            Ok(crate::provider::ChangeStatus::InSync) => return Ok((Some(epoch.epoch), None)),
+            Ok(_) => {}
+            Err(e) if e.is_retryable() => {}
+            Err(e) => return Err(e.into()),
+        }
+        pause(run.parts.options.poll_interval).await;
+    }
 }
 
 /// Waits until every authoritative server of `record` answers `to` (asked directly,

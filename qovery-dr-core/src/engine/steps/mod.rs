@@ -9,6 +9,7 @@
 
 mod database;
 mod dns;
+mod epoch;
 mod gate;
 mod images;
 mod platform;
@@ -86,6 +87,7 @@ pub(crate) async fn run(run: &Arc<Run>, spec: &StepSpec, reconcile: bool) -> Ste
         StepKind::CatchUp => database::catch_up(run, spec).await,
         StepKind::PromoteDatabase => database::promote(run, id).await,
         StepKind::PostPromotionFixups => database::fixups(run).await,
+        StepKind::RecordEpoch => epoch::record(run).await,
         StepKind::MeasureReplicationLag => rpo::measure_lag(run, id).await,
         StepKind::Record => rpo::record(run).await,
         StepKind::CloneEnvironment { source } => platform::clone_environment(run, source, reconcile).await,

@@ -81,7 +81,14 @@ pub(super) async fn apply_parameters(run: &Arc<Run>, env: &EnvRef) -> StepResult
     for (key, value) in &run.plan.dr.parameters {
         run.providers.cluster.set_variable(&scope, key, &VariableValue::Plain(value.clone())).await?;
     }
-    Ok(StepOutput::Parameters(ParametersOutput { variables: run.plan.dr.parameters.len() }))
+    let mut variables = run.plan.dr.parameters.len();
+    // The run's failover epoch, for applications to compare with the database's.
+    if let Some(epoch) = super::epoch::of_run(run) {
+        let value = VariableValue::Plain(epoch.epoch.to_string());
+        run.providers.cluster.set_variable(&scope, crate::model::EPOCH_VARIABLE, &value).await?;
+        variables += 1;
+    }
+    Ok(StepOutput::Parameters(ParametersOutput { variables }))
 }
 
 pub(super) async fn set_scale(
