@@ -128,7 +128,10 @@ impl DnsSwitcher for DnsRouter {
         record: &DnsRecordId,
         epoch: &crate::model::FailoverEpoch,
     ) -> ProviderResult<ChangeId> {
-        self.switcher_for(record)?.publish_failover_epoch(record, epoch).await
+        let index = self.records.get(record).copied();
+        let change = self.switcher_for(record)?.publish_failover_epoch(record, epoch).await?;
+        // Routed as a switch's change is, for change_status.
+        Ok(ChangeId::new(format!("{}:{change}", index.unwrap_or_default())))
     }
 
     async fn current(&self, record: &DnsRecordId) -> ProviderResult<DnsRecordState> {

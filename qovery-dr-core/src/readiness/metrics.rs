@@ -146,6 +146,13 @@ mod exposition {
             plan,
             m.last_drill_rpo_seconds,
         );
+        gauge(
+            &mut registry,
+            "qdr_failover_epoch",
+            "The failover epoch every layer holds (absent while they disagree)",
+            plan,
+            m.failover_epoch.map(|e| e as f64),
+        );
         let checks = Family::<Labels, F64Gauge>::default();
         for c in &report.checks {
             checks

@@ -15,6 +15,8 @@ use tokio_postgres::Client;
 use super::endpoint::{PROVIDER, PgEndpoint};
 use super::sql::{RowExt, exec, ident, literal, lsn, millis, one_row, opt_row};
 
+mod epoch;
+
 /// Where the heartbeat table lives.
 #[derive(Debug, Clone)]
 pub struct HeartbeatSetup {
@@ -239,6 +241,9 @@ impl PostgresReplicationManager {
             s.batch_execute("SET default_transaction_read_only = off")
                 .await
                 .map_err(|e| super::endpoint::pg_error(OP, &sl, e))?;
+            // Our own table made on the promoted side (the failover epoch) is published too:
+            // a subscription needs it on this side as well.
+            self.epoch_schema(&s, OP, &sl).await?;
             if !tables.is_empty() {
                 s.batch_execute(&format!("TRUNCATE {}", tables.join(", "))).await.map_err(|e| {
                     err(
@@ -1443,6 +1448,29 @@ impl ReplicationManager for PostgresReplicationManager {
             Node::Primary => self.heartbeat_on(&self.primary, OP).await,
             Node::Standby => self.heartbeat_on(&self.standby, OP).await,
         }
+    }
+
+    async fn failover_epoch(
+        &self,
+        database: &DatabaseId,
+        node: Node,
+    ) -> ProviderResult<Option<qovery_dr_core::FailoverEpoch>> {
+        const OP: &str = "failover_epoch";
+        self.check(database, OP)?;
+        match node {
+            Node::Primary => self.epoch_on(&self.primary, OP).await,
+            Node::Standby => self.epoch_on(&self.standby, OP).await,
+        }
+    }
+
+    async fn record_failover_epoch(
+        &self,
+        database: &DatabaseId,
+        epoch: &qovery_dr_core::FailoverEpoch,
+    ) -> ProviderResult<()> {
+        const OP: &str = "record_failover_epoch";
+        self.check(database, OP)?;
+        self.record_epoch(epoch, OP).await
     }
 
     /// Physical pairs with a [`LocalPgServer`](super::LocalPgServer) for the standby side:

@@ -285,6 +285,23 @@ impl ReplicationManager for RdsReplicationManager {
         self.sql.last_heartbeat(database, node).await
     }
 
+    /// In the database, over SQL, as the PostgreSQL manager keeps it.
+    async fn failover_epoch(
+        &self,
+        database: &DatabaseId,
+        node: Node,
+    ) -> ProviderResult<Option<qovery_dr_core::FailoverEpoch>> {
+        self.sql.failover_epoch(database, node).await
+    }
+
+    async fn record_failover_epoch(
+        &self,
+        database: &DatabaseId,
+        epoch: &qovery_dr_core::FailoverEpoch,
+    ) -> ProviderResult<()> {
+        self.sql.record_failover_epoch(database, epoch).await
+    }
+
     async fn reprotect(&self, database: &DatabaseId) -> ProviderResult<ReprotectReport> {
         const OP: &str = "reprotect";
         self.check(database, OP)?;

@@ -4,13 +4,14 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::Name;
+use hickory_proto::rr::rdata::TXT;
+use hickory_proto::rr::{Name, RData, RecordType};
 use qovery_dr_core::async_trait;
 use qovery_dr_core::provider::{
     ChangeStatus, DnsCapabilities, DnsRecordState, DnsSwitcher, GuardDecision, SwitchRequest, SwitchStrategy,
     TargetHealth,
 };
-use qovery_dr_core::{ChangeId, DnsRecordId, DnsTarget, ErrorKind, ProviderError, ProviderResult};
+use qovery_dr_core::{ChangeId, DnsRecordId, DnsTarget, ErrorKind, FailoverEpoch, ProviderError, ProviderResult};
 
 use super::config::Rfc2136Config;
 use super::wire::{PROVIDER, Served, Server, fqdn, parse_target, rcode_error, record_set};
@@ -70,6 +71,29 @@ impl Rfc2136DnsSwitcher {
         })
     }
 
+    /// The epoch TXT record beside `record`: its name, and the epoch it holds (`None`
+    /// when there is none) with the record set as served (for the guarded swap).
+    async fn epoch_txt(
+        &self,
+        record: &DnsRecordId,
+        operation: &str,
+    ) -> ProviderResult<(Name, Option<(u64, u32, Vec<RData>)>)> {
+        let name = self.name(&FailoverEpoch::record_name(record), operation)?;
+        let served = self.primary.txt_records(&name, operation).await?;
+        let held = served.and_then(|(ttl, rdata)| {
+            let text: String = rdata
+                .iter()
+                .filter_map(|r| match r {
+                    RData::TXT(t) => Some(t.txt_data().iter().map(|b| String::from_utf8_lossy(b)).collect::<String>()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+                .join(" ");
+            FailoverEpoch::parse_txt(&text).map(|n| (n, ttl, rdata))
+        });
+        Ok((name, held))
+    }
+
     /// The change id: the zone and the SOA serial the primary serves now.
     async fn change_id(&self) -> ProviderResult<ChangeId> {
         let serial = self.primary.serial(&self.zone, "switch").await?;
@@ -94,6 +118,59 @@ impl DnsSwitcher for Rfc2136DnsSwitcher {
 
     fn planes(&self) -> qovery_dr_core::stability::Planes {
         qovery_dr_core::stability::catalogue::rfc2136(&self.primary.addr.to_string())
+    }
+
+    async fn failover_epoch(&self, record: &DnsRecordId) -> ProviderResult<Option<u64>> {
+        Ok(self.epoch_txt(record, "failover_epoch").await?.1.map(|(n, _, _)| n))
+    }
+
+    /// A TXT record `_qdr-epoch.<record>` holding `qdr-epoch=N run=… mode=…`, created if
+    /// missing (prerequisite: none there) or swapped if older (prerequisite: exactly the
+    /// value read): the same guarded write as a switch.
+    async fn publish_failover_epoch(&self, record: &DnsRecordId, epoch: &FailoverEpoch) -> ProviderResult<ChangeId> {
+        const OP: &str = "publish_failover_epoch";
+        let (name, held) = self.epoch_txt(record, OP).await?;
+        let ttl = self.ttl.unwrap_or(60);
+        let new = record_set(&name, RecordType::TXT, ttl, &[RData::TXT(TXT::new(vec![epoch.txt()]))]);
+        let code = match &held {
+            Some((n, _, _)) if *n == epoch.epoch => return self.change_id().await,
+            Some((n, _, _)) if *n > epoch.epoch => {
+                return Err(ProviderError::new(
+                    ErrorKind::Conflict,
+                    PROVIDER,
+                    OP,
+                    format!("{name} holds epoch {n}, newer than {}; not overwritten", epoch.epoch),
+                ));
+            }
+            Some((_, served_ttl, rdata)) => {
+                let current = record_set(&name, RecordType::TXT, *served_ttl, rdata);
+                self.primary.compare_and_swap(current, new, &self.zone).await?
+            }
+            None => self.primary.create(new, &self.zone, OP).await?,
+        };
+        match code {
+            ResponseCode::NoError => {
+                tracing::info!(record = %name, epoch = epoch.epoch, "rfc2136 failover epoch published");
+                self.change_id().await
+            }
+            // The prerequisite failed: written by someone else between our read and the update.
+            ResponseCode::NXRRSet | ResponseCode::YXRRSet | ResponseCode::NXDomain => {
+                match self.epoch_txt(record, OP).await?.1 {
+                    Some((n, _, _)) if n == epoch.epoch => self.change_id().await,
+                    other => Err(ProviderError::new(
+                        ErrorKind::Conflict,
+                        PROVIDER,
+                        OP,
+                        format!(
+                            "{name} changed while publishing epoch {}: it holds {}",
+                            epoch.epoch,
+                            other.map_or_else(|| "no epoch".to_owned(), |(n, _, _)| format!("epoch {n}"))
+                        ),
+                    )),
+                }
+            }
+            code => Err(rcode_error(code, self.primary.addr, OP)),
+        }
     }
 
     async fn current(&self, record: &DnsRecordId) -> ProviderResult<DnsRecordState> {

@@ -188,6 +188,29 @@ impl Server {
         })
     }
 
+    /// The TXT strings at `name` (each record's strings joined) and their TTL; `None`
+    /// when there is no TXT record there.
+    pub(crate) async fn txt_records(&self, name: &Name, operation: &str) -> ProviderResult<Option<(u32, Vec<RData>)>> {
+        let mut client = self.client(operation).await?;
+        let answers = self.answer(client.query(name.clone(), DNSClass::IN, RecordType::TXT).await, operation)?;
+        let records: Vec<&Record> =
+            answers.iter().filter(|r| r.record_type() == RecordType::TXT && r.name() == name).collect();
+        Ok(records.first().map(|first| (first.ttl(), records.iter().map(|r| r.data().clone()).collect())))
+    }
+
+    /// Sends a create update (prerequisite: no record set of `new`'s type at its name).
+    /// Returns the server's response code; transport failures are errors.
+    pub(crate) async fn create(&self, new: RecordSet, zone: &Name, operation: &str) -> ProviderResult<ResponseCode> {
+        let mut client = self.client(operation).await?;
+        match client.create(new, zone.clone()).await {
+            Ok(response) => Ok(response.response_code()),
+            Err(e) => match no_records_code(&e) {
+                Some(code) => Ok(code),
+                None => Err(self.error(operation, e, true)),
+            },
+        }
+    }
+
     /// Sends a compare-and-swap update (prerequisite: `current` exists exactly as given).
     /// Returns the server's response code; transport failures are errors.
     pub(crate) async fn compare_and_swap(

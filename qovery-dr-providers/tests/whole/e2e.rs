@@ -478,4 +478,75 @@ async fn failback_that_re_protects(options: LocalStackOptions, said: &str) {
     assert_eq!(back.measured_rpo_ms, Some(0), "{}", back.to_text());
     stack.primary.q("INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (1, 1, 1, 1, now())");
     assert_eq!(stack.knot_answer(APP), APP_PRIMARY);
+    // The failback incremented the failover epoch again, on the original primary.
+    assert_eq!(stack.primary.q("SELECT max(epoch) || ' ' || count(*) FROM qovery_dr.failover_epoch"), "2 2");
+}
+
+/// The failover epoch on real peers: after a switchover, the promoted PostgreSQL holds the
+/// row (and refuses an application's older epoch), the DR environment holds the variable
+/// at the Qovery fake, Knot serves the TXT record beside the switched record; readiness
+/// agrees, then reports a layer forced out of step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_switchover_writes_one_failover_epoch_to_the_database_the_variable_and_the_txt_record() {
+    use qovery_dr_core::readiness::{CheckStatus, Readiness};
+    let stack = Stack::start_with(true).await;
+    stack.qovery.add_registry(&format!("http://{}", stack.registry_b.host()));
+    let (plan, connected) = connected(&stack).await;
+    let epoch_check = || async {
+        let r = Readiness::new(plan.clone(), connected.providers.clone()).evaluate().await;
+        r.checks.into_iter().find(|c| c.id == "failover-epoch").expect("a failover-epoch check")
+    };
+    let before = epoch_check().await;
+    assert_eq!(before.status, CheckStatus::Pass, "{before:?}");
+    assert!(before.observed.starts_with("no failover recorded (epoch 0)"), "{before:?}");
+
+    let report = engine(&connected, &plan)
+        .build()
+        .run(RunMode::Switchover)
+        .await
+        .unwrap_or_else(|f| panic!("{}\n{}", f.error, f.report.to_text()));
+    assert_eq!(report.outcome, Outcome::Succeeded, "{}", report.to_text());
+
+    // The promoted database.
+    let row = stack.standby.q("SELECT epoch || ' ' || run_id || ' ' || mode FROM qovery_dr.failover_epoch");
+    assert_eq!(row, format!("1 {} switchover", report.run_id));
+    // An application still on epoch 0 is refused; one on epoch 1 goes on.
+    let stale = stack.standby.sql("SELECT qovery_dr.check_failover_epoch(0)").expect_err("a stale epoch is refused");
+    assert!(stale.to_string().contains("stale failover epoch 0: this database is at epoch 1"), "{stale}");
+    assert_eq!(stack.standby.q("SELECT qovery_dr.check_failover_epoch(1)"), "1");
+    // The DR environment's variable, at the Qovery fake.
+    let dr_env = stack.environments.1.clone();
+    let var = |env: &str| {
+        stack.qovery.with(|s| {
+            s.envs[env]
+                .vars
+                .values()
+                .flatten()
+                .find(|v| v.key == qovery_dr_core::EPOCH_VARIABLE)
+                .map(|v| v.value.clone())
+        })
+    };
+    assert_eq!(var(&dr_env).as_deref(), Some("1"));
+    // The TXT record beside the switched record, as both Knot servers serve it.
+    let txt_name = format!("_qdr-epoch.{APP}");
+    for server in stack.knot.servers() {
+        let txt = stack.knot.txt(server, &txt_name).unwrap();
+        assert!(txt.contains(&format!("qdr-epoch=1 run={} mode=switchover", report.run_id)), "{server}: {txt:?}");
+    }
+
+    let after = epoch_check().await;
+    assert_eq!(after.status, CheckStatus::Pass, "{after:?}");
+    assert_eq!(after.observed, "epoch 1 in all 3 layer(s)", "{after:?}");
+    assert!(after.detail.contains(&format!("TXT _qdr-epoch.{API} (not kept by its provider)")), "{after:?}");
+
+    // Forced out of step: the variable put back to 0, as a restored environment would be.
+    stack.qovery.with(|s| {
+        let env = s.envs.get_mut(&dr_env).unwrap();
+        for v in env.vars.values_mut().flatten().filter(|v| v.key == qovery_dr_core::EPOCH_VARIABLE) {
+            v.value = "0".into();
+        }
+    });
+    let forced = epoch_check().await;
+    assert_eq!(forced.status, CheckStatus::Fail, "{forced:?}");
+    assert!(forced.observed.contains("variable QDR_FAILOVER_EPOCH holds 0"), "{forced:?}");
 }

@@ -141,6 +141,12 @@ template:
         kdig(server, &[name, "A", "+short"])
     }
 
+    /// What `server` answers for the TXT record `name` (`kdig +short`: one quoted
+    /// string per line, empty when there is none).
+    pub fn txt(&self, server: SocketAddr, name: &str) -> Result<String, LocalStackError> {
+        kdig(server, &[name, "TXT", "+short"])
+    }
+
     /// The servers' directory (configuration, journals, logs).
     pub fn root(&self) -> &Path {
         &self.root
