@@ -36,28 +36,6 @@ fn scratch_database(plan: &DrPlan, backup: &qovery_dr_providers::postgres::PgDum
         .unwrap_or_else(|| format!("{}_restore_check", backup.target().dbname))
 }
 
-async fn stop_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
     let (mut plan_path, mut dump_dir, mut pg_bin, mut once) = (None, None, None, false);
@@ -137,7 +115,7 @@ async fn main() -> ExitCode {
             (db, summary)
         });
     }
-    stop_signal().await;
+    qovery_dr_examples::stop_signal().await;
     println!("stopping: what is in flight is cancelled");
     let _ = stop_tx.send(());
     while let Some(done) = runs.join_next().await {

@@ -207,29 +207,6 @@ async fn readiness(State(monitor): State<Arc<Monitor>>) -> Response {
     json(status, serde_json::to_string_pretty(report.as_ref()))
 }
 
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(e) => {
-                eprintln!("warning: cannot watch SIGTERM ({e}); Ctrl-C still stops the service");
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
 /// What the monitor evaluates, and what must live as long as it does.
 struct Target {
     readiness: Readiness,
@@ -359,7 +336,7 @@ async fn main() -> ExitCode {
         let stop = stopped(stop_rx);
         async move { monitor.run(stop).await }
     });
-    shutdown_signal().await;
+    qovery_dr_examples::stop_signal().await;
     eprintln!("stopping");
     let _ = stop_tx.send(true);
     // In-flight requests get a moment to finish; a client holding a connection open does

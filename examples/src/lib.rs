@@ -19,3 +19,28 @@ pub async fn connect_live(plan: &DrPlan) -> Result<Connected, String> {
             .to_owned())
     }
 }
+
+/// Resolves on SIGTERM (what `kill`, systemd and Kubernetes send) or Ctrl-C: a service's
+/// cue to stop cleanly.
+pub async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(e) => {
+                eprintln!("warning: cannot watch SIGTERM ({e}); Ctrl-C still stops it");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

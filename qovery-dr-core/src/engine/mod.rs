@@ -96,7 +96,7 @@ pub use interlock::{Interlock, Override};
 pub use mode::RunMode;
 pub use output::{
     ApprovalOutput, AuthoritativeCheck, CatchUpOutput, CloneOutput, DatabaseConnectionOutput, DeleteCloneOutput,
-    DeployOutput, DrConfigurationOutput, FenceOutput, FixupsOutput, HealthOutput, LockOutput, OutputKind,
+    DeployOutput, DrConfigurationOutput, EpochOutput, FenceOutput, FixupsOutput, HealthOutput, LockOutput, OutputKind,
     ParametersOutput, PreflightOutput, PromoteOutput, ReprotectOutput, RpoOutput, ServiceImageOutput,
     ServiceScaleOutput, StartClusterOutput, StepOutput, StopEnvironmentOutput, SwitchDnsOutput, SyncImageOutput,
     SyncImagesOutput, SyncedImage, VerifyDnsOutput, VerifyEnvironmentOutput,

@@ -134,3 +134,20 @@ async fn a_newer_epoch_published_by_another_run_is_not_overwritten() {
     let e = FailoverEpoch::new(2, "r", "failover", Timestamp::from_unix_millis(0));
     assert_eq!(dns.publish_failover_epoch(&record, &e).await.unwrap_err().kind(), ErrorKind::Conflict);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_platform_api_that_never_answers_does_not_hold_the_epoch_step_up() {
+    let pw = aws();
+    // Reading the variable hangs (the Qovery API down): the step goes on from the databases.
+    pw.world.faults().inject("cluster.list_variables", Trigger::Always, FaultAction::Hang);
+    let started = tokio::time::Instant::now();
+    let report =
+        engine(&pw, MemoryJournal::new()).run(RunMode::Switchover).await.unwrap_or_else(|f| panic!("{}", f.error));
+    let step = report.steps.iter().find(|s| s.name == "failover-epoch").unwrap();
+    assert_eq!(step.attempts, 1, "{step:?}");
+    // Both environments' reads share one 10 s bound, not 10 s each.
+    assert!((10_000..11_000).contains(&step.duration_ms), "{step:?}");
+    assert!(started.elapsed() < Duration::from_secs(30 * 60), "{:?}", started.elapsed());
+    let db = &pw.plan.primary().database.id;
+    assert_eq!(pw.world.with_state(|s| s.databases[db].b.epochs.len()), 1);
+}

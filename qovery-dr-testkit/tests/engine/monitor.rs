@@ -21,6 +21,19 @@ impl Notifier for Recording {
     }
 }
 
+/// `m.run` on a task, and the sender that shuts it down.
+fn running(m: &Arc<Monitor>) -> (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let m = Arc::clone(m);
+    let task = tokio::spawn(async move {
+        m.run(async {
+            let _ = rx.await;
+        })
+        .await
+    });
+    (tx, task)
+}
+
 fn monitor(pw: &qovery_dr_testkit::PlanWorld, sink: Arc<Recording>) -> Monitor {
     Monitor::new(
         Readiness::new(pw.plan.clone(), pw.providers()).clock(Arc::new(pw.world.clone())),
@@ -106,16 +119,7 @@ async fn run_evaluates_on_the_interval_until_shut_down() {
     let pw = aws();
     let sink = Arc::new(Recording::default());
     let m = Arc::new(monitor(&pw, sink.clone()));
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn({
-        let m = m.clone();
-        async move {
-            m.run(async {
-                let _ = rx.await;
-            })
-            .await
-        }
-    });
+    let (tx, task) = running(&m);
     tokio::time::sleep(Duration::from_secs(5 * 60 + 1)).await;
     let _ = tx.send(());
     task.await.unwrap();
@@ -132,16 +136,7 @@ async fn shutdown_is_prompt_even_while_a_peer_hangs_mid_evaluation() {
     assert!(m.latest().is_some(), "the first evaluation's report is kept");
     // Every call now hangs: the next evaluation never completes by itself.
     pw.world.faults().inject("*", Trigger::Always, FaultAction::Hang);
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn({
-        let m = m.clone();
-        async move {
-            m.run(async {
-                let _ = rx.await;
-            })
-            .await
-        }
-    });
+    let (tx, task) = running(&m);
     tokio::time::sleep(Duration::from_secs(30)).await;
     assert!(!task.is_finished(), "still evaluating (hung)");
     let asked = tokio::time::Instant::now();
@@ -225,16 +220,7 @@ async fn a_slow_receiver_never_delays_the_evaluations() {
         slow.clone(),
         Duration::from_secs(60),
     ));
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn({
-        let m = m.clone();
-        async move {
-            m.run(async {
-                let _ = rx.await;
-            })
-            .await
-        }
-    });
+    let (tx, task) = running(&m);
     // The never-done drills' warnings are confirmed at the second evaluation, and their
     // delivery takes hours; the evaluations go on every minute meanwhile.
     tokio::time::sleep(Duration::from_secs(10 * 60 + 1)).await;

@@ -11,6 +11,10 @@ use crate::error::ErrorKind;
 use crate::model::{EPOCH_VARIABLE, FailoverEpoch};
 use crate::provider::{Node, VariableScope};
 
+/// How long reading the environments' variables may take in all: the platform's API being
+/// down must not hold a failover up (a DNS-only plan needs it nowhere else).
+const VARIABLE_READ: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The step's id in the runbook.
 pub(crate) const STEP: &str = "failover-epoch";
 
@@ -30,8 +34,18 @@ pub(super) fn of_run(run: &Arc<Run>) -> Option<FailoverEpoch> {
 /// variable is read through the platform's API, which a failover must not wait for).
 async fn from_variables(run: &Arc<Run>) -> u64 {
     let mut newest = 0;
+    let deadline = tokio::time::Instant::now() + VARIABLE_READ;
     for env in run.plan.dr.environments.iter().chain(run.plan.primary.environments.iter()) {
-        match run.providers.cluster.list_variables(&VariableScope::Environment(env.clone())).await {
+        let scope = VariableScope::Environment(env.clone());
+        let read = run.providers.cluster.list_variables(&scope);
+        match tokio::time::timeout_at(deadline, read).await.unwrap_or_else(|_| {
+            Err(crate::error::ProviderError::new(
+                ErrorKind::Timeout,
+                "engine",
+                STEP,
+                format!("no answer within {}s for the variables", VARIABLE_READ.as_secs()),
+            ))
+        }) {
             Ok(vars) => {
                 let value = vars.iter().find(|v| v.key == EPOCH_VARIABLE).and_then(|v| v.value.as_deref());
                 newest = newest.max(value.and_then(|v| v.trim().parse().ok()).unwrap_or(0));
