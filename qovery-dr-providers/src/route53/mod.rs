@@ -31,6 +31,7 @@
 //! ```
 
 mod config;
+mod epoch;
 mod error;
 mod failover;
 mod switcher;

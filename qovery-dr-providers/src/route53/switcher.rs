@@ -418,6 +418,20 @@ impl DnsSwitcher for Route53DnsSwitcher {
         }
     }
 
+    async fn failover_epoch(&self, record: &DnsRecordId) -> ProviderResult<Option<u64>> {
+        self.read_epoch(record).await
+    }
+
+    /// The TXT record `_qdr-epoch.<record>`, replaced in one change batch (DELETE of the
+    /// value read + CREATE): a record changed since the read fails the batch.
+    async fn publish_failover_epoch(
+        &self,
+        record: &DnsRecordId,
+        epoch: &qovery_dr_core::FailoverEpoch,
+    ) -> ProviderResult<ChangeId> {
+        self.publish_epoch(record, epoch).await
+    }
+
     async fn change_status(&self, change: &ChangeId) -> ProviderResult<ChangeStatus> {
         if change.as_str().starts_with(NOOP_PREFIX) {
             return Ok(ChangeStatus::InSync);

@@ -118,6 +118,49 @@ pub async fn target_health_answers<P: DnsSwitcher>(f: &DnsFixture<P>) {
     assert_eq!(unknown, TargetHealth::Unknown, "a target without a health check is Unknown, not an error");
 }
 
+/// The failover epoch beside the record: none at first, published and read back, the
+/// same epoch again a no-op, a newer one replacing it, an older one refused (`Conflict`)
+/// and left alone, the record's own target untouched. A provider that keeps none
+/// answers `NotSupported` to both the read and the publication.
+pub async fn failover_epoch_is_published_guarded<P: DnsSwitcher>(f: &DnsFixture<P>) {
+    use qovery_dr_core::{FailoverEpoch, Timestamp};
+    let epoch =
+        |n: u64| FailoverEpoch::new(n, format!("conformance-{n}"), "switchover", Timestamp::from_unix_millis(0));
+    let first = f.provider.failover_epoch(&f.record).await;
+    if let Err(e) = &first
+        && e.kind() == ErrorKind::NotSupported
+    {
+        assert_kind(
+            f.provider.publish_failover_epoch(&f.record, &epoch(1)).await,
+            ErrorKind::NotSupported,
+            "publish_failover_epoch without support",
+        );
+        return;
+    }
+    assert_eq!(first.expect("failover_epoch"), None, "no epoch beside a record at first");
+    let in_sync = |change: ChangeId| async move {
+        let synced = eventually(f.sync_timeout, f.poll_interval, || async {
+            (f.provider.change_status(&change).await.expect("change_status") == ChangeStatus::InSync).then_some(())
+        })
+        .await;
+        assert!(synced.is_some(), "epoch change {change} in sync within {:?}", f.sync_timeout);
+    };
+    in_sync(f.provider.publish_failover_epoch(&f.record, &epoch(1)).await.expect("publish epoch 1")).await;
+    assert_eq!(f.provider.failover_epoch(&f.record).await.expect("read"), Some(1));
+    // Again (a retry): the same epoch, no error.
+    in_sync(f.provider.publish_failover_epoch(&f.record, &epoch(1)).await.expect("publish epoch 1 again")).await;
+    in_sync(f.provider.publish_failover_epoch(&f.record, &epoch(2)).await.expect("publish epoch 2")).await;
+    assert_eq!(f.provider.failover_epoch(&f.record).await.expect("read"), Some(2));
+    assert_kind(
+        f.provider.publish_failover_epoch(&f.record, &epoch(1)).await,
+        ErrorKind::Conflict,
+        "publishing an older epoch",
+    );
+    assert_eq!(f.provider.failover_epoch(&f.record).await.expect("read"), Some(2), "the newer epoch stays");
+    let r = f.provider.current(&f.record).await.expect("current");
+    assert_eq!(r.target, f.current, "the epoch beside the record leaves the record alone");
+}
+
 /// Expands to one `#[tokio::test]` per DNS check, in a module named `$name`.
 /// `$setup` is an expression giving a future of a fresh [`DnsFixture`].
 #[macro_export]
@@ -140,6 +183,7 @@ macro_rules! dns_switcher_conformance {
                 unknown_record_and_change_are_not_found,
                 undeclared_strategies_are_not_supported,
                 target_health_answers,
+                failover_epoch_is_published_guarded,
             ]);
         }
     };
