@@ -45,6 +45,16 @@ impl FailoverEpoch {
         value.split_whitespace().find_map(|w| w.strip_prefix("qdr-epoch=")).and_then(|n| n.parse().ok())
     }
 
+    /// What a provider says when the record `name` changed between its read and its
+    /// guarded write of this epoch, and now holds `now`.
+    pub fn changed_while_publishing(&self, name: &str, now: Option<u64>) -> String {
+        format!(
+            "{name} changed while publishing epoch {}: it holds {}",
+            self.epoch,
+            now.map_or_else(|| "no epoch".to_owned(), |n| format!("epoch {n}"))
+        )
+    }
+
     /// The TXT record beside `record`: `_qdr-epoch.<record>`.
     pub fn record_name(record: &DnsRecordId) -> DnsRecordId {
         DnsRecordId::new(format!("_qdr-epoch.{}", record.as_str().trim_end_matches('.')))

@@ -161,11 +161,7 @@ impl DnsSwitcher for Rfc2136DnsSwitcher {
                         ErrorKind::Conflict,
                         PROVIDER,
                         OP,
-                        format!(
-                            "{name} changed while publishing epoch {}: it holds {}",
-                            epoch.epoch,
-                            other.map_or_else(|| "no epoch".to_owned(), |(n, _, _)| format!("epoch {n}"))
-                        ),
+                        epoch.changed_while_publishing(&name.to_string(), other.map(|(n, _, _)| n)),
                     )),
                 }
             }

@@ -88,19 +88,8 @@ impl Route53DnsSwitcher {
             .set_changes(Some(changes))
             .build()
             .map_err(|e| invalid(OP, e))?;
-        let sent = self
-            .attempt(OP, true, || {
-                self.client
-                    .change_resource_record_sets()
-                    .hosted_zone_id(&self.config.hosted_zone_id)
-                    .change_batch(batch.clone())
-                    .send()
-            })
-            .await;
-        match sent {
-            Ok(out) => {
-                let id =
-                    out.change_info().map(|c| c.id().trim_start_matches("/change/").to_owned()).unwrap_or_default();
+        match self.send_batch(OP, batch).await {
+            Ok(id) => {
                 tracing::info!(record = %name, epoch = epoch.epoch, change = %id, "route53 failover epoch published");
                 Ok(ChangeId::new(id))
             }
@@ -111,11 +100,7 @@ impl Route53DnsSwitcher {
                     ErrorKind::Conflict,
                     PROVIDER,
                     OP,
-                    format!(
-                        "{name} changed while publishing epoch {}: it holds {}",
-                        epoch.epoch,
-                        other.map_or_else(|| "no epoch".to_owned(), |(n, _)| format!("epoch {n}"))
-                    ),
+                    epoch.changed_while_publishing(&name, other.map(|(n, _)| n)),
                 )),
             },
             Err(e) => Err(e),

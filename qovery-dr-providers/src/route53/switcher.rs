@@ -181,6 +181,21 @@ impl Route53DnsSwitcher {
         Ok(sets)
     }
 
+    /// Sends a change batch; returns its change id (`Conflict` when the batch did not
+    /// apply: a DELETE or CREATE that no longer matches the zone).
+    pub(super) async fn send_batch(&self, operation: &str, batch: ChangeBatch) -> ProviderResult<String> {
+        let out = self
+            .attempt(operation, true, || {
+                self.client
+                    .change_resource_record_sets()
+                    .hosted_zone_id(&self.config.hosted_zone_id)
+                    .change_batch(batch.clone())
+                    .send()
+            })
+            .await?;
+        Ok(out.change_info().map(|c| c.id().trim_start_matches("/change/").to_owned()).unwrap_or_default())
+    }
+
     /// Sends a change batch; on `InvalidChangeBatch` re-reads to tell a retry from a foreign change.
     async fn apply(&self, request: &SwitchRequest, changes: Vec<Change>, comment: String) -> ProviderResult<ChangeId> {
         let batch = ChangeBatch::builder()
@@ -188,19 +203,8 @@ impl Route53DnsSwitcher {
             .set_changes(Some(changes))
             .build()
             .map_err(|e| ProviderError::new(ErrorKind::InvalidInput, PROVIDER, "switch", format!("batch: {e}")))?;
-        let sent = self
-            .attempt("switch", true, || {
-                self.client
-                    .change_resource_record_sets()
-                    .hosted_zone_id(&self.config.hosted_zone_id)
-                    .change_batch(batch.clone())
-                    .send()
-            })
-            .await;
-        match sent {
-            Ok(out) => {
-                let id =
-                    out.change_info().map(|c| c.id().trim_start_matches("/change/").to_owned()).unwrap_or_default();
+        match self.send_batch("switch", batch).await {
+            Ok(id) => {
                 tracing::info!(record = %request.record, to = %request.new_target, strategy = %request.strategy, change = %id, "route53 switched");
                 Ok(ChangeId::new(id))
             }
