@@ -271,7 +271,10 @@ async fn the_dns_step_waits_until_every_authoritative_server_answers_the_dr_targ
     use qovery_dr_providers::rfc2136::{Rfc2136Config, Rfc2136DnsSwitcher, TsigAlgorithm, TsigKey};
     let stack = Stack::start_with(true).await;
     stack.qovery.add_registry(&format!("http://{}", stack.registry_b.host()));
-    // A second authoritative server that lags: it gets the change 3 s after the first.
+    // A second authoritative server that lags: it gets each change 3 s after the first
+    // (the switch, then the failover epoch beside it), as a slow secondary would. It is
+    // a primary of its own, so each change is replayed on it; the replays keep its
+    // serial level with the first server's (the provider's change status compares serials).
     let lagging = KnotServer::start(&[&format!("app 60 A {APP_PRIMARY}")]);
     let [knot_a, knot_b] = stack.knot.servers();
     let text = stack.plan_toml().replace(
@@ -287,15 +290,14 @@ async fn the_dns_step_waits_until_every_authoritative_server_answers_the_dr_targ
     let mut events = engine.subscribe();
     let secondary = lagging.addr;
     let catch_up = tokio::spawn(async move {
+        let key = TsigKey::new(KEY_NAME, TsigAlgorithm::HmacSha256, SecretString::new(KEY_SECRET));
+        let s = Rfc2136DnsSwitcher::new(Rfc2136Config::new(secondary, format!("{ZONE}.")).with_tsig(key)).unwrap();
+        let mut replayed = Vec::new();
         while let Ok(e) = events.recv().await {
-            // The switch was sent (the step waits for it to be in sync): the secondary lags 3 s.
-            if let qovery_dr_core::engine::Event::Waiting { what, .. } = &e
-                && what.starts_with(&format!("{APP} change "))
-            {
+            // The engine waits for a change to be in sync: the lagging server gets it 3 s later.
+            let qovery_dr_core::engine::Event::Waiting { what, .. } = &e else { continue };
+            if what.starts_with(&format!("{APP} change ")) {
                 tokio::time::sleep(Duration::from_secs(3)).await;
-                let key = TsigKey::new(KEY_NAME, TsigAlgorithm::HmacSha256, SecretString::new(KEY_SECRET));
-                let s =
-                    Rfc2136DnsSwitcher::new(Rfc2136Config::new(secondary, format!("{ZONE}.")).with_tsig(key)).unwrap();
                 let request = SwitchRequest::new(
                     DnsRecordId::new(APP),
                     SwitchStrategy::RecordSwap,
@@ -303,17 +305,31 @@ async fn the_dns_step_waits_until_every_authoritative_server_answers_the_dr_targ
                     DnsTarget::new(APP_DR),
                 );
                 s.switch(&request).await.unwrap();
-                return true;
+                replayed.push("switch");
+            } else if let Some(rest) = what.strip_prefix("epoch ")
+                && rest.ends_with(&format!(" beside {APP} to be in sync"))
+            {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                let n: u64 = rest.split_whitespace().next().unwrap().parse().unwrap();
+                let epoch = qovery_dr_core::FailoverEpoch::new(
+                    n,
+                    "lagging-replay",
+                    "switchover",
+                    qovery_dr_core::Timestamp::from_unix_millis(0),
+                );
+                s.publish_failover_epoch(&DnsRecordId::new(APP), &epoch).await.unwrap();
+                replayed.push("epoch");
+                return replayed;
             }
         }
-        false
+        replayed
     });
     let report =
         engine.run(RunMode::Switchover).await.unwrap_or_else(|f| panic!("{}\n{}", f.error, f.report.to_text()));
     assert_eq!(report.outcome, Outcome::Succeeded, "{}", report.to_text());
-    assert!(catch_up.await.unwrap(), "the engine announced the wait for the authoritative servers");
+    assert_eq!(catch_up.await.unwrap(), ["switch", "epoch"], "the engine announced each wait");
     let step = report.steps.iter().find(|s| s.name == format!("dns:{APP}")).unwrap();
-    assert!(step.duration_ms >= 2_500, "the step waited for the lagging server: {step:?}");
+    assert!(step.duration_ms >= 5_500, "the step waited for the lagging server twice: {step:?}");
     // Both authoritative servers answer the DR target, asked directly.
     assert_eq!(stack.knot_answer(APP), APP_DR);
     let out = std::process::Command::new("kdig")
