@@ -556,3 +556,121 @@ async fn the_replication_suite_rejects_a_manager_that_reprotects_without_the_cap
     let msg = reprotect_rejection(ReprotectBreakage::ActsWithoutTheCapability).await;
     assert!(msg.contains("reprotect without the reprotect capability"), "{msg}");
 }
+
+/// How a DNS provider breaks the failover-epoch contract.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum EpochBreakage {
+    /// Writes whatever epoch it is given, an older one over a newer one.
+    OverwritesANewerEpoch,
+    /// Refuses the same epoch published again (a retry after a lost answer).
+    RefusesARetry,
+    /// Publishes the epoch by writing it over the record itself.
+    WritesOverTheRecord,
+}
+
+/// The in-memory DNS, with the epoch beside the record kept by a broken rule; the rest
+/// forwarded.
+#[derive(Debug)]
+struct BrokenEpoch {
+    inner: InMemoryDns,
+    breakage: EpochBreakage,
+    epoch: std::sync::Mutex<Option<u64>>,
+}
+
+mod broken_epoch {
+    use qovery_dr_core::provider::{
+        ChangeStatus, DnsCapabilities, DnsRecordState, DnsSwitcher, SwitchRequest, SwitchStrategy, TargetHealth,
+    };
+    use qovery_dr_core::{
+        ChangeId, DnsRecordId, DnsTarget, ErrorKind, FailoverEpoch, ProviderError, ProviderResult, async_trait,
+    };
+
+    use super::{BrokenEpoch, EpochBreakage};
+
+    const EPOCH_CHANGE: &str = "broken-epoch";
+
+    #[async_trait]
+    impl DnsSwitcher for BrokenEpoch {
+        fn name(&self) -> &str {
+            "broken-epoch"
+        }
+        fn capabilities(&self) -> DnsCapabilities {
+            self.inner.capabilities()
+        }
+        async fn current(&self, record: &DnsRecordId) -> ProviderResult<DnsRecordState> {
+            self.inner.current(record).await
+        }
+        async fn switch(&self, request: &SwitchRequest) -> ProviderResult<ChangeId> {
+            self.inner.switch(request).await
+        }
+        async fn change_status(&self, change: &ChangeId) -> ProviderResult<ChangeStatus> {
+            if change.as_str() == EPOCH_CHANGE {
+                return Ok(ChangeStatus::InSync);
+            }
+            self.inner.change_status(change).await
+        }
+        async fn target_health(&self, target: &DnsTarget) -> ProviderResult<TargetHealth> {
+            self.inner.target_health(target).await
+        }
+        async fn failover_epoch(&self, _record: &DnsRecordId) -> ProviderResult<Option<u64>> {
+            Ok(*self.epoch.lock().unwrap())
+        }
+        async fn publish_failover_epoch(
+            &self,
+            record: &DnsRecordId,
+            epoch: &FailoverEpoch,
+        ) -> ProviderResult<ChangeId> {
+            let held = *self.epoch.lock().unwrap();
+            match self.breakage {
+                EpochBreakage::OverwritesANewerEpoch => {}
+                EpochBreakage::RefusesARetry if held >= Some(epoch.epoch) => {
+                    return Err(ProviderError::new(ErrorKind::Conflict, "broken-epoch", "publish", "already there"));
+                }
+                EpochBreakage::RefusesARetry => {}
+                EpochBreakage::WritesOverTheRecord => {
+                    if held > Some(epoch.epoch) {
+                        return Err(ProviderError::new(ErrorKind::Conflict, "broken-epoch", "publish", "older"));
+                    }
+                    let current = self.inner.current(record).await?.target;
+                    let request = SwitchRequest::new(
+                        record.clone(),
+                        SwitchStrategy::RecordSwap,
+                        current,
+                        DnsTarget::new(format!("qdr-epoch={}", epoch.epoch)),
+                    );
+                    self.inner.switch(&request).await?;
+                }
+            }
+            *self.epoch.lock().unwrap() = Some(epoch.epoch);
+            Ok(ChangeId::new(EPOCH_CHANGE))
+        }
+    }
+}
+
+async fn epoch_rejection(breakage: EpochBreakage) -> String {
+    use qovery_dr_testkit::conformance::dns::failover_epoch_is_published_guarded as check;
+    let provider = BrokenEpoch { inner: InMemoryDns::new(&dns_world()), breakage, epoch: std::sync::Mutex::new(None) };
+    let fixture = dns_fixture(provider, SwitchStrategy::RecordSwap);
+    match tokio::spawn(async move { check(&fixture).await }).await {
+        Ok(()) => panic!("the suite accepted a DNS provider that {breakage:?}"),
+        Err(e) => panic_message(e),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_dns_suite_rejects_a_provider_that_overwrites_a_newer_epoch() {
+    let msg = epoch_rejection(EpochBreakage::OverwritesANewerEpoch).await;
+    assert!(msg.contains("publishing an older epoch: expected a conflict error, got Ok"), "{msg}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_dns_suite_rejects_a_provider_that_refuses_a_retried_epoch() {
+    let msg = epoch_rejection(EpochBreakage::RefusesARetry).await;
+    assert!(msg.contains("publish epoch 1 again"), "{msg}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_dns_suite_rejects_a_provider_that_writes_the_epoch_over_the_record() {
+    let msg = epoch_rejection(EpochBreakage::WritesOverTheRecord).await;
+    assert!(msg.contains("the epoch beside the record leaves the record alone"), "{msg}");
+}
