@@ -635,8 +635,10 @@ pub trait ReplicationManager: Send + Sync + Debug + 'static {
     ///
     /// # Contract
     /// Idempotent: recording the same epoch of the same run again is a no-op. An epoch
-    /// not above the newest recorded one (by another run) is a `Conflict`. `NotSupported`
-    /// when the manager keeps no epoch (the default).
+    /// not above the newest recorded one (by another run) is a `Conflict`, and so is
+    /// recording before the standby is promoted. `NotSupported` when the manager keeps no
+    /// epoch (the default). Checked by
+    /// `qovery_dr_testkit::conformance::replication::failover_epoch_is_recorded_guarded`.
     async fn record_failover_epoch(&self, database: &DatabaseId, epoch: &FailoverEpoch) -> ProviderResult<()> {
         Err(crate::error::ProviderError::new(
             crate::error::ErrorKind::NotSupported,

@@ -183,6 +183,58 @@ pub async fn reprotect_leaves_a_healthy_pair_alone<P: ReplicationManager>(f: &Re
     assert_kind(f.provider.reprotect(&DatabaseId::new(MISSING)).await, ErrorKind::NotFound, "reprotect(unknown)");
 }
 
+/// The failover epoch in the promoted database: refused (`Conflict`) before promotion;
+/// after it, none at first, recorded and read back on the promoted side, the same epoch
+/// of the same run again a no-op, the same number from another run or an older epoch a
+/// `Conflict` that leaves the newest alone. A manager that keeps none answers
+/// `NotSupported` to both the read and the record.
+pub async fn failover_epoch_is_recorded_guarded<P: ReplicationManager>(f: &ReplicationFixture<P>) {
+    use qovery_dr_core::{FailoverEpoch, Timestamp};
+    let epoch = |n: u64, run: &str| FailoverEpoch::new(n, run, "failover", Timestamp::from_unix_millis(0));
+    let first = f.provider.failover_epoch(&f.database, Node::Standby).await;
+    if let Err(e) = &first
+        && e.kind() == ErrorKind::NotSupported
+    {
+        assert_kind(
+            f.provider.record_failover_epoch(&f.database, &epoch(1, "run-a")).await,
+            ErrorKind::NotSupported,
+            "record_failover_epoch without support",
+        );
+        return;
+    }
+    assert_eq!(first.expect("failover_epoch"), None, "no epoch in a fresh pair");
+    assert_kind(
+        f.provider.record_failover_epoch(&f.database, &epoch(1, "run-a")).await,
+        ErrorKind::Conflict,
+        "recording an epoch before promotion",
+    );
+    if f.provider.capabilities().fencing {
+        f.provider.fence_primary(&f.database).await.expect("fence");
+    }
+    f.provider.promote_standby(&f.database).await.expect("promote");
+    let read = || async { f.provider.failover_epoch(&f.database, Node::Standby).await.expect("read").map(|e| e.epoch) };
+    f.provider.record_failover_epoch(&f.database, &epoch(1, "run-a")).await.expect("record epoch 1");
+    assert_eq!(read().await, Some(1), "the promoted side holds the epoch");
+    f.provider.record_failover_epoch(&f.database, &epoch(1, "run-a")).await.expect("record epoch 1 again (a retry)");
+    assert_kind(
+        f.provider.record_failover_epoch(&f.database, &epoch(1, "run-b")).await,
+        ErrorKind::Conflict,
+        "epoch 1 from another run",
+    );
+    f.provider.record_failover_epoch(&f.database, &epoch(2, "run-b")).await.expect("record epoch 2");
+    assert_kind(
+        f.provider.record_failover_epoch(&f.database, &epoch(1, "run-c")).await,
+        ErrorKind::Conflict,
+        "recording an older epoch",
+    );
+    assert_eq!(read().await, Some(2), "the newer epoch stays");
+    assert_kind(
+        f.provider.record_failover_epoch(&DatabaseId::new(MISSING), &epoch(3, "run-d")).await,
+        ErrorKind::NotFound,
+        "record_failover_epoch(unknown)",
+    );
+}
+
 /// Expands to one `#[tokio::test]` per replication check, in a module named `$name`.
 /// `$setup` is an expression giving a future of a fresh [`ReplicationFixture`].
 #[macro_export]
@@ -205,6 +257,7 @@ macro_rules! replication_manager_conformance {
                 catch_up_times_out,
                 promote_is_idempotent,
                 reprotect_leaves_a_healthy_pair_alone,
+                failover_epoch_is_recorded_guarded,
             ]);
         }
     };

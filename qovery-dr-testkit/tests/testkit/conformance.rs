@@ -465,40 +465,56 @@ fn panic_message(e: tokio::task::JoinError) -> String {
         .unwrap_or_default()
 }
 
-/// How a replication manager breaks the re-protection contract.
+/// How a replication manager breaks the re-protection or the failover-epoch contract.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum ReprotectBreakage {
+enum ReplicationBreakage {
     /// Re-protects a standby that already follows (rewinds it, discarding what it holds).
     RewindsAHealthyStandby,
     /// Declares no `reprotect` capability, and re-protects anyway.
     ActsWithoutTheCapability,
+    /// Records any epoch it is given, an older one over a newer one.
+    RecordsAnOlderEpoch,
+    /// Records the epoch whether or not the standby was promoted.
+    RecordsBeforePromotion,
 }
 
-/// The in-memory manager, but with a `reprotect` broken by `breakage`; the rest forwarded.
+/// The in-memory manager, with `reprotect` or the epoch broken by `breakage`; the rest
+/// forwarded.
 #[derive(Debug)]
-struct BrokenReprotect {
+struct BrokenReplication {
     inner: InMemoryReplication,
-    breakage: ReprotectBreakage,
+    breakage: ReplicationBreakage,
+    epoch: std::sync::Mutex<Option<qovery_dr_core::FailoverEpoch>>,
 }
 
-mod broken_reprotect {
+impl BrokenReplication {
+    fn new(inner: InMemoryReplication, breakage: ReplicationBreakage) -> Self {
+        BrokenReplication { inner, breakage, epoch: std::sync::Mutex::new(None) }
+    }
+
+    fn breaks_the_epoch(&self) -> bool {
+        matches!(self.breakage, ReplicationBreakage::RecordsAnOlderEpoch | ReplicationBreakage::RecordsBeforePromotion)
+    }
+}
+
+mod broken_replication {
     use qovery_dr_core::provider::{
         CatchUp, FenceOutcome, FixupReport, Heartbeat, Node, PromoteOutcome, PromotionState, ReplicationCapabilities,
         ReplicationManager, ReplicationStatus, ReprotectReport, Writability,
     };
-    use qovery_dr_core::{DatabaseId, Lsn, ProviderResult, async_trait};
+    use qovery_dr_core::{DatabaseId, ErrorKind, FailoverEpoch, Lsn, ProviderError, ProviderResult, async_trait};
 
-    use super::{BrokenReprotect, ReprotectBreakage};
+    use super::{BrokenReplication, ReplicationBreakage};
 
     #[async_trait]
-    impl ReplicationManager for BrokenReprotect {
+    impl ReplicationManager for BrokenReplication {
         fn name(&self) -> &str {
-            "broken-reprotect"
+            "broken-replication"
         }
         fn capabilities(&self) -> ReplicationCapabilities {
             match self.breakage {
-                ReprotectBreakage::ActsWithoutTheCapability => self.inner.capabilities().with_reprotect(false),
-                ReprotectBreakage::RewindsAHealthyStandby => self.inner.capabilities(),
+                ReplicationBreakage::ActsWithoutTheCapability => self.inner.capabilities().with_reprotect(false),
+                _ => self.inner.capabilities(),
             }
         }
         async fn status(&self, d: &DatabaseId) -> ProviderResult<ReplicationStatus> {
@@ -528,33 +544,88 @@ mod broken_reprotect {
         async fn last_heartbeat(&self, d: &DatabaseId, n: Node) -> ProviderResult<Option<Heartbeat>> {
             self.inner.last_heartbeat(d, n).await
         }
-        async fn reprotect(&self, _d: &DatabaseId) -> ProviderResult<ReprotectReport> {
+        async fn reprotect(&self, d: &DatabaseId) -> ProviderResult<ReprotectReport> {
+            if self.breaks_the_epoch() {
+                return self.inner.reprotect(d).await;
+            }
             Ok(ReprotectReport::new("rewind").with_note("rewound the standby"))
+        }
+        async fn failover_epoch(&self, d: &DatabaseId, n: Node) -> ProviderResult<Option<FailoverEpoch>> {
+            if !self.breaks_the_epoch() {
+                return self.inner.failover_epoch(d, n).await;
+            }
+            self.inner.status(d).await?;
+            Ok(self.epoch.lock().unwrap().clone())
+        }
+        async fn record_failover_epoch(&self, d: &DatabaseId, epoch: &FailoverEpoch) -> ProviderResult<()> {
+            if !self.breaks_the_epoch() {
+                return self.inner.record_failover_epoch(d, epoch).await;
+            }
+            let promoted = self.inner.status(d).await?.standby_promoted;
+            let mut held = self.epoch.lock().unwrap();
+            let refused = match self.breakage {
+                // Guards the number, never looks at the promotion.
+                ReplicationBreakage::RecordsBeforePromotion => held
+                    .as_ref()
+                    .is_some_and(|h| h.epoch > epoch.epoch || (h.epoch == epoch.epoch && h.run_id != epoch.run_id)),
+                // Guards the promotion, never looks at the number.
+                _ => !promoted,
+            };
+            if refused {
+                return Err(ProviderError::new(ErrorKind::Conflict, "broken-replication", "record", "refused"));
+            }
+            *held = Some(epoch.clone());
+            Ok(())
         }
     }
 }
 
-async fn reprotect_rejection(breakage: ReprotectBreakage) -> String {
-    use qovery_dr_testkit::conformance::replication::reprotect_leaves_a_healthy_pair_alone as check;
+async fn broken_replication_rejection<F, Fut>(breakage: ReplicationBreakage, check: F) -> String
+where
+    F: FnOnce(ReplicationFixture<BrokenReplication>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let world = replication_world(ReplicationMode::Physical);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let fixture = replication_fixture(BrokenReprotect { inner: InMemoryReplication::new(&world), breakage });
-    match tokio::spawn(async move { check(&fixture).await }).await {
+    let fixture = replication_fixture(BrokenReplication::new(InMemoryReplication::new(&world), breakage));
+    match tokio::spawn(async move { check(fixture).await }).await {
         Ok(()) => panic!("the suite accepted a manager that {breakage:?}"),
         Err(e) => panic_message(e),
     }
 }
 
+async fn reprotect_rejection(breakage: ReplicationBreakage) -> String {
+    use qovery_dr_testkit::conformance::replication::reprotect_leaves_a_healthy_pair_alone as check;
+    broken_replication_rejection(breakage, |f| async move { check(&f).await }).await
+}
+
+async fn epoch_record_rejection(breakage: ReplicationBreakage) -> String {
+    use qovery_dr_testkit::conformance::replication::failover_epoch_is_recorded_guarded as check;
+    broken_replication_rejection(breakage, |f| async move { check(&f).await }).await
+}
+
 #[tokio::test(start_paused = true)]
 async fn the_replication_suite_rejects_a_manager_that_rewinds_a_healthy_standby() {
-    let msg = reprotect_rejection(ReprotectBreakage::RewindsAHealthyStandby).await;
+    let msg = reprotect_rejection(ReplicationBreakage::RewindsAHealthyStandby).await;
     assert!(msg.contains("re-protected a standby that already follows"), "{msg}");
 }
 
 #[tokio::test(start_paused = true)]
 async fn the_replication_suite_rejects_a_manager_that_reprotects_without_the_capability() {
-    let msg = reprotect_rejection(ReprotectBreakage::ActsWithoutTheCapability).await;
+    let msg = reprotect_rejection(ReplicationBreakage::ActsWithoutTheCapability).await;
     assert!(msg.contains("reprotect without the reprotect capability"), "{msg}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_replication_suite_rejects_a_manager_that_records_an_older_epoch() {
+    let msg = epoch_record_rejection(ReplicationBreakage::RecordsAnOlderEpoch).await;
+    assert!(msg.contains("epoch 1 from another run: expected a conflict error, got Ok"), "{msg}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_replication_suite_rejects_a_manager_that_records_an_epoch_before_promotion() {
+    let msg = epoch_record_rejection(ReplicationBreakage::RecordsBeforePromotion).await;
+    assert!(msg.contains("recording an epoch before promotion: expected a conflict error, got Ok"), "{msg}");
 }
 
 /// How a DNS provider breaks the failover-epoch contract.
