@@ -196,7 +196,7 @@ impl MonitorMetrics {
 
     fn set(&self, name: &str, plan: &str, value: Option<f64>) {
         if let (Some(family), Some(v)) = (self.gauges.get(name), value) {
-            family.get_or_create(&vec![("plan".to_owned(), plan.to_owned())]).set(v);
+            family.get_or_create(&Self::plan_label(plan)).set(v);
         }
     }
 

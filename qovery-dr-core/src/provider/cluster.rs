@@ -343,6 +343,16 @@ impl Variable {
         Self { key: key.into(), value: Some(value.into()), secret: false }
     }
 
+    /// The failover epoch `vars` hold in [`EPOCH_VARIABLE`](crate::model::EPOCH_VARIABLE)
+    /// (0 when it is absent or not a number).
+    pub(crate) fn failover_epoch_in(vars: &[Variable]) -> u64 {
+        vars.iter()
+            .find(|v| v.key == crate::model::EPOCH_VARIABLE)
+            .and_then(|v| v.value.as_deref())
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
     /// A secret, listed without its value.
     pub fn secret(key: impl Into<String>) -> Self {
         Self { key: key.into(), value: None, secret: true }

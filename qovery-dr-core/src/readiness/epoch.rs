@@ -9,7 +9,7 @@ use super::throttle::Throttle;
 use crate::error::{ErrorKind, ProviderResult};
 use crate::model::{EPOCH_VARIABLE, FailoverEpoch};
 use crate::plan::DrPlan;
-use crate::provider::{Node, Providers, VariableScope};
+use crate::provider::{Node, Providers, Variable, VariableScope};
 
 /// What one layer holds.
 enum Layer {
@@ -21,25 +21,18 @@ enum Layer {
     Unreadable(String),
 }
 
-/// One provider call, through the evaluation's throttle (concurrency and rate) and timeout.
+/// One provider call, through the evaluation's throttle (concurrency and rate) and
+/// timeout; a failure is the layer it leaves (not kept, or unreadable).
 async fn bounded<T>(
     throttle: &Throttle,
     timeout: Duration,
     f: impl std::future::Future<Output = ProviderResult<T>>,
-) -> Result<T, String> {
+) -> Result<T, Layer> {
     match throttle.run(tokio::time::timeout(timeout, f)).await {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) if e.kind() == ErrorKind::NotSupported => Err(format!("not supported: {e}")),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!("no answer within {}", humantime::format_duration(timeout))),
-    }
-}
-
-fn layer<T>(r: Result<T, String>, value: impl FnOnce(T) -> u64) -> Layer {
-    match r {
-        Ok(v) => Layer::Holds(value(v)),
-        Err(e) if e.starts_with("not supported") => Layer::NotSupported,
-        Err(e) => Layer::Unreadable(e),
+        Ok(Err(e)) if e.kind() == ErrorKind::NotSupported => Err(Layer::NotSupported),
+        Ok(Err(e)) => Err(Layer::Unreadable(e.to_string())),
+        Err(_) => Err(Layer::Unreadable(format!("no answer within {}", humantime::format_duration(timeout)))),
     }
 }
 
@@ -63,7 +56,7 @@ pub(super) async fn check(
         }
         let l = match (newest, failure) {
             (Some(n), _) => Layer::Holds(n),
-            (None, Some(e)) => layer::<u64>(Err(e), |n| n),
+            (None, Some(failed)) => failed,
             (None, None) => Layer::Holds(0),
         };
         layers.insert(format!("database {}", db.id), l);
@@ -76,21 +69,20 @@ pub(super) async fn check(
             match bounded(throttle, timeout, providers.cluster.list_variables(&VariableScope::Environment(env.clone())))
                 .await
             {
-                Ok(vars) => {
-                    let v = vars.iter().find(|v| v.key == EPOCH_VARIABLE).and_then(|v| v.value.as_deref());
-                    newest = newest.max(v.and_then(|v| v.trim().parse().ok()).unwrap_or(0));
-                }
-                Err(e) => failure = Some(e),
+                Ok(vars) => newest = newest.max(Variable::failover_epoch_in(&vars)),
+                Err(failed) => failure = Some(failed),
             }
         }
         let l = match failure {
-            Some(e) if newest == 0 => layer::<u64>(Err(e), |n| n),
+            Some(failed) if newest == 0 => failed,
             _ => Layer::Holds(newest),
         };
         layers.insert(format!("variable {EPOCH_VARIABLE}"), l);
     }
     for r in plan.dns() {
-        let l = layer(bounded(throttle, timeout, providers.dns.failover_epoch(&r.record)).await, |e| e.unwrap_or(0));
+        let l = bounded(throttle, timeout, providers.dns.failover_epoch(&r.record))
+            .await
+            .map_or_else(|failed| failed, |e| Layer::Holds(e.unwrap_or(0)));
         layers.insert(format!("TXT {}", FailoverEpoch::record_name(&r.record)), l);
     }
     verdict(&layers)

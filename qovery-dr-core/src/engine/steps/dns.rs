@@ -73,15 +73,7 @@ pub(super) async fn switch_dns(
         Err(e) => return Err(e.into()),
     };
     run.emit(Event::Waiting { step: id.to_owned(), what: format!("{record} change {change} to be in sync") });
-    loop {
-        match dns.change_status(&change).await {
-            Ok(crate::provider::ChangeStatus::InSync) => break,
-            Ok(_) => {}
-            Err(e) if e.is_retryable() => {}
-            Err(e) => return Err(e.into()),
-        }
-        pause(run.parts.options.poll_interval).await;
-    }
+    until_in_sync(run, &change).await?;
     let (epoch, epoch_note) = publish_epoch(run, id, record).await?;
     let provider_in_sync_at = run.parts.clock.now();
     let authoritative = authoritative_servers_serve(run, id, record, to).await?;
@@ -123,9 +115,16 @@ async fn publish_epoch(
         step: id.to_owned(),
         what: format!("epoch {} beside {record} to be in sync", epoch.epoch),
     });
+    until_in_sync(run, &change).await?;
+    Ok((Some(epoch.epoch), None))
+}
+
+/// Polls the DNS provider until `change` is in sync; retryable errors are polled
+/// through (the step's own timeout bounds the wait).
+async fn until_in_sync(run: &Arc<Run>, change: &crate::model::ChangeId) -> Result<(), StepError> {
     loop {
-        match dns.change_status(&change).await {
-            Ok(crate::provider::ChangeStatus::InSync) => return Ok((Some(epoch.epoch), None)),
+        match run.providers.dns.change_status(change).await {
+            Ok(crate::provider::ChangeStatus::InSync) => return Ok(()),
             Ok(_) => {}
             Err(e) if e.is_retryable() => {}
             Err(e) => return Err(e.into()),

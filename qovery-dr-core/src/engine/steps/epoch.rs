@@ -8,8 +8,8 @@ use super::super::exec::Run;
 use super::super::output::{EpochOutput, StepOutput};
 use super::{StepResult, engine_error};
 use crate::error::ErrorKind;
-use crate::model::{EPOCH_VARIABLE, FailoverEpoch};
-use crate::provider::{Node, VariableScope};
+use crate::model::FailoverEpoch;
+use crate::provider::{Node, Variable, VariableScope};
 
 /// How long reading the environments' variables may take in all: the platform's API being
 /// down must not hold a failover up (a DNS-only plan needs it nowhere else).
@@ -46,10 +46,7 @@ async fn from_variables(run: &Arc<Run>) -> u64 {
                 format!("no answer within {}s for the variables", VARIABLE_READ.as_secs()),
             ))
         }) {
-            Ok(vars) => {
-                let value = vars.iter().find(|v| v.key == EPOCH_VARIABLE).and_then(|v| v.value.as_deref());
-                newest = newest.max(value.and_then(|v| v.trim().parse().ok()).unwrap_or(0));
-            }
+            Ok(vars) => newest = newest.max(Variable::failover_epoch_in(&vars)),
             Err(e) => tracing::warn!(environment = %env, error = %e, "cannot read the epoch variable; going on"),
         }
     }
