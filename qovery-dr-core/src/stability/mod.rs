@@ -178,10 +178,9 @@ impl StabilityReport {
     /// One line per scenario: `primary-region-down: 2 steps blocked, 3 degraded`.
     pub fn summary(&self, scenario: Scenario) -> String {
         let of = self.findings_for(scenario);
-        let blocked = of.iter().filter(|f| f.impact == Impact::Blocks).map(|f| &f.step).collect::<Vec<_>>();
-        let degraded = of.iter().filter(|f| f.impact == Impact::Degrades).count();
-        let mut steps = blocked.clone();
+        let mut steps = of.iter().filter(|f| f.impact == Impact::Blocks).map(|f| &f.step).collect::<Vec<_>>();
         steps.dedup();
+        let degraded = of.iter().filter(|f| f.impact == Impact::Degrades).count();
         if steps.is_empty() && degraded == 0 {
             format!("{scenario}: the failover does not depend on it")
         } else if steps.is_empty() {
@@ -257,19 +256,19 @@ pub fn lint(plan: &DrPlan, runbook: &Runbook, planes: &PlaneMap) -> StabilityRep
                 Role::State => vec![&planes.state],
             };
             for provider in providers {
-                if !provider.is_declared() {
-                    let line = format!("{} ({}.{op}: the provider declares no planes)", step.id, provider.provider);
+                // Declared nothing, or not this operation: said, never taken as "depends on nothing".
+                let missing = if !provider.is_declared() {
+                    Some(format!("{} ({}.{op}: the provider declares no planes)", step.id, provider.provider))
+                } else if provider.of(op).is_empty() {
+                    Some(format!("{} ({}.{op} not declared)", step.id, provider.provider))
+                } else {
+                    None
+                };
+                if let Some(line) = missing {
                     if !undeclared.contains(&line) {
                         undeclared.push(line);
                     }
                     continue;
-                }
-                if provider.of(op).is_empty() {
-                    // Declared, but not this operation: said, never taken as "depends on nothing".
-                    let line = format!("{} ({}.{op} not declared)", step.id, provider.provider);
-                    if !undeclared.contains(&line) {
-                        undeclared.push(line);
-                    }
                 }
                 for plane in provider.of(op) {
                     if let Location::Endpoint { .. } = plane.location {
